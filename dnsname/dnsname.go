@@ -1,0 +1,172 @@
+// Package dnsname turns what a person types (a domain, an e-mail address, an
+// internationalised name) into the one canonical form mxtrace works with: a
+// lower-case, A-label domain name (RFC 5890) without the trailing dot.
+//
+// Every command takes its input through Parse, so a bad name is rejected once,
+// with an error that names the offending label, before any query is sent.
+package dnsname
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/net/idna"
+)
+
+// Limits from RFC 1035 §2.3.4. A name of 253 characters in text form is 255
+// octets on the wire (length octets plus the root label).
+const (
+	MaxLabelLength = 63
+	MaxNameLength  = 253
+)
+
+// ErrInvalid is wrapped by every error Parse returns, so callers can tell bad
+// input (exit status 2) from everything else.
+var ErrInvalid = errors.New("invalid domain name")
+
+// Error describes why an input is not a usable domain name.
+type Error struct {
+	Input  string // what was given
+	Label  string // the offending label, if the problem is in one label
+	Reason string // one phrase a person understands
+}
+
+func (e *Error) Error() string {
+	if e.Label != "" {
+		return fmt.Sprintf("invalid domain name %q: label %q %s", e.Input, e.Label, e.Reason)
+	}
+	return fmt.Sprintf("invalid domain name %q: %s", e.Input, e.Reason)
+}
+
+// Unwrap lets errors.Is(err, ErrInvalid) match.
+func (e *Error) Unwrap() error { return ErrInvalid }
+
+// Name is a canonical domain name: lower case, A-labels only, no trailing dot.
+// The zero Name is invalid; the root is not a mail domain and is never a Name.
+type Name string
+
+// String returns the name as shown to people (no trailing dot).
+func (n Name) String() string { return string(n) }
+
+// FQDN returns the absolute form used on the wire, with the trailing dot.
+func (n Name) FQDN() string { return string(n) + "." }
+
+// Unicode returns the U-label form for display, or the name itself when it
+// has no A-labels or cannot be converted.
+func (n Name) Unicode() string {
+	u, err := idna.Display.ToUnicode(string(n))
+	if err != nil {
+		return string(n)
+	}
+	return u
+}
+
+// Parent returns the name with its first label removed, and false at a
+// top-level name.
+func (n Name) Parent() (Name, bool) {
+	i := strings.IndexByte(string(n), '.')
+	if i < 0 {
+		return "", false
+	}
+	return n[i+1:], true
+}
+
+// IsSubdomainOf reports whether n equals parent or lies below it.
+func (n Name) IsSubdomainOf(parent Name) bool {
+	return n == parent || strings.HasSuffix(string(n), "."+string(parent))
+}
+
+// profile is UTS #46 processing for lookup (non-transitional, as IDNA2008
+// registries and browsers now use), with the STD 3 ASCII rules enforced so
+// that spaces, underscores in host names and leading/trailing hyphens are
+// reported. Hyphen rules are checked by us to name the label.
+var profile = idna.New(
+	idna.MapForLookup(),
+	idna.Transitional(false),
+	idna.StrictDomainName(false),
+	idna.CheckHyphens(false),
+	idna.BidiRule(),
+)
+
+// Parse accepts a domain name or an e-mail address (the part after the last
+// '@' is used), in any case, with at most one trailing dot, in Unicode or
+// A-label form, and returns its canonical Name.
+func Parse(input string) (Name, error) {
+	s := strings.TrimSpace(input)
+	if at := strings.LastIndexByte(s, '@'); at >= 0 {
+		s = s[at+1:]
+	}
+	bad := func(label, reason string) (Name, error) {
+		return "", &Error{Input: input, Label: label, Reason: reason}
+	}
+	if s == "" {
+		return bad("", "is empty")
+	}
+	s = strings.TrimSuffix(s, ".")
+	if s == "" {
+		return bad("", "is the root, not a mail domain")
+	}
+	// Check the raw labels before IDNA mapping so the error names what the
+	// user typed, not a mapped form.
+	for l := range strings.SplitSeq(s, ".") {
+		if l == "" {
+			return bad("", "has an empty label (two dots in a row, or a leading dot)")
+		}
+		if strings.ContainsAny(l, " \t\r\n") {
+			return bad(l, "contains white space")
+		}
+	}
+	ascii, err := profile.ToASCII(s)
+	if err != nil {
+		return bad("", "is not a valid internationalised name ("+trimIDNAError(err)+")")
+	}
+	ascii = strings.ToLower(ascii)
+	if len(ascii) > MaxNameLength {
+		return bad("", fmt.Sprintf("is %d characters long, more than %d", len(ascii), MaxNameLength))
+	}
+	for l := range strings.SplitSeq(ascii, ".") {
+		if err := checkLabel(l); err != "" {
+			return bad(l, err)
+		}
+	}
+	return Name(ascii), nil
+}
+
+// MustParse is Parse for constants in tests and examples; it panics on bad
+// input and must never see user input.
+func MustParse(s string) Name {
+	n, err := Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// checkLabel applies the host-name rules of RFC 1123 §2.1 and RFC 5891
+// §4.2.3.1 (no leading or trailing hyphen) to one A-label. Underscores are
+// allowed: mail names such as _dmarc.example.com and _mta-sts are looked up
+// through the same type.
+func checkLabel(l string) string {
+	switch {
+	case l == "":
+		return "is empty"
+	case len(l) > MaxLabelLength:
+		return fmt.Sprintf("is %d octets long, more than %d", len(l), MaxLabelLength)
+	case l[0] == '-':
+		return "starts with a hyphen"
+	case l[len(l)-1] == '-':
+		return "ends with a hyphen"
+	}
+	for _, c := range []byte(l) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Sprintf("contains the character %q, not allowed in a host name", c)
+		}
+	}
+	return ""
+}
+
+// trimIDNAError drops the package prefix from x/net/idna errors.
+func trimIDNAError(err error) string {
+	return strings.TrimPrefix(err.Error(), "idna: ")
+}

@@ -1,0 +1,105 @@
+package finding
+
+// Routing finding IDs (SPEC "Findings", area routing).
+const (
+	MXNXDomain          ID = "mx-nxdomain"
+	MXLookupFailed      ID = "mx-lookup-failed"
+	MXImplicit          ID = "mx-implicit"
+	MXNoMail            ID = "mx-no-mail"
+	MXNull              ID = "mx-null"
+	MXNullMixed         ID = "mx-null-mixed"
+	MXTargetIP          ID = "mx-target-ip"
+	MXTargetCNAME       ID = "mx-target-cname"
+	MXTargetNXDomain    ID = "mx-target-nxdomain"
+	MXTargetNoAddress   ID = "mx-target-no-address"
+	MXTargetPrivate     ID = "mx-target-private"
+	MXDuplicate         ID = "mx-duplicate"
+	MXSinglePoint       ID = "mx-single-point"
+	MXNoIPv6            ID = "mx-no-ipv6"
+	MXTTL               ID = "mx-ttl"
+	MXTooManyExchanges  ID = "mx-too-many-exchanges"
+	MXTooManyAddresses  ID = "mx-too-many-addresses"
+	MXAliasChain        ID = "mx-alias"
+	MXSelfLoop          ID = "mx-self-loop"
+)
+
+// Catalogue lists every finding ID mxtrace can report, in documentation
+// order. docs/findings.md is generated from it (go generate ./finding).
+var Catalogue = []Entry{
+	{MXNXDomain, "routing", Error,
+		"The domain does not exist (NXDOMAIN), so it cannot receive mail.",
+		"RFC 5321 §5.1", "Create the domain, or stop using addresses at it.",
+		"`mxtrace route nosuch.example` where the registry has no such name"},
+	{MXLookupFailed, "routing", Error,
+		"A lookup needed for the route failed temporarily (SERVFAIL, REFUSED or time-out); this is not the same as having no MX.",
+		"RFC 5321 §5.1", "Make every authoritative server answer for the zone; check DNSSEC signatures and delegation.",
+		"the only nameserver of the zone is down"},
+	{MXImplicit, "routing", Warning,
+		"The domain has no MX records, so senders fall back to its A/AAAA records (implicit MX).",
+		"RFC 5321 §5.1", "Publish an explicit MX record, or a Null MX (`MX 0 .`) if the domain receives no mail.",
+		"`example.test. A 192.0.2.1` and no MX"},
+	{MXNoMail, "routing", Warning,
+		"The domain has neither MX nor address records: mail to it bounces.",
+		"RFC 5321 §5.1", "Publish MX records, or a Null MX (`MX 0 .`) to say explicitly that the domain takes no mail.",
+		"a name with only TXT records"},
+	{MXNull, "routing", Info,
+		"The domain publishes a Null MX: it accepts no mail, and senders reject mail to it at once.",
+		"RFC 7505 §3", "Nothing, if the domain really takes no mail.",
+		"`example.test. MX 0 .`"},
+	{MXNullMixed, "routing", Error,
+		"A Null MX is published beside other MX records; senders disagree on what that means.",
+		"RFC 7505 §3", "Remove either the `MX 0 .` record or the other MX records.",
+		"`MX 0 .` and `MX 10 mx.example.test.`"},
+	{MXTargetIP, "routing", Error,
+		"An MX record names an IP address instead of a host name; many senders will not deliver to it.",
+		"RFC 5321 §5.1; RFC 7505 §1", "Give the server a host name with A/AAAA records and point the MX at that name.",
+		"`MX 10 192.0.2.1.`"},
+	{MXTargetCNAME, "routing", Warning,
+		"An MX record points at an alias (CNAME); it works with most senders but is forbidden.",
+		"RFC 2181 §10.3; RFC 5321 §5.1", "Point the MX at the canonical name the CNAME leads to.",
+		"`MX 10 mail.example.test.` and `mail CNAME host.example.net.`"},
+	{MXTargetNXDomain, "routing", Error,
+		"An MX record points at a name that does not exist.",
+		"RFC 5321 §5.1", "Create the exchange's A/AAAA records or remove the MX record.",
+		"`MX 10 gone.example.test.` with no such name"},
+	{MXTargetNoAddress, "routing", Error,
+		"An MX record points at a name that has no A or AAAA record.",
+		"RFC 5321 §5.1", "Add A/AAAA records for the exchange or remove the MX record.",
+		"`MX 10 mx.example.test.` where mx has only TXT"},
+	{MXTargetPrivate, "routing", Error,
+		"An exchange resolves to an address that is not reachable from the Internet (private, loopback, link-local, documentation or other reserved range).",
+		"RFC 6890; RFC 1918", "Publish the server's public address.",
+		"`mx A 10.0.0.5`"},
+	{MXDuplicate, "routing", Warning,
+		"The same exchange is listed more than once, or two exchanges share an address; it adds no redundancy.",
+		"RFC 5321 §5.1", "Remove the duplicate, or give the backup its own server.",
+		"`MX 10 mx.example.test.` and `MX 20 mx.example.test.`"},
+	{MXSinglePoint, "routing", Warning,
+		"All mail depends on one address: if it is down, mail is delayed until it returns.",
+		"RFC 5321 §5.1", "Add a second exchange, or a second address, on a separate network.",
+		"one MX with one A record"},
+	{MXNoIPv6, "routing", Info,
+		"No exchange has an IPv6 address, so IPv6-only senders cannot deliver.",
+		"RFC 3974", "Give at least the primary exchanges AAAA records.",
+		"every exchange has only A records"},
+	{MXTTL, "routing", Warning,
+		"The MX TTL is outside the usual range (5 minutes to 1 week): very short TTLs load resolvers and slow mail, very long ones slow changes.",
+		"RFC 1035 §3.2.1", "Use a TTL between 300 and 86400 seconds for MX records.",
+		"`example.test. 30 MX 10 mx.example.test.`"},
+	{MXTooManyExchanges, "routing", Warning,
+		"More exchanges are published than a sender resolves; the ones past the limit are ignored.",
+		"RFC 5321 §5.1", "Publish fewer MX records.",
+		"65 MX records"},
+	{MXTooManyAddresses, "routing", Warning,
+		"An exchange has more addresses than a sender tries; the ones past the limit are ignored.",
+		"RFC 5321 §5.1", "Publish fewer addresses per exchange.",
+		"an exchange with 20 A records"},
+	{MXAliasChain, "routing", Info,
+		"The domain is an alias (CNAME); mail is routed by the MX records of the name it leads to.",
+		"RFC 5321 §5.1", "Nothing, if the alias is intended.",
+		"`example.test. CNAME example.net.`"},
+	{MXSelfLoop, "routing", Error,
+		"The sending host is the most preferred exchange of the domain (--self), so it has nowhere to relay: a mail loop.",
+		"RFC 5321 §5.1", "Publish a more preferred exchange, or deliver the mail locally.",
+		"`--self mx1.example.test` where mx1 has the lowest preference"},
+}

@@ -1,0 +1,126 @@
+// Package finding defines the result of every mxtrace check: a Finding with a
+// stable ID, a severity, the name or address it is about, a sentence for a
+// person, the RFC that applies and what to change.
+//
+// The IDs are a public interface (scripts match on them), so they are
+// constants listed in one catalogue, Catalogue, from which docs/findings.md is
+// generated; a test checks that the two agree.
+package finding
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// Severity orders findings; a higher value is worse.
+type Severity int
+
+// Severities, lowest first.
+const (
+	Info Severity = iota + 1
+	Warning
+	Error
+)
+
+func (s Severity) String() string {
+	switch s {
+	case Info:
+		return "info"
+	case Warning:
+		return "warning"
+	case Error:
+		return "error"
+	}
+	return fmt.Sprintf("severity(%d)", int(s))
+}
+
+// ParseSeverity parses "info", "warning" or "error".
+func ParseSeverity(s string) (Severity, error) {
+	for _, v := range []Severity{Info, Warning, Error} {
+		if v.String() == s {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown severity %q (want info, warning or error)", s)
+}
+
+// MarshalText writes the severity as its name.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a severity name.
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	*s = v
+	return err
+}
+
+// ID is a stable finding identifier such as "mx-target-cname".
+type ID string
+
+// Finding is one observation about a domain's mail setup.
+type Finding struct {
+	ID        ID       `json:"id"`
+	Severity  Severity `json:"severity"`
+	Subject   string   `json:"subject"`
+	Message   string   `json:"message"`
+	Reference string   `json:"reference"`
+	Fix       string   `json:"fix"`
+}
+
+// New builds a Finding for id from the catalogue entry, with the subject and
+// a message specific to this occurrence. It panics on an ID missing from the
+// catalogue: that is a programming error caught by every test that runs it.
+func New(id ID, subject, message string) Finding {
+	e, ok := Lookup(id)
+	if !ok {
+		panic("finding: ID not in catalogue: " + string(id))
+	}
+	return Finding{ID: id, Severity: e.Severity, Subject: subject, Message: message, Reference: e.Reference, Fix: e.Fix}
+}
+
+// Newf is New with a formatted message.
+func Newf(id ID, subject, format string, args ...any) Finding {
+	return New(id, subject, fmt.Sprintf(format, args...))
+}
+
+// Sort orders findings worst first, then by ID and subject, so output is
+// deterministic whatever order concurrent checks finished in.
+func Sort(fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		return cmp.Or(
+			cmp.Compare(b.Severity, a.Severity),
+			cmp.Compare(a.ID, b.ID),
+			cmp.Compare(a.Subject, b.Subject),
+		)
+	})
+}
+
+// Worst returns the highest severity among fs, or 0 when fs is empty.
+func Worst(fs []Finding) Severity {
+	var w Severity
+	for _, f := range fs {
+		w = max(w, f.Severity)
+	}
+	return w
+}
+
+// Entry is the catalogue's description of one ID.
+type Entry struct {
+	ID        ID
+	Area      string
+	Severity  Severity
+	Title     string // what the finding means, one line
+	Reference string
+	Fix       string
+	Example   string // a zone fragment or situation that triggers it
+}
+
+// Lookup returns the catalogue entry for id.
+func Lookup(id ID) (Entry, bool) {
+	i := slices.IndexFunc(Catalogue, func(e Entry) bool { return e.ID == id })
+	if i < 0 {
+		return Entry{}, false
+	}
+	return Catalogue[i], true
+}

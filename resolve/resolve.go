@@ -1,0 +1,147 @@
+// Package resolve is mxtrace's DNS core: one small Resolver seam that keeps
+// every fact MX routing needs (rcode, NXDOMAIN versus NODATA, the AD bit,
+// TTLs, which server answered), and the implementations behind it:
+//
+//   - Stub, a stub resolver on github.com/miekg/dns (RFC 1035 over UDP with
+//     EDNS0, RFC 6891, and TCP fallback on truncation, RFC 7766), with
+//     deadlines, bounded retries and fail-over between servers;
+//   - Zones, answers from zone files (for --zone) with the semantics of an
+//     authoritative server: NXDOMAIN, NODATA, CNAME and wildcards;
+//   - Cache, a TTL-aware cache (RFC 2308 for negative answers) with in-flight
+//     de-duplication, shared by every lookup of one run.
+//
+// Outcomes are values and failures are errors: NXDOMAIN and NODATA come back
+// as an *Answer; SERVFAIL, REFUSED, time-outs and malformed replies come back
+// as an *Error. A temporary failure is never turned into "no records".
+package resolve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Resolver answers one DNS question. Implementations must be safe for
+// concurrent use and must honour ctx's deadline.
+type Resolver interface {
+	Lookup(ctx context.Context, q Question) (*Answer, error)
+}
+
+// Question is a DNS question of class IN. Name is absolute (with the
+// trailing dot) and lower case; use NewQuestion to build one from input.
+type Question struct {
+	Name string
+	Type uint16
+}
+
+// NewQuestion canonicalises name (lower case) and rejects relative names, so
+// a search list can never silently rewrite what is asked (cf. mox
+// dns.ErrRelativeDNSName).
+func NewQuestion(name string, qtype uint16) (Question, error) {
+	if !dns.IsFqdn(name) {
+		return Question{}, fmt.Errorf("%w: %q", ErrRelativeName, name)
+	}
+	if _, ok := dns.IsDomainName(name); !ok {
+		return Question{}, fmt.Errorf("%w: %q", ErrBadName, name)
+	}
+	return Question{Name: dns.CanonicalName(name), Type: qtype}, nil
+}
+
+// Q is NewQuestion for names already known to be absolute and valid (built
+// from a dnsname.Name or taken from a parsed record); it only canonicalises.
+func Q(name string, qtype uint16) Question {
+	return Question{Name: dns.CanonicalName(name), Type: qtype}
+}
+
+func (q Question) String() string {
+	return q.Name + " " + dns.TypeToString[q.Type]
+}
+
+// Answer is a response that settles the question: records, NODATA or
+// NXDOMAIN (Rcode NOERROR or NXDOMAIN). Any other rcode is an *Error.
+type Answer struct {
+	Question      Question
+	Rcode         int      // dns.RcodeSuccess or dns.RcodeNameError
+	Answer        []dns.RR // the answer section as served: CNAMEs, then records
+	Authority     []dns.RR // the authority section (SOA on negative answers)
+	AD            bool     // authenticated data: a validating resolver vouched for it (RFC 4035 §3.2.3)
+	Authoritative bool     // AA bit
+	Server        string   // who answered: "host:port", or "zone:FILE" for the zone backend
+}
+
+// NXDomain reports whether the final name of the answer does not exist.
+func (a *Answer) NXDomain() bool { return a.Rcode == dns.RcodeNameError }
+
+// TTL is how long the answer may be cached: the lowest TTL in the answer
+// section, or for a negative answer the lower of the SOA's TTL and its
+// MINIMUM field (RFC 2308 §5). Negative answers without an SOA are not
+// cached (0).
+func (a *Answer) TTL() uint32 {
+	var ttl uint32
+	first := true
+	take := func(v uint32) {
+		if first || v < ttl {
+			ttl, first = v, false
+		}
+	}
+	hasFinal := false
+	for _, rr := range a.Answer {
+		take(rr.Header().Ttl)
+		if rr.Header().Rrtype == a.Question.Type || a.Question.Type == dns.TypeANY {
+			hasFinal = true
+		}
+	}
+	if hasFinal {
+		return ttl
+	}
+	for _, rr := range a.Authority {
+		if soa, ok := rr.(*dns.SOA); ok {
+			take(min(soa.Hdr.Ttl, soa.Minttl))
+			return ttl
+		}
+	}
+	return 0
+}
+
+// Errors wrapped by *Error, for errors.Is.
+var (
+	ErrRelativeName  = errors.New("resolve: name is not absolute")
+	ErrBadName       = errors.New("resolve: not a valid domain name")
+	ErrServerFailure = errors.New("server failure (SERVFAIL)")
+	ErrRefused       = errors.New("query refused (REFUSED)")
+	ErrRcode         = errors.New("unexpected response code")
+	ErrTimeout       = errors.New("no answer before the deadline")
+	ErrBadResponse   = errors.New("malformed response")
+	ErrNoServers     = errors.New("resolve: no DNS servers configured")
+	ErrCNAMELoop     = errors.New("CNAME loop")
+	ErrCNAMEChain    = errors.New("CNAME chain too long")
+	ErrNotInZone     = errors.New("name is not in any loaded zone file")
+)
+
+// Error is a lookup that did not settle the question. It is always
+// temporary from the routing point of view: a sender would queue and retry,
+// never bounce, so callers must not report it as "no records".
+type Error struct {
+	Question Question
+	Server   string // the last server tried, if any
+	Rcode    int    // the rcode that caused it, or -1 when there was no response
+	Err      error  // one of the Err* sentinels, possibly wrapping a cause
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("lookup ")
+	b.WriteString(e.Question.String())
+	if e.Server != "" {
+		b.WriteString(" at ")
+		b.WriteString(e.Server)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
