@@ -2,23 +2,57 @@
 // RFC 5321 §5.1 sender does: follow an alias, recognise NXDOMAIN, Null MX
 // (RFC 7505) and implicit MX, sort the exchanges into preference tiers, drop
 // what --self forbids, shuffle each tier, and resolve every exchange.
+//
+// The planner asks its Resolver for the MX set, then for the A and AAAA
+// records of every exchange at once, so a plan costs two round trips. Pass a
+// resolve.Cache to share answers between plans.
 package route
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
-// Bounds on the work one plan may cause (SPEC routing rule 9).
+// Bounds on the work one plan may cause (SPEC routing rule 9). Senders bound
+// this too: Postfix resolves at most smtp_mx_address_limit addresses.
 const (
 	DefaultMaxExchanges = 64
 	DefaultMaxAddresses = 16
 )
 
-// Planner computes Plans. The zero value is not usable: Resolver is required.
+// TTL range outside which mx-ttl is reported.
+const (
+	minMXTTL = 300
+	maxMXTTL = 7 * 24 * 3600
+)
+
+// Errors a plan can end with (Result "error").
+var (
+	// ErrMailLoop is returned when --self is the most preferred exchange.
+	ErrMailLoop = errors.New("mail loop: the sending host is the most preferred exchange")
+	// ErrTemporary is returned when a lookup the plan depends on failed
+	// temporarily; the cause is wrapped with it or stated beside it.
+	ErrTemporary = errors.New("temporary DNS failure")
+)
+
+// Planner computes Plans. Resolver is required; the other fields are
+// optional. A Planner is safe for concurrent use.
 type Planner struct {
 	Resolver resolve.Resolver
 	Logger   *slog.Logger // nil: no logging
@@ -26,17 +60,274 @@ type Planner struct {
 	// Self is the sending host's name when it is itself an MX of the
 	// domain (RFC 5321 §5.1): records at its preference or above are dropped.
 	Self dnsname.Name
-	// Seed makes the shuffle reproducible when HasSeed is set.
+	// Seed makes the shuffle reproducible when HasSeed is set; each domain
+	// gets its own stream derived from the seed and its name, so the order
+	// does not depend on which domains were planned first.
 	Seed    uint64
 	HasSeed bool
 	// IPv4 and IPv6 select the address families resolved; both false means both.
 	IPv4, IPv6 bool
-	// MaxExchanges and MaxAddresses default to DefaultMaxExchanges and DefaultMaxAddresses.
+	// MaxExchanges and MaxAddresses default to DefaultMaxExchanges and
+	// DefaultMaxAddresses when zero.
 	MaxExchanges, MaxAddresses int
 }
 
 // Plan computes the delivery plan for domain. It always returns a Plan; the
 // error is non-nil exactly when Result is ResultError and says why.
-func (p *Planner) Plan(ctx context.Context, domain dnsname.Name) (*Plan, error) {
-	panic("TODO")
+func (p *Planner) Plan(ctx context.Context, domain dnsname.Name) (plan *Plan, err error) {
+	start := time.Now()
+	plan = &Plan{
+		Schema:     SchemaVersion,
+		Domain:     domain.String(),
+		AliasChain: []string{},
+		Records:    []Record{},
+		Tiers:      []Tier{},
+		Order:      []string{},
+		Findings:   []finding.Finding{},
+	}
+	defer func() {
+		plan.ElapsedMS = time.Since(start).Milliseconds()
+		finding.Sort(plan.Findings)
+		if err != nil {
+			plan.Result = ResultError
+			plan.Error = err.Error()
+			err = fmt.Errorf("route %s: %w", domain, err)
+		}
+		if p.Logger != nil {
+			p.Logger.Debug("route", "domain", domain, "result", plan.Result, "records", len(plan.Records), "elapsed", time.Since(start), "error", err)
+		}
+	}()
+	add := func(f finding.Finding) { plan.Findings = append(plan.Findings, f) }
+
+	// RFC 5321 §5.1: look up the MX records of the domain, following an
+	// alias to its canonical name (rule 1).
+	mx, err := resolve.Follow(ctx, p.Resolver, resolve.Q(domain.FQDN(), dns.TypeMX))
+	for _, n := range mx.Chain {
+		plan.AliasChain = append(plan.AliasChain, trimDot(n))
+	}
+	if len(mx.Chain) > 0 {
+		add(finding.Newf(finding.MXAliasChain, domain.String(), "%s is an alias; mail is routed by the MX records of %s.", domain, trimDot(mx.Name)))
+	}
+	if err != nil {
+		// Rule 2: SERVFAIL, REFUSED and time-outs are temporary, never "no MX".
+		add(finding.Newf(finding.MXLookupFailed, domain.String(), "The MX lookup failed temporarily: %v.", err))
+		return plan, fmt.Errorf("%w: %w", ErrTemporary, err)
+	}
+	target := trimDot(mx.Name)
+	if mx.NXDomain {
+		plan.Result = ResultNXDomain
+		add(finding.Newf(finding.MXNXDomain, target, "%s does not exist (NXDOMAIN).", target))
+		return plan, nil
+	}
+	for _, rr := range mx.Records {
+		m := rr.(*dns.MX)
+		plan.Records = append(plan.Records, Record{Preference: m.Preference, Exchange: exchangeName(m.Mx), TTL: m.Hdr.Ttl})
+	}
+	if len(plan.Records) == 0 {
+		return plan, p.implicit(ctx, plan, target)
+	}
+	p.checkTTL(plan, target)
+
+	// Rule 3, RFC 7505 §3: a single "MX 0 ." says the domain takes no mail.
+	// Beside other records it is a misconfiguration; a sender would still
+	// deliver to the real exchanges, so the plan keeps those.
+	records := slices.DeleteFunc(slices.Clone(plan.Records), func(r Record) bool { return r.Exchange == "." })
+	if len(records) == 0 {
+		plan.Result = ResultNullMX
+		add(finding.Newf(finding.MXNull, target, "%s publishes a Null MX: it accepts no mail.", target))
+		return plan, nil
+	}
+	if len(records) < len(plan.Records) {
+		add(finding.Newf(finding.MXNullMixed, target, "%s publishes a Null MX (MX 0 .) beside %d other MX records.", target, len(records)))
+	}
+
+	records = p.dedupe(plan, records)
+	// Rule 5: lowest preference first. The sort is stable so that records
+	// of one preference keep the served order in "tiers".
+	slices.SortStableFunc(records, func(a, b Record) int { return cmp.Compare(a.Preference, b.Preference) })
+
+	// Rule 6 (RFC 5321 §5.1): a sender that is itself an MX of the domain
+	// must discard its own record and every record of equal or higher
+	// preference; if none remain, that is a configuration error (a loop).
+	if p.Self != "" {
+		if i := slices.IndexFunc(records, func(r Record) bool { return r.Exchange == p.Self.String() }); i >= 0 {
+			self := records[i].Preference
+			records = slices.DeleteFunc(records, func(r Record) bool { return r.Preference >= self })
+			if len(records) == 0 {
+				add(finding.Newf(finding.MXSelfLoop, p.Self.String(), "%s has preference %d, the lowest of %s: there is no exchange left to relay to.", p.Self, self, target))
+				return plan, ErrMailLoop
+			}
+		}
+	}
+
+	// Rule 9: bounded work.
+	if maxN := cmp.Or(p.MaxExchanges, DefaultMaxExchanges); len(records) > maxN {
+		add(finding.Newf(finding.MXTooManyExchanges, target, "%s has %d exchanges; only the first %d by preference are resolved.", target, len(records), maxN))
+		records = records[:maxN]
+	}
+
+	// Rule 7: every exchange at once; each writes its own slot.
+	hosts := make([]Host, len(records))
+	found := make([][]finding.Finding, len(records))
+	var wg sync.WaitGroup
+	for i, r := range records {
+		wg.Go(func() { hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, r.Exchange) })
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return plan, err
+	}
+	for _, fs := range found {
+		plan.Findings = append(plan.Findings, fs...)
+	}
+
+	for i, r := range records {
+		if n := len(plan.Tiers); n == 0 || plan.Tiers[n-1].Preference != r.Preference {
+			plan.Tiers = append(plan.Tiers, Tier{Preference: r.Preference})
+		}
+		t := &plan.Tiers[len(plan.Tiers)-1]
+		t.Hosts = append(t.Hosts, hosts[i])
+	}
+	plan.Result = ResultOK
+	p.finish(plan, target)
+	return plan, nil
+}
+
+// implicit handles rule 4: no MX records (NODATA). RFC 5321 §5.1: the
+// domain itself is the exchange, at preference 0, if it has an address.
+func (p *Planner) implicit(ctx context.Context, plan *Plan, target string) error {
+	host, found := p.resolveHost(ctx, plan.Domain, target)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(host.Addresses) == 0 {
+		if i := slices.IndexFunc(found, func(f finding.Finding) bool { return f.ID == finding.MXLookupFailed }); i >= 0 {
+			// The address lookup failed temporarily: we cannot say there is
+			// no mail, so the plan is an error, not "no-mail".
+			plan.Findings = append(plan.Findings, found[i])
+			return fmt.Errorf("%w: implicit MX: %s", ErrTemporary, found[i].Message)
+		}
+		// The findings about the host as an exchange do not apply: there
+		// is no exchange, the domain simply has no mail route.
+		plan.Result = ResultNoMail
+		plan.Findings = append(plan.Findings, finding.Newf(finding.MXNoMail, target, "%s has no MX and no A/AAAA records: mail to it bounces.", target))
+		return nil
+	}
+	plan.Implicit = true
+	plan.Result = ResultOK
+	plan.Tiers = []Tier{{Preference: 0, Hosts: []Host{host}}}
+	plan.Findings = append(plan.Findings, found...)
+	plan.Findings = append(plan.Findings, finding.Newf(finding.MXImplicit, target, "%s has no MX records; senders deliver to its own address (implicit MX).", target))
+	p.finish(plan, target)
+	return nil
+}
+
+// dedupe removes repeated exchanges, keeping the most preferred record of
+// each: a host listed twice is tried once, as Postfix and Exim do.
+func (p *Planner) dedupe(plan *Plan, records []Record) []Record {
+	best := map[string]int{} // exchange → index in out
+	var out []Record
+	for _, r := range records {
+		i, ok := best[r.Exchange]
+		if !ok {
+			best[r.Exchange] = len(out)
+			out = append(out, r)
+			continue
+		}
+		plan.Findings = append(plan.Findings, finding.Newf(finding.MXDuplicate, r.Exchange,
+			"%s is listed more than once (preferences %d and %d); it is tried once, at %d.", r.Exchange, out[i].Preference, r.Preference, min(out[i].Preference, r.Preference)))
+		out[i].Preference = min(out[i].Preference, r.Preference)
+	}
+	return out
+}
+
+func (p *Planner) checkTTL(plan *Plan, target string) {
+	ttl := plan.Records[0].TTL
+	for _, r := range plan.Records {
+		ttl = min(ttl, r.TTL)
+	}
+	if ttl < minMXTTL || ttl > maxMXTTL {
+		plan.Findings = append(plan.Findings, finding.Newf(finding.MXTTL, target, "The MX records of %s have a TTL of %d seconds, outside %d–%d.", target, ttl, minMXTTL, maxMXTTL))
+	}
+}
+
+// finish draws the attempt order and adds the findings about the plan as a
+// whole: shared addresses, a single point of failure, no IPv6.
+func (p *Planner) finish(plan *Plan, target string) {
+	// Rule 5: every host of a tier before the next tier, in uniformly random
+	// order inside the tier (RFC 5321 §5.1: "randomize", Fisher-Yates).
+	rng := p.rng(plan.Domain)
+	for _, t := range plan.Tiers {
+		names := make([]string, len(t.Hosts))
+		for i, h := range t.Hosts {
+			names[i] = h.Name
+		}
+		rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+		plan.Order = append(plan.Order, names...)
+	}
+
+	owner := map[string]string{} // address → first host that has it
+	hasV6 := false
+	for ti := range plan.Tiers {
+		for hi := range plan.Tiers[ti].Hosts {
+			h := &plan.Tiers[ti].Hosts[hi]
+			for _, a := range h.Addresses {
+				if strings.Contains(a, ":") {
+					hasV6 = true
+				}
+				if first, ok := owner[a]; ok && first != h.Name {
+					plan.Findings = append(plan.Findings, finding.Newf(finding.MXDuplicate, a, "%s and %s share the address %s: one server, no redundancy.", first, h.Name, a))
+					addProblem(h, finding.MXDuplicate)
+					continue
+				}
+				owner[a] = h.Name
+			}
+		}
+	}
+	if len(owner) == 1 {
+		for a := range owner {
+			plan.Findings = append(plan.Findings, finding.Newf(finding.MXSinglePoint, target, "All mail for %s goes to one address, %s.", target, a))
+		}
+	}
+	if !hasV6 && len(owner) > 0 && p.wantV6() {
+		plan.Findings = append(plan.Findings, finding.Newf(finding.MXNoIPv6, target, "No exchange of %s has an IPv6 address.", target))
+	}
+}
+
+func (p *Planner) rng(domain string) *rand.Rand {
+	if !p.HasSeed {
+		return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	h := fnv.New64a()
+	h.Write([]byte(domain))
+	return rand.New(rand.NewPCG(p.Seed, h.Sum64()))
+}
+
+func (p *Planner) wantV4() bool { return p.IPv4 || !p.IPv6 }
+func (p *Planner) wantV6() bool { return p.IPv6 || !p.IPv4 }
+
+func addProblem(h *Host, id finding.ID) {
+	if !slices.Contains(h.Problems, id) {
+		h.Problems = append(h.Problems, id)
+	}
+}
+
+// trimDot turns an absolute name into its display form.
+func trimDot(name string) string {
+	if name == "." {
+		return name
+	}
+	return strings.TrimSuffix(name, ".")
+}
+
+// exchangeName canonicalises an MX target for comparison and display.
+func exchangeName(mx string) string { return trimDot(dns.CanonicalName(mx)) }
+
+// isIPLiteral reports whether an MX target is written as an address, e.g.
+// "192.0.2.1." or "[2001:db8::1]". RFC 5321 §5.1 and RFC 7505 §1: the MX
+// target is a domain name; senders must not treat it as an address.
+func isIPLiteral(name string) bool {
+	s := strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }

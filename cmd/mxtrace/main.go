@@ -1,0 +1,211 @@
+// Command mxtrace answers, for any mail domain: where does its mail go, in
+// what order, and is it set up right?
+//
+// This file only parses flags, wires the packages together and maps results
+// to exit statuses; the logic lives in the library packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+// Exit statuses (SPEC "Exit status").
+const (
+	exitOK       = 0 // ran, nothing at or above --fail-on
+	exitFindings = 1 // findings at or above --fail-on
+	exitUsage    = 2 // bad usage or input
+	exitFailed   = 3 // could not do the job
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitError carries an exit status out of a cobra command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{exitUsage, fmt.Errorf(format, args...)}
+}
+
+// globals are the flags every command shares.
+type globals struct {
+	resolvers []string
+	zones     []string
+	timeout   time.Duration
+	json      bool
+	ipv4      bool
+	ipv6      bool
+	failOn    string
+	verbose   bool
+
+	stdout, stderr io.Writer
+	logger         *slog.Logger
+}
+
+// run executes one command line and returns its exit status. It is main
+// without the process: tests call it directly.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "mxtrace",
+		Short: "Where does a domain's mail go, in what order, and is it set up right?",
+		Long: `mxtrace computes a mail domain's delivery plan exactly as an RFC 5321 sender
+does (MX preference tiers, randomised equal preferences, implicit MX, Null MX)
+and reports what is wrong with it.
+
+Names are taken as domains or e-mail addresses (the part after the last @);
+internationalised names are converted to A-labels.
+
+Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
+2 bad usage or input; 3 could not do the job (no resolver answered).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.ipv4 && g.ipv6 {
+				return usageError("-4 and -6 exclude each other")
+			}
+			if _, err := g.failSeverity(); err != nil {
+				return usageError("--fail-on: %v", err)
+			}
+			level := slog.LevelWarn
+			if g.verbose {
+				level = slog.LevelDebug
+			}
+			g.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			return nil
+		},
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetContext(ctx)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{exitUsage, err} })
+
+	pf := root.PersistentFlags()
+	pf.StringSliceVar(&g.resolvers, "resolver", nil, "DNS resolver `HOST[:PORT]` to ask (repeatable; default: the system's, from /etc/resolv.conf)")
+	pf.StringSliceVar(&g.zones, "zone", nil, "answer from zone `FILE` instead of the network (repeatable); with --resolver, names outside the files are looked up on the network")
+	pf.DurationVar(&g.timeout, "timeout", 20*time.Second, "time allowed for each domain")
+	pf.BoolVar(&g.json, "json", false, "print JSON, one object per domain")
+	pf.BoolVarP(&g.ipv4, "ipv4", "4", false, "IPv4 only")
+	pf.BoolVarP(&g.ipv6, "ipv6", "6", false, "IPv6 only")
+	pf.StringVar(&g.failOn, "fail-on", "error", "exit 1 when a finding has at least this `severity` (error, warning, info or never)")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log every DNS lookup to stderr")
+
+	root.AddCommand(routeCommand(g))
+
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	code := exitUsage
+	if ee, ok := errors.AsType[*exitError](err); ok {
+		code = ee.code
+	}
+	if code != exitFindings {
+		fmt.Fprintf(stderr, "mxtrace: %v\n", err)
+	}
+	return code
+}
+
+// failSeverity parses --fail-on; 0 means never.
+func (g *globals) failSeverity() (finding.Severity, error) {
+	if g.failOn == "never" {
+		return 0, nil
+	}
+	return finding.ParseSeverity(g.failOn)
+}
+
+// color reports whether stdout is a terminal and NO_COLOR is unset
+// (https://no-color.org).
+func (g *globals) color() bool {
+	if _, set := os.LookupEnv("NO_COLOR"); set {
+		return false
+	}
+	f, ok := g.stdout.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// parseNames validates every input before any query is sent, so a typo in
+// the fifth name does not leave four half-printed results behind.
+func parseNames(args []string) ([]dnsname.Name, error) {
+	names := make([]dnsname.Name, 0, len(args))
+	for _, a := range args {
+		n, err := dnsname.Parse(a)
+		if err != nil {
+			return nil, &exitError{exitUsage, err}
+		}
+		names = append(names, n)
+	}
+	return names, nil
+}
+
+// resolver builds the DNS core the flags ask for, wrapped in one cache
+// shared by every lookup of the run.
+func (g *globals) resolver() (resolve.Resolver, error) {
+	var zones resolve.Resolver
+	if len(g.zones) > 0 {
+		z, err := resolve.LoadZones(g.zones...)
+		if err != nil {
+			return nil, usageError("--zone: %w", err)
+		}
+		zones = z
+	}
+	if zones != nil && len(g.resolvers) == 0 {
+		return resolve.NewCache(zones, 0), nil
+	}
+	servers := g.resolvers
+	if len(servers) == 0 {
+		var err error
+		if servers, err = resolve.SystemServers("/etc/resolv.conf"); err != nil {
+			return nil, &exitError{exitFailed, fmt.Errorf("no --resolver given and the system's resolvers are unknown: %w", err)}
+		}
+	}
+	stub, err := resolve.NewStub(resolve.StubConfig{
+		Servers: servers,
+		Timeout: min(2*time.Second, g.timeout/4),
+		Logger:  g.logger,
+	})
+	if err != nil {
+		return nil, usageError("--resolver: %w", err)
+	}
+	var r resolve.Resolver = stub
+	if zones != nil {
+		r = resolve.Fallback{Primary: zones, Secondary: stub}
+	}
+	return resolve.NewCache(r, 0), nil
+}
+
+// couldNotRun reports errors that mean the job could not be done at all
+// (exit 3), as opposed to a domain whose DNS is broken (a finding).
+func couldNotRun(err error) bool {
+	return slices.ContainsFunc([]error{resolve.ErrTimeout, resolve.ErrNoServers, resolve.ErrNotInZone, context.DeadlineExceeded, context.Canceled},
+		func(target error) bool { return errors.Is(err, target) })
+}
+
+// errFindings is the (unprinted) error behind exit status 1.
+var errFindings = errors.New("findings at or above --fail-on")

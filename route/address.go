@@ -1,0 +1,92 @@
+package route
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// specialRange is one entry of the IANA special-purpose address registries
+// (RFC 6890 and its updates) that is not globally reachable, so a sender on
+// the Internet cannot deliver to it.
+type specialRange struct {
+	prefix netip.Prefix
+	why    string
+	doc    bool // a documentation range (RFC 5737, RFC 3849, RFC 9637)
+}
+
+var specialRanges = func() []specialRange {
+	rs := []struct {
+		p, why string
+		doc    bool
+	}{
+		{"0.0.0.0/8", "this-network", false},
+		{"10.0.0.0/8", "private, RFC 1918", false},
+		{"100.64.0.0/10", "shared address space, RFC 6598", false},
+		{"127.0.0.0/8", "loopback", false},
+		{"169.254.0.0/16", "link-local", false},
+		{"172.16.0.0/12", "private, RFC 1918", false},
+		{"192.0.0.0/24", "IETF protocol assignments", false},
+		{"192.0.2.0/24", "documentation, RFC 5737", true},
+		{"192.168.0.0/16", "private, RFC 1918", false},
+		{"198.18.0.0/15", "benchmarking, RFC 2544", false},
+		{"198.51.100.0/24", "documentation, RFC 5737", true},
+		{"203.0.113.0/24", "documentation, RFC 5737", true},
+		{"224.0.0.0/4", "multicast", false},
+		{"240.0.0.0/4", "reserved", false},
+		{"::/128", "unspecified", false},
+		{"::1/128", "loopback", false},
+		{"::ffff:0:0/96", "IPv4-mapped", false},
+		{"64:ff9b:1::/48", "local-use NAT64, RFC 8215", false},
+		{"100::/64", "discard-only, RFC 6666", false},
+		{"2001:2::/48", "benchmarking, RFC 5180", false},
+		{"2001:db8::/32", "documentation, RFC 3849", true},
+		{"3fff::/20", "documentation, RFC 9637", true},
+		{"5f00::/16", "SRv6 SIDs, RFC 9602", false},
+		{"fc00::/7", "unique local, RFC 4193", false},
+		{"fe80::/10", "link-local", false},
+		{"ff00::/8", "multicast", false},
+	}
+	out := make([]specialRange, len(rs))
+	for i, r := range rs {
+		out[i] = specialRange{netip.MustParsePrefix(r.p), r.why, r.doc}
+	}
+	return out
+}()
+
+// specialPurpose says why addr is not reachable from the Internet, or ""
+// when it is. Documentation addresses are accepted for domains that are
+// themselves reserved for testing and documentation (RFC 2606, RFC 6761
+// §6.2): an example zone under .test with 192.0.2.1 is consistent, the same
+// address under a real domain is a mistake.
+func specialPurpose(addr, domain string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return "not an address"
+	}
+	a = a.WithZone("")
+	for _, r := range specialRanges {
+		if r.prefix.Contains(a) {
+			if r.doc && isDocumentationDomain(domain) {
+				return ""
+			}
+			return r.why
+		}
+	}
+	return ""
+}
+
+// isDocumentationDomain reports names under the TLDs of RFC 2606 and RFC
+// 6761 §6.2–6.4 and the second-level example names of RFC 2606 §3.
+func isDocumentationDomain(domain string) bool {
+	labels := strings.Split(domain, ".")
+	switch labels[len(labels)-1] {
+	case "test", "example", "invalid", "localhost":
+		return true
+	}
+	for _, n := range []string{"example.com", "example.net", "example.org"} {
+		if domain == n || strings.HasSuffix(domain, "."+n) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,99 @@
+package route
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+// resolveHost resolves one exchange to its addresses (rule 7) and notes its
+// problems (rule 8). A and AAAA are asked at once. Addresses keep the order
+// the resolver served them, IPv4 first then IPv6, as the spec's JSON shows;
+// a sender's own family preference is applied when it connects.
+func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, []finding.Finding) {
+	h := Host{Name: name, Addresses: []string{}, Problems: []finding.ID{}}
+	var fs []finding.Finding
+	problem := func(f finding.Finding) {
+		fs = append(fs, f)
+		addProblem(&h, f.ID)
+	}
+	if isIPLiteral(name) {
+		// RFC 5321 §5.1: the MX target is a domain name. A sender looks the
+		// literal up as a name, which fails; we do not send that query.
+		problem(finding.Newf(finding.MXTargetIP, name, "The MX target %s is an IP address, not a host name.", name))
+		return h, fs
+	}
+
+	var qtypes []uint16
+	if p.wantV4() {
+		qtypes = append(qtypes, dns.TypeA)
+	}
+	if p.wantV6() {
+		qtypes = append(qtypes, dns.TypeAAAA)
+	}
+	results := make([]*resolve.Result, len(qtypes))
+	errs := make([]error, len(qtypes))
+	var wg sync.WaitGroup
+	for i, t := range qtypes {
+		wg.Go(func() { results[i], errs[i] = resolve.Follow(ctx, p.Resolver, resolve.Q(name+".", t)) })
+	}
+	wg.Wait()
+
+	nx := false
+	var failed []string
+	for i, r := range results {
+		if len(r.Chain) > 0 && h.CanonicalName == "" {
+			h.CanonicalName = trimDot(r.Name)
+		}
+		if errs[i] != nil {
+			failed = append(failed, errs[i].Error())
+			continue
+		}
+		nx = nx || r.NXDomain
+		for _, rr := range r.Records {
+			switch a := rr.(type) {
+			case *dns.A:
+				h.Addresses = append(h.Addresses, a.A.String())
+			case *dns.AAAA:
+				h.Addresses = append(h.Addresses, a.AAAA.String())
+			}
+		}
+	}
+
+	// RFC 2181 §10.3: an MX target must not be an alias. Senders follow it,
+	// so the addresses are kept, but it is reported.
+	if h.CanonicalName != "" {
+		problem(finding.Newf(finding.MXTargetCNAME, name, "The exchange %s is an alias (CNAME) of %s.", name, h.CanonicalName))
+	}
+	if len(failed) > 0 {
+		problem(finding.Newf(finding.MXLookupFailed, name, "Resolving %s failed temporarily: %s.", name, strings.Join(failed, "; ")))
+	}
+	if len(h.Addresses) == 0 && len(failed) == 0 {
+		if nx {
+			problem(finding.Newf(finding.MXTargetNXDomain, name, "The exchange %s does not exist (NXDOMAIN).", name))
+		} else {
+			problem(finding.Newf(finding.MXTargetNoAddress, name, "The exchange %s has no A or AAAA record.", name))
+		}
+	}
+	if maxN := cmp.Or(p.MaxAddresses, DefaultMaxAddresses); len(h.Addresses) > maxN {
+		problem(finding.Newf(finding.MXTooManyAddresses, name, "%s has %d addresses; only the first %d are tried.", name, len(h.Addresses), maxN))
+		h.Addresses = h.Addresses[:maxN]
+	}
+	var bad []string
+	for _, a := range h.Addresses {
+		if why := specialPurpose(a, domain); why != "" {
+			bad = append(bad, fmt.Sprintf("%s (%s)", a, why))
+		}
+	}
+	if len(bad) > 0 {
+		problem(finding.Newf(finding.MXTargetPrivate, name, "%s resolves to an address not reachable from the Internet: %s.", name, strings.Join(bad, ", ")))
+	}
+	return h, fs
+}
