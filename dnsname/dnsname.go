@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -103,6 +104,9 @@ func Parse(input string) (Name, error) {
 	if s == "" {
 		return bad("", "is empty")
 	}
+	if !utf8.ValidString(s) {
+		return bad("", "is not valid UTF-8")
+	}
 	s = strings.TrimSuffix(s, ".")
 	if s == "" {
 		return bad("", "is the root, not a mail domain")
@@ -119,6 +123,11 @@ func Parse(input string) (Name, error) {
 	}
 	ascii, err := profile.ToASCII(s)
 	if err != nil {
+		return bad("", "is not a valid internationalised name ("+trimIDNAError(err)+")")
+	}
+	// Decoding the result again catches A-labels that do not decode to a
+	// valid U-label (RFC 5891 §5.4), such as a hand-written "xn--zz".
+	if _, err := profile.ToUnicode(ascii); err != nil {
 		return bad("", "is not a valid internationalised name ("+trimIDNAError(err)+")")
 	}
 	ascii = strings.ToLower(ascii)

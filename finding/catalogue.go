@@ -2,25 +2,25 @@ package finding
 
 // Routing finding IDs (SPEC "Findings", area routing).
 const (
-	MXNXDomain          ID = "mx-nxdomain"
-	MXLookupFailed      ID = "mx-lookup-failed"
-	MXImplicit          ID = "mx-implicit"
-	MXNoMail            ID = "mx-no-mail"
-	MXNull              ID = "mx-null"
-	MXNullMixed         ID = "mx-null-mixed"
-	MXTargetIP          ID = "mx-target-ip"
-	MXTargetCNAME       ID = "mx-target-cname"
-	MXTargetNXDomain    ID = "mx-target-nxdomain"
-	MXTargetNoAddress   ID = "mx-target-no-address"
-	MXTargetPrivate     ID = "mx-target-private"
-	MXDuplicate         ID = "mx-duplicate"
-	MXSinglePoint       ID = "mx-single-point"
-	MXNoIPv6            ID = "mx-no-ipv6"
-	MXTTL               ID = "mx-ttl"
-	MXTooManyExchanges  ID = "mx-too-many-exchanges"
-	MXTooManyAddresses  ID = "mx-too-many-addresses"
-	MXAliasChain        ID = "mx-alias"
-	MXSelfLoop          ID = "mx-self-loop"
+	MXNXDomain         ID = "mx-nxdomain"
+	MXLookupFailed     ID = "mx-lookup-failed"
+	MXImplicit         ID = "mx-implicit"
+	MXNoMail           ID = "mx-no-mail"
+	MXNull             ID = "mx-null"
+	MXNullMixed        ID = "mx-null-mixed"
+	MXTargetIP         ID = "mx-target-ip"
+	MXTargetCNAME      ID = "mx-target-cname"
+	MXTargetNXDomain   ID = "mx-target-nxdomain"
+	MXTargetNoAddress  ID = "mx-target-no-address"
+	MXTargetPrivate    ID = "mx-target-private"
+	MXDuplicate        ID = "mx-duplicate"
+	MXSinglePoint      ID = "mx-single-point"
+	MXNoIPv6           ID = "mx-no-ipv6"
+	MXTTL              ID = "mx-ttl"
+	MXTooManyExchanges ID = "mx-too-many-exchanges"
+	MXTooManyAddresses ID = "mx-too-many-addresses"
+	MXAliasChain       ID = "mx-alias"
+	MXSelfLoop         ID = "mx-self-loop"
 )
 
 // Catalogue lists every finding ID mxtrace can report, in documentation
@@ -84,7 +84,7 @@ var Catalogue = []Entry{
 		"every exchange has only A records"},
 	{MXTTL, "routing", Warning,
 		"The MX TTL is outside the usual range (5 minutes to 1 week): very short TTLs load resolvers and slow mail, very long ones slow changes.",
-		"RFC 1035 §3.2.1", "Use a TTL between 300 and 86400 seconds for MX records.",
+		"RFC 1035 §3.2.1", "Use a TTL between 300 seconds and one week; an hour to a day is usual.",
 		"`example.test. 30 MX 10 mx.example.test.`"},
 	{MXTooManyExchanges, "routing", Warning,
 		"More exchanges are published than a sender resolves; the ones past the limit are ignored.",

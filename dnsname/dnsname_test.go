@@ -1,0 +1,121 @@
+package dnsname
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+	}{
+		{"example.com", "example.com"},
+		{"Example.COM.", "example.com"},
+		{"  example.com  ", "example.com"},
+		{"postmaster@example.org", "example.org"},
+		{"\"odd@local\"@Example.Org", "example.org"},
+		{"bücher.example", "xn--bcher-kva.example"},
+		{"xn--bcher-kva.example", "xn--bcher-kva.example"},
+		{"BÜCHER.example", "xn--bcher-kva.example"},
+		{"fußball.example", "xn--fuball-cta.example"}, // non-transitional: ß kept (UTS #46, IDNA2008)
+		{"例え.テスト", "xn--r8jz45g.xn--zckzah"},
+		{"_dmarc.example.com", "_dmarc.example.com"},
+		{"com", "com"},
+		{"a-b.example", "a-b.example"},
+		{strings.Repeat("a", 63) + ".example", strings.Repeat("a", 63) + ".example"},
+	} {
+		got, err := Parse(tt.in)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.in, err)
+			continue
+		}
+		if string(got) != tt.want {
+			t.Errorf("Parse(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseInvalid(t *testing.T) {
+	long := strings.Repeat("abcdefghi.", 26) + "example" // 267 characters
+	for _, tt := range []struct {
+		in, wantInMessage string
+	}{
+		{"", "is empty"},
+		{"   ", "is empty"},
+		{"user@", "is empty"},
+		{".", "root"},
+		{"example..com", "empty label"},
+		{".example.com", "empty label"},
+		{"example.com..", "empty label"},
+		{"exa mple.com", `label "exa mple" contains white space`},
+		{"-example.com", `label "-example" starts with a hyphen`},
+		{"example-.com", `label "example-" ends with a hyphen`},
+		{strings.Repeat("a", 64) + ".example", "is 64 octets long, more than 63"},
+		{long, "more than 253"},
+		{"exa!mple.com", `contains the character '!'`},
+		{"a/b.example", `contains the character '/'`},
+	} {
+		_, err := Parse(tt.in)
+		if err == nil {
+			t.Errorf("Parse(%q): no error", tt.in)
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("Parse(%q): error %v does not wrap ErrInvalid", tt.in, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, tt.wantInMessage) || strings.Contains(msg, "\n") {
+			t.Errorf("Parse(%q) = %q, want one line containing %q", tt.in, msg, tt.wantInMessage)
+		}
+	}
+}
+
+func TestNameMethods(t *testing.T) {
+	n := MustParse("mx.Bücher.example")
+	if n.FQDN() != "mx.xn--bcher-kva.example." {
+		t.Errorf("FQDN = %q", n.FQDN())
+	}
+	if n.Unicode() != "mx.bücher.example" {
+		t.Errorf("Unicode = %q", n.Unicode())
+	}
+	p, ok := n.Parent()
+	if !ok || p != "xn--bcher-kva.example" {
+		t.Errorf("Parent = %q, %v", p, ok)
+	}
+	if _, ok := Name("com").Parent(); ok {
+		t.Error("com has no parent name")
+	}
+	if !n.IsSubdomainOf("example") || Name("badexample").IsSubdomainOf("example") {
+		t.Error("IsSubdomainOf must match whole labels only")
+	}
+}
+
+// FuzzParse: Parse never panics, and what it accepts is canonical, valid
+// and a fixed point.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"example.com", "Bücher.example.", "a@b.c", "..", "-a.b", strings.Repeat("x", 70), "xn--zz", "٠٠.example", "a\u200db.example"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		n, err := Parse(in)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Parse(%q): error %v does not wrap ErrInvalid", in, err)
+			}
+			return
+		}
+		s := string(n)
+		if len(s) == 0 || len(s) > MaxNameLength || strings.HasSuffix(s, ".") || s != strings.ToLower(s) {
+			t.Fatalf("Parse(%q) = %q: not canonical", in, s)
+		}
+		for l := range strings.SplitSeq(s, ".") {
+			if msg := checkLabel(l); msg != "" {
+				t.Fatalf("Parse(%q) = %q: label %q %s", in, s, l, msg)
+			}
+		}
+		again, err := Parse(s)
+		if err != nil || again != n {
+			t.Fatalf("Parse(Parse(%q)) = %q, %v; want %q", in, again, err, n)
+		}
+	})
+}

@@ -1,0 +1,86 @@
+package finding
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/mxtrace/mxtrace/internal/golden"
+)
+
+// TestCatalogue: IDs are unique, well formed and fully described.
+func TestCatalogue(t *testing.T) {
+	valid := regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)
+	seen := map[ID]bool{}
+	for _, e := range Catalogue {
+		if seen[e.ID] {
+			t.Errorf("%s listed twice", e.ID)
+		}
+		seen[e.ID] = true
+		if !valid.MatchString(string(e.ID)) {
+			t.Errorf("%q is not a lower-case hyphenated ID", e.ID)
+		}
+		if e.Area == "" || e.Title == "" || e.Fix == "" || e.Example == "" || e.Severity < Info || e.Severity > Error {
+			t.Errorf("%s: incomplete entry %+v", e.ID, e)
+		}
+	}
+}
+
+// TestDocs: docs/findings.md is generated from the catalogue.
+func TestDocs(t *testing.T) {
+	golden.Check(t, filepath.Join("..", "docs", "findings.md"), []byte(Markdown()))
+}
+
+func TestNewAndSort(t *testing.T) {
+	fs := []Finding{
+		New(MXNoIPv6, "b", "m"),
+		New(MXTargetNXDomain, "z", "m"),
+		New(MXTargetCNAME, "a", "m"),
+		New(MXTargetNXDomain, "a", "m"),
+	}
+	Sort(fs)
+	var got []string
+	for _, f := range fs {
+		got = append(got, string(f.ID)+"@"+f.Subject)
+	}
+	want := []string{"mx-target-nxdomain@a", "mx-target-nxdomain@z", "mx-target-cname@a", "mx-no-ipv6@b"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("Sort = %v, want %v", got, want)
+		}
+	}
+	if Worst(fs) != Error || Worst(nil) != 0 {
+		t.Errorf("Worst = %v", Worst(fs))
+	}
+	if fs[0].Reference == "" || fs[0].Fix == "" {
+		t.Errorf("New must copy reference and fix from the catalogue: %+v", fs[0])
+	}
+}
+
+func TestNewUnknownPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("New with an unknown ID must panic")
+		}
+	}()
+	New("no-such-id", "x", "y")
+}
+
+func TestSeverityJSON(t *testing.T) {
+	b, err := json.Marshal(New(MXNull, "d", "m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"mx-null","severity":"info","subject":"d","message":"m","reference":"RFC 7505 §3","fix":"Nothing, if the domain really takes no mail."}`
+	if string(b) != want {
+		t.Errorf("got %s\nwant %s", b, want)
+	}
+	var f Finding
+	if err := json.Unmarshal(b, &f); err != nil || f.Severity != Info {
+		t.Errorf("round trip: %+v, %v", f, err)
+	}
+	if _, err := ParseSeverity("fatal"); err == nil {
+		t.Error("ParseSeverity(fatal): no error")
+	}
+}
