@@ -1,5 +1,7 @@
 package finding
 
+import "slices"
+
 // Routing finding IDs (SPEC "Findings", area routing).
 const (
 	MXNXDomain         ID = "mx-nxdomain"
@@ -24,8 +26,10 @@ const (
 )
 
 // Catalogue lists every finding ID mxtrace can report, in documentation
-// order. docs/findings.md is generated from it (go generate ./finding).
-var Catalogue = []Entry{
+// order. docs/findings.md is generated from it (go test ./finding -update).
+var Catalogue = slices.Concat(routingEntries, auditEntries)
+
+var routingEntries = []Entry{
 	{MXNXDomain, "routing", Error,
 		"The domain does not exist (NXDOMAIN), so it cannot receive mail.",
 		"RFC 5321 §5.1", "Create the domain, or stop using addresses at it.",
