@@ -1,0 +1,205 @@
+// Package dnsbl looks exchange addresses up on DNS blacklists (RFC 5782)
+// and tells a listing apart from a list that refused to answer.
+//
+// A list is asked for the address with its octets (IPv4) or nibbles (IPv6)
+// reversed under the list's zone (RFC 5782 §2.1, §2.4). An A record in
+// 127.0.0.0/8 means listed, with the TXT record as the reason; NXDOMAIN
+// means not listed. Lists also answer in ways that mean "I will not tell
+// you": Spamhaus returns 127.255.255.x to public resolvers and over-quota
+// users, a hijacking resolver returns an advertising address for every
+// name, and a dead list answers for everything or nothing. Those are
+// reported as dnsbl-unusable, never as a listing, using the test entries of
+// RFC 5782 §5 (127.0.0.2 must be listed, 127.0.0.1 must not).
+package dnsbl
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+// DefaultLists are queried when the caller names none: widely used lists
+// that are free for low-volume queries. Spamhaus ZEN blocks queries that
+// arrive through large public resolvers; that shows up as dnsbl-unusable.
+var DefaultLists = []string{
+	"zen.spamhaus.org",
+	"bl.spamcop.net",
+	"psbl.surriel.com",
+	"bl.mailspike.net",
+}
+
+// Status is the outcome of one address on one list.
+type Status string
+
+// Statuses.
+const (
+	Listed   Status = "listed"
+	Clean    Status = "clean"
+	Unusable Status = "unusable" // the list refused or gave a meaningless answer
+)
+
+// Result is one address on one list.
+type Result struct {
+	List    string     `json:"list"`
+	Address netip.Addr `json:"address"`
+	Status  Status     `json:"status"`
+	Codes   []string   `json:"codes,omitempty"`  // the A records returned, e.g. 127.0.0.2
+	Reason  string     `json:"reason,omitempty"` // the TXT record, or why the list is unusable
+}
+
+// Checker queries lists through a Resolver. Lists defaults to DefaultLists.
+type Checker struct {
+	Resolver resolve.Resolver
+	Lists    []string
+}
+
+// QueryName is the name asked for addr on zone (RFC 5782 §2.1, §2.4).
+func QueryName(addr netip.Addr, zone string) string {
+	addr = addr.Unmap()
+	var labels []string
+	if addr.Is4() {
+		b := addr.As4()
+		for i := 3; i >= 0; i-- {
+			labels = append(labels, fmt.Sprint(b[i]))
+		}
+	} else {
+		b := addr.As16()
+		const hex = "0123456789abcdef"
+		for i := 15; i >= 0; i-- {
+			labels = append(labels, string(hex[b[i]&0xf]), string(hex[b[i]>>4]))
+		}
+	}
+	return strings.Join(labels, ".") + "." + dns.Fqdn(zone)
+}
+
+// Check looks every address up on every list, all at once, and returns one
+// Result per (list, address), lists in order, addresses in order. Each
+// list's health is checked once with the RFC 5782 §5 test entries.
+func (c *Checker) Check(ctx context.Context, addrs []netip.Addr) []Result {
+	lists := c.Lists
+	if len(lists) == 0 {
+		lists = DefaultLists
+	}
+	out := make([]Result, len(lists)*len(addrs))
+	health := make([]string, len(lists))
+	var wg sync.WaitGroup
+	for li, list := range lists {
+		wg.Go(func() { health[li] = c.health(ctx, list) })
+		for ai, a := range addrs {
+			wg.Go(func() { out[li*len(addrs)+ai] = c.lookup(ctx, list, a) })
+		}
+	}
+	wg.Wait()
+	for li, list := range lists {
+		if health[li] == "" {
+			continue
+		}
+		for ai := range addrs {
+			r := &out[li*len(addrs)+ai]
+			if r.Status == Listed || r.Status == Clean {
+				*r = Result{List: list, Address: r.Address, Status: Unusable, Reason: health[li]}
+			}
+		}
+	}
+	return out
+}
+
+// health checks a list with its RFC 5782 §5 test entries and returns why it
+// is unusable, or "".
+func (c *Checker) health(ctx context.Context, list string) string {
+	pos := c.lookup(ctx, list, netip.MustParseAddr("127.0.0.2"))
+	neg := c.lookup(ctx, list, netip.MustParseAddr("127.0.0.1"))
+	switch {
+	case pos.Status == Unusable:
+		return pos.Reason
+	case neg.Status == Unusable:
+		return neg.Reason
+	case pos.Status != Listed:
+		return "the list does not list its test entry 127.0.0.2 (RFC 5782 §5): it is down or refuses this resolver"
+	case neg.Status == Listed:
+		return "the list lists 127.0.0.1, which must never be listed (RFC 5782 §5): it answers for every address"
+	}
+	return ""
+}
+
+// lookup asks one list about one address.
+func (c *Checker) lookup(ctx context.Context, list string, addr netip.Addr) Result {
+	r := Result{List: list, Address: addr}
+	name := QueryName(addr, list)
+	a, err := resolve.Follow(ctx, c.Resolver, resolve.Q(name, dns.TypeA))
+	if err != nil {
+		r.Status, r.Reason = Unusable, fmt.Sprintf("the query failed: %v", err)
+		return r
+	}
+	if len(a.Records) == 0 {
+		// RFC 5782 §2.1: a listed entry has an A record; NXDOMAIN or no
+		// A record both mean not listed.
+		r.Status = Clean
+		return r
+	}
+	for _, rr := range a.Records {
+		ip, _ := netip.AddrFromSlice(rr.(*dns.A).A)
+		ip = ip.Unmap()
+		r.Codes = append(r.Codes, ip.String())
+		if why := refusal(ip); why != "" {
+			r.Status, r.Reason = Unusable, why
+		}
+	}
+	if r.Status == Unusable {
+		return r
+	}
+	r.Status = Listed
+	if t, err := resolve.Follow(ctx, c.Resolver, resolve.Q(name, dns.TypeTXT)); err == nil {
+		var reasons []string
+		for _, rr := range t.Records {
+			reasons = append(reasons, strings.Join(rr.(*dns.TXT).Txt, ""))
+		}
+		r.Reason = strings.Join(reasons, "; ")
+	}
+	return r
+}
+
+// refusal explains a return code that is not a listing, or "".
+func refusal(ip netip.Addr) string {
+	switch {
+	case !netip.MustParsePrefix("127.0.0.0/8").Contains(ip):
+		// RFC 5782 §2.1: codes are in 127/8; anything else comes from a
+		// resolver that rewrites NXDOMAIN.
+		return fmt.Sprintf("the list answered %s, outside 127.0.0.0/8: the resolver rewrites answers", ip)
+	case netip.MustParsePrefix("127.255.255.0/24").Contains(ip):
+		// Spamhaus's error codes (also used by others): 252 typo in the
+		// query, 254 query through a public resolver, 255 excessive use.
+		return fmt.Sprintf("the list refused the query (return code %s)", ip)
+	}
+	return ""
+}
+
+// Findings turns results into findings: one dnsbl-listed per listing, and
+// one dnsbl-unusable per list that could not be used.
+func Findings(results []Result) []finding.Finding {
+	var fs []finding.Finding
+	unusable := map[string]bool{}
+	for _, r := range results {
+		switch r.Status {
+		case Listed:
+			msg := fmt.Sprintf("%s is listed on %s (%s)", r.Address, r.List, strings.Join(r.Codes, ", "))
+			if r.Reason != "" {
+				msg += ": " + r.Reason
+			}
+			fs = append(fs, finding.New(finding.DNSBLListed, r.Address.String(), msg+"."))
+		case Unusable:
+			if !unusable[r.List] {
+				unusable[r.List] = true
+				fs = append(fs, finding.Newf(finding.DNSBLUnusable, r.List, "%s could not be used: %s.", r.List, r.Reason))
+			}
+		}
+	}
+	return fs
+}

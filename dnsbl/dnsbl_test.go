@@ -1,0 +1,123 @@
+package dnsbl
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+// lists is a fake resolver: a map of owner → records (zone-file syntax);
+// names missing from it are NXDOMAIN, names in fail are SERVFAIL.
+type lists struct {
+	rrs  map[string][]string
+	fail map[string]bool
+}
+
+func (l lists) Lookup(_ context.Context, q resolve.Question) (*resolve.Answer, error) {
+	if l.fail[q.Name] {
+		return nil, &resolve.Error{Question: q, Rcode: dns.RcodeServerFailure, Err: resolve.ErrServerFailure}
+	}
+	recs, ok := l.rrs[q.Name]
+	a := &resolve.Answer{Question: q, Rcode: dns.RcodeSuccess}
+	if !ok {
+		a.Rcode = dns.RcodeNameError
+	}
+	for _, s := range recs {
+		rr, err := dns.NewRR(q.Name + " 300 " + s)
+		if err != nil {
+			panic(err)
+		}
+		if rr.Header().Rrtype == q.Type {
+			a.Answer = append(a.Answer, rr)
+		}
+	}
+	return a, nil
+}
+
+// healthy returns a list zone with its RFC 5782 §5 test entries.
+func healthy(zone string, extra map[string][]string) map[string][]string {
+	m := map[string][]string{
+		"2.0.0.127." + zone + ".": {"A 127.0.0.2", `TXT "test entry"`},
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func TestQueryName(t *testing.T) {
+	for _, tt := range []struct{ addr, want string }{
+		{"192.0.2.99", "99.2.0.192.bl.test."},
+		{"::ffff:192.0.2.99", "99.2.0.192.bl.test."},
+		// RFC 5782 §2.4 example.
+		{"2001:db8:1:2:3:4:567:89ab", "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.bl.test."},
+	} {
+		if got := QueryName(netip.MustParseAddr(tt.addr), "bl.test"); got != tt.want {
+			t.Errorf("QueryName(%s) = %s, want %s", tt.addr, got, tt.want)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	listed := netip.MustParseAddr("192.0.2.99")
+	clean := netip.MustParseAddr("192.0.2.1")
+	for _, tt := range []struct {
+		name    string
+		zone    map[string][]string
+		fail    map[string]bool
+		want    []Status // for listed, clean
+		wantIDs []finding.ID
+	}{
+		{"listing with reason", healthy("bl.test", map[string][]string{
+			"99.2.0.192.bl.test.": {"A 127.0.0.4", `TXT "spam trap hit, see https://bl.test/99"`},
+		}), nil, []Status{Listed, Clean}, []finding.ID{finding.DNSBLListed}},
+		{"nothing listed", healthy("bl.test", nil), nil, []Status{Clean, Clean}, nil},
+		{"public resolver refused", healthy("bl.test", map[string][]string{
+			"99.2.0.192.bl.test.": {"A 127.255.255.254"},
+		}), nil, []Status{Unusable, Clean}, []finding.ID{finding.DNSBLUnusable}},
+		{"hijacking resolver", map[string][]string{
+			"2.0.0.127.bl.test.":  {"A 198.51.100.7"},
+			"99.2.0.192.bl.test.": {"A 198.51.100.7"},
+			"1.2.0.192.bl.test.":  {"A 198.51.100.7"},
+			"1.0.0.127.bl.test.":  {"A 198.51.100.7"},
+		}, nil, []Status{Unusable, Unusable}, []finding.ID{finding.DNSBLUnusable}},
+		{"dead list: test entry missing", map[string][]string{
+			"99.2.0.192.bl.test.": {"A 127.0.0.2"},
+		}, nil, []Status{Unusable, Unusable}, []finding.ID{finding.DNSBLUnusable}},
+		{"list answering for everything", healthy("bl.test", map[string][]string{
+			"1.0.0.127.bl.test.":  {"A 127.0.0.2"},
+			"99.2.0.192.bl.test.": {"A 127.0.0.2"},
+			"1.2.0.192.bl.test.":  {"A 127.0.0.2"},
+		}), nil, []Status{Unusable, Unusable}, []finding.ID{finding.DNSBLUnusable}},
+		{"SERVFAIL is not a listing", healthy("bl.test", nil), map[string]bool{"99.2.0.192.bl.test.": true},
+			[]Status{Unusable, Clean}, []finding.ID{finding.DNSBLUnusable}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Checker{Resolver: lists{tt.zone, tt.fail}, Lists: []string{"bl.test"}}
+			res := c.Check(t.Context(), []netip.Addr{listed, clean})
+			var got []Status
+			for _, r := range res {
+				got = append(got, r.Status)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("statuses = %v, want %v (%+v)", got, tt.want, res)
+			}
+			var ids []finding.ID
+			for _, f := range Findings(res) {
+				ids = append(ids, f.ID)
+			}
+			if !slices.Equal(ids, tt.wantIDs) {
+				t.Errorf("findings = %v, want %v", ids, tt.wantIDs)
+			}
+			if tt.want[0] == Listed && res[0].Reason == "" {
+				t.Errorf("listing without the TXT reason: %+v", res[0])
+			}
+		})
+	}
+}
