@@ -1,0 +1,170 @@
+package resolve
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultCacheEntries bounds a Cache built with maxEntries 0. At a few
+// hundred bytes an entry this is some tens of megabytes at most, so a scan
+// of millions of domains keeps a flat memory profile.
+const DefaultCacheEntries = 200_000
+
+// Cache bounds on how long an answer is kept, whatever its TTL says.
+const (
+	// RFC 2308 §5: negative answers should not be cached for more than a
+	// few hours; 3 hours is the common cap (BIND's max-ncache-ttl).
+	maxNegativeTTL = 3 * time.Hour
+	// RFC 8767 §4 suggests capping positive TTLs at 7 days; one run never
+	// needs more than a day.
+	maxPositiveTTL = 24 * time.Hour
+)
+
+// Cache is a TTL-aware cache in front of a Resolver, shared by every lookup
+// of one run: positive answers are kept for their lowest TTL, NXDOMAIN and
+// NODATA for the negative TTL of their SOA (RFC 2308 §5), and concurrent
+// lookups of the same question wait for one query (in-flight
+// de-duplication), so a thousand domains hosted by one provider resolve the
+// provider's exchanges once.
+//
+// Errors (SERVFAIL, time-outs) are shared with the lookups waiting for the
+// same query but never cached: the next lookup asks again.
+//
+// Answers are shared between callers and must not be modified.
+type Cache struct {
+	next Resolver
+	max  int
+
+	mu       sync.Mutex
+	entries  map[Question]cacheEntry
+	inflight map[Question]*call
+
+	hits, misses, joined atomic.Int64
+}
+
+type cacheEntry struct {
+	answer  *Answer
+	expires time.Time
+}
+
+// call is one query in flight; done is closed when answer/err are set.
+type call struct {
+	done   chan struct{}
+	answer *Answer
+	err    error
+}
+
+// NewCache returns a cache in front of next holding at most maxEntries
+// answers (0 means DefaultCacheEntries).
+func NewCache(next Resolver, maxEntries int) *Cache {
+	if maxEntries <= 0 {
+		maxEntries = DefaultCacheEntries
+	}
+	return &Cache{next: next, max: maxEntries, entries: map[Question]cacheEntry{}, inflight: map[Question]*call{}}
+}
+
+// CacheStats counts how lookups were served.
+type CacheStats struct {
+	Hits   int64 // answered from the cache
+	Joined int64 // waited for a query already in flight
+	Misses int64 // caused a query to the next resolver
+}
+
+// Stats returns the counters so far.
+func (c *Cache) Stats() CacheStats {
+	return CacheStats{Hits: c.hits.Load(), Joined: c.joined.Load(), Misses: c.misses.Load()}
+}
+
+// Lookup implements Resolver.
+func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
+	for {
+		c.mu.Lock()
+		if e, ok := c.entries[q]; ok {
+			if time.Now().Before(e.expires) {
+				c.mu.Unlock()
+				c.hits.Add(1)
+				return e.answer, nil
+			}
+			delete(c.entries, q)
+		}
+		if cl, ok := c.inflight[q]; ok {
+			c.mu.Unlock()
+			c.joined.Add(1)
+			select {
+			case <-cl.done:
+			case <-ctx.Done():
+				return nil, &Error{Question: q, Rcode: -1, Err: errors.Join(ErrTimeout, ctx.Err())}
+			}
+			// The leader's own deadline or cancellation ended its query;
+			// ours may still have time, so ask again.
+			if cl.err != nil && ctx.Err() == nil && isContextError(cl.err) {
+				continue
+			}
+			return cl.answer, cl.err
+		}
+		cl := &call{done: make(chan struct{})}
+		c.inflight[q] = cl
+		c.mu.Unlock()
+		c.misses.Add(1)
+
+		cl.answer, cl.err = c.next.Lookup(ctx, q)
+		c.mu.Lock()
+		delete(c.inflight, q)
+		if cl.err == nil {
+			c.store(q, cl.answer)
+		}
+		c.mu.Unlock()
+		close(cl.done)
+		return cl.answer, cl.err
+	}
+}
+
+// store keeps a for its TTL; c.mu is held.
+func (c *Cache) store(q Question, a *Answer) {
+	ttl := time.Duration(a.TTL()) * time.Second
+	if len(a.Answer) == 0 || a.NXDomain() {
+		ttl = min(ttl, maxNegativeTTL)
+	}
+	ttl = min(ttl, maxPositiveTTL)
+	if ttl <= 0 {
+		return
+	}
+	if len(c.entries) >= c.max {
+		c.evict()
+	}
+	c.entries[q] = cacheEntry{answer: a, expires: time.Now().Add(ttl)}
+}
+
+// evict drops expired entries and, if that is not enough, an arbitrary
+// eighth of the cache (Go's map order is randomised), so eviction costs are
+// amortised over many stores.
+func (c *Cache) evict() {
+	now := time.Now()
+	for q, e := range c.entries {
+		if !now.Before(e.expires) {
+			delete(c.entries, q)
+		}
+	}
+	drop := len(c.entries) - c.max + c.max/8 + 1
+	for q := range c.entries {
+		if drop <= 0 {
+			break
+		}
+		delete(c.entries, q)
+		drop--
+	}
+}
+
+// Len returns the number of cached answers.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+func isContextError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

@@ -1,0 +1,260 @@
+package resolve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Zones answers questions from zone files (RFC 1035 §5) the way an
+// authoritative server for those zones would, so every command runs offline
+// (--zone) and a zone can be checked before it is published.
+//
+// A zone is defined by its SOA record: every record belongs to the zone of
+// the closest enclosing SOA owner, so one file may hold several zones. Names
+// below a delegation (NS records below an apex) that no loaded zone covers,
+// and names outside every zone, give an *Error wrapping ErrNotInZone, which
+// Fallback uses to ask the network instead.
+//
+// Unlike a plain authoritative server, Zones chases CNAME targets into the
+// other loaded zones, as the recursive resolver it stands in for would.
+type Zones struct {
+	source string
+	zones  []*zone // longest apex first, so the first match is the closest
+}
+
+// zone is one zone's data.
+type zone struct {
+	apex  string
+	soa   *dns.SOA
+	rrs   map[string][]dns.RR // owner → records in file order
+	names map[string]bool     // every owner and every empty non-terminal
+	cuts  map[string]bool     // delegation points below the apex (NS owners)
+}
+
+// maxZoneRecords bounds what one --zone load may hold; a zone file is user
+// input, and a mistaken multi-gigabyte file should fail rather than fill
+// memory.
+const maxZoneRecords = 5_000_000
+
+// LoadZones reads the zone files at paths. Records of one zone may be
+// spread over several files.
+func LoadZones(paths ...string) (*Zones, error) {
+	var rrs []dns.RR
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("resolve: %w", err)
+		}
+		got, err := parseRRs(f, p, maxZoneRecords-len(rrs))
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		rrs = append(rrs, got...)
+	}
+	return newZones(rrs, strings.Join(paths, ","))
+}
+
+// ParseZones reads zone-file text from r; name is used in messages and as
+// the Server of every Answer ("zone:NAME").
+func ParseZones(r io.Reader, name string) (*Zones, error) {
+	rrs, err := parseRRs(r, name, maxZoneRecords)
+	if err != nil {
+		return nil, err
+	}
+	return newZones(rrs, name)
+}
+
+func parseRRs(r io.Reader, name string, limit int) ([]dns.RR, error) {
+	zp := dns.NewZoneParser(r, ".", name)
+	zp.SetIncludeAllowed(false) // $INCLUDE would let a zone file read any file
+	var rrs []dns.RR
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if len(rrs) >= limit {
+			return nil, fmt.Errorf("resolve: %s: more than %d records", name, maxZoneRecords)
+		}
+		if rr.Header().Class != dns.ClassINET {
+			continue
+		}
+		rrs = append(rrs, rr)
+	}
+	if err := zp.Err(); err != nil {
+		return nil, fmt.Errorf("resolve: %w", err)
+	}
+	return rrs, nil
+}
+
+// ErrNoSOA is returned for zone text without any SOA record: without one
+// there is no apex, so no way to tell NXDOMAIN from "not my zone".
+var ErrNoSOA = errors.New("resolve: zone file has no SOA record (every zone needs one to mark its apex)")
+
+func newZones(rrs []dns.RR, source string) (*Zones, error) {
+	z := &Zones{source: source}
+	byApex := map[string]*zone{}
+	for _, rr := range rrs {
+		if soa, ok := rr.(*dns.SOA); ok {
+			apex := dns.CanonicalName(soa.Hdr.Name)
+			if byApex[apex] != nil {
+				return nil, fmt.Errorf("resolve: %s: two SOA records for %s", source, apex)
+			}
+			zn := &zone{apex: apex, soa: soa, rrs: map[string][]dns.RR{}, names: map[string]bool{}, cuts: map[string]bool{}}
+			byApex[apex] = zn
+			z.zones = append(z.zones, zn)
+		}
+	}
+	if len(z.zones) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNoSOA, source)
+	}
+	slices.SortFunc(z.zones, func(a, b *zone) int { return dns.CountLabel(b.apex) - dns.CountLabel(a.apex) })
+	for _, rr := range rrs {
+		owner := dns.CanonicalName(rr.Header().Name)
+		zn := z.zoneOf(owner)
+		if zn == nil {
+			return nil, fmt.Errorf("resolve: %s: %s is outside every zone in the file (no SOA above it)", source, strings.TrimSuffix(owner, "."))
+		}
+		rr.Header().Name = owner
+		zn.rrs[owner] = append(zn.rrs[owner], rr)
+		if rr.Header().Rrtype == dns.TypeNS && owner != zn.apex {
+			zn.cuts[owner] = true
+		}
+		// RFC 4592 §2.2.2: every ancestor up to the apex exists, as an
+		// empty non-terminal if it owns nothing.
+		for n := owner; ; {
+			zn.names[n] = true
+			if n == zn.apex {
+				break
+			}
+			i, _ := dns.NextLabel(n, 0)
+			n = n[i:]
+		}
+	}
+	return z, nil
+}
+
+// zoneOf returns the closest loaded zone containing name.
+func (z *Zones) zoneOf(name string) *zone {
+	for _, zn := range z.zones {
+		if dns.IsSubDomain(zn.apex, name) {
+			return zn
+		}
+	}
+	return nil
+}
+
+// Apexes lists the loaded zones' apexes, closest-first.
+func (z *Zones) Apexes() []string {
+	out := make([]string, len(z.zones))
+	for i, zn := range z.zones {
+		out[i] = zn.apex
+	}
+	return out
+}
+
+// Lookup implements Resolver.
+func (z *Zones) Lookup(ctx context.Context, q Question) (*Answer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: %w", ErrTimeout, err)}
+	}
+	a := &Answer{Question: q, Authoritative: true, Server: "zone:" + z.source}
+	name := dns.CanonicalName(q.Name)
+	seen := map[string]bool{}
+	for {
+		zn := z.zoneOf(name)
+		if zn == nil || zn.delegated(name) {
+			if len(a.Answer) > 0 {
+				// The chain leaves the loaded zones: return what we have,
+				// as an authoritative server does; Follow asks on for
+				// the target.
+				return a, nil
+			}
+			return nil, &Error{Question: q, Server: a.Server, Rcode: -1, Err: ErrNotInZone}
+		}
+		rrs, exists := zn.find(name)
+		if !exists {
+			// RFC 1034 §4.3.2 step 3c, RFC 6604 §2.1: the rcode is about
+			// the last name of the chain.
+			a.Rcode = dns.RcodeNameError
+			a.Authority = []dns.RR{zn.soa}
+			return a, nil
+		}
+		var cname *dns.CNAME
+		found := false
+		for _, rr := range rrs {
+			switch {
+			case rr.Header().Rrtype == q.Type || q.Type == dns.TypeANY:
+				a.Answer = append(a.Answer, rr)
+				found = true
+			case rr.Header().Rrtype == dns.TypeCNAME:
+				cname = rr.(*dns.CNAME)
+			}
+		}
+		if found {
+			return a, nil
+		}
+		if cname == nil {
+			// RFC 2308 §2.2: NODATA, with the SOA for negative caching.
+			a.Authority = []dns.RR{zn.soa}
+			return a, nil
+		}
+		// RFC 1034 §4.3.2 step 3a: restart at the alias target.
+		a.Answer = append(a.Answer, cname)
+		seen[name] = true
+		name = dns.CanonicalName(cname.Target)
+		if seen[name] || len(seen) > MaxCNAMEChain {
+			// A loop: return the chain so far; Follow detects it.
+			return a, nil
+		}
+	}
+}
+
+// delegated reports whether name is at or below a zone cut of zn (an NS
+// set below the apex). Its data is the child zone's, which is not loaded.
+func (zn *zone) delegated(name string) bool {
+	for n := name; n != zn.apex; {
+		if zn.cuts[n] {
+			return true
+		}
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			break
+		}
+		n = n[i:]
+	}
+	return false
+}
+
+// find returns the records owned by name, synthesising them from a wildcard
+// when name does not exist (RFC 4592 §3.3.1), and whether the name exists.
+func (zn *zone) find(name string) ([]dns.RR, bool) {
+	if zn.names[name] {
+		return zn.rrs[name], true
+	}
+	// The closest encloser is the longest existing ancestor; only the
+	// wildcard directly below it applies (RFC 4592 §3.3.1).
+	for n := name; n != zn.apex; {
+		i, _ := dns.NextLabel(n, 0)
+		n = n[i:]
+		if !zn.names[n] {
+			continue
+		}
+		wild, ok := zn.rrs["*."+n]
+		if !ok {
+			return nil, false
+		}
+		out := make([]dns.RR, len(wild))
+		for j, rr := range wild {
+			c := dns.Copy(rr)
+			c.Header().Name = name
+			out[j] = c
+		}
+		return out, true
+	}
+	return nil, false
+}
