@@ -1,0 +1,357 @@
+package resolve
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Defaults for StubConfig.
+const (
+	DefaultTimeout  = 2 * time.Second // per attempt, as glibc's resolver (RES_TIMEOUT is 5 s; 2 s suits a tool)
+	DefaultAttempts = 2               // UDP tries per server before failing over
+	// DefaultUDPSize is the EDNS0 buffer advertised: the DNS Flag Day 2020
+	// value, which avoids IP fragmentation on almost every path.
+	DefaultUDPSize = 1232
+	// maxStrayReplies bounds how many non-matching datagrams one UDP
+	// attempt reads before giving up, so a flood cannot keep it busy for
+	// the whole deadline doing work.
+	maxStrayReplies = 64
+)
+
+// StubConfig configures a Stub.
+type StubConfig struct {
+	// Servers are asked in order, failing over to the next on a time-out,
+	// SERVFAIL, REFUSED or malformed reply. Each is "ADDR", "ADDR:PORT",
+	// "[V6]:PORT" or "ADDR@PORT"; the port defaults to 53.
+	Servers []string
+	// Timeout bounds each attempt (default DefaultTimeout); the caller's
+	// context bounds the whole lookup.
+	Timeout time.Duration
+	// Attempts is the number of UDP tries per server (default DefaultAttempts).
+	Attempts int
+	// UDPSize is the EDNS0 buffer size advertised (default DefaultUDPSize).
+	UDPSize uint16
+	// NoRecursion clears the RD bit, for asking authoritative servers directly.
+	NoRecursion bool
+	// Logger receives one debug line per lookup; nil is silent.
+	Logger *slog.Logger
+}
+
+// Stub is a stub resolver (RFC 1123 §6.1.3.1) on github.com/miekg/dns: it
+// asks recursive resolvers (or, with NoRecursion, authoritative servers)
+// over UDP with EDNS0 and falls back to TCP when the reply is truncated. It
+// is safe for concurrent use; every query has a deadline.
+type Stub struct {
+	cfg     StubConfig
+	servers []string
+}
+
+// NewStub checks cfg and returns a Stub.
+func NewStub(cfg StubConfig) (*Stub, error) {
+	if len(cfg.Servers) == 0 {
+		return nil, ErrNoServers
+	}
+	s := &Stub{cfg: cfg}
+	for _, srv := range cfg.Servers {
+		addr, err := ParseServer(srv)
+		if err != nil {
+			return nil, err
+		}
+		s.servers = append(s.servers, addr)
+	}
+	if s.cfg.Timeout <= 0 {
+		s.cfg.Timeout = DefaultTimeout
+	}
+	if s.cfg.Attempts <= 0 {
+		s.cfg.Attempts = DefaultAttempts
+	}
+	if s.cfg.UDPSize == 0 {
+		s.cfg.UDPSize = DefaultUDPSize
+	}
+	return s, nil
+}
+
+// Servers returns the servers asked, as "host:port".
+func (s *Stub) Servers() []string { return append([]string(nil), s.servers...) }
+
+// ParseServer turns a resolver address as users write it into "host:port".
+// Only IP addresses are accepted: a resolver given by name would need a
+// resolver to find it.
+func ParseServer(s string) (string, error) {
+	host, port := s, "53"
+	if h, p, ok := strings.Cut(s, "@"); ok {
+		host, port = h, p
+	} else if h, p, err := net.SplitHostPort(s); err == nil {
+		host, port = h, p
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "", fmt.Errorf("resolve: server %q: not an IP address", s)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return "", fmt.Errorf("resolve: server %q: bad port %q", s, port)
+	}
+	return net.JoinHostPort(ip.String(), port), nil
+}
+
+// SystemServers returns the nameservers of a resolv.conf file (normally
+// /etc/resolv.conf) as "host:port".
+func SystemServers(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("resolve: %w", err)
+	}
+	defer f.Close()
+	cc, err := dns.ClientConfigFromReader(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("resolve: %s: %w", path, err)
+	}
+	var out []string
+	for _, srv := range cc.Servers {
+		// resolv.conf may carry a zone index (fe80::1%eth0); keep it.
+		out = append(out, net.JoinHostPort(srv, cc.Port))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w in %s", ErrNoServers, path)
+	}
+	return out, nil
+}
+
+// Lookup implements Resolver. Servers are tried in order; a time-out,
+// SERVFAIL, REFUSED or malformed reply moves on to the next. NXDOMAIN and
+// NODATA settle the question and are returned at once.
+func (s *Stub) Lookup(ctx context.Context, q Question) (a *Answer, err error) {
+	start := time.Now()
+	if s.cfg.Logger != nil {
+		defer func() {
+			s.cfg.Logger.Debug("dns lookup", "question", q.String(), "rcode", rcodeOf(a), "ad", a != nil && a.AD,
+				"server", serverOf(a, err), "elapsed", time.Since(start), "error", err)
+		}()
+	}
+	var last *Error
+	for _, srv := range s.servers {
+		a, e := s.ask(ctx, srv, q)
+		if e == nil {
+			return a, nil
+		}
+		last = e
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if last == nil {
+		return nil, &Error{Question: q, Rcode: -1, Err: ErrNoServers}
+	}
+	return nil, last
+}
+
+// ask asks one server, with retries on time-out and the fall-backs of RFC
+// 6891 §7 (EDNS) and RFC 7766 §5 (TCP after truncation).
+func (s *Stub) ask(ctx context.Context, server string, q Question) (*Answer, *Error) {
+	edns := true
+	var last *Error
+	for attempt := 0; attempt < s.cfg.Attempts; attempt++ {
+		m := s.query(q, edns)
+		r, err := s.exchange(ctx, "udp", server, m)
+		if err == nil && r.Truncated {
+			// RFC 7766 §5: a truncated UDP reply is retried over TCP.
+			r, err = s.exchange(ctx, "tcp", server, m)
+		}
+		if err != nil {
+			last = &Error{Question: q, Server: server, Rcode: -1, Err: err}
+			if errors.Is(err, ErrTimeout) && ctx.Err() == nil {
+				continue
+			}
+			return nil, last
+		}
+		if edns && (r.Rcode == dns.RcodeFormatError || r.Rcode == dns.RcodeNotImplemented) && r.IsEdns0() == nil {
+			// RFC 6891 §7: a server that does not know EDNS answers
+			// FORMERR (or NOTIMP) without an OPT record; ask it again
+			// without one. This does not count as an attempt.
+			edns = false
+			attempt--
+			continue
+		}
+		return answerOf(q, server, r)
+	}
+	return nil, last
+}
+
+// query builds the message for q. The AD bit asks a validating resolver to
+// say whether it validated the answer (RFC 6840 §5.7), without DO and so
+// without the cost of signatures in every reply.
+func (s *Stub) query(q Question, edns bool) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(q.Name, q.Type)
+	m.RecursionDesired = !s.cfg.NoRecursion
+	m.AuthenticatedData = true
+	if edns {
+		m.SetEdns0(s.cfg.UDPSize, false)
+	}
+	return m
+}
+
+// answerOf turns a matching reply into an Answer or an Error.
+func answerOf(q Question, server string, r *dns.Msg) (*Answer, *Error) {
+	switch r.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError:
+		return &Answer{Question: q, Rcode: r.Rcode, Answer: r.Answer, Authority: r.Ns,
+			AD: r.AuthenticatedData, Authoritative: r.Authoritative, Server: server}, nil
+	case dns.RcodeServerFailure:
+		return nil, &Error{Question: q, Server: server, Rcode: r.Rcode, Err: ErrServerFailure}
+	case dns.RcodeRefused:
+		return nil, &Error{Question: q, Server: server, Rcode: r.Rcode, Err: ErrRefused}
+	}
+	return nil, &Error{Question: q, Server: server, Rcode: r.Rcode, Err: fmt.Errorf("%w %s", ErrRcode, dns.RcodeToString[r.Rcode])}
+}
+
+// exchange sends m over network ("udp" or "tcp") and returns the first
+// reply that matches it. A reply with the wrong ID, not marked as a
+// response, or for another question is dropped (RFC 5452 §9.1); over UDP
+// the read goes on until a matching reply or the deadline, so a spoofed or
+// stray datagram cannot stand in for the answer.
+func (s *Stub) exchange(ctx context.Context, network, server string, m *dns.Msg) (*dns.Msg, error) {
+	deadline := time.Now().Add(s.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	dialer := net.Dialer{Deadline: deadline}
+	conn, err := dialer.DialContext(ctx, network, server)
+	if err != nil {
+		return nil, netError(ctx, err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	// Cancellation (not only the deadline) must end a blocked read.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+
+	out, err := m.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("%w: packing the query: %w", ErrBadResponse, err)
+	}
+	if network == "tcp" {
+		return readTCP(ctx, conn, out, m)
+	}
+	if _, err := conn.Write(out); err != nil {
+		return nil, netError(ctx, err)
+	}
+	buf := make([]byte, dns.MaxMsgSize)
+	var stray error
+	for range maxStrayReplies {
+		n, err := conn.Read(buf)
+		if err != nil {
+			if stray != nil && isTimeout(err) {
+				return nil, fmt.Errorf("%w (and dropped a reply: %w)", ErrTimeout, stray)
+			}
+			return nil, netError(ctx, err)
+		}
+		r, err := parseReply(buf[:n], m)
+		if err != nil {
+			stray = err
+			continue
+		}
+		return r, nil
+	}
+	return nil, fmt.Errorf("%w: %d replies that do not match the query (last: %w)", ErrBadResponse, maxStrayReplies, stray)
+}
+
+// readTCP sends a query over a TCP connection with the two-octet length
+// prefix of RFC 1035 §4.2.2 and reads one reply.
+func readTCP(ctx context.Context, conn net.Conn, out []byte, m *dns.Msg) (*dns.Msg, error) {
+	msg := make([]byte, 2+len(out))
+	binary.BigEndian.PutUint16(msg, uint16(len(out)))
+	copy(msg[2:], out)
+	if _, err := conn.Write(msg); err != nil {
+		return nil, netError(ctx, err)
+	}
+	var l [2]byte
+	if _, err := io.ReadFull(conn, l[:]); err != nil {
+		return nil, netError(ctx, err)
+	}
+	// The length prefix caps the read at 64 KiB.
+	buf := make([]byte, binary.BigEndian.Uint16(l[:]))
+	if _, err := io.ReadFull(conn, buf); err != nil {
+		return nil, netError(ctx, err)
+	}
+	return parseReply(buf, m)
+}
+
+// parseReply unpacks b and checks it answers m.
+func parseReply(b []byte, m *dns.Msg) (*dns.Msg, error) {
+	r := new(dns.Msg)
+	if err := r.Unpack(b); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	if r.Id != m.Id {
+		return nil, fmt.Errorf("%w: reply ID %d, query ID %d", ErrBadResponse, r.Id, m.Id)
+	}
+	if !r.Response {
+		return nil, fmt.Errorf("%w: reply without the QR bit", ErrBadResponse)
+	}
+	if len(r.Question) == 0 {
+		// Servers may drop the question in an error reply (FORMERR in
+		// particular); such a reply carries no data to mistake.
+		if r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
+			return r, nil
+		}
+		return nil, fmt.Errorf("%w: reply without a question", ErrBadResponse)
+	}
+	want, got := m.Question[0], r.Question[0]
+	if len(r.Question) != 1 || got.Qtype != want.Qtype || got.Qclass != want.Qclass || !equalNames(got.Name, want.Name) {
+		return nil, fmt.Errorf("%w: reply for %s %s, not the question asked", ErrBadResponse, got.Name, dns.TypeToString[got.Qtype])
+	}
+	return r, nil
+}
+
+// netError classifies a socket error: time-outs and cancellation become
+// ErrTimeout (wrapping the context's error when it caused them).
+func netError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+	if isTimeout(err) {
+		return ErrTimeout
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: connection closed mid-reply", ErrBadResponse)
+	}
+	return err
+}
+
+func isTimeout(err error) bool {
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
+}
+
+func rcodeOf(a *Answer) string {
+	if a == nil {
+		return ""
+	}
+	return dns.RcodeToString[a.Rcode]
+}
+
+func serverOf(a *Answer, err error) string {
+	if a != nil {
+		return a.Server
+	}
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Server
+	}
+	return ""
+}
