@@ -1,0 +1,222 @@
+package resolve_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+const testZones = `
+$TTL 3600
+$ORIGIN test.
+@            SOA  ns.test. h.test. 7 7200 900 1209600 300
+@            NS   ns.test.
+ns           A    192.0.2.53
+d            MX   10 mx.d.test.
+d            MX   20 mx2.d.test.
+mx.d         A    192.0.2.1
+mx.d         A    192.0.2.3
+mx.d         AAAA 2001:db8::1
+txt.d        TXT  "only text"
+alias        CNAME d.test.
+chain        CNAME alias.test.
+out          CNAME mx.other.example.
+loop1        CNAME loop2.test.
+loop2        CNAME loop1.test.
+*.wild       MX   5 mx.d.test.
+a.b.ent      A    192.0.2.9
+sub          NS   ns.elsewhere.example.
+into-other   CNAME host.other.test.
+; a second zone in the same file, below the first
+$ORIGIN other.test.
+@            SOA  ns.test. h.test. 9 7200 900 1209600 60
+host         A    192.0.2.77
+`
+
+func loadTestZones(t *testing.T) *resolve.Zones {
+	t.Helper()
+	z, err := resolve.ParseZones(strings.NewReader(testZones), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+// TestZonesSemantics checks the answers an authoritative server gives
+// (RFC 1034 §4.3.2, RFC 2308, RFC 4592) for every kind of question.
+func TestZonesSemantics(t *testing.T) {
+	z := loadTestZones(t)
+	tests := []struct {
+		name    string
+		qtype   uint16
+		rcode   int
+		answer  []string // expected answer records, owner TYPE data, in order
+		soa     bool     // a negative answer must carry the SOA
+		soaFrom string
+	}{
+		{"d.test.", dns.TypeMX, dns.RcodeSuccess, []string{"d.test. MX 10 mx.d.test.", "d.test. MX 20 mx2.d.test."}, false, ""},
+		{"mx.d.test.", dns.TypeA, dns.RcodeSuccess, []string{"mx.d.test. A 192.0.2.1", "mx.d.test. A 192.0.2.3"}, false, ""},
+		{"MX.D.TEST.", dns.TypeAAAA, dns.RcodeSuccess, []string{"mx.d.test. AAAA 2001:db8::1"}, false, ""},
+		// NODATA: the name exists without the type.
+		{"txt.d.test.", dns.TypeMX, dns.RcodeSuccess, nil, true, "test."},
+		// NXDOMAIN.
+		{"nope.test.", dns.TypeA, dns.RcodeNameError, nil, true, "test."},
+		// An empty non-terminal exists (RFC 4592 §2.2.2): NODATA, not NXDOMAIN.
+		{"b.ent.test.", dns.TypeA, dns.RcodeSuccess, nil, true, "test."},
+		// CNAME chains are followed inside the loaded zones.
+		{"chain.test.", dns.TypeMX, dns.RcodeSuccess, []string{"chain.test. CNAME alias.test.", "alias.test. CNAME d.test.", "d.test. MX 10 mx.d.test.", "d.test. MX 20 mx2.d.test."}, false, ""},
+		// Asking for the CNAME itself does not follow it.
+		{"alias.test.", dns.TypeCNAME, dns.RcodeSuccess, []string{"alias.test. CNAME d.test."}, false, ""},
+		// A chain into the other zone of the file; its negative SOA is that zone's.
+		{"into-other.test.", dns.TypeA, dns.RcodeSuccess, []string{"into-other.test. CNAME host.other.test.", "host.other.test. A 192.0.2.77"}, false, ""},
+		{"host.other.test.", dns.TypeMX, dns.RcodeSuccess, nil, true, "other.test."},
+		{"gone.other.test.", dns.TypeMX, dns.RcodeNameError, nil, true, "other.test."},
+		// A chain that leaves the loaded zones stops at the last alias.
+		{"out.test.", dns.TypeA, dns.RcodeSuccess, []string{"out.test. CNAME mx.other.example."}, false, ""},
+		// A loop stops; Follow reports it.
+		{"loop1.test.", dns.TypeA, dns.RcodeSuccess, []string{"loop1.test. CNAME loop2.test.", "loop2.test. CNAME loop1.test."}, false, ""},
+		// Wildcards synthesise records with the asked owner (RFC 4592 §3.3.1)...
+		{"x.wild.test.", dns.TypeMX, dns.RcodeSuccess, []string{"x.wild.test. MX 5 mx.d.test."}, false, ""},
+		// ...only one label deep below the closest encloser...
+		{"y.x.wild.test.", dns.TypeMX, dns.RcodeSuccess, []string{"y.x.wild.test. MX 5 mx.d.test."}, false, ""},
+		// ...NODATA for other types...
+		{"x.wild.test.", dns.TypeA, dns.RcodeSuccess, nil, true, "test."},
+		// ...and not for names that exist.
+		{"wild.test.", dns.TypeMX, dns.RcodeSuccess, nil, true, "test."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+dns.TypeToString[tt.qtype], func(t *testing.T) {
+			a, err := z.Lookup(t.Context(), resolve.Q(tt.name, tt.qtype))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Rcode != tt.rcode {
+				t.Errorf("rcode %s, want %s", dns.RcodeToString[a.Rcode], dns.RcodeToString[tt.rcode])
+			}
+			var got []string
+			for _, rr := range a.Answer {
+				got = append(got, rrText(rr))
+			}
+			if !slices.Equal(got, tt.answer) {
+				t.Errorf("answer\n got %q\nwant %q", got, tt.answer)
+			}
+			hasSOA := len(a.Authority) == 1 && a.Authority[0].Header().Rrtype == dns.TypeSOA
+			if hasSOA != tt.soa || (tt.soa && a.Authority[0].Header().Name != tt.soaFrom) {
+				t.Errorf("authority %v, want SOA of %q: %v", a.Authority, tt.soaFrom, tt.soa)
+			}
+			if !a.Authoritative {
+				t.Error("AA bit not set")
+			}
+		})
+	}
+}
+
+// rrText is "owner TYPE rdata" without TTL and class.
+func rrText(rr dns.RR) string {
+	f := strings.Fields(rr.String())
+	return strings.Join(append([]string{f[0], f[3]}, f[4:]...), " ")
+}
+
+// TestZonesOutside: names outside every zone, and below a delegation, are
+// not the zone files' to answer: an error that Fallback passes on.
+func TestZonesOutside(t *testing.T) {
+	z := loadTestZones(t)
+	for _, name := range []string{"example.com.", "host.sub.test.", "sub.test."} {
+		_, err := z.Lookup(t.Context(), resolve.Q(name, dns.TypeA))
+		if !errors.Is(err, resolve.ErrNotInZone) {
+			t.Errorf("%s: err = %v, want ErrNotInZone", name, err)
+		}
+		if _, ok := errors.AsType[*resolve.Error](err); !ok {
+			t.Errorf("%s: err is %T, want *resolve.Error", name, err)
+		}
+	}
+}
+
+// TestZonesTTL: the negative TTL is the lower of the SOA's TTL and MINIMUM
+// (RFC 2308 §5); a positive one the records'.
+func TestZonesTTL(t *testing.T) {
+	z := loadTestZones(t)
+	for _, tt := range []struct {
+		name  string
+		qtype uint16
+		want  uint32
+	}{
+		{"d.test.", dns.TypeMX, 3600},
+		{"nope.test.", dns.TypeMX, 300},
+		{"gone.other.test.", dns.TypeMX, 60},
+	} {
+		a, err := z.Lookup(t.Context(), resolve.Q(tt.name, tt.qtype))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.TTL() != tt.want {
+			t.Errorf("%s: TTL %d, want %d", tt.name, a.TTL(), tt.want)
+		}
+	}
+}
+
+func TestZonesErrors(t *testing.T) {
+	for _, tt := range []struct {
+		text, want string
+	}{
+		{"$ORIGIN test.\nd 60 MX 10 mx.d.test.\n", "no SOA"},
+		{"$ORIGIN test.\n@ 60 SOA a. b. 1 2 3 4 5\n@ 60 SOA a. b. 1 2 3 4 5\n", "two SOA"},
+		{"$ORIGIN test.\n@ 60 SOA a. b. 1 2 3 4 5\nd.example. 60 A 192.0.2.1\n", "outside every zone"},
+		{"$ORIGIN test.\n@ 60 SOA a. b. 1 2 3 4 5\nd 60 MX ten mx.\n", "MX"},
+		{"$INCLUDE /etc/passwd\n", "include"},
+	} {
+		_, err := resolve.ParseZones(strings.NewReader(tt.text), "bad")
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(tt.want)) {
+			t.Errorf("%q: err = %v, want one mentioning %q", tt.text, err, tt.want)
+		}
+	}
+}
+
+// TestLoadZones: several files make one set; a zone may span files.
+func TestLoadZones(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.zone")
+	b := filepath.Join(dir, "b.zone")
+	os.WriteFile(a, []byte("$ORIGIN test.\n@ 60 SOA a. b. 1 2 3 4 5\n"), 0o644)
+	os.WriteFile(b, []byte("$ORIGIN test.\nd 60 MX 10 mx.d.test.\n"), 0o644)
+	z, err := resolve.LoadZones(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := z.Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
+	if err != nil || len(ans.Answer) != 1 {
+		t.Fatalf("d.test MX = %v, %v; want the record from the second file", ans, err)
+	}
+	if _, err := resolve.LoadZones(filepath.Join(dir, "missing.zone")); err == nil {
+		t.Error("a missing file loaded without error")
+	}
+}
+
+// TestFallback: the zone files answer their own names, the secondary the rest.
+func TestFallback(t *testing.T) {
+	z := loadTestZones(t)
+	other, err := resolve.ParseZones(strings.NewReader("$ORIGIN example.\n@ 60 SOA a. b. 1 2 3 4 5\nmx.other 60 A 192.0.2.200\n"), "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := resolve.Fallback{Primary: z, Secondary: other}
+	r, err := resolve.Follow(t.Context(), f, resolve.Q("out.test.", dns.TypeA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Name != "mx.other.example." || len(r.Records) != 1 || !slices.Equal(r.Chain, []string{"mx.other.example."}) {
+		t.Errorf("out.test A through the fallback = %+v", r)
+	}
+	// An NXDOMAIN from the files is final: the network is not asked.
+	a, err := f.Lookup(t.Context(), resolve.Q("nope.test.", dns.TypeA))
+	if err != nil || !a.NXDomain() || a.Server != "zone:test" {
+		t.Errorf("nope.test = %+v, %v; want NXDOMAIN from the zone files", a, err)
+	}
+}
