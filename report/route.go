@@ -87,7 +87,8 @@ func WriteRoute(w io.Writer, p *route.Plan, st Style) error {
 	}
 
 	if len(p.Tiers) > 0 {
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		var table strings.Builder
+		tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 		// Only the last column may carry colour: escape codes would count
 		// as width in tabwriter and break the alignment.
 		fmt.Fprintf(tw, "  PREF\tEXCHANGE\tADDRESSES\tPROBLEMS\n")
@@ -109,7 +110,11 @@ func WriteRoute(w io.Writer, p *route.Plan, st Style) error {
 				for j, id := range h.Problems {
 					probs[j] = string(id)
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", pref, name, addrs[0], st.paint(color.FgRed)(strings.Join(probs, " ")))
+				problems := ""
+				if len(probs) > 0 {
+					problems = st.paint(color.FgRed)(strings.Join(probs, " "))
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", pref, name, addrs[0], problems)
 				for _, a := range addrs[1:] {
 					fmt.Fprintf(tw, "  \t\t%s\t\n", a)
 				}
@@ -117,6 +122,11 @@ func WriteRoute(w io.Writer, p *route.Plan, st Style) error {
 		}
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+		// tabwriter pads every cell, the empty last ones too.
+		for l := range strings.Lines(table.String()) {
+			b.WriteString(strings.TrimRight(l, " \n"))
+			b.WriteString("\n")
 		}
 		fmt.Fprintf(&b, "  order: %s\n", strings.Join(p.Order, ", "))
 	} else if len(p.Records) > 0 && p.Result != route.ResultNullMX {

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const exampleZone = "../../examples/example.zone"
+
+// mxtrace runs one command line and returns its exit status and output.
+func mxtrace(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestInvalidInput: every malformed name gets exit status 2 and one line
+// that names the problem, before any query is sent.
+func TestInvalidInput(t *testing.T) {
+	for _, tt := range []struct {
+		input, want string
+	}{
+		{"a..example", "empty label"},
+		{"", "empty"},
+		{strings.Repeat("a", 64) + ".example", "64 octets"},
+		{strings.Repeat("abcdefghi.", 26) + "example", "more than 253"},
+		{"bad name.example", "white space"},
+		{"-lead.example", "starts with a hyphen"},
+		{"trail-.example", "ends with a hyphen"},
+		{"user@exa$mple.test", "not allowed"},
+	} {
+		code, out, errOut := mxtrace(t, "route", "--zone", exampleZone, "--", "tiers.example", tt.input)
+		if code != exitUsage {
+			t.Errorf("%q: exit %d, want %d", tt.input, code, exitUsage)
+		}
+		if out != "" {
+			t.Errorf("%q: printed results before rejecting the input: %q", tt.input, out)
+		}
+		if strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%q: stderr %q, want one line mentioning %q", tt.input, errOut, tt.want)
+		}
+	}
+}
+
+// TestRouteJSON: --json prints one object per domain, in input order,
+// whatever order they finished in, in the spec's shape.
+func TestRouteJSON(t *testing.T) {
+	domains := []string{"bigtiers.example", "nullmx.example", "postmaster@Tiers.Example.", "implicit.example", "nosuch.example", "nomail.example"}
+	code, out, errOut := mxtrace(t, append([]string{"route", "--zone", exampleZone, "--json", "--seed", "3", "--fail-on", "never"}, domains...)...)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(domains) {
+		t.Fatalf("%d lines for %d domains:\n%s", len(lines), len(domains), out)
+	}
+	want := []struct{ domain, result string }{
+		{"bigtiers.example", "ok"}, {"nullmx.example", "null-mx"}, {"tiers.example", "ok"},
+		{"implicit.example", "ok"}, {"nosuch.example", "nxdomain"}, {"nomail.example", "no-mail"},
+	}
+	for i, l := range lines {
+		var p struct {
+			Schema   int    `json:"schema"`
+			Domain   string `json:"domain"`
+			Result   string `json:"result"`
+			Implicit bool   `json:"implicit"`
+			Order    []string
+		}
+		if err := json.Unmarshal([]byte(l), &p); err != nil {
+			t.Fatalf("line %d is not JSON: %v", i+1, err)
+		}
+		if p.Schema != 1 || p.Domain != want[i].domain || p.Result != want[i].result {
+			t.Errorf("line %d: %s %s schema %d, want %s %s schema 1", i+1, p.Domain, p.Result, p.Schema, want[i].domain, want[i].result)
+		}
+		if p.Domain == "implicit.example" && !p.Implicit {
+			t.Errorf("implicit.example: implicit false")
+		}
+		if p.Domain == "bigtiers.example" && (len(p.Order) != 11 || p.Order[10] != "mx-in-last.bigtiers.example") {
+			t.Errorf("bigtiers order %v: want 11 hosts ending with the preference-100 one", p.Order)
+		}
+	}
+	// --seed makes the run reproducible.
+	_, again, _ := mxtrace(t, append([]string{"route", "--zone", exampleZone, "--json", "--seed", "3", "--fail-on", "never"}, domains...)...)
+	if stripElapsed(again) != stripElapsed(out) {
+		t.Error("two runs with --seed 3 differ")
+	}
+}
+
+func stripElapsed(s string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if i := strings.Index(l, `"elapsed_ms"`); i >= 0 {
+			l = l[:i]
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestExitStatus: --fail-on decides between 0 and 1; a name outside the
+// --zone files (no network to ask) is 3.
+func TestExitStatus(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"tiers.example"}, exitOK},                                  // info findings only
+		{[]string{"--fail-on", "info", "nullmx.example"}, exitFindings},      // mx-null is info
+		{[]string{"dangling.example"}, exitFindings},                         // mx-target-nxdomain is an error
+		{[]string{"--fail-on", "never", "dangling.example"}, exitOK},         // never
+		{[]string{"--fail-on", "warning", "implicit.example"}, exitFindings}, // mx-implicit is a warning
+		{[]string{"--fail-on", "bogus", "tiers.example"}, exitUsage},         // bad flag value
+		{[]string{"-4", "-6", "tiers.example"}, exitUsage},                   // exclusive flags
+		{[]string{"--fail-on", "never", "mail.example.org"}, exitFailed},     // outside the zone files
+		{[]string{"--fail-on", "never", "--no-such-flag", "x.example"}, exitUsage},
+	} {
+		code, _, errOut := mxtrace(t, append([]string{"route", "--zone", exampleZone}, tt.args...)...)
+		if code != tt.want {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", tt.args, code, tt.want, errOut)
+		}
+	}
+}
+
+// TestRouteText: the human table shows tiers, addresses, problems and the
+// order; no colour codes when the output is not a terminal.
+func TestRouteText(t *testing.T) {
+	_, out, _ := mxtrace(t, "route", "--zone", exampleZone, "--seed", "1", "tiers.example", "cname-mx.example")
+	for _, want := range []string{
+		"tiers.example  ok  3 exchanges in 3 tiers",
+		"10    alln-mx-01.tiers.example",
+		"2001:db8::10",
+		"order: alln-mx-01.tiers.example, rcdn-mx-01.tiers.example, aer-mx-01.tiers.example",
+		"mail.cname-mx.example → host.cname-mx.example",
+		"mx-target-cname",
+		"fix: Point the MX at the canonical name",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\x1b[") {
+		t.Error("colour escape codes in output that is not a terminal")
+	}
+	for l := range strings.SplitSeq(out, "\n") {
+		if strings.HasSuffix(l, " ") {
+			t.Errorf("trailing space in %q", l)
+		}
+	}
+}
+
+// TestHelp: every command documents itself with examples.
+func TestHelp(t *testing.T) {
+	for _, cmd := range [][]string{{"--help"}, {"route", "--help"}} {
+		code, out, _ := mxtrace(t, cmd...)
+		if code != exitOK || !strings.Contains(out, "Usage:") {
+			t.Errorf("%v: exit %d, output %q", cmd, code, out)
+		}
+		if slices.Contains(cmd, "route") && !strings.Contains(out, "Examples:") {
+			t.Errorf("route --help has no examples")
+		}
+	}
+}
