@@ -45,6 +45,11 @@ type StubConfig struct {
 	UDPSize uint16
 	// NoRecursion clears the RD bit, for asking authoritative servers directly.
 	NoRecursion bool
+	// CheckingDisabled sets the CD bit (RFC 4035 §3.2.2): a validating
+	// resolver then answers even when validation fails, which tells a
+	// DNSSEC-bogus zone (SERVFAIL without CD, an answer with it) apart from
+	// a broken one.
+	CheckingDisabled bool
 	// Logger receives one debug line per lookup; nil is silent.
 	Logger *slog.Logger
 }
@@ -198,6 +203,7 @@ func (s *Stub) query(q Question, edns bool) *dns.Msg {
 	m.SetQuestion(q.Name, q.Type)
 	m.RecursionDesired = !s.cfg.NoRecursion
 	m.AuthenticatedData = true
+	m.CheckingDisabled = s.cfg.CheckingDisabled
 	if edns {
 		m.SetEdns0(s.cfg.UDPSize, false)
 	}
