@@ -1,0 +1,242 @@
+// Package mtasts audits a domain's SMTP MTA Strict Transport Security
+// (MTA-STS, RFC 8461): the TXT record at _mta-sts.DOMAIN that announces a
+// policy (§3.1), the policy file fetched over HTTPS from
+// https://mta-sts.DOMAIN/.well-known/mta-sts.txt (§3.2, §3.3), and whether
+// every exchange of the delivery plan matches one of the policy's mx
+// patterns (§4.1).
+//
+// MTA-STS lets a domain without DNSSEC tell senders to deliver only over
+// TLS with a certificate valid for the exchange. A mistake in it either
+// does nothing (senders ignore a malformed record) or stops mail (in
+// enforce mode, senders refuse exchanges the policy does not list), so the
+// audit reports both.
+//
+// The policy fetch is strict where senders are strict: HTTPS only, the
+// certificate must be valid for mta-sts.DOMAIN, redirects are not followed,
+// only status 200 counts, the body is capped at MaxPolicySize and the whole
+// fetch at DefaultTimeout. Failures are a *FetchError naming the step.
+package mtasts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+// Checker looks up a domain's MTA-STS record and fetches its policy.
+type Checker struct {
+	Resolver resolve.Resolver
+	// Fetcher fetches the policy. Nil: a Fetcher resolving through
+	// Resolver, with the system's roots.
+	Fetcher *Fetcher
+	Logger  *slog.Logger // nil: no logging
+}
+
+// Result is what Lookup found. TXT empty means the domain has no MTA-STS.
+type Result struct {
+	Domain string `json:"domain"`
+	// TXT are the TXT records starting with v=STSv1, strings joined, as
+	// served.
+	TXT []string `json:"txt"`
+	// Record is the parsed record when exactly one valid record is served.
+	Record *Record `json:"record,omitempty"`
+	// TXTErr says why the records are unusable (ErrMultipleRecords or a
+	// parse error wrapping ErrRecordSyntax).
+	TXTErr error `json:"-"`
+	// PolicyURL is where the policy was fetched from; empty when it was
+	// not fetched (no record).
+	PolicyURL string  `json:"policy_url,omitempty"`
+	Policy    *Policy `json:"policy,omitempty"`
+	// FetchErr is why the policy could not be fetched (a *FetchError).
+	FetchErr error `json:"-"`
+	// PolicyErr is why the fetched policy does not parse (wraps
+	// ErrPolicySyntax).
+	PolicyErr error `json:"-"`
+}
+
+// MarshalJSON adds the errors as text: txt_error, fetch_error (with the
+// step that failed as fetch_stage) and policy_error.
+func (r *Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	out := struct {
+		*plain
+		TXTError    string `json:"txt_error,omitempty"`
+		FetchStage  Stage  `json:"fetch_stage,omitempty"`
+		FetchError  string `json:"fetch_error,omitempty"`
+		PolicyError string `json:"policy_error,omitempty"`
+	}{plain: (*plain)(r)}
+	if r.TXTErr != nil {
+		out.TXTError = r.TXTErr.Error()
+	}
+	if r.FetchErr != nil {
+		out.FetchError = r.FetchErr.Error()
+		if fe, ok := errors.AsType[*FetchError](r.FetchErr); ok {
+			out.FetchStage = fe.Stage
+		}
+	}
+	if r.PolicyErr != nil {
+		out.PolicyError = r.PolicyErr.Error()
+	}
+	return json.Marshal(out)
+}
+
+// Lookup finds the _mta-sts TXT record of domain and, when one claims to be
+// an MTA-STS record, fetches the policy, as a sender does (RFC 8461 §3.3:
+// the policy is fetched only when the TXT record says there is one). The
+// policy is fetched even when the record is malformed, so one run reports
+// every problem. A temporary failure of the TXT lookup is the error; every
+// other problem is in the Result.
+func (c *Checker) Lookup(ctx context.Context, domain dnsname.Name) (res *Result, err error) {
+	if c.Logger != nil {
+		start := time.Now()
+		defer func() {
+			args := []any{"domain", domain, "duration", time.Since(start)}
+			if err != nil {
+				args = append(args, "err", err)
+			} else {
+				args = append(args, "records", len(res.TXT), "policy", res.Policy != nil)
+			}
+			c.Logger.Debug("mta-sts lookup", args...)
+		}()
+	}
+	res = &Result{Domain: string(domain), TXT: []string{}}
+	// RFC 8461 §3.1: the record is a TXT record at _mta-sts.DOMAIN; a
+	// CNAME there is followed like any other.
+	txt, err := resolve.Follow(ctx, c.Resolver, resolve.Q("_mta-sts."+domain.FQDN(), dns.TypeTXT))
+	if err != nil {
+		return nil, fmt.Errorf("mta-sts: %w", err)
+	}
+	for _, rr := range txt.Records {
+		s := strings.Join(rr.(*dns.TXT).Txt, "")
+		// RFC 8461 §3.1: records not beginning with v=STSv1 are discarded.
+		if IsRecord(s) {
+			res.TXT = append(res.TXT, s)
+		}
+	}
+	switch len(res.TXT) {
+	case 0:
+		return res, nil
+	case 1:
+		res.Record, res.TXTErr = ParseRecord(res.TXT[0])
+	default:
+		// RFC 8461 §3.1: if the number of records is not one, senders
+		// assume the domain has no MTA-STS policy.
+		res.TXTErr = fmt.Errorf("%w (%d records)", ErrMultipleRecords, len(res.TXT))
+	}
+	f := c.Fetcher
+	if f == nil {
+		f = &Fetcher{Resolver: c.Resolver, Logger: c.Logger}
+	}
+	res.PolicyURL = PolicyURL(domain)
+	p, _, err := f.Fetch(ctx, domain)
+	switch {
+	case err == nil:
+		res.Policy = p
+	case errors.Is(err, ErrPolicySyntax):
+		res.PolicyErr = err
+	default:
+		res.FetchErr = err
+	}
+	return res, nil
+}
+
+// Findings turns a Result into findings. exchanges are the exchange names
+// of the delivery plan (route.Plan hosts); each must match an mx pattern of
+// the policy unless its mode is none.
+func Findings(res *Result, exchanges []string) []finding.Finding {
+	if res == nil {
+		return nil
+	}
+	var fs []finding.Finding
+	d := res.Domain
+	if len(res.TXT) == 0 {
+		return []finding.Finding{finding.Newf(finding.MTASTSMissing, d,
+			"%s publishes no MTA-STS record at _mta-sts.%s, so senders use TLS only opportunistically.", d, d)}
+	}
+	if res.TXTErr != nil {
+		fs = append(fs, finding.Newf(finding.MTASTSTXTInvalid, "_mta-sts."+d,
+			"The MTA-STS record of %s is unusable, so senders ignore the policy: %s.", d, trimErr(res.TXTErr)))
+	}
+	if res.FetchErr != nil {
+		stage := StageHTTP
+		if fe, ok := errors.AsType[*FetchError](res.FetchErr); ok {
+			stage = fe.Stage
+		}
+		fs = append(fs, finding.Newf(finding.MTASTSUnreachable, res.PolicyURL,
+			"The MTA-STS policy of %s could not be fetched (%s): %s.", d, stageText(stage), trimErr(unwrapFetch(res.FetchErr))))
+	}
+	if res.PolicyErr != nil {
+		fs = append(fs, finding.Newf(finding.MTASTSInvalid, res.PolicyURL,
+			"The MTA-STS policy of %s does not parse: %s.", d, trimErr(res.PolicyErr)))
+	}
+	p := res.Policy
+	if p == nil {
+		return fs
+	}
+	if p.Mode == ModeTesting {
+		fs = append(fs, finding.Newf(finding.MTASTSTesting, res.PolicyURL,
+			"The MTA-STS policy of %s is in testing mode: TLS failures are reported, not enforced.", d))
+	}
+	if p.Mode == ModeNone {
+		return fs
+	}
+	for _, h := range p.NotCovered(exchanges) {
+		effect := "senders will refuse to deliver to it"
+		if p.Mode == ModeTesting {
+			effect = "senders report it as a failure, and will refuse it once the mode is enforce"
+		}
+		fs = append(fs, finding.Newf(finding.MTASTSNotCovered, h,
+			"Exchange %s matches no mx pattern of the MTA-STS policy of %s (%s); %s.",
+			h, d, strings.Join(p.MX, ", "), effect))
+	}
+	return fs
+}
+
+// stageText describes a fetch stage for a person.
+func stageText(s Stage) string {
+	switch s {
+	case StageDNS:
+		return "the policy host name does not resolve"
+	case StageConnect:
+		return "no connection to port 443"
+	case StageTLS:
+		return "TLS or certificate failure"
+	case StageRedirect:
+		return "redirect"
+	case StageStatus:
+		return "HTTP status"
+	case StageContentType:
+		return "wrong content type"
+	case StageSize:
+		return "too large"
+	case StageTimeout:
+		return "time-out"
+	}
+	return "HTTP failure"
+}
+
+// unwrapFetch drops the FetchError wrapper, whose URL and stage the finding
+// already shows.
+func unwrapFetch(err error) error {
+	if fe, ok := errors.AsType[*FetchError](err); ok {
+		return fe.Err
+	}
+	return err
+}
+
+// trimErr turns an error into a message fragment: no package prefix, no
+// final period.
+func trimErr(err error) string {
+	s := strings.TrimPrefix(err.Error(), "mta-sts: ")
+	return strings.TrimSuffix(s, ".")
+}
