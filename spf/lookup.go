@@ -1,0 +1,129 @@
+package spf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+// Errors that explain a none, permerror or temperror result, for errors.Is.
+// DNS failures are *resolve.Error values wrapped by ErrDNS.
+var (
+	ErrNoRecord         = errors.New("spf: no SPF record")
+	ErrMultipleRecords  = errors.New("spf: more than one SPF record")
+	ErrInvalidDomain    = errors.New("spf: not a usable domain name")
+	ErrInvalidIP        = errors.New("spf: invalid IP address")
+	ErrLookupLimit      = errors.New("spf: more than 10 DNS-querying terms")
+	ErrVoidLookupLimit  = errors.New("spf: more than 2 void lookups")
+	ErrTooManyMX        = errors.New("spf: more than 10 MX records")
+	ErrIncludeNone      = errors.New("spf: included domain has no SPF record")
+	ErrRedirectNone     = errors.New("spf: redirect target has no SPF record")
+	ErrDNS              = errors.New("spf: DNS lookup failed")
+	ErrDepth            = errors.New("spf: include/redirect nesting too deep")
+	ErrAnalysisTooLarge = errors.New("spf: record tree too large to analyse")
+)
+
+// MaxNameLength is the longest domain name in text form (RFC 1035 §2.3.4,
+// without the trailing dot), the length macro expansions are truncated to
+// (RFC 7208 §7.3).
+const MaxNameLength = 253
+
+// queryName turns a domain (possibly the result of macro expansion) into an
+// absolute query name. It reports false for a name no DNS query can be made
+// for: empty or over-long labels (RFC 7208 §4.3, §4.8 treat those as
+// non-existent). Names longer than 253 characters lose labels on the left
+// until they fit (RFC 7208 §7.3).
+func queryName(domain string) (string, bool) {
+	domain = strings.TrimSuffix(domain, ".")
+	for len(domain) > MaxNameLength {
+		i := strings.IndexByte(domain, '.')
+		if i < 0 {
+			return "", false
+		}
+		domain = domain[i+1:]
+	}
+	if domain == "" {
+		return "", false
+	}
+	var b strings.Builder
+	for label := range strings.SplitSeq(domain, ".") {
+		if label == "" || len(label) > 63 {
+			return "", false
+		}
+		for i := 0; i < len(label); i++ {
+			// Presentation format (RFC 1035 §5.1): a backslash and
+			// unprintable bytes are escaped, so the query asks for exactly
+			// these octets.
+			c := label[i]
+			switch {
+			case c == '\\':
+				b.WriteString(`\\`)
+			case c < 0x21 && c != ' ' || c > 0x7e:
+				fmt.Fprintf(&b, `\%03d`, c)
+			default:
+				b.WriteByte(c)
+			}
+		}
+		b.WriteByte('.')
+	}
+	return b.String(), true
+}
+
+// multiLabel reports whether a query name has at least two labels (RFC 7208
+// §4.3: a single-label domain gives "none").
+func multiLabel(qname string) bool {
+	return strings.Count(strings.TrimSuffix(qname, "."), ".") >= 1
+}
+
+// fetched is the outcome of looking up a domain's SPF record.
+type fetched struct {
+	text   string   // the SPF record, TXT strings concatenated
+	others []string // every SPF record found when there are several
+	void   bool     // NXDOMAIN or no TXT records at all (RFC 7208 §4.6.4)
+	nx     bool     // NXDOMAIN
+}
+
+// fetchRecord asks for the TXT records of qname and selects the SPF record
+// (RFC 7208 §4.4, §4.5). It returns ErrNoRecord, ErrMultipleRecords, or an
+// error wrapping ErrDNS and the *resolve.Error for temporary failures.
+func fetchRecord(ctx context.Context, r resolve.Resolver, qname string) (fetched, error) {
+	res, err := resolve.Follow(ctx, r, resolve.Q(qname, dns.TypeTXT))
+	if err != nil {
+		// RFC 7208 §4.4: a server failure, any other error or a time-out
+		// ends check_host() with temperror.
+		return fetched{}, fmt.Errorf("%w: %w", ErrDNS, err)
+	}
+	var f fetched
+	f.void, f.nx = len(res.Records) == 0, res.NXDomain
+	for _, rr := range res.Records {
+		// RFC 7208 §3.3: the strings of one TXT record are concatenated
+		// without spaces.
+		txt := strings.Join(rr.(*dns.TXT).Txt, "")
+		// RFC 7208 §4.5: records that do not begin with "v=spf1" (and a
+		// space or the end) are discarded.
+		if IsRecord(txt) {
+			f.others = append(f.others, txt)
+		}
+	}
+	switch len(f.others) {
+	case 0:
+		what := "no TXT record starting with \"v=spf1\""
+		if f.nx {
+			what = "the name does not exist (NXDOMAIN)"
+		} else if f.void {
+			what = "no TXT records"
+		}
+		return f, fmt.Errorf("%w at %s: %s", ErrNoRecord, strings.TrimSuffix(qname, "."), what)
+	case 1:
+		f.text = f.others[0]
+		f.others = nil
+		return f, nil
+	}
+	// RFC 7208 §4.5: more than one record is a permerror.
+	return f, fmt.Errorf("%w at %s (%d records)", ErrMultipleRecords, strings.TrimSuffix(qname, "."), len(f.others))
+}
