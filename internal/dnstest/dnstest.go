@@ -53,6 +53,7 @@ type Server struct {
 
 	handler dns.Handler
 	delay   time.Duration
+	grace   time.Duration // how long Close waits for handlers (shutdownTimeout; shorter in tests)
 	udp     net.PacketConn
 	tcp     net.Listener
 	ctx     context.Context // ends at Close
@@ -146,6 +147,7 @@ func Start(h dns.Handler, opts ...Option) (*Server, error) {
 		Addr:    tcp.Addr().String(),
 		handler: h,
 		delay:   cfg.delay,
+		grace:   shutdownTimeout,
 		udp:     udp,
 		tcp:     tcp,
 		perQ:    map[question]int64{},
@@ -198,8 +200,8 @@ func (s *Server) Close() error {
 		}()
 		select {
 		case <-done:
-		case <-time.After(shutdownTimeout):
-			s.closeErr = fmt.Errorf("%w: %s, after %v", ErrShutdown, s.Addr, shutdownTimeout)
+		case <-time.After(s.grace):
+			s.closeErr = fmt.Errorf("%w: %s, after %v", ErrShutdown, s.Addr, s.grace)
 		}
 	})
 	return s.closeErr
