@@ -352,7 +352,8 @@ func TestWithDelay(t *testing.T) {
 		}
 		ids[r.Id] = true
 	}
-	if elapsed := time.Since(start); elapsed < d || elapsed > 2*d-d/4 {
+	// One after the other they would take at least 2*d.
+	if elapsed := time.Since(start); elapsed < d || elapsed >= 2*d {
 		t.Errorf("two pipelined TCP queries answered after %v, want about %v", elapsed, d)
 	}
 	if !ids[q1.Id] || !ids[q2.Id] {
@@ -443,7 +444,10 @@ func TestCloseReportsStuckHandler(t *testing.T) {
 	}
 	s.grace = 100 * time.Millisecond
 	defer close(release)
-	go exchange(t, "udp", s.Addr, query("example.test.", dns.TypeMX, 0), time.Second) //nolint:errcheck
+	go func() {
+		c := &dns.Client{Net: "udp", Timeout: time.Second}
+		_, _, _ = c.Exchange(query("example.test.", dns.TypeMX, 0), s.Addr)
+	}()
 	<-entered
 	if err := s.Close(); !errors.Is(err, ErrShutdown) {
 		t.Errorf("Close with a stuck handler: %v, want ErrShutdown", err)
@@ -749,10 +753,10 @@ func TestSlowTCP(t *testing.T) {
 	}
 	// A short deadline cuts the trickle off part-way.
 	c := rawConn(t, "tcp", s.Addr, q)
-	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	b, err := io.ReadAll(c)
-	if !isTimeout(err) || len(b) == 0 || len(b) > 20 {
-		t.Errorf("read %d octets, %v within 50ms; want a few, then a time-out", len(b), err)
+	if !isTimeout(err) || len(b) == 0 || len(b) > 40 {
+		t.Errorf("read %d octets, %v within 100ms; want a few, then a time-out", len(b), err)
 	}
 	// A patient client gets the whole answer, one octet per interval.
 	start := time.Now()
