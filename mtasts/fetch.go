@@ -118,9 +118,15 @@ func (f *Fetcher) Fetch(ctx context.Context, domain dnsname.Name) (p *Policy, te
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
+		timeout = time.Until(d).Round(time.Millisecond)
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	text, err = f.get(ctx, u)
+	if fe, ok := errors.AsType[*FetchError](err); ok && fe.Stage == StageTimeout {
+		fe.Err = fmt.Errorf("no complete answer within %v: %w", timeout, fe.Err)
+	}
 	if err != nil {
 		return nil, "", err
 	}
