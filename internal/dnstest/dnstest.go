@@ -1,8 +1,12 @@
 // Package dnstest runs in-process DNS servers on loopback for tests and
 // benchmarks: honest authoritative servers built from zone-file text
 // (NewZone), and hostile ones that misbehave the way servers on the Internet
-// do (hostile.go): silence, wrong IDs, wrong questions, garbage, endless
-// truncation, error rcodes, EDNS intolerance, huge answers and trickling TCP.
+// do: silence (Silent), wrong IDs (WrongID), wrong questions
+// (WrongQuestion), garbage (Garbage), endless truncation (AlwaysTruncated,
+// BrokenTCP), error rcodes (Rcode), EDNS intolerance (FormErrOnEDNS), huge
+// answers (Huge), replies without QR (NotResponse) and trickling TCP
+// (SlowTCP). Hostile handlers replace the honest one; hostile options wrap
+// any handler, so they combine with a zone.
 //
 // Every server listens on UDP and TCP on the same loopback port, as a DNS
 // client expects when it retries a truncated answer over TCP (RFC 1035
