@@ -13,6 +13,7 @@ package dmarc
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -54,16 +55,35 @@ const (
 // URI is one report destination of rua or ruf (RFC 7489 §6.4, dmarc-uri):
 // a URI with an optional maximum report size.
 type URI struct {
-	URI  string `json:"uri"`
-	Size uint64 `json:"size,omitempty"` // the "!" size limit; 0 = none given
-	Unit string `json:"unit,omitempty"` // "", "k", "m", "g" or "t"
+	URI string `json:"uri"`
+	// Size is the maximum report size after the "!", as written but with
+	// the unit in lower case ("10m"); "" when none is given.
+	Size string `json:"size,omitempty"`
 }
 
 func (u URI) String() string {
-	if u.Size == 0 && u.Unit == "" {
+	if u.Size == "" {
 		return u.URI
 	}
-	return u.URI + "!" + strconv.FormatUint(u.Size, 10) + u.Unit
+	return u.URI + "!" + u.Size
+}
+
+// MaxBytes returns the size limit in bytes (k, m, g and t are powers of
+// 1024, RFC 7489 §6.2), saturating at the largest uint64, and false when no
+// limit is given.
+func (u URI) MaxBytes() (uint64, bool) {
+	if u.Size == "" {
+		return 0, false
+	}
+	digits, shift := u.Size, 0
+	if i := strings.IndexByte("kmgt", u.Size[len(u.Size)-1]); i >= 0 {
+		digits, shift = u.Size[:len(u.Size)-1], 10*(i+1)
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || n > math.MaxUint64>>shift {
+		return math.MaxUint64, true
+	}
+	return n << shift, true
 }
 
 // MailtoDomain returns the domain of a mailto: URI's address (the part after
@@ -425,15 +445,15 @@ func parseURI(s string) (URI, string) {
 	raw, size, hasSize := strings.Cut(s, "!")
 	u := URI{URI: raw}
 	if hasSize {
-		digits := size
+		digits, unit := size, ""
 		if n := len(size); n > 0 && strings.ContainsRune("kmgtKMGT", rune(size[n-1])) {
-			digits, u.Unit = size[:n-1], strings.ToLower(size[n-1:])
+			digits, unit = size[:n-1], strings.ToLower(size[n-1:])
 		}
-		n, err := strconv.ParseUint(digits, 10, 64)
-		if err != nil || !isDigits(digits) {
+		// RFC 7489 §6.4: the number MUST fit an unsigned 64-bit integer.
+		if _, err := strconv.ParseUint(digits, 10, 64); err != nil || !isDigits(digits) {
 			return URI{}, fmt.Sprintf("the size limit %q must be a number with an optional k, m, g or t", "!"+size)
 		}
-		u.Size = n
+		u.Size = digits + unit
 	}
 	for _, c := range []byte(raw) {
 		// RFC 3986 §2: no controls, spaces, non-ASCII or these in a URI.

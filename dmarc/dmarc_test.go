@@ -45,13 +45,13 @@ func TestParse(t *testing.T) {
 		{"B.2.3 quarantine sample", "v=DMARC1; p=quarantine; rua=mailto:dmarc-feedback@example.com,mailto:tld-test@thirdparty.example.net!10m; pct=25",
 			rec(func(r *Record) {
 				r.Policy, r.Percent = Quarantine, 25
-				r.AggregateURIs = []URI{{URI: "mailto:dmarc-feedback@example.com"}, {URI: "mailto:tld-test@thirdparty.example.net", Size: 10, Unit: "m"}}
+				r.AggregateURIs = []URI{{URI: "mailto:dmarc-feedback@example.com"}, {URI: "mailto:tld-test@thirdparty.example.net", Size: "10m"}}
 			}), nil},
 		{"every tag, any order, odd case and spacing", "V = DMARC1 ;P=Reject; sp = quarantine;ADKIM=s; aspf=S; pct=007; fo = 1 : d:S; rf=AFRF; ri=3600; ruf=https://r.example/x!1G , mailto:f@example.com;",
 			rec(func(r *Record) {
 				r.Policy, r.SubdomainPolicy, r.DKIMAlignment, r.SPFAlignment = Reject, Quarantine, Strict, Strict
 				r.Percent, r.FailureOptions, r.ReportInterval = 7, []string{"1", "d", "s"}, 3600
-				r.FailureURIs = []URI{{URI: "https://r.example/x", Size: 1, Unit: "g"}, {URI: "mailto:f@example.com"}}
+				r.FailureURIs = []URI{{URI: "https://r.example/x", Size: "1g"}, {URI: "mailto:f@example.com"}}
 			}), nil},
 		{"unknown tags kept (DMARCbis np)", "v=DMARC1; p=reject; np=reject; psd=n",
 			rec(func(r *Record) {
@@ -177,6 +177,29 @@ func TestPolicyFor(t *testing.T) {
 	r.SubdomainPolicy = None
 	if r.PolicyFor(true) != None || r.PolicyFor(false) != Reject {
 		t.Errorf("with sp=none: got %s for subdomains, %s for the domain", r.PolicyFor(true), r.PolicyFor(false))
+	}
+}
+
+func TestMaxBytes(t *testing.T) {
+	for _, tt := range []struct {
+		size string
+		want uint64
+		ok   bool
+	}{
+		{"", 0, false},
+		{"0", 0, true},
+		{"512", 512, true},
+		{"10k", 10 << 10, true},
+		{"10m", 10 << 20, true},
+		{"2g", 2 << 30, true},
+		{"1t", 1 << 40, true},
+		{"18446744073709551615", 1<<64 - 1, true},
+		{"18446744073709551615t", 1<<64 - 1, true}, // saturates
+	} {
+		got, ok := URI{URI: "mailto:a@example.com", Size: tt.size}.MaxBytes()
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("MaxBytes(!%s) = %d, %v; want %d, %v", tt.size, got, ok, tt.want, tt.ok)
+		}
 	}
 }
 
