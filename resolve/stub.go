@@ -233,6 +233,9 @@ func (s *Stub) exchange(ctx context.Context, network, server string, m *dns.Msg)
 	deadline := time.Now().Add(s.cfg.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
+		// The socket deadline may fire a moment before the context's
+		// timer: say which deadline it was either way.
+		ctx = contextAtDeadline{ctx, d}
 	}
 	dialer := net.Dialer{Deadline: deadline}
 	conn, err := dialer.DialContext(ctx, network, server)
@@ -304,6 +307,12 @@ func parseReply(b []byte, m *dns.Msg) (*dns.Msg, error) {
 	if err := r.Unpack(b); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
+	// miekg/dns stops quietly when a section ends early; a reply whose
+	// header promises records it does not hold is cut or forged, and
+	// taking it as NODATA would turn it into "no MX" (RFC 1035 §4.1.1).
+	if counts := [4]int{len(r.Question), len(r.Answer), len(r.Ns), len(r.Extra)}; counts != headerCounts(b) {
+		return nil, fmt.Errorf("%w: the header announces %v records per section, the message holds %v", ErrBadResponse, headerCounts(b), counts)
+	}
 	if r.Id != m.Id {
 		return nil, fmt.Errorf("%w: reply ID %d, query ID %d", ErrBadResponse, r.Id, m.Id)
 	}
@@ -323,6 +332,33 @@ func parseReply(b []byte, m *dns.Msg) (*dns.Msg, error) {
 		return nil, fmt.Errorf("%w: reply for %s %s, not the question asked", ErrBadResponse, got.Name, dns.TypeToString[got.Qtype])
 	}
 	return r, nil
+}
+
+// contextAtDeadline reports DeadlineExceeded from its deadline on, even
+// before the context's own timer has fired.
+type contextAtDeadline struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c contextAtDeadline) Err() error {
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// headerCounts reads QDCOUNT, ANCOUNT, NSCOUNT and ARCOUNT (RFC 1035
+// §4.1.1); b is at least a header long, or Unpack would have failed.
+func headerCounts(b []byte) [4]int {
+	var c [4]int
+	for i := range c {
+		c[i] = int(binary.BigEndian.Uint16(b[4+2*i:]))
+	}
+	return c
 }
 
 // netError classifies a socket error: time-outs and cancellation become
