@@ -212,9 +212,9 @@ type macroEnv struct {
 	domainOf string // o
 	domain   string // d
 	ip       netip.Addr
-	helo     string // h
-	receiver string // r
-	now      int64  // t
+	helo     string                     // h
+	receiver string                     // r
+	now      int64                      // t
 	ptr      func(domain string) string // p, for the current domain
 }
 
