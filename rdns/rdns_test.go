@@ -1,0 +1,81 @@
+package rdns_test
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/rdns"
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+const zones = `
+$TTL 3600
+$ORIGIN 2.0.192.in-addr.arpa.
+@   SOA ns.test. h.test. 1 7200 900 1209600 300
+1   PTR mx.d.test.
+2   PTR elsewhere.d.test.
+3   PTR gone.d.test.
+4   PTR other.d.test.
+4   PTR mx4.d.test.
+$ORIGIN 8.b.d.0.1.0.0.2.ip6.arpa.
+@   SOA ns.test. h.test. 1 7200 900 1209600 300
+1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0 PTR mx.d.test.
+$ORIGIN test.
+@   SOA ns.test. h.test. 1 7200 900 1209600 300
+mx.d        A    192.0.2.1
+mx.d        AAAA 2001:db8::1
+elsewhere.d A    192.0.2.99
+other.d     A    192.0.2.98
+mx4.d       A    192.0.2.4
+`
+
+func TestLookup(t *testing.T) {
+	z, err := resolve.ParseZones(strings.NewReader(zones), "rdns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		addr      string
+		names     []string
+		confirmed string
+		finding   finding.ID // "" for none
+	}{
+		{"192.0.2.1", []string{"mx.d.test"}, "mx.d.test", ""},
+		{"2001:db8::1", []string{"mx.d.test"}, "mx.d.test", ""},
+		{"::ffff:192.0.2.1", []string{"mx.d.test"}, "mx.d.test", ""}, // mapped addresses are unmapped
+		{"192.0.2.2", []string{"elsewhere.d.test"}, "", finding.PTRMismatch},
+		{"192.0.2.3", []string{"gone.d.test"}, "", finding.PTRMismatch},
+		{"192.0.2.4", []string{"other.d.test", "mx4.d.test"}, "mx4.d.test", ""}, // the second name confirms
+		{"192.0.2.5", []string{}, "", finding.PTRMissing},
+	} {
+		r, err := rdns.Lookup(t.Context(), z, netip.MustParseAddr(tt.addr))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.addr, err)
+		}
+		if !slices.Equal(r.Names, tt.names) || r.Confirmed != tt.confirmed {
+			t.Errorf("%s: names %v confirmed %q, want %v %q", tt.addr, r.Names, r.Confirmed, tt.names, tt.confirmed)
+		}
+		fs := rdns.Findings("mx.d.test", []*rdns.Result{r})
+		switch {
+		case tt.finding == "" && len(fs) > 0:
+			t.Errorf("%s: unexpected findings %v", tt.addr, fs)
+		case tt.finding != "" && (len(fs) != 1 || fs[0].ID != tt.finding || fs[0].Subject != r.Address.String()):
+			t.Errorf("%s: findings %v, want one %s", tt.addr, fs, tt.finding)
+		}
+	}
+}
+
+// TestLookupTemporary: a failed PTR lookup is an error, never "ptr-missing".
+func TestLookupTemporary(t *testing.T) {
+	z, err := resolve.ParseZones(strings.NewReader(zones), "rdns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 198.51.100.0/24 is outside the loaded reverse zones.
+	if r, err := rdns.Lookup(t.Context(), z, netip.MustParseAddr("198.51.100.1")); err == nil {
+		t.Errorf("lookup outside the zones = %+v, want an error", r)
+	}
+}
