@@ -1,0 +1,226 @@
+package dkim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+// DefaultSelectors are probed for every domain: names that mail providers
+// and signing software use by default, so a key found there is likely in
+// use. docs/auth.md lists who uses which.
+var DefaultSelectors = []string{
+	"default",    // cPanel, Plesk, rspamd and OpenDKIM examples
+	"dkim",       // generic
+	"mail",       // generic
+	"email",      // generic
+	"smtp",       // generic
+	"selector1",  // Microsoft 365
+	"selector2",  // Microsoft 365 (the rotation partner)
+	"google",     // Google Workspace
+	"k1",         // Mailchimp / Mandrill
+	"k2",         // Mailchimp / Mandrill
+	"k3",         // Mailchimp / Mandrill
+	"mandrill",   // Mandrill (older setups)
+	"s1",         // SendGrid
+	"s2",         // SendGrid
+	"smtpapi",    // SendGrid (legacy)
+	"mxvault",    // MXroute
+	"fm1",        // Fastmail
+	"fm2",        // Fastmail
+	"fm3",        // Fastmail
+	"protonmail", // Proton Mail
+	"protonmail2",
+	"protonmail3",
+	"sig1",     // iCloud+ custom domains
+	"zendesk1", // Zendesk
+	"zendesk2", // Zendesk
+	"ctct1",    // Constant Contact
+	"ctct2",    // Constant Contact
+}
+
+// Bounds on the work one Lookup does.
+const (
+	// MaxSelectors bounds caller-supplied selectors.
+	MaxSelectors = 64
+	// MaxParallel bounds queries in flight at once.
+	MaxParallel = 8
+	// MaxKeysPerSelector bounds the key records read at one selector; a
+	// verifier uses one (RFC 6376 §3.6.2.2), a hostile zone may hold
+	// thousands.
+	MaxKeysPerSelector = 8
+)
+
+// ErrBadSelector is returned for a caller-supplied selector that cannot
+// form a domain name.
+var ErrBadSelector = errors.New("dkim: invalid selector")
+
+// Key is one key record found at a selector.
+type Key struct {
+	Selector string `json:"selector"`
+	Name     string `json:"name"` // SELECTOR._domainkey.DOMAIN, without the final dot
+	Text     string `json:"text"` // the record as published
+	// Record is the parsed record, nil when it has Problems.
+	Record   *Record  `json:"record,omitempty"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Usable reports whether a verifier can check signatures with the key:
+// it parsed and is not revoked.
+func (k Key) Usable() bool { return k.Record != nil && !k.Record.Revoked() }
+
+// Result is what Lookup found for one domain.
+type Result struct {
+	Domain string `json:"domain"`
+	// Probed are the selectors asked for, the caller's first.
+	Probed []string `json:"probed"`
+	// NoKeyTree reports that _domainkey.DOMAIN does not exist (NXDOMAIN),
+	// so no name below it exists either (RFC 8020 §2) and DefaultSelectors
+	// were not asked.
+	NoKeyTree bool `json:"no_key_tree,omitempty"`
+	// Keys are the key records found, in Probed order.
+	Keys []Key `json:"keys"`
+	// Failed are the selectors whose query failed; Lookup's error says why.
+	Failed []string `json:"failed,omitempty"`
+}
+
+// Lookup probes domain for DKIM keys at the caller's selectors and at
+// DefaultSelectors, at most MaxParallel queries at a time.
+//
+// DefaultSelectors are skipped when _domainkey.DOMAIN is NXDOMAIN (RFC 8020
+// §2: nothing exists below a name that does not exist), which spares ~27
+// queries for the many domains without DKIM. That costs one round trip
+// before them; the caller's selectors are asked at once, beside it, and
+// always — a server that wrongly answers NXDOMAIN for the empty
+// non-terminal must not hide a selector the user named.
+//
+// A selector whose query fails is listed in Result.Failed and its error is
+// returned joined with the others, next to the Result; a failure is never
+// read as "no key". Invalid caller selectors are an error wrapping
+// ErrBadSelector, with a nil Result.
+func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, selectors ...string) (*Result, error) {
+	if len(selectors) > MaxSelectors {
+		return nil, fmt.Errorf("%w: %d selectors given, at most %d", ErrBadSelector, len(selectors), MaxSelectors)
+	}
+	res := &Result{Domain: domain.String(), Keys: []Key{}}
+	seen := map[string]bool{}
+	for _, s := range selectors {
+		s = strings.ToLower(strings.Trim(s, "."))
+		if _, ok := dns.IsDomainName(s + "._domainkey." + domain.FQDN()); !ok || !validSelector(s) {
+			return nil, fmt.Errorf("%w: %q", ErrBadSelector, s)
+		}
+		if !seen[s] {
+			seen[s] = true
+			res.Probed = append(res.Probed, s)
+		}
+	}
+	nCaller := len(res.Probed)
+	for _, s := range DefaultSelectors {
+		if !seen[s] {
+			seen[s] = true
+			res.Probed = append(res.Probed, s)
+		}
+	}
+	type slot struct {
+		keys []Key
+		err  error
+	}
+	slots := make([]slot, len(res.Probed))
+	sem := make(chan struct{}, MaxParallel)
+	var wg sync.WaitGroup
+	probeFrom := func(from, to int) {
+		for i := from; i < to; i++ {
+			wg.Go(func() {
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					slots[i] = slot{err: fmt.Errorf("dkim: selector %s: %w", res.Probed[i], ctx.Err())}
+					return
+				}
+				defer func() { <-sem }()
+				keys, err := probe(ctx, r, domain, res.Probed[i])
+				slots[i] = slot{keys: keys, err: err}
+			})
+		}
+	}
+	probeFrom(0, nCaller)
+	// RFC 8020 §2: an NXDOMAIN for _domainkey.DOMAIN itself (not for the
+	// target of an alias) means no selector exists below it. A failed query
+	// proves nothing, so the defaults are then probed.
+	a, err := r.Lookup(ctx, resolve.Q("_domainkey."+domain.FQDN(), dns.TypeTXT))
+	if err == nil && a.NXDomain() && !hasCNAME(a.Answer) {
+		res.NoKeyTree = true
+		res.Probed = res.Probed[:nCaller]
+	} else {
+		probeFrom(nCaller, len(res.Probed))
+	}
+	wg.Wait()
+	var errs []error
+	for i, s := range slots[:len(res.Probed)] {
+		if s.err != nil {
+			res.Failed = append(res.Failed, res.Probed[i])
+			errs = append(errs, s.err)
+		}
+		res.Keys = append(res.Keys, s.keys...)
+	}
+	return res, errors.Join(errs...)
+}
+
+// probe asks for the key records at one selector (RFC 6376 §3.6.2.1).
+func probe(ctx context.Context, r resolve.Resolver, domain dnsname.Name, selector string) ([]Key, error) {
+	name := selector + "._domainkey." + domain.FQDN()
+	ans, err := resolve.Follow(ctx, r, resolve.Q(name, dns.TypeTXT))
+	if err != nil {
+		return nil, fmt.Errorf("dkim: selector %s: %w", selector, err)
+	}
+	var keys []Key
+	for _, rr := range ans.Records {
+		text := txtData(rr.(*dns.TXT))
+		if !IsKeyRecord(text) {
+			continue
+		}
+		if len(keys) == MaxKeysPerSelector {
+			break
+		}
+		k := Key{Selector: selector, Name: strings.TrimSuffix(name, "."), Text: text}
+		k.Record, err = Parse(text)
+		if se, ok := errors.AsType[*SyntaxError](err); ok {
+			k.Problems = se.Problems
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func hasCNAME(rrs []dns.RR) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeCNAME {
+			return true
+		}
+	}
+	return false
+}
+
+// validSelector: selector = sub-domain *( "." sub-domain ) (RFC 6376 §3.1),
+// sub-domain being letters, digits and hyphens (RFC 5321 §4.1.2).
+// Underscores are accepted too: some signers use them and DNS carries them.
+func validSelector(s string) bool {
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !isAlpha(c) && !isDigit(c) && c != '-' && c != '_' {
+				return false
+			}
+		}
+	}
+	return true
+}
