@@ -1,0 +1,203 @@
+// Package dane audits DANE for SMTP (RFC 7672), the use of DNSSEC-signed
+// TLSA records (RFC 6698, RFC 7671) to authenticate the TLS certificates of
+// a domain's exchanges.
+//
+// A sender that validates DNSSEC looks up TLSA records at
+// _25._tcp.EXCHANGE (RFC 7672 §2.2.3) and, when it finds usable ones,
+// delivers only over TLS with a certificate that matches one of them;
+// otherwise it uses TLS opportunistically. So a TLSA record helps only when
+// it is DNSSEC-validated (the AD bit of the answer), well-formed and of a
+// usage SMTP accepts, and it stops mail when the server's certificate stops
+// matching. Lookup gathers the records and their security; Findings
+// reports dane-tlsa-insecure and dane-tlsa-invalid; Match is the
+// certificate check the SMTP probe runs against a live server.
+package dane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+// SMTPPort is the port whose TLSA records SMTP senders look up (RFC 7672
+// §2.2.3: "_25._tcp").
+const SMTPPort = 25
+
+// Checker looks up the TLSA records of exchanges.
+type Checker struct {
+	Resolver resolve.Resolver
+	Port     int          // 0: SMTPPort
+	Logger   *slog.Logger // nil: no logging
+}
+
+// Result is the DANE state of one exchange.
+type Result struct {
+	// Host is the exchange as given (the MX target).
+	Host string `json:"host"`
+	// Base is the TLSA base domain the records were found at: Host, or
+	// its CNAME target when Host is a securely resolved alias (RFC 7672
+	// §2.2.3). Empty when no TLSA records were found.
+	Base string `json:"base,omitempty"`
+	// Name is the TLSA owner name that was asked, e.g. "_25._tcp.mx.example.com".
+	Name string `json:"name"`
+	// Records are the TLSA records found, as served; RRs the same records
+	// for Match.
+	Records []Record    `json:"records"`
+	RRs     []*dns.TLSA `json:"-"`
+	// Secure is true when the TLSA answer was DNSSEC-validated (AD bit).
+	Secure bool `json:"secure"`
+	// AddressSecure is true when the exchange's address records were
+	// DNSSEC-validated; senders look up TLSA only then (RFC 7672 §2.2).
+	AddressSecure bool `json:"address_secure"`
+}
+
+// Usable returns the records an SMTP sender would use (Record.Check).
+func (r *Result) Usable() []*dns.TLSA {
+	var out []*dns.TLSA
+	for i, rec := range r.Records {
+		if rec.Check() == nil {
+			out = append(out, r.RRs[i])
+		}
+	}
+	return out
+}
+
+// Lookup finds the TLSA records of one exchange. The exchange's address
+// lookup and the TLSA lookup run at once; when the exchange is a CNAME
+// alias whose expansion is DNSSEC-validated, the TLSA records of the alias
+// target are asked for too and preferred (RFC 7672 §2.2.3, RFC 7671 §7):
+// the TLSA base domain follows the CNAME. A TLSA owner that is itself an
+// alias is followed. A lookup that does not settle (SERVFAIL, time-out) is
+// the error: a validating sender defers mail then, and it must not be
+// reported as "no TLSA".
+func (c *Checker) Lookup(ctx context.Context, host string) (res *Result, err error) {
+	if c.Logger != nil {
+		start := time.Now()
+		defer func() {
+			args := []any{"host", host, "duration", time.Since(start)}
+			if err != nil {
+				args = append(args, "err", err)
+			} else {
+				args = append(args, "records", len(res.Records), "secure", res.Secure, "base", res.Base)
+			}
+			c.Logger.Debug("dane lookup", args...)
+		}()
+	}
+	host = strings.TrimSuffix(dns.CanonicalName(host), ".")
+	res = &Result{Host: host, Name: c.tlsaName(host), Records: []Record{}}
+	var addr, direct *resolve.Result
+	var addrErr, directErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { addr, addrErr = resolve.Follow(ctx, c.Resolver, resolve.Q(host+".", dns.TypeA)) })
+	wg.Go(func() { direct, directErr = resolve.Follow(ctx, c.Resolver, resolve.Q(res.Name+".", dns.TypeTLSA)) })
+	wg.Wait()
+	if addrErr != nil {
+		return nil, fmt.Errorf("dane: address of %s: %w", host, addrErr)
+	}
+	if directErr != nil {
+		return nil, fmt.Errorf("dane: %w", directErr)
+	}
+	res.AddressSecure = addr.AD
+	found, base := direct, host
+	// RFC 7672 §2.2.3: with a secure CNAME expansion the expanded name is
+	// the TLSA base domain, and the original name is the fallback; an
+	// insecure expansion is not trusted to pick the name.
+	if len(addr.Chain) > 0 && addr.AD {
+		target := strings.TrimSuffix(addr.Name, ".")
+		expanded, err := resolve.Follow(ctx, c.Resolver, resolve.Q(c.tlsaName(target)+".", dns.TypeTLSA))
+		if err != nil {
+			return nil, fmt.Errorf("dane: %w", err)
+		}
+		if len(expanded.Records) > 0 {
+			found, base = expanded, target
+			res.Name = c.tlsaName(target)
+		}
+	}
+	if len(found.Records) == 0 {
+		return res, nil
+	}
+	res.Base, res.Secure = base, found.AD
+	for _, rr := range found.Records {
+		t := rr.(*dns.TLSA)
+		rec, err := FromRR(t)
+		if err != nil {
+			// Hex from the wire always decodes; keep the record anyway.
+			rec = &Record{Usage: Usage(t.Usage), Selector: Selector(t.Selector), MatchingType: MatchingType(t.MatchingType)}
+		}
+		res.Records = append(res.Records, *rec)
+		res.RRs = append(res.RRs, t)
+	}
+	return res, nil
+}
+
+// LookupAll looks up every exchange at once. Results are in the order of
+// hosts, nil where that host's lookup failed; the error joins the failures.
+func (c *Checker) LookupAll(ctx context.Context, hosts []string) ([]*Result, error) {
+	out := make([]*Result, len(hosts))
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() { out[i], errs[i] = c.Lookup(ctx, h) })
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+func (c *Checker) tlsaName(host string) string {
+	port := c.Port
+	if port == 0 {
+		port = SMTPPort
+	}
+	return "_" + strconv.Itoa(port) + "._tcp." + host
+}
+
+// Findings reports, per exchange with TLSA records: dane-tlsa-insecure when
+// senders will not trust them (TLSA answer or address records not
+// validated), and dane-tlsa-invalid for records they cannot use. Nil
+// results (failed lookups) are skipped.
+func Findings(results []*Result) []finding.Finding {
+	var fs []finding.Finding
+	for _, r := range results {
+		if r == nil || len(r.Records) == 0 {
+			continue
+		}
+		switch {
+		case !r.Secure:
+			// RFC 7672 §2.2: only DNSSEC-validated TLSA records count.
+			fs = append(fs, finding.Newf(finding.DANEInsecure, r.Name,
+				"%s has TLSA records, but the answer is not DNSSEC-validated, so senders ignore them.", r.Host))
+		case !r.AddressSecure:
+			// RFC 7672 §2.2: senders look up TLSA records only for an
+			// exchange whose address records are validated.
+			fs = append(fs, finding.Newf(finding.DANEInsecure, r.Name,
+				"%s has validated TLSA records, but its address records are not DNSSEC-validated, so senders never look the TLSA records up.", r.Host))
+		}
+		var bad []string
+		for _, rec := range r.Records {
+			if err := rec.Check(); err != nil {
+				bad = append(bad, fmt.Sprintf("%s: %v", rec.brief(), err))
+			}
+		}
+		if len(bad) == 0 {
+			continue
+		}
+		msg := fmt.Sprintf("%s has %d TLSA record(s) senders cannot use (%s)", r.Host, len(bad), strings.Join(bad, "; "))
+		if len(bad) == len(r.Records) {
+			// RFC 7672 §2.2: with no usable record left, senders use TLS
+			// without authenticating the server.
+			msg += "; no usable record is left, so DANE gives no protection"
+		}
+		fs = append(fs, finding.New(finding.DANEInvalid, r.Name, msg+"."))
+	}
+	return fs
+}

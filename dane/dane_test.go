@@ -1,0 +1,183 @@
+package dane
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+var (
+	d32 = strings.Repeat("3c", 32)
+	d31 = strings.Repeat("3c", 31)
+)
+
+var daneZone = strings.NewReplacer("D32", d32, "D31", d31).Replace(`
+$ORIGIN signed.test.
+@              3600 IN SOA ns.signed.test. hostmaster.signed.test. 1 3600 600 86400 300
+mx1            A    192.0.2.1
+_25._tcp.mx1   TLSA 3 1 1 D32
+mx2            A    192.0.2.2
+_25._tcp.mx2   TLSA 1 1 1 D32
+_25._tcp.mx2   TLSA 3 1 1 D32
+mx3            A    192.0.2.3
+_25._tcp.mx3   TLSA 3 1 1 D31
+mx4            A    192.0.2.4
+_25._tcp.mx4   TLSA 3 4 1 D32
+_25._tcp.mx4   TLSA 3 1 7 D32
+mx5            A    192.0.2.5
+_25._tcp.mx5   TLSA 3 1 0 0001
+mx6            A    192.0.2.6
+mx7            A    192.0.2.7
+_25._tcp.mx7   CNAME _dane.signed.test.
+_dane          TLSA 3 1 1 D32
+mxa            CNAME real
+real           A    192.0.2.10
+_25._tcp.real  TLSA 3 1 1 D32
+mxb            CNAME real2
+real2          A    192.0.2.11
+_25._tcp.mxb   TLSA 3 1 1 D32
+mxc            CNAME host.plain.test.
+_25._tcp.mxc   TLSA 3 1 1 D32
+mxf            A    192.0.2.15
+
+$ORIGIN plain.test.
+@              3600 IN SOA ns.plain.test. hostmaster.plain.test. 1 3600 600 86400 300
+mx             A    192.0.2.20
+_25._tcp.mx    TLSA 3 1 1 D32
+host           A    192.0.2.21
+_25._tcp.host  TLSA 3 1 1 D32
+`)
+
+// validating stands in for a validating resolver: answers about names in
+// signed zones carry the AD bit, as long as every record of the answer is
+// in one; some names fail with SERVFAIL.
+type validating struct {
+	resolve.Resolver
+	signed []string
+	fail   map[string]bool
+}
+
+func (v validating) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	if v.fail[q.Name] {
+		return nil, &resolve.Error{Question: q, Rcode: dns.RcodeServerFailure, Err: resolve.ErrServerFailure}
+	}
+	a, err := v.Resolver.Lookup(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c := *a
+	c.AD = v.isSigned(q.Name)
+	for _, rr := range c.Answer {
+		c.AD = c.AD && v.isSigned(rr.Header().Name)
+	}
+	return &c, nil
+}
+
+func (v validating) isSigned(name string) bool {
+	for _, s := range v.signed {
+		if dns.IsSubDomain(s, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func newChecker(t *testing.T) *Checker {
+	t.Helper()
+	zones, err := resolve.ParseZones(strings.NewReader(daneZone), "dane")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Checker{Resolver: validating{zones, []string{"signed.test."}, map[string]bool{"_25._tcp.mxf.signed.test.": true}}}
+}
+
+func TestLookupFindings(t *testing.T) {
+	c := newChecker(t)
+	for _, tt := range []struct {
+		host       string
+		wantBase   string
+		wantN      int // records found
+		wantSecure bool
+		want       []finding.ID
+		wantMsg    string
+	}{
+		{"mx1.signed.test", "mx1.signed.test", 1, true, nil, ""},
+		{"MX1.signed.test.", "mx1.signed.test", 1, true, nil, ""},
+		{"mx6.signed.test", "", 0, false, nil, ""},
+		{"nxdomain.signed.test", "", 0, false, nil, ""},
+		{"mx7.signed.test", "mx7.signed.test", 1, true, nil, ""},
+		// RFC 7672 §2.2.3: a secure alias moves the TLSA base domain to
+		// its target, with the original name as the fallback.
+		{"mxa.signed.test", "real.signed.test", 1, true, nil, ""},
+		{"mxb.signed.test", "mxb.signed.test", 1, true, nil, ""},
+		{"mx2.signed.test", "mx2.signed.test", 2, true, []finding.ID{finding.DANEInvalid}, "PKIX-EE(1)"},
+		{"mx3.signed.test", "mx3.signed.test", 1, true, []finding.ID{finding.DANEInvalid}, "no usable record is left"},
+		{"mx4.signed.test", "mx4.signed.test", 2, true, []finding.ID{finding.DANEInvalid}, "2 TLSA record(s)"},
+		{"mx5.signed.test", "mx5.signed.test", 1, true, []finding.ID{finding.DANEInvalid}, "not a certificate or public key"},
+		{"mx.plain.test", "mx.plain.test", 1, false, []finding.ID{finding.DANEInsecure}, "not DNSSEC-validated"},
+		{"mxc.signed.test", "mxc.signed.test", 1, true, []finding.ID{finding.DANEInsecure}, "address records are not DNSSEC-validated"},
+	} {
+		t.Run(tt.host, func(t *testing.T) {
+			res, err := c.Lookup(t.Context(), tt.host)
+			if err != nil {
+				t.Fatalf("Lookup: %v", err)
+			}
+			if res.Base != tt.wantBase || len(res.Records) != tt.wantN || len(res.RRs) != tt.wantN || res.Secure != tt.wantSecure {
+				t.Errorf("Lookup = base %q, %d records, secure %v; want %q, %d, %v", res.Base, len(res.Records), res.Secure, tt.wantBase, tt.wantN, tt.wantSecure)
+			}
+			if tt.wantBase != "" && res.Name != "_25._tcp."+tt.wantBase {
+				t.Errorf("Name = %q, want _25._tcp.%s", res.Name, tt.wantBase)
+			}
+			fs := Findings([]*Result{res})
+			var ids []finding.ID
+			for _, f := range fs {
+				ids = append(ids, f.ID)
+			}
+			if !slices.Equal(ids, tt.want) {
+				t.Fatalf("findings = %v, want %v\n%+v", ids, tt.want, fs)
+			}
+			if tt.wantMsg != "" && !strings.Contains(fs[0].Message, tt.wantMsg) {
+				t.Errorf("message = %q, want it to contain %q", fs[0].Message, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestLookupUsable(t *testing.T) {
+	res, err := newChecker(t).Lookup(t.Context(), "mx2.signed.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := res.Usable()
+	if len(u) != 1 || u[0].Usage != 3 {
+		t.Errorf("Usable = %v, want the 3 1 1 record only", u)
+	}
+}
+
+func TestLookupAllFailure(t *testing.T) {
+	c := newChecker(t)
+	res, err := c.LookupAll(t.Context(), []string{"mx1.signed.test", "mxf.signed.test", "mx.plain.test"})
+	if err == nil || !errors.Is(err, resolve.ErrServerFailure) {
+		t.Errorf("err = %v, want the SERVFAIL of mxf (never reported as no TLSA)", err)
+	}
+	if len(res) != 3 || res[0] == nil || res[1] != nil || res[2] == nil {
+		t.Fatalf("results = %v, want mxf's to be nil only", res)
+	}
+	if ids := Findings(res); len(ids) != 1 || ids[0].ID != finding.DANEInsecure || ids[0].Subject != "_25._tcp.mx.plain.test" {
+		t.Errorf("Findings = %+v, want one dane-tlsa-insecure for mx.plain.test", ids)
+	}
+}
+
+func TestPort(t *testing.T) {
+	c := &Checker{Port: 2525}
+	if got := c.tlsaName("mx.example.test"); got != "_2525._tcp.mx.example.test" {
+		t.Errorf("tlsaName = %q", got)
+	}
+}
