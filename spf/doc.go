@@ -1,0 +1,31 @@
+// Package spf implements the Sender Policy Framework (RFC 7208): parsing
+// SPF records, evaluating them with check_host(), and auditing a domain's
+// record tree.
+//
+// SPF lets a domain list the hosts allowed to send mail with its name in
+// MAIL FROM (and HELO). The list is a TXT record starting with "v=spf1",
+// made of mechanisms (ip4, ip6, a, mx, ptr, exists, include, all) and
+// modifiers (redirect, exp); a receiver evaluates it for the connecting
+// client's address and gets pass, fail, softfail, neutral, none, temperror
+// or permerror.
+//
+// The package has three parts:
+//
+//   - Parse reads a record into Terms, checking the whole RFC 7208 §12
+//     grammar, macros included (§7). A *SyntaxError names the byte
+//     position of the problem; Record.String formats the record back.
+//   - Checker.CheckHost is check_host() (§4): it returns the result with
+//     the path that decided it (which record, which term, through which
+//     includes and redirects), the explanation of a fail (exp=, §6.2) and
+//     the DNS lookup counts. It enforces the limits of §4.6.4: 10
+//     DNS-querying terms, 2 void lookups, 10 MX and PTR names. It passes
+//     the RFC 7208 test suite (testdata/rfc7208-tests.yml).
+//   - Analyzer.Analyze walks a domain's record and everything it includes
+//     or redirects to, independently of any client, and reports findings
+//     (spf-missing, spf-multiple, spf-syntax, spf-lookup-limit,
+//     spf-void-lookups, spf-plus-all, spf-neutral-all, spf-ptr).
+//
+// Every DNS question goes through a resolve.Resolver. A temporary DNS
+// failure gives temperror (and an error from Analyze), never "none" or
+// "spf-missing".
+package spf
