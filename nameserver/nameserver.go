@@ -1,0 +1,476 @@
+// Package nameserver audits the authoritative nameservers of a mail
+// domain's zone, the way a postmaster would with dig: it finds the zone cut
+// that holds the domain's records (RFC 1034 §4.2, RFC 2181 §6), the zone's
+// NS set and the servers' addresses, then asks every address of every
+// server directly, without recursion (RFC 1034 §4.3.1), for the domain's MX
+// set and the zone's SOA, and compares the answers. It also decides whether
+// the zone is DNSSEC-signed and whether it validates (RFC 4033, RFC 4035).
+//
+// Two resolvers do the work. The recursive side (Auditor.Resolver, normally
+// a resolve.Cache over a resolve.Stub) finds the zone cut, the NS set and
+// the servers' addresses; a temporary failure there is an error returned to
+// the caller, never a finding about the zone. The direct side
+// (Auditor.Direct) asks one authoritative server at a time, over UDP with
+// TCP fallback; what each server says, or fails to say, becomes the
+// findings ns-inconsistent, ns-serial-mismatch, ns-unreachable and ns-lame.
+// An optional second recursive resolver with the CD bit set
+// (Auditor.CDResolver) tells a DNSSEC-bogus zone (dnssec-bogus) apart from
+// a broken one; dnssec-unsigned comes from the DS lookup at the parent.
+//
+// docs/nameservers.md describes the questions, their order and how each
+// finding is decided.
+package nameserver
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+// Bounds on the work one audit may cause. A zone's NS set and a server's
+// addresses come from the zone's owner, who may be hostile: every list is
+// capped and anything cut is reported in the Report.
+const (
+	DefaultMaxServers   = 16 // NS names asked, after sorting
+	DefaultMaxAddresses = 4  // addresses asked per NS name
+	// DefaultPort is where authoritative servers listen (RFC 1035 §4.2).
+	DefaultPort = 53
+	// maxWalk bounds how many labels the zone-cut search walks up when the
+	// resolver's answers carry no SOA.
+	maxWalk = 32
+	// maxNotes bounds Report.Notes, which may carry one line per server.
+	maxNotes = 64
+)
+
+// Errors returned (wrapped) by Audit.
+var (
+	// ErrNoZoneCut is returned when no SOA record was found at or above
+	// the domain: the resolver's answers do not say which zone holds it.
+	ErrNoZoneCut = errors.New("nameserver: no zone cut found (no SOA at or above the name)")
+	// ErrNoAddresses is returned when the address lookups of every NS name
+	// failed temporarily, so no server could be asked.
+	ErrNoAddresses = errors.New("nameserver: the address lookups of every nameserver failed")
+)
+
+// Auditor audits the nameservers of domains. Resolver is required; the
+// other fields are optional. An Auditor is safe for concurrent use.
+type Auditor struct {
+	// Resolver is a recursive resolver: it finds the zone cut, the NS set,
+	// the servers' addresses and the DS record at the parent. For the
+	// DNSSEC verdicts it should validate and report the AD bit.
+	Resolver resolve.Resolver
+	// CDResolver is the same recursive resolver asked with the CD bit set
+	// (resolve.StubConfig{CheckingDisabled: true}). When Resolver answers
+	// SERVFAIL and CDResolver answers, the zone is DNSSEC-bogus. nil: a
+	// SERVFAIL is a temporary failure and bogus zones go undetected.
+	CDResolver resolve.Resolver
+	// Direct asks one authoritative server directly; nil means
+	// StubDirect{} (UDP with EDNS0 and TCP fallback, RD=0).
+	Direct Direct
+	// Port is the port the servers are asked on; 0 means DefaultPort.
+	Port uint16
+	// MaxServers and MaxAddresses default to DefaultMaxServers and
+	// DefaultMaxAddresses when zero.
+	MaxServers, MaxAddresses int
+	// IPv4 and IPv6 select the address families asked; both false means
+	// both. Set one of them on a host without the other family, or every
+	// server's other addresses are reported unreachable.
+	IPv4, IPv6 bool
+	// AllowAddress, when set, is asked before any server address is
+	// contacted; addresses it rejects are not asked and are noted on the
+	// server. serve uses it to keep away from private ranges, since an NS
+	// record, like an MX record, is an attacker-controlled pointer.
+	AllowAddress func(netip.Addr) bool
+	// Logger receives one debug line per audit; nil is silent.
+	Logger *slog.Logger
+}
+
+// Report is the outcome of one audit.
+type Report struct {
+	Domain string `json:"domain"` // as asked
+	// Name is the canonical name whose MX set was asked: Domain, or the
+	// end of its alias chain.
+	Name       string   `json:"name"`
+	AliasChain []string `json:"alias_chain"`
+	// NXDomain: the recursive resolver says Name does not exist. The
+	// servers of the zone that would hold it are audited all the same.
+	NXDomain bool `json:"nxdomain"`
+	// Apex is the zone cut: the owner of the SOA of the zone holding Name.
+	Apex string `json:"apex"`
+	// Servers are the NS names of the apex, sorted, at most MaxServers.
+	Servers []Server `json:"servers"`
+	// ServersOmitted counts the NS names beyond MaxServers, not asked.
+	ServersOmitted int `json:"servers_omitted,omitempty"`
+	DNSSEC         DNSSEC `json:"dnssec"`
+	// Notes are facts worth telling that are not findings: cuts, lookups
+	// that failed temporarily, resolvers that do not validate.
+	Notes    []string          `json:"notes"`
+	Findings []finding.Finding `json:"findings"`
+}
+
+// Server is one NS name and what its addresses answered.
+type Server struct {
+	Name      string    `json:"name"`
+	Addresses []Address `json:"addresses"`
+	// AddressesOmitted counts addresses beyond MaxAddresses or rejected
+	// by AllowAddress, not asked.
+	AddressesOmitted int `json:"addresses_omitted,omitempty"`
+	// Problem says why the server has no address asked, or what went
+	// wrong resolving it; empty when all is well.
+	Problem string `json:"problem,omitempty"`
+
+	// unresolved says how the name resolved to no address at all
+	// ("does not exist (NXDOMAIN)"), which is a finding; empty otherwise.
+	unresolved string
+}
+
+// Address is one address of a server and its replies to the two questions.
+type Address struct {
+	Address netip.Addr `json:"address"`
+	MX      Reply      `json:"mx"`  // Report.Name MX
+	SOA     Reply      `json:"soa"` // Report.Apex SOA
+}
+
+// Status classifies one server's reply to one question.
+type Status string
+
+// Statuses.
+const (
+	// StatusOK: an authoritative answer (AA set): records, NODATA or
+	// NXDOMAIN.
+	StatusOK Status = "ok"
+	// StatusReferral: a referral to a zone cut below the apex (RFC 1034
+	// §4.3.2 step 3b). The server sees a delegation the recursive view
+	// did not; it is compared like an answer, not counted as lame.
+	StatusReferral Status = "referral"
+	// StatusUnreachable: no reply (time-out, connection refused).
+	StatusUnreachable Status = "unreachable"
+	// StatusLame: a reply that is not an authoritative answer for the
+	// zone: REFUSED, SERVFAIL or another error rcode, no AA bit, a
+	// referral to the apex or above, a negative answer from another zone,
+	// or a malformed reply (RFC 1912 §2.8, RFC 8499 §7 "lame delegation").
+	StatusLame Status = "lame"
+)
+
+// Reply is one server's reply to one question.
+type Reply struct {
+	Status Status `json:"status"`
+	Rcode  string `json:"rcode,omitempty"` // NOERROR, NXDOMAIN, REFUSED, …; empty without a reply
+	// Records are the answer's data in presentation form, sorted: for the
+	// MX question "MX 10 mx1.example.com" (or "CNAME target" where a
+	// server aliases the name); for a referral "NS ns.child.example.com".
+	Records []string `json:"records,omitempty"`
+	// Serial is the SOA serial (SOA question, status ok).
+	Serial *uint32 `json:"serial,omitempty"`
+	// Reason says what was wrong, for statuses other than ok.
+	Reason string `json:"reason,omitempty"`
+	// Referral is the delegated name of a referral.
+	Referral string `json:"referral,omitempty"`
+}
+
+// Audit audits the nameservers of domain. It always returns a Report; on
+// error the Report holds what was learnt before the failure, and the error
+// says which recursive lookup failed (temporarily: nothing is claimed about
+// the zone then). Errors wrap the *resolve.Error of the failed lookup.
+func (a *Auditor) Audit(ctx context.Context, domain dnsname.Name) (rep *Report, err error) {
+	start := time.Now()
+	rep = &Report{
+		Domain:     domain.String(),
+		Name:       domain.String(),
+		AliasChain: []string{},
+		Servers:    []Server{},
+		Notes:      []string{},
+		Findings:   []finding.Finding{},
+	}
+	au := &audit{Auditor: a, rep: rep}
+	defer func() {
+		if a.Logger != nil {
+			a.Logger.Debug("nameserver audit", "domain", domain, "apex", rep.Apex, "servers", len(rep.Servers),
+				"dnssec", rep.DNSSEC.State, "findings", len(rep.Findings), "elapsed", time.Since(start), "error", err)
+		}
+	}()
+
+	// The NS set of the name asked is fetched while the zone cut is
+	// searched: most mail domains are zone apexes, which saves a round
+	// trip. The goroutine always ends before Audit returns.
+	spec := make(chan nsSet, 1)
+	go func() { spec <- au.nsSet(ctx, domain.FQDN()) }()
+	specUsed := false
+	defer func() {
+		if !specUsed {
+			<-spec
+		}
+	}()
+
+	c, err := au.zoneCut(ctx, domain.FQDN())
+	rep.Name = display(c.name)
+	for _, n := range c.chain {
+		rep.AliasChain = append(rep.AliasChain, display(n))
+	}
+	rep.NXDomain = c.nx
+	if err != nil {
+		return rep, err
+	}
+	rep.Apex = display(c.apex)
+
+	// The DNSSEC state needs only the apex and the name: it is decided
+	// while the servers are asked.
+	var wg sync.WaitGroup
+	wg.Go(func() { rep.DNSSEC = au.dnssec(ctx, c.apex, c.name) })
+	defer wg.Wait()
+
+	var ns nsSet
+	if c.apex == dns.CanonicalName(domain.FQDN()) {
+		ns, specUsed = <-spec, true
+	} else {
+		ns = au.nsSet(ctx, c.apex)
+	}
+	if ns.err != nil {
+		return rep, fmt.Errorf("nameserver: NS set of %s: %w", display(c.apex), ns.err)
+	}
+	if len(ns.names) == 0 {
+		au.note("%s has no NS records: there is no server to ask.", display(c.apex))
+	}
+	names := ns.names
+	if maxN := cmp.Or(a.MaxServers, DefaultMaxServers); len(names) > maxN {
+		rep.ServersOmitted = len(names) - maxN
+		au.note("%s has %d NS names; only the first %d (sorted) were asked.", display(c.apex), len(names), maxN)
+		names = names[:maxN]
+	}
+
+	// Every server at once: each resolves its addresses, then asks each
+	// address both questions at once, and writes its own slot.
+	rep.Servers = make([]Server, len(names))
+	failed := make([]error, len(names))
+	var servers sync.WaitGroup
+	for i, n := range names {
+		servers.Go(func() { rep.Servers[i], failed[i] = au.server(ctx, n, c.apex, c.name) })
+	}
+	servers.Wait()
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		// Silence after the caller gave up says nothing about the servers.
+		return rep, fmt.Errorf("nameserver: audit of %s cut short: %w", domain, err)
+	}
+	var failures []error
+	for _, e := range failed {
+		if e != nil {
+			failures = append(failures, e)
+		}
+	}
+	if len(names) > 0 && len(failures) == len(names) {
+		return rep, fmt.Errorf("%w: %w", ErrNoAddresses, errors.Join(failures...))
+	}
+
+	rep.Findings = append(rep.Findings, au.serverFindings()...)
+	rep.Findings = append(rep.Findings, au.compareMX()...)
+	rep.Findings = append(rep.Findings, au.compareSerials()...)
+	rep.Findings = append(rep.Findings, au.dnssecFindings()...)
+	return rep, nil
+}
+
+// audit is the state of one Audit call.
+type audit struct {
+	*Auditor
+	rep *Report
+
+	mu sync.Mutex // guards rep.Notes
+}
+
+// note adds a line to the report's notes (bounded).
+func (au *audit) note(format string, args ...any) {
+	au.mu.Lock()
+	defer au.mu.Unlock()
+	if len(au.rep.Notes) < maxNotes {
+		au.rep.Notes = append(au.rep.Notes, fmt.Sprintf(format, args...))
+	}
+}
+
+// lookup asks the recursive resolver. When it answers SERVFAIL and a CD
+// resolver is configured, the question is asked again with the CD bit
+// (RFC 4035 §3.2.2); if that answers, cdOnly is set: the data exists but
+// does not validate.
+func (au *audit) lookup(ctx context.Context, q resolve.Question) (a *resolve.Answer, cdOnly bool, err error) {
+	a, err = au.Resolver.Lookup(ctx, q)
+	if err == nil || au.CDResolver == nil || !errors.Is(err, resolve.ErrServerFailure) {
+		return a, false, err
+	}
+	cd, cdErr := au.CDResolver.Lookup(ctx, q)
+	if cdErr != nil {
+		// Broken with and without validation: a real server failure.
+		return nil, false, err
+	}
+	return cd, true, nil
+}
+
+// recursive is the Resolver view of lookup, for resolve.Follow; answers
+// obtained only with CD are noted.
+type recursive struct{ au *audit }
+
+func (r recursive) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	a, cdOnly, err := r.au.lookup(ctx, q)
+	if cdOnly {
+		r.au.note("%s fails DNSSEC validation (answered only with checking disabled).", q)
+	}
+	return a, err
+}
+
+// nsSet is the NS set of a name, or why it could not be had.
+type nsSet struct {
+	names []string // sorted, de-duplicated, absolute
+	err   error
+}
+
+// nsSet asks the recursive resolver for the NS records owned by name.
+func (au *audit) nsSet(ctx context.Context, name string) nsSet {
+	a, err := recursive{au}.Lookup(ctx, resolve.Q(name, dns.TypeNS))
+	if err != nil {
+		return nsSet{err: err}
+	}
+	var out []string
+	for _, rr := range a.Answer {
+		if ns, ok := rr.(*dns.NS); ok && equalNames(ns.Hdr.Name, name) {
+			out = append(out, dns.CanonicalName(ns.Ns))
+		}
+	}
+	slices.Sort(out)
+	return nsSet{names: slices.Compact(out)}
+}
+
+// server resolves one NS name and asks each of its addresses. The error is
+// set when an address lookup failed temporarily and nothing was asked.
+func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, error) {
+	s := Server{Name: display(name), Addresses: []Address{}}
+	v4, v6 := au.IPv4 || !au.IPv6, au.IPv6 || !au.IPv4
+	var res [2]*resolve.Result
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		if (t == dns.TypeA && !v4) || (t == dns.TypeAAAA && !v6) {
+			continue
+		}
+		wg.Go(func() { res[i], errs[i] = resolve.Follow(ctx, recursive{au}, resolve.Q(name, t)) })
+	}
+	wg.Wait()
+
+	var fams [2][]netip.Addr
+	var problems []string
+	nx := false
+	for i, r := range res {
+		if errs[i] != nil {
+			problems = append(problems, fmt.Sprintf("the %s lookup failed: %v", []string{"A", "AAAA"}[i], errs[i]))
+			continue
+		}
+		if r == nil {
+			continue
+		}
+		nx = nx || r.NXDomain
+		for _, rr := range r.Records {
+			var ip netip.Addr
+			switch v := rr.(type) {
+			case *dns.A:
+				ip, _ = netip.AddrFromSlice(v.A)
+			case *dns.AAAA:
+				ip, _ = netip.AddrFromSlice(v.AAAA)
+			}
+			if ip = ip.Unmap(); ip.IsValid() && !slices.Contains(fams[i], ip) {
+				fams[i] = append(fams[i], ip)
+			}
+		}
+	}
+	// Interleave the families so that a cut keeps both.
+	var addrs []netip.Addr
+	for j := range max(len(fams[0]), len(fams[1])) {
+		for _, f := range fams {
+			if j < len(f) {
+				addrs = append(addrs, f[j])
+			}
+		}
+	}
+	total := len(addrs)
+	if au.AllowAddress != nil {
+		addrs = slices.DeleteFunc(addrs, func(ip netip.Addr) bool { return !au.AllowAddress(ip) })
+		if n := total - len(addrs); n > 0 {
+			problems = append(problems, fmt.Sprintf("%d address(es) not allowed to be asked", n))
+		}
+	}
+	if maxA := cmp.Or(au.MaxAddresses, DefaultMaxAddresses); len(addrs) > maxA {
+		problems = append(problems, fmt.Sprintf("%d addresses; only the first %d were asked", len(addrs), maxA))
+		addrs = addrs[:maxA]
+	}
+	s.AddressesOmitted = total - len(addrs)
+
+	if total == 0 && len(problems) == 0 {
+		// The name resolved, to nothing: nobody can reach this server.
+		switch {
+		case nx:
+			s.unresolved = "does not exist (NXDOMAIN)"
+		case v4 && v6:
+			s.unresolved = "has no address"
+		default:
+			// Only one family was asked: the other may exist, so this
+			// is no finding.
+			s.Problem = fmt.Sprintf("%s has no %s address (the other family was not asked)", s.Name, map[bool]string{true: "IPv4", false: "IPv6"}[v4])
+			au.note("%s.", s.Problem)
+			return s, nil
+		}
+		s.Problem = s.Name + " " + s.unresolved
+		return s, nil
+	}
+	s.Problem = strings.Join(problems, "; ")
+	if total == 0 && (errs[0] != nil || errs[1] != nil) {
+		// A temporary failure says nothing about the server: it is not
+		// asked, and not reported unreachable.
+		au.note("%s: %s; it was not asked.", s.Name, s.Problem)
+		return s, fmt.Errorf("%s: %w", s.Name, errors.Join(errs[0], errs[1]))
+	}
+	if s.Problem != "" {
+		au.note("%s: %s.", s.Name, s.Problem)
+	}
+
+	direct := au.Direct
+	if direct == nil {
+		direct = StubDirect{}
+	}
+	port := cmp.Or(au.Port, DefaultPort)
+	s.Addresses = make([]Address, len(addrs))
+	var asks sync.WaitGroup
+	for i, ip := range addrs {
+		s.Addresses[i].Address = ip
+		server := netip.AddrPortFrom(ip, port)
+		asks.Go(func() {
+			mx, err := direct.Ask(ctx, server, resolve.Q(qname, dns.TypeMX))
+			s.Addresses[i].MX = classify(mx, err, apex, qname, dns.TypeMX)
+		})
+		asks.Go(func() {
+			soa, err := direct.Ask(ctx, server, resolve.Q(apex, dns.TypeSOA))
+			s.Addresses[i].SOA = classify(soa, err, apex, apex, dns.TypeSOA)
+		})
+	}
+	asks.Wait()
+	return s, nil
+}
+
+// display is a name as reports show it: without the final dot, except for
+// the root.
+func display(name string) string {
+	if name == "." || name == "" {
+		return name
+	}
+	return strings.TrimSuffix(name, ".")
+}
+
+func equalNames(a, b string) bool { return dns.CanonicalName(a) == dns.CanonicalName(b) }
