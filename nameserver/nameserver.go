@@ -113,7 +113,7 @@ type Report struct {
 	// Servers are the NS names of the apex, sorted, at most MaxServers.
 	Servers []Server `json:"servers"`
 	// ServersOmitted counts the NS names beyond MaxServers, not asked.
-	ServersOmitted int `json:"servers_omitted,omitempty"`
+	ServersOmitted int    `json:"servers_omitted,omitempty"`
 	DNSSEC         DNSSEC `json:"dnssec"`
 	// Notes are facts worth telling that are not findings: cuts, lookups
 	// that failed temporarily, resolvers that do not validate.

@@ -324,7 +324,7 @@ func TestAuditWire(t *testing.T) {
 				return map[string]dns.Handler{"127.0.0.2": authoritative(t, served), "127.0.0.3": silent(), "127.0.0.4": authoritative(t, served)}
 			},
 			silent: []string{"127.0.0.3"},
-			want: []string{"ns-unreachable " + ns2},
+			want:   []string{"ns-unreachable " + ns2},
 			check: func(t *testing.T, rep *Report) {
 				if a := rep.Servers[1].Addresses[0]; a.MX.Status != StatusUnreachable || !strings.Contains(a.MX.Reason, "deadline") {
 					t.Errorf("ns2 MX reply %+v", a.MX)
