@@ -276,6 +276,12 @@ func (e *evaluation) checkHost(domain, via string, depth int) outcome {
 		m := e.match(t, &env, depth)
 		if m.err != nil {
 			step.Result, step.Detail = m.status, m.err.Error()
+			switch {
+			case errors.Is(m.err, ErrIncludeNone):
+				step.Detail = "the included domain has no SPF record, which makes include permerror (RFC 7208 §5.2)"
+			case len(m.inner) > 0:
+				step.Detail = fmt.Sprintf("the included domain's evaluation ended in %s", m.status)
+			}
 			return outcome{status: m.status, path: append([]Step{step}, m.inner...), err: m.err}
 		}
 		if !m.matched {

@@ -117,6 +117,7 @@ Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log every DNS lookup to stderr")
 
 	root.AddCommand(routeCommand(g))
+	root.AddCommand(spfCommand(g))
 
 	err := root.Execute()
 	if err == nil {
