@@ -1,0 +1,37 @@
+package tlsrpt
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// txtData returns the text of a TXT record as the publisher wrote it: the
+// character-strings concatenated with nothing between them, and the
+// presentation escapes miekg/dns keeps in TXT.Txt (\" \\ \DDD) undone.
+// RFC 8460 §3 does not say how strings join; senders do as SPF (RFC 7208
+// §3.3) and DKIM (RFC 6376 §3.6.2.2) require.
+func txtData(t *dns.TXT) string {
+	var b strings.Builder
+	for _, s := range t.Txt {
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c != '\\' || i+1 >= len(s) {
+				b.WriteByte(c)
+				continue
+			}
+			if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+				if v := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0'); v < 256 {
+					b.WriteByte(byte(v))
+					i += 3
+					continue
+				}
+			}
+			b.WriteByte(s[i+1])
+			i++
+		}
+	}
+	return b.String()
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
