@@ -261,7 +261,7 @@ func (a *Auditor) Audit(ctx context.Context, domain dnsname.Name) (rep *Report, 
 	}
 	servers.Wait()
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	if err := expired(ctx); err != nil {
 		// Silence after the caller gave up says nothing about the servers.
 		return rep, fmt.Errorf("nameserver: audit of %s cut short: %w", domain, err)
 	}
@@ -462,6 +462,20 @@ func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, 
 	}
 	asks.Wait()
 	return s, nil
+}
+
+// expired is ctx.Err(), or context.DeadlineExceeded once the deadline has
+// passed: a socket deadline set to the context's fires at the same moment,
+// possibly before the context's own timer, and a time-out then is the
+// caller's, not the server's.
+func expired(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // display is a name as reports show it: without the final dot, except for

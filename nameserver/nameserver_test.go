@@ -463,3 +463,43 @@ func TestSerialLess(t *testing.T) {
 		}
 	}
 }
+
+// TestReference checks which answer counts as right when servers disagree:
+// the majority, and on a tie the servers with the newest serial.
+func TestReference(t *testing.T) {
+	t.Parallel()
+	old := strings.NewReplacer("2026010101", "2025010101", "MX  10 mx1", "MX  10 old-mx").Replace(served)
+	sameSerial := strings.Replace(served, "MX  10 mx1", "MX  10 old-mx", 1)
+	two := strings.Replace(world, "@    NS  ns3\n", "", 1)
+	for _, tt := range []struct {
+		name  string
+		world string
+		zones map[string]string
+		want  []string
+	}{
+		{name: "majority, stale server first", world: world,
+			zones: map[string]string{"127.0.0.2": sameSerial, "127.0.0.3": served, "127.0.0.4": served},
+			want:  []string{"ns-inconsistent ns1.example.test (127.0.0.2)"}},
+		{name: "tie, newest serial second", world: two,
+			zones: map[string]string{"127.0.0.2": old, "127.0.0.3": served},
+			want:  []string{"ns-inconsistent ns1.example.test (127.0.0.2)", "ns-serial-mismatch ns1.example.test (127.0.0.2)"}},
+		{name: "tie, newest serial first", world: two,
+			zones: map[string]string{"127.0.0.2": served, "127.0.0.3": old},
+			want:  []string{"ns-inconsistent ns2.example.test (127.0.0.3)", "ns-serial-mismatch ns2.example.test (127.0.0.3)"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := map[string]resolve.Resolver{}
+			for a, text := range tt.zones {
+				srv[a] = zones(t, text)
+			}
+			rep, err := (&Auditor{Resolver: zones(t, tt.world), Direct: newZoneDirect(srv)}).Audit(t.Context(), dnsname.MustParse("example.test"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := findingKeys(rep, "ns-"); !slices.Equal(got, tt.want) {
+				t.Errorf("findings %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
