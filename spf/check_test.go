@@ -3,6 +3,7 @@ package spf
 import (
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +138,38 @@ func TestCheckHostLimits(t *testing.T) {
 	res := c.CheckHost(t.Context(), Query{IP: netip.MustParseAddr("2001:db8::5"), Domain: "example.test"})
 	if res.Status != PermError || !errors.Is(res.Err, ErrLookupLimit) || res.Lookups != 2 {
 		t.Errorf("%s %v lookups %d", res.Status, res.Err, res.Lookups)
+	}
+}
+
+// Hostile input stays bounded: a huge local-part expanded many times, an
+// include chain far longer than the limit, a record that is a wall of
+// DNS-querying terms.
+func TestCheckHostHostile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("$ORIGIN example.test.\n@ 300 SOA ns hostmaster 1 2 3 4 5\n")
+	b.WriteString("big TXT \"v=spf1 exists:" + strings.Repeat("%{l}", 60) + ".%{d} -all\"\n")
+	for i := range 50 {
+		b.WriteString("c" + strconv.Itoa(i) + " TXT \"v=spf1 include:c" + strconv.Itoa(i+1) + ".example.test\"\n")
+	}
+	b.WriteString("wall TXT \"v=spf1" + strings.Repeat(" a:x.example.test", 200) + " -all\"\n")
+	b.WriteString("x A 192.0.2.200\n")
+	zones, err := resolve.ParseZones(strings.NewReader(b.String()), "hostile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Checker{Resolver: zones}
+	ip := netip.MustParseAddr("192.0.2.1")
+	for _, tc := range []struct {
+		domain, sender string
+		want           error
+	}{
+		{"big.example.test", strings.Repeat("x", 5000) + "@big.example.test", ErrSyntax},
+		{"c0.example.test", "", ErrLookupLimit},
+		{"wall.example.test", "", ErrLookupLimit},
+	} {
+		res := c.CheckHost(t.Context(), Query{IP: ip, Domain: tc.domain, Sender: tc.sender, HELO: "h.example"})
+		if res.Status != PermError || !errors.Is(res.Err, tc.want) || res.Lookups > MaxLookups+1 {
+			t.Errorf("%s: %s %v after %d lookups, want permerror %v", tc.domain, res.Status, res.Err, res.Lookups, tc.want)
+		}
 	}
 }

@@ -38,7 +38,7 @@ sender. The sender defaults to postmaster@DOMAIN and the HELO name to DOMAIN.
 
 Exit status: 0 the evaluation ran, whatever the SPF result; 2 bad input
 (invalid domain or address); 3 it could not run (no DNS server answered).`,
-		Example: `  mxtrace spf --zone examples/example.zone shop.example --ip 198.51.100.7
+		Example: `  mxtrace spf --zone cmd/mxtrace/testdata/spf-example.zone shop.example.test --ip 198.51.100.7
   mxtrace spf example.com --ip 192.0.2.1 --sender bounce@example.com --helo mail.example.net
   mxtrace spf --json joe@example.org --ip 2001:db8::25`,
 		Args: cobra.ExactArgs(1),
