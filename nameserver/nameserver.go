@@ -197,6 +197,10 @@ func (a *Auditor) Audit(ctx context.Context, domain dnsname.Name) (rep *Report, 
 	}
 	au := &audit{Auditor: a, rep: rep}
 	defer func() {
+		// Notes come from concurrent lookups; findings from several
+		// passes. Both are sorted so that output is deterministic.
+		slices.Sort(rep.Notes)
+		finding.Sort(rep.Findings)
 		if a.Logger != nil {
 			a.Logger.Debug("nameserver audit", "domain", domain, "apex", rep.Apex, "servers", len(rep.Servers),
 				"dnssec", rep.DNSSEC.State, "findings", len(rep.Findings), "elapsed", time.Since(start), "error", err)
