@@ -156,6 +156,10 @@ func (f *Fetcher) get(ctx context.Context, u string) (string, error) {
 		return "", fail(stage, err)
 	}
 	defer resp.Body.Close()
+	if err := ctx.Err(); err != nil {
+		// The answer raced the deadline; past it, nothing counts.
+		return "", fail(StageTimeout, err)
+	}
 	switch {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		// RFC 8461 §3.3: "HTTP 3xx redirects MUST NOT be followed".

@@ -137,7 +137,9 @@ func newFetchWorld(t *testing.T) *fetchWorld {
 	closedAddr := closed.Addr().String()
 	closed.Close()
 	w.dialer = loopDialer{"127.0.0.1": good, "::1": good, "127.0.0.2": selfSigned, "127.0.0.3": wrongName, "127.0.0.4": closedAddr}
-	w.fetcher = &Fetcher{Resolver: zones, Dialer: w.dialer, RootCAs: w.ca.pool, Timeout: 500 * time.Millisecond}
+	// Generous, so a loaded machine does not fail the good cases; the slow
+	// cases set a short one.
+	w.fetcher = &Fetcher{Resolver: zones, Dialer: w.dialer, RootCAs: w.ca.pool, Timeout: 20 * time.Second}
 	return w
 }
 
@@ -159,6 +161,7 @@ func TestFetch(t *testing.T) {
 	for _, tt := range []struct {
 		domain    string
 		client    *http.Client
+		short     bool  // a 300 ms deadline
 		wantStage Stage // "" for success
 		wantErr   error
 	}{
@@ -174,8 +177,8 @@ func TestFetch(t *testing.T) {
 		{domain: "untyped.test", wantStage: StageContentType, wantErr: ErrContentType},
 		{domain: "biglength.test", wantStage: StageSize, wantErr: ErrTooLarge},
 		{domain: "bigchunked.test", wantStage: StageSize, wantErr: ErrTooLarge},
-		{domain: "slow.test", wantStage: StageTimeout},
-		{domain: "slowbody.test", wantStage: StageTimeout},
+		{domain: "slow.test", short: true, wantStage: StageTimeout},
+		{domain: "slowbody.test", short: true, wantStage: StageTimeout},
 		{domain: "selfsigned.test", wantStage: StageTLS},
 		{domain: "wrongname.test", wantStage: StageTLS},
 		{domain: "refused.test", wantStage: StageConnect},
@@ -189,9 +192,12 @@ func TestFetch(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := *w.fetcher
 			f.Client = tt.client
+			if tt.short {
+				f.Timeout = 300 * time.Millisecond
+			}
 			start := time.Now()
 			p, text, err := f.Fetch(t.Context(), dnsname.MustParse(tt.domain))
-			if elapsed := time.Since(start); elapsed > 5*time.Second {
+			if elapsed := time.Since(start); tt.short && elapsed > 5*time.Second {
 				t.Errorf("Fetch took %v: the deadline did not hold", elapsed)
 			}
 			fe, isFetchErr := errors.AsType[*FetchError](err)

@@ -39,6 +39,9 @@ type Checker struct {
 	// Fetcher fetches the policy. Nil: a Fetcher resolving through
 	// Resolver, with the system's roots.
 	Fetcher *Fetcher
+	// NoFetch checks the TXT record only, for runs without the network
+	// (check --zone): the policy is neither fetched nor judged.
+	NoFetch bool
 	Logger  *slog.Logger // nil: no logging
 }
 
@@ -132,6 +135,9 @@ func (c *Checker) Lookup(ctx context.Context, domain dnsname.Name) (res *Result,
 		// RFC 8461 §3.1: if the number of records is not one, senders
 		// assume the domain has no MTA-STS policy.
 		res.TXTErr = fmt.Errorf("%w (%d records)", ErrMultipleRecords, len(res.TXT))
+	}
+	if c.NoFetch {
+		return res, nil
 	}
 	f := c.Fetcher
 	if f == nil {

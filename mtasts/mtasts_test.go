@@ -95,7 +95,7 @@ func newChecker(t *testing.T) *Checker {
 	bad := startTLS(t, (*testCA)(nil).leaf(t, "mta-sts.badcert.test"), policyServer(t, routes))
 	return &Checker{
 		Resolver: r,
-		Fetcher: &Fetcher{Resolver: r, RootCAs: ca.pool, Timeout: 5 * time.Second,
+		Fetcher: &Fetcher{Resolver: r, RootCAs: ca.pool, Timeout: 20 * time.Second,
 			Dialer: loopDialer{"127.0.0.1": good, "127.0.0.2": bad}},
 	}
 }
