@@ -109,7 +109,7 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 	if len(selectors) > MaxSelectors {
 		return nil, fmt.Errorf("%w: %d selectors given, at most %d", ErrBadSelector, len(selectors), MaxSelectors)
 	}
-	res := &Result{Domain: domain.String(), Keys: []Key{}}
+	var probed []string
 	seen := map[string]bool{}
 	for _, s := range selectors {
 		s = strings.ToLower(strings.Trim(s, "."))
@@ -118,21 +118,23 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 		}
 		if !seen[s] {
 			seen[s] = true
-			res.Probed = append(res.Probed, s)
+			probed = append(probed, s)
 		}
 	}
-	nCaller := len(res.Probed)
+	nCaller := len(probed)
 	for _, s := range DefaultSelectors {
 		if !seen[s] {
 			seen[s] = true
-			res.Probed = append(res.Probed, s)
+			probed = append(probed, s)
 		}
 	}
 	type slot struct {
 		keys []Key
 		err  error
 	}
-	slots := make([]slot, len(res.Probed))
+	// probed is read by the probes and never written after this point;
+	// each probe writes only its own slot.
+	slots := make([]slot, len(probed))
 	sem := make(chan struct{}, MaxParallel)
 	var wg sync.WaitGroup
 	probeFrom := func(from, to int) {
@@ -141,31 +143,32 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 				select {
 				case sem <- struct{}{}:
 				case <-ctx.Done():
-					slots[i] = slot{err: fmt.Errorf("dkim: selector %s: %w", res.Probed[i], ctx.Err())}
+					slots[i] = slot{err: fmt.Errorf("dkim: selector %s: %w", probed[i], ctx.Err())}
 					return
 				}
 				defer func() { <-sem }()
-				keys, err := probe(ctx, r, domain, res.Probed[i])
+				keys, err := probe(ctx, r, domain, probed[i])
 				slots[i] = slot{keys: keys, err: err}
 			})
 		}
 	}
 	probeFrom(0, nCaller)
+	res := &Result{Domain: domain.String(), Probed: probed, Keys: []Key{}}
 	// RFC 8020 §2: an NXDOMAIN for _domainkey.DOMAIN itself (not for the
 	// target of an alias) means no selector exists below it. A failed query
 	// proves nothing, so the defaults are then probed.
 	a, err := r.Lookup(ctx, resolve.Q("_domainkey."+domain.FQDN(), dns.TypeTXT))
 	if err == nil && a.NXDomain() && !hasCNAME(a.Answer) {
 		res.NoKeyTree = true
-		res.Probed = res.Probed[:nCaller]
+		res.Probed = probed[:nCaller:nCaller]
 	} else {
-		probeFrom(nCaller, len(res.Probed))
+		probeFrom(nCaller, len(probed))
 	}
 	wg.Wait()
 	var errs []error
 	for i, s := range slots[:len(res.Probed)] {
 		if s.err != nil {
-			res.Failed = append(res.Failed, res.Probed[i])
+			res.Failed = append(res.Failed, probed[i])
 			errs = append(errs, s.err)
 		}
 		res.Keys = append(res.Keys, s.keys...)
