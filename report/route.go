@@ -86,6 +86,18 @@ func WriteRoute(w io.Writer, p *route.Plan, st Style) error {
 		fmt.Fprintf(&b, "  alias: %s → %s\n", p.Domain, strings.Join(p.AliasChain, " → "))
 	}
 
+	if err := writePlanTable(&b, p, st); err != nil {
+		return err
+	}
+	writeFindings(&b, p.Findings, st)
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writePlanTable writes the tiers, hosts, addresses and problems of a plan
+// and its attempt order (or the bare records when nothing was planned).
+func writePlanTable(b *strings.Builder, p *route.Plan, st Style) error {
 	if len(p.Tiers) > 0 {
 		var table strings.Builder
 		tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
@@ -128,16 +140,13 @@ func WriteRoute(w io.Writer, p *route.Plan, st Style) error {
 			b.WriteString(strings.TrimRight(l, " \n"))
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "  order: %s\n", strings.Join(p.Order, ", "))
+		fmt.Fprintf(b, "  order: %s\n", strings.Join(p.Order, ", "))
 	} else if len(p.Records) > 0 && p.Result != route.ResultNullMX {
 		for _, r := range p.Records {
-			fmt.Fprintf(&b, "  MX %d %s\n", r.Preference, r.Exchange)
+			fmt.Fprintf(b, "  MX %d %s\n", r.Preference, r.Exchange)
 		}
 	}
-	writeFindings(&b, p.Findings, st)
-	b.WriteString("\n")
-	_, err := io.WriteString(w, b.String())
-	return err
+	return nil
 }
 
 // writeFindings lists findings worst first, each with its fix.

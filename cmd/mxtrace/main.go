@@ -118,6 +118,7 @@ Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
 
 	root.AddCommand(routeCommand(g))
 	root.AddCommand(spfCommand(g))
+	root.AddCommand(checkCommand(g))
 
 	err := root.Execute()
 	if err == nil {
@@ -165,9 +166,29 @@ func parseNames(args []string) ([]dnsname.Name, error) {
 	return names, nil
 }
 
-// resolver builds the DNS core the flags ask for, wrapped in one cache
-// shared by every lookup of the run.
+// dnsCore is the DNS core the flags ask for.
+type dnsCore struct {
+	// resolver is the run's one cache, shared by every lookup.
+	resolver resolve.Resolver
+	// checkingDisabled asks the same servers with the CD bit (for telling
+	// DNSSEC-bogus zones apart); nil when offline.
+	checkingDisabled resolve.Resolver
+	// offline: only --zone files, no network at all.
+	offline bool
+}
+
+// resolver returns the shared cache the flags ask for.
 func (g *globals) resolver() (resolve.Resolver, error) {
+	d, err := g.dns()
+	if err != nil {
+		return nil, err
+	}
+	return d.resolver, nil
+}
+
+// dns builds the DNS core: zone files, stub resolvers, or both (names
+// outside the files go to the network), behind one cache.
+func (g *globals) dns() (*dnsCore, error) {
 	var zones resolve.Resolver
 	if len(g.zones) > 0 {
 		z, err := resolve.LoadZones(g.zones...)
@@ -177,7 +198,7 @@ func (g *globals) resolver() (resolve.Resolver, error) {
 		zones = z
 	}
 	if zones != nil && len(g.resolvers) == 0 {
-		return resolve.NewCache(zones, 0), nil
+		return &dnsCore{resolver: resolve.NewCache(zones, 0), offline: true}, nil
 	}
 	servers := g.resolvers
 	if len(servers) == 0 {
@@ -186,19 +207,26 @@ func (g *globals) resolver() (resolve.Resolver, error) {
 			return nil, &exitError{exitFailed, fmt.Errorf("no --resolver given and the system's resolvers are unknown: %w", err)}
 		}
 	}
-	stub, err := resolve.NewStub(resolve.StubConfig{
+	cfg := resolve.StubConfig{
 		Servers: servers,
 		Timeout: min(2*time.Second, g.timeout/4),
 		Logger:  g.logger,
-	})
+	}
+	stub, err := resolve.NewStub(cfg)
 	if err != nil {
 		return nil, usageError("--resolver: %w", err)
 	}
-	var r resolve.Resolver = stub
+	cfg.CheckingDisabled = true
+	cdStub, err := resolve.NewStub(cfg)
+	if err != nil {
+		return nil, usageError("--resolver: %w", err)
+	}
+	var r, cd resolve.Resolver = stub, cdStub
 	if zones != nil {
 		r = resolve.Fallback{Primary: zones, Secondary: stub}
+		cd = resolve.Fallback{Primary: zones, Secondary: cdStub}
 	}
-	return resolve.NewCache(r, 0), nil
+	return &dnsCore{resolver: resolve.NewCache(r, 0), checkingDisabled: resolve.NewCache(cd, 0)}, nil
 }
 
 // couldNotRun reports errors that mean the job could not be done at all

@@ -63,12 +63,31 @@ A temporary DNS failure (SERVFAIL, REFUSED, time-out) is reported as result
 	return cmd
 }
 
-// printPlans plans every domain concurrently (bounded) and prints them in
-// input order as soon as each one and all before it are done.
+// printPlans plans every domain concurrently and prints the plans in
+// input order.
 func (g *globals) printPlans(ctx context.Context, p *route.Planner, names []dnsname.Name) error {
+	style := report.Style{Color: g.color()}
+	return runInOrder(g, ctx, names,
+		func(ctx context.Context, n dnsname.Name) (*route.Plan, error) { return p.Plan(ctx, n) },
+		func(plan *route.Plan) error {
+			if g.json {
+				return report.WriteJSON(g.stdout, plan)
+			}
+			return report.WriteRoute(g.stdout, plan, style)
+		},
+		func(plan *route.Plan) []finding.Finding { return plan.Findings })
+}
+
+// runInOrder runs do for every name concurrently (at most
+// maxParallelDomains at once, each within --timeout) and writes the
+// results in input order as soon as each one and all before it are done.
+// It maps the outcome to an exit status: 3 when a job could not be done,
+// else 1 when a finding reaches --fail-on.
+func runInOrder[T any](g *globals, ctx context.Context, names []dnsname.Name,
+	do func(context.Context, dnsname.Name) (T, error), write func(T) error, findings func(T) []finding.Finding) error {
 	type result struct {
-		plan *route.Plan
-		err  error
+		v   T
+		err error
 	}
 	done := make([]chan result, len(names))
 	sem := make(chan struct{}, maxParallelDomains)
@@ -80,27 +99,20 @@ func (g *globals) printPlans(ctx context.Context, p *route.Planner, names []dnsn
 			defer func() { <-sem }()
 			dctx, cancel := context.WithTimeout(ctx, g.timeout)
 			defer cancel()
-			plan, err := p.Plan(dctx, n)
-			done[i] <- result{plan, err}
+			v, err := do(dctx, n)
+			done[i] <- result{v, err}
 		})
 	}
 	defer wg.Wait()
 
 	failOn, _ := g.failSeverity()
-	style := report.Style{Color: g.color()}
 	worst, failed := finding.Severity(0), error(nil)
 	for _, c := range done {
 		r := <-c
-		var err error
-		if g.json {
-			err = report.WriteJSON(g.stdout, r.plan)
-		} else {
-			err = report.WriteRoute(g.stdout, r.plan, style)
-		}
-		if err != nil {
+		if err := write(r.v); err != nil {
 			return &exitError{exitFailed, err}
 		}
-		worst = max(worst, finding.Worst(r.plan.Findings))
+		worst = max(worst, finding.Worst(findings(r.v)))
 		if r.err != nil && couldNotRun(r.err) && failed == nil {
 			failed = r.err
 		}

@@ -1,0 +1,254 @@
+// Package check is mxtrace's mail-DNS audit: the delivery plan (RFC 5321
+// §5.1) and everything around it — the zone's nameservers and DNSSEC state,
+// reverse DNS of the exchanges, SPF (RFC 7208), DMARC (RFC 7489), DKIM keys
+// (RFC 6376), MTA-STS (RFC 8461), TLS-RPT (RFC 8460), DANE TLSA records
+// (RFC 7672) and DNS blacklists (RFC 5782).
+//
+// An audit runs in two phases. Gather asks every question once, through the
+// run's shared cache, in parallel: the lookups that need nothing start at
+// once, and those that need the plan's exchanges (PTR, TLSA, DNSBL) start
+// the moment the plan is known, so independent lookups never wait for each
+// other. Judge then runs the checks listed in Checks — small functions over
+// the gathered Facts — and merges their findings in a stable order.
+package check
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/mxtrace/mxtrace/dane"
+	"github.com/mxtrace/mxtrace/dkim"
+	"github.com/mxtrace/mxtrace/dmarc"
+	"github.com/mxtrace/mxtrace/dnsbl"
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/mtasts"
+	"github.com/mxtrace/mxtrace/nameserver"
+	"github.com/mxtrace/mxtrace/rdns"
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
+	"github.com/mxtrace/mxtrace/spf"
+	"github.com/mxtrace/mxtrace/tlsrpt"
+)
+
+// Auditor runs audits. Resolver and Planner are required (the Planner
+// should use the same Resolver, so the plan's answers are shared); an area
+// whose field is nil is skipped and listed in Report.Skipped with the
+// reason in SkipReason. An Auditor is safe for concurrent use.
+type Auditor struct {
+	Resolver resolve.Resolver
+	Planner  *route.Planner
+
+	// Nameservers asks the zone's authoritative servers directly and
+	// judges DNSSEC. nil: skipped (it needs the network).
+	Nameservers *nameserver.Auditor
+	// MTASTS looks up the record and fetches the policy over HTTPS. nil:
+	// only the _mta-sts TXT record is checked.
+	MTASTS *mtasts.Checker
+	// DNSBL looks the exchange addresses up on blacklists. nil: skipped.
+	DNSBL *dnsbl.Checker
+	// DKIMSelectors are probed in addition to dkim's built-in list.
+	DKIMSelectors []string
+	// SkipReason says why the nil areas above are skipped, e.g. "needs
+	// the network (--zone without --resolver)".
+	SkipReason string
+
+	Logger *slog.Logger // nil: silent
+}
+
+// Facts is everything gathered about one domain. Each field is written by
+// one gatherer; an error field beside a value says the lookup failed
+// temporarily, which the area reports as an error, never as a finding
+// about the domain.
+type Facts struct {
+	Domain dnsname.Name `json:"-"`
+	// Plan is the delivery plan; the report carries it at the top level.
+	Plan    *route.Plan `json:"-"`
+	PlanErr error       `json:"-"`
+
+	Nameservers    *nameserver.Report `json:"nameservers,omitempty"`
+	NameserversErr error              `json:"-"`
+
+	PTR []HostPTR `json:"ptr"`
+
+	SPF    *spf.Analysis `json:"spf,omitempty"`
+	SPFErr error         `json:"-"`
+
+	DMARC    *dmarc.Result `json:"dmarc,omitempty"`
+	DMARCErr error         `json:"-"`
+
+	DKIM    *dkim.Result `json:"dkim,omitempty"`
+	DKIMErr error        `json:"-"`
+
+	MTASTS    *mtasts.Result `json:"mta_sts,omitempty"`
+	MTASTSErr error          `json:"-"`
+
+	TLSRPT    *tlsrpt.Result `json:"tls_rpt,omitempty"`
+	TLSRPTErr error          `json:"-"`
+
+	DANE    []*dane.Result `json:"dane"`
+	DANEErr error          `json:"-"`
+
+	DNSBL []dnsbl.Result `json:"dnsbl,omitempty"`
+}
+
+// HostPTR is the reverse DNS of one exchange's addresses.
+type HostPTR struct {
+	Host    string         `json:"host"`
+	Results []*rdns.Result `json:"results"`
+	Errors  []string       `json:"errors,omitempty"` // addresses whose PTR lookup failed temporarily
+	// Outside counts addresses whose reverse zone is not in the --zone
+	// files (offline runs): not looked at, and not an error.
+	Outside int `json:"outside,omitempty"`
+}
+
+// Gather asks every question about domain, in parallel, and returns the
+// facts. It does not fail: each area's error is in its field.
+func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
+	f := &Facts{Domain: domain}
+	var wg sync.WaitGroup
+
+	// The plan first, and everything that needs its exchanges as soon as
+	// it is known; the independent areas meanwhile.
+	wg.Go(func() {
+		f.Plan, f.PlanErr = a.Planner.Plan(ctx, domain)
+		hosts, addrs := exchanges(f.Plan)
+		var inner sync.WaitGroup
+		inner.Go(func() { f.PTR = a.gatherPTR(ctx, f.Plan) })
+		inner.Go(func() {
+			dc := dane.Checker{Resolver: a.Resolver, Logger: a.Logger}
+			f.DANE, f.DANEErr = dc.LookupAll(ctx, hosts)
+		})
+		if a.DNSBL != nil && len(addrs) > 0 {
+			inner.Go(func() { f.DNSBL = a.DNSBL.Check(ctx, publicOnly(addrs)) })
+		}
+		inner.Wait()
+	})
+	if a.Nameservers != nil {
+		wg.Go(func() { f.Nameservers, f.NameserversErr = a.Nameservers.Audit(ctx, domain) })
+	}
+	wg.Go(func() {
+		an := spf.Analyzer{Resolver: a.Resolver, Logger: a.Logger}
+		f.SPF, f.SPFErr = an.Analyze(ctx, domain)
+	})
+	wg.Go(func() { f.DMARC, f.DMARCErr = dmarc.Lookup(ctx, a.Resolver, domain) })
+	wg.Go(func() { f.DKIM, f.DKIMErr = dkim.Lookup(ctx, a.Resolver, domain, a.DKIMSelectors...) })
+	wg.Go(func() {
+		c := a.MTASTS
+		if c == nil {
+			c = &mtasts.Checker{Resolver: a.Resolver, Logger: a.Logger, NoFetch: true}
+		}
+		f.MTASTS, f.MTASTSErr = c.Lookup(ctx, domain)
+	})
+	wg.Go(func() { f.TLSRPT, f.TLSRPTErr = tlsrpt.Lookup(ctx, a.Resolver, domain) })
+	wg.Wait()
+	return f
+}
+
+// exchanges lists the plan's hosts and their addresses, in plan order.
+func exchanges(p *route.Plan) (hosts []string, addrs []netip.Addr) {
+	if p == nil {
+		return nil, nil
+	}
+	seen := map[netip.Addr]bool{}
+	for _, h := range p.Hosts() {
+		hosts = append(hosts, h.Name)
+		for _, s := range h.Addresses {
+			if ip, err := netip.ParseAddr(s); err == nil && !seen[ip] {
+				seen[ip] = true
+				addrs = append(addrs, ip)
+			}
+		}
+	}
+	return hosts, addrs
+}
+
+// publicOnly drops addresses a blacklist cannot know about (private,
+// loopback, documentation): asking for them leaks nothing useful and
+// mx-target-private already reports them.
+func publicOnly(addrs []netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range addrs {
+		if a.IsGlobalUnicast() && !a.IsPrivate() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// gatherPTR looks up every exchange address's PTR and forward-confirms it,
+// all at once.
+func (a *Auditor) gatherPTR(ctx context.Context, p *route.Plan) []HostPTR {
+	if p == nil {
+		return nil
+	}
+	hosts := p.Hosts()
+	out := make([]HostPTR, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		out[i] = HostPTR{Host: h.Name, Results: make([]*rdns.Result, len(h.Addresses))}
+		errs := make([]error, len(h.Addresses))
+		var hwg sync.WaitGroup
+		for j, s := range h.Addresses {
+			ip, err := netip.ParseAddr(s)
+			if err != nil {
+				continue
+			}
+			hwg.Go(func() { out[i].Results[j], errs[j] = rdns.Lookup(ctx, a.Resolver, ip) })
+		}
+		wg.Go(func() {
+			hwg.Wait()
+			var kept []*rdns.Result
+			for j, r := range out[i].Results {
+				switch {
+				case errors.Is(errs[j], resolve.ErrNotInZone):
+					out[i].Outside++
+				case errs[j] != nil:
+					out[i].Errors = append(out[i].Errors, errs[j].Error())
+				case r != nil:
+					kept = append(kept, r)
+				}
+			}
+			out[i].Results = kept
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// Audit gathers the facts about domain and judges them.
+func (a *Auditor) Audit(ctx context.Context, domain dnsname.Name) *Report {
+	start := time.Now()
+	f := a.Gather(ctx, domain)
+	r := Judge(f, a.skipped())
+	r.ElapsedMS = time.Since(start).Milliseconds()
+	if a.Logger != nil {
+		a.Logger.Debug("check", "domain", domain, "result", r.Result, "findings", len(r.Findings), "elapsed", time.Since(start))
+	}
+	return r
+}
+
+// skipped lists the areas this Auditor does not look at.
+func (a *Auditor) skipped() []Skip {
+	var s []Skip
+	if a.Nameservers == nil {
+		s = append(s, Skip{AreaNameservers, a.SkipReason})
+	}
+	if a.MTASTS == nil {
+		s = append(s, Skip{"MTA-STS policy fetch", a.SkipReason})
+	}
+	if a.DNSBL == nil {
+		s = append(s, Skip{AreaDNSBL, a.SkipReason})
+	}
+	return s
+}
+
+// Skip is an area not looked at, and why.
+type Skip struct {
+	Area   string `json:"area"`
+	Reason string `json:"reason"`
+}
+

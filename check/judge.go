@@ -1,0 +1,275 @@
+package check
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mxtrace/mxtrace/dane"
+	"github.com/mxtrace/mxtrace/dkim"
+	"github.com/mxtrace/mxtrace/dmarc"
+	"github.com/mxtrace/mxtrace/dnsbl"
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/mtasts"
+	"github.com/mxtrace/mxtrace/rdns"
+	"github.com/mxtrace/mxtrace/route"
+	"github.com/mxtrace/mxtrace/tlsrpt"
+)
+
+// Area names, as the report groups findings.
+const (
+	AreaRouting     = "routing"
+	AreaNameservers = "nameservers"
+	AreaPTR         = "reverse DNS"
+	AreaSPF         = "SPF"
+	AreaDMARC       = "DMARC"
+	AreaDKIM        = "DKIM"
+	AreaMTASTS      = "MTA-STS"
+	AreaTLSRPT      = "TLS-RPT"
+	AreaDANE        = "DANE"
+	AreaDNSBL       = "blacklists"
+)
+
+// Check is one area's judgement over the gathered facts: the findings, a
+// one-line summary for the report, and the error that kept the area from
+// being judged (a temporary failure), if any. ran is false when the facts
+// for the area were not gathered (a skipped area).
+type Check struct {
+	Area  string
+	Judge func(f *Facts) (fs []finding.Finding, summary string, err error, ran bool)
+}
+
+// Checks lists every check, in report order. It is the one place to read
+// what an audit looks at.
+func Checks() []Check {
+	return []Check{
+		{AreaRouting, judgeRouting},
+		{AreaNameservers, judgeNameservers},
+		{AreaPTR, judgePTR},
+		{AreaSPF, judgeSPF},
+		{AreaDMARC, judgeDMARC},
+		{AreaDKIM, judgeDKIM},
+		{AreaMTASTS, judgeMTASTS},
+		{AreaTLSRPT, judgeTLSRPT},
+		{AreaDANE, judgeDANE},
+		{AreaDNSBL, judgeDNSBL},
+	}
+}
+
+// Status is an area's outcome.
+type Status string
+
+// Statuses.
+const (
+	StatusPass     Status = "pass"     // looked at, nothing above info
+	StatusProblems Status = "problems" // findings at warning or error
+	StatusError    Status = "error"    // could not be judged: a lookup failed temporarily
+)
+
+// AreaResult is one area of the report.
+type AreaResult struct {
+	Area     string            `json:"area"`
+	Status   Status            `json:"status"`
+	Summary  string            `json:"summary"`
+	Error    string            `json:"error,omitempty"`
+	Findings []finding.Finding `json:"findings"`
+}
+
+// Report is the audit of one domain. Its JSON form has the members of
+// "route --json" (the plan) with every finding of every area in "findings",
+// plus the areas, what was skipped, and the gathered details.
+type Report struct {
+	*route.Plan
+	Findings  []finding.Finding `json:"findings"`
+	Areas     []AreaResult      `json:"areas"`
+	Skipped   []Skip            `json:"skipped"`
+	Details   *Facts            `json:"details"`
+	ElapsedMS int64             `json:"elapsed_ms"`
+}
+
+// Judge runs every check over f and builds the report.
+func Judge(f *Facts, skipped []Skip) *Report {
+	r := &Report{Plan: f.Plan, Findings: []finding.Finding{}, Areas: []AreaResult{}, Skipped: skipped, Details: f}
+	if r.Skipped == nil {
+		r.Skipped = []Skip{}
+	}
+	for _, c := range Checks() {
+		fs, summary, err, ran := c.Judge(f)
+		if !ran {
+			continue
+		}
+		finding.Sort(fs)
+		ar := AreaResult{Area: c.Area, Status: StatusPass, Summary: summary, Findings: fs}
+		if ar.Findings == nil {
+			ar.Findings = []finding.Finding{}
+		}
+		if finding.Worst(fs) > finding.Info {
+			ar.Status = StatusProblems
+		}
+		if err != nil {
+			ar.Status, ar.Error = StatusError, err.Error()
+		}
+		r.Areas = append(r.Areas, ar)
+		r.Findings = append(r.Findings, fs...)
+	}
+	finding.Sort(r.Findings)
+	return r
+}
+
+// Errors returns the errors that kept areas from being judged.
+func (r *Report) Errors() []error {
+	var errs []error
+	for _, a := range r.Areas {
+		if a.Status == StatusError {
+			errs = append(errs, fmt.Errorf("%s: %s", a.Area, a.Error))
+		}
+	}
+	return errs
+}
+
+func judgeRouting(f *Facts) ([]finding.Finding, string, error, bool) {
+	p := f.Plan
+	switch p.Result {
+	case route.ResultOK:
+		kind := fmt.Sprintf("%d exchanges in %d tiers", len(p.Hosts()), len(p.Tiers))
+		if p.Implicit {
+			kind = "implicit MX"
+		}
+		return p.Findings, kind, nil, true
+	case route.ResultError:
+		return p.Findings, "", f.PlanErr, true
+	}
+	return p.Findings, string(p.Result), nil, true
+}
+
+func judgeNameservers(f *Facts) ([]finding.Finding, string, error, bool) {
+	if f.Nameservers == nil && f.NameserversErr == nil {
+		return nil, "", nil, false
+	}
+	if f.NameserversErr != nil {
+		return nil, "", f.NameserversErr, true
+	}
+	n := f.Nameservers
+	return n.Findings, fmt.Sprintf("zone %s, %d servers asked; DNSSEC: %s", strings.TrimSuffix(n.Apex, "."), len(n.Servers), n.DNSSEC.State), nil, true
+}
+
+func judgePTR(f *Facts) ([]finding.Finding, string, error, bool) {
+	if len(f.PTR) == 0 {
+		return nil, "", nil, false
+	}
+	var fs []finding.Finding
+	var errs []string
+	n, outside := 0, 0
+	for _, h := range f.PTR {
+		fs = append(fs, rdns.Findings(h.Host, h.Results)...)
+		errs = append(errs, h.Errors...)
+		n += len(h.Results)
+		outside += h.Outside
+	}
+	var err error
+	if len(errs) > 0 {
+		err = errors.New(strings.Join(errs, "; "))
+	}
+	summary := fmt.Sprintf("%d addresses checked", n)
+	if outside > 0 {
+		summary += fmt.Sprintf(", %d not checked (their reverse zones are not in the --zone files)", outside)
+	}
+	return fs, summary, err, true
+}
+
+func judgeSPF(f *Facts) ([]finding.Finding, string, error, bool) {
+	if f.SPFErr != nil {
+		return nil, "", f.SPFErr, true
+	}
+	a := f.SPF
+	summary := "no record"
+	if a.Tree != nil && a.Tree.Record != "" {
+		summary = fmt.Sprintf("%s (%d of 10 DNS lookups, %d void)", a.Tree.Record, a.Lookups, a.VoidLookups)
+	}
+	return a.Findings, summary, nil, true
+}
+
+func judgeDMARC(f *Facts) ([]finding.Finding, string, error, bool) {
+	if f.DMARCErr != nil && f.DMARC == nil {
+		return nil, "", f.DMARCErr, true
+	}
+	summary := "no record"
+	if f.DMARC.Record != nil {
+		summary = fmt.Sprintf("p=%s at %s", f.DMARC.Policy, f.DMARC.PolicyDomain)
+	}
+	return dmarc.Findings(f.DMARC), summary, f.DMARCErr, true
+}
+
+func judgeDKIM(f *Facts) ([]finding.Finding, string, error, bool) {
+	if f.DKIMErr != nil && f.DKIM == nil {
+		return nil, "", f.DKIMErr, true
+	}
+	var found []string
+	for _, k := range f.DKIM.Keys {
+		found = append(found, k.Selector)
+	}
+	summary := "no key at the probed selectors"
+	if len(found) > 0 {
+		summary = "keys at " + strings.Join(found, ", ")
+	}
+	return dkim.Findings(f.DKIM), summary, f.DKIMErr, true
+}
+
+func judgeMTASTS(f *Facts) ([]finding.Finding, string, error, bool) {
+	if f.MTASTSErr != nil {
+		return nil, "", f.MTASTSErr, true
+	}
+	hosts, _ := exchanges(f.Plan)
+	summary := "no record"
+	if m := f.MTASTS; m.Policy != nil {
+		summary = fmt.Sprintf("mode %s, %d MX patterns", m.Policy.Mode, len(m.Policy.MX))
+	} else if m.Record != nil {
+		summary = "record id=" + m.Record.ID
+	}
+	return mtasts.Findings(f.MTASTS, hosts), summary, nil, true
+}
+
+func judgeTLSRPT(f *Facts) ([]finding.Finding, string, error, bool) {
+	if f.TLSRPTErr != nil {
+		return nil, "", f.TLSRPTErr, true
+	}
+	summary := "no record"
+	if f.TLSRPT.Record != nil {
+		summary = f.TLSRPT.Record.String()
+	}
+	return tlsrpt.Findings(f.TLSRPT), summary, nil, true
+}
+
+func judgeDANE(f *Facts) ([]finding.Finding, string, error, bool) {
+	if f.DANEErr != nil && len(f.DANE) == 0 {
+		return nil, "", f.DANEErr, true
+	}
+	with := 0
+	for _, r := range f.DANE {
+		if len(r.Records) > 0 {
+			with++
+		}
+	}
+	return dane.Findings(f.DANE), fmt.Sprintf("TLSA records for %d of %d exchanges", with, len(f.DANE)), f.DANEErr, true
+}
+
+func judgeDNSBL(f *Facts) ([]finding.Finding, string, error, bool) {
+	if f.DNSBL == nil {
+		return nil, "", nil, false
+	}
+	lists := map[string]bool{}
+	listed := 0
+	for _, r := range f.DNSBL {
+		lists[r.List] = true
+		if r.Status == dnsbl.Listed {
+			listed++
+		}
+	}
+	names := make([]string, 0, len(lists))
+	for l := range lists {
+		names = append(names, l)
+	}
+	slices.Sort(names)
+	return dnsbl.Findings(f.DNSBL), fmt.Sprintf("%d listings on %s", listed, strings.Join(names, ", ")), nil, true
+}

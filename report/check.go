@@ -1,0 +1,86 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/fatih/color"
+
+	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/finding"
+)
+
+// WriteCheck writes an audit grouped by area: the plan's table first, then
+// one line per area that passed, and the problems of the others in full,
+// each with its fix; what was skipped comes last, in one line.
+func WriteCheck(w io.Writer, r *check.Report, st Style) error {
+	bold := st.paint(color.Bold)
+	var b strings.Builder
+	p := r.Plan
+	worst := finding.Worst(r.Findings)
+	verdict := "no problems"
+	switch {
+	case len(r.Errors()) > 0:
+		verdict = plural(len(r.Errors()), "area") + " could not be checked"
+	case worst == finding.Error:
+		verdict = "errors"
+	case worst == finding.Warning:
+		verdict = "warnings"
+	}
+	fmt.Fprintf(&b, "%s  %s  %s  %s\n", bold(p.Domain), st.paint(resultColor(p.Result)...)(p.Result), verdict,
+		st.paint(color.Faint)(fmt.Sprintf("(%d ms)", r.ElapsedMS)))
+	if len(p.AliasChain) > 0 {
+		fmt.Fprintf(&b, "  alias: %s → %s\n", p.Domain, strings.Join(p.AliasChain, " → "))
+	}
+	if err := writePlanTable(&b, p, st); err != nil {
+		return err
+	}
+	b.WriteString("\n")
+
+	width := 0
+	for _, a := range r.Areas {
+		width = max(width, len(a.Area))
+	}
+	for _, a := range r.Areas {
+		mark, paint := "✓", st.paint(color.FgGreen)
+		switch a.Status {
+		case check.StatusProblems:
+			mark, paint = "✗", st.paint(severityColor(finding.Worst(a.Findings))...)
+		case check.StatusError:
+			mark, paint = "!", st.paint(color.FgRed)
+		}
+		line := a.Summary
+		if a.Status == check.StatusError {
+			line = "could not check: " + a.Error
+		}
+		fmt.Fprintf(&b, "  %s %-*s  %s\n", paint(mark), width, a.Area, line)
+		if a.Status == check.StatusPass {
+			// Notes (info) on one line each, no fix: the area passed.
+			for _, f := range a.Findings {
+				fmt.Fprintf(&b, "      %s %s  %s\n", st.paint(severityColor(f.Severity)...)(f.Severity), f.ID, f.Message)
+			}
+			continue
+		}
+		var ib strings.Builder
+		writeFindings(&ib, a.Findings, st)
+		for l := range strings.Lines(ib.String()) {
+			b.WriteString("    " + l)
+		}
+	}
+	if len(r.Skipped) > 0 {
+		var names []string
+		reason := ""
+		for _, s := range r.Skipped {
+			names = append(names, s.Area)
+			reason = s.Reason
+		}
+		if reason != "" {
+			reason = " (" + reason + ")"
+		}
+		fmt.Fprintf(&b, "  %s %s%s\n", st.paint(color.Faint)("skipped:"), strings.Join(names, ", "), reason)
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
