@@ -251,4 +251,3 @@ type Skip struct {
 	Area   string `json:"area"`
 	Reason string `json:"reason"`
 }
-
