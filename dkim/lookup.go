@@ -112,10 +112,11 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 	var probed []string
 	seen := map[string]bool{}
 	for _, s := range selectors {
-		s = strings.ToLower(strings.Trim(s, "."))
+		s = strings.Trim(s, ".")
 		if _, ok := dns.IsDomainName(s + "._domainkey." + domain.FQDN()); !ok || !validSelector(s) {
 			return nil, fmt.Errorf("%w: %q", ErrBadSelector, s)
 		}
+		s = strings.ToLower(s) // ASCII only, checked above
 		if !seen[s] {
 			seen[s] = true
 			probed = append(probed, s)

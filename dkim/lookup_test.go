@@ -184,7 +184,7 @@ func TestLookup(t *testing.T) {
 		}
 	})
 	t.Run("bad selectors", func(t *testing.T) {
-		for _, s := range []string{"", "a b", "a..b", strings.Repeat("x", 64), "é"} {
+		for _, s := range []string{"", "a b", "a..b", strings.Repeat("x", 64), "é", "\u212a1"} {
 			if _, err := lookup(t, "good", s); !errors.Is(err, dkim.ErrBadSelector) {
 				t.Errorf("selector %q: error %v, want ErrBadSelector", s, err)
 			}

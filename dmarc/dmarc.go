@@ -278,18 +278,19 @@ func Parse(txt string) (*Record, error) {
 		if part == "" {
 			continue // "; ;" or a trailing ";": harmless, receivers skip it
 		}
-		rawName, value, ok := strings.Cut(part, "=")
-		name := strings.ToLower(trimWSP(rawName))
-		value = trimWSP(value)
+		name, value, ok := strings.Cut(part, "=")
+		name, value = trimWSP(name), trimWSP(value)
 		if !ok {
 			bad("%q is not a tag=value pair", part)
 			continue
 		}
-		// RFC 7489 §6.4: dmarc-tag = 1*ALPHA.
+		// RFC 7489 §6.4: dmarc-tag = 1*ALPHA (checked before lower-casing,
+		// which maps some non-ASCII letters to ASCII ones).
 		if !isAlpha(name) {
-			bad("%q is not a valid tag name (letters only)", trimWSP(rawName))
+			bad("%q is not a valid tag name (letters only)", name)
 			continue
 		}
+		name = strings.ToLower(name)
 		if seen[name] {
 			bad("%s appears more than once; only the first is used", name)
 			continue

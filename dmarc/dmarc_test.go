@@ -100,6 +100,7 @@ func TestParse(t *testing.T) {
 		{"no equals sign", "v=DMARC1; p=reject; rua", rec(func(r *Record) { r.Policy = Reject }), []string{`"rua" is not a tag=value pair`}},
 		{"bad tag name", "v=DMARC1; p=reject; r-u-a=x", rec(func(r *Record) { r.Policy = Reject }), []string{"not a valid tag name"}},
 		{"empty value", "v=DMARC1; p=reject; rua=", rec(func(r *Record) { r.Policy = Reject }), []string{"rua has an empty value"}},
+		{"non-ASCII tag name that lower-cases to ASCII", "v=DMARC1; p=reject; \u212a=1", rec(func(r *Record) { r.Policy = Reject }), []string{"not a valid tag name"}},
 		{"control character", "v=DMARC1; p=reject; x=a\x01b", rec(func(r *Record) { r.Policy = Reject }), []string{"not printable US-ASCII"}},
 	}
 	for _, tt := range tests {
