@@ -50,8 +50,10 @@ var DefaultSelectors = []string{
 const (
 	// MaxSelectors bounds caller-supplied selectors.
 	MaxSelectors = 64
-	// MaxParallel bounds queries in flight at once.
-	MaxParallel = 8
+	// MaxParallel bounds queries in flight at once. It is above the length
+	// of DefaultSelectors so the whole list is one round trip: DKIM probing
+	// then never lengthens an audit's critical path (check's benchmark).
+	MaxParallel = 32
 	// MaxKeysPerSelector bounds the key records read at one selector; a
 	// verifier uses one (RFC 6376 §3.6.2.2), a hostile zone may hold
 	// thousands.

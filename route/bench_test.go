@@ -16,7 +16,7 @@ import (
 // benchDelay is the fixed delay of every answer in the latency benchmarks:
 // large against the loopback round trip and scheduling noise, small enough
 // for quick runs.
-const benchDelay = 20 * time.Millisecond
+const benchDelay = 50 * time.Millisecond
 
 // fiveExchanges is a domain with five exchanges in two tiers, each with an
 // IPv4 and an IPv6 address.
