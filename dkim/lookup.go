@@ -188,7 +188,7 @@ func probe(ctx context.Context, r resolve.Resolver, domain dnsname.Name, selecto
 	}
 	var keys []Key
 	for _, rr := range ans.Records {
-		text := txtData(rr.(*dns.TXT))
+		text := resolve.TXTData(rr.(*dns.TXT))
 		if !IsKeyRecord(text) {
 			continue
 		}

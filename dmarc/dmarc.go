@@ -508,3 +508,5 @@ func isDigits(s string) bool {
 	}
 	return true
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -2,6 +2,7 @@ package dmarc
 
 import (
 	"errors"
+	"github.com/mxtrace/mxtrace/resolve"
 	"strings"
 	"testing"
 
@@ -234,8 +235,8 @@ func TestTXTData(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := txtData(rr.(*dns.TXT)); got != tt.want {
-			t.Errorf("txtData(%s) = %q, want %q", tt.zone, got, tt.want)
+		if got := resolve.TXTData(rr.(*dns.TXT)); got != tt.want {
+			t.Errorf("resolve.TXTData(%s) = %q, want %q", tt.zone, got, tt.want)
 		}
 	}
 }

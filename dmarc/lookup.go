@@ -143,7 +143,7 @@ func records(ctx context.Context, r resolve.Resolver, d dnsname.Name) ([]string,
 	for _, rr := range ans.Records {
 		// RFC 7489 §6.6.3 step 2: records not starting with v=DMARC1 are
 		// discarded.
-		if t := txtData(rr.(*dns.TXT)); IsDMARC(t) {
+		if t := resolve.TXTData(rr.(*dns.TXT)); IsDMARC(t) {
 			out = append(out, t)
 		}
 	}
@@ -218,7 +218,7 @@ func askConsent(ctx context.Context, r resolve.Resolver, name string) (Consent, 
 	for _, rr := range ans.Records {
 		// RFC 7489 §7.1 step 5: a record counts when its first tag is
 		// v=DMARC1.
-		if v, ok := versionTag(txtData(rr.(*dns.TXT))); ok && v == Version {
+		if v, ok := versionTag(resolve.TXTData(rr.(*dns.TXT))); ok && v == Version {
 			return Authorized, nil
 		}
 	}

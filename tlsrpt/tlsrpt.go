@@ -210,7 +210,7 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name) (*Resu
 	}
 	res := &Result{Domain: domain.String(), Name: strings.TrimSuffix(name, "."), Records: []string{}}
 	for _, rr := range ans.Records {
-		if t := txtData(rr.(*dns.TXT)); IsTLSRPT(t) {
+		if t := resolve.TXTData(rr.(*dns.TXT)); IsTLSRPT(t) {
 			res.Records = append(res.Records, t)
 		}
 	}
@@ -243,3 +243,5 @@ func Findings(res *Result) []finding.Finding {
 	}
 	return nil
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }

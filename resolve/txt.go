@@ -1,4 +1,4 @@
-package dmarc
+package resolve
 
 import (
 	"strings"
@@ -6,12 +6,13 @@ import (
 	"github.com/miekg/dns"
 )
 
-// txtData returns the text of a TXT record as the publisher wrote it: the
+// TXTData returns the text of a TXT record as the publisher wrote it: the
 // character-strings concatenated with nothing between them, and the
 // presentation escapes miekg/dns keeps in TXT.Txt (\" \\ \DDD) undone.
-// RFC 7489 does not say how strings join; receivers do as SPF (RFC 7208
-// §3.3) and DKIM (RFC 6376 §3.6.2.2) require.
-func txtData(t *dns.TXT) string {
+// RFC 7208 §3.3 and RFC 6376 §3.6.2.2: the strings of one TXT record are
+// joined with no white space between them; the other TXT-based mail
+// records (DMARC, MTA-STS, TLS-RPT) are read the same way.
+func TXTData(t *dns.TXT) string {
 	var b strings.Builder
 	for _, s := range t.Txt {
 		for i := 0; i < len(s); i++ {
