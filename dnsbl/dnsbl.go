@@ -145,8 +145,7 @@ func (c *Checker) lookup(ctx context.Context, list string, addr netip.Addr) Resu
 		return r
 	}
 	for _, rr := range a.Records {
-		ip, _ := netip.AddrFromSlice(rr.(*dns.A).A)
-		ip = ip.Unmap()
+		ip, _ := resolve.AddrOf(rr)
 		r.Codes = append(r.Codes, ip.String())
 		if why := refusal(ip); why != "" {
 			r.Status, r.Reason = Unusable, why
@@ -159,7 +158,7 @@ func (c *Checker) lookup(ctx context.Context, list string, addr netip.Addr) Resu
 	if t, err := resolve.Follow(ctx, c.Resolver, resolve.Q(name, dns.TypeTXT)); err == nil {
 		var reasons []string
 		for _, rr := range t.Records {
-			reasons = append(reasons, strings.Join(rr.(*dns.TXT).Txt, ""))
+			reasons = append(reasons, resolve.TXTData(rr.(*dns.TXT)))
 		}
 		r.Reason = strings.Join(reasons, "; ")
 	}

@@ -288,15 +288,8 @@ func (f *Fetcher) lookup(ctx context.Context, host string) ([]netip.Addr, error)
 		}
 		nx = nx || r.NXDomain
 		for _, rr := range r.Records {
-			var a netip.Addr
-			switch v := rr.(type) {
-			case *dns.A:
-				a, _ = netip.AddrFromSlice(v.A)
-			case *dns.AAAA:
-				a, _ = netip.AddrFromSlice(v.AAAA)
-			}
-			if a.IsValid() && len(addrs) < maxAddresses {
-				addrs = append(addrs, a.Unmap())
+			if a, ok := resolve.AddrOf(rr); ok && len(addrs) < maxAddresses {
+				addrs = append(addrs, a)
 			}
 		}
 	}

@@ -120,7 +120,7 @@ func (c *Checker) Lookup(ctx context.Context, domain dnsname.Name) (res *Result,
 		return nil, fmt.Errorf("mta-sts: %w", err)
 	}
 	for _, rr := range txt.Records {
-		s := strings.Join(rr.(*dns.TXT).Txt, "")
+		s := resolve.TXTData(rr.(*dns.TXT))
 		// RFC 8461 §3.1: records not beginning with v=STSv1 are discarded.
 		if IsRecord(s) {
 			res.TXT = append(res.TXT, s)

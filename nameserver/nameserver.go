@@ -383,14 +383,7 @@ func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, 
 		}
 		nx = nx || r.NXDomain
 		for _, rr := range r.Records {
-			var ip netip.Addr
-			switch v := rr.(type) {
-			case *dns.A:
-				ip, _ = netip.AddrFromSlice(v.A)
-			case *dns.AAAA:
-				ip, _ = netip.AddrFromSlice(v.AAAA)
-			}
-			if ip = ip.Unmap(); ip.IsValid() && !slices.Contains(fams[i], ip) {
+			if ip, ok := resolve.AddrOf(rr); ok && !slices.Contains(fams[i], ip) {
 				fams[i] = append(fams[i], ip)
 			}
 		}

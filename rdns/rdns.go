@@ -62,7 +62,10 @@ func Lookup(ctx context.Context, r resolve.Resolver, addr netip.Addr) (*Result, 
 			if err != nil {
 				return
 			}
-			match[i] = slices.ContainsFunc(fwd.Records, func(rr dns.RR) bool { return addrOf(rr) == addr })
+			match[i] = slices.ContainsFunc(fwd.Records, func(rr dns.RR) bool {
+				a, ok := resolve.AddrOf(rr)
+				return ok && a == addr
+			})
 		})
 	}
 	wg.Wait()
@@ -70,17 +73,6 @@ func Lookup(ctx context.Context, r resolve.Resolver, addr netip.Addr) (*Result, 
 		res.Confirmed = names[i]
 	}
 	return res, nil
-}
-
-func addrOf(rr dns.RR) netip.Addr {
-	var a netip.Addr
-	switch v := rr.(type) {
-	case *dns.A:
-		a, _ = netip.AddrFromSlice(v.A)
-	case *dns.AAAA:
-		a, _ = netip.AddrFromSlice(v.AAAA)
-	}
-	return a.Unmap()
 }
 
 // Findings reports ptr-missing and ptr-mismatch for the addresses of the

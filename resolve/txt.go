@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"net/netip"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -36,3 +37,16 @@ func TXTData(t *dns.TXT) string {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// AddrOf returns the address of an A or AAAA record, IPv4-mapped IPv6
+// addresses unmapped, and false for any other record.
+func AddrOf(rr dns.RR) (netip.Addr, bool) {
+	var a netip.Addr
+	switch v := rr.(type) {
+	case *dns.A:
+		a, _ = netip.AddrFromSlice(v.A)
+	case *dns.AAAA:
+		a, _ = netip.AddrFromSlice(v.AAAA)
+	}
+	return a.Unmap(), a.IsValid()
+}

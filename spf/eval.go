@@ -683,7 +683,7 @@ func (e *evaluation) explain(p *pendingExp) string {
 		// means no explanation.
 		return ""
 	}
-	text := strings.Join(res.Records[0].(*dns.TXT).Txt, "")
+	text := resolve.TXTData(res.Records[0].(*dns.TXT))
 	out, err := MacroString(text).expand(&env, allLetters, true)
 	if err != nil {
 		return ""

@@ -103,7 +103,7 @@ func fetchRecord(ctx context.Context, r resolve.Resolver, qname string) (fetched
 	for _, rr := range res.Records {
 		// RFC 7208 §3.3: the strings of one TXT record are concatenated
 		// without spaces.
-		txt := strings.Join(rr.(*dns.TXT).Txt, "")
+		txt := resolve.TXTData(rr.(*dns.TXT))
 		// RFC 7208 §4.5: records that do not begin with "v=spf1" (and a
 		// space or the end) are discarded.
 		if IsRecord(txt) {
