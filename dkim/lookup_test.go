@@ -3,7 +3,6 @@ package dkim_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,31 +17,14 @@ import (
 	"github.com/mxtrace/mxtrace/dkim"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
 // zoneCase loads testdata/NAME.zone and the domain of its "; domain:" line.
 func zoneCase(t *testing.T, name string) (*resolve.Zones, dnsname.Name) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".zone")
-	text, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var domain dnsname.Name
-	for line := range strings.Lines(string(text)) {
-		if d, ok := strings.CutPrefix(strings.TrimSpace(line), "; domain: "); ok {
-			domain = dnsname.MustParse(d)
-		}
-	}
-	if domain == "" {
-		t.Fatalf("%s: no '; domain:' line", path)
-	}
-	z, err := resolve.ParseZones(strings.NewReader(string(text)), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return z, domain
+	return dnstest.ZoneCase(t, filepath.Join("testdata", name+".zone"))
 }
 
 func lookup(t *testing.T, name string, selectors ...string) (*dkim.Result, error) {
