@@ -123,7 +123,7 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 			f.DANE, f.DANEErr = dc.LookupAll(ctx, hosts)
 		})
 		if a.DNSBL != nil && len(addrs) > 0 {
-			inner.Go(func() { f.DNSBL = a.DNSBL.Check(ctx, publicOnly(addrs)) })
+			inner.Go(func() { f.DNSBL = a.DNSBL.Check(ctx, addrs) })
 		}
 		inner.Wait()
 	})
@@ -166,56 +166,51 @@ func exchanges(p *route.Plan) (hosts []string, addrs []netip.Addr) {
 	return hosts, addrs
 }
 
-// publicOnly drops addresses a blacklist cannot know about (private,
-// loopback, documentation): asking for them leaks nothing useful and
-// mx-target-private already reports them.
-func publicOnly(addrs []netip.Addr) []netip.Addr {
-	var out []netip.Addr
-	for _, a := range addrs {
-		if a.IsGlobalUnicast() && !a.IsPrivate() {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 // gatherPTR looks up every exchange address's PTR and forward-confirms it,
 // all at once.
 func (a *Auditor) gatherPTR(ctx context.Context, p *route.Plan) []HostPTR {
 	if p == nil {
 		return nil
 	}
+	// One slot per address of every host, all looked up at once; sorted
+	// into the hosts afterwards.
+	type lookup struct {
+		host int
+		res  *rdns.Result
+		err  error
+	}
 	hosts := p.Hosts()
-	out := make([]HostPTR, len(hosts))
-	var wg sync.WaitGroup
+	var lookups []lookup
+	var addrs []netip.Addr
 	for i, h := range hosts {
-		out[i] = HostPTR{Host: h.Name, Results: make([]*rdns.Result, len(h.Addresses))}
-		errs := make([]error, len(h.Addresses))
-		var hwg sync.WaitGroup
-		for j, s := range h.Addresses {
-			ip, err := netip.ParseAddr(s)
-			if err != nil {
-				continue
+		for _, s := range h.Addresses {
+			if ip, err := netip.ParseAddr(s); err == nil {
+				lookups = append(lookups, lookup{host: i})
+				addrs = append(addrs, ip)
 			}
-			hwg.Go(func() { out[i].Results[j], errs[j] = rdns.Lookup(ctx, a.Resolver, ip) })
 		}
-		wg.Go(func() {
-			hwg.Wait()
-			var kept []*rdns.Result
-			for j, r := range out[i].Results {
-				switch {
-				case errors.Is(errs[j], resolve.ErrNotInZone):
-					out[i].Outside++
-				case errs[j] != nil:
-					out[i].Errors = append(out[i].Errors, errs[j].Error())
-				case r != nil:
-					kept = append(kept, r)
-				}
-			}
-			out[i].Results = kept
-		})
+	}
+	var wg sync.WaitGroup
+	for k := range lookups {
+		wg.Go(func() { lookups[k].res, lookups[k].err = rdns.Lookup(ctx, a.Resolver, addrs[k]) })
 	}
 	wg.Wait()
+
+	out := make([]HostPTR, len(hosts))
+	for i, h := range hosts {
+		out[i].Host = h.Name
+	}
+	for _, l := range lookups {
+		h := &out[l.host]
+		switch {
+		case errors.Is(l.err, resolve.ErrNotInZone):
+			h.Outside++
+		case l.err != nil:
+			h.Errors = append(h.Errors, l.err.Error())
+		default:
+			h.Results = append(h.Results, l.res)
+		}
+	}
 	return out
 }
 

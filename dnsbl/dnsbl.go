@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -79,10 +80,20 @@ func QueryName(addr netip.Addr, zone string) string {
 	return strings.Join(labels, ".") + "." + dns.Fqdn(zone)
 }
 
-// Check looks every address up on every list, all at once, and returns one
-// Result per (list, address), lists in order, addresses in order. Each
-// list's health is checked once with the RFC 5782 §5 test entries.
+// Check looks every listable address up on every list, all at once, and
+// returns one Result per (list, address), lists in order, addresses in
+// order. Private, loopback, link-local and other non-global addresses are
+// left out: no list can know them, and asking would only leak them. Each
+// list's health is checked once with the RFC 5782 §5 test entries, unless
+// no address is left to ask about.
 func (c *Checker) Check(ctx context.Context, addrs []netip.Addr) []Result {
+	addrs = slices.DeleteFunc(slices.Clone(addrs), func(a netip.Addr) bool {
+		a = a.Unmap()
+		return !a.IsGlobalUnicast() || a.IsPrivate()
+	})
+	if len(addrs) == 0 {
+		return []Result{}
+	}
 	lists := c.Lists
 	if len(lists) == 0 {
 		lists = DefaultLists

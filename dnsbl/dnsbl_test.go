@@ -121,3 +121,18 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckSkipsUnlistable: addresses no list can know are not asked about.
+func TestCheckSkipsUnlistable(t *testing.T) {
+	c := &Checker{Resolver: lists{healthy("bl.test", nil), nil}, Lists: []string{"bl.test"}}
+	got := c.Check(t.Context(), []netip.Addr{
+		netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("fe80::1"),
+		netip.MustParseAddr("192.0.2.1"),
+	})
+	if len(got) != 1 || got[0].Address != netip.MustParseAddr("192.0.2.1") {
+		t.Errorf("results %+v, want only 192.0.2.1", got)
+	}
+	if got := c.Check(t.Context(), []netip.Addr{netip.MustParseAddr("10.1.2.3")}); len(got) != 0 {
+		t.Errorf("only a private address: %+v, want nothing asked", got)
+	}
+}
