@@ -521,10 +521,7 @@ func (e *evaluation) mx(target string, t Term) matched {
 	if len(res.Records) == 0 {
 		// RFC 7208 §5.4: no MX records means no match; the domain is not
 		// its own implicit MX here.
-		if err := e.countVoid(); err != nil {
-			return permErr(err)
-		}
-		return matched{}
+		return e.voidMatch()
 	}
 	if len(res.Records) > MaxMXNames {
 		// RFC 7208 §4.6.4: more than 10 MX records is permerror.
@@ -543,6 +540,15 @@ func (e *evaluation) mx(target string, t Term) matched {
 	return matched{}
 }
 
+// voidMatch counts a void lookup (RFC 7208 §4.6.4) for a term that
+// matched nothing: no match, or permerror past the limit.
+func (e *evaluation) voidMatch() matched {
+	if err := e.countVoid(); err != nil {
+		return permErr(err)
+	}
+	return matched{}
+}
+
 // exists evaluates exists (RFC 7208 §5.7): any A record matches, whatever
 // the client's address family.
 func (e *evaluation) exists(target string) matched {
@@ -555,10 +561,7 @@ func (e *evaluation) exists(target string) matched {
 		return tempErr(fmt.Errorf("%w: %w", ErrDNS, err))
 	}
 	if len(res.Records) == 0 {
-		if err := e.countVoid(); err != nil {
-			return permErr(err)
-		}
-		return matched{}
+		return e.voidMatch()
 	}
 	return matched{matched: true, detail: strings.TrimSuffix(qname, ".") + " has an A record"}
 }
@@ -573,10 +576,7 @@ func (e *evaluation) ptr(target string) matched {
 		return matched{}
 	}
 	if void {
-		if err := e.countVoid(); err != nil {
-			return permErr(err)
-		}
-		return matched{}
+		return e.voidMatch()
 	}
 	t := strings.ToLower(strings.TrimSuffix(target, "."))
 	for _, n := range names {

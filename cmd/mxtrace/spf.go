@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/netip"
 	"strings"
 	"sync"
@@ -12,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mxtrace/mxtrace/dnsname"
-	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/spf"
 )
@@ -76,14 +73,14 @@ Exit status: 0 the evaluation ran, whatever the SPF result; 2 bad input
 			if g.json {
 				err = report.WriteJSON(g.stdout, out)
 			} else {
-				err = writeSPF(g.stdout, out)
+				err = report.WriteSPF(g.stdout, out, report.Style{Color: g.color()})
 			}
 			if err != nil {
 				return &exitError{exitFailed, err}
 			}
 			switch {
-			case out.analysisErr != nil && couldNotRun(out.analysisErr):
-				return &exitError{exitFailed, out.analysisErr}
+			case out.AnalysisErr != nil && couldNotRun(out.AnalysisErr):
+				return &exitError{exitFailed, out.AnalysisErr}
 			case out.Status == spf.TempError && couldNotRun(out.Err):
 				return &exitError{exitFailed, out.Err}
 			}
@@ -96,136 +93,21 @@ Exit status: 0 the evaluation ran, whatever the SPF result; 2 bad input
 	return cmd
 }
 
-// spfOutput is what `spf --json` prints: check_host()'s result with the
-// record tree and its findings.
-type spfOutput struct {
-	Schema int `json:"schema"`
-	*spf.Result
-	Tree            *spf.Node         `json:"tree"`
-	TreeLookups     int               `json:"tree_lookups"`
-	TreeVoidLookups int               `json:"tree_void_lookups"`
-	Incomplete      bool              `json:"incomplete,omitempty"`
-	Findings        []finding.Finding `json:"findings"`
-	Error           string            `json:"error,omitempty"`
-	ElapsedMS       int64             `json:"elapsed_ms"`
-
-	analysisErr error
-}
-
 // runSPF evaluates and analyses at once: the two walk the same records, and
 // the shared cache answers the second asker.
-func (g *globals) runSPF(ctx context.Context, c *spf.Checker, a *spf.Analyzer, name dnsname.Name, q spf.Query) *spfOutput {
+func (g *globals) runSPF(ctx context.Context, c *spf.Checker, a *spf.Analyzer, name dnsname.Name, q spf.Query) *report.SPF {
 	start := time.Now()
-	out := &spfOutput{Schema: 1}
+	out := &report.SPF{Schema: 1}
 	var an *spf.Analysis
 	var wg sync.WaitGroup
 	wg.Go(func() { out.Result = c.CheckHost(ctx, q) })
-	wg.Go(func() { an, out.analysisErr = a.Analyze(ctx, name) })
+	wg.Go(func() { an, out.AnalysisErr = a.Analyze(ctx, name) })
 	wg.Wait()
 	out.Tree, out.TreeLookups, out.TreeVoidLookups = an.Tree, an.Lookups, an.VoidLookups
 	out.Incomplete, out.Findings = an.Incomplete, an.Findings
-	if out.analysisErr != nil {
-		out.Error = out.analysisErr.Error()
+	if out.AnalysisErr != nil {
+		out.Error = out.AnalysisErr.Error()
 	}
 	out.ElapsedMS = time.Since(start).Milliseconds()
 	return out
-}
-
-// writeSPF prints the result for a person: the result line, the deciding
-// path, the counts, then the record tree and the findings.
-func writeSPF(w io.Writer, o *spfOutput) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %s  for %s (sender %s, helo %s)  (%d ms)\n", o.Domain, o.Status, o.IP, o.Sender, o.HELO, o.ElapsedMS)
-	if o.Reason != "" {
-		fmt.Fprintf(&b, "  why: %s\n", o.Reason)
-	}
-	if o.Explanation != "" {
-		fmt.Fprintf(&b, "  explanation: %s\n", o.Explanation)
-	}
-	if len(o.Path) > 0 {
-		b.WriteString("  decided by:\n")
-		for i, s := range o.Path {
-			indent := strings.Repeat("  ", i)
-			via := ""
-			if s.Via != "" {
-				via = s.Via + " → "
-			}
-			term := s.Term
-			if term == "" {
-				term = "(no term)"
-			}
-			fmt.Fprintf(&b, "    %s%s%s: %s  %s", indent, via, s.Domain, term, s.Result)
-			if s.Detail != "" {
-				fmt.Fprintf(&b, "  (%s)", s.Detail)
-			}
-			b.WriteString("\n")
-		}
-	}
-	fmt.Fprintf(&b, "  evaluation: %s, %s (limits %d and %d)\n",
-		countWord(o.Lookups, "DNS-querying term"), countWord(o.VoidLookups, "void lookup"), spf.MaxLookups, spf.MaxVoidLookups)
-
-	if o.Tree != nil {
-		fmt.Fprintf(&b, "  record tree: %s, %s in all", countWord(o.TreeLookups, "DNS-querying term"), countWord(o.TreeVoidLookups, "void lookup"))
-		if o.Incomplete {
-			b.WriteString(" (incomplete)")
-		}
-		b.WriteString("\n")
-		writeSPFNode(&b, o.Tree, "    ", "    ")
-	}
-	if o.Error != "" {
-		fmt.Fprintf(&b, "  analysis failed: %s\n", o.Error)
-	}
-	for _, f := range o.Findings {
-		fmt.Fprintf(&b, "  %-7s %s  %s\n", f.Severity, f.ID, f.Message)
-		if f.Severity > finding.Info && f.Fix != "" {
-			fmt.Fprintf(&b, "          fix: %s", f.Fix)
-			if f.Reference != "" {
-				fmt.Fprintf(&b, " (%s)", f.Reference)
-			}
-			b.WriteString("\n")
-		}
-	}
-	b.WriteString("\n")
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// writeSPFNode prints one record of the tree and, indented, its children.
-func writeSPFNode(b *strings.Builder, n *spf.Node, first, rest string) {
-	b.WriteString(first)
-	if n.Term != "" {
-		b.WriteString(n.Term + "  ")
-	} else {
-		b.WriteString(n.Domain + "  ")
-	}
-	if n.Record != "" {
-		fmt.Fprintf(b, "%q", n.Record)
-	} else {
-		b.WriteString("(no record)")
-	}
-	fmt.Fprintf(b, "  [%s", countWord(n.Lookups, "lookup"))
-	if n.TotalLookups != n.Lookups {
-		fmt.Fprintf(b, ", %d with includes", n.TotalLookups)
-	}
-	if n.VoidLookups > 0 {
-		fmt.Fprintf(b, ", %s", countWord(n.VoidLookups, "void lookup"))
-	}
-	b.WriteString("]\n")
-	for _, e := range n.Errors {
-		fmt.Fprintf(b, "%s  ! %s\n", rest, e)
-	}
-	for i, c := range n.Children {
-		if i == len(n.Children)-1 {
-			writeSPFNode(b, c, rest+"└─ ", rest+"   ")
-		} else {
-			writeSPFNode(b, c, rest+"├─ ", rest+"│  ")
-		}
-	}
-}
-
-func countWord(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

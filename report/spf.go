@@ -1,0 +1,110 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/spf"
+)
+
+// SPF is what `spf --json` prints: check_host()'s result with the
+// record tree and its findings.
+type SPF struct {
+	Schema int `json:"schema"`
+	*spf.Result
+	Tree            *spf.Node         `json:"tree"`
+	TreeLookups     int               `json:"tree_lookups"`
+	TreeVoidLookups int               `json:"tree_void_lookups"`
+	Incomplete      bool              `json:"incomplete,omitempty"`
+	Findings        []finding.Finding `json:"findings"`
+	Error           string            `json:"error,omitempty"`
+	ElapsedMS       int64             `json:"elapsed_ms"`
+
+	// AnalysisErr is the tree walk's error (Error holds its text).
+	AnalysisErr error `json:"-"`
+}
+
+// WriteSPF prints the result for a person: the result line, the deciding
+// path, the counts, then the record tree and the findings.
+func WriteSPF(w io.Writer, o *SPF, st Style) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %s  for %s (sender %s, helo %s)  (%d ms)\n", o.Domain, o.Status, o.IP, o.Sender, o.HELO, o.ElapsedMS)
+	if o.Reason != "" {
+		fmt.Fprintf(&b, "  why: %s\n", o.Reason)
+	}
+	if o.Explanation != "" {
+		fmt.Fprintf(&b, "  explanation: %s\n", o.Explanation)
+	}
+	if len(o.Path) > 0 {
+		b.WriteString("  decided by:\n")
+		for i, s := range o.Path {
+			indent := strings.Repeat("  ", i)
+			via := ""
+			if s.Via != "" {
+				via = s.Via + " → "
+			}
+			term := s.Term
+			if term == "" {
+				term = "(no term)"
+			}
+			fmt.Fprintf(&b, "    %s%s%s: %s  %s", indent, via, s.Domain, term, s.Result)
+			if s.Detail != "" {
+				fmt.Fprintf(&b, "  (%s)", s.Detail)
+			}
+			b.WriteString("\n")
+		}
+	}
+	fmt.Fprintf(&b, "  evaluation: %s, %s (limits %d and %d)\n",
+		plural(o.Lookups, "DNS-querying term"), plural(o.VoidLookups, "void lookup"), spf.MaxLookups, spf.MaxVoidLookups)
+
+	if o.Tree != nil {
+		fmt.Fprintf(&b, "  record tree: %s, %s in all", plural(o.TreeLookups, "DNS-querying term"), plural(o.TreeVoidLookups, "void lookup"))
+		if o.Incomplete {
+			b.WriteString(" (incomplete)")
+		}
+		b.WriteString("\n")
+		writeSPFNode(&b, o.Tree, "    ", "    ")
+	}
+	if o.Error != "" {
+		fmt.Fprintf(&b, "  analysis failed: %s\n", o.Error)
+	}
+	writeFindings(&b, o.Findings, st)
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeSPFNode prints one record of the tree and, indented, its children.
+func writeSPFNode(b *strings.Builder, n *spf.Node, first, rest string) {
+	b.WriteString(first)
+	if n.Term != "" {
+		b.WriteString(n.Term + "  ")
+	} else {
+		b.WriteString(n.Domain + "  ")
+	}
+	if n.Record != "" {
+		fmt.Fprintf(b, "%q", n.Record)
+	} else {
+		b.WriteString("(no record)")
+	}
+	fmt.Fprintf(b, "  [%s", plural(n.Lookups, "lookup"))
+	if n.TotalLookups != n.Lookups {
+		fmt.Fprintf(b, ", %d with includes", n.TotalLookups)
+	}
+	if n.VoidLookups > 0 {
+		fmt.Fprintf(b, ", %s", plural(n.VoidLookups, "void lookup"))
+	}
+	b.WriteString("]\n")
+	for _, e := range n.Errors {
+		fmt.Fprintf(b, "%s  ! %s\n", rest, e)
+	}
+	for i, c := range n.Children {
+		if i == len(n.Children)-1 {
+			writeSPFNode(b, c, rest+"└─ ", rest+"   ")
+		} else {
+			writeSPFNode(b, c, rest+"├─ ", rest+"│  ")
+		}
+	}
+}
