@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -260,7 +261,9 @@ func (s *Stub) exchange(ctx context.Context, network, server string, m *dns.Msg)
 	if _, err := conn.Write(out); err != nil {
 		return nil, netError(ctx, err)
 	}
-	buf := make([]byte, dns.MaxMsgSize)
+	bp := udpBuffers.Get().(*[]byte)
+	defer udpBuffers.Put(bp)
+	buf := *bp
 	var stray error
 	for range maxStrayReplies {
 		n, err := conn.Read(buf)
@@ -279,6 +282,11 @@ func (s *Stub) exchange(ctx context.Context, network, server string, m *dns.Msg)
 	}
 	return nil, fmt.Errorf("%w: %d replies that do not match the query (last: %w)", ErrBadResponse, maxStrayReplies, stray)
 }
+
+// udpBuffers holds read buffers big enough for any datagram, so a lookup
+// does not allocate 64 KiB (a scan makes millions). parseReply copies what
+// it keeps, so a buffer is free again when exchange returns.
+var udpBuffers = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
 
 // readTCP sends a query over a TCP connection with the two-octet length
 // prefix of RFC 1035 §4.2.2 and reads one reply.
