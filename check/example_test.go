@@ -1,0 +1,33 @@
+package check_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
+)
+
+// Audit a domain from zone text. Nameservers, the MTA-STS policy fetch
+// and blacklists need the network; leaving their fields nil skips them.
+func ExampleAuditor_Audit() {
+	zones, _ := resolve.ParseZones(strings.NewReader(`
+$ORIGIN example.
+@          60 SOA ns.example. hostmaster.example. 1 7200 900 1209600 60
+shop     3600 MX 10 mx.shop.example.
+shop     3600 TXT "v=spf1 mx +all"
+mx.shop  3600 A 192.0.2.10
+`), "example.zone")
+	r := resolve.NewCache(zones, 0)
+	a := &check.Auditor{Resolver: r, Planner: &route.Planner{Resolver: r}, SkipReason: "offline"}
+	rep := a.Audit(context.Background(), dnsname.MustParse("shop.example"))
+	for _, ar := range rep.Areas {
+		if ar.Area == check.AreaSPF {
+			fmt.Println(ar.Area, ar.Status, ar.Findings[0].ID)
+		}
+	}
+	// Output: SPF problems spf-plus-all
+}

@@ -1,0 +1,39 @@
+package report_test
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/report"
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
+)
+
+var escapes = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// TestColor: escape codes only when the caller asks for colour, and the
+// table stays aligned either way (colour only in the last column).
+func TestColor(t *testing.T) {
+	zones, err := resolve.ParseZones(strings.NewReader("$ORIGIN example.\n@ 60 SOA a. b. 1 2 3 4 5\nd 60 MX 10 mx.d.example.\nmx.d 60 CNAME h.example.\nh 60 A 192.0.2.1\n"), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := (&route.Planner{Resolver: zones}).Plan(t.Context(), dnsname.MustParse("d.example"))
+	var plain, colour bytes.Buffer
+	report.WriteRoute(&plain, plan, report.Style{})
+	report.WriteRoute(&colour, plan, report.Style{Color: true})
+	if strings.Contains(plain.String(), "\x1b[") {
+		t.Error("escape codes without colour")
+	}
+	if !strings.Contains(colour.String(), "\x1b[") {
+		t.Error("no escape codes with colour")
+	}
+	// Without its escape codes the coloured text is the plain text: the
+	// colours change nothing else, the alignment included.
+	if stripped := escapes.ReplaceAllString(colour.String(), ""); stripped != plain.String() {
+		t.Errorf("colour output minus escapes differs:\n%s\nplain:\n%s", stripped, plain.String())
+	}
+}
