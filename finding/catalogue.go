@@ -27,7 +27,7 @@ const (
 
 // Catalogue lists every finding ID mxtrace can report, in documentation
 // order. docs/findings.md is generated from it (go test ./finding -update).
-var Catalogue = slices.Concat(routingEntries, auditEntries)
+var Catalogue = slices.Concat(routingEntries, auditEntries, transportEntries)
 
 var routingEntries = []Entry{
 	{MXNXDomain, "routing", Error,

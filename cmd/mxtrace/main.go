@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +63,8 @@ type globals struct {
 	ipv6      bool
 	failOn    string
 	verbose   bool
+	smtpPort  int
+	caFiles   []string
 
 	stdout, stderr io.Writer
 	logger         *slog.Logger
@@ -89,6 +92,9 @@ Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
 			if g.ipv4 && g.ipv6 {
 				return usageError("-4 and -6 exclude each other")
 			}
+			if g.smtpPort < 1 || g.smtpPort > 65535 {
+				return usageError("--smtp-port %d: not a TCP port", g.smtpPort)
+			}
 			if _, err := g.failSeverity(); err != nil {
 				return usageError("--fail-on: %v", err)
 			}
@@ -115,6 +121,8 @@ Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
 	pf.BoolVarP(&g.ipv6, "ipv6", "6", false, "IPv6 only")
 	pf.StringVar(&g.failOn, "fail-on", "error", "exit 1 when a finding has at least this `severity` (error, warning, info or never)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log every DNS lookup to stderr")
+	pf.IntVar(&g.smtpPort, "smtp-port", 25, "TCP `PORT` of the exchanges' SMTP service (for tests; TLSA records are still looked up at _25._tcp)")
+	pf.StringSliceVar(&g.caFiles, "ca", nil, "also trust the CA certificates in PEM `FILE` when verifying SMTP servers (repeatable)")
 
 	root.AddCommand(routeCommand(g))
 	root.AddCommand(spfCommand(g))
@@ -227,6 +235,28 @@ func (g *globals) dns() (*dnsCore, error) {
 		cd = resolve.Fallback{Primary: zones, Secondary: cdStub}
 	}
 	return &dnsCore{resolver: resolve.NewCache(r, 0), checkingDisabled: resolve.NewCache(cd, 0)}, nil
+}
+
+// rootCAs is the system's trusted roots plus the --ca files; nil (meaning
+// the system's roots) when no --ca is given.
+func (g *globals) rootCAs() (*x509.CertPool, error) {
+	if len(g.caFiles) == 0 {
+		return nil, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, f := range g.caFiles {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, usageError("--ca: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageError("--ca %s: no PEM certificate in the file", f)
+		}
+	}
+	return pool, nil
 }
 
 // couldNotRun reports errors that mean the job could not be done at all
