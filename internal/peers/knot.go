@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,13 +42,15 @@ type Zone struct {
 
 // Knot is a running knotd.
 type Knot struct {
-	Addr string // "127.0.0.1:PORT", for UDP and TCP
+	Addr string // "127.0.0.1:PORT" (or StartKnotAt's address), for UDP and TCP
 	Port int
 	Dir  string // configuration, zone files, key database, log
 
-	zones   []Zone
-	anchors map[string][]string // origin → DS records in presentation format
-	proc    *process
+	zones     []Zone
+	anchors   map[string][]string // origin → DS records in presentation format
+	proc      *process
+	host      netip.Addr
+	fixedPort int // 0: a free port per attempt
 }
 
 // StartKnot writes a knotd configuration serving zones into a temporary
@@ -59,6 +62,18 @@ type Knot struct {
 // failure fails the test with knotd's log.
 func StartKnot(tb testing.TB, zones ...Zone) *Knot {
 	tb.Helper()
+	return StartKnotAt(tb, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0), zones...)
+}
+
+// StartKnotAt is StartKnot listening on addr, a loopback address. A zero
+// port picks a free one; a fixed port lets two servers of one zone share a
+// port on different addresses, the way a zone's nameservers all answer on
+// 53, so a resolver or an audit can be pointed at both with one port.
+func StartKnotAt(tb testing.TB, addr netip.AddrPort, zones ...Zone) *Knot {
+	tb.Helper()
+	if !addr.Addr().IsLoopback() {
+		tb.Fatalf("peers: knotd must listen on loopback, not %s", addr.Addr())
+	}
 	bin := Binary(tb, "knotd", "knot")
 	if len(zones) == 0 {
 		tb.Fatal("peers: StartKnot needs at least one zone")
@@ -73,13 +88,13 @@ func StartKnot(tb testing.TB, zones ...Zone) *Knot {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	k := &Knot{Dir: dir, zones: zones}
+	k := &Knot{Dir: dir, zones: zones, host: addr.Addr(), fixedPort: int(addr.Port())}
 	for attempt := 1; ; attempt++ {
 		err = k.start(tb, bin, attempt)
 		if err == nil {
 			break
 		}
-		if attempt == startAttempts || !errors.Is(err, ErrPeerExited) && !errors.Is(err, ErrPeerNotReady) {
+		if attempt == startAttempts || k.fixedPort != 0 || !errors.Is(err, ErrPeerExited) && !errors.Is(err, ErrPeerNotReady) {
 			tb.Fatalf("peers: knotd: %v", err)
 		}
 		tb.Logf("peers: knotd did not start on port %d (%v); retrying on another port", k.Port, err)
@@ -90,11 +105,14 @@ func StartKnot(tb testing.TB, zones ...Zone) *Knot {
 // start is one attempt to start knotd on a fresh port.
 func (k *Knot) start(tb testing.TB, bin string, attempt int) error {
 	tb.Helper()
-	port, err := FreePort()
-	if err != nil {
-		return err
+	port := k.fixedPort
+	if port == 0 {
+		var err error
+		if port, err = FreePort(); err != nil {
+			return err
+		}
 	}
-	k.Port, k.Addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	k.Port, k.Addr = port, net.JoinHostPort(k.host.String(), strconv.Itoa(port))
 	conf := filepath.Join(k.Dir, "knot.conf")
 	text, err := k.config()
 	if err != nil {
@@ -127,7 +145,7 @@ func (k *Knot) config() (string, error) {
 server:
     rundir: %[1]s
     pidfile: %[2]s
-    listen: 127.0.0.1@%[3]d
+    listen: %[5]s@%[3]d
     udp-workers: 1
     tcp-workers: 1
     background-workers: 1
@@ -161,7 +179,7 @@ template:
     journal-content: none
 
 zone:
-`, quote(k.Dir), quote(filepath.Join(k.Dir, "knot.pid")), k.Port, quote(filepath.Join(k.Dir, "knot.sock")))
+`, quote(k.Dir), quote(filepath.Join(k.Dir, "knot.pid")), k.Port, quote(filepath.Join(k.Dir, "knot.sock")), k.host)
 	for i, z := range k.zones {
 		file := filepath.Join(k.Dir, fmt.Sprintf("zone%d.zone", i))
 		text := "$ORIGIN " + z.Origin + "\n" + z.Text
