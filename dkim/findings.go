@@ -49,9 +49,14 @@ func Findings(res *Result) []finding.Finding {
 		}
 	}
 	if usable == 0 && len(res.Failed) == 0 {
-		msg := fmt.Sprintf("No DKIM key for %s at any of the %d probed selectors (%s)", res.Domain, len(res.Probed), strings.Join(res.Probed, ", "))
-		if res.NoKeyTree {
-			msg += fmt.Sprintf("; _domainkey.%s does not exist, so no selector below it can (RFC 8020)", res.Domain)
+		var msg string
+		switch {
+		case res.NoKeyTree && len(res.Probed) == 0:
+			msg = fmt.Sprintf("No DKIM key for %s: _domainkey.%s does not exist, so no selector below it can (RFC 8020)", res.Domain, res.Domain)
+		case res.NoKeyTree:
+			msg = fmt.Sprintf("No DKIM key for %s: _domainkey.%s does not exist, so no selector below it can (RFC 8020), including %s", res.Domain, res.Domain, strings.Join(res.Probed, ", "))
+		default:
+			msg = fmt.Sprintf("No DKIM key for %s at any of the %d probed selectors (%s)", res.Domain, len(res.Probed), strings.Join(res.Probed, ", "))
 		}
 		if len(revoked) > 0 {
 			msg += fmt.Sprintf("; revoked keys (empty p=) at %s", strings.Join(revoked, ", "))

@@ -220,6 +220,18 @@ func TestRFC8020(t *testing.T) {
 		if d := cmp.Diff(tt.selectors, res.Probed, cmpopts.EquateEmpty()); tt.noKeyTree && d != "" {
 			t.Errorf("probed (-want +got):\n%s", d)
 		}
+		// The finding says why nothing was probed, not "any of the 0
+		// probed selectors ()".
+		for _, f := range dkim.Findings(res) {
+			if tt.noKeyTree && (!strings.Contains(f.Message, "_domainkey."+domain.String()+" does not exist") || strings.Contains(f.Message, "()")) {
+				t.Errorf("%s %v: message %q", tt.zone, tt.selectors, f.Message)
+			}
+			for _, s := range tt.selectors {
+				if !strings.Contains(f.Message, s) {
+					t.Errorf("%s: message does not name selector %s: %q", tt.zone, s, f.Message)
+				}
+			}
+		}
 	}
 }
 
