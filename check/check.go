@@ -115,12 +115,12 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 	// it is known; the independent areas meanwhile.
 	wg.Go(func() {
 		f.Plan, f.PlanErr = a.Planner.Plan(ctx, domain)
-		hosts, addrs := exchanges(f.Plan)
+		_, addrs := exchanges(f.Plan)
 		var inner sync.WaitGroup
 		inner.Go(func() { f.PTR = a.gatherPTR(ctx, f.Plan) })
 		inner.Go(func() {
 			dc := dane.Checker{Resolver: a.Resolver, Logger: a.Logger}
-			f.DANE, f.DANEErr = dc.LookupAll(ctx, hosts)
+			f.DANE, f.DANEErr = dc.LookupAll(ctx, addressed(f.Plan))
 		})
 		if a.DNSBL != nil && len(addrs) > 0 {
 			inner.Go(func() { f.DNSBL = a.DNSBL.Check(ctx, addrs) })
@@ -164,6 +164,25 @@ func exchanges(p *route.Plan) (hosts []string, addrs []netip.Addr) {
 		}
 	}
 	return hosts, addrs
+}
+
+// addressed lists the plan's hosts that resolved to an address: the ones
+// a sender connects to, and so the ones whose TLSA records it asks for
+// (RFC 7672 §2.2: TLSA lookup follows address resolution). An IP-literal
+// target or a dangling name has no TLSA base domain.
+func addressed(p *route.Plan) []string {
+	var hosts []string
+	if p == nil {
+		return nil
+	}
+	for _, h := range p.Hosts() {
+		if len(h.Addresses) > 0 {
+			if _, err := netip.ParseAddr(h.Name); err != nil {
+				hosts = append(hosts, h.Name)
+			}
+		}
+	}
+	return hosts
 }
 
 // gatherPTR looks up every exchange address's PTR and forward-confirms it,

@@ -88,13 +88,23 @@ type Report struct {
 	ElapsedMS int64             `json:"elapsed_ms"`
 }
 
-// Judge runs every check over f and builds the report.
+// Judge runs every check over f and builds the report. When the domain
+// does not exist, only routing and the nameservers are judged: every name
+// below it is NXDOMAIN too (RFC 8020 §2), so the other areas could only
+// report the same absence again, once per record type.
 func Judge(f *Facts, skipped []Skip) *Report {
 	r := &Report{Plan: f.Plan, Findings: []finding.Finding{}, Areas: []AreaResult{}, Skipped: skipped, Details: f}
 	if r.Skipped == nil {
 		r.Skipped = []Skip{}
 	}
+	nx := f.Plan != nil && f.Plan.Result == route.ResultNXDomain
 	for _, c := range Checks() {
+		if nx && c.Area != AreaRouting && c.Area != AreaNameservers {
+			if !slices.ContainsFunc(r.Skipped, func(s Skip) bool { return s.Area == c.Area }) {
+				r.Skipped = append(r.Skipped, Skip{c.Area, "the domain does not exist"})
+			}
+			continue
+		}
 		fs, summary, err, ran := c.Judge(f)
 		if !ran {
 			continue
@@ -132,7 +142,7 @@ func judgeRouting(f *Facts) ([]finding.Finding, string, error, bool) {
 	p := f.Plan
 	switch p.Result {
 	case route.ResultOK:
-		kind := fmt.Sprintf("%d exchanges in %d tiers", len(p.Hosts()), len(p.Tiers))
+		kind := count(len(p.Hosts()), "exchange") + " in " + count(len(p.Tiers), "tier")
 		if p.Implicit {
 			kind = "implicit MX"
 		}
@@ -171,7 +181,7 @@ func judgePTR(f *Facts) ([]finding.Finding, string, error, bool) {
 	if len(errs) > 0 {
 		err = errors.New(strings.Join(errs, "; "))
 	}
-	summary := fmt.Sprintf("%d addresses checked", n)
+	summary := count(n, "address") + " checked"
 	if outside > 0 {
 		summary += fmt.Sprintf(", %d not checked (their reverse zones are not in the --zone files)", outside)
 	}
@@ -247,7 +257,7 @@ func judgeDANE(f *Facts) ([]finding.Finding, string, error, bool) {
 	}
 	with := 0
 	for _, r := range f.DANE {
-		if len(r.Records) > 0 {
+		if r != nil && len(r.Records) > 0 {
 			with++
 		}
 	}
@@ -272,4 +282,15 @@ func judgeDNSBL(f *Facts) ([]finding.Finding, string, error, bool) {
 	}
 	slices.Sort(names)
 	return dnsbl.Findings(f.DNSBL), fmt.Sprintf("%d listings on %s", listed, strings.Join(names, ", ")), nil, true
+}
+
+// count says "1 tier", "2 tiers", "3 addresses".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") {
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -69,16 +69,24 @@ func WriteCheck(w io.Writer, r *check.Report, st Style) error {
 		}
 	}
 	if len(r.Skipped) > 0 {
-		var names []string
-		reason := ""
+		// One line, the areas grouped by the reason they were skipped.
+		var reasons []string
+		byReason := map[string][]string{}
 		for _, s := range r.Skipped {
-			names = append(names, s.Area)
-			reason = s.Reason
+			if _, ok := byReason[s.Reason]; !ok {
+				reasons = append(reasons, s.Reason)
+			}
+			byReason[s.Reason] = append(byReason[s.Reason], s.Area)
 		}
-		if reason != "" {
-			reason = " (" + reason + ")"
+		var groups []string
+		for _, reason := range reasons {
+			g := strings.Join(byReason[reason], ", ")
+			if reason != "" {
+				g += " (" + reason + ")"
+			}
+			groups = append(groups, g)
 		}
-		fmt.Fprintf(&b, "  %s %s%s\n", st.paint(color.Faint)("skipped:"), strings.Join(names, ", "), reason)
+		fmt.Fprintf(&b, "  %s %s\n", st.paint(color.Faint)("skipped:"), strings.Join(groups, "; "))
 	}
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())

@@ -348,9 +348,9 @@ func (w *walker) findings(an *Analysis) []finding.Finding {
 		switch n.kind {
 		case nodeNoRecord:
 			if parent == nil {
-				add(finding.Newf(finding.SPFMissing, n.Domain, "%s publishes no SPF record: %v.", n.Domain, n.problemErr))
+				add(finding.Newf(finding.SPFMissing, n.Domain, "%s publishes no SPF record (%s).", n.Domain, noRecordReason(n.problemErr)))
 			} else {
-				add(finding.Newf(finding.SPFMissing, n.Domain, "%s has no SPF record%s, so evaluation ends in permerror: %v.", n.Domain, from, n.problemErr))
+				add(finding.Newf(finding.SPFMissing, n.Domain, "%s has no SPF record%s (%s), so evaluation ends in permerror.", n.Domain, from, noRecordReason(n.problemErr)))
 			}
 		case nodeMultiple:
 			add(finding.Newf(finding.SPFMultiple, n.Domain, "%s publishes more than one SPF record%s: %v.", n.Domain, from, n.problemErr))

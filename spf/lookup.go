@@ -118,7 +118,7 @@ func fetchRecord(ctx context.Context, r resolve.Resolver, qname string) (fetched
 		} else if f.void {
 			what = "no TXT records"
 		}
-		return f, fmt.Errorf("%w at %s: %s", ErrNoRecord, strings.TrimSuffix(qname, "."), what)
+		return f, &noRecordError{domain: strings.TrimSuffix(qname, "."), reason: what}
 	case 1:
 		f.text = f.others[0]
 		f.others = nil
@@ -126,4 +126,23 @@ func fetchRecord(ctx context.Context, r resolve.Resolver, qname string) (fetched
 	}
 	// RFC 7208 §4.5: more than one record is a permerror.
 	return f, fmt.Errorf("%w at %s (%d records)", ErrMultipleRecords, strings.TrimSuffix(qname, "."), len(f.others))
+}
+
+// noRecordError is ErrNoRecord with what was found instead, so a finding
+// can say why in its own words rather than repeat the error chain.
+type noRecordError struct{ domain, reason string }
+
+func (e *noRecordError) Error() string {
+	return fmt.Sprintf("%v at %s: %s", ErrNoRecord, e.domain, e.reason)
+}
+
+func (e *noRecordError) Unwrap() error { return ErrNoRecord }
+
+// noRecordReason returns what was found instead of an SPF record ("no TXT
+// records"), or err's text when err is not a noRecordError.
+func noRecordReason(err error) string {
+	if nr, ok := errors.AsType[*noRecordError](err); ok {
+		return nr.reason
+	}
+	return err.Error()
 }

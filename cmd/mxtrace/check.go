@@ -21,6 +21,7 @@ func checkCommand(g *globals) *cobra.Command {
 		selectors []string
 		lists     []string
 		noDNSBL   bool
+		seed      uint64
 	)
 	cmd := &cobra.Command{
 		Use:   "check DOMAIN|ADDRESS...",
@@ -54,9 +55,13 @@ in one line what it skipped because it needs the network.`,
 			if err != nil {
 				return err
 			}
+			planner := &route.Planner{Resolver: core.resolver, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
+			if cmd.Flags().Changed("seed") {
+				planner.Seed, planner.HasSeed = seed, true
+			}
 			a := &check.Auditor{
 				Resolver:      core.resolver,
-				Planner:       &route.Planner{Resolver: core.resolver, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6},
+				Planner:       planner,
 				DKIMSelectors: selectors,
 				Logger:        g.logger,
 			}
@@ -89,5 +94,6 @@ in one line what it skipped because it needs the network.`,
 	cmd.Flags().StringSliceVar(&selectors, "dkim-selector", nil, "also probe this DKIM `SELECTOR` (repeatable)")
 	cmd.Flags().StringSliceVar(&lists, "dnsbl", nil, "query this DNS blacklist `ZONE` instead of the defaults (repeatable)")
 	cmd.Flags().BoolVar(&noDNSBL, "no-dnsbl", false, "do not query DNS blacklists")
+	cmd.Flags().Uint64Var(&seed, "seed", 0, "seed the shuffle inside each tier, for a reproducible order")
 	return cmd
 }

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mxtrace/mxtrace/internal/golden"
+)
+
+const reverseZone = "../../examples/reverse.zone"
+
+// checkDomains are the example zone's domains whose audits the golden
+// files pin: a clean one, and one for each kind of broken routing.
+var checkDomains = []string{"good.example", "tiers.example", "nullmx.example", "implicit.example", "nomail.example",
+	"cname-mx.example", "ip-mx.example", "dangling.example", "private.example", "mixed-null.example", "nosuch.example"}
+
+// elapsed matches the only run-dependent parts of check's output.
+var elapsed = regexp.MustCompile(`"elapsed_ms":\d+|\(\d+ ms\)`)
+
+func stable(s string) string {
+	return elapsed.ReplaceAllStringFunc(s, func(m string) string {
+		if strings.HasPrefix(m, "(") {
+			return "(N ms)"
+		}
+		return `"elapsed_ms":0`
+	})
+}
+
+// TestCheckGolden pins check's JSON and text output for the example zone,
+// offline, so a change to any finding, summary or field shows up as a
+// reviewed diff (go test ./cmd/mxtrace -run TestCheckGolden -update).
+func TestCheckGolden(t *testing.T) {
+	args := append([]string{"check", "--zone", exampleZone, "--zone", reverseZone, "--seed", "1"}, checkDomains...)
+	for _, format := range []string{"json", "text"} {
+		t.Run(format, func(t *testing.T) {
+			a := args
+			if format == "json" {
+				a = append([]string{"--json"}, args...)
+			}
+			code, out, errOut := mxtrace(t, a...)
+			// Several example domains are broken on purpose: exit 1.
+			if code != exitFindings {
+				t.Errorf("exit %d, want %d; stderr %s", code, exitFindings, errOut)
+			}
+			golden.Check(t, filepath.Join("testdata", "check."+format), []byte(stable(out)))
+		})
+	}
+}
+
+// TestCheckJSONShape: check --json has route's fields and the audit's, one
+// object per domain in input order.
+func TestCheckJSONShape(t *testing.T) {
+	code, out, _ := mxtrace(t, "check", "--json", "--fail-on", "never", "--zone", exampleZone, "good.example", "dangling.example")
+	if code != exitOK {
+		t.Fatalf("exit %d with --fail-on never", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2", len(lines))
+	}
+	for i, want := range []string{"good.example", "dangling.example"} {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &obj); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"schema", "domain", "result", "implicit", "alias_chain", "records", "tiers", "order", "findings", "elapsed_ms", "areas", "skipped", "details"} {
+			if _, ok := obj[k]; !ok {
+				t.Errorf("%s: no %q member", want, k)
+			}
+		}
+		if obj["domain"] != want {
+			t.Errorf("line %d is %v, want %s", i, obj["domain"], want)
+		}
+	}
+}
+
+// TestCheckFailOn: --fail-on sets the severity that makes check exit 1,
+// so it can gate a pipeline.
+func TestCheckFailOn(t *testing.T) {
+	for _, tt := range []struct {
+		domain, failOn string
+		want           int
+	}{
+		{"dangling.example", "error", exitFindings}, // mx-target-nxdomain is an error
+		{"dangling.example", "never", exitOK},
+		{"good.example", "error", exitOK},
+		{"good.example", "info", exitOK}, // not even an info finding
+		{"tiers.example", "warning", exitFindings},
+		{"nullmx.example", "warning", exitFindings}, // no SPF
+		{"nullmx.example", "error", exitOK},
+	} {
+		code, _, errOut := mxtrace(t, "check", "--zone", exampleZone, "--fail-on", tt.failOn, tt.domain)
+		if code != tt.want {
+			t.Errorf("%s --fail-on %s: exit %d, want %d (%s)", tt.domain, tt.failOn, code, tt.want, errOut)
+		}
+	}
+	if code, _, errOut := mxtrace(t, "check", "--zone", exampleZone, "--fail-on", "fatal", "good.example"); code != exitUsage || !strings.Contains(errOut, "fail-on") {
+		t.Errorf("bad --fail-on: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestCheckOfflineSkips: offline, check says in one line what it skipped
+// and why, and sends nothing to the network.
+func TestCheckOfflineSkips(t *testing.T) {
+	_, out, _ := mxtrace(t, "check", "--zone", exampleZone, "good.example")
+	var skipped []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "skipped:") {
+			skipped = append(skipped, l)
+		}
+	}
+	if len(skipped) != 1 || !strings.Contains(skipped[0], "nameservers") || !strings.Contains(skipped[0], "blacklists") || !strings.Contains(skipped[0], "need the network") {
+		t.Errorf("skipped lines %q", skipped)
+	}
+}
