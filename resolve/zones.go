@@ -24,6 +24,15 @@ import (
 //
 // Unlike a plain authoritative server, Zones chases CNAME targets into the
 // other loaded zones, as the recursive resolver it stands in for would.
+//
+// A zone whose file carries a DNSKEY set at its apex (a signed zone file,
+// as dnssec-signzone, ldns-signzone or Knot write it) answers with AD set,
+// standing in for the validating resolver that will vouch for it once it
+// is published (RFC 4035 §3.2.3); an unsigned zone answers without AD, so
+// TLSA records in it are reported as untrusted (RFC 7672 §2.2), as they
+// will be. The signatures themselves are not validated: the files are the
+// operator's own, unpublished data. An answer whose CNAME chain crosses an
+// unsigned zone is not AD.
 type Zones struct {
 	source string
 	zones  []*zone // longest apex first, so the first match is the closest
@@ -36,6 +45,8 @@ type zone struct {
 	rrs   map[string][]dns.RR // owner → records in file order
 	names map[string]bool     // every owner and every empty non-terminal
 	cuts  map[string]bool     // delegation points below the apex (NS owners)
+	// signed: the file has a DNSKEY set at the apex.
+	signed bool
 }
 
 // maxZoneRecords bounds what one --zone load may hold; a zone file is user
@@ -124,6 +135,9 @@ func newZones(rrs []dns.RR, source string) (*Zones, error) {
 		if rr.Header().Rrtype == dns.TypeNS && owner != zn.apex {
 			zn.cuts[owner] = true
 		}
+		if rr.Header().Rrtype == dns.TypeDNSKEY && owner == zn.apex {
+			zn.signed = true
+		}
 		// RFC 4592 §2.2.2: every ancestor up to the apex exists, as an
 		// empty non-terminal if it owns nothing.
 		for n := owner; ; {
@@ -165,9 +179,11 @@ func (z *Zones) Lookup(ctx context.Context, q Question) (*Answer, error) {
 	a := &Answer{Question: q, Authoritative: true, Server: "zone:" + z.source}
 	name := dns.CanonicalName(q.Name)
 	seen := map[string]bool{}
+	a.AD = true
 	for {
 		zn := z.zoneOf(name)
 		if zn == nil || zn.delegated(name) {
+			a.AD = false
 			if len(a.Answer) > 0 {
 				// The chain leaves the loaded zones: return what we have,
 				// as an authoritative server does; Follow asks on for
@@ -176,6 +192,7 @@ func (z *Zones) Lookup(ctx context.Context, q Question) (*Answer, error) {
 			}
 			return nil, &Error{Question: q, Server: a.Server, Rcode: -1, Err: ErrNotInZone}
 		}
+		a.AD = a.AD && zn.signed
 		rrs, exists := zn.find(name)
 		if !exists {
 			// RFC 1034 §4.3.2 step 3c, RFC 6604 §2.1: the rcode is about

@@ -220,3 +220,43 @@ func TestFallback(t *testing.T) {
 		t.Errorf("nope.test = %+v, %v; want NXDOMAIN from the zone files", a, err)
 	}
 }
+
+// TestZonesSigned: a zone file with a DNSKEY set at its apex answers with
+// AD, standing in for the validating resolver it will have once published;
+// an unsigned one, or a chain that crosses one, does not.
+func TestZonesSigned(t *testing.T) {
+	const text = `
+signed.test.   300 SOA ns.signed.test. h.signed.test. 1 7200 900 1209600 300
+signed.test.   300 DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==
+signed.test.   300 MX 10 mx.signed.test.
+mx.signed.test. 300 A 192.0.2.1
+_25._tcp.mx.signed.test. 300 TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+alias.signed.test. 300 CNAME mx.plain.test.
+plain.test.    300 SOA ns.plain.test. h.plain.test. 1 7200 900 1209600 300
+plain.test.    300 MX 10 mx.plain.test.
+mx.plain.test. 300 A 192.0.2.2
+`
+	z, err := resolve.ParseZones(strings.NewReader(text), "signed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		qtype uint16
+		ad    bool
+	}{
+		{"signed.test.", dns.TypeMX, true},
+		{"_25._tcp.mx.signed.test.", dns.TypeTLSA, true},
+		{"nosuch.signed.test.", dns.TypeA, true}, // authenticated denial
+		{"plain.test.", dns.TypeMX, false},
+		{"alias.signed.test.", dns.TypeA, false}, // the chain ends in plain.test
+	} {
+		a, err := z.Lookup(t.Context(), resolve.Q(tt.name, tt.qtype))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if a.AD != tt.ad {
+			t.Errorf("%s %s: AD %v, want %v", tt.name, dns.TypeToString[tt.qtype], a.AD, tt.ad)
+		}
+	}
+}
