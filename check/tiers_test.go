@@ -22,7 +22,9 @@ func TestTierFindings(t *testing.T) {
 	p1 := strong(0, 10, "mx1.example", "192.0.2.1")
 	p2 := strong(0, 10, "mx2.example", "192.0.2.2")
 	b := strong(1, 20, "backup.example", "198.51.100.1")
-	down := func(e *Endpoint) { e.Connected, e.Greeted, e.STARTTLS, e.ValidCert, e.TLS12 = false, false, false, false, false }
+	down := func(e *Endpoint) {
+		e.Connected, e.Greeted, e.STARTTLS, e.ValidCert, e.TLS12 = false, false, false, false, false
+	}
 	for _, tt := range []struct {
 		name     string
 		eps      []Endpoint
