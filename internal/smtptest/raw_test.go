@@ -1,0 +1,188 @@
+package smtptest
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// readEOF asserts the server closes the connection (EOF or reset) before
+// the client's deadline.
+func readEOF(t *testing.T, c *client) {
+	t.Helper()
+	_, err := io.Copy(io.Discard, c.br)
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("waiting for the server to close: %v", err)
+	}
+}
+
+// waitTranscript waits until the transcript holds want (in order, as a
+// subsequence of everything received).
+func waitTranscript(t *testing.T, r *Raw, want ...string) {
+	t.Helper()
+	eventually(t, "transcript "+strings.Join(want, ", "), func() bool {
+		got := r.Transcript()
+		i := 0
+		for _, l := range got {
+			if i < len(want) && l == want[i] {
+				i++
+			}
+		}
+		return i == len(want)
+	})
+}
+
+func TestRaw(t *testing.T) {
+	tests := map[Behaviour]func(t *testing.T, r *Raw, c *client){
+		Silent: func(t *testing.T, r *Raw, c *client) {
+			c.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			n, err := c.br.Read(make([]byte, 1))
+			if n != 0 || !errors.Is(err, errDeadline) {
+				t.Errorf("read %d bytes, %v; want a time-out", n, err)
+			}
+			c.send("QUIT")
+			waitTranscript(t, r, "QUIT")
+		},
+		SlowBanner: func(t *testing.T, r *Raw, c *client) {
+			start := time.Now()
+			c.expect(220)
+			if took := time.Since(start); took < 200*time.Millisecond {
+				t.Errorf("banner after %v, want at least 200ms", took)
+			}
+			if ehlo := c.cmd("EHLO client.example.test", 250); hasLine(ehlo, "STARTTLS") || !strings.HasPrefix(ehlo[0], DefaultHostname+" ") {
+				t.Errorf("EHLO %q", ehlo)
+			}
+			c.cmd("NOOP", 250)
+			c.cmd("QUIT", 221)
+			readEOF(t, c)
+		},
+		EndlessBanner: func(t *testing.T, r *Raw, c *client) {
+			for i := range 5000 {
+				l, err := c.tp.ReadLine()
+				if err != nil || !strings.HasPrefix(l, "220-") {
+					t.Fatalf("line %d: %q, %v", i, l, err)
+				}
+			}
+		},
+		EndlessEHLO: func(t *testing.T, r *Raw, c *client) {
+			c.expect(220)
+			c.send("EHLO client.example.test")
+			for i := range 5000 {
+				l, err := c.tp.ReadLine()
+				if err != nil || !strings.HasPrefix(l, "250-") {
+					t.Fatalf("line %d: %q, %v", i, l, err)
+				}
+			}
+			waitTranscript(t, r, "EHLO client.example.test")
+		},
+		LongLine: func(t *testing.T, r *Raw, c *client) {
+			buf := make([]byte, 2<<20)
+			if _, err := io.ReadFull(c.br, buf); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(buf, []byte("220 ")) || bytes.ContainsAny(buf, "\r\n") {
+				t.Errorf("2 MiB read: prefix %q, has a line end %v", buf[:8], bytes.ContainsAny(buf, "\r\n"))
+			}
+		},
+		Garbage: func(t *testing.T, r *Raw, c *client) {
+			buf := make([]byte, 4096)
+			if _, err := io.ReadFull(c.br, buf); err != nil {
+				t.Fatal(err)
+			}
+			if buf[0] != 0xff {
+				t.Errorf("first byte %#x could start a reply", buf[0])
+			}
+		},
+		WrongCode: func(t *testing.T, r *Raw, c *client) {
+			if got := c.expect(554); got[0] != "5.3.2 no service for you" {
+				t.Errorf("banner %q", got)
+			}
+			c.cmd("EHLO client.example.test", 503)
+			c.cmd("MAIL FROM:<>", 503)
+			c.cmd("QUIT", 221)
+			readEOF(t, c)
+			if got := r.Transcript(); !slices.Equal(got, []string{"EHLO client.example.test", "MAIL FROM:<>", "QUIT"}) {
+				t.Errorf("transcript %q", got)
+			}
+		},
+		CloseAfterBanner: func(t *testing.T, r *Raw, c *client) {
+			c.expect(220)
+			readEOF(t, c)
+		},
+		CloseAfterEHLO: func(t *testing.T, r *Raw, c *client) {
+			c.expect(220)
+			c.send("EHLO client.example.test")
+			readEOF(t, c)
+			waitTranscript(t, r, "EHLO client.example.test")
+		},
+		BrokenSTARTTLS: func(t *testing.T, r *Raw, c *client) {
+			c.expect(220)
+			if ehlo := c.cmd("EHLO client.example.test", 250); !hasLine(ehlo, "STARTTLS") {
+				t.Errorf("STARTTLS not offered: %q", ehlo)
+			}
+			c.cmd("STARTTLS", 220)
+			err := tls.Client(c.conn, &tls.Config{ServerName: "mx.example.test"}).HandshakeContext(t.Context())
+			if err == nil || errors.Is(err, errDeadline) {
+				t.Errorf("handshake: %v, want a TLS error", err)
+			}
+		},
+		RefuseSTARTTLS: func(t *testing.T, r *Raw, c *client) {
+			c.expect(220)
+			if ehlo := c.cmd("EHLO client.example.test", 250); !hasLine(ehlo, "STARTTLS") {
+				t.Errorf("STARTTLS not offered: %q", ehlo)
+			}
+			if got := c.cmd("STARTTLS", 454); got[0] != "4.7.0 TLS not available" {
+				t.Errorf("reply %q", got)
+			}
+			c.cmd("QUIT", 221)
+		},
+		NoSTARTTLS: func(t *testing.T, r *Raw, c *client) {
+			c.expect(220)
+			if ehlo := c.cmd("EHLO client.example.test", 250); hasLine(ehlo, "STARTTLS") {
+				t.Errorf("STARTTLS offered: %q", ehlo)
+			}
+			c.cmd("STARTTLS", 502)
+			c.cmd("MAIL FROM:<>", 502)
+			c.cmd("HELO client.example.test", 250)
+			c.cmd("RSET", 250)
+			c.cmd("QUIT", 221)
+			if got := r.Transcript(); !slices.Contains(got, "MAIL FROM:<>") || slices.Contains(got, "DATA") {
+				t.Errorf("transcript %q", got)
+			}
+		},
+		Reset: func(t *testing.T, r *Raw, c *client) {
+			_, err := c.br.ReadByte()
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("read: %v, want connection reset", err)
+			}
+		},
+	}
+	for _, b := range Behaviours() {
+		t.Run(b.String(), func(t *testing.T) {
+			test, ok := tests[b]
+			if !ok {
+				t.Fatalf("no test for %v", b)
+			}
+			r := StartRaw(t, RawOptions{Behaviour: b, Delay: 200 * time.Millisecond})
+			c := dial(t, r.Addr())
+			test(t, r, c)
+			c.conn.Close()
+			if n := r.Connections(); n != 1 {
+				t.Errorf("Connections %d, want 1", n)
+			}
+			closed := make(chan struct{})
+			go func() { r.Close(); close(closed) }()
+			select {
+			case <-closed:
+			case <-time.After(ioDeadline):
+				t.Fatal("Close hangs")
+			}
+		})
+	}
+}
