@@ -191,11 +191,12 @@ func (r *Raw) accept() {
 				return
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			// Only Close closes the listener; anything else (EMFILE, an
+			// aborted handshake) is worth another try after a pause.
+			if !sleepUnless(r.done, 5*time.Millisecond) {
+				return
 			}
-			return
+			continue
 		}
 		r.mu.Lock()
 		r.connections++
@@ -322,12 +323,17 @@ func (r *Raw) serve(c net.Conn) {
 
 // sleep waits d or until the server closes; it reports whether d passed.
 func (rc *rawConn) sleep(d time.Duration) bool {
+	return sleepUnless(rc.r.done, d)
+}
+
+// sleepUnless waits d or until done is closed; it reports whether d passed.
+func sleepUnless(done <-chan struct{}, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-rc.r.done:
+	case <-done:
 		return false
 	}
 }

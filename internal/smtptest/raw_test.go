@@ -186,3 +186,104 @@ func TestRaw(t *testing.T) {
 		})
 	}
 }
+
+// Close ends connections whose clients neither read nor hang up.
+func TestRawCloseWithStuckClient(t *testing.T) {
+	for _, b := range []Behaviour{Silent, SlowBanner, EndlessBanner, EndlessEHLO, LongLine, Garbage, BrokenSTARTTLS} {
+		t.Run(b.String(), func(t *testing.T) {
+			r := StartRaw(t, RawOptions{Behaviour: b, Delay: time.Hour})
+			c := dial(t, r.Addr())
+			switch b {
+			case EndlessEHLO, BrokenSTARTTLS:
+				c.expect(220)
+				c.send("EHLO client.example.test")
+				if b == BrokenSTARTTLS {
+					c.expect(250)
+					c.send("STARTTLS")
+				}
+			}
+			eventually(t, "the connection", func() bool { return r.Connections() == 1 })
+			time.Sleep(50 * time.Millisecond) // let the server block in its write or wait
+			closed := make(chan struct{})
+			go func() { r.Close(); close(closed) }()
+			select {
+			case <-closed:
+			case <-time.After(ioDeadline):
+				t.Fatal("Close hangs")
+			}
+			if _, err := io.Copy(io.Discard, c.br); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("after Close: %v, want the connection closed", err)
+			}
+		})
+	}
+}
+
+func TestRawTranscriptBounds(t *testing.T) {
+	r := StartRaw(t, RawOptions{Behaviour: Silent})
+	c := dial(t, r.Addr())
+	var b strings.Builder
+	b.WriteString(strings.Repeat("y", 3*MaxTranscriptLine) + "\r\n")
+	for range MaxTranscriptLines + 500 {
+		b.WriteString("NOOP\r\n")
+	}
+	if _, err := c.conn.Write([]byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	c.conn.Close()
+	eventually(t, "a full transcript", func() bool { return len(r.Transcript()) == MaxTranscriptLines })
+	got := r.Transcript()
+	if got[0] != strings.Repeat("y", MaxTranscriptLine) || got[1] != "NOOP" {
+		t.Errorf("transcript starts %q…, %q", got[0][:10], got[1])
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(r.Transcript()); n != MaxTranscriptLines {
+		t.Errorf("transcript grew to %d lines", n)
+	}
+}
+
+// Several connections to one raw server; the transcript holds them all.
+func TestRawConnections(t *testing.T) {
+	r := StartRaw(t, RawOptions{Behaviour: NoSTARTTLS, Hostname: "mx.example.test"})
+	for i := range 3 {
+		c := dial(t, r.Addr())
+		if got := c.expect(220); got[0] != "mx.example.test ESMTP" {
+			t.Errorf("banner %q", got)
+		}
+		c.cmd("QUIT", 221)
+		readEOF(t, c)
+		if n := r.Connections(); n != i+1 {
+			t.Errorf("Connections %d, want %d", n, i+1)
+		}
+	}
+	if got := r.Transcript(); !slices.Equal(got, []string{"QUIT", "QUIT", "QUIT"}) {
+		t.Errorf("transcript %q", got)
+	}
+}
+
+func TestRawIPv6(t *testing.T) {
+	if !hasIPv6() {
+		t.Skip("no IPv6 loopback")
+	}
+	r := StartRaw(t, RawOptions{Addr: "[::1]:0", Behaviour: WrongCode})
+	if !r.Addr().Addr().Is6() {
+		t.Fatalf("Addr %v", r.Addr())
+	}
+	c := dial(t, r.Addr())
+	c.expect(554)
+	ap := Refused(t, "::1")
+	if ap.Addr() != r.Addr().Addr() || ap.Port() == 0 {
+		t.Errorf("Refused(::1) = %v", ap)
+	}
+}
+
+func TestBehaviourString(t *testing.T) {
+	if got := EndlessEHLO.String(); got != "EndlessEHLO" {
+		t.Errorf("String %q", got)
+	}
+	if got := Behaviour(99).String(); got != "Behaviour(99)" {
+		t.Errorf("String %q", got)
+	}
+	if n := len(Behaviours()); n != int(Reset)+1 {
+		t.Errorf("Behaviours: %d, want %d", n, Reset+1)
+	}
+}

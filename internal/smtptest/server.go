@@ -45,13 +45,19 @@ const (
 // Options configures Start. The zero value is an open MTA on 127.0.0.1 with
 // a port from the kernel, without STARTTLS, accepting every recipient.
 type Options struct {
-	Addr        string        // "127.0.0.2:2525"; "" = "127.0.0.1:0"; loopback only
-	Hostname    string        // name in the banner and the first line of the EHLO/HELO reply; default DefaultHostname
+	Addr string // "127.0.0.2:2525"; "" = "127.0.0.1:0"; loopback only
+	// Hostname is the name in the banner and first in the EHLO and HELO
+	// replies; default DefaultHostname. Inside TLS the EHLO reply keeps
+	// go-smtp's wording, "250-Hello <client name>", without it.
+	Hostname    string
 	TLS         *tls.Config   // nil: STARTTLS not offered
 	BannerDelay time.Duration // wait before the 220 greeting
 	// Greylist answers 451 4.7.1 to the first Greylist RCPT attempts of
 	// each (sender, recipient) pair, counted across connections.
 	Greylist int
+	// Recipients are judged in this order: relay control (Relay,
+	// Domains), then Rcpt, then Greylist; the first refusal is the reply.
+
 	// Rcpt gives a verdict on each recipient; nil accepts every recipient.
 	// Return a *smtp.SMTPError for a 4xx or 5xx reply (other errors
 	// become 451 4.0.0 from go-smtp).
@@ -197,6 +203,9 @@ func (s *Server) Transactions() int {
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.srv.Close() //nolint:errcheck // closing the listener twice is harmless
+		// go-smtp only knows the listener once Serve has run; closing it
+		// here as well ends a Serve that starts after srv.Close.
+		s.ln.Close()
 		<-s.served
 		s.mu.Lock()
 		s.closed = true

@@ -377,3 +377,29 @@ func TestRefused(t *testing.T) {
 		}
 	}
 }
+
+// Close right after Start, before go-smtp's Serve has run, does not hang.
+func TestServerCloseAtOnce(t *testing.T) {
+	for range 20 {
+		s := Start(t, Options{})
+		done := make(chan struct{})
+		go func() { s.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(ioDeadline):
+			t.Fatal("Close hangs")
+		}
+	}
+}
+
+// A hostile client: an over-long command line ends the session.
+func TestServerLongLine(t *testing.T) {
+	s := Start(t, Options{})
+	c := dial(t, s.Addr())
+	c.expect(220)
+	c.send("EHLO " + strings.Repeat("x", 10000))
+	c.expect(500)
+	if _, err := c.br.ReadByte(); err == nil {
+		t.Error("session still open after an over-long line")
+	}
+}
