@@ -1,0 +1,134 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/mxtrace/mxtrace/finding"
+)
+
+// pipeDialer connects the probe to a scripted in-memory server: greet is
+// sent after delay (never, when negative), then EHLO, HELO, QUIT and
+// anything else get fixed answers.
+type pipeDialer struct {
+	delay time.Duration
+	greet string
+	ehlo  string
+}
+
+func (d pipeDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	client, server := net.Pipe()
+	go d.serve(server)
+	return client, nil
+}
+
+func (d pipeDialer) serve(c net.Conn) {
+	defer c.Close()
+	if d.delay < 0 {
+		io.Copy(io.Discard, c) // silent until the client hangs up
+		return
+	}
+	time.Sleep(d.delay)
+	if _, err := io.WriteString(c, d.greet); err != nil {
+		return
+	}
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		reply := "502 5.5.2 unknown\r\n"
+		switch strings.ToUpper(verb(strings.TrimSpace(line))) {
+		case "EHLO":
+			reply = d.ehlo
+		case "HELO":
+			reply = "250 mx.example.test\r\n"
+		case "QUIT":
+			io.WriteString(c, "221 2.0.0 bye\r\n")
+			return
+		}
+		if _, err := io.WriteString(c, reply); err != nil {
+			return
+		}
+	}
+}
+
+// TestBannerTiming: time to greeting is measured from the connection,
+// judged against SlowBanner, and a silent server ends at BannerTimeout,
+// all on the fake clock of a synctest bubble (no real waiting).
+func TestBannerTiming(t *testing.T) {
+	addr := netip.MustParseAddr("192.0.2.1")
+	for _, tt := range []struct {
+		name  string
+		delay time.Duration
+		ms    int64
+		kind  Kind
+		want  []finding.ID
+	}{
+		{"prompt", 2 * time.Second, 2000, "", []finding.ID{finding.SMTPStartTLSMissing}},
+		{"slow", 12 * time.Second, 12000, "", []finding.ID{finding.SMTPBannerSlow, finding.SMTPStartTLSMissing}},
+		{"just under the deadline", 29 * time.Second, 29000, "", []finding.ID{finding.SMTPBannerSlow, finding.SMTPStartTLSMissing}},
+		{"silent", -1, 0, KindTimeout, []finding.ID{finding.SMTPBannerInvalid}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := &Prober{HelloName: "probe.example.test", Dialer: pipeDialer{delay: tt.delay, greet: "220 mx.example.test ESMTP\r\n", ehlo: "250-mx.example.test\r\n250 PIPELINING\r\n"}}
+				start := time.Now()
+				r := p.Probe(t.Context(), "mx.example.test", addr)
+				elapsed := time.Since(start)
+				if tt.kind != "" {
+					if r.Err == nil || r.Err.Kind != tt.kind || r.Err.Step != StepBanner {
+						t.Fatalf("error %+v, want %s at banner", r.Err, tt.kind)
+					}
+					if elapsed != DefaultBannerTimeout {
+						t.Errorf("gave up after %s, want %s", elapsed, DefaultBannerTimeout)
+					}
+				} else if r.Banner == nil || r.Banner.MS != tt.ms || r.Err != nil {
+					t.Fatalf("banner %+v error %+v, want %d ms", r.Banner, r.Err, tt.ms)
+				}
+				if got := ids(Findings([]*Result{r}, time.Time{}, nil)); !slices.Equal(got, tt.want) {
+					t.Errorf("findings %v, want %v", got, tt.want)
+				}
+			})
+		})
+	}
+}
+
+// TestHELOFallback: a server that rejects EHLO gets HELO (RFC 5321 §3.2),
+// and cannot offer STARTTLS.
+func TestHELOFallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &Prober{HelloName: "probe.example.test", Dialer: pipeDialer{greet: "220 mx.example.test\r\n", ehlo: "500 5.5.1 what?\r\n"}}
+		r := p.Probe(t.Context(), "mx.example.test", netip.MustParseAddr("192.0.2.1"))
+		if r.Err != nil || r.EHLO == nil || r.EHLO.Command != "HELO" || r.EHLO.Domain != "mx.example.test" {
+			t.Fatalf("error %+v ehlo %+v", r.Err, r.EHLO)
+		}
+		if got, want := sentVerbs(r), []string{"EHLO", "HELO", "QUIT"}; !slices.Equal(got, want) {
+			t.Errorf("sent %v, want %v", got, want)
+		}
+		fs := Findings([]*Result{r}, time.Time{}, nil)
+		if len(fs) != 1 || fs[0].ID != finding.SMTPStartTLSMissing || !strings.Contains(fs[0].Message, "EHLO") {
+			t.Errorf("findings %v", fs)
+		}
+	})
+}
+
+// TestEHLORejected: EHLO and HELO both refused ends the session at ehlo.
+func TestEHLORejected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &Prober{HelloName: "probe.example.test", Dialer: pipeDialer{greet: "220 mx.example.test\r\n", ehlo: "421 4.3.2 go away\r\n"}}
+		r := p.Probe(t.Context(), "mx.example.test", netip.MustParseAddr("192.0.2.1"))
+		if r.Err == nil || r.Err.Step != StepEHLO || r.Err.Kind != KindReply || r.Err.Code != 421 {
+			t.Fatalf("error %+v", r.Err)
+		}
+	})
+}
