@@ -2,6 +2,13 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strings"
@@ -12,6 +19,8 @@ import (
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/peers"
+	"github.com/mxtrace/mxtrace/internal/testpki"
+	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
@@ -49,6 +58,8 @@ ns2   A    127.0.0.2
 @     MX   20 mx2
 mx1   A    192.0.2.1
 mx2   A    192.0.2.2
+_mta-sts TXT "v=STSv1; id=1"
+mta-sts A  127.0.0.1
 `
 	// disagree.test on ns1; ns2 serves auditDisagreeOld, an older serial
 	// with another MX set: a secondary that missed an update.
@@ -93,6 +104,9 @@ ns1   A    127.0.0.1
 mx    A    192.0.2.30
 @     TXT  "v=spf1 -all"
 _dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@signed.test"
+_mta-sts TXT "v=STSv1; id=20261124"
+mta-sts A  127.0.0.1
+_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@signed.test"
 `
 )
 
@@ -194,16 +208,67 @@ func TestNameserverAudit(t *testing.T) {
 	}
 }
 
-// TestCheckAudit runs the whole check (without blacklists and MTA-STS
-// fetches, which would leave loopback) through the validating resolver
-// and checks the areas a postmaster reads first.
+// policies are the MTA-STS policies served, by policy host. agree.test's
+// names an MX it does not have.
+var policies = map[string]string{
+	"mta-sts.signed.test": "version: STSv1\nmode: enforce\nmx: mx.signed.test\nmax_age: 86400\n",
+	"mta-sts.agree.test":  "version: STSv1\nmode: enforce\nmx: mx1.agree.test\nmax_age: 86400\n",
+}
+
+// startPolicyServer serves policies over HTTPS on loopback with a
+// certificate from a test CA, and returns a dialer that sends the
+// fetcher's connections to port 443 there instead: the policy host's
+// address still comes from the zone, through Unbound.
+func startPolicyServer(t *testing.T) (*x509.CertPool, mtasts.Dialer) {
+	t.Helper()
+	ca := testpki.NewCA(t, "mxtrace integration CA")
+	var names []string
+	for n := range policies {
+		names = append(names, n)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := policies[r.Host]
+		if !ok || r.URL.Path != mtasts.WellKnownPath {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, p)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Leaf(t, testpki.LeafOptions{Names: names})}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	target := srv.Listener.Addr().String()
+	return ca.Pool, dialFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || port != "443" || !netip.MustParseAddr(host).IsLoopback() {
+			return nil, fmt.Errorf("test dialer: refusing %s", addr)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, target)
+	})
+}
+
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+func (f dialFunc) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return f(ctx, network, addr)
+}
+
+// TestCheckAudit runs the whole check (without blacklists, which would
+// leave loopback) through the validating resolver, with the MTA-STS
+// policies fetched over HTTPS from a loopback server, and checks the
+// areas a postmaster reads first.
 func TestCheckAudit(t *testing.T) {
 	e := startAudit(t)
+	roots, dialer := startPolicyServer(t)
 	a := &check.Auditor{
 		Resolver:    e.recursive,
 		Planner:     &route.Planner{Resolver: e.recursive, IPv4: true},
 		Nameservers: e.nameservers(),
-		SkipReason:  "the test stays on loopback",
+		MTASTS: &mtasts.Checker{Resolver: e.recursive,
+			Fetcher: &mtasts.Fetcher{Resolver: e.recursive, Dialer: dialer, RootCAs: roots, Timeout: 10 * time.Second}},
+		SkipReason: "the test stays on loopback",
 	}
 	ctx, cancel := contextFor(t)
 	defer cancel()
@@ -229,6 +294,26 @@ func TestCheckAudit(t *testing.T) {
 	}
 	if ns := area("nameservers"); ns.Status != check.StatusPass {
 		t.Errorf("nameservers area %s: %s %v", ns.Status, ns.Summary, ns.Findings)
+	}
+	for _, name := range []string{"MTA-STS", "TLS-RPT"} {
+		if ar := area(name); ar.Status != check.StatusPass || len(ar.Findings) > 0 {
+			t.Errorf("%s area %s (%s): %s", name, ar.Status, ar.Summary, describe(ar.Findings))
+		}
+	}
+	if got := area("MTA-STS").Summary; !strings.Contains(got, "mode enforce") {
+		t.Errorf("MTA-STS summary %q: the policy was not fetched", got)
+	}
+
+	// agree.test's policy does not name mx2.
+	rep = a.Audit(ctx, dnsname.MustParse("agree.test"))
+	var covered []string
+	for _, f := range rep.Findings {
+		if f.ID == finding.MTASTSNotCovered {
+			covered = append(covered, f.Subject+": "+f.Message)
+		}
+	}
+	if len(covered) != 1 || !strings.Contains(covered[0], "mx2.agree.test") {
+		t.Errorf("agree.test: mta-sts-mx-not-covered %q, want one naming mx2.agree.test\n%s", covered, describe(rep.Findings))
 	}
 
 	rep = a.Audit(ctx, dnsname.MustParse("bogus.test"))
