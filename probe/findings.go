@@ -160,7 +160,8 @@ func days(d time.Duration) string {
 
 // bannerProblem says what is wrong with a failed greeting.
 func bannerProblem(r *Result) string {
-	e := r.Err
+	e := *r.Err
+	e.Message = strings.TrimPrefix(e.Message, "greeting: ")
 	switch e.Kind {
 	case KindTimeout:
 		return "sent no greeting: " + e.Message
