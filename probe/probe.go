@@ -129,7 +129,8 @@ const (
 	KindTooLong   Kind = "too-long"  // a line, reply or session over its cap
 	KindReply     Kind = "reply"     // a well-formed reply with a code that stops the session
 	KindTLS       Kind = "tls"       // the TLS handshake failed
-	KindNetwork   Kind = "network"   // any other network error (no route, invalid address)
+	KindNoRoute   Kind = "no-route"  // no route to the host or its network
+	KindNetwork   Kind = "network"   // any other network error
 	KindCanceled  Kind = "canceled"  // the caller's context ended
 )
 

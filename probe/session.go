@@ -153,7 +153,7 @@ func (ss *session) connect() bool {
 		if ss.ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			kind = KindTimeout
 		}
-		ss.fail(StepConnect, kind, err, "connect %s: %s", endpoint, describe(kind, err, s.connect))
+		ss.fail(StepConnect, kind, err, "connect %s: %s", endpoint, ss.describe(kind, err, s.connect))
 		return false
 	}
 	res.Connected = true
@@ -256,7 +256,7 @@ func (ss *session) startTLS() bool {
 		if kind == KindNetwork {
 			kind = KindTLS
 		}
-		ss.fail(StepTLS, kind, err, "TLS handshake: %s", describe(kind, err, s.tlsTimeout))
+		ss.fail(StepTLS, kind, err, "TLS handshake: %s", ss.describe(kind, err, s.tlsTimeout))
 		return false
 	}
 	st := tc.ConnectionState()
@@ -331,7 +331,7 @@ func (ss *session) cmdWithin(step Step, line string, timeout time.Duration) (*Re
 	ss.note("C", line)
 	if _, err := io.WriteString(ss.conn, line+"\r\n"); err != nil {
 		kind := ss.classify(err)
-		ss.fail(step, kind, err, "sending %s: %s", verb(line), describe(kind, err, timeout))
+		ss.fail(step, kind, err, "sending %s: %s", verb(line), ss.describe(kind, err, timeout))
 		return nil, err
 	}
 	reply, err := ss.read()
@@ -349,7 +349,7 @@ func (ss *session) read() (*Reply, error) {
 
 func (ss *session) readFailed(step Step, err error, timeout time.Duration, what string) {
 	kind := ss.classify(err)
-	ss.fail(step, kind, err, "%s: %s", what, describe(kind, err, timeout))
+	ss.fail(step, kind, err, "%s: %s", what, ss.describe(kind, err, timeout))
 }
 
 // classify maps an error to a Kind; the caller's context comes first.
@@ -381,6 +381,8 @@ func classify(err error) Kind {
 		return KindTooLong
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return KindRefused
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return KindNoRoute
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
 		return KindClosed
@@ -395,9 +397,12 @@ func classify(err error) Kind {
 }
 
 // describe says in words what went wrong.
-func describe(kind Kind, err error, timeout time.Duration) string {
+func (ss *session) describe(kind Kind, err error, timeout time.Duration) string {
 	switch kind {
 	case KindTimeout:
+		if ss.ctx.Err() != nil {
+			return "the caller's deadline passed"
+		}
 		return "nothing within " + timeout.String()
 	case KindRefused:
 		return "connection refused"
@@ -405,6 +410,15 @@ func describe(kind Kind, err error, timeout time.Duration) string {
 		return "the server closed the connection"
 	case KindCanceled:
 		return "canceled"
+	case KindNoRoute:
+		return "no route to the address"
+	}
+	// "dial tcp 192.0.2.1:25: connect: …" repeats what the message says.
+	if se, ok := errors.AsType[*os.SyscallError](err); ok {
+		return se.Err.Error()
+	}
+	if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Err != nil {
+		return oe.Err.Error()
 	}
 	return err.Error()
 }

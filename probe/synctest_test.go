@@ -6,8 +6,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -131,4 +133,47 @@ func TestEHLORejected(t *testing.T) {
 			t.Fatalf("error %+v", r.Err)
 		}
 	})
+}
+
+// errDialer fails every dial with err, or blocks until the context ends
+// when err is nil.
+type errDialer struct{ err error }
+
+func (d errDialer) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
+	if d.err == nil {
+		<-ctx.Done()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: ctx.Err()}
+	}
+	return nil, d.err
+}
+
+// TestConnectErrors: each way a connection fails has its kind and a
+// message without the dialer's repetitions.
+func TestConnectErrors(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		kind Kind
+		msg  string
+	}{
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, KindRefused, "connect 192.0.2.1:25: connection refused"},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}, KindNoRoute, "connect 192.0.2.1:25: no route to the address"},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}, KindNoRoute, "connect 192.0.2.1:25: no route to the address"},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", syscall.EMFILE)}, KindNetwork, "connect 192.0.2.1:25: too many open files"},
+		{nil, KindTimeout, "connect 192.0.2.1:25: nothing within 10s"},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			p := &Prober{Dialer: errDialer{tt.err}}
+			start := time.Now()
+			r := p.Probe(t.Context(), "mx.example.test", netip.MustParseAddr("192.0.2.1"))
+			if r.Connected || r.Err == nil || r.Err.Step != StepConnect || r.Err.Kind != tt.kind || r.Err.Message != tt.msg {
+				t.Errorf("%v: %+v, want %s %q", tt.err, r.Err, tt.kind, tt.msg)
+			}
+			if tt.err == nil && time.Since(start) != DefaultConnectTimeout {
+				t.Errorf("gave up after %s", time.Since(start))
+			}
+			if fs := Findings([]*Result{r}, time.Time{}, nil); len(fs) != 1 || fs[0].ID != finding.SMTPUnreachable {
+				t.Errorf("findings %v", fs)
+			}
+		})
+	}
 }
