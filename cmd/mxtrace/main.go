@@ -127,7 +127,6 @@ Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
 	root.AddCommand(routeCommand(g))
 	root.AddCommand(spfCommand(g))
 	root.AddCommand(checkCommand(g))
-	root.AddCommand(scanCommand(g))
 	root.AddCommand(probeCommand(g))
 
 	err := root.Execute()
