@@ -1,0 +1,633 @@
+package resolve
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/time/rate"
+)
+
+// Defaults and bounds for MuxConfig.
+const (
+	// DefaultMuxInFlight bounds the lookups a Mux runs at once when
+	// MuxConfig.MaxInFlight is 0: enough for a resolver a few
+	// milliseconds away at 100 000 queries a second.
+	DefaultMuxInFlight = 4096
+	// MaxMuxInFlight is the largest MaxInFlight: half of the 16-bit ID
+	// space of one socket (RFC 1035 §4.1.1), so an ID is always found in
+	// a probe or two and a late reply rarely meets a reused ID.
+	MaxMuxInFlight = 1 << 15
+	// DefaultMuxBackoff is the base of the pause before a retry after a
+	// time-out or SERVFAIL; it doubles per retry, with jitter.
+	DefaultMuxBackoff = 50 * time.Millisecond
+	// maxMuxBackoff caps one pause.
+	maxMuxBackoff = 2 * time.Second
+	// muxSocketBuffer is the kernel buffer asked for each socket (capped
+	// by net.core.rmem_max / wmem_max): a burst of replies to thousands
+	// of queries in flight must not overflow it.
+	muxSocketBuffer = 4 << 20
+	// muxIDs is the size of a socket's ID table: every 16-bit ID.
+	muxIDs = 1 << 16
+)
+
+// ErrClosed is returned (wrapped in an *Error) by lookups on a closed Mux,
+// and by those in flight when it closes.
+var ErrClosed = errors.New("resolve: resolver closed")
+
+// MuxConfig configures a Mux. The embedded StubConfig has the same meaning
+// as for a Stub (servers, per-attempt timeout, attempts per server, EDNS0
+// buffer size, RD and CD bits, logger).
+type MuxConfig struct {
+	StubConfig
+	// Sockets is the number of UDP sockets per server (default
+	// runtime.GOMAXPROCS(0)), each with one reader goroutine.
+	Sockets int
+	// MaxInFlight bounds the lookups running at once (default
+	// DefaultMuxInFlight, at most MaxMuxInFlight); further callers block
+	// until one ends or their context does.
+	MaxInFlight int
+	// QPS limits the queries sent to each server per second (0: no
+	// limit), with bursts of Burst (default QPS/20, at least 1).
+	QPS   float64
+	Burst int
+	// Backoff is the base pause before asking a server again after a
+	// time-out or SERVFAIL (default DefaultMuxBackoff; negative: none).
+	// Retry n waits Backoff·2ⁿ⁻¹, scaled by a random factor in [0.5, 1.5).
+	Backoff time.Duration
+}
+
+// Mux is a Resolver for bulk work: the same questions, checks and outcomes
+// as a Stub (it calls the Stub's reply checks and its TCP exchange), made
+// for hundreds of thousands of queries a second. Instead of a socket per
+// query it keeps a few connected UDP sockets per server, each with one
+// reader goroutine that matches replies to the queries in flight by ID and
+// question (RFC 5452 §9.1) through a table of all 65536 IDs; many queries
+// share a socket. A lookup costs its caller's goroutine and a pooled
+// record, with no goroutine or channel of its own.
+//
+// Per server, a lookup retries a time-out or SERVFAIL up to Attempts times
+// with exponential backoff and jitter, then fails over to the next server,
+// as does a REFUSED or malformed reply. A truncated reply is asked again
+// over TCP (RFC 7766 §5), and a FORMERR or NOTIMP without OPT again without
+// EDNS (RFC 6891 §7). QPS rate-limits each server; MaxInFlight bounds the
+// lookups at once, making callers wait beyond it.
+//
+// Source ports: a Stub opens a socket, and so gets a random source port,
+// per query; a Mux keeps its ports for its lifetime and spreads thousands
+// of queries in flight over the 16-bit ID space of each, so a blind
+// spoofer's guess is more likely to hit some query than against a Stub
+// (RFC 5452 §9.2 asks resolvers to randomise ports for that reason). The
+// Mux is meant for scanning through resolvers the user trusts on a path
+// they control, typically loopback or the local network, and the risk
+// stays small there: its sockets are connected, so the kernel drops any
+// datagram not from the server's address and port; a reply must still
+// match the ID and the question; and what it returns feeds one report,
+// not a cache that answers other clients. Against untrusted paths, use a
+// Stub, or a local validating resolver and the AD bit.
+//
+// Close releases the sockets and fails the lookups in flight with
+// ErrClosed.
+type Mux struct {
+	cfg     MuxConfig
+	stub    *Stub // the TCP fall-back and the reply checks
+	servers []*muxServer
+	slots   chan struct{} // one per lookup in flight
+	queries sync.Pool     // *muxQuery
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	readers   sync.WaitGroup
+}
+
+// muxServer is one server and its sockets.
+type muxServer struct {
+	addr  string
+	socks []*muxSocket
+	next  atomic.Uint32
+	limit *rate.Limiter // nil: no limit
+}
+
+// muxSocket is one connected UDP socket and the queries waiting on it. The
+// reader goroutine is the only one reading conn; table and the fields of
+// the queries registered in it are guarded by mu.
+type muxSocket struct {
+	conn *net.UDPConn
+
+	mu       sync.Mutex
+	closed   bool
+	inflight int
+	table    [muxIDs]*muxQuery
+
+	sent, timeouts, late, stray, tcp, retries atomic.Int64
+}
+
+// muxQuery is one lookup's reusable state: the query message and its
+// packed form, and the rendezvous with the reader.
+type muxQuery struct {
+	msg   dns.Msg
+	qs    [1]dns.Question
+	opt   dns.OPT
+	extra [1]dns.RR // &opt
+	out   []byte    // msg packed, ID patched per attempt; empty: not packed yet
+	edns  bool      // out carries an OPT record
+	timer *time.Timer
+	// done receives one value per registration, sent by whoever takes
+	// the query out of the table (the reader with a reply, or Close).
+	done chan struct{}
+
+	// Guarded by the socket's mu while registered; read by the owner
+	// once it is not.
+	gen    uint64 // registration count, so a late reply cannot reach a reused query
+	reply  *dns.Msg
+	err    error
+	stray  error // the last reply with this ID that did not answer it
+	strays int
+}
+
+// NewMux checks cfg, opens the sockets and starts their readers. The caller
+// must Close the Mux.
+func NewMux(cfg MuxConfig) (*Mux, error) {
+	stub, err := NewStub(cfg.StubConfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.StubConfig = stub.cfg // with its defaults
+	if cfg.Sockets <= 0 {
+		cfg.Sockets = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMuxInFlight
+	}
+	cfg.MaxInFlight = min(cfg.MaxInFlight, MaxMuxInFlight)
+	if cfg.Backoff == 0 {
+		cfg.Backoff = DefaultMuxBackoff
+	}
+	if cfg.QPS < 0 {
+		return nil, fmt.Errorf("resolve: negative QPS %v", cfg.QPS)
+	}
+	if cfg.QPS > 0 && cfg.Burst <= 0 {
+		cfg.Burst = max(1, int(cfg.QPS/20))
+	}
+	m := &Mux{cfg: cfg, stub: stub, slots: make(chan struct{}, cfg.MaxInFlight)}
+	m.queries.New = func() any {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		p := &muxQuery{timer: t, done: make(chan struct{}, 1), out: make([]byte, 512)}
+		// RFC 6891 §6.1.2: the OPT pseudo-record carries the UDP
+		// payload size in its class field; DO stays clear (see
+		// Stub.query). Each query has its own: packing writes to it.
+		p.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
+		p.opt.SetUDPSize(cfg.UDPSize)
+		p.extra[0] = &p.opt
+		return p
+	}
+	for _, addr := range stub.servers {
+		srv, err := m.open(addr)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		m.servers = append(m.servers, srv)
+	}
+	return m, nil
+}
+
+// open connects the sockets of one server and starts their readers.
+func (m *Mux) open(addr string) (*muxServer, error) {
+	raddr, err := net.ResolveUDPAddr("udp", addr) // an IP literal: no lookup
+	if err != nil {
+		return nil, fmt.Errorf("resolve: server %s: %w", addr, err)
+	}
+	srv := &muxServer{addr: addr}
+	if m.cfg.QPS > 0 {
+		srv.limit = rate.NewLimiter(rate.Limit(m.cfg.QPS), m.cfg.Burst)
+	}
+	for range m.cfg.Sockets {
+		conn, err := net.DialUDP("udp", nil, raddr)
+		if err != nil {
+			for _, s := range srv.socks {
+				s.conn.Close()
+			}
+			return nil, fmt.Errorf("resolve: server %s: %w", addr, err)
+		}
+		// Best effort: the kernel caps both at its maximum.
+		_ = conn.SetReadBuffer(muxSocketBuffer)
+		_ = conn.SetWriteBuffer(muxSocketBuffer)
+		s := &muxSocket{conn: conn}
+		srv.socks = append(srv.socks, s)
+		m.readers.Go(s.read)
+	}
+	// Registered only now, so Close (on a failure to open a later server)
+	// sees either all of this server's sockets or none.
+	return srv, nil
+}
+
+// Close closes the sockets, fails the lookups in flight with ErrClosed and
+// waits for the readers. Lookups after Close fail with ErrClosed.
+func (m *Mux) Close() error {
+	m.closeOnce.Do(func() {
+		m.closed.Store(true)
+		for _, srv := range m.servers {
+			for _, s := range srv.socks {
+				s.close()
+			}
+		}
+		m.readers.Wait()
+	})
+	return nil
+}
+
+// Servers returns the servers asked, as "host:port".
+func (m *Mux) Servers() []string { return m.stub.Servers() }
+
+// MuxStats counts what a Mux did, summed over its sockets.
+type MuxStats struct {
+	Sent     int64 // UDP queries sent (first tries and retries)
+	Retries  int64 // of which retries after a time-out or SERVFAIL
+	TCP      int64 // queries asked again over TCP after truncation
+	Timeouts int64 // UDP tries that got no matching reply in time
+	// Late counts datagrams for no query in flight: a reply after its
+	// query timed out, a duplicate, or an ID never used.
+	Late int64
+	// Stray counts datagrams with the ID of a query in flight that did
+	// not answer it (wrong question, no QR, malformed) and were dropped.
+	Stray int64
+}
+
+// Stats returns the counters so far.
+func (m *Mux) Stats() MuxStats {
+	var st MuxStats
+	for _, srv := range m.servers {
+		for _, s := range srv.socks {
+			st.Sent += s.sent.Load()
+			st.Retries += s.retries.Load()
+			st.TCP += s.tcp.Load()
+			st.Timeouts += s.timeouts.Load()
+			st.Late += s.late.Load()
+			st.Stray += s.stray.Load()
+		}
+	}
+	return st
+}
+
+// Lookup implements Resolver with the semantics of Stub.Lookup: servers in
+// order, fail-over on a time-out, SERVFAIL, REFUSED or malformed reply;
+// NXDOMAIN and NODATA settle the question.
+func (m *Mux) Lookup(ctx context.Context, q Question) (a *Answer, err error) {
+	if m.cfg.Logger != nil {
+		start := time.Now()
+		defer func() {
+			m.cfg.Logger.Debug("dns lookup", "question", q.String(), "rcode", rcodeOf(a), "ad", a != nil && a.AD,
+				"server", serverOf(a, err), "elapsed", time.Since(start), "error", err)
+		}()
+	}
+	if m.closed.Load() {
+		return nil, &Error{Question: q, Rcode: -1, Err: ErrClosed}
+	}
+	// Backpressure: wait for a slot.
+	select {
+	case m.slots <- struct{}{}:
+	default:
+		select {
+		case m.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, &Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())}
+		}
+	}
+	defer func() { <-m.slots }()
+
+	p := m.queries.Get().(*muxQuery)
+	p.start(q)
+	defer m.queries.Put(p)
+
+	var last *Error
+	for _, srv := range m.servers {
+		a, e := m.ask(ctx, srv, p, q)
+		if e == nil {
+			return a, nil
+		}
+		last = e
+		if ctx.Err() != nil || errors.Is(e, ErrClosed) {
+			break
+		}
+	}
+	if last == nil {
+		return nil, &Error{Question: q, Rcode: -1, Err: ErrNoServers}
+	}
+	return nil, last
+}
+
+// ask asks one server as Stub.ask does, and also retries SERVFAIL on it,
+// pausing with backoff before every retry.
+func (m *Mux) ask(ctx context.Context, srv *muxServer, p *muxQuery, q Question) (*Answer, *Error) {
+	edns := true
+	var last *Error
+	for attempt := 0; attempt < m.cfg.Attempts; attempt++ {
+		if last != nil && !m.pause(ctx, p, attempt) {
+			return nil, last
+		}
+		p.pack(m, edns)
+		s, r, err := m.exchange(ctx, srv, p, last != nil)
+		if err == nil && r.Truncated {
+			// RFC 7766 §5: a truncated UDP reply is retried over TCP.
+			s.tcp.Add(1)
+			r, err = m.stub.exchange(ctx, "tcp", srv.addr, &p.msg)
+		}
+		if err != nil {
+			last = &Error{Question: q, Server: srv.addr, Rcode: -1, Err: err}
+			if errors.Is(err, ErrTimeout) && ctx.Err() == nil {
+				continue
+			}
+			return nil, last
+		}
+		if edns && (r.Rcode == dns.RcodeFormatError || r.Rcode == dns.RcodeNotImplemented) && r.IsEdns0() == nil {
+			// RFC 6891 §7: ask a server that does not know EDNS again
+			// without it; this does not count as an attempt.
+			edns = false
+			attempt--
+			continue
+		}
+		a, e := answerOf(q, srv.addr, r)
+		if e != nil && e.Rcode == dns.RcodeServerFailure {
+			// SERVFAIL is often passing (a resolver that could not
+			// reach an authority in time): ask again after a pause.
+			last = e
+			continue
+		}
+		return a, e
+	}
+	return nil, last
+}
+
+// pause waits before retry number attempt (1, 2, ...): Backoff·2ⁿ⁻¹ scaled
+// by a random factor in [0.5, 1.5), so the retries of many lookups that
+// failed together do not arrive together. It reports false if ctx ended.
+func (m *Mux) pause(ctx context.Context, p *muxQuery, attempt int) bool {
+	if m.cfg.Backoff < 0 {
+		return ctx.Err() == nil
+	}
+	d := min(m.cfg.Backoff<<min(attempt-1, 16), maxMuxBackoff)
+	d = d/2 + rand.N(d)
+	p.timer.Reset(d)
+	select {
+	case <-p.timer.C:
+		return true
+	case <-ctx.Done():
+		p.timer.Stop()
+		return false
+	}
+}
+
+// start prepares p for a lookup of q.
+func (p *muxQuery) start(q Question) {
+	p.qs[0] = dns.Question{Name: q.Name, Qtype: q.Type, Qclass: dns.ClassINET}
+	p.out = p.out[:0]
+}
+
+// pack builds the query into p.out, with the flags of Stub.query: RD unless
+// NoRecursion, AD to ask for the validation result (RFC 6840 §5.7), CD if
+// configured, and an OPT record unless the server refused EDNS. The ID is
+// set per attempt by register.
+func (p *muxQuery) pack(m *Mux, edns bool) {
+	if len(p.out) > 0 && p.edns == edns {
+		return
+	}
+	p.msg = dns.Msg{Question: p.qs[:]}
+	p.msg.Opcode = dns.OpcodeQuery
+	p.msg.RecursionDesired = !m.cfg.NoRecursion
+	p.msg.AuthenticatedData = true
+	p.msg.CheckingDisabled = m.cfg.CheckingDisabled
+	if edns {
+		p.msg.Extra = p.extra[:]
+	}
+	out, err := p.msg.PackBuffer(p.out[:cap(p.out)])
+	if err != nil {
+		// A Question holds a valid name (NewQuestion, Q); if not, the
+		// empty query fails the exchange below.
+		out = nil
+	}
+	p.out, p.edns = out, edns
+}
+
+// exchange sends p once over one of srv's sockets and waits for the reply
+// that answers it, the attempt's time-out, or the end of ctx. The reply has
+// passed parseReply. It returns the socket used.
+func (m *Mux) exchange(ctx context.Context, srv *muxServer, p *muxQuery, retry bool) (*muxSocket, *dns.Msg, error) {
+	timeout := m.cfg.Timeout
+	d, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		timeout = min(timeout, time.Until(d))
+	}
+	s := srv.socks[srv.next.Add(1)%uint32(len(srv.socks))]
+	if err := ctx.Err(); err != nil {
+		return s, nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	if timeout <= 0 {
+		return s, nil, fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+	}
+	if len(p.out) < 12 {
+		return s, nil, fmt.Errorf("%w: cannot pack a query for %s", ErrBadName, p.qs[0].Name)
+	}
+	if srv.limit != nil {
+		if err := srv.limit.Wait(ctx); err != nil {
+			// Waiting for a token would outlast the deadline.
+			return s, nil, fmt.Errorf("%w: rate limit: %w", ErrTimeout, context.DeadlineExceeded)
+		}
+	}
+	id, ok := s.register(p)
+	if !ok {
+		return s, nil, ErrClosed
+	}
+	s.sent.Add(1)
+	if retry {
+		s.retries.Add(1)
+	}
+	if _, err := s.conn.Write(p.out); err != nil {
+		if s.unregister(p, id) {
+			return s, nil, netError(ctx, err)
+		}
+		<-p.done // completed meanwhile (closed)
+		return s, nil, p.result(ctx)
+	}
+	p.timer.Reset(timeout)
+	select {
+	case <-p.done:
+		p.timer.Stop()
+		if p.err != nil {
+			return s, nil, p.err
+		}
+		return s, p.reply, nil
+	case <-p.timer.C:
+	case <-ctx.Done():
+		p.timer.Stop()
+	}
+	if !s.unregister(p, id) {
+		// The reader (or Close) took it out first: its result stands.
+		<-p.done
+		if p.err != nil {
+			return s, nil, p.err
+		}
+		return s, p.reply, nil
+	}
+	s.timeouts.Add(1)
+	return s, nil, p.result(ctx)
+}
+
+// result is the error of an attempt that got no reply: the context's end,
+// or a time-out that says what was dropped meanwhile.
+func (p *muxQuery) result(ctx context.Context) error {
+	if p.err != nil {
+		return p.err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		// The attempt's timer fired at the caller's deadline, a moment
+		// before the context's own: say it was the deadline.
+		return fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+	}
+	if p.stray != nil {
+		return fmt.Errorf("%w (and dropped a reply: %w)", ErrTimeout, p.stray)
+	}
+	return ErrTimeout
+}
+
+// register puts p in the table under a free random ID (RFC 5452 §9.1:
+// IDs must not be predictable) and sets its ID; it reports false if the
+// socket is closed. With at most MaxMuxInFlight queries per socket the
+// table is at most half full, so the probe is short.
+func (s *muxSocket) register(p *muxQuery) (uint16, bool) {
+	id := uint16(rand.Uint32())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, false
+	}
+	for s.table[id] != nil {
+		id++
+	}
+	s.table[id] = p
+	s.inflight++
+	p.gen++
+	p.reply, p.err, p.stray, p.strays = nil, nil, nil, 0
+	p.msg.Id = id
+	binary.BigEndian.PutUint16(p.out, id)
+	return id, true
+}
+
+// unregister takes p out of the table and reports whether it was still
+// there; if not, whoever took it out has sent on p.done.
+func (s *muxSocket) unregister(p *muxQuery, id uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.table[id] != p {
+		return false
+	}
+	s.table[id] = nil
+	s.inflight--
+	return true
+}
+
+// read is the socket's reader goroutine: it hands every datagram to demux
+// until the socket is closed.
+func (s *muxSocket) read() {
+	// One buffer for the reader's life: parseReply copies what it keeps.
+	buf := make([]byte, dns.MaxMsgSize)
+	var probe dns.Msg
+	var qs [1]dns.Question
+	for {
+		n, err := s.conn.Read(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// An ICMP error reported on the connected socket (port
+			// unreachable: ECONNREFUSED) concerns no query in
+			// particular; the queries time out and fail over.
+			continue
+		}
+		s.demux(buf[:n], &probe, &qs)
+	}
+}
+
+// demux matches one datagram to the query in flight with its ID and hands
+// it over if it answers that query (parseReply: QR, the question, the
+// header counts). Anything else is dropped, and counted; the query goes on
+// waiting, so a stray datagram cannot stand in for the answer. probe and qs
+// are the reader's scratch space.
+func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) {
+	if len(b) < 2 {
+		s.late.Add(1)
+		return
+	}
+	id := binary.BigEndian.Uint16(b)
+	s.mu.Lock()
+	p := s.table[id]
+	if p == nil {
+		s.mu.Unlock()
+		s.late.Add(1)
+		return
+	}
+	gen := p.gen
+	qs[0] = p.qs[0]
+	s.mu.Unlock()
+
+	// Parse outside the lock, against a copy of the question: the
+	// query may time out meanwhile and its record be reused.
+	*probe = dns.Msg{Question: qs[:]}
+	probe.Id = id
+	r, err := parseReply(b, probe)
+
+	s.mu.Lock()
+	if s.table[id] != p || p.gen != gen {
+		s.mu.Unlock()
+		s.late.Add(1)
+		return
+	}
+	if err != nil {
+		s.stray.Add(1)
+		p.stray = err
+		p.strays++
+		if p.strays < maxStrayReplies {
+			s.mu.Unlock()
+			return
+		}
+		// As Stub.exchange: a flood of non-matching replies ends the
+		// attempt rather than keeping the reader busy with it.
+		p.err = fmt.Errorf("%w: %d replies that do not match the query (last: %w)", ErrBadResponse, maxStrayReplies, err)
+	}
+	p.reply = r
+	s.table[id] = nil
+	s.inflight--
+	s.mu.Unlock()
+	p.done <- struct{}{} // buffered: one send per registration
+}
+
+// close fails the queries in flight with ErrClosed and closes the socket,
+// which ends the reader.
+func (s *muxSocket) close() {
+	s.mu.Lock()
+	s.closed = true
+	if s.inflight > 0 {
+		for id, p := range s.table {
+			if p != nil {
+				p.err = ErrClosed
+				s.table[id] = nil
+				p.done <- struct{}{}
+			}
+		}
+		s.inflight = 0
+	}
+	s.mu.Unlock()
+	s.conn.Close()
+}

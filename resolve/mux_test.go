@@ -1,0 +1,816 @@
+package resolve_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/internal/dnstest"
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+// The tests named TestTransport* run the cases of the Stub tests against
+// both transports, so a Stub and a Mux are held to the same semantics; the
+// TestMux* tests are about what only the Mux does (many queries in flight
+// on one socket, loss, backpressure, rate limits, backoff, Close).
+
+func newMux(tb testing.TB, cfg resolve.MuxConfig, servers ...*dnstest.Server) *resolve.Mux {
+	tb.Helper()
+	for _, s := range servers {
+		cfg.Servers = append(cfg.Servers, s.Addr)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = shortTimeout
+	}
+	m, err := resolve.NewMux(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	return m
+}
+
+// transports builds each transport from the same StubConfig.
+var transports = []struct {
+	name string
+	new  func(t *testing.T, cfg resolve.StubConfig, servers ...*dnstest.Server) resolve.Resolver
+}{
+	{"stub", func(t *testing.T, cfg resolve.StubConfig, servers ...*dnstest.Server) resolve.Resolver {
+		t.Helper()
+		return newStub(t, cfg, servers...)
+	}},
+	{"mux", func(t *testing.T, cfg resolve.StubConfig, servers ...*dnstest.Server) resolve.Resolver {
+		t.Helper()
+		return newMux(t, resolve.MuxConfig{StubConfig: cfg}, servers...)
+	}},
+}
+
+// forEachTransport runs f as a subtest per transport.
+func forEachTransport(t *testing.T, f func(t *testing.T, newResolver func(cfg resolve.StubConfig, servers ...*dnstest.Server) resolve.Resolver)) {
+	t.Helper()
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			f(t, func(cfg resolve.StubConfig, servers ...*dnstest.Server) resolve.Resolver {
+				t.Helper()
+				return tr.new(t, cfg, servers...)
+			})
+		})
+	}
+}
+
+// TestTransportAnswers: the cases of TestStubAnswers.
+func TestTransportAnswers(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
+		srv := dnstest.NewZone(t, stubZone())
+		r := newResolver(resolve.StubConfig{}, srv)
+		for _, tt := range []struct {
+			name    string
+			qtype   uint16
+			rcode   int
+			records int
+		}{
+			{"d.test.", dns.TypeMX, dns.RcodeSuccess, 2},
+			{"mx.d.test.", dns.TypeA, dns.RcodeSuccess, 2},
+			{"txt.d.test.", dns.TypeMX, dns.RcodeSuccess, 0}, // NODATA
+			{"nope.test.", dns.TypeA, dns.RcodeNameError, 0}, // NXDOMAIN
+			{"big.test.", dns.TypeA, dns.RcodeSuccess, 80},   // truncated over UDP, complete over TCP
+			{"chain.test.", dns.TypeMX, dns.RcodeSuccess, 4}, // two CNAMEs and two MX
+		} {
+			a, err := r.Lookup(t.Context(), resolve.Q(tt.name, tt.qtype))
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+				continue
+			}
+			if a.Rcode != tt.rcode || len(a.Answer) != tt.records {
+				t.Errorf("%s %s: rcode %s with %d records, want %s with %d", tt.name, dns.TypeToString[tt.qtype],
+					dns.RcodeToString[a.Rcode], len(a.Answer), dns.RcodeToString[tt.rcode], tt.records)
+			}
+			if tt.records == 0 && (len(a.Authority) == 0 || a.TTL() != 300) {
+				t.Errorf("%s: negative answer without the SOA's TTL: %v", tt.name, a.Authority)
+			}
+			if !a.Authoritative || a.Server != srv.Addr || a.Question != resolve.Q(tt.name, tt.qtype) {
+				t.Errorf("%s: AA %v server %q question %v", tt.name, a.Authoritative, a.Server, a.Question)
+			}
+		}
+		if n := srv.QueriesFor("big.test.", dns.TypeA); n != 2 {
+			t.Errorf("big.test A: %d queries, want 2 (UDP truncated, then TCP)", n)
+		}
+	})
+}
+
+// TestTransportQuery: both transports send the same query: RD (unless
+// NoRecursion), AD (RFC 6840 §5.7), CD only when configured, EDNS0 with
+// the configured buffer size and DO clear; and both keep the AD bit of the
+// answer.
+func TestTransportQuery(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
+		var got atomic.Pointer[dns.Msg]
+		srv := dnstest.New(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+			got.Store(req.Copy())
+			m := dnstest.Reply(req)
+			m.AuthenticatedData = true
+			m.Answer = []dns.RR{mustRR(t, "d.test. 60 IN MX 10 mx.d.test.")}
+			w.WriteMsg(m)
+		}))
+		for _, cfg := range []resolve.StubConfig{{}, {CheckingDisabled: true}, {NoRecursion: true, UDPSize: 4096}} {
+			a, err := newResolver(cfg, srv).Lookup(t.Context(), resolve.Q("D.Test.", dns.TypeMX))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := got.Load()
+			wantSize := cmpOr(cfg.UDPSize, resolve.DefaultUDPSize)
+			opt := req.IsEdns0()
+			if !a.AD || !req.AuthenticatedData || req.CheckingDisabled != cfg.CheckingDisabled ||
+				req.RecursionDesired == cfg.NoRecursion || opt == nil || opt.UDPSize() != wantSize || opt.Do() ||
+				len(req.Question) != 1 || req.Question[0] != (dns.Question{Name: "d.test.", Qtype: dns.TypeMX, Qclass: dns.ClassINET}) {
+				t.Errorf("%+v: answer AD %v; query %v", cfg, a.AD, req)
+			}
+		}
+	})
+}
+
+func cmpOr(v, def uint16) uint16 {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// TestTransportHostile: the cases of TestStubHostile.
+func TestTransportHostile(t *testing.T) {
+	zoneHandler := func(t *testing.T) dns.Handler {
+		z, err := resolve.ParseZones(strings.NewReader(stubZone()), "stub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dnstest.Authoritative(z)
+	}
+	cases := []struct {
+		name    string
+		handler func(t *testing.T) dns.Handler
+		opts    []dnstest.Option
+		wantErr error // nil: the answer must arrive
+	}{
+		{"silent", func(*testing.T) dns.Handler { return dnstest.Silent() }, nil, resolve.ErrTimeout},
+		{"wrong ID", zoneHandler, []dnstest.Option{dnstest.WrongID()}, resolve.ErrTimeout},
+		{"wrong ID, then the answer", zoneHandler, []dnstest.Option{dnstest.WrongIDThenRight()}, nil},
+		{"wrong name", zoneHandler, []dnstest.Option{dnstest.WrongQuestion(dnstest.QuestionName)}, resolve.ErrTimeout},
+		{"wrong type", zoneHandler, []dnstest.Option{dnstest.WrongQuestion(dnstest.QuestionType)}, resolve.ErrTimeout},
+		{"wrong class", zoneHandler, []dnstest.Option{dnstest.WrongQuestion(dnstest.QuestionClass)}, resolve.ErrTimeout},
+		{"not a response", zoneHandler, []dnstest.Option{dnstest.NotResponse()}, resolve.ErrTimeout},
+		{"random bytes", func(*testing.T) dns.Handler { return dnstest.Garbage(dnstest.RandomBytes) }, nil, resolve.ErrTimeout},
+		{"short header", func(*testing.T) dns.Handler { return dnstest.Garbage(dnstest.ShortHeader) }, nil, resolve.ErrTimeout},
+		{"lying counts", func(*testing.T) dns.Handler { return dnstest.Garbage(dnstest.LyingCounts) }, nil, resolve.ErrTimeout},
+		{"SERVFAIL", func(*testing.T) dns.Handler { return dnstest.Rcode(dns.RcodeServerFailure) }, nil, resolve.ErrServerFailure},
+		{"REFUSED", func(*testing.T) dns.Handler { return dnstest.Rcode(dns.RcodeRefused) }, nil, resolve.ErrRefused},
+		{"NOTIMP", func(*testing.T) dns.Handler { return dnstest.Rcode(dns.RcodeNotImplemented) }, nil, resolve.ErrRcode},
+		{"EDNS intolerant", zoneHandler, []dnstest.Option{dnstest.FormErrOnEDNS()}, nil},
+		{"always truncated, TCP fine", zoneHandler, []dnstest.Option{dnstest.AlwaysTruncated()}, nil},
+		{"truncated, TCP closed", zoneHandler, []dnstest.Option{dnstest.AlwaysTruncated(), dnstest.BrokenTCP(dnstest.CloseConn)}, resolve.ErrBadResponse},
+		{"truncated, TCP stalls", zoneHandler, []dnstest.Option{dnstest.AlwaysTruncated(), dnstest.BrokenTCP(dnstest.LengthOnly)}, resolve.ErrTimeout},
+		{"truncated, TCP trickles", zoneHandler, []dnstest.Option{dnstest.AlwaysTruncated(), dnstest.SlowTCP(50 * time.Millisecond)}, resolve.ErrTimeout},
+		{"huge answer over TCP", func(*testing.T) dns.Handler { return dnstest.Huge() }, nil, nil},
+	}
+	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
+		for _, tt := range cases {
+			t.Run(tt.name, func(t *testing.T) {
+				srv := dnstest.New(t, tt.handler(t), tt.opts...)
+				r := newResolver(resolve.StubConfig{Attempts: 2}, srv)
+				start := time.Now()
+				a, err := r.Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
+				elapsed := time.Since(start)
+				if tt.wantErr == nil {
+					if err != nil || len(a.Answer) == 0 {
+						t.Fatalf("got %v, %v; want the answer", a, err)
+					}
+					return
+				}
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				if e, ok := errors.AsType[*resolve.Error](err); !ok || e.Server != srv.Addr {
+					t.Errorf("err is %T (%v), want a *resolve.Error naming %s", err, err, srv.Addr)
+				}
+				if a != nil {
+					t.Errorf("an answer came with the error: %v", a)
+				}
+				// Two attempts, each with a UDP and maybe a TCP leg, each
+				// bounded by the timeout, and the Mux's pause between
+				// them; generous slack for a loaded machine.
+				if limit := 4*shortTimeout + 2*time.Second; elapsed > limit {
+					t.Errorf("took %v, more than %v", elapsed, limit)
+				}
+			})
+		}
+	})
+}
+
+// TestTransportFailover: the cases of TestStubFailover.
+func TestTransportFailover(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
+		for _, tt := range []struct {
+			name  string
+			first dns.Handler
+		}{
+			{"silent", dnstest.Silent()},
+			{"SERVFAIL", dnstest.Rcode(dns.RcodeServerFailure)},
+			{"REFUSED", dnstest.Rcode(dns.RcodeRefused)},
+			{"garbage", dnstest.Garbage(dnstest.ShortHeader)},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				first := dnstest.New(t, tt.first)
+				second := dnstest.NewZone(t, stubZone(), dnstest.WithAddr("127.0.0.2"))
+				a, err := newResolver(resolve.StubConfig{Attempts: 1}, first, second).Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
+				if err != nil || a.Server != second.Addr || len(a.Answer) != 2 {
+					t.Errorf("got %+v, %v; want the second server's answer", a, err)
+				}
+			})
+		}
+		for _, q := range []resolve.Question{resolve.Q("nope.test.", dns.TypeMX), resolve.Q("txt.d.test.", dns.TypeMX)} {
+			first := dnstest.NewZone(t, stubZone())
+			second := dnstest.NewZone(t, stubZone(), dnstest.WithAddr("127.0.0.2"))
+			a, err := newResolver(resolve.StubConfig{}, first, second).Lookup(t.Context(), q)
+			if err != nil || a.Server != first.Addr {
+				t.Errorf("%v: %+v, %v; want the first server's negative answer", q, a, err)
+			}
+			if n := second.Queries(); n != 0 {
+				t.Errorf("%v: the second server was asked %d times after a negative answer", q, n)
+			}
+		}
+	})
+}
+
+// TestTransportRetries: the case of TestStubRetries.
+func TestTransportRetries(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
+		a := dnstest.New(t, dnstest.Silent())
+		b := dnstest.New(t, dnstest.Silent(), dnstest.WithAddr("127.0.0.3"))
+		_, err := newResolver(resolve.StubConfig{Attempts: 3, Timeout: 50 * time.Millisecond}, a, b).Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
+		if !errors.Is(err, resolve.ErrTimeout) {
+			t.Fatalf("err = %v, want ErrTimeout", err)
+		}
+		if e, _ := errors.AsType[*resolve.Error](err); e == nil || e.Server != b.Addr {
+			t.Errorf("err %v does not name the last server %s", err, b.Addr)
+		}
+		if a.Queries() != 3 || b.Queries() != 3 {
+			t.Errorf("queries %d and %d, want 3 each", a.Queries(), b.Queries())
+		}
+	})
+}
+
+// TestTransportContext: the cases of TestStubContext.
+func TestTransportContext(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
+		srv := dnstest.New(t, dnstest.Silent())
+		r := newResolver(resolve.StubConfig{Timeout: time.Minute}, srv)
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := r.Lookup(ctx, resolve.Q("d.test.", dns.TypeMX))
+		if !errors.Is(err, resolve.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err = %v, want ErrTimeout wrapping the deadline", err)
+		}
+		if elapsed := time.Since(start); elapsed > 5*time.Second {
+			t.Errorf("took %v after a 100 ms deadline", elapsed)
+		}
+
+		ctx, cancel = context.WithCancel(t.Context())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		_, err = r.Lookup(ctx, resolve.Q("d.test.", dns.TypeMX))
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want canceled", err)
+		}
+	})
+}
+
+// manyZone holds n names, n0.test. to n{n-1}.test., each with an A
+// record encoding its number and a TXT record naming it, so every answer
+// can be checked against its question.
+func manyZone(n int) string {
+	var b strings.Builder
+	b.WriteString(testZones)
+	for i := range n {
+		fmt.Fprintf(&b, "n%d.test. 300 IN A 10.%d.%d.%d\n", i, byte(i>>16), byte(i>>8), byte(i))
+		fmt.Fprintf(&b, "n%d.test. 300 IN TXT \"n%d\"\n", i, i)
+	}
+	return b.String()
+}
+
+// checkMany checks that a answers the question for name number i of
+// manyZone with its own record, and nothing else.
+func checkMany(a *resolve.Answer, i int, qtype uint16) error {
+	name := fmt.Sprintf("n%d.test.", i)
+	if a.Question != resolve.Q(name, qtype) || a.Rcode != dns.RcodeSuccess || len(a.Answer) != 1 {
+		return fmt.Errorf("%s: answer for %v, rcode %d, %d records", name, a.Question, a.Rcode, len(a.Answer))
+	}
+	rr := a.Answer[0]
+	if !strings.EqualFold(rr.Header().Name, name) {
+		return fmt.Errorf("%s: record for %s", name, rr.Header().Name)
+	}
+	switch rr := rr.(type) {
+	case *dns.A:
+		if want := net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)); !rr.A.Equal(want) {
+			return fmt.Errorf("%s: A %v, want %v", name, rr.A, want)
+		}
+	case *dns.TXT:
+		if len(rr.Txt) != 1 || rr.Txt[0] != name[:len(name)-len(".test.")] {
+			return fmt.Errorf("%s: TXT %q", name, rr.Txt)
+		}
+	default:
+		return fmt.Errorf("%s: unexpected %v", name, rr)
+	}
+	if qtype != rr.Header().Rrtype {
+		return fmt.Errorf("%s: %s record for a %s question", name, dns.TypeToString[rr.Header().Rrtype], dns.TypeToString[qtype])
+	}
+	return nil
+}
+
+// TestMuxConcurrent: 10 000 lookups at once through one Mux (two sockets)
+// to one server; every answer is the one for its own question.
+func TestMuxConcurrent(t *testing.T) {
+	const n = 10_000
+	srv := dnstest.NewZone(t, manyZone(n/2))
+	m := newMux(t, resolve.MuxConfig{
+		StubConfig:  resolve.StubConfig{Timeout: 2 * time.Second, Attempts: 5},
+		Sockets:     2,
+		MaxInFlight: 1024,
+	}, srv)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for k := range n {
+		wg.Go(func() {
+			i, qtype := k/2, []uint16{dns.TypeA, dns.TypeTXT}[k%2]
+			a, err := m.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i), qtype))
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			errs[k] = checkMany(a, i, qtype)
+		})
+	}
+	wg.Wait()
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			if failed++; failed <= 10 {
+				t.Error(err)
+			}
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d lookups failed", failed, n)
+	}
+	st := m.Stats()
+	if st.Sent-st.Retries != n {
+		t.Errorf("stats %+v: %d first tries, want %d", st, st.Sent-st.Retries, n)
+	}
+	t.Logf("stats %+v", st)
+}
+
+// lossy is a middleware that loses drop of the queries, answers servfail
+// of them with SERVFAIL and dup of them twice, at random, and never
+// answers the names for which doomed is true.
+func lossy(seed uint64, drop, servfail, dup float64, doomed func(name string) bool) dnstest.Option {
+	var mu sync.Mutex
+	rnd := rand.New(rand.NewPCG(seed, seed))
+	return dnstest.WithMiddleware(func(next dns.Handler) dns.Handler {
+		return dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+			if len(req.Question) == 1 && doomed(req.Question[0].Name) {
+				return
+			}
+			mu.Lock()
+			r, twice := rnd.Float64(), rnd.Float64() < dup
+			mu.Unlock()
+			switch {
+			case r < drop:
+			case r < drop+servfail:
+				m := dnstest.Reply(req)
+				m.Rcode = dns.RcodeServerFailure
+				_ = w.WriteMsg(m)
+			default:
+				next.ServeDNS(w, req)
+				if twice {
+					next.ServeDNS(w, req)
+				}
+			}
+		})
+	})
+}
+
+// TestMuxLossy (issue 5 item 8, at the DNS level): the server loses 30% of
+// queries, answers 10% with SERVFAIL and 10% twice, and never answers one
+// name in twenty. Every lookup returns exactly once, in bounded time: the
+// doomed ones with an error, the others with their own answer once the
+// retries get through, or (rarely, when every attempt was unlucky) an
+// error saying why; duplicates are dropped.
+func TestMuxLossy(t *testing.T) {
+	const n = 2000
+	doomed := func(name string) bool {
+		var i int
+		_, err := fmt.Sscanf(name, "n%d.test.", &i)
+		return err == nil && i%20 == 7
+	}
+	srv := dnstest.NewZone(t, manyZone(n), lossy(5, 0.3, 0.1, 0.1, doomed))
+	const (
+		timeout  = 100 * time.Millisecond
+		attempts = 5
+		backoff  = 10 * time.Millisecond
+	)
+	m := newMux(t, resolve.MuxConfig{
+		StubConfig:  resolve.StubConfig{Timeout: timeout, Attempts: attempts},
+		MaxInFlight: 256,
+		Backoff:     backoff,
+	}, srv)
+	// The longest a lookup may take: every attempt times out, with the
+	// longest pauses between, and slack for a loaded machine.
+	limit := attempts*timeout + 3*backoff/2*(1+2+4+8) + 3*time.Second
+	type result struct {
+		a       *resolve.Answer
+		err     error
+		elapsed time.Duration
+		calls   atomic.Int32
+	}
+	results := make([]result, n)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := &results[i]
+			t0 := time.Now()
+			r.a, r.err = m.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA))
+			r.elapsed = time.Since(t0)
+			r.calls.Add(1)
+		})
+	}
+	wg.Wait()
+	var answered, unlucky, lost int
+	for i := range results {
+		r := &results[i]
+		name := fmt.Sprintf("n%d.test.", i)
+		switch {
+		case r.calls.Load() != 1:
+			t.Errorf("%s: %d results", name, r.calls.Load())
+		case r.elapsed > limit:
+			t.Errorf("%s: took %v, more than %v", name, r.elapsed, limit)
+		case (r.a == nil) == (r.err == nil):
+			t.Errorf("%s: answer %v and error %v", name, r.a, r.err)
+		case r.err != nil:
+			e, ok := errors.AsType[*resolve.Error](r.err)
+			if !ok || !(errors.Is(r.err, resolve.ErrTimeout) || errors.Is(r.err, resolve.ErrServerFailure)) || e.Question != resolve.Q(name, dns.TypeA) {
+				t.Errorf("%s: err %v, want a time-out or SERVFAIL *resolve.Error for the question", name, r.err)
+			}
+			if doomed(name) {
+				lost++
+			} else {
+				unlucky++
+			}
+		case doomed(name):
+			t.Errorf("%s: an answer from a server that never answers it: %v", name, r.a)
+		default:
+			if err := checkMany(r.a, i, dns.TypeA); err != nil {
+				t.Error(err)
+			}
+			answered++
+		}
+	}
+	st := m.Stats()
+	t.Logf("%d answered, %d lost for good, %d lost to bad luck, in %v; stats %+v", answered, lost, unlucky, time.Since(start), st)
+	if lost != n/20 {
+		t.Errorf("%d doomed names failed, want %d", lost, n/20)
+	}
+	// Each attempt succeeds with probability 0.7·0.9 = 0.63, so five fail
+	// with probability 0.37⁵ ≈ 0.7%: expect about 13 of 1900.
+	if unlucky > n/20 {
+		t.Errorf("%d of %d answerable names failed: retries do not recover", unlucky, n-n/20)
+	}
+	if st.Retries == 0 || st.Late == 0 || st.Timeouts == 0 {
+		t.Errorf("stats %+v: want retries, time-outs and late (duplicate) replies", st)
+	}
+}
+
+// blocking answers every query after hold, and records the most queries
+// it held at once.
+type blocking struct {
+	hold         atomic.Int64 // a time.Duration
+	now, highest atomic.Int64
+}
+
+func (h *blocking) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	n := h.now.Add(1)
+	for {
+		old := h.highest.Load()
+		if n <= old || h.highest.CompareAndSwap(old, n) {
+			break
+		}
+	}
+	select {
+	case <-time.After(time.Duration(h.hold.Load())):
+	case <-dnstest.TransportOf(w).Context().Done():
+		h.now.Add(-1)
+		return
+	}
+	h.now.Add(-1) // before the reply frees the caller's slot
+	m := dnstest.Reply(req)
+	m.Rcode = dns.RcodeNameError
+	_ = w.WriteMsg(m)
+}
+
+// TestMuxBackpressure: with MaxInFlight 8, 100 concurrent callers never
+// have more than 8 queries at the server at once, and all get through; a
+// caller waiting for a slot gives up when its context ends.
+func TestMuxBackpressure(t *testing.T) {
+	h := &blocking{}
+	h.hold.Store(int64(20 * time.Millisecond))
+	srv := dnstest.New(t, h)
+	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: 2 * time.Second}, MaxInFlight: 8}, srv)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range 100 {
+		wg.Go(func() {
+			if _, err := m.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA)); err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if got := h.highest.Load(); got != 8 || failed.Load() != 0 {
+		t.Errorf("at most %d queries at once (want 8), %d failed", got, failed.Load())
+	}
+
+	// Fill every slot, then ask with a short deadline.
+	h.hold.Store(int64(time.Second))
+	for i := range 8 {
+		wg.Go(func() { m.Lookup(t.Context(), resolve.Q(fmt.Sprintf("x%d.test.", i), dns.TypeA)) })
+	}
+	for h.now.Load() < 8 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err := m.Lookup(ctx, resolve.Q("late.test.", dns.TypeA))
+	if !errors.Is(err, resolve.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("waiting for a slot: err = %v, want a time-out at the deadline", err)
+	}
+	if n := srv.QueriesFor("late.test.", dns.TypeA); n != 0 {
+		t.Errorf("a lookup without a slot sent %d queries", n)
+	}
+	wg.Wait()
+}
+
+// TestMuxRateLimit: QPS 200 with bursts of 10 spaces 60 queries over at
+// least 0.25 s (50 after the burst at 200/s); without a limit they are
+// not held back by it.
+func TestMuxRateLimit(t *testing.T) {
+	srv := dnstest.NewZone(t, manyZone(60))
+	m := newMux(t, resolve.MuxConfig{QPS: 200, Burst: 10}, srv)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Go(func() {
+			if _, err := m.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if elapsed := time.Since(start); elapsed < 240*time.Millisecond {
+		t.Errorf("60 queries at 200/s with bursts of 10 took %v, less than 0.25 s", elapsed)
+	}
+	// A deadline the limiter cannot meet ends the lookup at once, as a
+	// time-out, without a query.
+	slow := newMux(t, resolve.MuxConfig{QPS: 1, Burst: 1}, srv)
+	slow.Lookup(t.Context(), resolve.Q("n1.test.", dns.TypeA)) // takes the token
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	before := srv.Queries()
+	if _, err := slow.Lookup(ctx, resolve.Q("n2.test.", dns.TypeA)); !errors.Is(err, resolve.ErrTimeout) {
+		t.Errorf("err = %v, want a time-out", err)
+	}
+	if srv.Queries() != before {
+		t.Errorf("a query went out beyond the rate limit")
+	}
+	if _, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{srv.Addr}}, QPS: -1}); err == nil {
+		t.Error("negative QPS accepted")
+	}
+}
+
+// TestMuxBackoff: SERVFAIL is asked again on the same server, after
+// pauses that double (base 100 ms, jitter ×[0.5, 1.5)), before failing
+// over; the Stub fails over at once.
+func TestMuxBackoff(t *testing.T) {
+	var mu sync.Mutex
+	var at []time.Time
+	first := dnstest.New(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		m := dnstest.Reply(req)
+		m.Rcode = dns.RcodeServerFailure
+		_ = w.WriteMsg(m)
+	}))
+	second := dnstest.NewZone(t, stubZone(), dnstest.WithAddr("127.0.0.2"))
+	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Attempts: 3}, Backoff: 100 * time.Millisecond}, first, second)
+	a, err := m.Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
+	if err != nil || a.Server != second.Addr {
+		t.Fatalf("got %v, %v; want the second server's answer", a, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(at) != 3 {
+		t.Fatalf("first server asked %d times, want 3", len(at))
+	}
+	if gap1, gap2 := at[1].Sub(at[0]), at[2].Sub(at[1]); gap1 < 50*time.Millisecond || gap2 < 100*time.Millisecond {
+		t.Errorf("pauses %v and %v, want at least 50 ms and 100 ms", gap1, gap2)
+	}
+	if st := m.Stats(); st.Retries != 2 || st.Sent != 4 {
+		t.Errorf("stats %+v: want 4 sent, 2 of them retries", st)
+	}
+}
+
+// TestMuxClose: Close fails the lookups in flight at once with ErrClosed,
+// later lookups too, and can be called again.
+func TestMuxClose(t *testing.T) {
+	srv := dnstest.New(t, dnstest.Silent())
+	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: time.Minute}}, srv)
+	errs := make(chan error, 10)
+	for i := range 10 {
+		go func() {
+			_, err := m.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA))
+			errs <- err
+		}()
+	}
+	for srv.Queries() < 10 {
+		time.Sleep(time.Millisecond)
+	}
+	m.Close()
+	timeout := time.After(5 * time.Second)
+	for range 10 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, resolve.ErrClosed) {
+				t.Errorf("in flight at Close: err = %v, want ErrClosed", err)
+			}
+		case <-timeout:
+			t.Fatal("lookups still running 5 s after Close")
+		}
+	}
+	if _, err := m.Lookup(t.Context(), resolve.Q("d.test.", dns.TypeA)); !errors.Is(err, resolve.ErrClosed) {
+		t.Errorf("after Close: err = %v, want ErrClosed", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestNewMux(t *testing.T) {
+	for _, cfg := range []resolve.MuxConfig{
+		{},
+		{StubConfig: resolve.StubConfig{Servers: []string{"dns.example"}}},
+		{StubConfig: resolve.StubConfig{Servers: []string{"127.0.0.1:0"}}},
+	} {
+		if m, err := resolve.NewMux(cfg); err == nil {
+			m.Close()
+			t.Errorf("%+v: accepted", cfg)
+		}
+	}
+	m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{"127.0.0.1@5353", "::1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got := m.Servers(); len(got) != 2 || got[0] != "127.0.0.1:5353" || got[1] != "[::1]:53" {
+		t.Errorf("Servers() = %v", got)
+	}
+}
+
+// ExampleMux asks many questions at once through one Mux, as a scan does.
+func ExampleMux() {
+	srv, err := dnstest.StartZone(`
+example.test.     300 IN SOA ns1.example.test. hostmaster.example.test. 1 7200 3600 1209600 60
+example.test.     300 IN MX  10 mx1.example.test.
+mx1.example.test. 300 IN A   192.0.2.1
+`)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+
+	m, err := resolve.NewMux(resolve.MuxConfig{
+		StubConfig:  resolve.StubConfig{Servers: []string{srv.Addr}, NoRecursion: true},
+		MaxInFlight: 1000, // callers beyond this wait
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
+
+	questions := []resolve.Question{
+		resolve.Q("example.test.", dns.TypeMX),
+		resolve.Q("mx1.example.test.", dns.TypeA),
+		resolve.Q("nope.example.test.", dns.TypeA),
+	}
+	answers := make([]*resolve.Answer, len(questions))
+	var wg sync.WaitGroup
+	for i, q := range questions {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			a, err := m.Lookup(ctx, q)
+			if err != nil {
+				fmt.Println(err)
+				return
+			}
+			answers[i] = a
+		})
+	}
+	wg.Wait()
+	for _, a := range answers {
+		if a != nil {
+			fmt.Println(a.Question, dns.RcodeToString[a.Rcode], len(a.Answer))
+		}
+	}
+	// Output:
+	// example.test. MX NOERROR 1
+	// mx1.example.test. A NOERROR 1
+	// nope.example.test. A NXDOMAIN 0
+}
+
+// FuzzMuxReply sends arbitrary octets to a Mux as a reply to its query
+// (with the query's ID patched in, so they reach the reply checks),
+// followed by the real answer. The Mux must not panic, and must return an
+// answer to the question asked: the fuzzed reply if it is one, else the
+// real one.
+func FuzzMuxReply(f *testing.F) {
+	q := new(dns.Msg)
+	q.SetQuestion("d.test.", dns.TypeMX)
+	good := new(dns.Msg)
+	good.SetReply(q)
+	good.Answer = []dns.RR{&dns.MX{Hdr: dns.RR_Header{Name: "d.test.", Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: 60}, Preference: 10, Mx: "mx.d.test."}}
+	b, _ := good.Pack()
+	f.Add(b)
+	f.Add(b[:20])
+	f.Add([]byte{0x10, 0x92, 0x80, 0, 0, 1, 0, 5, 0, 5, 0, 5})
+	f.Add([]byte{0})
+
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer conn.Close()
+	var fuzzed atomic.Pointer[[]byte]
+	go func() {
+		buf := make([]byte, dns.MaxMsgSize)
+		for {
+			n, addr, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			req := new(dns.Msg)
+			if req.Unpack(buf[:n]) != nil {
+				continue
+			}
+			if fp := fuzzed.Load(); fp != nil && len(*fp) >= 2 {
+				reply := append([]byte(nil), *fp...)
+				binary.BigEndian.PutUint16(reply, req.Id)
+				conn.WriteTo(reply, addr)
+			}
+			ok := good.Copy()
+			ok.Id = req.Id
+			out, _ := ok.Pack()
+			conn.WriteTo(out, addr)
+		}
+	}()
+	m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{conn.LocalAddr().String()}, Timeout: time.Second}, Sockets: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer m.Close()
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		fuzzed.Store(&reply)
+		a, err := m.Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
+		if err != nil {
+			// Only a reply the Mux took for an error settles it so:
+			// a SERVFAIL is retried, others fail over, and there is
+			// no other server.
+			if _, ok := errors.AsType[*resolve.Error](err); !ok {
+				t.Fatalf("err %v is %T", err, err)
+			}
+			return
+		}
+		if a.Question != resolve.Q("d.test.", dns.TypeMX) {
+			t.Fatalf("answer for %v", a.Question)
+		}
+	})
+}
