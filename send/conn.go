@@ -1,0 +1,202 @@
+package send
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Caps on what one server may send in one session (a connection, TLS
+// records included). go-smtp caps each reply line at 2000 octets; these
+// bound the number of lines and the total.
+const (
+	// MaxSessionBytes is the most a server may send in one session.
+	MaxSessionBytes = 1 << 20
+	// MaxTranscriptLines bounds the transcript kept per attempt.
+	MaxTranscriptLines = 500
+	// maxTranscriptLine cuts each transcript line.
+	maxTranscriptLine = 512
+)
+
+// ErrSessionTooLarge is the error of a read past MaxSessionBytes: the
+// server sends without end.
+var ErrSessionTooLarge = fmt.Errorf("send: the server sent more than %d octets in one session", MaxSessionBytes)
+
+// limitConn caps the octets read from a connection and keeps every
+// deadline at or before a hard one (the context's), so no read or write
+// outlives the attempt even when go-smtp clears its deadlines.
+type limitConn struct {
+	net.Conn
+	left int64
+	hard time.Time // zero: none
+}
+
+func (c *limitConn) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, ErrSessionTooLarge
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+func (c *limitConn) clamp(t time.Time) time.Time {
+	if !c.hard.IsZero() && (t.IsZero() || t.After(c.hard)) {
+		return c.hard
+	}
+	return t
+}
+
+func (c *limitConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.clamp(t)) }
+func (c *limitConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.clamp(t)) }
+func (c *limitConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.clamp(t)) }
+
+// tapConn reports the lines that cross a connection, "C: " for what the
+// client wrote and "S: " for what the server sent. While hidden is set,
+// writes are counted instead (the message data).
+type tapConn struct {
+	net.Conn
+	line    func(string)
+	in, out lineSplitter
+	hidden  bool
+	hiddenN int
+	wrote   int // octets written, hidden ones included
+}
+
+func newTap(c net.Conn, line func(string)) *tapConn {
+	t := &tapConn{Conn: c, line: line}
+	t.in.prefix, t.out.prefix = "S: ", "C: "
+	return t
+}
+
+func (t *tapConn) Read(p []byte) (int, error) {
+	if t.hidden {
+		// Reading again means the client has sent the message and waits
+		// for the reply to the dot.
+		t.hide(false)
+	}
+	n, err := t.Conn.Read(p)
+	t.in.feed(p[:n], t.line)
+	return n, err
+}
+
+func (t *tapConn) Write(p []byte) (int, error) {
+	n, err := t.Conn.Write(p)
+	t.wrote += n
+	if t.hidden {
+		t.hiddenN += n
+	} else {
+		t.out.feed(p[:n], t.line)
+	}
+	return n, err
+}
+
+// hide starts or ends a stretch of writes left out of the transcript; at
+// the end, one line says how much was left out.
+func (t *tapConn) hide(on bool) {
+	if t.hidden && !on {
+		t.line("C: <message data: " + strconv.Itoa(t.hiddenN) + " octets, then CRLF.CRLF>")
+		t.hiddenN = 0
+	}
+	t.hidden = on
+}
+
+// lineSplitter cuts a byte stream into printable lines.
+type lineSplitter struct {
+	prefix string
+	buf    []byte
+	cut    bool // the current line was too long: drop until its end
+}
+
+func (s *lineSplitter) feed(p []byte, emit func(string)) {
+	for len(p) > 0 {
+		i := 0
+		for i < len(p) && p[i] != '\n' {
+			i++
+		}
+		if !s.cut {
+			room := maxTranscriptLine - len(s.buf)
+			chunk := p[:i]
+			if len(chunk) > room {
+				chunk = chunk[:room]
+				s.cut = true
+			}
+			s.buf = append(s.buf, chunk...)
+		}
+		if i == len(p) {
+			return
+		}
+		line := printable(strings.TrimSuffix(string(s.buf), "\r"))
+		if s.cut {
+			line += "…"
+		}
+		emit(s.prefix + line)
+		s.buf, s.cut = s.buf[:0], false
+		p = p[i+1:]
+	}
+}
+
+// printable escapes control characters and invalid UTF-8, so a hostile
+// reply cannot move the cursor or recolour the terminal of the user.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r < ' ' || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// greetConn serves a made-up 220 greeting before the real stream. go-smtp
+// v0.25.1 has no STARTTLS on a client the caller greeted itself (only
+// NewClientStartTLS, which says EHLO localhost), so the sender does
+// STARTTLS and the handshake itself and starts a new go-smtp client over
+// the TLS connection; that client expects a greeting, which the server does
+// not send again after STARTTLS (RFC 3207 §4.2), so this supplies it. It
+// sits above the transcript tap and never appears in the transcript.
+type greetConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (g *greetConn) Read(p []byte) (int, error) {
+	if len(g.pending) > 0 {
+		n := copy(p, g.pending)
+		g.pending = g.pending[n:]
+		return n, nil
+	}
+	return g.Conn.Read(p)
+}
+
+// isTimeout reports a deadline that passed.
+func isTimeout(err error) bool {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return true
+	}
+	return false
+}
