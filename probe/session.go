@@ -289,7 +289,7 @@ func (ss *session) relay() bool {
 	}
 	res.Relay.MailCode = reply.Code
 	if reply.Code/100 != 2 {
-		ss.quit()
+		// No transaction to test; the caller says QUIT.
 		return true
 	}
 	reply, err = ss.cmd(StepRelay, "RCPT TO:<"+rcpt+">")

@@ -177,3 +177,19 @@ func TestConnectErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRelayMailRejected: a server that refuses MAIL FROM:<> is not an
+// open relay, and the session still ends with one QUIT.
+func TestRelayMailRejected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &Prober{HelloName: "probe.example.test", RelayTo: "relay-target.example",
+			Dialer: pipeDialer{greet: "220 mx.example.test\r\n", ehlo: "250 mx.example.test\r\n"}}
+		r := p.Probe(t.Context(), "mx.example.test", netip.MustParseAddr("192.0.2.1"))
+		if r.Err != nil || r.Relay == nil || r.Relay.MailCode != 502 || r.Relay.Open {
+			t.Fatalf("error %+v relay %+v", r.Err, r.Relay)
+		}
+		if got, want := sentVerbs(r), []string{"EHLO", "MAIL", "QUIT"}; !slices.Equal(got, want) {
+			t.Errorf("sent %v, want %v", got, want)
+		}
+	})
+}

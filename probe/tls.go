@@ -115,8 +115,6 @@ func versionName(v uint16) string {
 		return "TLS1.2"
 	case tls.VersionTLS13:
 		return "TLS1.3"
-	case tls.VersionSSL30: //nolint:staticcheck // named, never negotiated
-		return "SSL3.0"
 	}
 	return tls.VersionName(v)
 }
