@@ -2,7 +2,9 @@
 // §5.1) and everything around it — the zone's nameservers and DNSSEC state,
 // reverse DNS of the exchanges, SPF (RFC 7208), DMARC (RFC 7489), DKIM keys
 // (RFC 6376), MTA-STS (RFC 8461), TLS-RPT (RFC 8460), DANE TLSA records
-// (RFC 7672) and DNS blacklists (RFC 5782).
+// (RFC 7672), DNS blacklists (RFC 5782), and what the exchanges say over
+// SMTP (RFC 5321, RFC 3207): banner, STARTTLS, certificate, the DANE match,
+// and whether a backup tier is weaker than the primary.
 //
 // An audit runs in two phases. Gather asks every question once, through the
 // run's shared cache, in parallel: the lookups that need nothing start at
@@ -13,6 +15,7 @@
 package check
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -27,6 +30,7 @@ import (
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/nameserver"
+	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/rdns"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
@@ -50,6 +54,11 @@ type Auditor struct {
 	MTASTS *mtasts.Checker
 	// DNSBL looks the exchange addresses up on blacklists. nil: skipped.
 	DNSBL *dnsbl.Checker
+	// Probe talks SMTP to every exchange address (banner, EHLO, STARTTLS,
+	// certificate; never DATA). nil: the SMTP, tier and DANE-match checks
+	// are skipped, for SMTPSkipReason (or SkipReason when that is empty).
+	Probe          *probe.Prober
+	SMTPSkipReason string
 	// DKIMSelectors are probed in addition to dkim's built-in list.
 	DKIMSelectors []string
 	// SkipReason says why the nil areas above are skipped, e.g. "needs
@@ -93,6 +102,11 @@ type Facts struct {
 	DANEErr error          `json:"-"`
 
 	DNSBL []dnsbl.Result `json:"dnsbl,omitempty"`
+
+	// SMTP holds one probe per exchange address, in plan order; nil when
+	// not probed. ProbedAt is when, for judging certificate dates.
+	SMTP     []*probe.Result `json:"smtp,omitempty"`
+	ProbedAt time.Time       `json:"-"`
 }
 
 // HostPTR is the reverse DNS of one exchange's addresses.
@@ -124,6 +138,12 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		})
 		if a.DNSBL != nil && len(addrs) > 0 {
 			inner.Go(func() { f.DNSBL = a.DNSBL.Check(ctx, addrs) })
+		}
+		if a.Probe != nil && len(addrs) > 0 {
+			inner.Go(func() {
+				f.ProbedAt = time.Now()
+				f.SMTP = a.Probe.ProbePlan(ctx, f.Plan)
+			})
 		}
 		inner.Wait()
 	})
@@ -256,6 +276,10 @@ func (a *Auditor) skipped() []Skip {
 	}
 	if a.DNSBL == nil {
 		s = append(s, Skip{AreaDNSBL, a.SkipReason})
+	}
+	if a.Probe == nil {
+		reason := cmp.Or(a.SMTPSkipReason, a.SkipReason)
+		s = append(s, Skip{AreaSMTP, reason}, Skip{AreaTiers, reason})
 	}
 	return s
 }

@@ -71,8 +71,8 @@ func TestAuditGood(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("areas %v, want %v (nameservers and blacklists skipped offline)", got, want)
 	}
-	if len(r.Skipped) != 3 {
-		t.Errorf("skipped %v, want nameservers, the MTA-STS fetch and blacklists", r.Skipped)
+	if len(r.Skipped) != 5 {
+		t.Errorf("skipped %v, want nameservers, the MTA-STS fetch, blacklists, SMTP and tiers", r.Skipped)
 	}
 }
 

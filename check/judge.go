@@ -1,8 +1,10 @@
 package check
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/mxtrace/mxtrace/dnsbl"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/mtasts"
+	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/rdns"
 	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/tlsrpt"
@@ -29,6 +32,8 @@ const (
 	AreaTLSRPT      = "TLS-RPT"
 	AreaDANE        = "DANE"
 	AreaDNSBL       = "blacklists"
+	AreaSMTP        = "SMTP"
+	AreaTiers       = "tiers"
 )
 
 // Check is one area's judgement over the gathered facts: the findings, a
@@ -54,6 +59,8 @@ func Checks() []Check {
 		{AreaTLSRPT, judgeTLSRPT},
 		{AreaDANE, judgeDANE},
 		{AreaDNSBL, judgeDNSBL},
+		{AreaSMTP, judgeSMTP},
+		{AreaTiers, judgeTiers},
 	}
 }
 
@@ -261,7 +268,120 @@ func judgeDANE(f *Facts) ([]finding.Finding, string, error, bool) {
 			with++
 		}
 	}
-	return dane.Findings(f.DANE), fmt.Sprintf("TLSA records for %d of %d exchanges", with, len(f.DANE)), f.DANEErr, true
+	fs := dane.Findings(f.DANE)
+	summary := fmt.Sprintf("TLSA records for %d of %d exchanges", with, len(f.DANE))
+	if f.SMTP != nil {
+		// RFC 7672 §3: the records must match what the servers present.
+		checks := daneChecks(f)
+		fs = append(fs, probe.DANEFindings(checks)...)
+		matched := 0
+		for _, c := range checks {
+			if c.Status == probe.DANEMatch {
+				matched++
+			}
+		}
+		if matched > 0 {
+			summary += fmt.Sprintf("; %s matched", count(matched, "server"))
+		}
+	}
+	return fs, summary, f.DANEErr, true
+}
+
+// daneChecks matches every probed endpoint against its exchange's TLSA
+// records.
+func daneChecks(f *Facts) []*probe.DANECheck {
+	byHost := map[string]*dane.Result{}
+	for _, r := range f.DANE {
+		if r != nil {
+			byHost[r.Host] = r
+		}
+	}
+	var checks []*probe.DANECheck
+	for _, r := range f.SMTP {
+		if r != nil {
+			checks = append(checks, probe.MatchDANE(r, byHost[r.Host]))
+		}
+	}
+	return checks
+}
+
+func judgeSMTP(f *Facts) ([]finding.Finding, string, error, bool) {
+	if f.SMTP == nil {
+		return nil, "", nil, false
+	}
+	ptr := map[netip.Addr][]string{}
+	for _, h := range f.PTR {
+		for _, r := range h.Results {
+			ptr[r.Address] = r.Names
+		}
+	}
+	greeted, tlsOK := 0, 0
+	for _, r := range f.SMTP {
+		if r.Banner != nil && r.Banner.Code == 220 {
+			greeted++
+		}
+		if r.TLS != nil {
+			tlsOK++
+		}
+	}
+	summary := fmt.Sprintf("%d of %s answer, %d with STARTTLS", greeted, count(len(f.SMTP), "address"), tlsOK)
+	return probe.Findings(f.SMTP, f.ProbedAt, ptr), summary, nil, true
+}
+
+func judgeTiers(f *Facts) ([]finding.Finding, string, error, bool) {
+	if f.SMTP == nil || f.Plan == nil || len(f.Plan.Tiers) < 2 {
+		return nil, "", nil, false
+	}
+	fs := TierFindings(endpoints(f))
+	return fs, fmt.Sprintf("%d backup tiers compared with the primary", len(f.Plan.Tiers)-1), nil, true
+}
+
+// endpoints joins the probe, PTR and blacklist facts per exchange address.
+func endpoints(f *Facts) []Endpoint {
+	tierOf := map[string]int{}
+	for i, t := range f.Plan.Tiers {
+		for _, h := range t.Hosts {
+			tierOf[h.Name] = i
+		}
+	}
+	ptr := map[netip.Addr]bool{}
+	for _, h := range f.PTR {
+		for _, r := range h.Results {
+			ptr[r.Address] = r.Confirmed != ""
+		}
+	}
+	listed := map[netip.Addr]bool{}
+	asked := map[netip.Addr]bool{}
+	for _, r := range f.DNSBL {
+		switch r.Status {
+		case dnsbl.Listed:
+			listed[r.Address], asked[r.Address] = true, true
+		case dnsbl.Clean:
+			asked[r.Address] = true
+		}
+	}
+	var eps []Endpoint
+	for _, r := range f.SMTP {
+		if r == nil {
+			continue
+		}
+		t := tierOf[r.Host]
+		e := Endpoint{
+			Tier: t, Pref: f.Plan.Tiers[t].Preference, Host: r.Host, Addr: r.Address,
+			Connected: r.Connected,
+			Greeted:   r.Banner != nil && r.Banner.Code == 220,
+			STARTTLS:  r.TLS != nil,
+		}
+		if r.TLS != nil {
+			e.ValidCert = r.TLS.Verified
+			e.TLS12 = r.TLS.VersionID >= tls.VersionTLS12
+		}
+		e.PTR, e.PTRKnown = ptr[r.Address]
+		e.CleanKnown = asked[r.Address]
+		e.Clean = e.CleanKnown && !listed[r.Address]
+		eps = append(eps, e)
+	}
+	return eps
 }
 
 func judgeDNSBL(f *Facts) ([]finding.Finding, string, error, bool) {

@@ -6,6 +6,7 @@ package finding
 const (
 	SMTPUnreachable      ID = "smtp-unreachable"
 	SMTPBannerInvalid    ID = "smtp-banner-invalid"
+	SMTPEHLOFailed       ID = "smtp-ehlo-failed"
 	SMTPBannerSlow       ID = "smtp-banner-slow"
 	SMTPBannerName       ID = "smtp-banner-name-mismatch"
 	SMTPStartTLSMissing  ID = "smtp-starttls-missing"
@@ -30,6 +31,10 @@ var transportEntries = []Entry{
 		"The server's greeting is not a well-formed `220` reply (garbage, another code, over-long lines, or nothing before the deadline).",
 		"RFC 5321 §4.2, §4.3.1", "Make the MTA send `220 host.name ESMTP` promptly; check for a middlebox that rewrites or blocks SMTP.",
 		"the server answers `554 no service` or sends binary data"},
+	{SMTPEHLOFailed, "SMTP", Error,
+		"The server greets, but rejects or breaks both EHLO and HELO, so senders cannot deliver to it.",
+		"RFC 5321 §4.1.1.1, §3.2", "Check the MTA's HELO/EHLO restrictions and any middlebox that inspects SMTP.",
+		"EHLO answered 421; the connection closes after EHLO; an endless EHLO reply"},
 	{SMTPBannerSlow, "SMTP", Warning,
 		"The greeting took longer than a few seconds; senders with short timeouts give up and some treat it as a failure.",
 		"RFC 5321 §4.5.3.2", "Find the delay (reverse DNS lookups of clients, an overloaded filter, a greet-pause policy) and shorten it.",

@@ -70,9 +70,7 @@ func judge(r *Result, now time.Time, ptr []string) []finding.Finding {
 		}
 	}
 	if failed == StepEHLO && r.TLS == nil {
-		// There is no finding for a server that greets and then fails
-		// EHLO and HELO; senders cannot deliver to it, as if unreachable.
-		add(finding.SMTPUnreachable, "%s greets, but fails EHLO and HELO: %s.", subj, r.Err.Message)
+		add(finding.SMTPEHLOFailed, "%s greets, but fails EHLO and HELO: %s.", subj, r.Err.Message)
 		return fs
 	}
 	if r.EHLO != nil && !r.StartTLS {
