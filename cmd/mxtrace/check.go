@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 
 	"github.com/spf13/cobra"
@@ -12,6 +13,7 @@ import (
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/nameserver"
+	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/route"
 )
@@ -22,6 +24,10 @@ func checkCommand(g *globals) *cobra.Command {
 		lists     []string
 		noDNSBL   bool
 		seed      uint64
+		noSMTP    bool
+		smtp      bool
+		relayTo   string
+		helo      string
 	)
 	cmd := &cobra.Command{
 		Use:   "check DOMAIN|ADDRESS...",
@@ -32,14 +38,19 @@ the delivery plan (as route computes it), the zone's authoritative servers
 of every exchange address, SPF (with the DNS lookup count of the whole include
 tree), DMARC (with report-destination consent), DKIM keys at common selectors,
 MTA-STS (record and HTTPS policy, and whether it covers every MX), TLS-RPT,
-DANE TLSA records, and DNS blacklists.
+DANE TLSA records, DNS blacklists, and what every exchange address says over
+SMTP: banner, STARTTLS, certificate, whether the TLSA records match it, and
+whether a backup tier is weaker than the primary (--no-smtp skips that part).
+check never sends a message; --relay-test DOMAIN adds an open-relay test
+(MAIL FROM:<>, RCPT TO a recipient in DOMAIN, then RSET).
 
 Every lookup is asked once and independent lookups run at the same time. A
 temporary failure is reported as "could not check", never as a missing record.
 Each problem is a finding with a stable ID (docs/findings.md) and a fix.
 
 With --zone and no --resolver, check runs offline on the zone files and says
-in one line what it skipped because it needs the network.`,
+in one line what it skipped because it needs the network (add --smtp to probe
+the exchanges all the same, e.g. new servers before the zone is published).`,
 		Example: `  mxtrace check --zone examples/example.zone tiers.example
   mxtrace check example.com
   mxtrace check --json example.com | jq '.findings[] | .id'
@@ -48,6 +59,19 @@ in one line what it skipped because it needs the network.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names, err := parseNames(args)
+			if err != nil {
+				return err
+			}
+			if noSMTP && smtp {
+				return usageError("--smtp and --no-smtp exclude each other")
+			}
+			if relayTo, err = parseOptionalName("--relay-test", relayTo); err != nil {
+				return err
+			}
+			if helo, err = parseOptionalName("--helo", helo); err != nil {
+				return err
+			}
+			roots, err := g.rootCAs()
 			if err != nil {
 				return err
 			}
@@ -76,6 +100,14 @@ in one line what it skipped because it needs the network.`,
 					a.SkipReason = "--no-dnsbl"
 				}
 			}
+			switch {
+			case noSMTP:
+				a.SMTPSkipReason = "--no-smtp"
+			case core.offline && !smtp:
+				// Skipped for the same reason as the other network areas.
+			default:
+				a.Probe = g.checkProber(roots, helo, relayTo)
+			}
 			style := report.Style{Color: g.color()}
 			return runInOrder(g, cmd.Context(), names,
 				func(ctx context.Context, n dnsname.Name) (*check.Report, error) {
@@ -95,5 +127,39 @@ in one line what it skipped because it needs the network.`,
 	cmd.Flags().StringSliceVar(&lists, "dnsbl", nil, "query this DNS blacklist `ZONE` instead of the defaults (repeatable)")
 	cmd.Flags().BoolVar(&noDNSBL, "no-dnsbl", false, "do not query DNS blacklists")
 	cmd.Flags().Uint64Var(&seed, "seed", 0, "seed the shuffle inside each tier, for a reproducible order")
+	cmd.Flags().BoolVar(&noSMTP, "no-smtp", false, "do not connect to the exchanges (no SMTP, tier or DANE-match checks)")
+	cmd.Flags().BoolVar(&smtp, "smtp", false, "probe the exchanges over SMTP even with --zone and no --resolver")
+	cmd.Flags().StringVar(&relayTo, "relay-test", "", "also test each exchange for an open relay with a recipient in `DOMAIN` (never sends DATA)")
+	cmd.Flags().StringVar(&helo, "helo", "", "the `NAME` to send with EHLO (default: this machine's name if fully qualified, else mxtrace.invalid)")
 	return cmd
+}
+
+// checkProber is the SMTP prober of check: each step's deadline fits in
+// the per-domain --timeout, so a silent or slow server is reported as such
+// instead of running the whole audit out of time (which leaves no verdict).
+func (g *globals) checkProber(roots *x509.CertPool, helo, relayTo string) *probe.Prober {
+	return &probe.Prober{
+		Port:           g.smtpPort,
+		HelloName:      helo,
+		RootCAs:        roots,
+		RelayTo:        relayTo,
+		Logger:         g.logger,
+		ConnectTimeout: min(probe.DefaultConnectTimeout, g.timeout/4),
+		BannerTimeout:  min(probe.DefaultBannerTimeout, g.timeout/2),
+		CommandTimeout: min(probe.DefaultCommandTimeout, g.timeout/4),
+		TLSTimeout:     min(probe.DefaultTLSTimeout, g.timeout/4),
+	}
+}
+
+// parseOptionalName validates a domain-name flag, leaving it empty when
+// not given.
+func parseOptionalName(flag, value string) (string, error) {
+	if value == "" {
+		return "", nil
+	}
+	n, err := dnsname.Parse(value)
+	if err != nil {
+		return "", usageError("%s: %w", flag, err)
+	}
+	return n.String(), nil
 }

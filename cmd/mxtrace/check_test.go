@@ -1,13 +1,20 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
+	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/mxtrace/mxtrace/internal/golden"
+	"github.com/mxtrace/mxtrace/internal/smtptest"
+	"github.com/mxtrace/mxtrace/internal/testpki"
 )
 
 const reverseZone = "../../examples/reverse.zone"
@@ -114,5 +121,70 @@ func TestCheckOfflineSkips(t *testing.T) {
 	}
 	if len(skipped) != 1 || !strings.Contains(skipped[0], "nameservers") || !strings.Contains(skipped[0], "blacklists") || !strings.Contains(skipped[0], "need the network") {
 		t.Errorf("skipped lines %q", skipped)
+	}
+}
+
+// TestCheckSMTP: check --smtp probes the exchanges of a --zone file (new
+// servers before the zone is published), reports what they show, and
+// never sends a message; --no-smtp does not connect at all.
+func TestCheckSMTP(t *testing.T) {
+	port := smtptest.Port(t)
+	ca := testpki.NewCA(t, "cmd test CA")
+	at := func(n byte) string { return netip.AddrPortFrom(smtptest.Loopback(n), uint16(port)).String() }
+	primary := smtptest.Start(t, smtptest.Options{Addr: at(2), Hostname: "mx1.smtpcheck.test",
+		TLS: &tls.Config{Certificates: []tls.Certificate{ca.Leaf(t, testpki.LeafOptions{Names: []string{"mx1.smtpcheck.test"}})}}})
+	backup := smtptest.Start(t, smtptest.Options{Addr: at(3), Hostname: "mx2.smtpcheck.test"})
+	zone := filepath.Join(t.TempDir(), "smtpcheck.zone")
+	if err := os.WriteFile(zone, []byte(`$ORIGIN smtpcheck.test.
+@    300 SOA ns h 1 7200 900 1209600 300
+@    300 MX 10 mx1
+@    300 MX 20 mx2
+mx1  300 A 127.0.0.2
+mx2  300 A 127.0.0.3
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"check", "--zone", zone, "--smtp-port", strconv.Itoa(port), "--ca", ca.WriteCertFile(t), "--fail-on", "never"}
+
+	_, out, errOut := mxtrace(t, append(base, "--no-smtp", "smtpcheck.test")...)
+	if primary.Connections()+backup.Connections() != 0 {
+		t.Fatalf("--no-smtp connected; stderr %s", errOut)
+	}
+	if !strings.Contains(out, "SMTP, tiers (--no-smtp)") {
+		t.Errorf("--no-smtp not reported as skipped:\n%s", out)
+	}
+
+	code, out, errOut := mxtrace(t, append(base, "--smtp", "--json", "smtpcheck.test")...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		Findings []struct{ ID, Subject string }
+		Details  struct {
+			SMTP []struct {
+				Host string
+				TLS  *struct{ Verified bool }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Details.SMTP) != 2 || rep.Details.SMTP[0].TLS == nil || !rep.Details.SMTP[0].TLS.Verified || rep.Details.SMTP[1].TLS != nil {
+		t.Errorf("details.smtp %+v: want mx1 with a verified TLS session (--ca), mx2 without", rep.Details.SMTP)
+	}
+	var ids []string
+	for _, f := range rep.Findings {
+		if strings.HasPrefix(f.ID, "smtp-") || f.ID == "mx-backup-weaker" {
+			ids = append(ids, f.ID+" "+f.Subject)
+		}
+	}
+	slices.Sort(ids)
+	want := []string{"mx-backup-weaker mx2.smtpcheck.test", "smtp-starttls-missing mx2.smtpcheck.test[127.0.0.3]:" + strconv.Itoa(port)}
+	if !slices.Equal(ids, want) {
+		t.Errorf("findings %q, want %q", ids, want)
+	}
+	if n := len(primary.Messages()) + len(backup.Messages()); n != 0 {
+		t.Errorf("check sent %d messages", n)
 	}
 }
