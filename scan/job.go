@@ -1,0 +1,183 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"golang.org/x/time/rate"
+
+	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
+)
+
+// Job computes the outcome for one domain. The value is written as it is
+// (one JSON object per line), so it must be what the single-domain command
+// prints: a *route.Plan or a *check.Report. The summary and the CSV columns
+// are read from those two types; another type is written as JSON but
+// counted only by the error it came with.
+//
+// A non-nil error says the outcome is not final: when Temporary(err) the
+// domain is tried again (Config.Retries), and after the last try the value
+// is written anyway, with the error counted in the summary.
+type Job func(ctx context.Context, domain dnsname.Name) (any, error)
+
+// ErrIncomplete wraps the temporary failure of one lookup that an outcome
+// needed but went on without: an exchange whose addresses could not be
+// resolved, an audit area that could not be checked. The outcome is
+// written, but it is not what the domain's DNS says.
+var ErrIncomplete = errors.New("incomplete: a lookup failed temporarily")
+
+// Route is the Job of --mode route: p's plan, exactly what "route --json"
+// prints. The plan's error, or a temporary failure of any lookup made for
+// it (wrapped in ErrIncomplete), is returned beside it.
+func Route(p *route.Planner) Job {
+	return func(ctx context.Context, domain dnsname.Name) (any, error) {
+		var first atomic.Pointer[error]
+		pp := *p
+		pp.Resolver = recorder{next: p.Resolver, first: &first}
+		plan, err := pp.Plan(ctx, domain)
+		if err == nil {
+			err = incomplete(&first)
+		}
+		return plan, err
+	}
+}
+
+// Check is the Job of --mode check: a's report, exactly what "check --json"
+// prints. The plan's error, or a temporary failure of any lookup made
+// through a's resolvers (wrapped in ErrIncomplete), is returned beside it.
+// Areas with resolvers of their own (the nameserver audit asks the
+// authoritative servers directly; the blacklists) report their failures
+// as findings, as check does.
+func Check(a *check.Auditor) Job {
+	return func(ctx context.Context, domain dnsname.Name) (any, error) {
+		var first atomic.Pointer[error]
+		aa := *a
+		aa.Resolver = recorder{next: a.Resolver, first: &first}
+		if a.Planner != nil {
+			pp := *a.Planner
+			pp.Resolver = recorder{next: a.Planner.Resolver, first: &first}
+			aa.Planner = &pp
+		}
+		r := aa.Audit(ctx, domain)
+		var err error
+		if r.Details != nil {
+			err = r.Details.PlanErr
+		}
+		if err == nil {
+			err = incomplete(&first)
+		}
+		return r, err
+	}
+}
+
+// recorder passes lookups through and keeps the first temporary failure.
+type recorder struct {
+	next  resolve.Resolver
+	first *atomic.Pointer[error]
+}
+
+func (r recorder) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	a, err := r.next.Lookup(ctx, q)
+	if err != nil && Temporary(err) {
+		r.first.CompareAndSwap(nil, &err)
+	}
+	return a, err
+}
+
+func incomplete(first *atomic.Pointer[error]) error {
+	if p := first.Load(); p != nil {
+		return fmt.Errorf("%w: %w", ErrIncomplete, *p)
+	}
+	return nil
+}
+
+// Temporary reports whether err is worth trying again: a time-out (of a
+// query or of the domain's attempt) or SERVFAIL (RFC 2308 §7.1: a server
+// failure may be cached for at most five minutes; it is not an answer).
+// REFUSED, malformed replies, CNAME loops and bad input are not retried:
+// they come back the same.
+func Temporary(err error) bool {
+	return errors.Is(err, resolve.ErrTimeout) || errors.Is(err, resolve.ErrServerFailure) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+// ErrorKind classifies why a line is an error, for the summary.
+type ErrorKind string
+
+// Error kinds.
+const (
+	KindInvalidInput ErrorKind = "invalid-input" // the entry is not a domain
+	KindTimeout      ErrorKind = "timeout"       // no answer in time
+	KindServFail     ErrorKind = "servfail"      // SERVFAIL
+	KindRefused      ErrorKind = "refused"       // REFUSED
+	KindBadResponse  ErrorKind = "bad-response"  // a malformed or mismatched reply
+	KindCNAME        ErrorKind = "cname"         // a CNAME loop or an overlong chain
+	KindMailLoop     ErrorKind = "mail-loop"     // --self is the most preferred exchange
+	KindNotInZone    ErrorKind = "not-in-zone"   // offline, the name is in no --zone file
+	KindCancelled    ErrorKind = "cancelled"     // the scan was interrupted
+	KindOther        ErrorKind = "other"
+)
+
+// KindOf classifies err.
+func KindOf(err error) ErrorKind {
+	switch {
+	case errors.Is(err, dnsname.ErrInvalid), errors.Is(err, ErrInput):
+		return KindInvalidInput
+	case errors.Is(err, resolve.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return KindTimeout
+	case errors.Is(err, resolve.ErrServerFailure):
+		return KindServFail
+	case errors.Is(err, resolve.ErrRefused):
+		return KindRefused
+	case errors.Is(err, resolve.ErrBadResponse):
+		return KindBadResponse
+	case errors.Is(err, resolve.ErrCNAMELoop), errors.Is(err, resolve.ErrCNAMEChain):
+		return KindCNAME
+	case errors.Is(err, route.ErrMailLoop):
+		return KindMailLoop
+	case errors.Is(err, resolve.ErrNotInZone):
+		return KindNotInZone
+	case errors.Is(err, context.Canceled):
+		return KindCancelled
+	}
+	return KindOther
+}
+
+// Limiter is a token bucket (golang.org/x/time/rate) shared by the
+// resolvers it wraps: at most qps queries a second pass through all of
+// them together, with a burst of a tenth of a second's worth. Wrap the
+// stubs under the cache, so that only queries that leave the process are
+// counted. A stub asks its servers in order and moves to the next only on
+// failure, so the limit bounds the rate each server sees. A lookup that
+// would have to wait past its deadline fails at once with
+// resolve.ErrTimeout.
+type Limiter struct {
+	lim *rate.Limiter
+}
+
+// NewLimiter returns a Limiter letting qps queries a second through.
+func NewLimiter(qps float64) *Limiter {
+	return &Limiter{lim: rate.NewLimiter(rate.Limit(qps), max(1, int(qps/10)))}
+}
+
+// Wrap returns a Resolver that waits for l before each query to next.
+func (l *Limiter) Wrap(next resolve.Resolver) resolve.Resolver {
+	return limited{next: next, lim: l.lim}
+}
+
+type limited struct {
+	next resolve.Resolver
+	lim  *rate.Limiter
+}
+
+func (r limited) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	if err := r.lim.Wait(ctx); err != nil {
+		return nil, &resolve.Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: waiting for the rate limit (--qps): %w", resolve.ErrTimeout, err)}
+	}
+	return r.next.Lookup(ctx, q)
+}

@@ -1,0 +1,384 @@
+// Package scan routes or audits long lists of mail domains (millions: the
+// Tranco list, a registry's zone file, a customer base) and writes one line
+// per input entry: per domain, exactly the object "route --json" (RFC 5321
+// §5.1 delivery plan) or "check --json" prints; per entry that is not a
+// domain, an ErrorRecord. Nothing is dropped and nothing is written twice.
+//
+// It is a pipeline with one writer:
+//
+//	Source (streamed) → bounded worker pool → reorder window → one writer
+//
+// The input is read as it is needed, never held whole. Config.Concurrency
+// workers each run the Job for one domain at a time, with bounded retries
+// (exponential backoff, full jitter) when a lookup failed temporarily. The
+// writer puts the lines back in input order through a window of
+// Config.Window entries: when the window is full, no new entry is started
+// until the oldest one is written, so the memory held is bounded by the
+// window, not the input. With Config.Unordered lines are written as they
+// finish.
+//
+// An interrupted run (its context cancelled) stops reading, lets the
+// entries in progress end, writes every finished entry up to the first
+// unfinished one, and flushes: the output is a valid file that Resume
+// continues. Shard splits an input between machines without coordination.
+package scan
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for Config.
+const (
+	DefaultConcurrency = 256
+	DefaultBackoff     = 250 * time.Millisecond
+	// MaxBackoff caps the delay before one retry.
+	MaxBackoff = 10 * time.Second
+	// flushInterval bounds how long a finished line may sit in the
+	// write buffer, so the file (and tail -f) keeps up, and a killed run
+	// loses at most this much work.
+	flushInterval = time.Second
+)
+
+// ErrInterrupted is returned when the run's context ended before the end
+// of the input; the output holds everything finished until then.
+var ErrInterrupted = errors.New("scan: interrupted")
+
+// Config configures a run. Job is required.
+type Config struct {
+	// Job computes the outcome for one domain (Route or Check).
+	Job Job
+	// Mode names the job in the summary ("route", "check").
+	Mode string
+	// Format is FormatJSON (the default) or FormatCSV.
+	Format Format
+	// Concurrency is the number of workers (default DefaultConcurrency).
+	Concurrency int
+	// Window is the number of entries that may be started but not yet
+	// written (default 4 × Concurrency, at least Concurrency). In input
+	// order, the entries waiting for an earlier, slower one are held
+	// there; when it is full no new entry starts.
+	Window int
+	// Unordered writes lines as they finish instead of in input order.
+	Unordered bool
+	// Timeout bounds each attempt at one domain (0: no bound).
+	Timeout time.Duration
+	// Retries is how many more attempts a domain gets after a temporary
+	// failure (see Temporary).
+	Retries int
+	// Backoff is the base delay before a retry (default DefaultBackoff):
+	// retry n waits a random time up to Backoff × 2ⁿ⁻¹, at most
+	// MaxBackoff ("full jitter", so retries of many domains spread out).
+	Backoff time.Duration
+	// Shard selects a share of the input (the zero Shard: all of it).
+	Shard Shard
+	// Done lists what an earlier run already wrote to the output (from
+	// Resume); nil for a fresh output.
+	Done *Done
+	// Progress, when set, receives a status line redrawn in place (a
+	// terminal); Total, when set, counts the entries for it.
+	Progress io.Writer
+	Total    func(context.Context) (int64, error)
+
+	Logger *slog.Logger // nil: silent
+}
+
+// task is one entry handed to a worker.
+type task struct {
+	seq  int64
+	item Item
+}
+
+// runner is one run's state.
+type runner struct {
+	cfg Config
+	sum *Summary
+	// work ends when the run is interrupted or the output fails.
+	work   context.Context
+	cancel context.CancelCauseFunc
+
+	inflight, maxInflight atomic.Int64
+	resumed               atomic.Int64
+	unfinished            int64 // entries cut short by an interruption (the writer's)
+	prog                  *progress
+}
+
+// Run reads src, scans every entry of the shard that Done does not list,
+// and writes the lines to out. It returns the summary of the run, also
+// when it fails; the error is ErrInterrupted (wrapping the context's
+// cause) when ctx ended first, an ErrResume when the output does not
+// match the input, or the input's or output's error.
+func Run(ctx context.Context, src Source, out io.Writer, cfg Config) (*Summary, error) {
+	if cfg.Job == nil {
+		return nil, errors.New("scan: no Job")
+	}
+	cfg.Format = cmp.Or(cfg.Format, FormatJSON)
+	cfg.Concurrency = cmp.Or(max(cfg.Concurrency, 0), DefaultConcurrency)
+	cfg.Window = max(cmp.Or(cfg.Window, 4*cfg.Concurrency), cfg.Concurrency)
+	cfg.Backoff = cmp.Or(cfg.Backoff, DefaultBackoff)
+
+	r := &runner{cfg: cfg, sum: newSummary(cfg.Mode)}
+	r.work, r.cancel = context.WithCancelCause(ctx)
+	defer r.cancel(nil)
+	if cfg.Progress != nil {
+		r.prog = startProgress(r.work, cfg.Progress, cfg.Total)
+	}
+
+	w := newWriter(out)
+	if cfg.Format == FormatCSV && (cfg.Done == nil || !cfg.Done.header) {
+		if err := w.write(newEncoder(FormatCSV).header()); err != nil {
+			return r.end(fmt.Errorf("scan: writing the output: %w", err))
+		}
+	}
+
+	window := make(chan struct{}, cfg.Window)
+	jobs := make(chan task)
+	results := make(chan *outcome, cfg.Concurrency)
+	feedErr := make(chan error, 1)
+	go func() {
+		// Not waited for: a read that blocks (stdin) must not keep an
+		// interrupted run from ending. It stops at its next entry.
+		defer close(jobs)
+		feedErr <- r.feed(src, window, jobs)
+	}()
+	var workers sync.WaitGroup
+	for range cfg.Concurrency {
+		workers.Go(func() {
+			enc := newEncoder(cfg.Format)
+			for {
+				select {
+				case t, ok := <-jobs:
+					if !ok {
+						return
+					}
+					o := r.do(t)
+					if !o.notDone {
+						enc.encode(o)
+					}
+					results <- o
+				case <-r.work.Done():
+					return
+				}
+			}
+		})
+	}
+	go func() {
+		workers.Wait()
+		close(results)
+	}()
+
+	err := r.write(w, results, window)
+	if ferr := w.flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("scan: writing the output: %w", ferr)
+	}
+	fed := false
+	select {
+	case ferr := <-feedErr:
+		fed = true
+		if err == nil {
+			err = ferr
+		}
+	default:
+		// The feeder is still blocked in a read: the run was
+		// interrupted.
+	}
+	if err == nil && (!fed || r.unfinished > 0) {
+		err = fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(r.work))
+	}
+	return r.end(err)
+}
+
+// end finishes the summary and the progress line.
+func (r *runner) end(err error) (*Summary, error) {
+	r.sum.Interrupted = errors.Is(err, ErrInterrupted)
+	r.sum.Resumed = r.resumed.Load()
+	r.sum.MaxInFlight = r.maxInflight.Load()
+	r.sum.finish()
+	if r.prog != nil {
+		r.prog.end()
+	}
+	return r.sum, err
+}
+
+// feed reads the input, skips what is not in the shard or already done,
+// and hands every other entry to the workers, each after taking a place in
+// the window.
+func (r *runner) feed(src Source, window chan struct{}, jobs chan<- task) error {
+	var seq int64
+	for it, err := range src {
+		if err != nil {
+			// The entries already started are finished and written.
+			return err
+		}
+		if r.work.Err() != nil {
+			return nil
+		}
+		if !r.cfg.Shard.Has(it) {
+			continue
+		}
+		if d := r.cfg.Done; d != nil {
+			// In input order a mismatch can only come before the first
+			// entry is started: nothing new has been written.
+			skip, err := d.skip(it, seq)
+			if err != nil {
+				return err
+			}
+			if skip {
+				r.resumed.Add(1)
+				if r.prog != nil {
+					r.prog.done.Add(1)
+				}
+				continue
+			}
+		}
+		select {
+		case window <- struct{}{}:
+		case <-r.work.Done():
+			return nil
+		}
+		select {
+		case jobs <- task{seq, it}:
+			seq++
+		case <-r.work.Done():
+			return nil
+		}
+	}
+	if d := r.cfg.Done; d != nil {
+		if err := d.rest(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// do works on one entry, trying again after temporary failures.
+func (r *runner) do(t task) *outcome {
+	o := &outcome{seq: t.seq, item: t.item}
+	defer o.settle()
+	if t.item.Err != nil {
+		// settle writes its ErrorRecord.
+		o.err = t.item.Err
+		return o
+	}
+	storeMax(&r.maxInflight, r.inflight.Add(1))
+	defer r.inflight.Add(-1)
+	for {
+		ctx, cancel := r.work, context.CancelFunc(func() {})
+		if r.cfg.Timeout > 0 {
+			ctx, cancel = context.WithTimeout(r.work, r.cfg.Timeout)
+		}
+		o.value, o.err = r.cfg.Job(ctx, t.item.Name)
+		cancel()
+		o.attempts++
+		if o.err != nil && r.work.Err() != nil {
+			// Cut short by the interruption: not finished.
+			o.notDone = true
+			return o
+		}
+		if o.err == nil || !Temporary(o.err) || o.attempts > r.cfg.Retries {
+			return o
+		}
+		// Full jitter: a random wait up to the exponential bound.
+		bound := min(r.cfg.Backoff<<min(o.attempts-1, 30), MaxBackoff)
+		wait := rand.N(bound) + 1
+		if r.cfg.Logger != nil {
+			r.cfg.Logger.Debug("scan retry", "domain", t.item.Name, "attempt", o.attempts+1, "after", wait, "error", o.err)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-r.work.Done():
+			timer.Stop()
+			o.notDone = true
+			return o
+		}
+	}
+}
+
+// storeMax raises a to v if v is larger.
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		m := a.Load()
+		if v <= m || a.CompareAndSwap(m, v) {
+			return
+		}
+	}
+}
+
+// write is the one writer: it takes the finished entries, puts them back
+// in input order (or not, with Unordered), writes them, and frees their
+// places in the window. It returns when every worker has stopped.
+func (r *runner) write(w *writer, results <-chan *outcome, window <-chan struct{}) error {
+	ring := make([]*outcome, r.cfg.Window)
+	var next, held int64
+	var werr error
+	stopped := false // in input order: an unfinished entry was reached
+	emit := func(o *outcome) {
+		<-window
+		if stopped || werr != nil {
+			return
+		}
+		if o.notDone {
+			r.unfinished++
+			// In input order nothing after it may be written, or the
+			// file would no longer be a prefix of the input.
+			stopped = !r.cfg.Unordered
+			return
+		}
+		if err := w.write(o.line); err != nil {
+			werr = fmt.Errorf("scan: writing the output: %w", err)
+			r.cancel(werr)
+			return
+		}
+		r.sum.add(o)
+		if r.prog != nil {
+			r.prog.done.Add(1)
+			if o.err != nil {
+				r.prog.errors.Add(1)
+			}
+		}
+	}
+	tick := time.NewTicker(flushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case o, ok := <-results:
+			if !ok {
+				return werr
+			}
+			if r.cfg.Unordered {
+				emit(o)
+				continue
+			}
+			ring[o.seq%int64(len(ring))] = o
+			held++
+			r.sum.MaxReordered = max(r.sum.MaxReordered, held)
+			for {
+				i := next % int64(len(ring))
+				o := ring[i]
+				if o == nil {
+					break
+				}
+				ring[i] = nil
+				held--
+				next++
+				emit(o)
+			}
+		case <-tick.C:
+			if werr == nil {
+				if err := w.flush(); err != nil {
+					werr = fmt.Errorf("scan: writing the output: %w", err)
+					r.cancel(werr)
+				}
+			}
+		}
+	}
+}
