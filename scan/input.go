@@ -2,8 +2,8 @@ package scan
 
 import (
 	"bufio"
-	"context"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
