@@ -128,6 +128,7 @@ Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
 	root.AddCommand(spfCommand(g))
 	root.AddCommand(checkCommand(g))
 	root.AddCommand(probeCommand(g))
+	root.AddCommand(sendCommand(g))
 
 	err := root.Execute()
 	if err == nil {
