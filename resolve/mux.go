@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -127,19 +128,20 @@ type muxSocket struct {
 	inflight int
 	table    [muxIDs]*muxQuery
 
-	sent, timeouts, late, stray, tcp, retries atomic.Int64
+	sent, timeouts, late, stray, tcp, retries, refused atomic.Int64
 }
 
 // muxQuery is one lookup's reusable state: the query message and its
 // packed form, and the rendezvous with the reader.
 type muxQuery struct {
-	msg   dns.Msg
-	qs    [1]dns.Question
-	opt   dns.OPT
-	extra [1]dns.RR // &opt
-	out   []byte    // msg packed, ID patched per attempt; empty: not packed yet
-	edns  bool      // out carries an OPT record
-	timer *time.Timer
+	msg     dns.Msg
+	qs      [1]dns.Question
+	opt     dns.OPT
+	extra   [1]dns.RR // &opt
+	out     []byte    // msg packed, ID patched per attempt; empty: not packed yet
+	edns    bool      // out carries an OPT record
+	packErr error     // why msg could not be packed
+	timer   *time.Timer
 	// done receives one value per registration, sent by whoever takes
 	// the query out of the table (the reader with a reply, or Close).
 	done chan struct{}
@@ -261,6 +263,9 @@ type MuxStats struct {
 	// Stray counts datagrams with the ID of a query in flight that did
 	// not answer it (wrong question, no QR, malformed) and were dropped.
 	Stray int64
+	// Refused counts ICMP port-unreachable reports (ECONNREFUSED) read
+	// on a socket; each fails the queries then in flight on it.
+	Refused int64
 }
 
 // Stats returns the counters so far.
@@ -274,6 +279,7 @@ func (m *Mux) Stats() MuxStats {
 			st.Timeouts += s.timeouts.Load()
 			st.Late += s.late.Load()
 			st.Stray += s.stray.Load()
+			st.Refused += s.refused.Load()
 		}
 	}
 	return st
@@ -344,7 +350,7 @@ func (m *Mux) ask(ctx context.Context, srv *muxServer, p *muxQuery, q Question) 
 		}
 		if err != nil {
 			last = &Error{Question: q, Server: srv.addr, Rcode: -1, Err: err}
-			if errors.Is(err, ErrTimeout) && ctx.Err() == nil {
+			if (errors.Is(err, ErrTimeout) || errors.Is(err, syscall.ECONNREFUSED)) && ctx.Err() == nil {
 				continue
 			}
 			return nil, last
@@ -390,7 +396,7 @@ func (m *Mux) pause(ctx context.Context, p *muxQuery, attempt int) bool {
 // start prepares p for a lookup of q.
 func (p *muxQuery) start(q Question) {
 	p.qs[0] = dns.Question{Name: q.Name, Qtype: q.Type, Qclass: dns.ClassINET}
-	p.out = p.out[:0]
+	p.out, p.packErr = p.out[:0], nil
 }
 
 // pack builds the query into p.out, with the flags of Stub.query: RD unless
@@ -398,7 +404,7 @@ func (p *muxQuery) start(q Question) {
 // configured, and an OPT record unless the server refused EDNS. The ID is
 // set per attempt by register.
 func (p *muxQuery) pack(m *Mux, edns bool) {
-	if len(p.out) > 0 && p.edns == edns {
+	if (len(p.out) > 0 || p.packErr != nil) && p.edns == edns {
 		return
 	}
 	p.msg = dns.Msg{Question: p.qs[:]}
@@ -411,11 +417,11 @@ func (p *muxQuery) pack(m *Mux, edns bool) {
 	}
 	out, err := p.msg.PackBuffer(p.out[:cap(p.out)])
 	if err != nil {
-		// A Question holds a valid name (NewQuestion, Q); if not, the
-		// empty query fails the exchange below.
-		out = nil
+		// Not a valid name (NewQuestion checks; Q does not): the
+		// exchange fails, as Stub's does.
+		out = p.out[:0]
 	}
-	p.out, p.edns = out, edns
+	p.out, p.edns, p.packErr = out, edns, err
 }
 
 // exchange sends p once over one of srv's sockets and waits for the reply
@@ -434,12 +440,16 @@ func (m *Mux) exchange(ctx context.Context, srv *muxServer, p *muxQuery, retry b
 	if timeout <= 0 {
 		return s, nil, fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
 	}
-	if len(p.out) < 12 {
-		return s, nil, fmt.Errorf("%w: cannot pack a query for %s", ErrBadName, p.qs[0].Name)
+	if p.packErr != nil {
+		return s, nil, fmt.Errorf("%w: packing the query: %w", ErrBadResponse, p.packErr)
 	}
 	if srv.limit != nil {
 		if err := srv.limit.Wait(ctx); err != nil {
-			// Waiting for a token would outlast the deadline.
+			if ctx.Err() != nil {
+				return s, nil, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+			}
+			// The limiter knows at once that the wait would outlast
+			// the deadline.
 			return s, nil, fmt.Errorf("%w: rate limit: %w", ErrTimeout, context.DeadlineExceeded)
 		}
 	}
@@ -451,7 +461,14 @@ func (m *Mux) exchange(ctx context.Context, srv *muxServer, p *muxQuery, retry b
 	if retry {
 		s.retries.Add(1)
 	}
-	if _, err := s.conn.Write(p.out); err != nil {
+	_, err := s.conn.Write(p.out)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		// The socket reports an ICMP error left by an earlier query,
+		// perhaps another lookup's (RFC 1122 §4.1.3.3); send once more,
+		// so only a server refusing now fails this one.
+		_, err = s.conn.Write(p.out)
+	}
+	if err != nil {
 		if s.unregister(p, id) {
 			return s, nil, netError(ctx, err)
 		}
@@ -551,9 +568,16 @@ func (s *muxSocket) read() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// An ICMP error reported on the connected socket (port
-			// unreachable: ECONNREFUSED) concerns no query in
-			// particular; the queries time out and fail over.
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				// ICMP port unreachable for some query on this
+				// connected socket (RFC 1122 §4.1.3.3): nothing
+				// listens at the server's port, so fail the
+				// queries in flight, which a Stub's sockets would
+				// each learn, rather than let them time out. The
+				// lookups retry after a pause, then fail over.
+				s.refused.Add(1)
+				s.failAll(err)
+			}
 			continue
 		}
 		s.demux(buf[:n], &probe, &qs)
@@ -618,16 +642,24 @@ func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) {
 func (s *muxSocket) close() {
 	s.mu.Lock()
 	s.closed = true
-	if s.inflight > 0 {
-		for id, p := range s.table {
-			if p != nil {
-				p.err = ErrClosed
-				s.table[id] = nil
-				p.done <- struct{}{}
-			}
-		}
-		s.inflight = 0
-	}
 	s.mu.Unlock()
+	s.failAll(ErrClosed)
 	s.conn.Close()
+}
+
+// failAll ends every query in flight on s with err.
+func (s *muxSocket) failAll(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight == 0 {
+		return
+	}
+	for id, p := range s.table {
+		if p != nil {
+			p.err = err
+			s.table[id] = nil
+			p.done <- struct{}{}
+		}
+	}
+	s.inflight = 0
 }
