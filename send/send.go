@@ -327,7 +327,7 @@ func (s *Sender) round(ctx context.Context, round int, domain dnsname.Name, sts 
 			case OutcomeRejected:
 				// RFC 5321 §4.2.1, §4.5.4.1: a 5xx reply to the transaction
 				// is permanent; other exchanges are not tried.
-				return fmt.Errorf("%w: %s [%s] answered %d to %s: %s", ErrPermanent, name, addr, a.Code, strings.ToUpper(string(a.Stage)), a.Reply)
+				return fmt.Errorf("%w: %s [%s] answered %d to %s: %s", ErrPermanent, name, addr, a.Code, stageCommand(a.Stage), a.Reply)
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -343,6 +343,14 @@ func (s *Sender) round(ctx context.Context, round int, domain dnsname.Name, sts 
 		return fmt.Errorf("%w: %w: no exchange of %s has an address: %s", ErrPermanent, ErrNoRoute, domain, why)
 	}
 	return fmt.Errorf("%w: %s", ErrTemporary, why)
+}
+
+// stageCommand names the command a reply at a stage answered.
+func stageCommand(s Stage) string {
+	if s == StageMessage {
+		return "the message data"
+	}
+	return strings.ToUpper(string(s))
 }
 
 func reasonAddr(a string) string {
