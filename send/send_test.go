@@ -792,3 +792,24 @@ func TestHelloName(t *testing.T) {
 		t.Errorf("address literal %q, want the local address [127.0.0.1]", helo)
 	}
 }
+
+// TestIPv6: an exchange's IPv6 address is tried like any other, after its
+// IPv4 one (the order the plan serves).
+func TestIPv6(t *testing.T) {
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	l.Close()
+	port := smtptest.Port(t)
+	smtptest.Refused(t, at(2, port))
+	v6 := smtptest.Start(t, smtptest.Options{Addr: fmt.Sprintf("[::1]:%d", port)})
+	res, err := newSender(t, zones(t, baseZone+"mx1 3600 IN AAAA ::1\n"), port).Send(t.Context(), testMessage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Address != "::1" || len(v6.Messages()) != 1 {
+		t.Errorf("accepted at %q; the IPv6 server got %d messages", res.Address, len(v6.Messages()))
+	}
+	wantOutcomes(t, res, "mx1.example.test connect deferred", "mx1.example.test message accepted")
+}
