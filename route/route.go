@@ -262,6 +262,10 @@ func (p *Planner) finish(plan *Plan, target string) {
 		for i, h := range t.Hosts {
 			names[i] = h.Name
 		}
+		// The shuffle starts from a canonical order, not the order the
+		// server returned (resolvers rotate RRsets), so that --seed
+		// gives the same attempt order whichever resolver answered.
+		slices.Sort(names)
 		rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
 		plan.Order = append(plan.Order, names...)
 	}

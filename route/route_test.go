@@ -414,3 +414,36 @@ func TestJSONShape(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedIgnoresServedOrder: with a seed, the attempt order depends only
+// on the seed and the domain, not on the order the resolver served the MX
+// records in (recursive resolvers rotate RRsets).
+func TestSeedIgnoresServedOrder(t *testing.T) {
+	hosts := []string{"a", "b", "c", "d", "e"}
+	zone := func(order []string) resolve.Resolver {
+		var b strings.Builder
+		b.WriteString("seed.test. 300 SOA ns.seed.test. h.seed.test. 1 7200 900 1209600 300\n")
+		for _, h := range order {
+			fmt.Fprintf(&b, "seed.test. 300 MX 10 %s.seed.test.\n%s.seed.test. 300 A 192.0.2.1\n", h, h)
+		}
+		z, err := resolve.ParseZones(strings.NewReader(b.String()), "seed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return z
+	}
+	reversed := slices.Clone(hosts)
+	slices.Reverse(reversed)
+	var orders [][]string
+	for _, served := range [][]string{hosts, reversed} {
+		p := &route.Planner{Resolver: zone(served), Seed: 42, HasSeed: true}
+		plan, err := p.Plan(t.Context(), dnsname.MustParse("seed.test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		orders = append(orders, plan.Order)
+	}
+	if !slices.Equal(orders[0], orders[1]) {
+		t.Errorf("--seed order depends on the served order: %v vs %v", orders[0], orders[1])
+	}
+}
