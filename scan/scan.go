@@ -48,6 +48,9 @@ const (
 	flushInterval = time.Second
 )
 
+// errStopped is feed's: the run ended before the input did.
+var errStopped = errors.New("scan: stopped reading")
+
 // ErrInterrupted is returned when the run's context ended before the end
 // of the input; the output holds everything finished until then.
 var ErrInterrupted = errors.New("scan: interrupted")
@@ -182,8 +185,8 @@ func Run(ctx context.Context, src Source, out io.Writer, cfg Config) (*Summary, 
 	fed := false
 	select {
 	case ferr := <-feedErr:
-		fed = true
-		if err == nil {
+		fed = ferr != errStopped
+		if err == nil && fed {
 			err = ferr
 		}
 	default:
@@ -219,7 +222,7 @@ func (r *runner) feed(src Source, window chan struct{}, jobs chan<- task) error 
 			return err
 		}
 		if r.work.Err() != nil {
-			return nil
+			return errStopped
 		}
 		if !r.cfg.Shard.Has(it) {
 			continue
@@ -242,13 +245,13 @@ func (r *runner) feed(src Source, window chan struct{}, jobs chan<- task) error 
 		select {
 		case window <- struct{}{}:
 		case <-r.work.Done():
-			return nil
+			return errStopped
 		}
 		select {
 		case jobs <- task{seq, it}:
 			seq++
 		case <-r.work.Done():
-			return nil
+			return errStopped
 		}
 	}
 	if d := r.cfg.Done; d != nil {

@@ -327,6 +327,18 @@ func TestInterrupt(t *testing.T) {
 	}
 }
 
+// TestInterruptBeforeStart: a run cancelled before it starts writes
+// nothing and says it was interrupted.
+func TestInterruptBeforeStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var out bytes.Buffer
+	sum, err := Run(ctx, Lines(strings.NewReader(list(10))), &out, Config{Job: instant})
+	if !errors.Is(err, ErrInterrupted) || !sum.Interrupted || out.Len() != 0 {
+		t.Errorf("error %v, interrupted %v, output %q", err, sum.Interrupted, out.String())
+	}
+}
+
 // TestInterruptBlockedInput: Ctrl-C while the input blocks (standard
 // input with nothing coming) ends the run at once.
 func TestInterruptBlockedInput(t *testing.T) {

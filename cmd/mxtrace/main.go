@@ -127,6 +127,7 @@ Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
 	root.AddCommand(routeCommand(g))
 	root.AddCommand(spfCommand(g))
 	root.AddCommand(checkCommand(g))
+	root.AddCommand(scanCommand(g))
 	root.AddCommand(probeCommand(g))
 	root.AddCommand(sendCommand(g))
 

@@ -1,0 +1,426 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/dnsbl"
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/mtasts"
+	"github.com/mxtrace/mxtrace/nameserver"
+	"github.com/mxtrace/mxtrace/report"
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
+	"github.com/mxtrace/mxtrace/scan"
+)
+
+// scanOptions are scan's own flags.
+type scanOptions struct {
+	mode, format, output, summary string
+	column, comma                 string
+	header                        bool
+	fromZone, origin              string
+	concurrency, window, retries  int
+	unordered, resume             bool
+	qps                           float64
+	shard                         string
+	smtp                          bool
+	helo                          string
+	seed                          uint64
+	self                          string
+	selectors, lists              []string
+	noDNSBL                       bool
+}
+
+func scanCommand(g *globals) *cobra.Command {
+	o := &scanOptions{}
+	cmd := &cobra.Command{
+		Use:   "scan FILE|-",
+		Short: "Route or audit a list of domains: one JSON line per entry, in input order",
+		Long: `scan routes (--mode route, the default) or audits (--mode check) every domain of
+a list and writes one line per entry: exactly the object "route --json" or
+"check --json --no-smtp" prints for that domain (with --smtp, "check --json"),
+or, for an entry that is not a domain, an error object. Nothing is dropped,
+nothing is written twice.
+
+The input is a file, or standard input for -: one domain or e-mail address per
+line (blank lines and # comments are skipped), one column of a CSV file
+(--column), or every name with NS or MX records in a zone file (--from-zone).
+It is streamed: millions of entries take no more memory than a few.
+
+Temporary failures (time-outs, SERVFAIL) are retried with backoff (--retries).
+A summary goes to standard error at the end (--summary FILE writes it as JSON);
+a progress line too, when standard error is a terminal.
+
+Ctrl-C (or SIGTERM) stops cleanly: every finished line is written and the file
+is valid. Run the same command with --resume to continue it. --shard I/N takes
+a fixed 1/N of the input, so N machines split one list without coordination.
+
+Exit status: 0 the whole input was scanned (whatever the domains' findings);
+2 bad usage, or --resume on an output that does not match the input; 3 the
+scan could not finish (interrupted, input or output error, or no domain got
+any answer). See docs/scan.md.`,
+		Example: `  mxtrace scan --zone examples/example.zone domains.txt
+  mxtrace scan -o out.jsonl top-1m.csv --column 2 --concurrency 512
+  mxtrace scan -o out.jsonl --resume top-1m.csv --column 2
+  mxtrace scan --from-zone com.zone --shard 3/16 -o com-3.jsonl --summary com-3.summary.json
+  mxtrace scan --mode check --format csv -o audit.csv customers.txt
+  zcat list.gz | mxtrace scan - | jq -r 'select(.result == "error") | .domain'`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.scan(cmd, args, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.mode, "mode", "route", "`route` (the delivery plan) or check (the DNS audit)")
+	f.StringVarP(&o.output, "output", "o", "", "write the lines to `FILE` (default: standard output)")
+	f.StringVar(&o.format, "format", "json", "json (JSON Lines) or csv (documented columns, for spreadsheets)")
+	f.StringVar(&o.summary, "summary", "", "also write the summary as JSON to `FILE`")
+	f.StringVar(&o.column, "column", "", "read CSV: the domains are in column `N` (from 1), or the column with this header name")
+	f.BoolVar(&o.header, "header", false, "with --column N: the first CSV record is a header, skip it")
+	f.StringVar(&o.comma, "comma", ",", "CSV field delimiter (one character, or \"tab\")")
+	f.StringVar(&o.fromZone, "from-zone", "", "scan every name with NS or MX records in zone `FILE`")
+	f.StringVar(&o.origin, "origin", "", "with --from-zone: the zone's origin, when the file has no $ORIGIN")
+	f.IntVar(&o.concurrency, "concurrency", scan.DefaultConcurrency, "domains worked on at once")
+	f.IntVar(&o.window, "window", 0, "entries started but not yet written, at most (default 4 × --concurrency)")
+	f.BoolVar(&o.unordered, "unordered", false, "write lines as they finish, not in input order")
+	f.IntVar(&o.retries, "retries", 2, "attempts after a temporary failure (time-out, SERVFAIL), with backoff")
+	f.Float64Var(&o.qps, "qps", 0, "at most this many DNS queries a second to the resolvers (0: no limit)")
+	f.BoolVar(&o.resume, "resume", false, "continue the --output FILE of an interrupted run of the same command")
+	f.StringVar(&o.shard, "shard", "", "scan only share `I/N` of the input (0 ≤ I < N), chosen by a stable hash of each name")
+	f.BoolVar(&o.smtp, "smtp", false, "with --mode check: probe the exchanges over SMTP too (without it, as check --no-smtp)")
+	f.StringVar(&o.helo, "helo", "", "with --smtp: the `NAME` to send with EHLO (default: this machine's name if fully qualified, else mxtrace.invalid)")
+	f.Uint64Var(&o.seed, "seed", 0, "seed the shuffle inside each tier, for a reproducible order")
+	f.StringVar(&o.self, "self", "", "the sending host's `NAME`, when it is itself an MX of the domains")
+	f.StringSliceVar(&o.selectors, "dkim-selector", nil, "with --mode check: also probe this DKIM `SELECTOR` (repeatable)")
+	f.StringSliceVar(&o.lists, "dnsbl", nil, "with --mode check: query this DNS blacklist `ZONE` instead of the defaults (repeatable)")
+	f.BoolVar(&o.noDNSBL, "no-dnsbl", false, "with --mode check: do not query DNS blacklists")
+	return cmd
+}
+
+// scan checks the flags, wires input, DNS core, job and output together,
+// runs the scan and maps its end to an exit status.
+func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error {
+	cfg := scan.Config{Mode: o.mode, Unordered: o.unordered, Retries: o.retries, Timeout: g.timeout,
+		Concurrency: o.concurrency, Window: o.window, Logger: g.logger}
+	var err error
+	if cfg.Format, err = scan.ParseFormat(o.format); err != nil {
+		return usageError("--format: %v", err)
+	}
+	if o.shard != "" {
+		if cfg.Shard, err = scan.ParseShard(o.shard); err != nil {
+			return usageError("--shard: %v", err)
+		}
+	}
+	switch {
+	case o.mode != "route" && o.mode != "check":
+		return usageError("--mode %q: want route or check", o.mode)
+	case o.concurrency < 1:
+		return usageError("--concurrency %d: want at least 1", o.concurrency)
+	case o.window < 0, o.retries < 0, o.qps < 0:
+		return usageError("--window, --retries and --qps cannot be negative")
+	case o.resume && (o.output == "" || o.output == "-"):
+		return usageError("--resume needs --output FILE: it continues that file")
+	case o.smtp && o.mode != "check":
+		return usageError("--smtp goes with --mode check")
+	}
+	input, err := o.input(args, cfg.Shard)
+	if err != nil {
+		return err
+	}
+
+	core, err := g.scanCore(o.qps)
+	if err != nil {
+		return err
+	}
+	if cfg.Job, err = g.scanJob(cmd, o, core); err != nil {
+		return err
+	}
+
+	var out io.Writer = g.stdout
+	if o.output != "" && o.output != "-" {
+		f, done, err := openOutput(o.output, cfg.Format, o.resume, o.unordered)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		out, cfg.Done = f, done
+		if done != nil && done.Repaired > 0 {
+			fmt.Fprintf(g.stderr, "mxtrace: %s: cut a torn last line (%d bytes)\n", o.output, done.Repaired)
+		}
+	}
+	if ef, ok := g.stderr.(*os.File); ok && term.IsTerminal(int(ef.Fd())) {
+		cfg.Progress, cfg.Total = g.stderr, input.total
+	}
+
+	r, closeInput, err := input.open()
+	if err != nil {
+		return err
+	}
+	defer closeInput()
+	// SIGINT comes through main's context; a batch system (Kubernetes,
+	// Slurm) stops a job with SIGTERM, which must end it as cleanly.
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
+	defer stop()
+	sum, err := scan.Run(ctx, input.source(r), out, cfg)
+	if sum != nil {
+		sum.WriteText(g.stderr)
+		if o.summary != "" {
+			if serr := writeSummary(o.summary, sum); serr != nil && err == nil {
+				err = &exitError{exitFailed, serr}
+			}
+		}
+	}
+	return scanExit(err, sum, o)
+}
+
+// scanExit maps the end of a scan to an exit status.
+func scanExit(err error, sum *scan.Summary, o *scanOptions) error {
+	switch {
+	case err == nil:
+		// Every line an error saying no server answered: the scan could
+		// not be done (exit 3), however well it went through the list.
+		if sum.Written > 0 && sum.Errors[scan.KindTimeout]+sum.Errors[scan.KindServFail]+sum.Errors[scan.KindRefused] == sum.Written {
+			return &exitError{exitFailed, errors.New("no domain got an answer: are the resolvers reachable?")}
+		}
+		return nil
+	case errors.Is(err, scan.ErrInterrupted):
+		where := "the output"
+		if o.output != "" && o.output != "-" {
+			where = o.output
+		}
+		return &exitError{exitFailed, fmt.Errorf("%w; %d lines written to %s, run the same command with --resume to continue", err, sum.Written, where)}
+	case errors.Is(err, scan.ErrResume):
+		return &exitError{exitUsage, err}
+	}
+	if _, ok := errors.AsType[*exitError](err); ok {
+		return err
+	}
+	return &exitError{exitFailed, err}
+}
+
+// scanInput is where the entries come from.
+type scanInput struct {
+	path   string // "-" for standard input
+	source func(io.Reader) scan.Source
+	// total counts the entries for the progress line; nil when counting
+	// is not cheap (standard input, a zone file).
+	total func(context.Context) (int64, error)
+	stdin io.Reader
+}
+
+// input checks the input flags and says how to read the entries.
+func (o *scanOptions) input(args []string, shard scan.Shard) (*scanInput, error) {
+	in := &scanInput{stdin: os.Stdin}
+	switch {
+	case o.fromZone != "" && len(args) > 0:
+		return nil, usageError("give a FILE or --from-zone, not both")
+	case o.fromZone != "" && o.column != "":
+		return nil, usageError("--column reads a CSV file, not a zone (--from-zone)")
+	case o.fromZone != "":
+		if o.origin != "" {
+			if _, err := dnsname.Parse(o.origin); err != nil {
+				return nil, usageError("--origin: %w", err)
+			}
+		}
+		in.path = o.fromZone
+		in.source = func(r io.Reader) scan.Source { return scan.Zone(r, o.origin, o.fromZone) }
+		return in, nil
+	case len(args) == 0:
+		return nil, usageError("no input: give a FILE (- for standard input) or --from-zone FILE")
+	}
+	in.path = args[0]
+	in.source = scan.Lines
+	if o.column != "" {
+		opt := scan.CSVOptions{Header: o.header}
+		if n, err := strconv.Atoi(o.column); err == nil {
+			if n < 1 {
+				return nil, usageError("--column %d: columns count from 1", n)
+			}
+			opt.Column = n
+		} else {
+			opt.ColumnName = o.column
+		}
+		switch c := []rune(o.comma); {
+		case o.comma == "tab" || o.comma == `\t`:
+			opt.Comma = '\t'
+		case len(c) == 1 && c[0] != '"' && c[0] != '\r' && c[0] != '\n':
+			opt.Comma = c[0]
+		default:
+			return nil, usageError("--comma %q: want one character (not a quote or line break), or tab", o.comma)
+		}
+		in.source = func(r io.Reader) scan.Source { return scan.CSV(r, opt) }
+	} else if o.header {
+		return nil, usageError("--header goes with --column")
+	}
+	if in.path != "-" {
+		if st, err := os.Stat(in.path); err != nil {
+			return nil, usageError("%v", err)
+		} else if st.Mode().IsRegular() {
+			// Counting a list costs a second read of the file, in the
+			// background; only done for the progress line.
+			in.total = func(ctx context.Context) (int64, error) {
+				f, err := os.Open(in.path)
+				if err != nil {
+					return 0, err
+				}
+				defer f.Close()
+				return scan.Count(ctx, in.source(f), shard)
+			}
+		}
+	}
+	return in, nil
+}
+
+// open opens the input.
+func (in *scanInput) open() (io.Reader, func(), error) {
+	if in.path == "-" {
+		return in.stdin, func() {}, nil
+	}
+	f, err := os.Open(in.path)
+	if err != nil {
+		return nil, nil, usageError("%v", err)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// openOutput opens the output file: a new one (an existing non-empty file
+// is never overwritten), or with resume the file to continue.
+func openOutput(path string, format scan.Format, resume, unordered bool) (*os.File, *scan.Done, error) {
+	if !resume {
+		if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+			return nil, nil, usageError("--output %s exists: add --resume to continue it, or remove it", path)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, nil, &exitError{exitFailed, err}
+		}
+		return f, nil, nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, &exitError{exitFailed, err}
+	}
+	done, err := scan.Resume(f, format, unordered)
+	if err != nil {
+		f.Close()
+		return nil, nil, &exitError{exitUsage, err}
+	}
+	return f, done, nil
+}
+
+func writeSummary(path string, sum *scan.Summary) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := report.WriteJSON(f, sum); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// scanJob builds the job of the mode: the same planner (and auditor) the
+// route and check commands build.
+func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (scan.Job, error) {
+	p := &route.Planner{Resolver: core.resolver, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
+	if cmd.Flags().Changed("seed") {
+		p.Seed, p.HasSeed = o.seed, true
+	}
+	if o.self != "" {
+		var err error
+		if p.Self, err = dnsname.Parse(o.self); err != nil {
+			return nil, usageError("--self: %w", err)
+		}
+	}
+	if o.mode == "route" {
+		return scan.Route(p), nil
+	}
+	helo, err := parseOptionalName("--helo", o.helo)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := g.rootCAs()
+	if err != nil {
+		return nil, err
+	}
+	a := &check.Auditor{Resolver: core.resolver, Planner: p, DKIMSelectors: o.selectors, Logger: g.logger}
+	if core.offline {
+		a.SkipReason = "they need the network: --zone without --resolver"
+	} else {
+		a.Nameservers = &nameserver.Auditor{Resolver: core.resolver, CDResolver: core.checkingDisabled, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
+		a.MTASTS = &mtasts.Checker{Resolver: core.resolver, Fetcher: &mtasts.Fetcher{Resolver: core.resolver, Logger: g.logger}, Logger: g.logger}
+		if !o.noDNSBL {
+			a.DNSBL = &dnsbl.Checker{Resolver: core.resolver, Lists: o.lists}
+		} else {
+			a.SkipReason = "--no-dnsbl"
+		}
+	}
+	if o.smtp {
+		// As check --smtp, without the relay test: a scan never tests
+		// millions of servers for an open relay.
+		a.Probe = g.checkProber(roots, helo, "")
+	} else {
+		// The issue: --no-smtp is implied. The reason is check's, so the
+		// lines are exactly what check --json --no-smtp prints.
+		a.SMTPSkipReason = "--no-smtp"
+	}
+	return scan.Check(a), nil
+}
+
+// scanCore is the DNS core of g.dns, with --qps: a token bucket between
+// the cache and the stubs, so only queries that leave the process count.
+// Without --qps it is g.dns itself.
+func (g *globals) scanCore(qps float64) (*dnsCore, error) {
+	if qps == 0 {
+		return g.dns()
+	}
+	var zones resolve.Resolver
+	if len(g.zones) > 0 {
+		z, err := resolve.LoadZones(g.zones...)
+		if err != nil {
+			return nil, usageError("--zone: %w", err)
+		}
+		zones = z
+	}
+	if zones != nil && len(g.resolvers) == 0 {
+		return &dnsCore{resolver: resolve.NewCache(zones, 0), offline: true}, nil
+	}
+	servers := g.resolvers
+	if len(servers) == 0 {
+		var err error
+		if servers, err = resolve.SystemServers("/etc/resolv.conf"); err != nil {
+			return nil, &exitError{exitFailed, fmt.Errorf("no --resolver given and the system's resolvers are unknown: %w", err)}
+		}
+	}
+	cfg := resolve.StubConfig{Servers: servers, Timeout: min(2*time.Second, g.timeout/4), Logger: g.logger}
+	stub, err := resolve.NewStub(cfg)
+	if err != nil {
+		return nil, usageError("--resolver: %w", err)
+	}
+	cfg.CheckingDisabled = true
+	cdStub, err := resolve.NewStub(cfg)
+	if err != nil {
+		return nil, usageError("--resolver: %w", err)
+	}
+	// One bucket for both: they ask the same servers.
+	lim := scan.NewLimiter(qps)
+	var r, cd resolve.Resolver = lim.Wrap(stub), lim.Wrap(cdStub)
+	if zones != nil {
+		r = resolve.Fallback{Primary: zones, Secondary: r}
+		cd = resolve.Fallback{Primary: zones, Secondary: cd}
+	}
+	return &dnsCore{resolver: resolve.NewCache(r, 0), checkingDisabled: resolve.NewCache(cd, 0)}, nil
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mxtrace/mxtrace/internal/dnstest"
+	"github.com/mxtrace/mxtrace/scan"
+)
+
+// scanDomains are example-zone domains of every result, an address, a
+// duplicate and a line that is not a domain.
+var scanDomains = []string{"tiers.example", "bigtiers.example", "nullmx.example", "implicit.example", "nomail.example",
+	"cname-mx.example", "postmaster@good.example", "nosuch.example", "tiers.example"}
+
+func writeList(t *testing.T, lines ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "list.txt")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestScanIsRouteJSON: each line scan writes is exactly what route --json
+// prints for that domain (and check --json --no-smtp for --mode check), in
+// input order.
+func TestScanIsRouteJSON(t *testing.T) {
+	list := writeList(t, scanDomains...)
+	for _, tt := range []struct {
+		mode string
+		cmd  []string
+	}{
+		{"route", []string{"route", "--json"}},
+		{"check", []string{"check", "--json", "--no-smtp", "--zone", reverseZone}},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			code, out, errOut := mxtrace(t, "scan", "--mode", tt.mode, "--zone", exampleZone, "--zone", reverseZone, "--seed", "1", list)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			args := append(append(tt.cmd, "--zone", exampleZone, "--seed", "1", "--fail-on", "never"), scanDomains...)
+			if tt.mode == "route" {
+				args = append(args, "--zone", reverseZone)
+			}
+			_, want, _ := mxtrace(t, args...)
+			if stable(out) != stable(want) {
+				t.Errorf("scan --mode %s wrote\n%s\n%s prints\n%s", tt.mode, out, strings.Join(tt.cmd, " "), want)
+			}
+			if !strings.Contains(errOut, "scanned 9 entries") {
+				t.Errorf("no summary on stderr: %q", errOut)
+			}
+		})
+	}
+}
+
+func TestScanInvalidLines(t *testing.T) {
+	list := writeList(t, "tiers.example", "# comment", "", "bad..name", "nullmx.example")
+	code, out, errOut := mxtrace(t, "scan", "--zone", exampleZone, list)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines for 3 entries:\n%s", len(lines), out)
+	}
+	var e scan.ErrorRecord
+	if err := json.Unmarshal([]byte(lines[1]), &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Domain != "bad..name" || e.Result != "error" || e.Kind != scan.KindInvalidInput || e.Line != 4 || !strings.Contains(e.Error, "empty label") {
+		t.Errorf("error line %+v", e)
+	}
+}
+
+// TestScanOutputResume: -o refuses to overwrite, --resume repairs a torn
+// line and completes the file to what one run writes, --summary is JSON.
+func TestScanOutputResume(t *testing.T) {
+	dir := t.TempDir()
+	list := writeList(t, scanDomains...)
+	full, sumPath := filepath.Join(dir, "full.jsonl"), filepath.Join(dir, "sum.json")
+	if code, _, errOut := mxtrace(t, "scan", "--zone", exampleZone, "--seed", "1", "-o", full, "--summary", sumPath, list); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	want, _ := os.ReadFile(full)
+
+	var sum scan.Summary
+	b, _ := os.ReadFile(sumPath)
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Written != int64(len(scanDomains)) || sum.Results["ok"] != 6 || sum.Mode != "route" {
+		t.Errorf("summary %s", b)
+	}
+
+	// An existing output is not overwritten.
+	if code, _, errOut := mxtrace(t, "scan", "--zone", exampleZone, "-o", full, list); code != exitUsage || !strings.Contains(errOut, "--resume") {
+		t.Errorf("overwrite: exit %d, %q", code, errOut)
+	}
+
+	// Kill mid-line: keep four lines and a half.
+	part := filepath.Join(dir, "part.jsonl")
+	lines := strings.SplitAfter(string(want), "\n")
+	os.WriteFile(part, []byte(strings.Join(lines[:4], "")+lines[4][:20]), 0o644)
+	code, _, errOut := mxtrace(t, "scan", "--zone", exampleZone, "--seed", "1", "-o", part, "--resume", list)
+	if code != exitOK || !strings.Contains(errOut, "torn") || !strings.Contains(errOut, "4 already done") {
+		t.Fatalf("resume: exit %d: %s", code, errOut)
+	}
+	if got, _ := os.ReadFile(part); stable(string(got)) != stable(string(want)) {
+		t.Errorf("resumed file:\n%s\nwant:\n%s", got, want)
+	}
+	// Resuming with another list is refused.
+	other := writeList(t, "good.example")
+	if code, _, errOut := mxtrace(t, "scan", "--zone", exampleZone, "-o", part, "--resume", other); code != exitUsage || !strings.Contains(errOut, "not the same input") {
+		t.Errorf("resume with another list: exit %d, %q", code, errOut)
+	}
+}
+
+func TestScanCSV(t *testing.T) {
+	list := writeList(t, "rank,domain", "1,tiers.example", "2,nullmx.example")
+	code, out, errOut := mxtrace(t, "scan", "--zone", exampleZone, "--column", "domain", "--format", "csv", list)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	rows := strings.Split(strings.TrimSpace(out), "\n")
+	if len(rows) != 3 || rows[0] != strings.Join(scan.CSVHeader(), ",") || !strings.HasPrefix(rows[1], "2,tiers.example,ok,false,3,3,3,alln-mx-01.tiers.example,tiers.example,5,") || !strings.HasPrefix(rows[2], "3,nullmx.example,null-mx,") {
+		t.Errorf("csv:\n%s", out)
+	}
+	// By number, the header skipped with --header.
+	code, out, _ = mxtrace(t, "scan", "--zone", exampleZone, "--column", "2", "--header", list)
+	if ds := domainsOf(t, out); code != exitOK || !slices.Equal(ds, []string{"tiers.example", "nullmx.example"}) {
+		t.Errorf("--column 2 --header: exit %d, %q", code, ds)
+	}
+}
+
+func domainsOf(t *testing.T, out string) []string {
+	t.Helper()
+	var ds []string
+	for l := range strings.Lines(out) {
+		var v struct{ Domain string }
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("%v: %q", err, l)
+		}
+		ds = append(ds, v.Domain)
+	}
+	return ds
+}
+
+func TestScanFromZone(t *testing.T) {
+	code, out, errOut := mxtrace(t, "scan", "--zone", exampleZone, "--from-zone", exampleZone)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	ds := domainsOf(t, out)
+	for _, d := range []string{"example", "tiers.example", "nullmx.example", "good.example"} {
+		if !slices.Contains(ds, d) {
+			t.Errorf("%s (with NS or MX) not scanned: %q", d, ds)
+		}
+	}
+	for _, d := range []string{"implicit.example", "alias.example", "ns.example"} {
+		if slices.Contains(ds, d) {
+			t.Errorf("%s has neither NS nor MX but was scanned", d)
+		}
+	}
+}
+
+// TestScanShards: the shards of a list, scanned separately, are together
+// the whole list, each entry once.
+func TestScanShards(t *testing.T) {
+	var entries []string
+	for _, d := range []string{"tiers", "bigtiers", "nullmx", "implicit", "nomail", "good", "nosuch", "alias", "multihomed", "cname-mx"} {
+		entries = append(entries, d+".example")
+	}
+	list := writeList(t, entries...)
+	var all []string
+	for _, s := range []string{"0/3", "1/3", "2/3"} {
+		code, out, errOut := mxtrace(t, "scan", "--zone", exampleZone, "--shard", s, list)
+		if code != exitOK {
+			t.Fatalf("shard %s: exit %d: %s", s, code, errOut)
+		}
+		all = append(all, domainsOf(t, out)...)
+	}
+	slices.Sort(all)
+	slices.Sort(entries)
+	if !slices.Equal(all, entries) {
+		t.Errorf("the shards together: %q", all)
+	}
+}
+
+func TestScanUsage(t *testing.T) {
+	list := writeList(t, "tiers.example")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--mode", "probe", list}, "--mode"},
+		{[]string{"--format", "xml", list}, "--format"},
+		{[]string{"--shard", "3/3", list}, "--shard"},
+		{[]string{"--resume", list}, "--resume needs --output"},
+		{nil, "no input"},
+		{[]string{"--from-zone", exampleZone, list}, "not both"},
+		{[]string{"--column", "0", list}, "count from 1"},
+		{[]string{"--header", list}, "--header goes with --column"},
+		{[]string{"--concurrency", "0", list}, "--concurrency"},
+		{[]string{"--smtp", list}, "--smtp goes with --mode check"},
+		{[]string{"--column", "2", "--comma", "ab", list}, "--comma"},
+		{[]string{filepath.Join(t.TempDir(), "missing.txt")}, "no such file"},
+	} {
+		code, _, errOut := mxtrace(t, append([]string{"scan", "--zone", exampleZone}, tt.args...)...)
+		if code != exitUsage || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%q: exit %d, %q; want %d mentioning %q", tt.args, code, errOut, exitUsage, tt.want)
+		}
+	}
+}
+
+// TestScanInterrupted: an interrupted scan exits 3, says how to continue,
+// and leaves a valid file.
+func TestScanInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	var stdout, stderr strings.Builder
+	code := run(ctx, []string{"scan", "--zone", exampleZone, "-o", out, writeList(t, scanDomains...)}, &stdout, &stderr)
+	if code != exitFailed || !strings.Contains(stderr.String(), "--resume") {
+		t.Errorf("exit %d, %q", code, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil || (len(b) > 0 && b[len(b)-1] != '\n') {
+		t.Errorf("output %q, %v", b, err)
+	}
+}
+
+// TestScanNoAnswers: when no domain gets an answer (the resolver is
+// silent), the scan could not be done: exit 3, every line an error.
+func TestScanNoAnswers(t *testing.T) {
+	srv := dnstest.New(t, dnstest.Silent())
+	start := time.Now()
+	code, out, errOut := mxtrace(t, "scan", "--resolver", srv.Addr, "--timeout", "400ms", "--retries", "0", writeList(t, "a.example", "b.example"))
+	if code != exitFailed || !strings.Contains(errOut, "no domain got an answer") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(out, `"result":"error"`); n != 2 {
+		t.Errorf("%d error lines, want 2:\n%s", n, out)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("took %v", time.Since(start))
+	}
+}
+
+func TestScanStdin(t *testing.T) {
+	o := &scanOptions{}
+	in, err := o.input([]string{"-"}, scan.Shard{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.total != nil {
+		t.Error("standard input is counted for the progress line")
+	}
+	in.stdin = strings.NewReader("a.example\n# c\nb.example\n")
+	r, closeIn, err := in.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeIn()
+	n, err := scan.Count(t.Context(), in.source(r), scan.Shard{})
+	if err != nil || n != 2 {
+		t.Errorf("read %d entries from standard input, %v", n, err)
+	}
+}
+
