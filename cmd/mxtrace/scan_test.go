@@ -273,4 +273,3 @@ func TestScanStdin(t *testing.T) {
 		t.Errorf("read %d entries from standard input, %v", n, err)
 	}
 }
-
