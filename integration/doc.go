@@ -1,12 +1,24 @@
-// Package integration tests mxtrace against real DNS software: Knot DNS
-// serves the zones of examples/example.zone and a DNSSEC-signed zone,
-// Unbound resolves and validates them (RFC 4035 §4.3), and every answer
-// mxtrace's stub resolver gets, and every delivery plan (RFC 5321 §5.1) it
-// computes, is compared with what dig gets from the same servers.
+// Package integration tests mxtrace against the real software its users
+// meet, all from Debian and all on loopback:
 //
-// The servers run on loopback and are started and stopped by the tests
-// (internal/peers). Without knotd, unbound or dig the tests are skipped,
-// and under CI=true they fail. Run them alone with
+//   - Knot DNS serves the zones of examples/example.zone, a DNSSEC-signed
+//     zone and a bogus one; Unbound resolves and validates them (RFC 4035
+//     §4.3). Every answer mxtrace's stub resolver gets, and every delivery
+//     plan (RFC 5321 §5.1) it computes, is compared with what dig gets from
+//     the same servers.
+//   - Two Knot servers on one port at 127.0.0.1 and 127.0.0.2 play a
+//     zone's nameservers for the nameserver audit (agreeing, disagreeing,
+//     lame, unreachable), and check runs whole through the validating
+//     Unbound, with MTA-STS policies fetched over HTTPS from a loopback
+//     server.
+//   - Postfix instances receive what `mxtrace send` delivers along the
+//     route Knot and Unbound give it: the queue ID mxtrace prints is the one
+//     in Postfix's log on the right listener, delivery fails over when the
+//     primary is stopped, and spreads over an equal-preference tier.
+//
+// The servers are started and stopped (by PID) by the tests
+// (internal/peers). Without knotd, unbound, dig or postfix the tests are
+// skipped, and under CI=true they fail. Run them alone with
 //
 //	go test ./integration/ -v
 package integration
