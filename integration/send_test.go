@@ -191,6 +191,7 @@ func TestSend(t *testing.T) {
 	t.Run("permanent", func(t *testing.T) { sendPermanent(t, w) })
 	t.Run("starttls", func(t *testing.T) { sendSTARTTLS(t, w) })
 	t.Run("spread", func(t *testing.T) { sendSpread(t, w) })
+	t.Run("probe", func(t *testing.T) { probePostfix(t, w) })
 	t.Run("failover", func(t *testing.T) { sendFailover(t, w) })
 }
 
@@ -348,5 +349,72 @@ func sendFailover(t *testing.T, w *sendWorld) {
 	}
 	if d := delivery(t, w.backup, out.QueueID); d.Listener != "mx2" || !slices.Equal(d.To, []string{"after@land.send.test"}) {
 		t.Errorf("backup logged %+v", d)
+	}
+}
+
+// probePostfix runs mxtrace probe and check over real Postfix listeners:
+// the STARTTLS listener is seen with a verified TLS session (--ca), the
+// plain ones without STARTTLS, and neither command leaves a message in
+// any Postfix log: they never send DATA.
+func probePostfix(t *testing.T, w *sendWorld) {
+	before := len(w.primary.Received()) + len(w.backup.Received()) + len(w.pool.Received())
+	run := func(args ...string) []byte {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+		args = append(args, "--json", "--fail-on", "never", "--resolver", w.resolver, "--smtp-port", strconv.Itoa(w.port), "--ca", w.caFile)
+		out, err := exec.CommandContext(ctx, w.bin, args...).Output()
+		if err != nil {
+			t.Fatalf("mxtrace %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+	var rep struct {
+		Results []struct {
+			Host     string
+			Banner   *struct{ Code int }
+			StartTLS bool
+			TLS      *struct {
+				Version  string
+				Verified bool
+			}
+		}
+	}
+	if err := json.Unmarshal(run("probe", "tls.send.test"), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 || rep.Results[0].Banner == nil || rep.Results[0].Banner.Code != 220 ||
+		rep.Results[0].TLS == nil || !rep.Results[0].TLS.Verified || rep.Results[0].TLS.Version == "" {
+		t.Errorf("probe tls.send.test: %+v, want one verified TLS session", rep.Results)
+	}
+
+	var chk struct {
+		Findings []struct{ ID, Subject string }
+		Details  struct {
+			SMTP []struct {
+				Host     string
+				StartTLS bool
+			}
+		}
+	}
+	if err := json.Unmarshal(run("check", "--no-dnsbl", "land.send.test"), &chk); err != nil {
+		t.Fatal(err)
+	}
+	if len(chk.Details.SMTP) != 2 {
+		t.Fatalf("check land.send.test probed %d addresses, want 2", len(chk.Details.SMTP))
+	}
+	missing := 0
+	for _, f := range chk.Findings {
+		if f.ID == "smtp-starttls-missing" {
+			missing++
+		}
+	}
+	if missing != 2 {
+		t.Errorf("%d smtp-starttls-missing findings for two plain Postfix listeners: %+v", missing, chk.Findings)
+	}
+	// Postfix logs a queue ID for every message it accepts; none appears.
+	time.Sleep(200 * time.Millisecond)
+	if after := len(w.primary.Received()) + len(w.backup.Received()) + len(w.pool.Received()); after != before {
+		t.Errorf("probe and check left %d messages in Postfix's logs", after-before)
 	}
 }
