@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"golang.org/x/time/rate"
-
 	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/resolve"
@@ -146,38 +144,4 @@ func KindOf(err error) ErrorKind {
 		return KindCancelled
 	}
 	return KindOther
-}
-
-// Limiter is a token bucket (golang.org/x/time/rate) shared by the
-// resolvers it wraps: at most qps queries a second pass through all of
-// them together, with a burst of a tenth of a second's worth. Wrap the
-// stubs under the cache, so that only queries that leave the process are
-// counted. A stub asks its servers in order and moves to the next only on
-// failure, so the limit bounds the rate each server sees. A lookup that
-// would have to wait past its deadline fails at once with
-// resolve.ErrTimeout.
-type Limiter struct {
-	lim *rate.Limiter
-}
-
-// NewLimiter returns a Limiter letting qps queries a second through.
-func NewLimiter(qps float64) *Limiter {
-	return &Limiter{lim: rate.NewLimiter(rate.Limit(qps), max(1, int(qps/10)))}
-}
-
-// Wrap returns a Resolver that waits for l before each query to next.
-func (l *Limiter) Wrap(next resolve.Resolver) resolve.Resolver {
-	return limited{next: next, lim: l.lim}
-}
-
-type limited struct {
-	next resolve.Resolver
-	lim  *rate.Limiter
-}
-
-func (r limited) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
-	if err := r.lim.Wait(ctx); err != nil {
-		return nil, &resolve.Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: waiting for the rate limit (--qps): %w", resolve.ErrTimeout, err)}
-	}
-	return r.next.Lookup(ctx, q)
 }

@@ -96,7 +96,7 @@ any answer). See docs/scan.md.`,
 	f.IntVar(&o.window, "window", 0, "entries started but not yet written, at most (default 4 × --concurrency)")
 	f.BoolVar(&o.unordered, "unordered", false, "write lines as they finish, not in input order")
 	f.IntVar(&o.retries, "retries", 2, "attempts after a temporary failure (time-out, SERVFAIL), with backoff")
-	f.Float64Var(&o.qps, "qps", 0, "at most this many DNS queries a second to the resolvers (0: no limit)")
+	f.Float64Var(&o.qps, "qps", 0, "at most this many DNS queries a second to each resolver (0: no limit)")
 	f.BoolVar(&o.resume, "resume", false, "continue the --output FILE of an interrupted run of the same command")
 	f.StringVar(&o.shard, "shard", "", "scan only share `I/N` of the input (0 ≤ I < N), chosen by a stable hash of each name")
 	f.BoolVar(&o.smtp, "smtp", false, "with --mode check: probe the exchanges over SMTP too (without it, as check --no-smtp)")
@@ -140,10 +140,11 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		return err
 	}
 
-	core, err := g.scanCore(o.qps)
+	core, closeCore, err := g.scanCore(o.qps, o.mode == "check")
 	if err != nil {
 		return err
 	}
+	defer closeCore()
 	if cfg.Job, err = g.scanJob(cmd, o, core); err != nil {
 		return err
 	}
@@ -380,47 +381,64 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 	return scan.Check(a), nil
 }
 
-// scanCore is the DNS core of g.dns, with --qps: a token bucket between
-// the cache and the stubs, so only queries that leave the process count.
-// Without --qps it is g.dns itself.
-func (g *globals) scanCore(qps float64) (*dnsCore, error) {
-	if qps == 0 {
-		return g.dns()
-	}
+// scanCore is the DNS core of g.dns, built for bulk work: on the network
+// the resolvers are asked through a resolve.Mux (a few UDP sockets per
+// server with thousands of queries in flight, matched by ID), which also
+// applies --qps per server. The CD-bit resolver (check's nameserver audit
+// tells DNSSEC-bogus zones apart with it) is only built for --mode check.
+// release closes the sockets.
+func (g *globals) scanCore(qps float64, check bool) (core *dnsCore, release func(), err error) {
 	var zones resolve.Resolver
 	if len(g.zones) > 0 {
 		z, err := resolve.LoadZones(g.zones...)
 		if err != nil {
-			return nil, usageError("--zone: %w", err)
+			return nil, nil, usageError("--zone: %w", err)
 		}
 		zones = z
 	}
 	if zones != nil && len(g.resolvers) == 0 {
-		return &dnsCore{resolver: resolve.NewCache(zones, 0), offline: true}, nil
+		return &dnsCore{resolver: resolve.NewCache(zones, 0), offline: true}, func() {}, nil
 	}
 	servers := g.resolvers
 	if len(servers) == 0 {
-		var err error
 		if servers, err = resolve.SystemServers("/etc/resolv.conf"); err != nil {
-			return nil, &exitError{exitFailed, fmt.Errorf("no --resolver given and the system's resolvers are unknown: %w", err)}
+			return nil, nil, &exitError{exitFailed, fmt.Errorf("no --resolver given and the system's resolvers are unknown: %w", err)}
 		}
 	}
-	cfg := resolve.StubConfig{Servers: servers, Timeout: min(2*time.Second, g.timeout/4), Logger: g.logger}
-	stub, err := resolve.NewStub(cfg)
+	var muxes []*resolve.Mux
+	release = func() {
+		for _, m := range muxes {
+			m.Close()
+		}
+	}
+	mux := func(cd bool) (resolve.Resolver, error) {
+		m, err := resolve.NewMux(resolve.MuxConfig{
+			StubConfig: resolve.StubConfig{Servers: servers, Timeout: min(2*time.Second, g.timeout/4), CheckingDisabled: cd, Logger: g.logger},
+			QPS:        qps,
+		})
+		if err != nil {
+			return nil, usageError("--resolver: %w", err)
+		}
+		muxes = append(muxes, m)
+		if zones != nil {
+			return resolve.Fallback{Primary: zones, Secondary: m}, nil
+		}
+		return m, nil
+	}
+	core = &dnsCore{}
+	r, err := mux(false)
 	if err != nil {
-		return nil, usageError("--resolver: %w", err)
+		release()
+		return nil, nil, err
 	}
-	cfg.CheckingDisabled = true
-	cdStub, err := resolve.NewStub(cfg)
-	if err != nil {
-		return nil, usageError("--resolver: %w", err)
+	core.resolver = resolve.NewCache(r, 0)
+	if check {
+		cd, err := mux(true)
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		core.checkingDisabled = resolve.NewCache(cd, 0)
 	}
-	// One bucket for both: they ask the same servers.
-	lim := scan.NewLimiter(qps)
-	var r, cd resolve.Resolver = lim.Wrap(stub), lim.Wrap(cdStub)
-	if zones != nil {
-		r = resolve.Fallback{Primary: zones, Secondary: r}
-		cd = resolve.Fallback{Primary: zones, Secondary: cd}
-	}
-	return &dnsCore{resolver: resolve.NewCache(r, 0), checkingDisabled: resolve.NewCache(cd, 0)}, nil
+	return core, release, nil
 }

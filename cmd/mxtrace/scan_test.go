@@ -273,3 +273,33 @@ func TestScanStdin(t *testing.T) {
 		t.Errorf("read %d entries from standard input, %v", n, err)
 	}
 }
+
+// TestScanNetwork: through resolvers on the network (the Mux), a scan
+// writes what it writes offline from the same zone; --qps paces the
+// queries to each server.
+func TestScanNetwork(t *testing.T) {
+	zone, err := os.ReadFile(exampleZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := dnstest.NewZone(t, string(zone))
+	list := writeList(t, scanDomains...)
+	_, want, _ := mxtrace(t, "scan", "--zone", exampleZone, "--seed", "1", list)
+	code, out, errOut := mxtrace(t, "scan", "--resolver", srv.Addr, "--seed", "1", list)
+	if code != exitOK || stable(out) != stable(want) {
+		t.Errorf("exit %d (%s); through the network:\n%s\noffline:\n%s", code, errOut, out, want)
+	}
+
+	// At 100 queries a second (bursts of 5) the run cannot be faster
+	// than its queries allow.
+	before := srv.Queries()
+	start := time.Now()
+	code, out, errOut = mxtrace(t, "scan", "--resolver", srv.Addr, "--seed", "1", "--qps", "100", list)
+	elapsed, queries := time.Since(start), srv.Queries()-before
+	if code != exitOK || stable(out) != stable(want) {
+		t.Errorf("--qps: exit %d (%s)", code, errOut)
+	}
+	if floor := time.Duration(float64(queries-5) / 100 * float64(time.Second)); elapsed < floor*8/10 {
+		t.Errorf("%d queries in %v at --qps 100: faster than the limit allows (%v)", queries, elapsed, floor)
+	}
+}
