@@ -72,15 +72,21 @@ type MuxConfig struct {
 // query it keeps a few connected UDP sockets per server, each with one
 // reader goroutine that matches replies to the queries in flight by ID and
 // question (RFC 5452 §9.1) through a table of all 65536 IDs; many queries
-// share a socket. A lookup costs its caller's goroutine and a pooled
-// record, with no goroutine or channel of its own.
+// share a socket. A lookup runs on its caller's goroutine with a pooled
+// record (the message, its packed form, a time.Timer reset per attempt and
+// a one-slot channel the reader signals), so it starts no goroutine and
+// allocates nothing but the parsed reply.
 //
 // Per server, a lookup retries a time-out or SERVFAIL up to Attempts times
 // with exponential backoff and jitter, then fails over to the next server,
-// as does a REFUSED or malformed reply. A truncated reply is asked again
-// over TCP (RFC 7766 §5), and a FORMERR or NOTIMP without OPT again without
-// EDNS (RFC 6891 §7). QPS rate-limits each server; MaxInFlight bounds the
-// lookups at once, making callers wait beyond it.
+// as does a REFUSED or malformed reply. (A Stub fails over at once on
+// SERVFAIL, and does not pause.) A truncated reply is asked again over TCP
+// (RFC 7766 §5), and a FORMERR or NOTIMP without OPT again without EDNS
+// (RFC 6891 §7). An ICMP port unreachable read on a socket fails the
+// queries in flight on it, which are retried like time-outs, so a server
+// that is down costs a few pauses rather than Attempts time-outs. QPS
+// rate-limits each server; MaxInFlight bounds the lookups at once, making
+// callers wait beyond it (a lookup holds its slot through its retries).
 //
 // Source ports: a Stub opens a socket, and so gets a random source port,
 // per query; a Mux keeps its ports for its lifetime and spreads thousands

@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -169,6 +172,42 @@ func BenchmarkMux(b *testing.B) {
 		if st := m.Stats(); st.Retries > 0 {
 			b.Logf("stats %+v", st)
 		}
+	}
+	b.Run("server=raw", func(b *testing.B) { run(b, rawServer(b)) })
+	b.Run("server=knot", func(b *testing.B) { run(b, startKnot(b)) })
+}
+
+// BenchmarkDnsperf measures the server's own limit, as issue 5 asks: b.N
+// queries from dnsperf (Debian package dnsperf, skipped when missing
+// outside CI), the same questions as the other benchmarks. Its queries/s
+// is the ceiling the Mux's is compared with.
+func BenchmarkDnsperf(b *testing.B) {
+	bin := peers.Binary(b, "dnsperf", "dnsperf")
+	run := func(b *testing.B, addr string) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var in strings.Builder
+		for i := range b.N {
+			fmt.Fprintf(&in, "n%d.bench. A\n", i%benchNames)
+		}
+		file := filepath.Join(b.TempDir(), "queries")
+		if err := os.WriteFile(file, []byte(in.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		out, err := exec.CommandContext(b.Context(), bin, "-s", host, "-p", port, "-d", file, "-n", "1", "-e", "-q", "256", "-t", "2").CombinedOutput()
+		b.StopTimer()
+		if err != nil {
+			b.Fatalf("dnsperf: %v\n%s", err, out)
+		}
+		_, after, ok := strings.Cut(string(out), "Queries per second:")
+		var qps float64
+		if _, err := fmt.Sscan(after, &qps); !ok || err != nil {
+			b.Fatalf("no rate in dnsperf's output:\n%s", out)
+		}
+		b.ReportMetric(qps, "queries/s")
 	}
 	b.Run("server=raw", func(b *testing.B) { run(b, rawServer(b)) })
 	b.Run("server=knot", func(b *testing.B) { run(b, startKnot(b)) })

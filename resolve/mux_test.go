@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -710,6 +711,44 @@ func TestMuxClose(t *testing.T) {
 	}
 	if err := m.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestMuxGoroutines: a lookup in flight costs no goroutine besides its
+// caller's (the time-out is a timer, the reply comes from the socket's
+// reader), and Close leaves none behind.
+func TestMuxGoroutines(t *testing.T) {
+	const n = 500
+	// A socket nobody reads: a silent server with no goroutines.
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	before := runtime.NumGoroutine()
+	m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{silent.LocalAddr().String()}, Timeout: time.Minute}, Sockets: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { m.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA)) })
+	}
+	for deadline := time.Now().Add(10 * time.Second); m.Stats().Sent < n && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	// The callers, the two readers, and slack for the runtime's and the
+	// testing package's own: far fewer than one per query.
+	if extra := runtime.NumGoroutine() - before - n; extra > 2+8 {
+		t.Errorf("%d goroutines besides the %d callers while %d queries are in flight", extra, n, m.Stats().Sent)
+	}
+	m.Close()
+	wg.Wait()
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Errorf("%d goroutines after Close, %d before NewMux", after, before)
 	}
 }
 
