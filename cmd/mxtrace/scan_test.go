@@ -303,3 +303,19 @@ func TestScanNetwork(t *testing.T) {
 		t.Errorf("%d queries in %v at --qps 100: faster than the limit allows (%v)", queries, elapsed, floor)
 	}
 }
+
+// TestScanResumeNew: --resume on an output that does not exist yet starts
+// it, so one command line serves the first run and every restart.
+func TestScanResumeNew(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "new.jsonl")
+	list := writeList(t, "tiers.example", "nullmx.example")
+	for range 2 {
+		if code, _, errOut := mxtrace(t, "scan", "--zone", exampleZone, "-o", out, "--resume", list); code != exitOK {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+	}
+	b, _ := os.ReadFile(out)
+	if ds := domainsOf(t, string(b)); !slices.Equal(ds, []string{"tiers.example", "nullmx.example"}) {
+		t.Errorf("after two runs: %q", ds)
+	}
+}
