@@ -1,0 +1,512 @@
+// Command scantool holds the small helpers of the scan benchmark
+// (bench/scan.sh), so that the script needs nothing beyond bash, Go and the
+// Debian packages knot, unbound, dnsperf and time:
+//
+//	scantool freeport
+//	    print a free UDP+TCP port on 127.0.0.1
+//	scantool ready -server 127.0.0.1:PORT -zones zones.txt [-timeout 120s]
+//	    wait until an authoritative server answers the SOA of every zone
+//	scantool ready -server 127.0.0.1:PORT -localhost
+//	    wait until a resolver answers localhost. A, which it answers from
+//	    its built-in local zone (RFC 6761 §6.3), so its cache stays cold
+//	scantool get FILE KEY
+//	    print one top-level member of a JSON file
+//	scantool verify -truth truth.jsonl -out scan.jsonl [-json FILE]
+//	    compare scan's output with the ground truth of bench/scanworld:
+//	    result, MX records, exchanges and the address set of each
+//	    (sets, since the order inside a tier is random)
+//	scantool dnsperf FILE...
+//	    read dnsperf reports and print the best "Queries per second"
+//	scantool profile -server ADDR -in input.txt -out FILE -cpuprofile FILE
+//	    [-transport stub|mux] [-concurrency N]
+//	    run the scan pipeline as "mxtrace scan" wires it (scan.Run,
+//	    scan.Route, route.Planner over one resolve.Cache), with a CPU
+//	    profile, since mxtrace scan has no --cpuprofile; -transport mux
+//	    puts resolve.Mux under the cache instead of resolve.Stub, which
+//	    mxtrace scan cannot do yet.
+//
+// It talks to loopback only.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
+	"github.com/mxtrace/mxtrace/scan"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "freeport":
+		err = freePort()
+	case "ready":
+		err = ready(os.Args[2:])
+	case "verify":
+		err = verify(os.Args[2:])
+	case "dnsperf":
+		err = dnsperfBest(os.Args[2:])
+	case "get":
+		err = get(os.Args[2:])
+	case "profile":
+		err = profile(os.Args[2:])
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scantool:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: scantool freeport | ready | verify | dnsperf | profile (see the package doc)")
+	os.Exit(2)
+}
+
+// freePort finds a port free for both UDP and TCP on 127.0.0.1.
+func freePort() error {
+	for range 50 {
+		l, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		port := l.LocalAddr().(*net.UDPAddr).Port
+		t, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		t.Close()
+		fmt.Println(port)
+		return nil
+	}
+	return errors.New("no free port found")
+}
+
+// readZones reads zones.txt: "ORIGIN FILE" per line.
+func readZones(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var origins []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fs := strings.Fields(sc.Text()); len(fs) == 2 {
+			origins = append(origins, fs[0])
+		}
+	}
+	return origins, sc.Err()
+}
+
+// ready polls the server until every zone's SOA is answered.
+func ready(args []string) error {
+	fl := flag.NewFlagSet("ready", flag.ExitOnError)
+	server := fl.String("server", "", "server `HOST:PORT` (loopback)")
+	zones := fl.String("zones", "", "zones.txt of the world")
+	localhost := fl.Bool("localhost", false, "the server is a resolver: ask it localhost. A (cache stays cold)")
+	timeout := fl.Duration("timeout", 120*time.Second, "give up after this long")
+	fl.Parse(args)
+	if err := loopback(*server); err != nil {
+		return err
+	}
+	var origins []string
+	if *localhost {
+		origins = []string{"localhost."}
+	} else {
+		var err error
+		if origins, err = readZones(*zones); err != nil {
+			return err
+		}
+	}
+	c := &dns.Client{Timeout: time.Second}
+	deadline := time.Now().Add(*timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		last = nil
+		for _, o := range origins {
+			m := new(dns.Msg)
+			qtype := dns.TypeSOA
+			if *localhost {
+				qtype = dns.TypeA
+			}
+			m.SetQuestion(o, qtype)
+			m.RecursionDesired = *localhost
+			r, _, err := c.Exchange(m, *server)
+			switch {
+			case err != nil:
+				last = err
+			case r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0:
+				last = fmt.Errorf("%s: %s, %d records", o, dns.RcodeToString[r.Rcode], len(r.Answer))
+			case !*localhost && !r.Authoritative:
+				last = fmt.Errorf("%s SOA: not authoritative", o)
+			}
+			if last != nil {
+				break
+			}
+		}
+		if last == nil {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after %v: %w", *server, *timeout, last)
+}
+
+func loopback(hostport string) error {
+	ap, err := netip.ParseAddrPort(hostport)
+	if err != nil {
+		return fmt.Errorf("server %q: %w", hostport, err)
+	}
+	if !ap.Addr().IsLoopback() {
+		return fmt.Errorf("server %s is not on loopback", hostport)
+	}
+	return nil
+}
+
+// truth is one line of bench/scanworld's truth.jsonl.
+type truth struct {
+	Domain   string              `json:"domain"`
+	Kind     string              `json:"kind"`
+	Result   string              `json:"result"`
+	Implicit bool                `json:"implicit"`
+	Records  []record            `json:"records"`
+	Hosts    map[string][]string `json:"hosts"`
+}
+
+type record struct {
+	Preference uint16 `json:"preference"`
+	Exchange   string `json:"exchange"`
+}
+
+// plan is the part of a route --json line that is compared.
+type plan struct {
+	Domain   string   `json:"domain"`
+	Result   string   `json:"result"`
+	Error    string   `json:"error"`
+	Implicit bool     `json:"implicit"`
+	Records  []record `json:"records"`
+	Tiers    []struct {
+		Preference uint16 `json:"preference"`
+		Hosts      []struct {
+			Name      string   `json:"name"`
+			Addresses []string `json:"addresses"`
+		} `json:"hosts"`
+	} `json:"tiers"`
+}
+
+// verifyReport is what verify prints (and writes with -json).
+type verifyReport struct {
+	Expected   int            `json:"expected"`
+	Lines      int            `json:"lines"`
+	Correct    int            `json:"correct"`
+	Percent    float64        `json:"percent_correct"`
+	Missing    int            `json:"missing"`
+	Duplicates int            `json:"duplicates"`
+	Unknown    int            `json:"unknown"`
+	Wrong      map[string]int `json:"wrong_by_kind_and_reason"`
+	Examples   []string       `json:"examples"`
+}
+
+func verify(args []string) error {
+	fl := flag.NewFlagSet("verify", flag.ExitOnError)
+	truthPath := fl.String("truth", "", "truth.jsonl")
+	outPath := fl.String("out", "", "scan output (JSON Lines)")
+	jsonPath := fl.String("json", "", "also write the report as JSON to `FILE`")
+	fl.Parse(args)
+	want := map[string]*truth{}
+	if err := eachLine(*truthPath, func(b []byte) error {
+		t := &truth{}
+		if err := json.Unmarshal(b, t); err != nil {
+			return err
+		}
+		want[t.Domain] = t
+		return nil
+	}); err != nil {
+		return fmt.Errorf("%s: %w", *truthPath, err)
+	}
+	rep := verifyReport{Expected: len(want), Wrong: map[string]int{}}
+	seen := make(map[string]bool, len(want))
+	wrong := func(kind, why, example string) {
+		rep.Wrong[kind+": "+why]++
+		if len(rep.Examples) < 20 {
+			rep.Examples = append(rep.Examples, example)
+		}
+	}
+	if err := eachLine(*outPath, func(b []byte) error {
+		rep.Lines++
+		var p plan
+		if err := json.Unmarshal(b, &p); err != nil {
+			wrong("?", "not JSON", string(b))
+			return nil
+		}
+		t, ok := want[p.Domain]
+		if !ok {
+			rep.Unknown++
+			wrong("?", "domain not in the world", p.Domain)
+			return nil
+		}
+		if seen[p.Domain] {
+			rep.Duplicates++
+			wrong(t.Kind, "duplicate line", p.Domain)
+			return nil
+		}
+		seen[p.Domain] = true
+		if why := compare(t, &p); why != "" {
+			wrong(t.Kind, why, p.Domain+": "+why+" "+p.Error)
+			return nil
+		}
+		rep.Correct++
+		return nil
+	}); err != nil {
+		return fmt.Errorf("%s: %w", *outPath, err)
+	}
+	rep.Missing = rep.Expected - len(seen)
+	if rep.Expected > 0 {
+		rep.Percent = 100 * float64(rep.Correct) / float64(rep.Expected)
+	}
+	fmt.Printf("correct %d of %d (%.3f%%); lines %d, missing %d, duplicates %d, unknown %d\n",
+		rep.Correct, rep.Expected, rep.Percent, rep.Lines, rep.Missing, rep.Duplicates, rep.Unknown)
+	keys := make([]string, 0, len(rep.Wrong))
+	for k := range rep.Wrong {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Printf("  wrong %-50s %d\n", k, rep.Wrong[k])
+	}
+	for _, e := range rep.Examples[:min(5, len(rep.Examples))] {
+		fmt.Printf("  e.g. %s\n", e)
+	}
+	if *jsonPath != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(*jsonPath, append(b, '\n'), 0o644)
+	}
+	return nil
+}
+
+// compare says how p differs from t, or "" when it matches.
+func compare(t *truth, p *plan) string {
+	if p.Result != t.Result {
+		return "result " + p.Result + ", want " + t.Result
+	}
+	if p.Implicit != t.Implicit {
+		return "implicit differs"
+	}
+	key := func(r record) string { return fmt.Sprintf("%d %s", r.Preference, r.Exchange) }
+	var got, exp []string
+	for _, r := range p.Records {
+		got = append(got, key(r))
+	}
+	for _, r := range t.Records {
+		exp = append(exp, key(r))
+	}
+	if !sameSet(got, exp) {
+		return "MX records differ"
+	}
+	if t.Result != "ok" {
+		return ""
+	}
+	hosts := map[string][]string{}
+	for _, tier := range p.Tiers {
+		for _, h := range tier.Hosts {
+			hosts[h.Name] = h.Addresses
+		}
+	}
+	if len(hosts) != len(t.Hosts) {
+		return "exchanges differ"
+	}
+	for name, want := range t.Hosts {
+		have, ok := hosts[name]
+		if !ok {
+			return "exchanges differ"
+		}
+		if !sameSet(canonAddrs(have), canonAddrs(want)) {
+			return "addresses differ"
+		}
+	}
+	return ""
+}
+
+func canonAddrs(as []string) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			a = ip.String()
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b)) && len(a) == len(b)
+}
+
+// eachLine calls fn with every non-empty line of path.
+func eachLine(path string, fn func([]byte) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	for {
+		line, err := r.ReadBytes('\n')
+		if len(strings.TrimSpace(string(line))) > 0 {
+			if ferr := fn(line); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// get prints member key of the JSON object in file.
+func get(args []string) error {
+	if len(args) != 2 {
+		return errors.New("usage: get FILE KEY")
+	}
+	b, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("%s: %w", args[0], err)
+	}
+	v, ok := m[args[1]]
+	if !ok {
+		return fmt.Errorf("%s: no member %q", args[0], args[1])
+	}
+	fmt.Println(strings.Trim(string(v), `"`))
+	return nil
+}
+
+var qpsLine = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
+
+// dnsperfBest prints the highest "Queries per second" of the reports.
+func dnsperfBest(files []string) error {
+	best := 0.0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		m := qpsLine.FindSubmatch(b)
+		if m == nil {
+			return fmt.Errorf("%s: no \"Queries per second\" line", f)
+		}
+		v, err := strconv.ParseFloat(string(m[1]), 64)
+		if err != nil {
+			return err
+		}
+		best = max(best, v)
+	}
+	fmt.Printf("%.0f\n", best)
+	return nil
+}
+
+// profile runs the scan pipeline with a CPU profile.
+func profile(args []string) error {
+	fl := flag.NewFlagSet("profile", flag.ExitOnError)
+	server := fl.String("server", "", "resolver `HOST:PORT` (loopback)")
+	in := fl.String("in", "", "input list")
+	out := fl.String("out", "", "output JSON Lines")
+	cpu := fl.String("cpuprofile", "", "write a CPU profile to `FILE`")
+	transport := fl.String("transport", "stub", "stub (what mxtrace scan uses) or mux (resolve.Mux)")
+	concurrency := fl.Int("concurrency", scan.DefaultConcurrency, "scan workers")
+	timeout := fl.Duration("timeout", 20*time.Second, "per-domain time-out (as mxtrace's --timeout)")
+	fl.Parse(args)
+	if err := loopback(*server); err != nil {
+		return err
+	}
+	// As mxtrace's dns(): the per-query time-out is min(2s, timeout/4).
+	cfg := resolve.StubConfig{Servers: []string{*server}, Timeout: min(2*time.Second, *timeout/4)}
+	var next resolve.Resolver
+	switch *transport {
+	case "stub":
+		s, err := resolve.NewStub(cfg)
+		if err != nil {
+			return err
+		}
+		next = s
+	case "mux":
+		m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: cfg})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			st := m.Stats()
+			fmt.Fprintf(os.Stderr, "mux: sent %d, retries %d, timeouts %d, late %d, tcp %d\n", st.Sent, st.Retries, st.Timeouts, st.Late, st.TCP)
+			m.Close()
+		}()
+		next = m
+	default:
+		return fmt.Errorf("-transport %q: want stub or mux", *transport)
+	}
+	p := &route.Planner{Resolver: resolve.NewCache(next, 0), Seed: 1, HasSeed: true}
+	src, err := os.Open(*in)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	if *cpu != "" {
+		pf, err := os.Create(*cpu)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	sum, err := scan.Run(context.Background(), scan.Lines(src), dst,
+		scan.Config{Job: scan.Route(p), Mode: "route", Concurrency: *concurrency, Retries: 2, Timeout: *timeout})
+	if sum != nil {
+		fmt.Fprintf(os.Stderr, "profile: transport %s, %d lines in %d ms: %.0f domains/s, results %v, errors %v\n",
+			*transport, sum.Written, sum.ElapsedMS, sum.PerSecond, sum.Results, sum.Errors)
+	}
+	return err
+}
