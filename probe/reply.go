@@ -8,8 +8,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/mxtrace/mxtrace/internal/printable"
 )
 
 // Caps on what one server may send. RFC 5321 §4.5.3.1.5 limits a reply line
@@ -57,7 +58,7 @@ func (r *Reply) String() string {
 // Text is the reply's text, lines joined by a space, made safe to print
 // (Clean) and cut to n bytes.
 func (r *Reply) Text(n int) string {
-	return truncate(Clean(strings.Join(r.Lines, " ")), n)
+	return truncate(printable.String(strings.Join(r.Lines, " ")), n)
 }
 
 // readReply reads one reply. Each line is passed to seen as it arrives
@@ -87,7 +88,7 @@ func readReply(br *bufio.Reader, seen func(line string)) (*Reply, error) {
 		}
 		code, last, text, ok := parseLine(line)
 		if !ok {
-			return r, fmt.Errorf("%w: %q", ErrMalformed, truncate(Clean(line), 80))
+			return r, fmt.Errorf("%w: %q", ErrMalformed, truncate(printable.String(line), 80))
 		}
 		if r == nil {
 			r = &Reply{Code: code}
@@ -148,40 +149,6 @@ func parseLine(line string) (code int, last bool, text string, ok bool) {
 		return code, false, line[4:], true
 	}
 	return 0, false, "", false
-}
-
-// Clean makes server text safe to print and to store as JSON: invalid
-// UTF-8 and control characters (a hostile server may send terminal escape
-// sequences) become \xNN escapes; tabs stay.
-func Clean(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\t') {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unicode.IsControl(r) && r != '\t':
-			if r < 0x100 {
-				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			}
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
 }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut

@@ -125,22 +125,6 @@ func TestParseEHLO(t *testing.T) {
 	}
 }
 
-func TestClean(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain text":           "plain text",
-		"tab\there":            "tab\there",
-		"esc \x1b[31mred":      `esc \x1b[31mred`,
-		"nul \x00":             `nul \x00`,
-		"bad utf8 \xff":        `bad utf8 \xff`,
-		"ünïcödé ok":           "ünïcödé ok",
-		"c1 \u0085 and \ufffd": `c1 \x85 and ` + "\ufffd",
-	} {
-		if got := Clean(in); got != want {
-			t.Errorf("Clean(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestTruncate(t *testing.T) {
 	for _, tt := range []struct {
 		in   string

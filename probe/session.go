@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mxtrace/mxtrace/internal/printable"
 )
 
 // session is one SMTP conversation of a probe.
@@ -109,7 +111,7 @@ func (ss *session) note(dir, text string) {
 		ss.res.TranscriptCut = true
 		return
 	}
-	ss.res.Transcript = append(ss.res.Transcript, TranscriptLine{Dir: dir, Text: truncate(Clean(text), maxTranscriptText), MS: ss.ms()})
+	ss.res.Transcript = append(ss.res.Transcript, TranscriptLine{Dir: dir, Text: truncate(printable.String(text), maxTranscriptText), MS: ss.ms()})
 }
 
 // fail records why the session ended and adds it to the transcript.
@@ -444,7 +446,7 @@ func firstWord(s string) string {
 	if i := strings.IndexAny(s, " \t"); i >= 0 {
 		s = s[:i]
 	}
-	return truncate(Clean(s), 255)
+	return truncate(printable.String(s), 255)
 }
 
 // parseEHLO reads an EHLO reply (RFC 5321 §4.1.1.1): the first line is
@@ -464,7 +466,7 @@ func parseEHLO(r *Reply) *EHLO {
 		kw := strings.ToUpper(fields[0])
 		params := fields[1:]
 		if len(e.Extensions) < maxExtensions {
-			e.Extensions = append(e.Extensions, truncate(Clean(strings.Join(append([]string{kw}, params...), " ")), 200))
+			e.Extensions = append(e.Extensions, truncate(printable.String(strings.Join(append([]string{kw}, params...), " ")), 200))
 		}
 		switch kw {
 		case "SIZE":

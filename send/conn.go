@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/mxtrace/mxtrace/internal/printable"
 )
 
 // Caps on what one server may send in one session (a connection, TLS
@@ -133,7 +134,7 @@ func (s *lineSplitter) feed(p []byte, emit func(string)) {
 		if i == len(p) {
 			return
 		}
-		line := printable(strings.TrimSuffix(string(s.buf), "\r"))
+		line := printable.String(strings.TrimSuffix(string(s.buf), "\r"))
 		if s.cut {
 			line += "…"
 		}
@@ -141,35 +142,6 @@ func (s *lineSplitter) feed(p []byte, emit func(string)) {
 		s.buf, s.cut = s.buf[:0], false
 		p = p[i+1:]
 	}
-}
-
-// printable escapes control characters and invalid UTF-8, so a hostile
-// reply cannot move the cursor or recolour the terminal of the user.
-func printable(s string) string {
-	clean := true
-	for _, r := range s {
-		if r < ' ' || r == 0x7f || r == utf8.RuneError || (r >= 0x80 && r < 0xa0) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			fmt.Fprintf(&b, "\\x%02x", s[i])
-		case r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0):
-			fmt.Fprintf(&b, "\\x%02x", r)
-		default:
-			b.WriteRune(r)
-		}
-		i += size
-	}
-	return b.String()
 }
 
 // greetConn serves a made-up 220 greeting before the real stream. go-smtp

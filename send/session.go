@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxtrace/mxtrace/dane"
+	"github.com/mxtrace/mxtrace/internal/printable"
 )
 
 // Errors of an attempt, for errors.Is on Attempt.Err.
@@ -447,7 +448,7 @@ func clip(s string) string {
 	if len(s) > maxReplyText {
 		s = strings.ToValidUTF8(s[:maxReplyText], "") + "…"
 	}
-	return printable(s)
+	return printable.String(s)
 }
 
 func joinNote(a, b string) string {

@@ -1,0 +1,49 @@
+// Package printable makes text from remote servers safe to print on a
+// terminal and to keep in JSON. SMTP replies, certificate names and the
+// like come from hosts mxtrace is pointed at because they may be broken or
+// hostile: a reply can carry terminal escape sequences that move the
+// cursor, recolour or retitle the user's terminal, or bytes that are not
+// UTF-8.
+package printable
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// String returns s with invalid UTF-8 and control characters (C0, DEL and
+// C1, so ESC and CSI too) written as \xNN (\uNNNN above U+00FF) escapes;
+// tabs stay. Text that needs no escape is returned as it is, without
+// copying.
+func String(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\t') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsControl(r) && r != '\t':
+			if r < 0x100 {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}

@@ -1,0 +1,49 @@
+package printable
+
+import (
+	"fmt"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestString(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text":           "plain text",
+		"tab\there":            "tab\there",
+		"esc \x1b[31mred":      `esc \x1b[31mred`,
+		"nul \x00":             `nul \x00`,
+		"cr lf \r\n":           `cr lf \x0d\x0a`,
+		"del \x7f":             `del \x7f`,
+		"bad utf8 \xff":        `bad utf8 \xff`,
+		"ünïcödé ok":           "ünïcödé ok",
+		"c1 \u0085 and \ufffd": `c1 \x85 and ` + "\ufffd",
+	} {
+		if got := String(in); got != want {
+			t.Errorf("String(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzString: the result is valid UTF-8 without control characters other
+// than tab, whatever the input.
+func FuzzString(f *testing.F) {
+	for _, s := range []string{"", "220 mx ESMTP", "\x1b]0;title\x07", "\xff\xfe", "a\u0085b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := String(s)
+		if !utf8.ValidString(out) {
+			t.Fatalf("String(%q) = %q: not UTF-8", s, out)
+		}
+		for _, r := range out {
+			if r != '\t' && (r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0)) {
+				t.Fatalf("String(%q) = %q keeps control character %U", s, out, r)
+			}
+		}
+	})
+}
+
+func ExampleString() {
+	fmt.Println(String("220 mx.example.com ESMTP \x1b[2J"))
+	// Output: 220 mx.example.com ESMTP \x1b[2J
+}
