@@ -15,7 +15,6 @@ import (
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/report"
-	"github.com/mxtrace/mxtrace/route"
 )
 
 func checkCommand(g *globals) *cobra.Command {
@@ -79,10 +78,7 @@ the exchanges all the same, e.g. new servers before the zone is published).`,
 			if err != nil {
 				return err
 			}
-			planner := &route.Planner{Resolver: core.resolver, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
-			if cmd.Flags().Changed("seed") {
-				planner.Seed, planner.HasSeed = seed, true
-			}
+			planner := g.planner(cmd, core.resolver, seed)
 			a := &check.Auditor{
 				Resolver:      core.resolver,
 				Planner:       planner,

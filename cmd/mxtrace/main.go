@@ -23,6 +23,7 @@ import (
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
 )
 
 // Exit statuses (SPEC "Exit status").
@@ -238,6 +239,16 @@ func (g *globals) dns() (*dnsCore, error) {
 		cd = resolve.Fallback{Primary: zones, Secondary: cdStub}
 	}
 	return &dnsCore{resolver: resolve.NewCache(r, 0), checkingDisabled: resolve.NewCache(cd, 0)}, nil
+}
+
+// planner is the route planner the commands share: the run's resolver,
+// the -4/-6 filters, and the command's --seed when it was given.
+func (g *globals) planner(cmd *cobra.Command, r resolve.Resolver, seed uint64) *route.Planner {
+	p := &route.Planner{Resolver: r, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
+	if f := cmd.Flags().Lookup("seed"); f != nil && f.Changed {
+		p.Seed, p.HasSeed = seed, true
+	}
+	return p
 }
 
 // rootCAs is the system's trusted roots plus the --ca files; nil (meaning

@@ -16,7 +16,6 @@ import (
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/report"
-	"github.com/mxtrace/mxtrace/route"
 )
 
 func probeCommand(g *globals) *cobra.Command {
@@ -68,19 +67,12 @@ within that time.`,
 				}
 				targets = append(targets, t)
 			}
-			if relayTo != "" {
-				n, err := dnsname.Parse(relayTo)
-				if err != nil {
-					return usageError("--relay-test: %w", err)
-				}
-				relayTo = n.String()
+			var err error
+			if relayTo, err = parseOptionalName("--relay-test", relayTo); err != nil {
+				return err
 			}
-			if helo != "" {
-				n, err := dnsname.Parse(helo)
-				if err != nil {
-					return usageError("--helo: %w", err)
-				}
-				helo = n.String()
+			if helo, err = parseOptionalName("--helo", helo); err != nil {
+				return err
 			}
 			roots, err := g.rootCAs()
 			if err != nil {
@@ -90,14 +82,10 @@ within that time.`,
 			if err != nil {
 				return err
 			}
-			planner := &route.Planner{Resolver: core.resolver, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
-			if cmd.Flags().Changed("seed") {
-				planner.Seed, planner.HasSeed = seed, true
-			}
 			a := &probe.Auditor{
 				Prober:   &probe.Prober{Port: g.smtpPort, HelloName: helo, RootCAs: roots, Logger: g.logger, RelayTo: relayTo},
 				Resolver: core.resolver,
-				Planner:  planner,
+				Planner:  g.planner(cmd, core.resolver, seed),
 				DANE:     &dane.Checker{Resolver: core.resolver, Logger: g.logger},
 				IPv4:     g.ipv4,
 				IPv6:     g.ipv6,

@@ -43,18 +43,18 @@ A temporary DNS failure (SERVFAIL, REFUSED, time-out) is reported as result
 			if err != nil {
 				return err
 			}
-			p := &route.Planner{Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
-			if cmd.Flags().Changed("seed") {
-				p.Seed, p.HasSeed = seed, true
-			}
+			var selfName dnsname.Name
 			if self != "" {
-				if p.Self, err = dnsname.Parse(self); err != nil {
+				if selfName, err = dnsname.Parse(self); err != nil {
 					return usageError("--self: %w", err)
 				}
 			}
-			if p.Resolver, err = g.resolver(); err != nil {
+			r, err := g.resolver()
+			if err != nil {
 				return err
 			}
+			p := g.planner(cmd, r, seed)
+			p.Self = selfName
 			return g.printPlans(cmd.Context(), p, names)
 		},
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/report"
-	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/send"
 )
 
@@ -138,13 +137,9 @@ func (g *globals) send(cmd *cobra.Command, f *sendFlags) error {
 			return usageError("--body-file: %w", err)
 		}
 	}
-	helo := f.helo
-	if helo != "" {
-		n, err := dnsname.Parse(helo)
-		if err != nil {
-			return usageError("--helo: %w", err)
-		}
-		helo = n.String()
+	helo, err := parseOptionalName("--helo", f.helo)
+	if err != nil {
+		return err
 	}
 	from := f.from
 	if from == "" {
@@ -165,12 +160,8 @@ func (g *globals) send(cmd *cobra.Command, f *sendFlags) error {
 		return usageError("%w", err)
 	}
 
-	planner := &route.Planner{Resolver: core.resolver, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
-	if cmd.Flags().Changed("seed") {
-		planner.Seed, planner.HasSeed = f.seed, true
-	}
 	s := &send.Sender{
-		Planner:    planner,
+		Planner:    g.planner(cmd, core.resolver, f.seed),
 		Resolver:   core.resolver,
 		Port:       g.smtpPort,
 		HelloName:  helo,
