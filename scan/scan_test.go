@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mxtrace/mxtrace/dnsname"
@@ -207,39 +208,61 @@ func TestRetries(t *testing.T) {
 	}
 }
 
-// TestBackoffJitter: the waits before retries grow, stay under their
-// bounds, and are spread (not all the same).
+// TestBackoffJitter: on a fake clock (testing/synctest), the wait before
+// retry n is random, above zero and at most Backoff × 2ⁿ⁻¹; the waits of
+// different domains differ.
 func TestBackoffJitter(t *testing.T) {
-	var stamps [][]time.Time
-	const domainsN = 20
-	stamps = make([][]time.Time, domainsN)
-	job := func(_ context.Context, name dnsname.Name) (any, error) {
-		var i int
-		fmt.Sscanf(name.String(), "d%d.example", &i)
-		stamps[i] = append(stamps[i], time.Now())
-		return planOf(name, route.ResultError), &resolve.Error{Rcode: -1, Err: resolve.ErrTimeout}
-	}
-	backoff := 20 * time.Millisecond
-	if _, err := Run(t.Context(), Lines(strings.NewReader(list(domainsN))), io.Discard, Config{Job: job, Retries: 3, Backoff: backoff, Concurrency: domainsN}); err != nil {
-		t.Fatal(err)
-	}
-	var firsts []time.Duration
-	for i, s := range stamps {
-		if len(s) != 4 {
-			t.Fatalf("domain %d: %d attempts, want 4", i, len(s))
+	synctest.Test(t, func(t *testing.T) {
+		const domainsN = 20
+		stamps := make([][]time.Time, domainsN)
+		job := func(_ context.Context, name dnsname.Name) (any, error) {
+			var i int
+			fmt.Sscanf(name.String(), "d%d.example", &i)
+			stamps[i] = append(stamps[i], time.Now())
+			return planOf(name, route.ResultError), &resolve.Error{Rcode: -1, Err: resolve.ErrTimeout}
 		}
-		for k := 1; k < len(s); k++ {
-			// Retry k waits at most backoff × 2^(k-1), plus scheduling.
-			if gap, bound := s[k].Sub(s[k-1]), backoff<<(k-1)+50*time.Millisecond; gap > bound {
-				t.Errorf("domain %d retry %d after %v, bound %v", i, k, gap, bound)
+		const backoff = time.Second
+		if _, err := Run(t.Context(), Lines(strings.NewReader(list(domainsN))), io.Discard, Config{Job: job, Retries: 4, Backoff: backoff, Concurrency: domainsN}); err != nil {
+			t.Fatal(err)
+		}
+		firsts := map[time.Duration]bool{}
+		for i, s := range stamps {
+			if len(s) != 5 {
+				t.Fatalf("domain %d: %d attempts, want 5", i, len(s))
+			}
+			for k := 1; k < len(s); k++ {
+				if gap, bound := s[k].Sub(s[k-1]), backoff<<(k-1); gap <= 0 || gap > bound {
+					t.Errorf("domain %d: retry %d after %v, want (0, %v]", i, k, gap, bound)
+				}
+			}
+			firsts[s[1].Sub(s[0])] = true
+		}
+		if len(firsts) < domainsN/2 {
+			t.Errorf("%d distinct first waits for %d domains: no jitter", len(firsts), domainsN)
+		}
+	})
+}
+
+// TestBackoffCap: no wait exceeds MaxBackoff, however many retries.
+func TestBackoffCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var stamps []time.Time
+		job := func(_ context.Context, name dnsname.Name) (any, error) {
+			stamps = append(stamps, time.Now())
+			return planOf(name, route.ResultError), &resolve.Error{Rcode: 2, Err: resolve.ErrServerFailure}
+		}
+		if _, err := Run(t.Context(), Lines(strings.NewReader("a.example\n")), io.Discard, Config{Job: job, Retries: 12, Backoff: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		for k := 1; k < len(stamps); k++ {
+			if gap := stamps[k].Sub(stamps[k-1]); gap > MaxBackoff {
+				t.Errorf("retry %d after %v, cap %v", k, gap, MaxBackoff)
 			}
 		}
-		firsts = append(firsts, s[1].Sub(s[0]).Round(time.Millisecond))
-	}
-	slices.Sort(firsts)
-	if firsts[0] == firsts[len(firsts)-1] {
-		t.Errorf("every first retry waited %v: no jitter", firsts[0])
-	}
+		if len(stamps) != 13 {
+			t.Errorf("%d attempts, want 13", len(stamps))
+		}
+	})
 }
 
 // TestInterrupt: cancelling the run stops the input, writes every entry
