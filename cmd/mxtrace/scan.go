@@ -83,7 +83,7 @@ any answer). See docs/scan.md.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.mode, "mode", "route", "`route` (the delivery plan) or check (the DNS audit)")
+	f.StringVar(&o.mode, "mode", "route", "`MODE`: route (the delivery plan) or check (the DNS audit)")
 	f.StringVarP(&o.output, "output", "o", "", "write the lines to `FILE` (default: standard output)")
 	f.StringVar(&o.format, "format", "json", "json (JSON Lines) or csv (documented columns, for spreadsheets)")
 	f.StringVar(&o.summary, "summary", "", "also write the summary as JSON to `FILE`")
