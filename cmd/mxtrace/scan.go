@@ -21,7 +21,6 @@ import (
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
-	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/scan"
 )
 
@@ -336,10 +335,7 @@ func writeSummary(path string, sum *scan.Summary) error {
 // scanJob builds the job of the mode: the same planner (and auditor) the
 // route and check commands build.
 func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (scan.Job, error) {
-	p := &route.Planner{Resolver: core.resolver, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
-	if cmd.Flags().Changed("seed") {
-		p.Seed, p.HasSeed = o.seed, true
-	}
+	p := g.planner(cmd, core.resolver, o.seed)
 	if o.self != "" {
 		var err error
 		if p.Self, err = dnsname.Parse(o.self); err != nil {
