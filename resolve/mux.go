@@ -260,7 +260,7 @@ func (m *Mux) Servers() []string { return m.stub.Servers() }
 // MuxStats counts what a Mux did, summed over its sockets.
 type MuxStats struct {
 	Sent     int64 // UDP queries sent (first tries and retries)
-	Retries  int64 // of which retries after a time-out or SERVFAIL
+	Retries  int64 // of which retries (after a time-out, SERVFAIL or ICMP unreachable)
 	TCP      int64 // queries asked again over TCP after truncation
 	Timeouts int64 // UDP tries that got no matching reply in time
 	// Late counts datagrams for no query in flight: a reply after its
