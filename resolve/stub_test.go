@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,9 +90,10 @@ func TestStubAnswers(t *testing.T) {
 // TestStubADBit: the AD bit of a validating resolver's answer is kept, and
 // the query asks for it (RFC 6840 §5.7); CD is sent only when configured.
 func TestStubADBit(t *testing.T) {
-	var sawAD, sawCD bool
+	var sawAD, sawCD atomic.Bool // written by the server's goroutine
 	srv := dnstest.New(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		sawAD, sawCD = req.AuthenticatedData, req.CheckingDisabled
+		sawAD.Store(req.AuthenticatedData)
+		sawCD.Store(req.CheckingDisabled)
 		m := dnstest.Reply(req)
 		m.AuthenticatedData = true
 		m.Answer = []dns.RR{mustRR(t, "d.test. 60 IN MX 10 mx.d.test.")}
@@ -102,8 +104,8 @@ func TestStubADBit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !a.AD || !sawAD || sawCD != cd {
-			t.Errorf("CD=%v: answer AD %v, query AD %v CD %v", cd, a.AD, sawAD, sawCD)
+		if !a.AD || !sawAD.Load() || sawCD.Load() != cd {
+			t.Errorf("CD=%v: answer AD %v, query AD %v CD %v", cd, a.AD, sawAD.Load(), sawCD.Load())
 		}
 	}
 }
