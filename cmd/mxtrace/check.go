@@ -15,6 +15,7 @@ import (
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/report"
+	"github.com/mxtrace/mxtrace/route"
 )
 
 func checkCommand(g *globals) *cobra.Command {
@@ -78,24 +79,7 @@ the exchanges all the same, e.g. new servers before the zone is published).`,
 			if err != nil {
 				return err
 			}
-			planner := g.planner(cmd, core.resolver, seed)
-			a := &check.Auditor{
-				Resolver:      core.resolver,
-				Planner:       planner,
-				DKIMSelectors: selectors,
-				Logger:        g.logger,
-			}
-			if core.offline {
-				a.SkipReason = "they need the network: --zone without --resolver"
-			} else {
-				a.Nameservers = &nameserver.Auditor{Resolver: core.resolver, CDResolver: core.checkingDisabled, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
-				a.MTASTS = &mtasts.Checker{Resolver: core.resolver, Fetcher: &mtasts.Fetcher{Resolver: core.resolver, Logger: g.logger}, Logger: g.logger}
-				if !noDNSBL {
-					a.DNSBL = &dnsbl.Checker{Resolver: core.resolver, Lists: lists}
-				} else {
-					a.SkipReason = "--no-dnsbl"
-				}
-			}
+			a := g.auditor(core, g.planner(cmd, core.resolver, seed), selectors, lists, noDNSBL)
 			switch {
 			case noSMTP:
 				a.SMTPSkipReason = "--no-smtp"
@@ -128,6 +112,25 @@ the exchanges all the same, e.g. new servers before the zone is published).`,
 	cmd.Flags().StringVar(&relayTo, "relay-test", "", "also test each exchange for an open relay with a recipient in `DOMAIN` (never sends DATA)")
 	cmd.Flags().StringVar(&helo, "helo", "", "the `NAME` to send with EHLO (default: this machine's name if fully qualified, else mxtrace.invalid)")
 	return cmd
+}
+
+// auditor is check's Auditor without its SMTP part, as check and scan
+// --mode check build it: offline (--zone without --resolver) it skips the
+// areas that need the network and says so.
+func (g *globals) auditor(core *dnsCore, p *route.Planner, selectors, lists []string, noDNSBL bool) *check.Auditor {
+	a := &check.Auditor{Resolver: core.resolver, Planner: p, DKIMSelectors: selectors, Logger: g.logger}
+	if core.offline {
+		a.SkipReason = "they need the network: --zone without --resolver"
+		return a
+	}
+	a.Nameservers = &nameserver.Auditor{Resolver: core.resolver, CDResolver: core.checkingDisabled, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
+	a.MTASTS = &mtasts.Checker{Resolver: core.resolver, Fetcher: &mtasts.Fetcher{Resolver: core.resolver, Logger: g.logger}, Logger: g.logger}
+	if noDNSBL {
+		a.SkipReason = "--no-dnsbl"
+	} else {
+		a.DNSBL = &dnsbl.Checker{Resolver: core.resolver, Lists: lists}
+	}
+	return a
 }
 
 // checkProber is the SMTP prober of check: each step's deadline fits in

@@ -198,9 +198,17 @@ func (g *globals) resolver() (resolve.Resolver, error) {
 	return d.resolver, nil
 }
 
-// dns builds the DNS core: zone files, stub resolvers, or both (names
-// outside the files go to the network), behind one cache.
+// dns builds the DNS core of the interactive commands, asking the network
+// through stub resolvers.
 func (g *globals) dns() (*dnsCore, error) {
+	return g.dnsWith(func(cfg resolve.StubConfig) (resolve.Resolver, error) { return resolve.NewStub(cfg) }, true)
+}
+
+// dnsWith builds the DNS core: zone files, resolvers made by transport
+// for the --resolver servers (or the system's), or both (names outside
+// the files go to the network), behind one cache. withCD adds the same
+// servers asked with the CD bit, for telling DNSSEC-bogus zones apart.
+func (g *globals) dnsWith(transport func(resolve.StubConfig) (resolve.Resolver, error), withCD bool) (*dnsCore, error) {
 	var zones resolve.Resolver
 	if len(g.zones) > 0 {
 		z, err := resolve.LoadZones(g.zones...)
@@ -219,26 +227,34 @@ func (g *globals) dns() (*dnsCore, error) {
 			return nil, &exitError{exitFailed, fmt.Errorf("no --resolver given and the system's resolvers are unknown: %w", err)}
 		}
 	}
-	cfg := resolve.StubConfig{
-		Servers: servers,
-		Timeout: min(2*time.Second, g.timeout/4),
-		Logger:  g.logger,
+	network := func(cd bool) (resolve.Resolver, error) {
+		r, err := transport(resolve.StubConfig{
+			Servers:          servers,
+			Timeout:          min(2*time.Second, g.timeout/4),
+			CheckingDisabled: cd,
+			Logger:           g.logger,
+		})
+		if err != nil {
+			return nil, usageError("--resolver: %w", err)
+		}
+		if zones != nil {
+			return resolve.Fallback{Primary: zones, Secondary: r}, nil
+		}
+		return r, nil
 	}
-	stub, err := resolve.NewStub(cfg)
+	r, err := network(false)
 	if err != nil {
-		return nil, usageError("--resolver: %w", err)
+		return nil, err
 	}
-	cfg.CheckingDisabled = true
-	cdStub, err := resolve.NewStub(cfg)
-	if err != nil {
-		return nil, usageError("--resolver: %w", err)
+	core := &dnsCore{resolver: resolve.NewCache(r, 0)}
+	if withCD {
+		cd, err := network(true)
+		if err != nil {
+			return nil, err
+		}
+		core.checkingDisabled = resolve.NewCache(cd, 0)
 	}
-	var r, cd resolve.Resolver = stub, cdStub
-	if zones != nil {
-		r = resolve.Fallback{Primary: zones, Secondary: stub}
-		cd = resolve.Fallback{Primary: zones, Secondary: cdStub}
-	}
-	return &dnsCore{resolver: resolve.NewCache(r, 0), checkingDisabled: resolve.NewCache(cd, 0)}, nil
+	return core, nil
 }
 
 // planner is the route planner the commands share: the run's resolver,

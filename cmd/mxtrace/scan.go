@@ -9,16 +9,11 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/mxtrace/mxtrace/check"
-	"github.com/mxtrace/mxtrace/dnsbl"
 	"github.com/mxtrace/mxtrace/dnsname"
-	"github.com/mxtrace/mxtrace/mtasts"
-	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/scan"
@@ -353,18 +348,7 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 	if err != nil {
 		return nil, err
 	}
-	a := &check.Auditor{Resolver: core.resolver, Planner: p, DKIMSelectors: o.selectors, Logger: g.logger}
-	if core.offline {
-		a.SkipReason = "they need the network: --zone without --resolver"
-	} else {
-		a.Nameservers = &nameserver.Auditor{Resolver: core.resolver, CDResolver: core.checkingDisabled, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
-		a.MTASTS = &mtasts.Checker{Resolver: core.resolver, Fetcher: &mtasts.Fetcher{Resolver: core.resolver, Logger: g.logger}, Logger: g.logger}
-		if !o.noDNSBL {
-			a.DNSBL = &dnsbl.Checker{Resolver: core.resolver, Lists: o.lists}
-		} else {
-			a.SkipReason = "--no-dnsbl"
-		}
-	}
+	a := g.auditor(core, p, o.selectors, o.lists, o.noDNSBL)
 	if o.smtp {
 		// As check --smtp, without the relay test: a scan never tests
 		// millions of servers for an open relay.
@@ -384,57 +368,23 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 // tells DNSSEC-bogus zones apart with it) is only built for --mode check.
 // release closes the sockets.
 func (g *globals) scanCore(qps float64, check bool) (core *dnsCore, release func(), err error) {
-	var zones resolve.Resolver
-	if len(g.zones) > 0 {
-		z, err := resolve.LoadZones(g.zones...)
-		if err != nil {
-			return nil, nil, usageError("--zone: %w", err)
-		}
-		zones = z
-	}
-	if zones != nil && len(g.resolvers) == 0 {
-		return &dnsCore{resolver: resolve.NewCache(zones, 0), offline: true}, func() {}, nil
-	}
-	servers := g.resolvers
-	if len(servers) == 0 {
-		if servers, err = resolve.SystemServers("/etc/resolv.conf"); err != nil {
-			return nil, nil, &exitError{exitFailed, fmt.Errorf("no --resolver given and the system's resolvers are unknown: %w", err)}
-		}
-	}
 	var muxes []*resolve.Mux
 	release = func() {
 		for _, m := range muxes {
 			m.Close()
 		}
 	}
-	mux := func(cd bool) (resolve.Resolver, error) {
-		m, err := resolve.NewMux(resolve.MuxConfig{
-			StubConfig: resolve.StubConfig{Servers: servers, Timeout: min(2*time.Second, g.timeout/4), CheckingDisabled: cd, Logger: g.logger},
-			QPS:        qps,
-		})
+	core, err = g.dnsWith(func(cfg resolve.StubConfig) (resolve.Resolver, error) {
+		m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: cfg, QPS: qps})
 		if err != nil {
-			return nil, usageError("--resolver: %w", err)
+			return nil, err
 		}
 		muxes = append(muxes, m)
-		if zones != nil {
-			return resolve.Fallback{Primary: zones, Secondary: m}, nil
-		}
 		return m, nil
-	}
-	core = &dnsCore{}
-	r, err := mux(false)
+	}, check)
 	if err != nil {
 		release()
 		return nil, nil, err
-	}
-	core.resolver = resolve.NewCache(r, 0)
-	if check {
-		cd, err := mux(true)
-		if err != nil {
-			release()
-			return nil, nil, err
-		}
-		core.checkingDisabled = resolve.NewCache(cd, 0)
 	}
 	return core, release, nil
 }
