@@ -81,6 +81,8 @@ type AreaResult struct {
 	Summary  string            `json:"summary"`
 	Error    string            `json:"error,omitempty"`
 	Findings []finding.Finding `json:"findings"`
+
+	err error // what Error says, for errors.Is
 }
 
 // Report is the audit of one domain. Its JSON form has the members of
@@ -125,7 +127,7 @@ func Judge(f *Facts, skipped []Skip) *Report {
 			ar.Status = StatusProblems
 		}
 		if err != nil {
-			ar.Status, ar.Error = StatusError, err.Error()
+			ar.Status, ar.Error, ar.err = StatusError, err.Error(), err
 		}
 		r.Areas = append(r.Areas, ar)
 		r.Findings = append(r.Findings, fs...)
@@ -134,12 +136,13 @@ func Judge(f *Facts, skipped []Skip) *Report {
 	return r
 }
 
-// Errors returns the errors that kept areas from being judged.
+// Errors returns the errors that kept areas from being judged, wrapping
+// the lookups' errors (errors.Is finds resolve.ErrTimeout and the like).
 func (r *Report) Errors() []error {
 	var errs []error
 	for _, a := range r.Areas {
 		if a.Status == StatusError {
-			errs = append(errs, fmt.Errorf("%s: %s", a.Area, a.Error))
+			errs = append(errs, fmt.Errorf("%s: %w", a.Area, a.err))
 		}
 	}
 	return errs

@@ -582,7 +582,7 @@ func (s *muxSocket) read() {
 				// each learn, rather than let them time out. The
 				// lookups retry after a pause, then fail over.
 				s.refused.Add(1)
-				s.failAll(err)
+				s.failAll(fmt.Errorf("%w: %w", ErrUnreachable, err))
 			}
 			continue
 		}

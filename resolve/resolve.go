@@ -114,6 +114,7 @@ var (
 	ErrRefused       = errors.New("query refused (REFUSED)")
 	ErrRcode         = errors.New("unexpected response code")
 	ErrTimeout       = errors.New("no answer before the deadline")
+	ErrUnreachable   = errors.New("server unreachable")
 	ErrBadResponse   = errors.New("malformed response")
 	ErrNoServers     = errors.New("resolve: no DNS servers configured")
 	ErrCNAMELoop     = errors.New("CNAME loop")

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -380,6 +381,11 @@ func netError(ctx context.Context, err error) error {
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: connection closed mid-reply", ErrBadResponse)
+	}
+	// ICMP port or host unreachable (over UDP, reported on a later read),
+	// a refused TCP connection, no route: nothing answers at the address.
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	return err
 }

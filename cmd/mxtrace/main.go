@@ -292,7 +292,7 @@ func (g *globals) rootCAs() (*x509.CertPool, error) {
 // couldNotRun reports errors that mean the job could not be done at all
 // (exit 3), as opposed to a domain whose DNS is broken (a finding).
 func couldNotRun(err error) bool {
-	return slices.ContainsFunc([]error{resolve.ErrTimeout, resolve.ErrNoServers, resolve.ErrNotInZone, context.DeadlineExceeded, context.Canceled},
+	return slices.ContainsFunc([]error{resolve.ErrTimeout, resolve.ErrUnreachable, resolve.ErrNoServers, resolve.ErrNotInZone, context.DeadlineExceeded, context.Canceled},
 		func(target error) bool { return errors.Is(err, target) })
 }
 

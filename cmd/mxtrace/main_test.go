@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -161,6 +162,24 @@ func TestHelp(t *testing.T) {
 		}
 		if slices.Contains(cmd, "route") && !strings.Contains(out, "Examples:") {
 			t.Errorf("route --help has no examples")
+		}
+	}
+}
+
+// TestNoResolverAnswers: a resolver where nothing listens (connection
+// refused) means the job could not be done: exit 3, not a finding about
+// the domain.
+func TestNoResolverAnswers(t *testing.T) {
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.LocalAddr().String()
+	l.Close()
+	for _, cmd := range []string{"route", "check"} {
+		code, _, errOut := mxtrace(t, cmd, "--resolver", closed, "--timeout", "4s", "--fail-on", "never", "example.com")
+		if code != exitFailed || !strings.Contains(errOut, "server unreachable") {
+			t.Errorf("%s: exit %d, want %d; stderr %q", cmd, code, exitFailed, errOut)
 		}
 	}
 }
