@@ -59,7 +59,7 @@ func Follow(ctx context.Context, r Resolver, q Question) (*Result, error) {
 			if q.Type != dns.TypeCNAME {
 				for _, rr := range a.Answer {
 					if c, ok := rr.(*dns.CNAME); ok && equalNames(c.Hdr.Name, res.Name) {
-						next = dns.CanonicalName(c.Target)
+						next = CanonicalName(c.Target)
 						break
 					}
 				}
@@ -109,4 +109,4 @@ func hasSOA(rrs []dns.RR) bool {
 	return false
 }
 
-func equalNames(a, b string) bool { return dns.CanonicalName(a) == dns.CanonicalName(b) }
+func equalNames(a, b string) bool { return CanonicalName(a) == CanonicalName(b) }

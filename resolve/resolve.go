@@ -47,13 +47,35 @@ func NewQuestion(name string, qtype uint16) (Question, error) {
 	if _, ok := dns.IsDomainName(name); !ok {
 		return Question{}, fmt.Errorf("%w: %q", ErrBadName, name)
 	}
-	return Question{Name: dns.CanonicalName(name), Type: qtype}, nil
+	return Question{Name: CanonicalName(name), Type: qtype}, nil
 }
 
 // Q is NewQuestion for names already known to be absolute and valid (built
 // from a dnsname.Name or taken from a parsed record); it only canonicalises.
 func Q(name string, qtype uint16) Question {
-	return Question{Name: dns.CanonicalName(name), Type: qtype}
+	return Question{Name: CanonicalName(name), Type: qtype}
+}
+
+// CanonicalName is name fully qualified, in lower case (RFC 4034 §6.2:
+// only the ASCII letters are folded). It is dns.CanonicalName without the
+// copy when name is already canonical, which it nearly always is on the
+// hot path of a scan (names built by the planner, or read from answers).
+func CanonicalName(name string) string {
+	if !strings.HasSuffix(name, ".") {
+		name += "."
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(name)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return name
 }
 
 func (q Question) String() string {

@@ -325,7 +325,7 @@ func trimDot(name string) string {
 }
 
 // exchangeName canonicalises an MX target for comparison and display.
-func exchangeName(mx string) string { return trimDot(dns.CanonicalName(mx)) }
+func exchangeName(mx string) string { return trimDot(resolve.CanonicalName(mx)) }
 
 // isIPLiteral reports whether an MX target is written as an address, e.g.
 // "192.0.2.1." or "[2001:db8::1]". RFC 5321 §5.1 and RFC 7505 §1: the MX
