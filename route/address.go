@@ -58,11 +58,7 @@ var specialRanges = func() []specialRange {
 // themselves reserved for testing and documentation (RFC 2606, RFC 6761
 // §6.2): an example zone under .test with 192.0.2.1 is consistent, the same
 // address under a real domain is a mistake.
-func specialPurpose(addr, domain string) string {
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return "not an address"
-	}
+func specialPurpose(a netip.Addr, domain string) string {
 	a = a.WithZone("")
 	for _, r := range specialRanges {
 		if r.prefix.Contains(a) {
@@ -78,8 +74,7 @@ func specialPurpose(addr, domain string) string {
 // isDocumentationDomain reports names under the TLDs of RFC 2606 and RFC
 // 6761 §6.2–6.4 and the second-level example names of RFC 2606 §3.
 func isDocumentationDomain(domain string) bool {
-	labels := strings.Split(domain, ".")
-	switch labels[len(labels)-1] {
+	switch domain[strings.LastIndexByte(domain, '.')+1:] {
 	case "test", "example", "invalid", "localhost":
 		return true
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 
@@ -41,13 +42,20 @@ func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, [
 	results := make([]*resolve.Result, len(qtypes))
 	errs := make([]error, len(qtypes))
 	var wg sync.WaitGroup
+	fqdn := name + "."
 	for i, t := range qtypes {
-		wg.Go(func() { results[i], errs[i] = resolve.Follow(ctx, p.Resolver, resolve.Q(name+".", t)) })
+		if i == len(qtypes)-1 {
+			// The last family in this goroutine: one fewer to start.
+			results[i], errs[i] = resolve.Follow(ctx, p.Resolver, resolve.Q(fqdn, t))
+			break
+		}
+		wg.Go(func() { results[i], errs[i] = resolve.Follow(ctx, p.Resolver, resolve.Q(fqdn, t)) })
 	}
 	wg.Wait()
 
 	nx := false
 	var failed []string
+	var addrs []netip.Addr
 	for i, r := range results {
 		if len(r.Chain) > 0 && h.CanonicalName == "" {
 			h.CanonicalName = trimDot(r.Name)
@@ -58,11 +66,8 @@ func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, [
 		}
 		nx = nx || r.NXDomain
 		for _, rr := range r.Records {
-			switch a := rr.(type) {
-			case *dns.A:
-				h.Addresses = append(h.Addresses, a.A.String())
-			case *dns.AAAA:
-				h.Addresses = append(h.Addresses, a.AAAA.String())
+			if ip, ok := resolve.AddrOf(rr); ok {
+				addrs = append(addrs, ip)
 			}
 		}
 	}
@@ -75,19 +80,20 @@ func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, [
 	if len(failed) > 0 {
 		problem(finding.Newf(finding.MXLookupFailed, name, "Resolving %s failed temporarily: %s.", name, strings.Join(failed, "; ")))
 	}
-	if len(h.Addresses) == 0 && len(failed) == 0 {
+	if len(addrs) == 0 && len(failed) == 0 {
 		if nx {
 			problem(finding.Newf(finding.MXTargetNXDomain, name, "The exchange %s does not exist (NXDOMAIN).", name))
 		} else {
 			problem(finding.Newf(finding.MXTargetNoAddress, name, "The exchange %s has no A or AAAA record.", name))
 		}
 	}
-	if maxN := cmp.Or(p.MaxAddresses, DefaultMaxAddresses); len(h.Addresses) > maxN {
-		problem(finding.Newf(finding.MXTooManyAddresses, name, "%s has %d addresses; only the first %d are tried.", name, len(h.Addresses), maxN))
-		h.Addresses = h.Addresses[:maxN]
+	if maxN := cmp.Or(p.MaxAddresses, DefaultMaxAddresses); len(addrs) > maxN {
+		problem(finding.Newf(finding.MXTooManyAddresses, name, "%s has %d addresses; only the first %d are tried.", name, len(addrs), maxN))
+		addrs = addrs[:maxN]
 	}
 	var bad []string
-	for _, a := range h.Addresses {
+	for _, a := range addrs {
+		h.Addresses = append(h.Addresses, a.String())
 		if why := specialPurpose(a, domain); why != "" {
 			bad = append(bad, fmt.Sprintf("%s (%s)", a, why))
 		}

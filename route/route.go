@@ -171,6 +171,11 @@ func (p *Planner) Plan(ctx context.Context, domain dnsname.Name) (plan *Plan, er
 	found := make([][]finding.Finding, len(records))
 	var wg sync.WaitGroup
 	for i, r := range records {
+		if i == len(records)-1 {
+			// The last one in this goroutine: one fewer to start.
+			hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, r.Exchange)
+			break
+		}
 		wg.Go(func() { hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, r.Exchange) })
 	}
 	wg.Wait()
