@@ -29,15 +29,22 @@
 #      warm dnsperf would measure unbound's cache instead; it is printed
 #      for information); then restarts unbound cold and runs the scan
 #      through it (target >= 90% of the cold limit);
-#   6. profiles the same pipeline (bench/scantool profile: scan.Run and the
-#      route planner wired as mxtrace scan wires them, with a CPU profile,
-#      since mxtrace scan has no --cpuprofile) against knot, with the
-#      resolve.Stub transport mxtrace scan uses and with resolve.Mux, and
-#      prints the profile tops.
+#   6. profiles the same pipeline against knot (bench/scantool profile:
+#      scan.Run, the route planner, resolve.Cache and resolve.Mux wired as
+#      mxtrace scan wires them, with CPU and heap profiles, since mxtrace
+#      scan has no --cpuprofile) and prints the tops of both profiles.
+#
+# dnsperf's limit is the best of a few settings (threads, sockets, queries
+# outstanding): too many outstanding overflows the server's socket buffer
+# and loses queries, too few leaves it idle; the best is the server's limit.
 #
 # Knobs (environment): SCAN_FLAGS (extra flags for mxtrace scan, e.g.
-# "--concurrency 512"), DNSPERF_SECONDS (10), DNSPERF_RUNS (2), PROFILE=0 to
-# skip step 6, SEED (1), KEEP=1.
+# "--concurrency 128"), SCAN_RUNS (1: scans per setup, one table row each),
+# DNSPERF_SECONDS (10), PROFILE=0 to skip step 6, PROFILE_FLAGS (extra flags
+# for scantool profile), SEED (1), KEEP=1.
+#
+# The machine is shared: the 1-minute load average is printed beside every
+# figure, since other work on the same cores moves all of them.
 #
 # Every process it starts is killed by its PID on exit (trap), and the work
 # directory is removed unless KEEP=1.
@@ -47,12 +54,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIZES=("$@")
 if [ ${#SIZES[@]} -eq 0 ]; then SIZES=(100000 1000000); fi
 SCAN_FLAGS=${SCAN_FLAGS:-}
+SCAN_RUNS=${SCAN_RUNS:-1}
 DNSPERF_SECONDS=${DNSPERF_SECONDS:-10}
-DNSPERF_RUNS=${DNSPERF_RUNS:-2}
 PROFILE=${PROFILE:-1}
+PROFILE_FLAGS=${PROFILE_FLAGS:-}
 SEED=${SEED:-1}
 KEEP=${KEEP:-0}
 CORES=$(nproc)
+# dnsperf settings tried for each limit: threads, sockets, outstanding.
+DNSPERF_SETS=("-T $CORES -c 4 -q 500" "-T $CORES -c 8 -q 200" "-T 1 -c 2 -q 100")
 
 need() {
 	for p in "$@"; do
@@ -170,6 +180,11 @@ server:
     num-queries-per-thread: 4096
     msg-cache-size: 512m
     rrset-cache-size: 1g
+    # The socket buffers unbound's documentation advises for heavy load
+    # (as root it may exceed net.core.rmem_max); without them a burst of
+    # queries overflows the default 208 KiB and is lost.
+    so-rcvbuf: 4m
+    so-sndbuf: 4m
     directory: "$dir"
     pidfile: "$dir/unbound.pid"
     username: ""
@@ -198,12 +213,16 @@ EOF
 	fi
 }
 
-# perf NAME PORT ARGS...: runs dnsperf, report in $RUN/NAME.dnsperf.
+# perf NAME PORT ARGS...: runs dnsperf, report (without the line per lost
+# query) in $RUN/NAME.dnsperf.
 perf() {
 	local name=$1 port=$2
 	shift 2
-	dnsperf -s 127.0.0.1 -p "$port" -T "$CORES" -c 8 -t 5 "$@" >"$RUN/$name.dnsperf" 2>&1
+	echo "load $(load)" >"$RUN/$name.dnsperf"
+	dnsperf -s 127.0.0.1 -p "$port" "$@" 2>&1 | grep -v '^\[Timeout\]' >>"$RUN/$name.dnsperf"
 }
+
+load() { cut -d' ' -f1 /proc/loadavg; }
 
 # scan NAME PORT: runs mxtrace scan at 127.0.0.1:PORT under /usr/bin/time;
 # prints "domains/s rss_MB wall_s" and the verification line.
@@ -222,7 +241,20 @@ scan() {
 
 rss_mb() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$1"; }
 
+FMT='%-8s %-8s %3s %10s %12s %11s %6s %7s %9s %5s\n'
 ROWS=()
+# row N SERVER RUN QPS LIMIT NAME: one line of the table, from the scan NAME.
+row() {
+	local n=$1 server=$2 r=$3 qps=$4 limit=$5 name=$6 rate rss ok
+	rate=$("$TOOL" get "$RUN/$name.summary.json" domains_per_second)
+	rss=$(rss_mb "$RUN/$name.time")
+	ok=$("$TOOL" get "$RUN/$name.verify.json" percent_correct)
+	log "N=$n: $name: $(printf '%.0f' "$rate") domains/s, $rss MB, $(head -1 "$RUN/$name.verify") (load $(load))"
+	# shellcheck disable=SC2059 # FMT is the table's format
+	ROWS+=("$(printf "$FMT" "$n" "$server" "$r" "$(printf '%.0f' "$qps")" "$limit" "$(printf '%.0f' "$rate")" \
+		"$(awk -v a="$rate" -v b="$limit" 'BEGIN {printf "%.0f%%", 100*a/b}')" "$rss" "$(printf '%.2f%%' "$ok")" "$(load)")")
+}
+
 for N in "${SIZES[@]}"; do
 	RUN=$WORK/run-$N
 	WORLD=$WORK/world-$N
@@ -234,70 +266,82 @@ for N in "${SIZES[@]}"; do
 
 	log "N=$N: starting knotd"
 	start_knot "$RUN/knot" "$WORLD"
-	log "N=$N: knot limit: dnsperf, ${DNSPERF_SECONDS}s looped, best of $DNSPERF_RUNS"
+	log "N=$N: knot limit: dnsperf looped ${DNSPERF_SECONDS}s per setting, best of ${#DNSPERF_SETS[@]} settings"
 	reports=()
-	for i in $(seq "$DNSPERF_RUNS"); do
-		perf "knot-$i" "$KNOT_PORT" -d "$WORLD/queries.txt" -l "$DNSPERF_SECONDS" -q 1000
+	for i in "${!DNSPERF_SETS[@]}"; do
+		# shellcheck disable=SC2086 # a list of flags
+		perf "knot-$i" "$KNOT_PORT" -d "$WORLD/queries.txt" -l "$DNSPERF_SECONDS" -t 5 ${DNSPERF_SETS[$i]}
 		reports+=("$RUN/knot-$i.dnsperf")
 	done
 	KNOT_QPS=$("$TOOL" dnsperf "${reports[@]}")
 	KNOT_LIMIT=$(awk -v q="$KNOT_QPS" -v d="$QPD" 'BEGIN {printf "%.0f", q/d}')
-	log "N=$N: knot $KNOT_QPS qps = $KNOT_LIMIT domains/s"
+	log "N=$N: knot $KNOT_QPS qps = $KNOT_LIMIT domains/s (load $(load))"
 
-	log "N=$N: mxtrace scan straight at knot"
-	scan direct "$KNOT_PORT"
-	D_RATE=$("$TOOL" get "$RUN/direct.summary.json" domains_per_second)
-	D_RSS=$(rss_mb "$RUN/direct.time")
-	D_OK=$("$TOOL" get "$RUN/direct.verify.json" percent_correct)
-	log "N=$N: direct: $D_RATE domains/s, $D_RSS MB, $(cat "$RUN/direct.verify" | head -1)"
+	for r in $(seq "$SCAN_RUNS"); do
+		log "N=$N: mxtrace scan straight at knot, run $r"
+		scan "direct-$r" "$KNOT_PORT"
+		row "$N" knot "$r" "$KNOT_QPS" "$KNOT_LIMIT" "direct-$r"
+	done
 
-	log "N=$N: unbound cold limit: dnsperf once through the queries on a fresh unbound"
-	start_unbound "$RUN/unbound" "$WORLD"
-	perf unbound-cold "$UNBOUND_PORT" -d "$WORLD/queries.txt" -n 1 -q 2000
-	perf unbound-warm "$UNBOUND_PORT" -d "$WORLD/queries.txt" -l "$DNSPERF_SECONDS" -q 1000
-	stop "$UNBOUND_PID"
-	UB_QPS=$("$TOOL" dnsperf "$RUN/unbound-cold.dnsperf")
+	log "N=$N: unbound cold limit: dnsperf once through the queries (-n 1) on a fresh unbound, per setting"
+	reports=()
+	for i in "${!DNSPERF_SETS[@]}"; do
+		start_unbound "$RUN/unbound" "$WORLD"
+		# shellcheck disable=SC2086 # a list of flags
+		perf "unbound-cold-$i" "$UNBOUND_PORT" -d "$WORLD/queries.txt" -n 1 -t 3 ${DNSPERF_SETS[$i]}
+		reports+=("$RUN/unbound-cold-$i.dnsperf")
+		if [ "$i" = 0 ]; then
+			# For information: the same unbound, now warm, answers
+			# every question from its cache.
+			perf unbound-warm "$UNBOUND_PORT" -d "$WORLD/queries.txt" -l "$DNSPERF_SECONDS" -t 5 ${DNSPERF_SETS[0]}
+		fi
+		stop "$UNBOUND_PID"
+	done
+	UB_QPS=$("$TOOL" dnsperf "${reports[@]}")
 	UB_WARM=$("$TOOL" dnsperf "$RUN/unbound-warm.dnsperf")
-	UB_LOST=$(awk '/Queries lost:/ {print $3}' "$RUN/unbound-cold.dnsperf")
 	UB_LIMIT=$(awk -v q="$UB_QPS" -v d="$QPD" 'BEGIN {printf "%.0f", q/d}')
-	log "N=$N: unbound cold $UB_QPS qps ($UB_LOST lost) = $UB_LIMIT domains/s; warm $UB_WARM qps"
+	log "N=$N: unbound cold $UB_QPS qps = $UB_LIMIT domains/s; warm $UB_WARM qps"
 
-	log "N=$N: mxtrace scan through a cold unbound"
-	start_unbound "$RUN/unbound" "$WORLD"
-	scan unbound "$UNBOUND_PORT"
-	stop "$UNBOUND_PID"
-	U_RATE=$("$TOOL" get "$RUN/unbound.summary.json" domains_per_second)
-	U_RSS=$(rss_mb "$RUN/unbound.time")
-	U_OK=$("$TOOL" get "$RUN/unbound.verify.json" percent_correct)
-	log "N=$N: unbound: $U_RATE domains/s, $U_RSS MB, $(head -1 "$RUN/unbound.verify")"
+	for r in $(seq "$SCAN_RUNS"); do
+		log "N=$N: mxtrace scan through a cold unbound, run $r"
+		start_unbound "$RUN/unbound" "$WORLD"
+		scan "unbound-$r" "$UNBOUND_PORT"
+		stop "$UNBOUND_PID"
+		row "$N" unbound "$r" "$UB_QPS" "$UB_LIMIT" "unbound-$r"
+	done
 
 	if [ "$PROFILE" = 1 ]; then
-		for tr in stub mux; do
-			log "N=$N: profile of the scan pipeline, transport $tr, straight at knot"
-			"$TOOL" profile -server "127.0.0.1:$KNOT_PORT" -in "$WORLD/input.txt" -out "$RUN/profile-$tr.jsonl" \
-				-transport "$tr" -cpuprofile "$RUN/profile-$tr.cpu" 2>"$RUN/profile-$tr.stderr"
-			"$TOOL" verify -truth "$WORLD/truth.jsonl" -out "$RUN/profile-$tr.jsonl" >"$RUN/profile-$tr.verify"
-			(cd "$ROOT" && go tool pprof -top -nodecount 25 "$TOOL" "$RUN/profile-$tr.cpu") >"$RUN/profile-$tr.top" 2>/dev/null
-			echo "== profile (scan.Run + route.Planner + resolve.Cache + resolve.${tr^}) against knot, N=$N"
-			cat "$RUN/profile-$tr.stderr"
-			head -1 "$RUN/profile-$tr.verify"
-			sed -n '1,32p' "$RUN/profile-$tr.top"
-		done
+		log "N=$N: profile of the scan pipeline straight at knot"
+		# shellcheck disable=SC2086 # a list of flags
+		"$TOOL" profile -server "127.0.0.1:$KNOT_PORT" -in "$WORLD/input.txt" -out "$RUN/profile.jsonl" \
+			-cpuprofile "$RUN/profile.cpu" -memprofile "$RUN/profile.heap" $PROFILE_FLAGS 2>"$RUN/profile.stderr"
+		"$TOOL" verify -truth "$WORLD/truth.jsonl" -out "$RUN/profile.jsonl" >"$RUN/profile.verify"
+		(cd "$ROOT" && go tool pprof -top -nodecount 25 "$TOOL" "$RUN/profile.cpu" 2>/dev/null) >"$RUN/profile.top"
+		(cd "$ROOT" && go tool pprof -top -cum -nodecount 25 "$TOOL" "$RUN/profile.cpu" 2>/dev/null) >"$RUN/profile.cum"
+		(cd "$ROOT" && go tool pprof -top -sample_index inuse_space -nodecount 8 "$TOOL" "$RUN/profile.heap" 2>/dev/null) >"$RUN/profile.inuse"
+		echo
+		echo "== N=$N: profile of scan.Run + route.Planner + resolve.Cache + resolve.Mux straight at knot (load $(load))"
+		cat "$RUN/profile.stderr"
+		head -1 "$RUN/profile.verify"
+		echo "-- CPU, flat"
+		grep -A 26 '^ *flat' "$RUN/profile.top" || true
+		echo "-- CPU, cumulative"
+		grep -A 26 '^ *flat' "$RUN/profile.cum" || true
+		echo "-- heap in use at the end of the run"
+		grep -B 3 -A 9 '^ *flat' "$RUN/profile.inuse" || true
 	fi
 	stop "$KNOT_PID"
 
-	pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100*a/b}'; }
-	ROWS+=("$(printf '%-9s %-8s %10s %13s %12s %7s %9s %9s' "$N" knot "$KNOT_QPS" "$KNOT_LIMIT" "$(printf '%.0f' "$D_RATE")" "$(pct "$D_RATE" "$KNOT_LIMIT")" "$D_RSS" "$D_OK%")")
-	ROWS+=("$(printf '%-9s %-8s %10s %13s %12s %7s %9s %9s' "$N" unbound "$UB_QPS" "$UB_LIMIT" "$(printf '%.0f' "$U_RATE")" "$(pct "$U_RATE" "$UB_LIMIT")" "$U_RSS" "$U_OK%")")
 	echo
-	echo "N=$N: perfect-cache queries per domain $QPD; unbound warm (cache hits) $UB_WARM qps; cold dnsperf lost $UB_LOST"
-	for name in direct unbound; do
-		echo "-- $name: $(head -1 "$RUN/$name.verify")"
-		sed -n '2,6p' "$RUN/$name.verify"
+	echo "N=$N: perfect-cache queries per domain $QPD; unbound warm (all cache hits) $UB_WARM qps"
+	for f in "$RUN"/direct-*.verify "$RUN"/unbound-*.verify; do
+		echo "-- $(basename "$f" .verify): $(head -1 "$f")"
+		sed -n '2,6p' "$f"
 	done
 done
 
 echo
 echo "mxtrace scan benchmark ($(nproc) cores, $(date +%F)); targets: knot >= 50%, unbound >= 90% of the limit, 100% correct, RSS < 200 MB and flat"
-printf '%-9s %-8s %10s %13s %12s %7s %9s %9s\n' N server "limit qps" "limit dom/s" "scan dom/s" ratio "RSS MB" correct
+echo "limit = dnsperf qps / perfect-cache queries per domain; load = 1-minute load average after the scan"
+printf "$FMT" N server run "limit qps" "limit dom/s" "scan dom/s" ratio "RSS MB" correct load
 for r in "${ROWS[@]}"; do echo "$r"; done
