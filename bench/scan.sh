@@ -61,8 +61,11 @@ PROFILE_FLAGS=${PROFILE_FLAGS:-}
 SEED=${SEED:-1}
 KEEP=${KEEP:-0}
 CORES=$(nproc)
-# dnsperf settings tried for each limit: threads, sockets, outstanding.
-DNSPERF_SETS=("-T $CORES -c 4 -q 500" "-T $CORES -c 8 -q 200" "-T 1 -c 2 -q 100")
+# dnsperf settings tried for each limit (threads, sockets, queries
+# outstanding); the best is the limit. A cold unbound does best with fewer
+# outstanding, and each of its settings costs a full pass.
+KNOT_SETS=("-T $CORES -c 2 -q 50" "-T $CORES -c 4 -q 100" "-T $CORES -c 8 -q 200" "-T $CORES -c 4 -q 500")
+UNBOUND_SETS=("-T $CORES -c 4 -q 100" "-T $CORES -c 8 -q 200")
 
 need() {
 	for p in "$@"; do
@@ -219,10 +222,15 @@ perf() {
 	local name=$1 port=$2
 	shift 2
 	echo "load $(load)" >"$RUN/$name.dnsperf"
-	dnsperf -s 127.0.0.1 -p "$port" "$@" 2>&1 | grep -v '^\[Timeout\]' >>"$RUN/$name.dnsperf"
+	/usr/bin/time -f 'client CPU seconds: %U user %S system' dnsperf -s 127.0.0.1 -p "$port" "$@" 2>&1 |
+		grep -v '^\[Timeout\]' >>"$RUN/$name.dnsperf"
 }
 
 load() { cut -d' ' -f1 /proc/loadavg; }
+
+# cpu PID: CPU seconds (user + system) the process has used so far.
+TICKS=$(getconf CLK_TCK)
+cpu() { awk -v t="$TICKS" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
 
 # scan NAME PORT: runs mxtrace scan at 127.0.0.1:PORT under /usr/bin/time;
 # prints "domains/s rss_MB wall_s" and the verification line.
@@ -241,18 +249,23 @@ scan() {
 
 rss_mb() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$1"; }
 
-FMT='%-8s %-8s %3s %10s %12s %11s %6s %7s %9s %5s\n'
+# scan_cpu FILE: CPU seconds (user + system) from /usr/bin/time -v.
+scan_cpu() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$1"; }
+
+FMT='%-8s %-8s %3s %10s %12s %11s %6s %7s %9s %10s %5s\n'
 ROWS=()
-# row N SERVER RUN QPS LIMIT NAME: one line of the table, from the scan NAME.
+# row N SERVER RUN QPS LIMIT NAME SERVER_CPU: one line of the table, from
+# the scan NAME; SERVER_CPU is the server's CPU seconds during the scan.
 row() {
-	local n=$1 server=$2 r=$3 qps=$4 limit=$5 name=$6 rate rss ok
+	local n=$1 server=$2 r=$3 qps=$4 limit=$5 name=$6 server_cpu=$7 rate rss ok us
 	rate=$("$TOOL" get "$RUN/$name.summary.json" domains_per_second)
 	rss=$(rss_mb "$RUN/$name.time")
 	ok=$("$TOOL" get "$RUN/$name.verify.json" percent_correct)
-	log "N=$n: $name: $(printf '%.0f' "$rate") domains/s, $rss MB, $(head -1 "$RUN/$name.verify") (load $(load))"
+	us=$(awk -v a="$(scan_cpu "$RUN/$name.time")" -v b="$server_cpu" -v n="$n" 'BEGIN {printf "%.0f/%.0f", 1e6*a/n, 1e6*b/n}')
+	log "N=$n: $name: $(printf '%.0f' "$rate") domains/s, $rss MB, CPU µs/domain scan/server $us, $(head -1 "$RUN/$name.verify") (load $(load))"
 	# shellcheck disable=SC2059 # FMT is the table's format
 	ROWS+=("$(printf "$FMT" "$n" "$server" "$r" "$(printf '%.0f' "$qps")" "$limit" "$(printf '%.0f' "$rate")" \
-		"$(awk -v a="$rate" -v b="$limit" 'BEGIN {printf "%.0f%%", 100*a/b}')" "$rss" "$(printf '%.2f%%' "$ok")" "$(load)")")
+		"$(awk -v a="$rate" -v b="$limit" 'BEGIN {printf "%.0f%%", 100*a/b}')" "$rss" "$(printf '%.2f%%' "$ok")" "$us" "$(load)")")
 }
 
 for N in "${SIZES[@]}"; do
@@ -266,11 +279,11 @@ for N in "${SIZES[@]}"; do
 
 	log "N=$N: starting knotd"
 	start_knot "$RUN/knot" "$WORLD"
-	log "N=$N: knot limit: dnsperf looped ${DNSPERF_SECONDS}s per setting, best of ${#DNSPERF_SETS[@]} settings"
+	log "N=$N: knot limit: dnsperf looped ${DNSPERF_SECONDS}s per setting, best of ${#KNOT_SETS[@]} settings"
 	reports=()
-	for i in "${!DNSPERF_SETS[@]}"; do
+	for i in "${!KNOT_SETS[@]}"; do
 		# shellcheck disable=SC2086 # a list of flags
-		perf "knot-$i" "$KNOT_PORT" -d "$WORLD/queries.txt" -l "$DNSPERF_SECONDS" -t 5 ${DNSPERF_SETS[$i]}
+		perf "knot-$i" "$KNOT_PORT" -d "$WORLD/queries.txt" -l "$DNSPERF_SECONDS" -t 5 ${KNOT_SETS[$i]}
 		reports+=("$RUN/knot-$i.dnsperf")
 	done
 	KNOT_QPS=$("$TOOL" dnsperf "${reports[@]}")
@@ -279,21 +292,24 @@ for N in "${SIZES[@]}"; do
 
 	for r in $(seq "$SCAN_RUNS"); do
 		log "N=$N: mxtrace scan straight at knot, run $r"
+		before=$(cpu "$KNOT_PID")
 		scan "direct-$r" "$KNOT_PORT"
-		row "$N" knot "$r" "$KNOT_QPS" "$KNOT_LIMIT" "direct-$r"
+		row "$N" knot "$r" "$KNOT_QPS" "$KNOT_LIMIT" "direct-$r" "$(awk -v a="$before" -v b="$(cpu "$KNOT_PID")" 'BEGIN {print b - a}')"
 	done
 
 	log "N=$N: unbound cold limit: dnsperf once through the queries (-n 1) on a fresh unbound, per setting"
 	reports=()
-	for i in "${!DNSPERF_SETS[@]}"; do
+	for i in "${!UNBOUND_SETS[@]}"; do
 		start_unbound "$RUN/unbound" "$WORLD"
 		# shellcheck disable=SC2086 # a list of flags
-		perf "unbound-cold-$i" "$UNBOUND_PORT" -d "$WORLD/queries.txt" -n 1 -t 3 ${DNSPERF_SETS[$i]}
+		perf "unbound-cold-$i" "$UNBOUND_PORT" -d "$WORLD/queries.txt" -n 1 -t 3 ${UNBOUND_SETS[$i]}
+		echo "unbound CPU seconds: $(cpu "$UNBOUND_PID")" >>"$RUN/unbound-cold-$i.dnsperf"
 		reports+=("$RUN/unbound-cold-$i.dnsperf")
 		if [ "$i" = 0 ]; then
 			# For information: the same unbound, now warm, answers
 			# every question from its cache.
-			perf unbound-warm "$UNBOUND_PORT" -d "$WORLD/queries.txt" -l "$DNSPERF_SECONDS" -t 5 ${DNSPERF_SETS[0]}
+			# shellcheck disable=SC2086 # a list of flags
+			perf unbound-warm "$UNBOUND_PORT" -d "$WORLD/queries.txt" -l "$DNSPERF_SECONDS" -t 5 ${UNBOUND_SETS[0]}
 		fi
 		stop "$UNBOUND_PID"
 	done
@@ -306,8 +322,9 @@ for N in "${SIZES[@]}"; do
 		log "N=$N: mxtrace scan through a cold unbound, run $r"
 		start_unbound "$RUN/unbound" "$WORLD"
 		scan "unbound-$r" "$UNBOUND_PORT"
+		ub_cpu=$(cpu "$UNBOUND_PID")
 		stop "$UNBOUND_PID"
-		row "$N" unbound "$r" "$UB_QPS" "$UB_LIMIT" "unbound-$r"
+		row "$N" unbound "$r" "$UB_QPS" "$UB_LIMIT" "unbound-$r" "$ub_cpu"
 	done
 
 	if [ "$PROFILE" = 1 ]; then
@@ -334,6 +351,10 @@ for N in "${SIZES[@]}"; do
 
 	echo
 	echo "N=$N: perfect-cache queries per domain $QPD; unbound warm (all cache hits) $UB_WARM qps"
+	for f in "$RUN"/knot-*.dnsperf "$RUN"/unbound-*.dnsperf; do
+		echo "-- $(basename "$f" .dnsperf): $(grep -E '^load|Command line|Queries lost|Queries per second|CPU seconds' "$f" |
+			sed -e 's/.*Command line: dnsperf -s 127.0.0.1 -p [0-9]* -d [^ ]* //' | tr -s ' ' | tr '\n' ';')"
+	done
 	for f in "$RUN"/direct-*.verify "$RUN"/unbound-*.verify; do
 		echo "-- $(basename "$f" .verify): $(head -1 "$f")"
 		sed -n '2,6p' "$f"
@@ -342,6 +363,8 @@ done
 
 echo
 echo "mxtrace scan benchmark ($(nproc) cores, $(date +%F)); targets: knot >= 50%, unbound >= 90% of the limit, 100% correct, RSS < 200 MB and flat"
-echo "limit = dnsperf qps / perfect-cache queries per domain; load = 1-minute load average after the scan"
-printf "$FMT" N server run "limit qps" "limit dom/s" "scan dom/s" ratio "RSS MB" correct load
+echo "limit = dnsperf qps / perfect-cache queries per domain; cpu = CPU µs per domain of mxtrace / of the server"
+echo "during the scan; load = 1-minute load average after the scan (other work on the same cores)"
+# shellcheck disable=SC2059 # FMT is the table's format
+printf "$FMT" N server run "limit qps" "limit dom/s" "scan dom/s" ratio "RSS MB" correct "cpu µs" load
 for r in "${ROWS[@]}"; do echo "$r"; done
