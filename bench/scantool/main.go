@@ -44,13 +44,14 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/bench/internal/truth"
 
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
@@ -191,37 +192,6 @@ func loopback(hostport string) error {
 	return nil
 }
 
-// truth is one line of bench/scanworld's truth.jsonl.
-type truth struct {
-	Domain   string              `json:"domain"`
-	Kind     string              `json:"kind"`
-	Result   string              `json:"result"`
-	Implicit bool                `json:"implicit"`
-	Records  []record            `json:"records"`
-	Hosts    map[string][]string `json:"hosts"`
-}
-
-type record struct {
-	Preference uint16 `json:"preference"`
-	Exchange   string `json:"exchange"`
-}
-
-// plan is the part of a route --json line that is compared.
-type plan struct {
-	Domain   string   `json:"domain"`
-	Result   string   `json:"result"`
-	Error    string   `json:"error"`
-	Implicit bool     `json:"implicit"`
-	Records  []record `json:"records"`
-	Tiers    []struct {
-		Preference uint16 `json:"preference"`
-		Hosts      []struct {
-			Name      string   `json:"name"`
-			Addresses []string `json:"addresses"`
-		} `json:"hosts"`
-	} `json:"tiers"`
-}
-
 // verifyReport is what verify prints (and writes with -json).
 type verifyReport struct {
 	Expected   int            `json:"expected"`
@@ -235,34 +205,36 @@ type verifyReport struct {
 	Examples   []string       `json:"examples"`
 }
 
-func verify(args []string) error {
-	fl := flag.NewFlagSet("verify", flag.ExitOnError)
-	truthPath := fl.String("truth", "", "truth.jsonl")
-	outPath := fl.String("out", "", "scan output (JSON Lines)")
-	jsonPath := fl.String("json", "", "also write the report as JSON to `FILE`")
-	fl.Parse(args)
-	want := map[string]*truth{}
-	if err := eachLine(*truthPath, func(b []byte) error {
-		t := &truth{}
+// checkOutput compares a scan's output with the truth. A domain is correct
+// when it has exactly one line and that line matches its truth.
+func checkOutput(truthPath, outPath string) (*verifyReport, error) {
+	want := map[string]*truth.Domain{}
+	if err := eachLine(truthPath, func(b []byte) error {
+		t := &truth.Domain{}
 		if err := json.Unmarshal(b, t); err != nil {
 			return err
 		}
 		want[t.Domain] = t
 		return nil
 	}); err != nil {
-		return fmt.Errorf("%s: %w", *truthPath, err)
+		return nil, fmt.Errorf("%s: %w", truthPath, err)
 	}
-	rep := verifyReport{Expected: len(want), Wrong: map[string]int{}}
-	seen := make(map[string]bool, len(want))
+	rep := &verifyReport{Expected: len(want), Wrong: map[string]int{}}
+	const (
+		matched = iota + 1
+		differs
+		repeated
+	)
+	state := make(map[string]int8, len(want))
 	wrong := func(kind, why, example string) {
 		rep.Wrong[kind+": "+why]++
 		if len(rep.Examples) < 20 {
 			rep.Examples = append(rep.Examples, example)
 		}
 	}
-	if err := eachLine(*outPath, func(b []byte) error {
+	if err := eachLine(outPath, func(b []byte) error {
 		rep.Lines++
-		var p plan
+		var p truth.Plan
 		if err := json.Unmarshal(b, &p); err != nil {
 			wrong("?", "not JSON", string(b))
 			return nil
@@ -273,24 +245,43 @@ func verify(args []string) error {
 			wrong("?", "domain not in the world", p.Domain)
 			return nil
 		}
-		if seen[p.Domain] {
+		if state[p.Domain] != 0 {
 			rep.Duplicates++
-			wrong(t.Kind, "duplicate line", p.Domain)
+			state[p.Domain] = repeated
+			wrong(t.Kind, "more than one line", p.Domain)
 			return nil
 		}
-		seen[p.Domain] = true
-		if why := compare(t, &p); why != "" {
+		if why := truth.Compare(t, &p); why != "" {
+			state[p.Domain] = differs
 			wrong(t.Kind, why, p.Domain+": "+why+" "+p.Error)
 			return nil
 		}
-		rep.Correct++
+		state[p.Domain] = matched
 		return nil
 	}); err != nil {
-		return fmt.Errorf("%s: %w", *outPath, err)
+		return nil, fmt.Errorf("%s: %w", outPath, err)
 	}
-	rep.Missing = rep.Expected - len(seen)
+	for _, st := range state {
+		if st == matched {
+			rep.Correct++
+		}
+	}
+	rep.Missing = rep.Expected - len(state)
 	if rep.Expected > 0 {
 		rep.Percent = 100 * float64(rep.Correct) / float64(rep.Expected)
+	}
+	return rep, nil
+}
+
+func verify(args []string) error {
+	fl := flag.NewFlagSet("verify", flag.ExitOnError)
+	truthPath := fl.String("truth", "", "truth.jsonl")
+	outPath := fl.String("out", "", "scan output (JSON Lines)")
+	jsonPath := fl.String("json", "", "also write the report as JSON to `FILE`")
+	fl.Parse(args)
+	rep, err := checkOutput(*truthPath, *outPath)
+	if err != nil {
+		return err
 	}
 	fmt.Printf("correct %d of %d (%.3f%%); lines %d, missing %d, duplicates %d, unknown %d\n",
 		rep.Correct, rep.Expected, rep.Percent, rep.Lines, rep.Missing, rep.Duplicates, rep.Unknown)
@@ -313,67 +304,6 @@ func verify(args []string) error {
 		return os.WriteFile(*jsonPath, append(b, '\n'), 0o644)
 	}
 	return nil
-}
-
-// compare says how p differs from t, or "" when it matches.
-func compare(t *truth, p *plan) string {
-	if p.Result != t.Result {
-		return "result " + p.Result + ", want " + t.Result
-	}
-	if p.Implicit != t.Implicit {
-		return "implicit differs"
-	}
-	key := func(r record) string { return fmt.Sprintf("%d %s", r.Preference, r.Exchange) }
-	var got, exp []string
-	for _, r := range p.Records {
-		got = append(got, key(r))
-	}
-	for _, r := range t.Records {
-		exp = append(exp, key(r))
-	}
-	if !sameSet(got, exp) {
-		return "MX records differ"
-	}
-	if t.Result != "ok" {
-		return ""
-	}
-	hosts := map[string][]string{}
-	for _, tier := range p.Tiers {
-		for _, h := range tier.Hosts {
-			hosts[h.Name] = h.Addresses
-		}
-	}
-	if len(hosts) != len(t.Hosts) {
-		return "exchanges differ"
-	}
-	for name, want := range t.Hosts {
-		have, ok := hosts[name]
-		if !ok {
-			return "exchanges differ"
-		}
-		if !sameSet(canonAddrs(have), canonAddrs(want)) {
-			return "addresses differ"
-		}
-	}
-	return ""
-}
-
-func canonAddrs(as []string) []string {
-	out := make([]string, 0, len(as))
-	for _, a := range as {
-		if ip, err := netip.ParseAddr(a); err == nil {
-			a = ip.String()
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
-func sameSet(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(slices.Compact(a), slices.Compact(b)) && len(a) == len(b)
 }
 
 // eachLine calls fn with every non-empty line of path.
@@ -425,24 +355,33 @@ var qpsLine = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
 
 // dnsperfBest prints the highest "Queries per second" of the reports.
 func dnsperfBest(files []string) error {
+	best, err := bestQPS(files)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%.0f\n", best)
+	return nil
+}
+
+// bestQPS reads dnsperf reports and returns the highest rate.
+func bestQPS(files []string) (float64, error) {
 	best := 0.0
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		m := qpsLine.FindSubmatch(b)
 		if m == nil {
-			return fmt.Errorf("%s: no \"Queries per second\" line", f)
+			return 0, fmt.Errorf("%s: no \"Queries per second\" line", f)
 		}
 		v, err := strconv.ParseFloat(string(m[1]), 64)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		best = max(best, v)
 	}
-	fmt.Printf("%.0f\n", best)
-	return nil
+	return best, nil
 }
 
 // profile runs the scan pipeline with profiles.

@@ -50,6 +50,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/mxtrace/mxtrace/bench/internal/truth"
 )
 
 // kind is a domain's category in the world.
@@ -128,21 +130,6 @@ var providers = []provider{
 // zone, shared by the dangling domains that point into it.
 const danglingShared = "old-mx.bigmail.example."
 
-// truth is one line of truth.jsonl: what route --json must say.
-type truth struct {
-	Domain   string              `json:"domain"`
-	Kind     string              `json:"kind"`
-	Result   string              `json:"result"`
-	Implicit bool                `json:"implicit"`
-	Records  []record            `json:"records"`
-	Hosts    map[string][]string `json:"hosts"` // exchange → address set
-}
-
-type record struct {
-	Preference uint16 `json:"preference"`
-	Exchange   string `json:"exchange"`
-}
-
 // counts is world.json.
 type counts struct {
 	Domains int            `json:"domains"`
@@ -172,7 +159,7 @@ type domain struct {
 	name      string // absolute
 	zone      int    // index into world.zones
 	rrs       []string
-	truth     truth
+	truth     truth.Domain
 	exchanges []string // absolute names whose A and AAAA a scan asks
 }
 
@@ -354,11 +341,11 @@ func (w *world) domain(i int) domain {
 	d := domain{zone: rng.IntN(len(w.zones))}
 	d.name = words[rng.IntN(len(words))] + strconv.Itoa(i) + "." + w.zones[d.zone]
 	show := strings.TrimSuffix(d.name, ".")
-	d.truth = truth{Domain: show, Kind: kindNames[k], Result: "ok", Records: []record{}, Hosts: map[string][]string{}}
+	d.truth = truth.Domain{Domain: show, Kind: kindNames[k], Result: "ok", Records: []truth.Record{}, Hosts: map[string][]string{}}
 	rr := func(format string, args ...any) { d.rrs = append(d.rrs, fmt.Sprintf(format, args...)) }
 	mx := func(pref uint16, target string) {
 		rr("%s %d IN MX %d %s", d.name, ttl, pref, target)
-		d.truth.Records = append(d.truth.Records, record{pref, strings.TrimSuffix(target, ".")})
+		d.truth.Records = append(d.truth.Records, truth.Record{Preference: pref, Exchange: strings.TrimSuffix(target, ".")})
 	}
 	host := func(name string, addrs []string) {
 		for _, a := range addrs {
@@ -422,7 +409,7 @@ func (w *world) domain(i int) domain {
 	case kindNullMX:
 		// RFC 7505 §3: a single MX 0 . — no exchange is looked up.
 		rr("%s %d IN MX 0 .", d.name, ttl)
-		d.truth.Records = append(d.truth.Records, record{0, "."})
+		d.truth.Records = append(d.truth.Records, truth.Record{Preference: 0, Exchange: "."})
 		d.truth.Result = "null-mx"
 	case kindDangling:
 		x := "gone." + d.name
