@@ -121,6 +121,53 @@ type muxServer struct {
 	socks []*muxSocket
 	next  atomic.Uint32
 	limit *rate.Limiter // nil: no limit
+	rtt   rttEstimator
+}
+
+// rttEstimator keeps a server's smoothed round-trip time and its variation
+// (RFC 6298 §2), from which the retransmission interval is derived, so a
+// lost datagram to a server answering in a millisecond costs tens of
+// milliseconds, not the whole per-attempt time-out, while a server that
+// is slow (a recursive resolver resolving cold) gets a longer interval.
+type rttEstimator struct {
+	mu          sync.Mutex
+	srtt, rttvr time.Duration
+	sampled     bool
+}
+
+// Bounds of the retransmission interval. The floor is Unbound's default
+// minimum RTT for a server (infra-cache-min-rtt, 50 ms): below it, a
+// loaded machine's scheduling jitter would cause retransmissions of
+// queries that are only waiting their turn.
+const (
+	minRTO     = 50 * time.Millisecond
+	initialRTO = time.Second // RFC 6298 §2.1, before the first sample
+)
+
+// sample adds one round-trip time (RFC 6298 §2.2, §2.3).
+func (e *rttEstimator) sample(r time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.sampled {
+		e.srtt, e.rttvr, e.sampled = r, r/2, true
+		return
+	}
+	diff := e.srtt - r
+	if diff < 0 {
+		diff = -diff
+	}
+	e.rttvr = (3*e.rttvr + diff) / 4
+	e.srtt = (7*e.srtt + r) / 8
+}
+
+// rto is the interval after which an unanswered query is sent again.
+func (e *rttEstimator) rto() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.sampled {
+		return initialRTO
+	}
+	return max(minRTO, e.srtt+4*e.rttvr)
 }
 
 // muxSocket is one connected UDP socket and the queries waiting on it. The
@@ -134,7 +181,7 @@ type muxSocket struct {
 	inflight int
 	table    [muxIDs]*muxQuery
 
-	sent, timeouts, late, stray, tcp, retries, refused atomic.Int64
+	sent, timeouts, late, stray, tcp, retries, refused, resent atomic.Int64
 }
 
 // muxQuery is one lookup's reusable state: the query message and its
@@ -263,6 +310,9 @@ type MuxStats struct {
 	Retries  int64 // of which retries (after a time-out, SERVFAIL or ICMP unreachable)
 	TCP      int64 // queries asked again over TCP after truncation
 	Timeouts int64 // UDP tries that got no matching reply in time
+	// Resent counts datagrams sent again within a try, after the server's
+	// retransmission interval (its smoothed RTT and variation) passed.
+	Resent int64
 	// Late counts datagrams for no query in flight: a reply after its
 	// query timed out, a duplicate, or an ID never used.
 	Late int64
@@ -286,6 +336,7 @@ func (m *Mux) Stats() MuxStats {
 			st.Late += s.late.Load()
 			st.Stray += s.stray.Load()
 			st.Refused += s.refused.Load()
+			st.Resent += s.resent.Load()
 		}
 	}
 	return st
@@ -481,17 +532,40 @@ func (m *Mux) exchange(ctx context.Context, srv *muxServer, p *muxQuery, retry b
 		<-p.done // completed meanwhile (closed)
 		return s, nil, p.result(ctx)
 	}
-	p.timer.Reset(timeout)
-	select {
-	case <-p.done:
-		p.timer.Stop()
-		if p.err != nil {
-			return s, nil, p.err
+	// Wait for the reply until the attempt's time-out, sending the same
+	// datagram (same ID, so a reply to any copy answers the query) again
+	// after the server's retransmission interval, doubled each time
+	// (RFC 6298 §5.5). Only a reply to an unrepeated query is an RTT
+	// sample (Karn's algorithm, RFC 6298 §3).
+	sent := time.Now()
+	deadline := sent.Add(timeout)
+	wait, resent := srv.rtt.rto(), false
+wait:
+	for {
+		p.timer.Reset(min(wait, time.Until(deadline)))
+		select {
+		case <-p.done:
+			p.timer.Stop()
+			if p.err != nil {
+				return s, nil, p.err
+			}
+			if !resent {
+				srv.rtt.sample(time.Since(sent))
+			}
+			return s, p.reply, nil
+		case <-p.timer.C:
+			if !time.Now().Before(deadline) {
+				break wait
+			}
+			if _, err := s.conn.Write(p.out); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+				break wait
+			}
+			s.resent.Add(1)
+			wait, resent = 2*wait, true
+		case <-ctx.Done():
+			p.timer.Stop()
+			break wait
 		}
-		return s, p.reply, nil
-	case <-p.timer.C:
-	case <-ctx.Done():
-		p.timer.Stop()
 	}
 	if !s.unregister(p, id) {
 		// The reader (or Close) took it out first: its result stands.

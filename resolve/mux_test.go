@@ -899,3 +899,48 @@ func FuzzMuxReply(f *testing.F) {
 		}
 	})
 }
+
+// TestMuxRetransmit: a datagram lost on the way to a server that answers
+// in a millisecond is sent again after the server's retransmission
+// interval (RFC 6298: smoothed RTT and variation, at least 50 ms), not
+// after the whole per-try time-out, and the copy carries the same ID, so
+// the reply to it answers the query.
+func TestMuxRetransmit(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	dropFirst := dnstest.WithMiddleware(func(next dns.Handler) dns.Handler {
+		return dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+			name := req.Question[0].Name
+			mu.Lock()
+			first := !seen[name] && strings.HasPrefix(name, "n1")
+			seen[name] = true
+			mu.Unlock()
+			if first {
+				return // lost
+			}
+			next.ServeDNS(w, req)
+		})
+	})
+	srv := dnstest.NewZone(t, manyZone(20), dropFirst)
+	const timeout = 3 * time.Second
+	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: timeout, Attempts: 1}, Sockets: 1}, srv)
+	// Samples: the server answers these at once.
+	for i := range 5 {
+		if _, err := m.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i+2), dns.TypeA)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	a, err := m.Lookup(t.Context(), resolve.Q("n10.test.", dns.TypeA))
+	elapsed := time.Since(start)
+	if err != nil || len(a.Answer) != 1 {
+		t.Fatalf("lookup after a lost datagram: %v, %v", a, err)
+	}
+	if st := m.Stats(); st.Resent != 1 || st.Timeouts != 0 {
+		t.Errorf("stats %+v: want one datagram resent and no time-out", st)
+	}
+	// Generous for a loaded machine, and still far below the time-out.
+	if elapsed > timeout/3 {
+		t.Errorf("answered after %v: the retransmission waited for (most of) the %v time-out", elapsed, timeout)
+	}
+}
