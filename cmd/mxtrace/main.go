@@ -201,14 +201,15 @@ func (g *globals) resolver() (resolve.Resolver, error) {
 // dns builds the DNS core of the interactive commands, asking the network
 // through stub resolvers.
 func (g *globals) dns() (*dnsCore, error) {
-	return g.dnsWith(func(cfg resolve.StubConfig) (resolve.Resolver, error) { return resolve.NewStub(cfg) }, true)
+	return g.dnsWith(func(cfg resolve.StubConfig) (resolve.Resolver, error) { return resolve.NewStub(cfg) }, true, 0)
 }
 
 // dnsWith builds the DNS core: zone files, resolvers made by transport
 // for the --resolver servers (or the system's), or both (names outside
-// the files go to the network), behind one cache. withCD adds the same
-// servers asked with the CD bit, for telling DNSSEC-bogus zones apart.
-func (g *globals) dnsWith(transport func(resolve.StubConfig) (resolve.Resolver, error), withCD bool) (*dnsCore, error) {
+// the files go to the network), behind one cache of at most cacheEntries
+// answers (0: resolve.DefaultCacheEntries). withCD adds the same servers
+// asked with the CD bit, for telling DNSSEC-bogus zones apart.
+func (g *globals) dnsWith(transport func(resolve.StubConfig) (resolve.Resolver, error), withCD bool, cacheEntries int) (*dnsCore, error) {
 	var zones resolve.Resolver
 	if len(g.zones) > 0 {
 		z, err := resolve.LoadZones(g.zones...)
@@ -218,7 +219,7 @@ func (g *globals) dnsWith(transport func(resolve.StubConfig) (resolve.Resolver, 
 		zones = z
 	}
 	if zones != nil && len(g.resolvers) == 0 {
-		return &dnsCore{resolver: resolve.NewCache(zones, 0), offline: true}, nil
+		return &dnsCore{resolver: resolve.NewCache(zones, cacheEntries), offline: true}, nil
 	}
 	servers := g.resolvers
 	if len(servers) == 0 {
@@ -246,13 +247,13 @@ func (g *globals) dnsWith(transport func(resolve.StubConfig) (resolve.Resolver, 
 	if err != nil {
 		return nil, err
 	}
-	core := &dnsCore{resolver: resolve.NewCache(r, 0)}
+	core := &dnsCore{resolver: resolve.NewCache(r, cacheEntries)}
 	if withCD {
 		cd, err := network(true)
 		if err != nil {
 			return nil, err
 		}
-		core.checkingDisabled = resolve.NewCache(cd, 0)
+		core.checkingDisabled = resolve.NewCache(cd, cacheEntries)
 	}
 	return core, nil
 }

@@ -361,6 +361,13 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 	return scan.Check(a), nil
 }
 
+// scanCacheEntries bounds a scan's cache. A scan asks each domain's MX set
+// once, so what the cache earns its keep on is the shared providers'
+// exchanges, a few thousand names; each entry holds a parsed answer, so
+// the default bound (for interactive use) would let a long scan's memory
+// grow by some 200 MB of answers nobody asks for again.
+const scanCacheEntries = 30_000
+
 // scanCore is the DNS core of g.dns, built for bulk work: on the network
 // the resolvers are asked through a resolve.Mux (a few UDP sockets per
 // server with thousands of queries in flight, matched by ID), which also
@@ -381,7 +388,7 @@ func (g *globals) scanCore(qps float64, check bool) (core *dnsCore, release func
 		}
 		muxes = append(muxes, m)
 		return m, nil
-	}, check)
+	}, check, scanCacheEntries)
 	if err != nil {
 		release()
 		return nil, nil, err
