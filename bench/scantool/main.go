@@ -384,6 +384,10 @@ func bestQPS(files []string) (float64, error) {
 	return best, nil
 }
 
+// scanCacheEntries is the cache bound mxtrace scan uses (its own
+// unexported constant in cmd/mxtrace/scan.go); keep the two equal.
+const scanCacheEntries = 30_000
+
 // profile runs the scan pipeline with profiles.
 func profile(args []string) error {
 	fl := flag.NewFlagSet("profile", flag.ExitOnError)
@@ -397,7 +401,7 @@ func profile(args []string) error {
 	timeout := fl.Duration("timeout", 20*time.Second, "per-domain time-out (as mxtrace's --timeout)")
 	queryTimeout := fl.Duration("query-timeout", 0, "per-try time-out of one query (default, as mxtrace: min(2s, timeout/4))")
 	inflight := fl.Int("inflight", 0, "the Mux's MaxInFlight (default resolve.DefaultMuxInFlight)")
-	cacheSize := fl.Int("cache", 0, "resolve.Cache entries (default resolve.DefaultCacheEntries)")
+	cacheSize := fl.Int("cache", scanCacheEntries, "resolve.Cache entries")
 	fl.Parse(args)
 	if err := loopback(*server); err != nil {
 		return err
