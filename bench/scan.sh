@@ -77,12 +77,19 @@ need() {
 }
 KNOTD=$(command -v knotd || echo /usr/sbin/knotd)
 UNBOUND=$(command -v unbound || echo /usr/sbin/unbound)
-need go "$KNOTD" "$UNBOUND" dnsperf /usr/bin/time awk
+need go "$KNOTD" "$UNBOUND" dnsperf /usr/bin/time awk pkill
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mxtrace-scanbench.XXXXXX")
-PIDS=()
+PIDS=()  # servers (knotd, unbound)
+CHILD="" # the long command run() is waiting for
 cleanup() {
 	local pid
+	if [ -n "$CHILD" ]; then
+		# /usr/bin/time does not pass a signal on: stop its child first.
+		pkill -TERM -P "$CHILD" 2>/dev/null || true
+		kill "$CHILD" 2>/dev/null || true
+		wait "$CHILD" 2>/dev/null || true
+	fi
 	for pid in "${PIDS[@]}"; do
 		if kill -0 "$pid" 2>/dev/null; then
 			kill "$pid" 2>/dev/null || true
@@ -97,6 +104,18 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# run CMD...: runs a long command in the background and waits for it, so
+# that Ctrl-C or a TERM reaches the trap at once and the trap can stop the
+# command by its PID.
+run() {
+	local rc=0
+	"$@" &
+	CHILD=$!
+	wait "$CHILD" || rc=$?
+	CHILD=""
+	return "$rc"
+}
 
 # stop PID: kill one process we started, and wait for it.
 stop() {
@@ -222,8 +241,9 @@ perf() {
 	local name=$1 port=$2
 	shift 2
 	echo "load $(load)" >"$RUN/$name.dnsperf"
-	/usr/bin/time -f 'client CPU seconds: %U user %S system' dnsperf -s 127.0.0.1 -p "$port" "$@" 2>&1 |
-		grep -v '^\[Timeout\]' >>"$RUN/$name.dnsperf"
+	run /usr/bin/time -f 'client CPU seconds: %U user %S system' dnsperf -s 127.0.0.1 -p "$port" "$@" >"$RUN/$name.raw" 2>&1
+	grep -v '^\[Timeout\]' "$RUN/$name.raw" >>"$RUN/$name.dnsperf"
+	rm "$RUN/$name.raw"
 }
 
 load() { cut -d' ' -f1 /proc/loadavg; }
@@ -237,14 +257,14 @@ cpu() { awk -v t="$TICKS" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
 scan() {
 	local name=$1 port=$2
 	# shellcheck disable=SC2086 # SCAN_FLAGS is a list of flags
-	/usr/bin/time -v -o "$RUN/$name.time" "$BIN/mxtrace" scan --resolver "127.0.0.1:$port" --seed 1 \
+	run /usr/bin/time -v -o "$RUN/$name.time" "$BIN/mxtrace" scan --resolver "127.0.0.1:$port" --seed 1 \
 		-o "$RUN/$name.jsonl" --summary "$RUN/$name.summary.json" $SCAN_FLAGS "$WORLD/input.txt" \
 		2>"$RUN/$name.stderr" || {
 		echo "scan.sh: mxtrace scan failed:" >&2
 		cat "$RUN/$name.stderr" >&2
 		exit 1
 	}
-	"$TOOL" verify -truth "$WORLD/truth.jsonl" -out "$RUN/$name.jsonl" -json "$RUN/$name.verify.json" >"$RUN/$name.verify"
+	run "$TOOL" verify -truth "$WORLD/truth.jsonl" -out "$RUN/$name.jsonl" -json "$RUN/$name.verify.json" >"$RUN/$name.verify"
 }
 
 rss_mb() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$1"; }
@@ -273,7 +293,7 @@ for N in "${SIZES[@]}"; do
 	WORLD=$WORK/world-$N
 	mkdir -p "$RUN"
 	log "N=$N: generating the world"
-	"$BIN/scanworld" -n "$N" -seed "$SEED" -out "$WORLD"
+	run "$BIN/scanworld" -n "$N" -seed "$SEED" -out "$WORLD"
 	QPD=$("$TOOL" get "$WORLD/world.json" queries_per_domain)
 	log "N=$N: $(wc -l <"$WORLD/queries.txt") perfect-cache queries, $QPD per domain"
 
@@ -330,9 +350,9 @@ for N in "${SIZES[@]}"; do
 	if [ "$PROFILE" = 1 ]; then
 		log "N=$N: profile of the scan pipeline straight at knot"
 		# shellcheck disable=SC2086 # a list of flags
-		"$TOOL" profile -server "127.0.0.1:$KNOT_PORT" -in "$WORLD/input.txt" -out "$RUN/profile.jsonl" \
+		run "$TOOL" profile -server "127.0.0.1:$KNOT_PORT" -in "$WORLD/input.txt" -out "$RUN/profile.jsonl" \
 			-cpuprofile "$RUN/profile.cpu" -memprofile "$RUN/profile.heap" $PROFILE_FLAGS 2>"$RUN/profile.stderr"
-		"$TOOL" verify -truth "$WORLD/truth.jsonl" -out "$RUN/profile.jsonl" >"$RUN/profile.verify"
+		run "$TOOL" verify -truth "$WORLD/truth.jsonl" -out "$RUN/profile.jsonl" >"$RUN/profile.verify"
 		(cd "$ROOT" && go tool pprof -top -nodecount 25 "$TOOL" "$RUN/profile.cpu" 2>/dev/null) >"$RUN/profile.top"
 		(cd "$ROOT" && go tool pprof -top -cum -nodecount 25 "$TOOL" "$RUN/profile.cpu" 2>/dev/null) >"$RUN/profile.cum"
 		(cd "$ROOT" && go tool pprof -top -sample_index inuse_space -nodecount 8 "$TOOL" "$RUN/profile.heap" 2>/dev/null) >"$RUN/profile.inuse"
