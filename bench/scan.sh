@@ -11,17 +11,18 @@
 #   apt-get install knot unbound dnsperf time
 #
 # For each size N it:
-#   1. generates a world of N domains (go run ./bench/scanworld): zone files,
-#      the input list, the dnsperf query file, the ground truth;
+#   1. generates a world of N domains (bench/scanworld): zone files, the
+#      input list, the dnsperf query file, the ground truth;
 #   2. starts knotd on 127.0.0.1 serving it, and measures knot's own limit
 #      with dnsperf over the questions a perfect cache needs (MX of every
 #      domain, A and AAAA of every distinct exchange), looped for
-#      $DNSPERF_SECONDS seconds, best of $DNSPERF_RUNS runs;
+#      $DNSPERF_SECONDS seconds per setting, the best of a few settings;
 #   3. limit in domains/s = dnsperf qps / (perfect-cache queries per domain);
 #   4. runs "mxtrace scan" straight at knot: domains/s, ratio to the limit
 #      (target >= 50%), peak RSS (/usr/bin/time -v; target < 200 MB and flat
-#      from 100k to 1M), correctness against the truth (target 100%);
-#   5. starts unbound (2 threads, a stub-zone per zone to knot) cold and
+#      from 100k to 1M), correctness against the truth (target 100%), and
+#      the CPU time per domain of the scanner and of the server;
+#   5. starts unbound (a thread per core, a stub-zone per zone to knot) and
 #      measures its limit the same way, but COLD: dnsperf goes through the
 #      query file exactly once (-n 1) right after a restart, so every
 #      question is a cache miss that unbound resolves from knot, which is
