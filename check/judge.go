@@ -13,6 +13,7 @@ import (
 	"github.com/mxtrace/mxtrace/dmarc"
 	"github.com/mxtrace/mxtrace/dnsbl"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/rdns"
@@ -152,7 +153,7 @@ func judgeRouting(f *Facts) ([]finding.Finding, string, error, bool) {
 	p := f.Plan
 	switch p.Result {
 	case route.ResultOK:
-		kind := count(len(p.Hosts()), "exchange") + " in " + count(len(p.Tiers), "tier")
+		kind := prose.Count(len(p.Hosts()), "exchange") + " in " + prose.Count(len(p.Tiers), "tier")
 		if p.Implicit {
 			kind = "implicit MX"
 		}
@@ -191,7 +192,7 @@ func judgePTR(f *Facts) ([]finding.Finding, string, error, bool) {
 	if len(errs) > 0 {
 		err = errors.New(strings.Join(errs, "; "))
 	}
-	summary := count(n, "address") + " checked"
+	summary := prose.Count(n, "address") + " checked"
 	if outside > 0 {
 		summary += fmt.Sprintf(", %d not checked (their reverse zones are not in the --zone files)", outside)
 	}
@@ -284,7 +285,7 @@ func judgeDANE(f *Facts) ([]finding.Finding, string, error, bool) {
 			}
 		}
 		if matched > 0 {
-			summary += fmt.Sprintf("; %s matched", count(matched, "server"))
+			summary += fmt.Sprintf("; %s matched", prose.Count(matched, "server"))
 		}
 	}
 	return fs, summary, f.DANEErr, true
@@ -327,7 +328,7 @@ func judgeSMTP(f *Facts) ([]finding.Finding, string, error, bool) {
 			tlsOK++
 		}
 	}
-	summary := fmt.Sprintf("%d of %s answer, %d with STARTTLS", greeted, count(len(f.SMTP), "address"), tlsOK)
+	summary := fmt.Sprintf("%d of %s answer, %d with STARTTLS", greeted, prose.Count(len(f.SMTP), "address"), tlsOK)
 	return probe.Findings(f.SMTP, f.ProbedAt, ptr), summary, nil, true
 }
 
@@ -405,15 +406,4 @@ func judgeDNSBL(f *Facts) ([]finding.Finding, string, error, bool) {
 	}
 	slices.Sort(names)
 	return dnsbl.Findings(f.DNSBL), fmt.Sprintf("%d listings on %s", listed, strings.Join(names, ", ")), nil, true
-}
-
-// count says "1 tier", "2 tiers", "3 addresses".
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	if strings.HasSuffix(noun, "s") {
-		return fmt.Sprintf("%d %ses", n, noun)
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -1,12 +1,12 @@
 package check
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 )
 
 // Endpoint is what a sender finds at one exchange address: the facts the
@@ -127,7 +127,7 @@ func TierFindings(eps []Endpoint) []finding.Finding {
 		for _, h := range hosts {
 			fs = append(fs, finding.Newf(finding.MXBackupWeaker, h,
 				"The backup exchange %s (MX %d) lacks %s, which the primary tier (MX %d) has: an attacker who blocks the primary gets the mail delivered without it.",
-				h, tiers[t][0].Pref, joinList(lacks[h]), primary[0].Pref))
+				h, tiers[t][0].Pref, prose.List(lacks[h]), primary[0].Pref))
 		}
 	}
 	return fs
@@ -142,15 +142,4 @@ func hostList(eps []Endpoint) string {
 		}
 	}
 	return strings.Join(hs, ", ")
-}
-
-// joinList joins "a", "b" and "c" as "a, b and c".
-func joinList(items []string) string {
-	switch len(items) {
-	case 0:
-		return ""
-	case 1:
-		return items[0]
-	}
-	return fmt.Sprintf("%s and %s", strings.Join(items[:len(items)-1], ", "), items[len(items)-1])
 }

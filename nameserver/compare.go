@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 )
 
 // maxListed bounds how many servers one finding's message names.
@@ -113,7 +114,7 @@ func (g *group) describe() string {
 		}
 		parts = append(parts, label(s, g.addrs[s]))
 	}
-	return joinAnd(parts)
+	return prose.List(parts)
 }
 
 // compareMX reports ns-inconsistent: the servers that answered the MX
@@ -293,15 +294,4 @@ func verb(g *group, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// joinAnd joins "a", "a and b", "a, b and c".
-func joinAnd(parts []string) string {
-	switch len(parts) {
-	case 0:
-		return ""
-	case 1:
-		return parts[0]
-	}
-	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 )
 
 // WriteCheck writes an audit grouped by area: the plan's table first, then
@@ -22,7 +23,7 @@ func WriteCheck(w io.Writer, r *check.Report, st Style) error {
 	verdict := "no problems"
 	switch {
 	case len(r.Errors()) > 0:
-		verdict = plural(len(r.Errors()), "area") + " could not be checked"
+		verdict = prose.Count(len(r.Errors()), "area") + " could not be checked"
 	case worst == finding.Error:
 		verdict = "errors"
 	case worst == finding.Warning:

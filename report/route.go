@@ -12,6 +12,7 @@ import (
 	"github.com/fatih/color"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -77,7 +78,7 @@ func WriteRoute(w io.Writer, p *route.Plan, st Style) error {
 	case p.Result == route.ResultOK && p.Implicit:
 		b.WriteString("  implicit MX: no MX records, the domain's own address is used")
 	case p.Result == route.ResultOK:
-		fmt.Fprintf(&b, "  %s in %s", plural(len(p.Hosts()), "exchange"), plural(len(p.Tiers), "tier"))
+		fmt.Fprintf(&b, "  %s in %s", prose.Count(len(p.Hosts()), "exchange"), prose.Count(len(p.Tiers), "tier"))
 	case p.Result == route.ResultError:
 		fmt.Fprintf(&b, "  %s", p.Error)
 	}
@@ -162,11 +163,4 @@ func writeFindings(b *strings.Builder, fs []finding.Finding, st Style) {
 			fmt.Fprintf(b, "          %s %s%s\n", st.paint(color.Faint)("fix:"), f.Fix, ref)
 		}
 	}
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fatih/color"
 
+	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/send"
 )
@@ -49,7 +50,7 @@ func (p *SendPrinter) Retry(r send.Retry) {
 		sched = []string{"none fits"}
 	}
 	p.printf("  retry: up to %s within %s, waiting %s (each plus up to 10%%)\n",
-		plural(len(r.Schedule()), "more round"), shortDuration(r.Budget()), strings.Join(sched, ", "))
+		prose.Count(len(r.Schedule()), "more round"), shortDuration(r.Budget()), strings.Join(sched, ", "))
 }
 
 // Event prints one event of send.Sender.
@@ -205,7 +206,7 @@ func tlsText(t *send.TLSState) string {
 // as QUEUEID", or "not delivered: why", with the totals.
 func WriteSend(w io.Writer, r *send.Result, st Style) error {
 	dim := st.paint(color.Faint)
-	totals := fmt.Sprintf("%s in %s, %s", plural(len(r.Attempts), "attempt"), plural(r.Rounds, "round"), shortDuration(time.Duration(r.ElapsedMS)*time.Millisecond))
+	totals := fmt.Sprintf("%s in %s, %s", prose.Count(len(r.Attempts), "attempt"), prose.Count(r.Rounds, "round"), shortDuration(time.Duration(r.ElapsedMS)*time.Millisecond))
 	var line string
 	if r.Accepted {
 		line = fmt.Sprintf("%s %s [%s] as %s", st.paint(color.FgGreen, color.Bold)("accepted by"), r.Host, r.Address, r.QueueID)

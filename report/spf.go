@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/spf"
 )
 
@@ -57,10 +58,10 @@ func WriteSPF(w io.Writer, o *SPF, st Style) error {
 		}
 	}
 	fmt.Fprintf(&b, "  evaluation: %s, %s (limits %d and %d)\n",
-		plural(o.Lookups, "DNS-querying term"), plural(o.VoidLookups, "void lookup"), spf.MaxLookups, spf.MaxVoidLookups)
+		prose.Count(o.Lookups, "DNS-querying term"), prose.Count(o.VoidLookups, "void lookup"), spf.MaxLookups, spf.MaxVoidLookups)
 
 	if o.Tree != nil {
-		fmt.Fprintf(&b, "  record tree: %s, %s in all", plural(o.TreeLookups, "DNS-querying term"), plural(o.TreeVoidLookups, "void lookup"))
+		fmt.Fprintf(&b, "  record tree: %s, %s in all", prose.Count(o.TreeLookups, "DNS-querying term"), prose.Count(o.TreeVoidLookups, "void lookup"))
 		if o.Incomplete {
 			b.WriteString(" (incomplete)")
 		}
@@ -89,12 +90,12 @@ func writeSPFNode(b *strings.Builder, n *spf.Node, first, rest string) {
 	} else {
 		b.WriteString("(no record)")
 	}
-	fmt.Fprintf(b, "  [%s", plural(n.Lookups, "lookup"))
+	fmt.Fprintf(b, "  [%s", prose.Count(n.Lookups, "lookup"))
 	if n.TotalLookups != n.Lookups {
 		fmt.Fprintf(b, ", %d with includes", n.TotalLookups)
 	}
 	if n.VoidLookups > 0 {
-		fmt.Fprintf(b, ", %s", plural(n.VoidLookups, "void lookup"))
+		fmt.Fprintf(b, ", %s", prose.Count(n.VoidLookups, "void lookup"))
 	}
 	b.WriteString("]\n")
 	for _, e := range n.Errors {

@@ -1,0 +1,32 @@
+// Package prose builds the small pieces of English that mxtrace's summaries
+// and finding messages share: a counted noun ("1 tier", "3 addresses") and
+// a list ("a, b and c"), so every report says them the same way.
+package prose
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Count says "1 tier", "2 tiers", "3 addresses": the regular English
+// plural, with "es" after a final "s".
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") {
+		return strconv.Itoa(n) + " " + noun + "es"
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// List joins "a", "a and b", "a, b and c".
+func List(items []string) string {
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
