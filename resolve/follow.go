@@ -3,6 +3,7 @@ package resolve
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/miekg/dns"
 )
@@ -36,7 +37,6 @@ func (r *Result) NoData() bool { return !r.NXDomain && len(r.Records) == 0 }
 // errors, never an endless walk.
 func Follow(ctx context.Context, r Resolver, q Question) (*Result, error) {
 	res := &Result{Question: q, Name: q.Name, AD: true}
-	seen := map[string]bool{q.Name: true}
 	firstTTL := true
 	for queries := 0; ; queries++ {
 		if queries > MaxCNAMEChain {
@@ -67,13 +67,14 @@ func Follow(ctx context.Context, r Resolver, q Question) (*Result, error) {
 			if next == "" {
 				break
 			}
-			if seen[next] {
+			// The names seen are the question and the chain so far, at
+			// most MaxCNAMEChain+1: a scan of them needs no map.
+			if next == q.Name || slices.Contains(res.Chain, next) {
 				return res, &Error{Question: q, Server: a.Server, Rcode: -1, Err: fmt.Errorf("%w at %s", ErrCNAMELoop, next)}
 			}
 			if len(res.Chain) >= MaxCNAMEChain {
 				return res, &Error{Question: q, Server: a.Server, Rcode: -1, Err: fmt.Errorf("%w (more than %d aliases)", ErrCNAMEChain, MaxCNAMEChain)}
 			}
-			seen[next] = true
 			res.Chain = append(res.Chain, next)
 			res.Name = next
 		}
