@@ -71,11 +71,7 @@ the exchanges all the same, e.g. new servers before the zone is published).`,
 			if helo, err = parseOptionalName("--helo", helo); err != nil {
 				return err
 			}
-			roots, err := g.rootCAs()
-			if err != nil {
-				return err
-			}
-			core, err := g.dns()
+			core, roots, err := g.smtpCore()
 			if err != nil {
 				return err
 			}

@@ -268,6 +268,20 @@ func (g *globals) planner(cmd *cobra.Command, r resolve.Resolver, seed uint64) *
 	return p
 }
 
+// smtpCore is what the commands that talk SMTP (check, probe, send) start
+// from: the DNS core and the roots that verify the servers' certificates.
+func (g *globals) smtpCore() (*dnsCore, *x509.CertPool, error) {
+	roots, err := g.rootCAs()
+	if err != nil {
+		return nil, nil, err
+	}
+	core, err := g.dns()
+	if err != nil {
+		return nil, nil, err
+	}
+	return core, roots, nil
+}
+
 // rootCAs is the system's trusted roots plus the --ca files; nil (meaning
 // the system's roots) when no --ca is given.
 func (g *globals) rootCAs() (*x509.CertPool, error) {

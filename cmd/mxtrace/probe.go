@@ -74,11 +74,7 @@ within that time.`,
 			if helo, err = parseOptionalName("--helo", helo); err != nil {
 				return err
 			}
-			roots, err := g.rootCAs()
-			if err != nil {
-				return err
-			}
-			core, err := g.dns()
+			core, roots, err := g.smtpCore()
 			if err != nil {
 				return err
 			}

@@ -145,11 +145,7 @@ func (g *globals) send(cmd *cobra.Command, f *sendFlags) error {
 	if from == "" {
 		from = "mxtrace@" + defaultSenderDomain(helo)
 	}
-	roots, err := g.rootCAs()
-	if err != nil {
-		return err
-	}
-	core, err := g.dns()
+	core, roots, err := g.smtpCore()
 	if err != nil {
 		return err
 	}
