@@ -314,14 +314,12 @@ func judgeSMTP(f *Facts) ([]finding.Finding, string, error, bool) {
 		return nil, "", nil, false
 	}
 	ptr := map[netip.Addr][]string{}
-	for _, h := range f.PTR {
-		for _, r := range h.Results {
-			ptr[r.Address] = r.Names
-		}
+	for a, r := range f.ptrByAddress() {
+		ptr[a] = r.Names
 	}
 	greeted, tlsOK := 0, 0
 	for _, r := range f.SMTP {
-		if r.Banner != nil && r.Banner.Code == 220 {
+		if r.Greeted() {
 			greeted++
 		}
 		if r.TLS != nil {
@@ -340,6 +338,18 @@ func judgeTiers(f *Facts) ([]finding.Finding, string, error, bool) {
 	return fs, fmt.Sprintf("%d backup tiers compared with the primary", len(f.Plan.Tiers)-1), nil, true
 }
 
+// ptrByAddress indexes the PTR results by address; addresses whose PTR
+// was not looked up (or failed) are absent.
+func (f *Facts) ptrByAddress() map[netip.Addr]*rdns.Result {
+	m := map[netip.Addr]*rdns.Result{}
+	for _, h := range f.PTR {
+		for _, r := range h.Results {
+			m[r.Address] = r
+		}
+	}
+	return m
+}
+
 // endpoints joins the probe, PTR and blacklist facts per exchange address.
 func endpoints(f *Facts) []Endpoint {
 	tierOf := map[string]int{}
@@ -348,12 +358,7 @@ func endpoints(f *Facts) []Endpoint {
 			tierOf[h.Name] = i
 		}
 	}
-	ptr := map[netip.Addr]bool{}
-	for _, h := range f.PTR {
-		for _, r := range h.Results {
-			ptr[r.Address] = r.Confirmed != ""
-		}
-	}
+	ptr := f.ptrByAddress()
 	listed := map[netip.Addr]bool{}
 	asked := map[netip.Addr]bool{}
 	for _, r := range f.DNSBL {
@@ -373,14 +378,16 @@ func endpoints(f *Facts) []Endpoint {
 		e := Endpoint{
 			Tier: t, Pref: f.Plan.Tiers[t].Preference, Host: r.Host, Addr: r.Address,
 			Connected: r.Connected,
-			Greeted:   r.Banner != nil && r.Banner.Code == 220,
+			Greeted:   r.Greeted(),
 			STARTTLS:  r.TLS != nil,
 		}
 		if r.TLS != nil {
 			e.ValidCert = r.TLS.Verified
 			e.TLS12 = r.TLS.VersionID >= tls.VersionTLS12
 		}
-		e.PTR, e.PTRKnown = ptr[r.Address]
+		if p, ok := ptr[r.Address]; ok {
+			e.PTR, e.PTRKnown = p.Confirmed != "", true
+		}
 		e.CleanKnown = asked[r.Address]
 		e.Clean = e.CleanKnown && !listed[r.Address]
 		eps = append(eps, e)

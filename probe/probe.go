@@ -186,6 +186,10 @@ type Result struct {
 	ElapsedMS int64      `json:"elapsed_ms"`
 }
 
+// Greeted reports whether the server sent a 220 greeting (RFC 5321
+// §4.3.1): it is ready to take mail.
+func (r *Result) Greeted() bool { return r.Banner != nil && r.Banner.Code == 220 }
+
 // Subject names the probed endpoint in findings and output, the way
 // Postfix logs it: "host[address]:port", or "[address]:port" without a
 // host name.
