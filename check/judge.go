@@ -44,24 +44,28 @@ const (
 type Check struct {
 	Area  string
 	Judge func(f *Facts) (fs []finding.Finding, summary string, err error, ran bool)
+	// WithoutDomain: the area is judged even when the domain does not
+	// exist. The others are about names below it, which are NXDOMAIN too
+	// (RFC 8020 §2), and could only report that absence again.
+	WithoutDomain bool
 }
 
 // Checks lists every check, in report order. It is the one place to read
 // what an audit looks at.
 func Checks() []Check {
 	return []Check{
-		{AreaRouting, judgeRouting},
-		{AreaNameservers, judgeNameservers},
-		{AreaPTR, judgePTR},
-		{AreaSPF, judgeSPF},
-		{AreaDMARC, judgeDMARC},
-		{AreaDKIM, judgeDKIM},
-		{AreaMTASTS, judgeMTASTS},
-		{AreaTLSRPT, judgeTLSRPT},
-		{AreaDANE, judgeDANE},
-		{AreaDNSBL, judgeDNSBL},
-		{AreaSMTP, judgeSMTP},
-		{AreaTiers, judgeTiers},
+		{Area: AreaRouting, Judge: judgeRouting, WithoutDomain: true},
+		{Area: AreaNameservers, Judge: judgeNameservers, WithoutDomain: true},
+		{Area: AreaPTR, Judge: judgePTR},
+		{Area: AreaSPF, Judge: judgeSPF},
+		{Area: AreaDMARC, Judge: judgeDMARC},
+		{Area: AreaDKIM, Judge: judgeDKIM},
+		{Area: AreaMTASTS, Judge: judgeMTASTS},
+		{Area: AreaTLSRPT, Judge: judgeTLSRPT},
+		{Area: AreaDANE, Judge: judgeDANE},
+		{Area: AreaDNSBL, Judge: judgeDNSBL},
+		{Area: AreaSMTP, Judge: judgeSMTP},
+		{Area: AreaTiers, Judge: judgeTiers},
 	}
 }
 
@@ -99,9 +103,8 @@ type Report struct {
 }
 
 // Judge runs every check over f and builds the report. When the domain
-// does not exist, only routing and the nameservers are judged: every name
-// below it is NXDOMAIN too (RFC 8020 §2), so the other areas could only
-// report the same absence again, once per record type.
+// does not exist, only the checks marked WithoutDomain run; the others are
+// listed as skipped.
 func Judge(f *Facts, skipped []Skip) *Report {
 	r := &Report{Plan: f.Plan, Findings: []finding.Finding{}, Areas: []AreaResult{}, Skipped: skipped, Details: f}
 	if r.Skipped == nil {
@@ -109,7 +112,7 @@ func Judge(f *Facts, skipped []Skip) *Report {
 	}
 	nx := f.Plan != nil && f.Plan.Result == route.ResultNXDomain
 	for _, c := range Checks() {
-		if nx && c.Area != AreaRouting && c.Area != AreaNameservers {
+		if nx && !c.WithoutDomain {
 			if !slices.ContainsFunc(r.Skipped, func(s Skip) bool { return s.Area == c.Area }) {
 				r.Skipped = append(r.Skipped, Skip{c.Area, "the domain does not exist"})
 			}
