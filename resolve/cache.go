@@ -68,9 +68,9 @@ func NewCache(next Resolver, maxEntries int) *Cache {
 
 // CacheStats counts how lookups were served.
 type CacheStats struct {
-	Hits   int64 // answered from the cache
-	Joined int64 // waited for a query already in flight
-	Misses int64 // caused a query to the next resolver
+	Hits   int64 `json:"hits"`   // answered from the cache
+	Joined int64 `json:"joined"` // waited for a query already in flight
+	Misses int64 `json:"misses"` // caused a query to the next resolver
 }
 
 // Stats returns the counters so far.
@@ -120,6 +120,14 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 		close(cl.done)
 		return cl.answer, cl.err
 	}
+}
+
+// Ready implements the Ready interface: a fresh answer to q is cached.
+func (c *Cache) Ready(q Question) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[q]
+	return ok && time.Now().Before(e.expires)
 }
 
 // store keeps a for its TTL; c.mu is held.

@@ -76,6 +76,36 @@ func TestCacheTTL(t *testing.T) {
 	})
 }
 
+// TestCacheReady: Ready says whether a lookup would be answered from the
+// cache, and stops saying it when the answer expires; IsReady is false for
+// a resolver that cannot tell.
+func TestCacheReady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		z := loadTestZones(t)
+		c := resolve.NewCache(z, 0)
+		q := resolve.Q("nope.test.", dns.TypeMX) // negative TTL 300
+		if resolve.IsReady(c, q) {
+			t.Fatal("ready before any lookup")
+		}
+		if _, err := c.Lookup(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+		if !resolve.IsReady(c, q) {
+			t.Error("not ready after the lookup")
+		}
+		if resolve.IsReady(c, resolve.Q("nope.test.", dns.TypeA)) {
+			t.Error("another type is ready")
+		}
+		time.Sleep(301 * time.Second)
+		if resolve.IsReady(c, q) {
+			t.Error("still ready after the negative TTL")
+		}
+		if resolve.IsReady(z, q) {
+			t.Error("zones without Ready say they are ready")
+		}
+	})
+}
+
 // TestCacheInFlight: concurrent lookups of one question cause one query.
 func TestCacheInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -306,22 +306,34 @@ func (m *Mux) Servers() []string { return m.stub.Servers() }
 
 // MuxStats counts what a Mux did, summed over its sockets.
 type MuxStats struct {
-	Sent     int64 // UDP queries sent (first tries and retries)
-	Retries  int64 // of which retries (after a time-out, SERVFAIL or ICMP unreachable)
-	TCP      int64 // queries asked again over TCP after truncation
-	Timeouts int64 // UDP tries that got no matching reply in time
+	Sent     int64 `json:"sent"`     // UDP queries sent (first tries and retries)
+	Retries  int64 `json:"retries"`  // of which retries (after a time-out, SERVFAIL or ICMP unreachable)
+	TCP      int64 `json:"tcp"`      // queries asked again over TCP after truncation
+	Timeouts int64 `json:"timeouts"` // UDP tries that got no matching reply in time
 	// Resent counts datagrams sent again within a try, after the server's
 	// retransmission interval (its smoothed RTT and variation) passed.
-	Resent int64
+	Resent int64 `json:"resent"`
 	// Late counts datagrams for no query in flight: a reply after its
 	// query timed out, a duplicate, or an ID never used.
-	Late int64
+	Late int64 `json:"late"`
 	// Stray counts datagrams with the ID of a query in flight that did
 	// not answer it (wrong question, no QR, malformed) and were dropped.
-	Stray int64
+	Stray int64 `json:"stray"`
 	// Refused counts ICMP port-unreachable reports (ECONNREFUSED) read
 	// on a socket; each fails the queries then in flight on it.
-	Refused int64
+	Refused int64 `json:"refused"`
+}
+
+// Add adds o's counts to st.
+func (st *MuxStats) Add(o MuxStats) {
+	st.Sent += o.Sent
+	st.Retries += o.Retries
+	st.TCP += o.TCP
+	st.Timeouts += o.Timeouts
+	st.Resent += o.Resent
+	st.Late += o.Late
+	st.Stray += o.Stray
+	st.Refused += o.Refused
 }
 
 // Stats returns the counters so far.

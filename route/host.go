@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"sync"
 
 	"github.com/miekg/dns"
 
@@ -32,31 +31,17 @@ func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, [
 		return h, fs
 	}
 
-	var qtypes []uint16
-	if p.wantV4() {
-		qtypes = append(qtypes, dns.TypeA)
-	}
-	if p.wantV6() {
-		qtypes = append(qtypes, dns.TypeAAAA)
-	}
-	results := make([]*resolve.Result, len(qtypes))
-	errs := make([]error, len(qtypes))
-	var wg sync.WaitGroup
-	fqdn := name + "."
-	for i, t := range qtypes {
-		if i == len(qtypes)-1 {
-			// The last family in this goroutine: one fewer to start.
-			results[i], errs[i] = resolve.Follow(ctx, p.Resolver, resolve.Q(fqdn, t))
-			break
-		}
-		wg.Go(func() { results[i], errs[i] = resolve.Follow(ctx, p.Resolver, resolve.Q(fqdn, t)) })
-	}
-	wg.Wait()
+	qs := p.addressQuestions(name)
+	var results [2]*resolve.Result
+	var errs [2]error
+	overlap(len(qs),
+		func(i int) bool { return resolve.IsReady(p.Resolver, qs[i]) },
+		func(i int) { results[i], errs[i] = resolve.Follow(ctx, p.Resolver, qs[i]) })
 
 	nx := false
 	var failed []string
 	var addrs []netip.Addr
-	for i, r := range results {
+	for i, r := range results[:len(qs)] {
 		if len(r.Chain) > 0 && h.CanonicalName == "" {
 			h.CanonicalName = trimDot(r.Name)
 		}
@@ -102,4 +87,33 @@ func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, [
 		problem(finding.Newf(finding.MXTargetPrivate, name, "%s resolves to an address not reachable from the Internet: %s.", name, strings.Join(bad, ", ")))
 	}
 	return h, fs
+}
+
+// addressQuestions are the address lookups of an exchange: A, AAAA or both
+// (-4, -6).
+func (p *Planner) addressQuestions(name string) []resolve.Question {
+	fqdn := name + "."
+	qs := make([]resolve.Question, 0, 2)
+	if p.wantV4() {
+		qs = append(qs, resolve.Q(fqdn, dns.TypeA))
+	}
+	if p.wantV6() {
+		qs = append(qs, resolve.Q(fqdn, dns.TypeAAAA))
+	}
+	return qs
+}
+
+// hostReady reports whether resolving the exchange name needs no wait: its
+// address lookups are answered from memory, or it is an address literal,
+// which is not looked up.
+func (p *Planner) hostReady(name string) bool {
+	if isIPLiteral(name) {
+		return true
+	}
+	for _, q := range p.addressQuestions(name) {
+		if !resolve.IsReady(p.Resolver, q) {
+			return false
+		}
+	}
+	return true
 }

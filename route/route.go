@@ -169,16 +169,9 @@ func (p *Planner) Plan(ctx context.Context, domain dnsname.Name) (plan *Plan, er
 	// Rule 7: every exchange at once; each writes its own slot.
 	hosts := make([]Host, len(records))
 	found := make([][]finding.Finding, len(records))
-	var wg sync.WaitGroup
-	for i, r := range records {
-		if i == len(records)-1 {
-			// The last one in this goroutine: one fewer to start.
-			hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, r.Exchange)
-			break
-		}
-		wg.Go(func() { hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, r.Exchange) })
-	}
-	wg.Wait()
+	overlap(len(records),
+		func(i int) bool { return p.hostReady(records[i].Exchange) },
+		func(i int) { hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, records[i].Exchange) })
 	if err := ctx.Err(); err != nil {
 		return plan, err
 	}
@@ -303,6 +296,34 @@ func (p *Planner) finish(plan *Plan, target string) {
 	}
 }
 
+// overlap runs do(i) for every i below n and returns when all are done.
+// Those ready(i) says are answered from memory run one after another on
+// this goroutine; the others run in goroutines of their own, so that their
+// waits for the network overlap (the last of them on this goroutine: one
+// fewer to start). A scan resolves the same provider's exchanges for
+// thousands of domains from the cache, where a goroutine per lookup would
+// cost more than the lookup.
+func overlap(n int, ready func(int) bool, do func(int)) {
+	var buf [8]int
+	waits := buf[:0]
+	for i := range n {
+		if ready(i) {
+			do(i)
+		} else {
+			waits = append(waits, i)
+		}
+	}
+	var wg sync.WaitGroup
+	for k, i := range waits {
+		if k == len(waits)-1 {
+			do(i)
+			break
+		}
+		wg.Go(func() { do(i) })
+	}
+	wg.Wait()
+}
+
 func (p *Planner) rng(domain string) *rand.Rand {
 	if !p.HasSeed {
 		return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
@@ -337,6 +358,13 @@ func exchangeName(mx string) string { return trimDot(resolve.CanonicalName(mx)) 
 // target is a domain name; senders must not treat it as an address.
 func isIPLiteral(name string) bool {
 	s := strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	// Only strings of digits and dots (IPv4) or with a colon (IPv6, never
+	// in a host name) can parse, so a host name is turned away without
+	// the error value ParseAddr would build: this runs for every exchange
+	// of every domain of a scan.
+	if !strings.Contains(s, ":") && strings.Trim(s, "0123456789.") != "" {
+		return false
+	}
 	_, err := netip.ParseAddr(s)
 	return err == nil
 }

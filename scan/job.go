@@ -82,10 +82,15 @@ type recorder struct {
 func (r recorder) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
 	a, err := r.next.Lookup(ctx, q)
 	if err != nil && Temporary(err) {
-		r.first.CompareAndSwap(nil, &err)
+		first := err // only a failure escapes to the heap
+		r.first.CompareAndSwap(nil, &first)
 	}
 	return a, err
 }
+
+// Ready passes the question on, so the planner can tell cached answers
+// through the recorder.
+func (r recorder) Ready(q resolve.Question) bool { return resolve.IsReady(r.next, q) }
 
 func incomplete(first *atomic.Pointer[error]) error {
 	if p := first.Load(); p != nil {

@@ -291,8 +291,12 @@ func findingIDs(fs []finding.Finding) []string {
 // plus one label), which names the provider that runs an exchange; host
 // itself when it has none (an IP literal, a public suffix).
 func registrable(host string) string {
-	if _, err := netip.ParseAddr(host); err == nil {
-		return host
+	// Only digits and dots, or a colon, can be an address: the check
+	// spares ParseAddr's error value for every host of every domain.
+	if strings.Contains(host, ":") || strings.Trim(host, "0123456789.") == "" {
+		if _, err := netip.ParseAddr(host); err == nil {
+			return host
+		}
 	}
 	d, err := publicsuffix.EffectiveTLDPlusOne(host)
 	if err != nil {

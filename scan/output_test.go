@@ -214,6 +214,22 @@ func TestSummary(t *testing.T) {
 			t.Errorf("summary text lacks %q:\n%s", k, text.String())
 		}
 	}
+	if strings.Contains(text.String(), "dns:") || strings.Contains(string(b), `"dns"`) {
+		t.Errorf("DNS counts shown though none were given:\n%s\n%s", text.String(), b)
+	}
+
+	// The DNS counts, when the caller gives them.
+	sum.DNS = &DNSCounts{Cache: resolve.CacheStats{Hits: 7, Joined: 2, Misses: 5}, Queries: resolve.MuxStats{Sent: 6, Retries: 1, Resent: 3, Timeouts: 1}}
+	text.Reset()
+	if err := sum.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if want := "14 lookups: 7 from the cache, 2 joined one in flight, 5 asked; 6 queries sent (1 retries, 3 resent, 1 timed out, 0 over TCP)"; !strings.Contains(text.String(), want) {
+		t.Errorf("summary text lacks %q:\n%s", want, text.String())
+	}
+	if b, _ = json.Marshal(sum); !strings.Contains(string(b), `"dns":{"cache":{"hits":7,"joined":2,"misses":5},"queries":{"sent":6,"retries":1,`) {
+		t.Errorf("summary JSON: %s", b)
+	}
 }
 
 // TestHeavyHitters: with more distinct providers than counters, the big

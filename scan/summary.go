@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -64,9 +65,22 @@ type Summary struct {
 	// one: the pipeline's memory bounds, as observed.
 	MaxInFlight  int64 `json:"max_in_flight"`
 	MaxReordered int64 `json:"max_reordered"`
+	// DNS is what the run asked of the DNS, when the caller counted it
+	// (mxtrace scan does): how the lookups were served by the cache and
+	// what went on the wire. Nil when not counted.
+	DNS *DNSCounts `json:"dns,omitempty"`
 
 	providers *heavyHitters
 	start     time.Time
+}
+
+// DNSCounts says how a run's lookups were served: from the shared cache, or
+// by queries on the wire (summed over the resolvers asked). A scan that
+// sends far more queries than it has distinct questions is losing
+// datagrams (resent, timeouts) or its cache is too small.
+type DNSCounts struct {
+	Cache   resolve.CacheStats `json:"cache"`
+	Queries resolve.MuxStats   `json:"queries"`
 }
 
 // Provider is a registrable domain and how many domains route mail to it.
@@ -175,6 +189,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 		providers = append(providers, kv{p.Domain, p.Domains})
 	}
 	line("providers", providers)
+	if d := s.DNS; d != nil {
+		q := d.Queries
+		fmt.Fprintf(&b, "  %-10s %d lookups: %d from the cache, %d joined one in flight, %d asked; %d queries sent (%d retries, %d resent, %d timed out, %d over TCP)\n",
+			"dns:", d.Cache.Hits+d.Cache.Joined+d.Cache.Misses, d.Cache.Hits, d.Cache.Joined, d.Cache.Misses,
+			q.Sent, q.Retries, q.Resent, q.Timeouts, q.TCP)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -134,7 +134,7 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		return err
 	}
 
-	core, closeCore, err := g.scanCore(o.qps, o.mode == "check")
+	core, dnsCounts, closeCore, err := g.scanCore(o.qps, o.mode == "check")
 	if err != nil {
 		return err
 	}
@@ -170,6 +170,7 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 	defer stop()
 	sum, err := scan.Run(ctx, input.source(r), out, cfg)
 	if sum != nil {
+		sum.DNS = dnsCounts()
 		sum.WriteText(g.stderr)
 		if o.summary != "" {
 			if serr := writeSummary(o.summary, sum); serr != nil && err == nil {
@@ -373,8 +374,9 @@ const scanCacheEntries = 30_000
 // server with thousands of queries in flight, matched by ID), which also
 // applies --qps per server. The CD-bit resolver (check's nameserver audit
 // tells DNSSEC-bogus zones apart with it) is only built for --mode check.
-// release closes the sockets.
-func (g *globals) scanCore(qps float64, check bool) (core *dnsCore, release func(), err error) {
+// counts sums what the caches and the sockets did so far (nil offline,
+// where nothing goes on the wire); release closes the sockets.
+func (g *globals) scanCore(qps float64, check bool) (core *dnsCore, counts func() *scan.DNSCounts, release func(), err error) {
 	var muxes []*resolve.Mux
 	release = func() {
 		for _, m := range muxes {
@@ -391,7 +393,25 @@ func (g *globals) scanCore(qps float64, check bool) (core *dnsCore, release func
 	}, check, scanCacheEntries)
 	if err != nil {
 		release()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return core, release, nil
+	counts = func() *scan.DNSCounts {
+		if len(muxes) == 0 {
+			return nil
+		}
+		var c scan.DNSCounts
+		for _, r := range []resolve.Resolver{core.resolver, core.checkingDisabled} {
+			if cache, ok := r.(*resolve.Cache); ok {
+				st := cache.Stats()
+				c.Cache.Hits += st.Hits
+				c.Cache.Joined += st.Joined
+				c.Cache.Misses += st.Misses
+			}
+		}
+		for _, m := range muxes {
+			c.Queries.Add(m.Stats())
+		}
+		return &c
+	}
+	return core, counts, release, nil
 }
