@@ -55,6 +55,9 @@ type call struct {
 	done   chan struct{}
 	answer *Answer
 	err    error
+	// waiters are the asynchronous lookups joined to it (LookupAsync),
+	// called when it ends; guarded by c.mu while the call is in flight.
+	waiters []func(*Answer, error)
 }
 
 // NewCache returns a cache in front of next holding at most maxEntries
@@ -110,15 +113,9 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 		c.mu.Unlock()
 		c.misses.Add(1)
 
-		cl.answer, cl.err = c.next.Lookup(ctx, q)
-		c.mu.Lock()
-		delete(c.inflight, q)
-		if cl.err == nil {
-			c.store(q, cl.answer)
-		}
-		c.mu.Unlock()
-		close(cl.done)
-		return cl.answer, cl.err
+		a, err := c.next.Lookup(ctx, q)
+		c.complete(q, cl, a, err)
+		return a, err
 	}
 }
 
@@ -128,6 +125,23 @@ func (c *Cache) Ready(q Question) bool {
 	defer c.mu.Unlock()
 	e, ok := c.entries[q]
 	return ok && time.Now().Before(e.expires)
+}
+
+// complete ends the call cl for q: it keeps a successful answer and
+// passes the outcome to the lookups waiting for it.
+func (c *Cache) complete(q Question, cl *call, a *Answer, err error) {
+	cl.answer, cl.err = a, err
+	c.mu.Lock()
+	delete(c.inflight, q)
+	if err == nil {
+		c.store(q, a)
+	}
+	c.mu.Unlock()
+	close(cl.done)
+	// No lookup can join cl any more: it left the in-flight map.
+	for _, w := range cl.waiters {
+		w(a, err)
+	}
 }
 
 // store keeps a for its TTL; c.mu is held.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
 	"golang.org/x/time/rate"
 )
 
@@ -112,7 +113,11 @@ type Mux struct {
 
 	closeOnce sync.Once
 	closed    atomic.Bool
-	readers   sync.WaitGroup
+	readers   sync.WaitGroup // and the sweeper
+	stop      chan struct{}  // closed by Close: ends the sweeper
+	// batching counts the readers handling a batch of replies; while one
+	// is, asynchronous queries wait in the outboxes for the batch's end.
+	batching atomic.Int32
 }
 
 // muxServer is one server and its sockets.
@@ -174,12 +179,20 @@ func (e *rttEstimator) rto() time.Duration {
 // reader goroutine is the only one reading conn; table and the fields of
 // the queries registered in it are guarded by mu.
 type muxSocket struct {
-	conn *net.UDPConn
+	conn  *net.UDPConn
+	batch batchConn // conn's sendmmsg and recvmmsg
+	m     *Mux
+	srv   *muxServer
+	out   outbox
 
 	mu       sync.Mutex
 	closed   bool
 	inflight int
 	table    [muxIDs]*muxQuery
+	// waiting lists the asynchronous queries in the order sent, from
+	// waitHead on, for the sweeper.
+	waiting  []pending
+	waitHead int
 
 	sent, timeouts, late, stray, tcp, retries, refused, resent atomic.Int64
 }
@@ -206,6 +219,10 @@ type muxQuery struct {
 	err    error
 	stray  error // the last reply with this ID that did not answer it
 	strays int
+	// async, when set, is the callback of an asynchronous lookup: it is
+	// called instead of a send on done. sent is when it was registered.
+	async func(*Answer, error)
+	sent  time.Time
 }
 
 // NewMux checks cfg, opens the sockets and starts their readers. The caller
@@ -232,7 +249,7 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 	if cfg.QPS > 0 && cfg.Burst <= 0 {
 		cfg.Burst = max(1, int(cfg.QPS/20))
 	}
-	m := &Mux{cfg: cfg, stub: stub, slots: make(chan struct{}, cfg.MaxInFlight)}
+	m := &Mux{cfg: cfg, stub: stub, slots: make(chan struct{}, cfg.MaxInFlight), stop: make(chan struct{})}
 	m.queries.New = func() any {
 		t := time.NewTimer(time.Hour)
 		t.Stop()
@@ -253,6 +270,7 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		}
 		m.servers = append(m.servers, srv)
 	}
+	m.readers.Go(m.sweep)
 	return m, nil
 }
 
@@ -277,7 +295,7 @@ func (m *Mux) open(addr string) (*muxServer, error) {
 		// Best effort: the kernel caps both at its maximum.
 		_ = conn.SetReadBuffer(muxSocketBuffer)
 		_ = conn.SetWriteBuffer(muxSocketBuffer)
-		s := &muxSocket{conn: conn}
+		s := &muxSocket{conn: conn, batch: newBatchConn(conn, raddr), m: m, srv: srv}
 		srv.socks = append(srv.socks, s)
 		m.readers.Go(s.read)
 	}
@@ -291,6 +309,7 @@ func (m *Mux) open(addr string) (*muxServer, error) {
 func (m *Mux) Close() error {
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
+		close(m.stop)
 		for _, srv := range m.servers {
 			for _, s := range srv.socks {
 				s.close()
@@ -616,12 +635,17 @@ func (p *muxQuery) result(ctx context.Context) error {
 // socket is closed. With at most MaxMuxInFlight queries per socket the
 // table is at most half full, so the probe is short.
 func (s *muxSocket) register(p *muxQuery) (uint16, bool) {
-	id := uint16(rand.Uint32())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return 0, false
 	}
+	return s.claim(p), true
+}
+
+// claim is register with s.mu held and the socket open.
+func (s *muxSocket) claim(p *muxQuery) uint16 {
+	id := uint16(rand.Uint32())
 	for s.table[id] != nil {
 		id++
 	}
@@ -631,7 +655,7 @@ func (s *muxSocket) register(p *muxQuery) (uint16, bool) {
 	p.reply, p.err, p.stray, p.strays = nil, nil, nil, 0
 	p.msg.Id = id
 	binary.BigEndian.PutUint16(p.out, id)
-	return id, true
+	return id
 }
 
 // unregister takes p out of the table and reports whether it was still
@@ -650,12 +674,18 @@ func (s *muxSocket) unregister(p *muxQuery, id uint16) bool {
 // read is the socket's reader goroutine: it hands every datagram to demux
 // until the socket is closed.
 func (s *muxSocket) read() {
-	// One buffer for the reader's life: parseReply copies what it keeps.
-	buf := make([]byte, dns.MaxMsgSize)
+	// Buffers for the reader's life: parseReply copies what it keeps.
+	// A datagram longer than its buffer arrives cut and is dropped as
+	// malformed; replies fit in the EDNS0 size asked (RFC 6891 §6.2.5).
+	size := max(int(s.m.cfg.UDPSize), dns.MinMsgSize) + 512
+	ms := make([]ipv4.Message, asyncBatch)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, size)}
+	}
 	var probe dns.Msg
 	var qs [1]dns.Question
 	for {
-		n, err := s.conn.Read(buf)
+		n, err := s.batch.ReadBatch(ms, 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -672,7 +702,14 @@ func (s *muxSocket) read() {
 			}
 			continue
 		}
-		s.demux(buf[:n], &probe, &qs)
+		// The asynchronous lookups started by this batch's callbacks
+		// wait in the outboxes and leave together at its end.
+		s.m.batching.Add(1)
+		for i := range n {
+			s.demux(ms[i].Buffers[0][:ms[i].N], &probe, &qs)
+		}
+		s.m.batching.Add(-1)
+		s.m.flushAll()
 	}
 }
 
@@ -726,6 +763,10 @@ func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) {
 	s.table[id] = nil
 	s.inflight--
 	s.mu.Unlock()
+	if p.async != nil {
+		s.m.finishAsync(s, p)
+		return
+	}
 	p.done <- struct{}{} // buffered: one send per registration
 }
 
@@ -741,17 +782,25 @@ func (s *muxSocket) close() {
 
 // failAll ends every query in flight on s with err.
 func (s *muxSocket) failAll(err error) {
+	var async []*muxQuery
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.inflight == 0 {
-		return
-	}
-	for id, p := range s.table {
-		if p != nil {
-			p.err = err
-			s.table[id] = nil
-			p.done <- struct{}{}
+	if s.inflight > 0 {
+		for id, p := range s.table {
+			if p != nil {
+				p.err = err
+				s.table[id] = nil
+				if p.async != nil {
+					async = append(async, p)
+				} else {
+					p.done <- struct{}{}
+				}
+			}
 		}
+		s.inflight = 0
 	}
-	s.inflight = 0
+	s.mu.Unlock()
+	// Outside the lock: the callbacks may start lookups.
+	for _, p := range async {
+		s.m.finishAsync(s, p)
+	}
 }

@@ -34,6 +34,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mxtrace/mxtrace/dnsname"
 )
 
 // Defaults for Config.
@@ -59,6 +61,12 @@ var ErrInterrupted = errors.New("scan: interrupted")
 type Config struct {
 	// Job computes the outcome for one domain (Route or Check).
 	Job Job
+	// Prefetch, when set, starts the DNS lookups the Job will make for a
+	// domain without waiting for them, and calls done when they are
+	// answered (route.Planner.Prefetch); the Job runs then. Up to
+	// Concurrency domains are being prefetched or worked on at once, and
+	// no goroutine waits on a lookup meanwhile.
+	Prefetch func(domain dnsname.Name, done func())
 	// Mode names the job in the summary ("route", "check").
 	Mode string
 	// Format is FormatJSON (the default) or FormatCSV.
@@ -98,6 +106,9 @@ type Config struct {
 type task struct {
 	seq  int64
 	item Item
+	// active is set when the task holds a place among the Concurrency
+	// domains in progress (taken by feed for a prefetch).
+	active bool
 }
 
 // runner is one run's state.
@@ -143,14 +154,21 @@ func Run(ctx context.Context, src Source, out io.Writer, cfg Config) (*Summary, 
 	}
 
 	window := make(chan struct{}, cfg.Window)
-	jobs := make(chan task)
+	// Every task in jobs holds a place in the window, so a send to it
+	// never blocks, not even from a prefetch's callback.
+	jobs := make(chan task, cfg.Window)
+	active := make(chan struct{}, cfg.Concurrency)
 	results := make(chan *outcome, cfg.Concurrency)
 	feedErr := make(chan error, 1)
 	go func() {
 		// Not waited for: a read that blocks (stdin) must not keep an
 		// interrupted run from ending. It stops at its next entry.
-		defer close(jobs)
-		feedErr <- r.feed(src, window, jobs)
+		var prefetching sync.WaitGroup
+		defer func() {
+			prefetching.Wait()
+			close(jobs)
+		}()
+		feedErr <- r.feed(src, window, active, jobs, &prefetching)
 	}()
 	var workers sync.WaitGroup
 	for range cfg.Concurrency {
@@ -165,6 +183,9 @@ func Run(ctx context.Context, src Source, out io.Writer, cfg Config) (*Summary, 
 					o := r.do(t)
 					if !o.notDone {
 						enc.encode(o)
+					}
+					if t.active {
+						<-active
 					}
 					results <- o
 				case <-r.work.Done():
@@ -213,8 +234,9 @@ func (r *runner) end(err error) (*Summary, error) {
 
 // feed reads the input, skips what is not in the shard or already done,
 // and hands every other entry to the workers, each after taking a place in
-// the window.
-func (r *runner) feed(src Source, window chan struct{}, jobs chan<- task) error {
+// the window; with Prefetch, a domain also takes a place among the active
+// ones and goes to the workers when its lookups are answered.
+func (r *runner) feed(src Source, window, active chan struct{}, jobs chan<- task, prefetching *sync.WaitGroup) error {
 	var seq int64
 	for it, err := range src {
 		if err != nil {
@@ -247,12 +269,23 @@ func (r *runner) feed(src Source, window chan struct{}, jobs chan<- task) error 
 		case <-r.work.Done():
 			return errStopped
 		}
-		select {
-		case jobs <- task{seq, it}:
-			seq++
-		case <-r.work.Done():
-			return errStopped
+		t := task{seq: seq, item: it}
+		seq++
+		if r.cfg.Prefetch != nil && it.Err == nil {
+			select {
+			case active <- struct{}{}:
+			case <-r.work.Done():
+				return errStopped
+			}
+			t.active = true
+			prefetching.Add(1)
+			r.cfg.Prefetch(it.Name, func() {
+				jobs <- t
+				prefetching.Done()
+			})
+			continue
 		}
+		jobs <- t
 	}
 	if d := r.cfg.Done; d != nil {
 		if err := d.rest(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 
@@ -22,6 +23,7 @@ import (
 // scanOptions are scan's own flags.
 type scanOptions struct {
 	mode, format, output, summary string
+	cpuProfile                    string
 	column, comma                 string
 	header                        bool
 	fromZone, origin              string
@@ -81,6 +83,7 @@ any answer). See docs/scan.md.`,
 	f.StringVarP(&o.output, "output", "o", "", "write the lines to `FILE` (default: standard output)")
 	f.StringVar(&o.format, "format", "json", "json (JSON Lines) or csv (documented columns, for spreadsheets)")
 	f.StringVar(&o.summary, "summary", "", "also write the summary as JSON to `FILE`")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `FILE` (for go tool pprof)")
 	f.StringVar(&o.column, "column", "", "read CSV: the domains are in column `N` (from 1), or the column with this header name")
 	f.BoolVar(&o.header, "header", false, "with --column N: the first CSV record is a header, skip it")
 	f.StringVar(&o.comma, "comma", ",", "CSV field delimiter (one character, or \"tab\")")
@@ -139,7 +142,7 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		return err
 	}
 	defer closeCore()
-	if cfg.Job, err = g.scanJob(cmd, o, core); err != nil {
+	if cfg.Job, cfg.Prefetch, err = g.scanJob(cmd, o, core); err != nil {
 		return err
 	}
 
@@ -168,6 +171,13 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 	// Slurm) stops a job with SIGTERM, which must end it as cleanly.
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 	defer stop()
+	if o.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	sum, err := scan.Run(ctx, input.source(r), out, cfg)
 	if sum != nil {
 		sum.DNS = dnsCounts()
@@ -329,25 +339,26 @@ func writeSummary(path string, sum *scan.Summary) error {
 }
 
 // scanJob builds the job of the mode: the same planner (and auditor) the
-// route and check commands build.
-func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (scan.Job, error) {
+// route and check commands build; and the planner's Prefetch, which asks
+// a domain's routing questions ahead of the job.
+func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (scan.Job, func(dnsname.Name, func()), error) {
 	p := g.planner(cmd, core.resolver, o.seed)
 	if o.self != "" {
 		var err error
 		if p.Self, err = dnsname.Parse(o.self); err != nil {
-			return nil, usageError("--self: %w", err)
+			return nil, nil, usageError("--self: %w", err)
 		}
 	}
 	if o.mode == "route" {
-		return scan.Route(p), nil
+		return scan.Route(p), p.Prefetch, nil
 	}
 	helo, err := parseOptionalName("--helo", o.helo)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	roots, err := g.rootCAs()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a := g.auditor(core, p, o.selectors, o.lists, o.noDNSBL)
 	if o.smtp {
@@ -359,7 +370,7 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 		// lines are exactly what check --json --no-smtp prints.
 		a.SMTPSkipReason = "--no-smtp"
 	}
-	return scan.Check(a), nil
+	return scan.Check(a), p.Prefetch, nil
 }
 
 // scanCacheEntries bounds a scan's cache. A scan asks each domain's MX set
@@ -414,4 +425,22 @@ func (g *globals) scanCore(qps float64, check bool) (core *dnsCore, counts func(
 		return &c
 	}
 	return core, counts, release, nil
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called (runtime/pprof), so a slow scan can be looked into
+// with go tool pprof on the real input and resolvers.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, &exitError{exitFailed, fmt.Errorf("--cpuprofile: %w", err)}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, &exitError{exitFailed, fmt.Errorf("--cpuprofile: %w", err)}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -1,0 +1,36 @@
+package resolve
+
+import (
+	"context"
+	"time"
+)
+
+// LookupAsync implements Async: an answer in the cache is passed to done at
+// once, a question already in flight gets done called when its query ends,
+// and any other question is asked of the next resolver, without waiting
+// when that resolver is Async (AsyncOf), else on a goroutine.
+func (c *Cache) LookupAsync(q Question, done func(*Answer, error)) {
+	c.mu.Lock()
+	if e, ok := c.entries[q]; ok && time.Now().Before(e.expires) {
+		c.mu.Unlock()
+		c.hits.Add(1)
+		done(e.answer, nil)
+		return
+	}
+	if cl, ok := c.inflight[q]; ok {
+		cl.waiters = append(cl.waiters, done)
+		c.mu.Unlock()
+		c.joined.Add(1)
+		return
+	}
+	cl := &call{done: make(chan struct{}), waiters: []func(*Answer, error){done}}
+	c.inflight[q] = cl
+	c.mu.Unlock()
+	c.misses.Add(1)
+	end := func(a *Answer, err error) { c.complete(q, cl, a, err) }
+	if next, ok := AsyncOf(c.next); ok {
+		next.LookupAsync(q, end)
+		return
+	}
+	go func() { end(c.next.Lookup(context.Background(), q)) }()
+}
