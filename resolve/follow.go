@@ -19,7 +19,7 @@ type Result struct {
 	Question Question // what was asked
 	Name     string   // the canonical name reached (equal to Question.Name without aliases)
 	Chain    []string // every alias target in order; empty when Question.Name is not an alias
-	Records  []dns.RR // records of Question.Type owned by Name, in the order served
+	Records  []dns.RR // records of Question.Type owned by Name, in the order served; shared, not to be modified
 	NXDomain bool     // Name does not exist
 	AD       bool     // every answer on the way had the AD bit
 	TTL      uint32   // the lowest TTL met on the way (how long the result holds)
@@ -35,16 +35,27 @@ func (r *Result) NoData() bool { return !r.NXDomain && len(r.Records) == 0 }
 // authoritative-only answer, or a chain that leaves the zone) Follow asks
 // again for the last target. Loops and chains longer than MaxCNAMEChain are
 // errors, never an endless walk.
+//
+// Records may share the answer's slice, which is shared too (a Cache hands
+// the same answer to every caller): callers must not modify it.
 func Follow(ctx context.Context, r Resolver, q Question) (*Result, error) {
+	// The walk is in follow so that Follow inlines: a caller that keeps
+	// the Result to itself (the planner, for every exchange of every
+	// domain of a scan) then has it on its stack, not the heap.
 	res := &Result{Question: q, Name: q.Name, AD: true}
+	return res, res.follow(ctx, r)
+}
+
+func (res *Result) follow(ctx context.Context, r Resolver) error {
+	q := res.Question
 	firstTTL := true
 	for queries := 0; ; queries++ {
 		if queries > MaxCNAMEChain {
-			return res, &Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w (more than %d aliases)", ErrCNAMEChain, MaxCNAMEChain)}
+			return &Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w (more than %d aliases)", ErrCNAMEChain, MaxCNAMEChain)}
 		}
 		a, err := r.Lookup(ctx, Q(res.Name, q.Type))
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Server = a.Server
 		res.AD = res.AD && a.AD
@@ -70,35 +81,60 @@ func Follow(ctx context.Context, r Resolver, q Question) (*Result, error) {
 			// The names seen are the question and the chain so far, at
 			// most MaxCNAMEChain+1: a scan of them needs no map.
 			if next == q.Name || slices.Contains(res.Chain, next) {
-				return res, &Error{Question: q, Server: a.Server, Rcode: -1, Err: fmt.Errorf("%w at %s", ErrCNAMELoop, next)}
+				return &Error{Question: q, Server: a.Server, Rcode: -1, Err: fmt.Errorf("%w at %s", ErrCNAMELoop, next)}
 			}
 			if len(res.Chain) >= MaxCNAMEChain {
-				return res, &Error{Question: q, Server: a.Server, Rcode: -1, Err: fmt.Errorf("%w (more than %d aliases)", ErrCNAMEChain, MaxCNAMEChain)}
+				return &Error{Question: q, Server: a.Server, Rcode: -1, Err: fmt.Errorf("%w (more than %d aliases)", ErrCNAMEChain, MaxCNAMEChain)}
 			}
 			res.Chain = append(res.Chain, next)
 			res.Name = next
 		}
-		for _, rr := range a.Answer {
-			if rr.Header().Rrtype == q.Type && equalNames(rr.Header().Name, res.Name) {
-				res.Records = append(res.Records, rr)
-			}
-		}
-		if len(res.Records) > 0 {
-			return res, nil
+		if res.Records = owned(a.Answer, res.Name, q.Type); len(res.Records) > 0 {
+			return nil
 		}
 		if a.NXDomain() {
 			// RFC 6604 §2.1: the rcode is about the last name of the chain.
 			res.NXDomain = true
-			return res, nil
+			return nil
 		}
 		// NOERROR without records. If the answer ended on the name asked
 		// (no new alias), or carried a negative-answer SOA for the chain's
 		// end (RFC 2308 §2.2), it is NODATA. Otherwise the server stopped at
 		// an alias it could not follow: ask for the target.
 		if len(a.Answer) == 0 || equalNames(a.Question.Name, res.Name) || hasSOA(a.Authority) {
-			return res, nil
+			return nil
 		}
 	}
+}
+
+// owned returns the records of rrs of type qtype owned by name, in the
+// order served; nil when there are none. They are nearly always one run
+// (after the aliases, if any), which is returned as a part of rrs, not a
+// copy; its capacity ends with it, so an append cannot write into rrs.
+func owned(rrs []dns.RR, name string, qtype uint16) []dns.RR {
+	match := func(rr dns.RR) bool { return rr.Header().Rrtype == qtype && equalNames(rr.Header().Name, name) }
+	first, last, n := -1, -1, 0
+	for i, rr := range rrs {
+		if match(rr) {
+			if first < 0 {
+				first = i
+			}
+			last, n = i, n+1
+		}
+	}
+	switch {
+	case n == 0:
+		return nil
+	case n == last-first+1:
+		return rrs[first : last+1 : last+1]
+	}
+	out := make([]dns.RR, 0, n)
+	for _, rr := range rrs[first : last+1] {
+		if match(rr) {
+			out = append(out, rr)
+		}
+	}
+	return out
 }
 
 func hasSOA(rrs []dns.RR) bool {

@@ -1,8 +1,10 @@
 package resolve_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -43,6 +45,59 @@ func TestFollowBounds(t *testing.T) {
 		}
 		if len(res.Chain) != tt.chain {
 			t.Errorf("%s: chain %v, want %d names", tt.name, res.Chain, tt.chain)
+		}
+	}
+}
+
+// fixed answers every question with the same answer.
+type fixed struct{ a *resolve.Answer }
+
+func (f fixed) Lookup(context.Context, resolve.Question) (*resolve.Answer, error) { return f.a, nil }
+
+// TestFollowRecords: the records of the asked type are those owned by the
+// end of the chain, in the order served. A single run of them is shared
+// with the answer, not copied, and cannot be appended into it; records
+// interleaved with others are copied.
+func TestFollowRecords(t *testing.T) {
+	rr := func(s string) dns.RR {
+		t.Helper()
+		r, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	q := resolve.Q("a.test.", dns.TypeA)
+	for _, tt := range []struct {
+		name   string
+		answer []dns.RR
+		want   []int // indexes into answer
+		shared bool
+	}{
+		{"run after alias", []dns.RR{rr("a.test. 300 CNAME b.test."), rr("b.test. 300 A 192.0.2.1"), rr("b.test. 300 A 192.0.2.2")}, []int{1, 2}, true},
+		{"interleaved", []dns.RR{rr("a.test. 300 A 192.0.2.1"), rr("a.test. 300 AAAA 2001:db8::1"), rr("A.Test. 300 A 192.0.2.2")}, []int{0, 2}, false},
+		{"other owner", []dns.RR{rr("a.test. 300 A 192.0.2.1"), rr("x.test. 300 A 192.0.2.9")}, []int{0}, true},
+		{"none", []dns.RR{rr("a.test. 300 AAAA 2001:db8::1")}, nil, false},
+	} {
+		a := &resolve.Answer{Question: q, Answer: tt.answer, Authority: []dns.RR{rr("test. 300 SOA ns.test. h.test. 1 2 3 4 300")}}
+		before := slices.Clone(a.Answer)
+		res, err := resolve.Follow(t.Context(), fixed{a}, q)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		var want []dns.RR
+		for _, i := range tt.want {
+			want = append(want, tt.answer[i])
+		}
+		if !slices.Equal(res.Records, want) {
+			t.Errorf("%s: records %v, want %v", tt.name, res.Records, want)
+		}
+		if shared := len(res.Records) > 0 && &res.Records[0] == &a.Answer[tt.want[0]]; shared != tt.shared {
+			t.Errorf("%s: records shared with the answer: %v, want %v", tt.name, shared, tt.shared)
+		}
+		_ = append(res.Records, rr("a.test. 300 A 192.0.2.99"))
+		if !slices.Equal(a.Answer, before) {
+			t.Errorf("%s: appending to the records changed the answer: %v", tt.name, a.Answer)
 		}
 	}
 }
