@@ -61,12 +61,15 @@ func newBatchConn(c *net.UDPConn, raddr *net.UDPAddr) batchConn {
 	return ipv4.NewPacketConn(c)
 }
 
-// pending is an asynchronous query waiting on a socket, in the order sent.
+// pending is an asynchronous query waiting on a socket: when to send it
+// again (due, after interval) and when its attempt ends (deadline), as
+// Mux.exchange does for a waiting caller (RFC 6298 §5.5).
 type pending struct {
-	p    *muxQuery
-	id   uint16
-	gen  uint64
-	sent time.Time
+	p             *muxQuery
+	id            uint16
+	gen           uint64
+	due, deadline time.Time
+	interval      time.Duration
 }
 
 // outbox holds the packed queries not yet sent on a socket, so that the
@@ -85,13 +88,14 @@ type outbox struct {
 	bufs      [][]byte
 }
 
-// LookupAsync implements Async with the Mux's semantics: the common case
-// — the first server answers within its retransmission interval with
-// NOERROR or NXDOMAIN — is handled by the socket's reader, with no
-// goroutine; anything else (a lost datagram, SERVFAIL, REFUSED, truncation,
-// a server that does not know EDNS, a rate limit) is handed to Lookup on a
-// goroutine of its own, which retries, falls back and fails over exactly
-// as Lookup does.
+// LookupAsync implements Async with the semantics of Lookup. The common
+// case — the first server answers the first attempt with NOERROR or
+// NXDOMAIN — takes no goroutine: the query waits in the socket's table,
+// the sweeper sends it again after the server's retransmission interval,
+// and the reader passes the reply to done. Anything else (the attempt's
+// time-out, SERVFAIL, REFUSED, truncation, a server that does not know
+// EDNS, a rate limit) goes on in a goroutine exactly as Lookup would go on
+// from there: retries with backoff, TCP, fail-over.
 func (m *Mux) LookupAsync(q Question, done func(*Answer, error)) {
 	srv := m.servers[0]
 	if m.closed.Load() || srv.limit != nil {
@@ -144,8 +148,10 @@ func (s *muxSocket) registerAsync(p *muxQuery) bool {
 		return false
 	}
 	id := s.claim(p)
-	p.sent = time.Now()
-	s.waiting = append(s.waiting, pending{p: p, id: id, gen: p.gen, sent: p.sent})
+	p.sent, p.resent = time.Now(), false
+	rto := s.srv.rtt.rto()
+	s.waiting = append(s.waiting, pending{p: p, id: id, gen: p.gen,
+		due: p.sent.Add(rto), interval: rto, deadline: p.sent.Add(s.m.cfg.Timeout)})
 	return true
 }
 
@@ -210,37 +216,41 @@ func (m *Mux) flushAll() {
 	}
 }
 
-// finishAsync ends an asynchronous query that the reader (or Close) took
-// out of the table: its reply is the answer, or the question goes to
-// Lookup for what only Lookup handles.
+// finishAsync ends an asynchronous query that the reader, the sweeper or
+// Close took out of the table, with its reply or its error.
 func (m *Mux) finishAsync(s *muxSocket, p *muxQuery) {
-	done, q, r, err, sent := p.async, Question{Name: p.qs[0].Name, Type: p.qs[0].Qtype}, p.reply, p.err, p.sent
+	done, r, err := p.async, p.reply, p.err
+	q := Question{Name: p.qs[0].Name, Type: p.qs[0].Qtype}
 	p.async, p.reply = nil, nil
-	m.queries.Put(p)
-	switch {
-	case errors.Is(err, ErrClosed):
+	if err == nil && !r.Truncated && (r.Rcode == dns.RcodeSuccess || r.Rcode == dns.RcodeNameError) {
+		if !p.resent {
+			s.srv.rtt.sample(time.Since(p.sent)) // Karn: first sends only
+		}
+		m.queries.Put(p)
+		a, _ := answerOf(q, s.srv.addr, r)
+		done(a, nil)
+		return
+	}
+	if errors.Is(err, ErrClosed) {
+		m.queries.Put(p)
 		done(nil, &Error{Question: q, Server: s.srv.addr, Rcode: -1, Err: err})
 		return
-	case err != nil, r.Truncated, r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError:
-		// A flood of stray replies, truncation (TCP), FORMERR or NOTIMP
-		// (EDNS), SERVFAIL (retried), REFUSED (fail-over): Lookup's.
-		s.retries.Add(1)
-		m.background(q, done)
-		return
 	}
-	s.srv.rtt.sample(time.Since(sent))
-	a, e := answerOf(q, s.srv.addr, r)
-	if e != nil {
-		done(nil, e)
-		return
-	}
-	done(a, nil)
+	// Lookup's business from here on, on a goroutine that owns p.
+	go func() {
+		a, err := m.lookup(context.Background(), p, q, &resumed{s: s, r: r, err: err})
+		m.queries.Put(p)
+		if err != nil {
+			done(nil, err)
+			return
+		}
+		done(a, nil)
+	}()
 }
 
-// sweep runs until the Mux closes: every sweepInterval it hands the
-// asynchronous queries that got no reply within their server's
-// retransmission interval to Lookup, which sends them again (and retries
-// and fails over), and sends anything left in an outbox.
+// sweep runs until the Mux closes: every sweepInterval it sends again the
+// asynchronous queries whose retransmission interval passed, ends those
+// whose attempt timed out, and sends anything left in an outbox.
 func (m *Mux) sweep() {
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
@@ -250,11 +260,11 @@ func (m *Mux) sweep() {
 			return
 		case now := <-t.C:
 			for _, srv := range m.servers {
-				rto := srv.rtt.rto()
 				for _, s := range srv.socks {
-					for _, p := range s.expired(now.Add(-rto)) {
-						s.resent.Add(1)
-						m.finishAsyncLost(p)
+					for _, p := range s.expired(now) {
+						s.timeouts.Add(1)
+						p.err = ErrTimeout
+						m.finishAsync(s, p)
 					}
 					s.flush()
 				}
@@ -263,9 +273,11 @@ func (m *Mux) sweep() {
 	}
 }
 
-// expired takes out of the table the asynchronous queries sent before
-// cutoff and still unanswered, and forgets those answered.
-func (s *muxSocket) expired(cutoff time.Time) []*muxQuery {
+// expired looks at the asynchronous queries due by now: those answered
+// are forgotten, those past their attempt's deadline are taken out of the
+// table and returned, the others are queued again (same datagram, same
+// ID, so a reply to any copy answers) and wait twice as long.
+func (s *muxSocket) expired(now time.Time) []*muxQuery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var lost []*muxQuery
@@ -275,12 +287,21 @@ func (s *muxSocket) expired(cutoff time.Time) []*muxQuery {
 		if w.p.gen != w.gen || s.table[w.id] != w.p {
 			continue // answered (and perhaps reused)
 		}
-		if w.sent.After(cutoff) {
+		if w.due.After(now) {
 			break
 		}
-		s.table[w.id] = nil
-		s.inflight--
-		lost = append(lost, w.p)
+		if !now.Before(w.deadline) {
+			s.table[w.id] = nil
+			s.inflight--
+			lost = append(lost, w.p)
+			continue
+		}
+		s.queue(w.p.out)
+		s.resent.Add(1)
+		w.p.resent = true
+		w.interval *= 2
+		w.due = now.Add(min(w.interval, w.deadline.Sub(now)))
+		s.waiting = append(s.waiting, w)
 	}
 	// The rest is kept; the front is reclaimed once it is half the slice.
 	s.waitHead = i
@@ -290,12 +311,4 @@ func (s *muxSocket) expired(cutoff time.Time) []*muxQuery {
 		s.waiting, s.waitHead = s.waiting[:n], 0
 	}
 	return lost
-}
-
-// finishAsyncLost hands an unanswered asynchronous query to Lookup.
-func (m *Mux) finishAsyncLost(p *muxQuery) {
-	done, q := p.async, Question{Name: p.qs[0].Name, Type: p.qs[0].Qtype}
-	p.async = nil
-	m.queries.Put(p)
-	m.background(q, done)
 }

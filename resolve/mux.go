@@ -221,8 +221,9 @@ type muxQuery struct {
 	strays int
 	// async, when set, is the callback of an asynchronous lookup: it is
 	// called instead of a send on done. sent is when it was registered.
-	async func(*Answer, error)
-	sent  time.Time
+	async  func(*Answer, error)
+	sent   time.Time
+	resent bool // sent again: its reply is no RTT sample
 }
 
 // NewMux checks cfg, opens the sockets and starts their readers. The caller
@@ -402,10 +403,26 @@ func (m *Mux) Lookup(ctx context.Context, q Question) (a *Answer, err error) {
 	p := m.queries.Get().(*muxQuery)
 	p.start(q)
 	defer m.queries.Put(p)
+	return m.lookup(ctx, p, q, nil)
+}
 
+// resumed is the first exchange of a lookup made before lookup took it
+// over (LookupAsync's): on the first server, its attempt number, the
+// socket, and the reply or the error it ended with.
+type resumed struct {
+	attempt int
+	s       *muxSocket
+	r       *dns.Msg
+	err     error
+}
+
+// lookup asks the servers in order with p, going on from from when it is
+// not nil.
+func (m *Mux) lookup(ctx context.Context, p *muxQuery, q Question, from *resumed) (*Answer, error) {
 	var last *Error
 	for _, srv := range m.servers {
-		a, e := m.ask(ctx, srv, p, q)
+		a, e := m.ask(ctx, srv, p, q, from)
+		from = nil
 		if e == nil {
 			return a, nil
 		}
@@ -422,15 +439,27 @@ func (m *Mux) Lookup(ctx context.Context, q Question) (a *Answer, err error) {
 
 // ask asks one server as Stub.ask does, and also retries SERVFAIL on it,
 // pausing with backoff before every retry.
-func (m *Mux) ask(ctx context.Context, srv *muxServer, p *muxQuery, q Question) (*Answer, *Error) {
+func (m *Mux) ask(ctx context.Context, srv *muxServer, p *muxQuery, q Question, from *resumed) (*Answer, *Error) {
 	edns := true
 	var last *Error
-	for attempt := 0; attempt < m.cfg.Attempts; attempt++ {
-		if last != nil && !m.pause(ctx, p, attempt) {
-			return nil, last
+	attempt := 0
+	if from != nil {
+		attempt = from.attempt
+	}
+	for ; attempt < m.cfg.Attempts; attempt++ {
+		var s *muxSocket
+		var r *dns.Msg
+		var err error
+		if from != nil {
+			// The exchange was made; go on from its outcome.
+			s, r, err, from = from.s, from.r, from.err, nil
+		} else {
+			if last != nil && !m.pause(ctx, p, attempt) {
+				return nil, last
+			}
+			p.pack(m, edns)
+			s, r, err = m.exchange(ctx, srv, p, last != nil)
 		}
-		p.pack(m, edns)
-		s, r, err := m.exchange(ctx, srv, p, last != nil)
 		if err == nil && r.Truncated {
 			// RFC 7766 §5: a truncated UDP reply is retried over TCP.
 			s.tcp.Add(1)

@@ -54,6 +54,43 @@ var transports = []struct {
 		t.Helper()
 		return newMux(t, resolve.MuxConfig{StubConfig: cfg}, servers...)
 	}},
+	{"mux-async", func(t *testing.T, cfg resolve.StubConfig, servers ...*dnstest.Server) resolve.Resolver {
+		t.Helper()
+		return asyncLookup{t, newMux(t, resolve.MuxConfig{StubConfig: cfg}, servers...)}
+	}},
+}
+
+// asyncLookup asks a Mux through LookupAsync, so that the asynchronous
+// path is held to every case of the synchronous one, and checks that the
+// callback comes exactly once.
+type asyncLookup struct {
+	t *testing.T
+	m *resolve.Mux
+}
+
+func (a asyncLookup) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	type result struct {
+		a   *resolve.Answer
+		err error
+	}
+	ch := make(chan result, 1)
+	var calls atomic.Int32
+	a.m.LookupAsync(q, func(ans *resolve.Answer, err error) {
+		if calls.Add(1) > 1 {
+			a.t.Errorf("LookupAsync(%v) called back twice, then with %v, %v", q, ans, err)
+			return
+		}
+		if (ans == nil) == (err == nil) {
+			a.t.Errorf("LookupAsync(%v) called back with %v and %v: want exactly one", q, ans, err)
+		}
+		ch <- result{ans, err}
+	})
+	select {
+	case r := <-ch:
+		return r.a, r.err
+	case <-ctx.Done():
+		return nil, &resolve.Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: %w", resolve.ErrTimeout, ctx.Err())}
+	}
 }
 
 // forEachTransport runs f as a subtest per transport.
@@ -923,24 +960,82 @@ func TestMuxRetransmit(t *testing.T) {
 	})
 	srv := dnstest.NewZone(t, manyZone(20), dropFirst)
 	const timeout = 3 * time.Second
-	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: timeout, Attempts: 1}, Sockets: 1}, srv)
-	// Samples: the server answers these at once.
-	for i := range 5 {
-		if _, err := m.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i+2), dns.TypeA)); err != nil {
-			t.Fatal(err)
+	for _, async := range []bool{false, true} {
+		m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: timeout, Attempts: 1}, Sockets: 1}, srv)
+		var r resolve.Resolver = m
+		if async {
+			r = asyncLookup{t, m}
+		}
+		// Samples: the server answers these at once.
+		for i := range 5 {
+			if _, err := r.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i+2), dns.TypeA)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		name := "n10.test."
+		if async {
+			name = "n11.test."
+		}
+		start := time.Now()
+		a, err := r.Lookup(t.Context(), resolve.Q(name, dns.TypeA))
+		elapsed := time.Since(start)
+		if err != nil || len(a.Answer) != 1 {
+			t.Fatalf("async %v: lookup after a lost datagram: %v, %v", async, a, err)
+		}
+		if st := m.Stats(); st.Resent != 1 || st.Timeouts != 0 || st.Retries != 0 {
+			t.Errorf("async %v: stats %+v: want one datagram resent, no time-out, no retry", async, st)
+		}
+		// Generous for a loaded machine, and still far below the time-out.
+		if elapsed > timeout/3 {
+			t.Errorf("async %v: answered after %v: the retransmission waited for (most of) the %v time-out", async, elapsed, timeout)
 		}
 	}
-	start := time.Now()
-	a, err := m.Lookup(t.Context(), resolve.Q("n10.test.", dns.TypeA))
-	elapsed := time.Since(start)
-	if err != nil || len(a.Answer) != 1 {
-		t.Fatalf("lookup after a lost datagram: %v, %v", a, err)
+}
+
+// TestMuxAsyncGoroutines: asynchronous lookups in flight cost no goroutine
+// at all (the Mux's readers and sweeper only), and Close calls every
+// callback with ErrClosed and leaves no goroutine behind.
+func TestMuxAsyncGoroutines(t *testing.T) {
+	const n = 500
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if st := m.Stats(); st.Resent != 1 || st.Timeouts != 0 {
-		t.Errorf("stats %+v: want one datagram resent and no time-out", st)
+	defer silent.Close()
+	before := runtime.NumGoroutine()
+	m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{silent.LocalAddr().String()}, Timeout: time.Minute}, Sockets: 2})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Generous for a loaded machine, and still far below the time-out.
-	if elapsed > timeout/3 {
-		t.Errorf("answered after %v: the retransmission waited for (most of) the %v time-out", elapsed, timeout)
+	var closed, other atomic.Int32
+	var called sync.WaitGroup
+	called.Add(n)
+	for i := range n {
+		m.LookupAsync(resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA), func(a *resolve.Answer, err error) {
+			if errors.Is(err, resolve.ErrClosed) {
+				closed.Add(1)
+			} else {
+				other.Add(1)
+			}
+			called.Done()
+		})
+	}
+	if st := m.Stats(); st.Sent != n {
+		t.Errorf("%d queries sent, want %d", st.Sent, n)
+	}
+	// Two readers, the sweeper, and slack for the runtime's own.
+	if extra := runtime.NumGoroutine() - before; extra > 3+5 {
+		t.Errorf("%d goroutines while %d asynchronous queries are in flight", extra, n)
+	}
+	m.Close()
+	called.Wait()
+	if closed.Load() != n || other.Load() != 0 {
+		t.Errorf("after Close: %d callbacks with ErrClosed, %d with something else; want %d and 0", closed.Load(), other.Load(), n)
+	}
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Errorf("%d goroutines after Close, %d before NewMux", after, before)
 	}
 }

@@ -1,0 +1,95 @@
+package resolve_test
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/internal/dnstest"
+	"github.com/mxtrace/mxtrace/resolve"
+)
+
+// TestCacheAsync: through a Cache over a Mux, concurrent asynchronous
+// lookups of one question cause one query and all get its answer; a
+// synchronous lookup meanwhile joins the same query; once answered, the
+// callback comes at once, before LookupAsync returns, with no query.
+func TestCacheAsync(t *testing.T) {
+	srv := dnstest.NewZone(t, testZones, dnstest.WithDelay(50*time.Millisecond))
+	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: 2 * time.Second}}, srv)
+	c := resolve.NewCache(m, 0)
+	if _, ok := resolve.AsyncOf(c); !ok {
+		t.Fatal("a Cache over a Mux is not Async")
+	}
+	q := resolve.Q("d.test.", dns.TypeMX)
+	const n = 20
+	var wg sync.WaitGroup
+	wg.Add(n)
+	var good atomic.Int32
+	for range n {
+		c.LookupAsync(q, func(a *resolve.Answer, err error) {
+			if err == nil && len(a.Answer) > 0 {
+				good.Add(1)
+			}
+			wg.Done()
+		})
+	}
+	a, err := c.Lookup(t.Context(), q)
+	if err != nil || len(a.Answer) == 0 {
+		t.Fatalf("synchronous lookup beside them: %v, %v", a, err)
+	}
+	wg.Wait()
+	if good.Load() != n {
+		t.Errorf("%d of %d callbacks got the answer", good.Load(), n)
+	}
+	if s := m.Stats(); s.Sent != 1 {
+		t.Errorf("%d queries sent for one question, want 1", s.Sent)
+	}
+	if s := c.Stats(); s.Misses != 1 || s.Joined != n {
+		t.Errorf("cache stats %+v, want 1 miss and %d joined", s, n)
+	}
+
+	inline := false
+	c.LookupAsync(q, func(a *resolve.Answer, err error) { inline = err == nil && a != nil })
+	if !inline {
+		t.Error("a cached answer was not passed on before LookupAsync returned")
+	}
+
+	// A failure reaches the callback and is not cached.
+	nx := resolve.Q("d.test.", dns.TypeTXT)
+	got := make(chan error, 1)
+	srv.Close()
+	c.LookupAsync(nx, func(_ *resolve.Answer, err error) { got <- err })
+	select {
+	case err := <-got:
+		if err == nil {
+			t.Error("lookup at a closed server succeeded")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no callback for a server that is gone")
+	}
+	if resolve.IsReady(c, nx) {
+		t.Error("a failure was cached")
+	}
+}
+
+// TestCacheAsyncOverZones: a Cache over a resolver that cannot start
+// lookups without waiting is not Async, but its LookupAsync still works.
+func TestCacheAsyncOverZones(t *testing.T) {
+	c := resolve.NewCache(loadTestZones(t), 0)
+	if _, ok := resolve.AsyncOf(c); ok {
+		t.Error("a Cache over zone files claims to be Async")
+	}
+	got := make(chan *resolve.Answer, 1)
+	c.LookupAsync(resolve.Q("d.test.", dns.TypeMX), func(a *resolve.Answer, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		got <- a
+	})
+	if a := <-got; a == nil || len(a.Answer) == 0 {
+		t.Errorf("answer %v", a)
+	}
+}
