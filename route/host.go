@@ -16,8 +16,12 @@ import (
 // resolveHost resolves one exchange to its addresses (rule 7) and notes its
 // problems (rule 8). A and AAAA are asked at once. Addresses keep the order
 // the resolver served them, IPv4 first then IPv6, as the spec's JSON shows;
-// a sender's own family preference is applied when it connects.
+// a sender's own family preference is applied when it connects. The name
+// may be absolute, as served (its lookups then need no copy of it), or as
+// displayed.
 func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, []finding.Finding) {
+	qname := name
+	name = trimDot(name)
 	h := Host{Name: name, Addresses: []string{}, Problems: []finding.ID{}}
 	var fs []finding.Finding
 	problem := func(f finding.Finding) {
@@ -31,16 +35,25 @@ func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, [
 		return h, fs
 	}
 
-	qs := p.addressQuestions(name)
-	var results [2]*resolve.Result
+	qs := p.addressQuestions(qname)
+	var results [2]resolve.Result
 	var errs [2]error
-	overlap(len(qs),
-		func(i int) bool { return resolve.IsReady(p.Resolver, qs[i]) },
-		func(i int) { results[i], errs[i] = resolve.Follow(ctx, p.Resolver, qs[i]) })
+	if p.questionsReady(qs) {
+		// A scan's usual case: the answers are in memory. Asked one after
+		// the other here, with no goroutine, the questions and every
+		// Result stay on this stack (Follow inlines).
+		for i, q := range qs {
+			r, err := resolve.Follow(ctx, p.Resolver, q)
+			results[i], errs[i] = *r, err
+		}
+	} else {
+		results, errs = p.followAll(ctx, qname)
+	}
 
 	nx := false
 	var failed []string
-	var addrs []netip.Addr
+	var buf [8]netip.Addr
+	addrs := buf[:0]
 	for i, r := range results[:len(qs)] {
 		if len(r.Chain) > 0 && h.CanonicalName == "" {
 			h.CanonicalName = trimDot(r.Name)
@@ -77,6 +90,9 @@ func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, [
 		addrs = addrs[:maxN]
 	}
 	var bad []string
+	if len(addrs) > 0 {
+		h.Addresses = make([]string, 0, len(addrs))
+	}
 	for _, a := range addrs {
 		h.Addresses = append(h.Addresses, a.String())
 		if why := specialPurpose(a, domain); why != "" {
@@ -89,28 +105,51 @@ func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, [
 	return h, fs
 }
 
+// followAll follows the address questions of name at once: each in its
+// own goroutine, but those answered from memory and the last (overlap). It
+// is apart from resolveHost because what goroutines share lives on the
+// heap, and a scan's usual case needs none.
+func (p *Planner) followAll(ctx context.Context, name string) (results [2]resolve.Result, errs [2]error) {
+	qs := p.addressQuestions(name)
+	overlap(len(qs),
+		func(i int) bool { return resolve.IsReady(p.Resolver, qs[i]) },
+		func(i int) {
+			r, err := resolve.Follow(ctx, p.Resolver, qs[i])
+			results[i], errs[i] = *r, err
+		})
+	return results, errs
+}
+
 // addressQuestions are the address lookups of an exchange: A, AAAA or both
-// (-4, -6).
+// (-4, -6). The name is canonical (lower case, as exchangeName gives it),
+// absolute as served or as displayed. It is small enough to inline, so
+// that the slice is on the caller's stack; given the absolute name, which
+// the questions share, it allocates nothing: hostReady and resolveHost
+// run for every exchange of every domain of a scan.
 func (p *Planner) addressQuestions(name string) []resolve.Question {
-	fqdn := name + "."
-	qs := make([]resolve.Question, 0, 2)
-	if p.wantV4() {
-		qs = append(qs, resolve.Q(fqdn, dns.TypeA))
+	if !strings.HasSuffix(name, ".") {
+		name += "."
 	}
-	if p.wantV6() {
-		qs = append(qs, resolve.Q(fqdn, dns.TypeAAAA))
+	qs := []resolve.Question{{Name: name, Type: dns.TypeA}, {Name: name, Type: dns.TypeAAAA}}
+	if !p.wantV4() {
+		return qs[1:]
+	}
+	if !p.wantV6() {
+		return qs[:1]
 	}
 	return qs
 }
 
-// hostReady reports whether resolving the exchange name needs no wait: its
-// address lookups are answered from memory, or it is an address literal,
-// which is not looked up.
+// hostReady reports whether resolving the exchange name (absolute or as
+// displayed) needs no wait: its address lookups are answered from memory,
+// or it is an address literal, which is not looked up.
 func (p *Planner) hostReady(name string) bool {
-	if isIPLiteral(name) {
-		return true
-	}
-	for _, q := range p.addressQuestions(name) {
+	return isIPLiteral(trimDot(name)) || p.questionsReady(p.addressQuestions(name))
+}
+
+// questionsReady reports whether every lookup of qs is answered from memory.
+func (p *Planner) questionsReady(qs []resolve.Question) bool {
+	for _, q := range qs {
 		if !resolve.IsReady(p.Resolver, q) {
 			return false
 		}

@@ -74,9 +74,9 @@ type Planner struct {
 
 // Plan computes the delivery plan for domain. It always returns a Plan; the
 // error is non-nil exactly when Result is ResultError and says why.
-func (p *Planner) Plan(ctx context.Context, domain dnsname.Name) (plan *Plan, err error) {
+func (p *Planner) Plan(ctx context.Context, domain dnsname.Name) (*Plan, error) {
 	start := time.Now()
-	plan = &Plan{
+	plan := &Plan{
 		Schema:     SchemaVersion,
 		Domain:     domain.String(),
 		AliasChain: []string{},
@@ -85,18 +85,30 @@ func (p *Planner) Plan(ctx context.Context, domain dnsname.Name) (plan *Plan, er
 		Order:      []string{},
 		Findings:   []finding.Finding{},
 	}
-	defer func() {
-		plan.ElapsedMS = time.Since(start).Milliseconds()
-		finding.Sort(plan.Findings)
-		if err != nil {
-			plan.Result = ResultError
-			plan.Error = err.Error()
-			err = fmt.Errorf("route %s: %w", domain, err)
-		}
-		if p.Logger != nil {
-			p.Logger.Debug("route", "domain", domain, "result", plan.Result, "records", len(plan.Records), "elapsed", time.Since(start), "error", err)
-		}
-	}()
+	err := p.plan(ctx, domain, plan)
+	plan.ElapsedMS = time.Since(start).Milliseconds()
+	finding.Sort(plan.Findings)
+	if err != nil {
+		plan.Result = ResultError
+		plan.Error = err.Error()
+		err = fmt.Errorf("route %s: %w", domain, err)
+	}
+	if p.Logger != nil {
+		p.Logger.Debug("route", "domain", domain, "result", plan.Result, "records", len(plan.Records), "elapsed", time.Since(start), "error", err)
+	}
+	return plan, err
+}
+
+// exchange is an MX record on its way through the plan, with the target
+// also in the absolute form its addresses are looked up by: the name as
+// served, which costs no copy (Record.Exchange is it without the dot).
+type exchange struct {
+	Record
+	fqdn string
+}
+
+// plan fills in plan for domain.
+func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) error {
 	add := func(f finding.Finding) { plan.Findings = append(plan.Findings, f) }
 
 	// RFC 5321 §5.1: look up the MX records of the domain, following an
@@ -111,31 +123,35 @@ func (p *Planner) Plan(ctx context.Context, domain dnsname.Name) (plan *Plan, er
 	if err != nil {
 		// Rule 2: SERVFAIL, REFUSED and time-outs are temporary, never "no MX".
 		add(finding.Newf(finding.MXLookupFailed, domain.String(), "The MX lookup failed temporarily: %v.", err))
-		return plan, fmt.Errorf("%w: %w", ErrTemporary, err)
+		return fmt.Errorf("%w: %w", ErrTemporary, err)
 	}
 	target := trimDot(mx.Name)
 	if mx.NXDomain {
 		plan.Result = ResultNXDomain
 		add(finding.Newf(finding.MXNXDomain, target, "%s does not exist (NXDOMAIN).", target))
-		return plan, nil
+		return nil
 	}
+	if len(mx.Records) == 0 {
+		return p.implicit(ctx, plan, mx.Name)
+	}
+	plan.Records = make([]Record, 0, len(mx.Records))
+	records := make([]exchange, 0, len(mx.Records))
 	for _, rr := range mx.Records {
 		m := rr.(*dns.MX)
-		plan.Records = append(plan.Records, Record{Preference: m.Preference, Exchange: exchangeName(m.Mx), TTL: m.Hdr.Ttl})
-	}
-	if len(plan.Records) == 0 {
-		return plan, p.implicit(ctx, plan, target)
+		r := Record{Preference: m.Preference, Exchange: exchangeName(m.Mx), TTL: m.Hdr.Ttl}
+		plan.Records = append(plan.Records, r)
+		// Rule 3, RFC 7505 §3: a single "MX 0 ." says the domain takes no
+		// mail. Beside other records it is a misconfiguration; a sender
+		// would still deliver to the real exchanges, so the plan keeps those.
+		if r.Exchange != "." {
+			records = append(records, exchange{r, resolve.CanonicalName(m.Mx)})
+		}
 	}
 	p.checkTTL(plan, target)
-
-	// Rule 3, RFC 7505 §3: a single "MX 0 ." says the domain takes no mail.
-	// Beside other records it is a misconfiguration; a sender would still
-	// deliver to the real exchanges, so the plan keeps those.
-	records := slices.DeleteFunc(slices.Clone(plan.Records), func(r Record) bool { return r.Exchange == "." })
 	if len(records) == 0 {
 		plan.Result = ResultNullMX
 		add(finding.Newf(finding.MXNull, target, "%s publishes a Null MX: it accepts no mail.", target))
-		return plan, nil
+		return nil
 	}
 	if len(records) < len(plan.Records) {
 		add(finding.Newf(finding.MXNullMixed, target, "%s publishes a Null MX (MX 0 .) beside %d other MX records.", target, len(records)))
@@ -144,18 +160,18 @@ func (p *Planner) Plan(ctx context.Context, domain dnsname.Name) (plan *Plan, er
 	records = p.dedupe(plan, records)
 	// Rule 5: lowest preference first. The sort is stable so that records
 	// of one preference keep the served order in "tiers".
-	slices.SortStableFunc(records, func(a, b Record) int { return cmp.Compare(a.Preference, b.Preference) })
+	slices.SortStableFunc(records, func(a, b exchange) int { return cmp.Compare(a.Preference, b.Preference) })
 
 	// Rule 6 (RFC 5321 §5.1): a sender that is itself an MX of the domain
 	// must discard its own record and every record of equal or higher
 	// preference; if none remain, that is a configuration error (a loop).
 	if p.Self != "" {
-		if i := slices.IndexFunc(records, func(r Record) bool { return r.Exchange == p.Self.String() }); i >= 0 {
+		if i := slices.IndexFunc(records, func(r exchange) bool { return r.Exchange == p.Self.String() }); i >= 0 {
 			self := records[i].Preference
-			records = slices.DeleteFunc(records, func(r Record) bool { return r.Preference >= self })
+			records = slices.DeleteFunc(records, func(r exchange) bool { return r.Preference >= self })
 			if len(records) == 0 {
 				add(finding.Newf(finding.MXSelfLoop, p.Self.String(), "%s has preference %d, the lowest of %s: there is no exchange left to relay to.", p.Self, self, target))
-				return plan, ErrMailLoop
+				return ErrMailLoop
 			}
 		}
 	}
@@ -170,31 +186,42 @@ func (p *Planner) Plan(ctx context.Context, domain dnsname.Name) (plan *Plan, er
 	hosts := make([]Host, len(records))
 	found := make([][]finding.Finding, len(records))
 	overlap(len(records),
-		func(i int) bool { return p.hostReady(records[i].Exchange) },
-		func(i int) { hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, records[i].Exchange) })
+		func(i int) bool { return p.hostReady(records[i].fqdn) },
+		func(i int) { hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, records[i].fqdn) })
 	if err := ctx.Err(); err != nil {
-		return plan, err
+		return err
 	}
 	for _, fs := range found {
 		plan.Findings = append(plan.Findings, fs...)
 	}
 
-	for i, r := range records {
-		if n := len(plan.Tiers); n == 0 || plan.Tiers[n-1].Preference != r.Preference {
-			plan.Tiers = append(plan.Tiers, Tier{Preference: r.Preference})
+	// The hosts are in tier order, so each tier's are a run of them.
+	tiers := 1
+	for i := 1; i < len(records); i++ {
+		if records[i].Preference != records[i-1].Preference {
+			tiers++
 		}
-		t := &plan.Tiers[len(plan.Tiers)-1]
-		t.Hosts = append(t.Hosts, hosts[i])
+	}
+	plan.Tiers = make([]Tier, 0, tiers)
+	for i := 0; i < len(records); {
+		j := i + 1
+		for j < len(records) && records[j].Preference == records[i].Preference {
+			j++
+		}
+		plan.Tiers = append(plan.Tiers, Tier{Preference: records[i].Preference, Hosts: hosts[i:j:j]})
+		i = j
 	}
 	plan.Result = ResultOK
 	p.finish(plan, target)
-	return plan, nil
+	return nil
 }
 
 // implicit handles rule 4: no MX records (NODATA). RFC 5321 §5.1: the
-// domain itself is the exchange, at preference 0, if it has an address.
-func (p *Planner) implicit(ctx context.Context, plan *Plan, target string) error {
-	host, found := p.resolveHost(ctx, plan.Domain, target)
+// domain itself (fqdn, the end of its alias chain) is the exchange, at
+// preference 0, if it has an address.
+func (p *Planner) implicit(ctx context.Context, plan *Plan, fqdn string) error {
+	target := trimDot(fqdn)
+	host, found := p.resolveHost(ctx, plan.Domain, fqdn)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -221,14 +248,15 @@ func (p *Planner) implicit(ctx context.Context, plan *Plan, target string) error
 }
 
 // dedupe removes repeated exchanges, keeping the most preferred record of
-// each: a host listed twice is tried once, as Postfix and Exim do.
-func (p *Planner) dedupe(plan *Plan, records []Record) []Record {
-	best := map[string]int{} // exchange → index in out
-	var out []Record
+// each: a host listed twice is tried once, as Postfix and Exim do. It works
+// in place, finding an earlier record by a scan: an MX set is a handful of
+// records, and even the few thousand a 64 KiB answer can hold cost only
+// milliseconds.
+func (p *Planner) dedupe(plan *Plan, records []exchange) []exchange {
+	out := records[:0]
 	for _, r := range records {
-		i, ok := best[r.Exchange]
-		if !ok {
-			best[r.Exchange] = len(out)
+		i := slices.IndexFunc(out, func(o exchange) bool { return o.Exchange == r.Exchange })
+		if i < 0 {
 			out = append(out, r)
 			continue
 		}
@@ -254,18 +282,30 @@ func (p *Planner) checkTTL(plan *Plan, target string) {
 func (p *Planner) finish(plan *Plan, target string) {
 	// Rule 5: every host of a tier before the next tier, in uniformly random
 	// order inside the tier (RFC 5321 §5.1: "randomize", Fisher-Yates).
-	rng := p.rng(plan.Domain)
+	n := 0
 	for _, t := range plan.Tiers {
-		names := make([]string, len(t.Hosts))
-		for i, h := range t.Hosts {
-			names[i] = h.Name
+		n += len(t.Hosts)
+	}
+	plan.Order = make([]string, 0, n)
+	var rng *rand.Rand // made for the first tier of more than one host
+	for _, t := range plan.Tiers {
+		start := len(plan.Order)
+		for _, h := range t.Hosts {
+			plan.Order = append(plan.Order, h.Name)
 		}
+		names := plan.Order[start:]
 		// The shuffle starts from a canonical order, not the order the
 		// server returned (resolvers rotate RRsets), so that --seed
 		// gives the same attempt order whichever resolver answered.
 		slices.Sort(names)
-		rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
-		plan.Order = append(plan.Order, names...)
+		// A tier of one host draws nothing from the stream, so a plan
+		// without a larger tier needs none.
+		if len(names) > 1 {
+			if rng == nil {
+				rng = p.rng(plan.Domain)
+			}
+			rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+		}
 	}
 
 	owner := map[string]string{} // address → first host that has it
@@ -313,24 +353,39 @@ func overlap(n int, ready func(int) bool, do func(int)) {
 			waits = append(waits, i)
 		}
 	}
-	var wg sync.WaitGroup
+	var wg *sync.WaitGroup // made only to start a goroutine: it is on the heap
 	for k, i := range waits {
 		if k == len(waits)-1 {
 			do(i)
 			break
 		}
+		if wg == nil {
+			wg = new(sync.WaitGroup)
+		}
 		wg.Go(func() { do(i) })
 	}
-	wg.Wait()
+	if wg != nil {
+		wg.Wait()
+	}
 }
 
+// rng returns the random stream of domain's shuffle.
 func (p *Planner) rng(domain string) *rand.Rand {
+	// The source and the Rand are one allocation, not the two
+	// rand.New(rand.NewPCG(…)) makes.
+	s := new(struct {
+		pcg  rand.PCG
+		rand rand.Rand
+	})
 	if !p.HasSeed {
-		return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		s.pcg.Seed(rand.Uint64(), rand.Uint64())
+	} else {
+		h := fnv.New64a()
+		h.Write([]byte(domain))
+		s.pcg.Seed(p.Seed, h.Sum64())
 	}
-	h := fnv.New64a()
-	h.Write([]byte(domain))
-	return rand.New(rand.NewPCG(p.Seed, h.Sum64()))
+	s.rand = *rand.New(&s.pcg)
+	return &s.rand
 }
 
 func (p *Planner) wantV4() bool { return p.IPv4 || !p.IPv6 }
