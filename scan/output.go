@@ -150,10 +150,12 @@ type encoder struct {
 	buf    bytes.Buffer
 	csv    *csv.Writer
 	cells  []string
+	// registrables names the first exchange's provider.
+	registrables registrables
 }
 
 func newEncoder(format Format) *encoder {
-	e := &encoder{format: format}
+	e := &encoder{format: format, registrables: registrables{}}
 	e.csv = csv.NewWriter(&e.buf)
 	return e
 }
@@ -234,13 +236,15 @@ func (e *encoder) row(o *outcome) []string {
 	}
 	c = append(c, strconv.FormatInt(o.item.Line, 10), cell(o.item.Key()), string(o.result()))
 	if p := o.plan; p != nil {
-		hosts := p.Hosts()
-		first, provider := "", ""
-		if len(hosts) > 0 {
-			first, provider = hosts[0].Name, registrable(hosts[0].Name)
+		hosts, first, provider := 0, "", ""
+		for _, t := range p.Tiers {
+			if hosts == 0 && len(t.Hosts) > 0 {
+				first, provider = t.Hosts[0].Name, e.registrables.of(t.Hosts[0].Name)
+			}
+			hosts += len(t.Hosts)
 		}
 		c = append(c, strconv.FormatBool(p.Implicit), strconv.Itoa(len(p.Records)), strconv.Itoa(len(p.Tiers)),
-			strconv.Itoa(len(hosts)), cell(first), cell(provider), strconv.Itoa(addressCount(hosts)))
+			strconv.Itoa(hosts), cell(first), cell(provider), strconv.Itoa(addressCount(p)))
 		if msg == "" && p.Error != "" {
 			msg = p.Error
 		}
@@ -267,11 +271,14 @@ func cell(s string) string {
 // uncell undoes cell.
 func uncell(s string) string { return strings.TrimPrefix(s, "'") }
 
-func addressCount(hosts []route.Host) int {
+// addressCount counts the distinct addresses of p's exchanges.
+func addressCount(p *route.Plan) int {
 	seen := map[string]struct{}{}
-	for _, h := range hosts {
-		for _, a := range h.Addresses {
-			seen[a] = struct{}{}
+	for _, t := range p.Tiers {
+		for _, h := range t.Hosts {
+			for _, a := range h.Addresses {
+				seen[a] = struct{}{}
+			}
 		}
 	}
 	return len(seen)
@@ -285,6 +292,27 @@ func findingIDs(fs []finding.Finding) []string {
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids)
+}
+
+// maxRegistrables bounds a registrables memo: it is emptied when full.
+const maxRegistrables = 4096
+
+// registrables memoises registrable for one goroutine (the summary's
+// writer, or an encoder). A scan's exchanges are mostly a few providers'
+// hosts, and the public suffix lookup allocates (it tries every host as an
+// address first). Emptied when full, it stays small whatever the input.
+type registrables map[string]string
+
+func (m registrables) of(host string) string {
+	if d, ok := m[host]; ok {
+		return d
+	}
+	if len(m) >= maxRegistrables {
+		clear(m)
+	}
+	d := registrable(host)
+	m[host] = d
+	return d
 }
 
 // registrable returns the registrable domain of host (its public suffix

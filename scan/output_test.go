@@ -232,6 +232,43 @@ func TestSummary(t *testing.T) {
 	}
 }
 
+// TestSummaryOncePerDomain: a finding ID and a provider are counted once
+// per domain, however many of its findings and exchanges repeat them.
+func TestSummaryOncePerDomain(t *testing.T) {
+	s := newSummary("route")
+	host := func(name string) route.Host { return route.Host{Name: name} }
+	plan := &route.Plan{Result: route.ResultOK, Tiers: []route.Tier{
+		{Preference: 10, Hosts: []route.Host{host("mx1.provider.test"), host("mx2.provider.test")}},
+		{Preference: 20, Hosts: []route.Host{host("backup.other.test")}},
+	}}
+	fs := []finding.Finding{{ID: finding.MXNoIPv6}, {ID: finding.MXTargetCNAME}, {ID: finding.MXNoIPv6}}
+	for range 2 {
+		s.add(&outcome{value: plan, plan: plan, findings: fs})
+	}
+	if s.Findings[finding.MXNoIPv6] != 2 || s.Findings[finding.MXTargetCNAME] != 2 || len(s.Findings) != 2 {
+		t.Errorf("findings %v, want each ID twice", s.Findings)
+	}
+	if top := s.providers.top(5); fmt.Sprint(top) != "[{other.test 2} {provider.test 2}]" {
+		t.Errorf("providers %v", top)
+	}
+}
+
+// TestRegistrables: the memo gives what registrable gives, and is emptied
+// when full rather than growing with the input.
+func TestRegistrables(t *testing.T) {
+	m := registrables{}
+	for i := range maxRegistrables + 10 {
+		for _, h := range []string{fmt.Sprintf("mx.d%d.example.com", i), "mx1.provider.co.uk", "192.0.2.1"} {
+			if got, want := m.of(h), registrable(h); got != want {
+				t.Fatalf("of(%q) = %q, want %q", h, got, want)
+			}
+		}
+		if len(m) > maxRegistrables {
+			t.Fatalf("%d entries, bound %d", len(m), maxRegistrables)
+		}
+	}
+}
+
 // TestHeavyHitters: with more distinct providers than counters, the big
 // ones are still found and their counts are short by at most n/(k+1).
 func TestHeavyHitters(t *testing.T) {

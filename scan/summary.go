@@ -70,8 +70,9 @@ type Summary struct {
 	// what went on the wire. Nil when not counted.
 	DNS *DNSCounts `json:"dns,omitempty"`
 
-	providers *heavyHitters
-	start     time.Time
+	providers    *heavyHitters
+	registrables registrables
+	start        time.Time
 }
 
 // DNSCounts says how a run's lookups were served: from the shared cache, or
@@ -91,13 +92,14 @@ type Provider struct {
 
 func newSummary(mode string) *Summary {
 	return &Summary{
-		Schema:    SummarySchema,
-		Mode:      mode,
-		Results:   map[route.Result]int64{},
-		Findings:  map[finding.ID]int64{},
-		Errors:    map[ErrorKind]int64{},
-		providers: newHeavyHitters(providerCounters),
-		start:     time.Now(),
+		Schema:       SummarySchema,
+		Mode:         mode,
+		Results:      map[route.Result]int64{},
+		Findings:     map[finding.ID]int64{},
+		Errors:       map[ErrorKind]int64{},
+		providers:    newHeavyHitters(providerCounters),
+		registrables: registrables{},
+		start:        time.Now(),
 	}
 }
 
@@ -127,15 +129,21 @@ func (s *Summary) add(o *outcome) {
 	case o.err != nil:
 		s.Incomplete++
 	}
-	for _, id := range findingIDs(o.findings) {
-		s.Findings[finding.ID(id)]++
+	// Each ID once per domain. A domain has a few findings, so a scan of
+	// those before finds a repeat without building a set.
+	for i, f := range o.findings {
+		if !slices.ContainsFunc(o.findings[:i], func(g finding.Finding) bool { return g.ID == f.ID }) {
+			s.Findings[f.ID]++
+		}
 	}
 	if o.plan != nil && o.plan.Result == route.ResultOK {
 		var seen []string
-		for _, h := range o.plan.Hosts() {
-			if p := registrable(h.Name); !slices.Contains(seen, p) {
-				seen = append(seen, p)
-				s.providers.add(p)
+		for _, t := range o.plan.Tiers {
+			for _, h := range t.Hosts {
+				if p := s.registrables.of(h.Name); !slices.Contains(seen, p) {
+					seen = append(seen, p)
+					s.providers.add(p)
+				}
 			}
 		}
 	}
