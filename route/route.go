@@ -182,17 +182,24 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 		records = records[:maxN]
 	}
 
-	// Rule 7: every exchange at once; each writes its own slot.
+	// Rule 7: every exchange at once.
 	hosts := make([]Host, len(records))
-	found := make([][]finding.Finding, len(records))
-	overlap(len(records),
-		func(i int) bool { return p.hostReady(records[i].fqdn) },
-		func(i int) { hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, records[i].fqdn) })
-	if err := ctx.Err(); err != nil {
-		return err
+	before := len(plan.Findings)
+	if slices.ContainsFunc(records, func(x exchange) bool { return !p.hostReady(x.fqdn) }) {
+		p.resolveAll(ctx, plan, records, hosts)
+	} else {
+		// A scan's usual case: every answer is in memory. One exchange
+		// after the other on this goroutine puts nothing on the heap, as
+		// overlap's goroutines would.
+		for i, x := range records {
+			var fs []finding.Finding
+			hosts[i], fs = p.resolveHost(ctx, plan.Domain, x.fqdn)
+			plan.Findings = append(plan.Findings, fs...)
+		}
 	}
-	for _, fs := range found {
-		plan.Findings = append(plan.Findings, fs...)
+	if err := ctx.Err(); err != nil {
+		plan.Findings = plan.Findings[:before] // a cancelled plan says nothing of its exchanges
+		return err
 	}
 
 	// The hosts are in tier order, so each tier's are a run of them.
@@ -214,6 +221,18 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 	plan.Result = ResultOK
 	p.finish(plan, target)
 	return nil
+}
+
+// resolveAll resolves the exchanges at once (overlap), each into its slot
+// of hosts, and adds their findings to plan in the order of records.
+func (p *Planner) resolveAll(ctx context.Context, plan *Plan, records []exchange, hosts []Host) {
+	found := make([][]finding.Finding, len(records))
+	overlap(len(records),
+		func(i int) bool { return p.hostReady(records[i].fqdn) },
+		func(i int) { hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, records[i].fqdn) })
+	for _, fs := range found {
+		plan.Findings = append(plan.Findings, fs...)
+	}
 }
 
 // implicit handles rule 4: no MX records (NODATA). RFC 5321 §5.1: the

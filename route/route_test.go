@@ -393,6 +393,44 @@ func TestContextCanceled(t *testing.T) {
 	}
 }
 
+// cancelOnAddress cancels the plan's context when the first address is
+// asked, as an interrupted scan does. Ready says whether it claims the
+// answers are in memory (the planner then resolves the exchanges one after
+// the other) or not (in goroutines).
+type cancelOnAddress struct {
+	next   resolve.Resolver
+	cancel context.CancelFunc
+	ready  bool
+}
+
+func (r cancelOnAddress) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	if q.Type != dns.TypeMX {
+		r.cancel()
+	}
+	return r.next.Lookup(ctx, q)
+}
+
+func (r cancelOnAddress) Ready(resolve.Question) bool { return r.ready }
+
+// TestCanceledWhileResolving: a plan canceled while its exchanges are
+// resolved ends with an error and says nothing of the exchanges, whether
+// they were resolved inline or in goroutines.
+func TestCanceledWhileResolving(t *testing.T) {
+	c := loadCase(t, "target-no-address")
+	for _, ready := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(t.Context())
+		got, err := (&route.Planner{Resolver: cancelOnAddress{c.zones, cancel, ready}}).Plan(ctx, c.domain)
+		if err == nil || got.Result != route.ResultError || len(got.Tiers) != 0 {
+			t.Errorf("ready %v: result %s, %d tiers, err %v; want an error", ready, got.Result, len(got.Tiers), err)
+		}
+		for _, f := range got.Findings {
+			if strings.HasSuffix(f.Subject, ".d.test") {
+				t.Errorf("ready %v: a finding about an exchange: %+v", ready, f)
+			}
+		}
+	}
+}
+
 // TestJSONShape checks the members the spec's "route --json" promises,
 // with empty lists as [] rather than null.
 func TestJSONShape(t *testing.T) {
