@@ -135,7 +135,8 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 		return p.implicit(ctx, plan, mx.Name)
 	}
 	plan.Records = make([]Record, 0, len(mx.Records))
-	records := make([]exchange, 0, len(mx.Records))
+	var buf [8]exchange // the records of most domains, on the stack
+	records := buf[:0]
 	for _, rr := range mx.Records {
 		m := rr.(*dns.MX)
 		r := Record{Preference: m.Preference, Exchange: exchangeName(m.Mx), TTL: m.Hdr.Ttl}
@@ -186,7 +187,9 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 	hosts := make([]Host, len(records))
 	before := len(plan.Findings)
 	if slices.ContainsFunc(records, func(x exchange) bool { return !p.hostReady(x.fqdn) }) {
-		p.resolveAll(ctx, plan, records, hosts)
+		// Its goroutines share what they are given: a copy, so that buf
+		// stays on the stack.
+		p.resolveAll(ctx, plan, slices.Clone(records), hosts)
 	} else {
 		// A scan's usual case: every answer is in memory. One exchange
 		// after the other on this goroutine puts nothing on the heap, as
