@@ -96,17 +96,31 @@ type outbox struct {
 // time-out, SERVFAIL, REFUSED, truncation, a server that does not know
 // EDNS, a rate limit) goes on in a goroutine exactly as Lookup would go on
 // from there: retries with backoff, TCP, fail-over.
+//
+// The asynchronous queries on the wire to a server are paced by its
+// congestion window (see window): those beyond it wait in a queue, and
+// leave as replies come back.
 func (m *Mux) LookupAsync(q Question, done func(*Answer, error)) {
 	srv := m.servers[0]
-	if m.closed.Load() || srv.limit != nil {
+	if srv.limit != nil {
 		m.background(q, done)
 		return
 	}
+	if !srv.win.admit(m, asyncStart{q, done}) {
+		return // queued
+	}
+	m.startAsync(srv, q, done)
+}
+
+// startAsync puts one asynchronous query, admitted by the window, on the
+// wire.
+func (m *Mux) startAsync(srv *muxServer, q Question, done func(*Answer, error)) {
 	p := m.queries.Get().(*muxQuery)
 	p.start(q)
 	p.pack(m, true)
 	if p.packErr != nil {
 		m.queries.Put(p)
+		m.release(srv, false)
 		m.background(q, done)
 		return
 	}
@@ -115,6 +129,7 @@ func (m *Mux) LookupAsync(q Question, done func(*Answer, error)) {
 	if !s.registerAsync(p) {
 		p.async = nil
 		m.queries.Put(p)
+		m.release(srv, false)
 		m.background(q, done)
 		return
 	}
@@ -123,6 +138,114 @@ func (m *Mux) LookupAsync(q Question, done func(*Answer, error)) {
 	if m.batching.Load() == 0 {
 		// No reader is handling replies, whose end would send it.
 		s.flush()
+	}
+}
+
+// asyncStart is an asynchronous lookup waiting for room in the window.
+type asyncStart struct {
+	q    Question
+	done func(*Answer, error)
+}
+
+// window paces the asynchronous queries to one server as TCP paces its
+// segments (RFC 5681 §3.1): slow start, then one more query in flight per
+// round trip, and half as many when a datagram was lost (sent again after
+// the retransmission interval). A server's socket buffer holds a few
+// hundred datagrams (Knot's and Unbound's default, 208 KiB on Linux);
+// thousands of queries sent at once overflow it, and every datagram lost
+// costs a retransmission interval. Sending only what the server keeps up
+// with avoids that, and keeps a server far away busy as well.
+type window struct {
+	mu             sync.Mutex
+	cwnd, ssthresh float64
+	inflight       int
+	lastCut        time.Time
+	backlog        []asyncStart // from head on
+	head           int
+	closed         bool
+}
+
+// Bounds of a window, in queries.
+const (
+	initialWindow = 64
+	minWindow     = 8
+)
+
+// admit takes a place in the window for a, or queues a and reports false.
+func (w *window) admit(m *Mux, a asyncStart) bool {
+	w.mu.Lock()
+	if w.closed || m.closed.Load() {
+		w.mu.Unlock()
+		m.background(a.q, a.done) // fails with ErrClosed
+		return false
+	}
+	if w.cwnd == 0 {
+		w.cwnd, w.ssthresh = initialWindow, float64(m.cfg.MaxInFlight)
+	}
+	if w.inflight < int(w.cwnd) {
+		w.inflight++
+		w.mu.Unlock()
+		return true
+	}
+	w.backlog = append(w.backlog, a)
+	w.mu.Unlock()
+	return false
+}
+
+// release gives back the place of a query that ended (answered, or handed
+// to Lookup), opening the window by one round trip's share when it was
+// answered, and starts the queued queries that now fit.
+func (m *Mux) release(srv *muxServer, answered bool) {
+	w := &srv.win
+	w.mu.Lock()
+	w.inflight--
+	if answered {
+		if w.cwnd < w.ssthresh {
+			w.cwnd++
+		} else {
+			w.cwnd += 1 / w.cwnd
+		}
+		w.cwnd = min(w.cwnd, float64(m.cfg.MaxInFlight))
+	}
+	var next []asyncStart
+	for w.head < len(w.backlog) && w.inflight < int(w.cwnd) {
+		next = append(next, w.backlog[w.head])
+		w.backlog[w.head] = asyncStart{}
+		w.head++
+		w.inflight++
+	}
+	if w.head == len(w.backlog) {
+		w.backlog, w.head = w.backlog[:0], 0
+	}
+	w.mu.Unlock()
+	for _, a := range next {
+		m.startAsync(srv, a.q, a.done)
+	}
+}
+
+// lost halves the window after a datagram was lost, at most once per
+// retransmission interval (one loss event, RFC 5681 §3.1).
+func (w *window) lost(now time.Time, rto time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now.Sub(w.lastCut) < rto {
+		return
+	}
+	w.lastCut = now
+	w.ssthresh = max(w.cwnd/2, minWindow)
+	w.cwnd = w.ssthresh
+}
+
+// closeWindow fails the queued lookups with ErrClosed, through Lookup.
+func (m *Mux) closeWindow(srv *muxServer) {
+	w := &srv.win
+	w.mu.Lock()
+	w.closed = true
+	queued := w.backlog[w.head:]
+	w.backlog, w.head = nil, 0
+	w.mu.Unlock()
+	for _, a := range queued {
+		m.background(a.q, a.done)
 	}
 }
 
@@ -222,6 +345,7 @@ func (m *Mux) finishAsync(s *muxSocket, p *muxQuery) {
 	done, r, err := p.async, p.reply, p.err
 	q := Question{Name: p.qs[0].Name, Type: p.qs[0].Qtype}
 	p.async, p.reply = nil, nil
+	m.release(s.srv, err == nil)
 	if err == nil && !r.Truncated && (r.Rcode == dns.RcodeSuccess || r.Rcode == dns.RcodeNameError) {
 		if !p.resent {
 			s.srv.rtt.sample(time.Since(p.sent)) // Karn: first sends only
@@ -291,6 +415,7 @@ func (s *muxSocket) expired(now time.Time) []*muxQuery {
 			break
 		}
 		if !now.Before(w.deadline) {
+			s.srv.win.lost(now, w.interval)
 			s.table[w.id] = nil
 			s.inflight--
 			lost = append(lost, w.p)
@@ -298,6 +423,7 @@ func (s *muxSocket) expired(now time.Time) []*muxQuery {
 		}
 		s.queue(w.p.out)
 		s.resent.Add(1)
+		s.srv.win.lost(now, w.interval)
 		w.p.resent = true
 		w.interval *= 2
 		w.due = now.Add(min(w.interval, w.deadline.Sub(now)))

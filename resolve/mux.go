@@ -127,6 +127,7 @@ type muxServer struct {
 	next  atomic.Uint32
 	limit *rate.Limiter // nil: no limit
 	rtt   rttEstimator
+	win   window // paces the asynchronous queries
 }
 
 // rttEstimator keeps a server's smoothed round-trip time and its variation
@@ -315,6 +316,7 @@ func (m *Mux) Close() error {
 			for _, s := range srv.socks {
 				s.close()
 			}
+			m.closeWindow(srv)
 		}
 		m.readers.Wait()
 	})

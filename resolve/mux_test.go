@@ -992,9 +992,9 @@ func TestMuxRetransmit(t *testing.T) {
 	}
 }
 
-// TestMuxAsyncGoroutines: asynchronous lookups in flight cost no goroutine
-// at all (the Mux's readers and sweeper only), and Close calls every
-// callback with ErrClosed and leaves no goroutine behind.
+// TestMuxAsyncGoroutines: asynchronous lookups in flight or queued cost
+// no goroutine at all (the Mux's readers and sweeper only), and Close
+// calls every callback with ErrClosed and leaves no goroutine behind.
 func TestMuxAsyncGoroutines(t *testing.T) {
 	const n = 500
 	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -1020,8 +1020,10 @@ func TestMuxAsyncGoroutines(t *testing.T) {
 			called.Done()
 		})
 	}
-	if st := m.Stats(); st.Sent != n {
-		t.Errorf("%d queries sent, want %d", st.Sent, n)
+	// A server that never answers gets the initial window (64) and no
+	// more; the rest wait in the queue, without goroutines either.
+	if st := m.Stats(); st.Sent == 0 || st.Sent > 64 {
+		t.Errorf("%d queries sent to a silent server, want the initial window, 64", st.Sent)
 	}
 	// Two readers, the sweeper, and slack for the runtime's own.
 	if extra := runtime.NumGoroutine() - before; extra > 3+5 {
