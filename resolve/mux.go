@@ -344,6 +344,10 @@ type MuxStats struct {
 	// Refused counts ICMP port-unreachable reports (ECONNREFUSED) read
 	// on a socket; each fails the queries then in flight on it.
 	Refused int64 `json:"refused"`
+	// Window is the congestion window of the asynchronous queries when
+	// the counts were taken, summed over the servers: how many the
+	// servers took at once without losing any (LookupAsync).
+	Window int64 `json:"window"`
 }
 
 // Add adds o's counts to st.
@@ -356,6 +360,7 @@ func (st *MuxStats) Add(o MuxStats) {
 	st.Late += o.Late
 	st.Stray += o.Stray
 	st.Refused += o.Refused
+	st.Window += o.Window
 }
 
 // Stats returns the counters so far.
@@ -372,6 +377,9 @@ func (m *Mux) Stats() MuxStats {
 			st.Refused += s.refused.Load()
 			st.Resent += s.resent.Load()
 		}
+		srv.win.mu.Lock()
+		st.Window += int64(srv.win.cwnd)
+		srv.win.mu.Unlock()
 	}
 	return st
 }

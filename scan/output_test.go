@@ -224,7 +224,7 @@ func TestSummary(t *testing.T) {
 	if err := sum.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	if want := "14 lookups: 7 from the cache, 2 joined one in flight, 5 asked; 6 queries sent (1 retries, 3 resent, 1 timed out, 0 over TCP)"; !strings.Contains(text.String(), want) {
+	if want := "14 lookups: 7 from the cache, 2 joined one in flight, 5 asked; 6 queries sent (1 retries, 3 resent, 1 timed out, 0 over TCP), window 0"; !strings.Contains(text.String(), want) {
 		t.Errorf("summary text lacks %q:\n%s", want, text.String())
 	}
 	if b, _ = json.Marshal(sum); !strings.Contains(string(b), `"dns":{"cache":{"hits":7,"joined":2,"misses":5},"queries":{"sent":6,"retries":1,`) {

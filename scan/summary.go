@@ -199,9 +199,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	line("providers", providers)
 	if d := s.DNS; d != nil {
 		q := d.Queries
-		fmt.Fprintf(&b, "  %-10s %d lookups: %d from the cache, %d joined one in flight, %d asked; %d queries sent (%d retries, %d resent, %d timed out, %d over TCP)\n",
+		fmt.Fprintf(&b, "  %-10s %d lookups: %d from the cache, %d joined one in flight, %d asked; %d queries sent (%d retries, %d resent, %d timed out, %d over TCP), window %d\n",
 			"dns:", d.Cache.Hits+d.Cache.Joined+d.Cache.Misses, d.Cache.Hits, d.Cache.Joined, d.Cache.Misses,
-			q.Sent, q.Retries, q.Resent, q.Timeouts, q.TCP)
+			q.Sent, q.Retries, q.Resent, q.Timeouts, q.TCP, q.Window)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
