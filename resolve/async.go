@@ -106,15 +106,24 @@ func (m *Mux) LookupAsync(q Question, done func(*Answer, error)) {
 		m.background(q, done)
 		return
 	}
-	if !srv.win.admit(m, asyncStart{q, done}) {
+	ok, busy := srv.win.admit(m, asyncStart{q, done})
+	if !ok {
 		return // queued
 	}
-	m.startAsync(srv, q, done)
+	// With replies on their way, the reader's next batch end sends this
+	// query with the ones its replies start: one system call for many
+	// (as Nagle's algorithm holds small segments while data is
+	// unacknowledged, RFC 896). The sweeper sends it if none comes.
+	m.startAsync(srv, q, done, !busy)
 }
+
+// nagle is how many asynchronous queries in flight to a server let a new
+// one wait for the next batch of replies instead of being sent at once.
+const nagle = 16
 
 // startAsync puts one asynchronous query, admitted by the window, on the
 // wire.
-func (m *Mux) startAsync(srv *muxServer, q Question, done func(*Answer, error)) {
+func (m *Mux) startAsync(srv *muxServer, q Question, done func(*Answer, error), flush bool) {
 	p := m.queries.Get().(*muxQuery)
 	p.start(q)
 	p.pack(m, true)
@@ -135,7 +144,7 @@ func (m *Mux) startAsync(srv *muxServer, q Question, done func(*Answer, error)) 
 	}
 	s.sent.Add(1)
 	s.queue(p.out)
-	if m.batching.Load() == 0 {
+	if flush && m.batching.Load() == 0 {
 		// No reader is handling replies, whose end would send it.
 		s.flush()
 	}
@@ -172,24 +181,26 @@ const (
 )
 
 // admit takes a place in the window for a, or queues a and reports false.
-func (w *window) admit(m *Mux, a asyncStart) bool {
+// busy reports that at least nagle other queries are in flight.
+func (w *window) admit(m *Mux, a asyncStart) (ok, busy bool) {
 	w.mu.Lock()
 	if w.closed || m.closed.Load() {
 		w.mu.Unlock()
 		m.background(a.q, a.done) // fails with ErrClosed
-		return false
+		return false, false
 	}
 	if w.cwnd == 0 {
 		w.cwnd, w.ssthresh = initialWindow, float64(m.cfg.MaxInFlight)
 	}
 	if w.inflight < int(w.cwnd) {
+		busy = w.inflight >= nagle
 		w.inflight++
 		w.mu.Unlock()
-		return true
+		return true, busy
 	}
 	w.backlog = append(w.backlog, a)
 	w.mu.Unlock()
-	return false
+	return false, false
 }
 
 // release gives back the place of a query that ended (answered, or handed
@@ -219,7 +230,7 @@ func (m *Mux) release(srv *muxServer, answered bool) {
 	}
 	w.mu.Unlock()
 	for _, a := range next {
-		m.startAsync(srv, a.q, a.done)
+		m.startAsync(srv, a.q, a.done, true)
 	}
 }
 
