@@ -30,10 +30,8 @@
 #      warm dnsperf would measure unbound's cache instead; it is printed
 #      for information); then restarts unbound cold and runs the scan
 #      through it (target >= 90% of the cold limit);
-#   6. profiles the same pipeline against knot (bench/scantool profile:
-#      scan.Run, the route planner, resolve.Cache and resolve.Mux wired as
-#      mxtrace scan wires them, with CPU and heap profiles, since mxtrace
-#      scan has no --cpuprofile) and prints the tops of both profiles.
+#   6. profiles one more scan straight at knot (mxtrace scan --cpuprofile)
+#      and prints the top of the profile, flat and cumulative.
 #
 # dnsperf's limit is the best of a few settings (threads, sockets, queries
 # outstanding): too many outstanding overflows the server's socket buffer
@@ -41,8 +39,7 @@
 #
 # Knobs (environment): SCAN_FLAGS (extra flags for mxtrace scan, e.g.
 # "--concurrency 128"), SCAN_RUNS (1: scans per setup, one table row each),
-# DNSPERF_SECONDS (10), PROFILE=0 to skip step 6, PROFILE_FLAGS (extra flags
-# for scantool profile), SEED (1), KEEP=1.
+# DNSPERF_SECONDS (10), PROFILE=0 to skip step 6, SEED (1), KEEP=1.
 #
 # The machine is shared: the 1-minute load average is printed beside every
 # figure, since other work on the same cores moves all of them.
@@ -58,7 +55,6 @@ SCAN_FLAGS=${SCAN_FLAGS:-}
 SCAN_RUNS=${SCAN_RUNS:-1}
 DNSPERF_SECONDS=${DNSPERF_SECONDS:-10}
 PROFILE=${PROFILE:-1}
-PROFILE_FLAGS=${PROFILE_FLAGS:-}
 SEED=${SEED:-1}
 KEEP=${KEEP:-0}
 CORES=$(nproc)
@@ -349,24 +345,18 @@ for N in "${SIZES[@]}"; do
 	done
 
 	if [ "$PROFILE" = 1 ]; then
-		log "N=$N: profile of the scan pipeline straight at knot"
-		# shellcheck disable=SC2086 # a list of flags
-		run "$TOOL" profile -server "127.0.0.1:$KNOT_PORT" -in "$WORLD/input.txt" -out "$RUN/profile.jsonl" \
-			-cpuprofile "$RUN/profile.cpu" -memprofile "$RUN/profile.heap" $PROFILE_FLAGS 2>"$RUN/profile.stderr"
-		run "$TOOL" verify -truth "$WORLD/truth.jsonl" -out "$RUN/profile.jsonl" >"$RUN/profile.verify"
-		(cd "$ROOT" && go tool pprof -top -nodecount 25 "$TOOL" "$RUN/profile.cpu" 2>/dev/null) >"$RUN/profile.top"
-		(cd "$ROOT" && go tool pprof -top -cum -nodecount 25 "$TOOL" "$RUN/profile.cpu" 2>/dev/null) >"$RUN/profile.cum"
-		(cd "$ROOT" && go tool pprof -top -sample_index inuse_space -nodecount 8 "$TOOL" "$RUN/profile.heap" 2>/dev/null) >"$RUN/profile.inuse"
+		log "N=$N: profile of a scan straight at knot"
+		SCAN_FLAGS="$SCAN_FLAGS --cpuprofile $RUN/profile.cpu" scan profile "$KNOT_PORT"
+		(cd "$ROOT" && go tool pprof -top -nodecount 25 "$BIN/mxtrace" "$RUN/profile.cpu" 2>/dev/null) >"$RUN/profile.top"
+		(cd "$ROOT" && go tool pprof -top -cum -nodecount 25 "$BIN/mxtrace" "$RUN/profile.cpu" 2>/dev/null) >"$RUN/profile.cum"
 		echo
-		echo "== N=$N: profile of scan.Run + route.Planner + resolve.Cache + resolve.Mux straight at knot (load $(load))"
-		cat "$RUN/profile.stderr"
+		echo "== N=$N: profile of mxtrace scan straight at knot (load $(load))"
+		grep -E "^scanned|dns:" "$RUN/profile.stderr" || true
 		head -1 "$RUN/profile.verify"
 		echo "-- CPU, flat"
 		grep -A 26 '^ *flat' "$RUN/profile.top" || true
 		echo "-- CPU, cumulative"
 		grep -A 26 '^ *flat' "$RUN/profile.cum" || true
-		echo "-- heap in use at the end of the run"
-		grep -B 3 -A 9 '^ *flat' "$RUN/profile.inuse" || true
 	fi
 	stop "$KNOT_PID"
 

@@ -17,22 +17,12 @@
 //	    (sets, since the order inside a tier is random)
 //	scantool dnsperf FILE...
 //	    read dnsperf reports and print the best "Queries per second"
-//	scantool profile -server ADDR -in input.txt -out FILE [-cpuprofile FILE]
-//	    [-memprofile FILE] [-transport mux|stub] [-concurrency N]
-//	    [-inflight N] [-query-timeout D] [-cache N]
-//	    run the scan pipeline as "mxtrace scan --mode route" wires it
-//	    (scan.Run, scan.Route, route.Planner over one resolve.Cache over a
-//	    resolve.Mux), with CPU and heap profiles, since mxtrace scan has no
-//	    --cpuprofile; the other flags change what mxtrace scan cannot
-//	    (the transport, the Mux's queries in flight and per-try time-out,
-//	    the cache size), to measure what a change would bring.
 //
 // It talks to loopback only.
 package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -42,8 +32,6 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
-	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,10 +40,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/bench/internal/truth"
-
-	"github.com/mxtrace/mxtrace/resolve"
-	"github.com/mxtrace/mxtrace/route"
-	"github.com/mxtrace/mxtrace/scan"
 )
 
 func main() {
@@ -74,8 +58,6 @@ func main() {
 		err = dnsperfBest(os.Args[2:])
 	case "get":
 		err = get(os.Args[2:])
-	case "profile":
-		err = profile(os.Args[2:])
 	default:
 		usage()
 	}
@@ -86,7 +68,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: scantool freeport | ready | verify | dnsperf | profile (see the package doc)")
+	fmt.Fprintln(os.Stderr, "usage: scantool freeport | ready | verify | dnsperf (see the package doc)")
 	os.Exit(2)
 }
 
@@ -382,97 +364,4 @@ func bestQPS(files []string) (float64, error) {
 		best = max(best, v)
 	}
 	return best, nil
-}
-
-// scanCacheEntries is the cache bound mxtrace scan uses (its own
-// unexported constant in cmd/mxtrace/scan.go); keep the two equal.
-const scanCacheEntries = 30_000
-
-// profile runs the scan pipeline with profiles.
-func profile(args []string) error {
-	fl := flag.NewFlagSet("profile", flag.ExitOnError)
-	server := fl.String("server", "", "resolver `HOST:PORT` (loopback)")
-	in := fl.String("in", "", "input list")
-	out := fl.String("out", "", "output JSON Lines")
-	cpu := fl.String("cpuprofile", "", "write a CPU profile to `FILE`")
-	mem := fl.String("memprofile", "", "write a heap profile to `FILE` at the end of the run, before the cache is dropped")
-	transport := fl.String("transport", "mux", "mux (what mxtrace scan uses) or stub (a socket per query)")
-	concurrency := fl.Int("concurrency", scan.DefaultConcurrency, "scan workers (as --concurrency)")
-	timeout := fl.Duration("timeout", 20*time.Second, "per-domain time-out (as mxtrace's --timeout)")
-	queryTimeout := fl.Duration("query-timeout", 0, "per-try time-out of one query (default, as mxtrace: min(2s, timeout/4))")
-	inflight := fl.Int("inflight", 0, "the Mux's MaxInFlight (default resolve.DefaultMuxInFlight)")
-	cacheSize := fl.Int("cache", scanCacheEntries, "resolve.Cache entries")
-	fl.Parse(args)
-	if err := loopback(*server); err != nil {
-		return err
-	}
-	cfg := resolve.StubConfig{Servers: []string{*server}, Timeout: min(2*time.Second, *timeout/4)}
-	if *queryTimeout > 0 {
-		cfg.Timeout = *queryTimeout
-	}
-	var next resolve.Resolver
-	switch *transport {
-	case "stub":
-		s, err := resolve.NewStub(cfg)
-		if err != nil {
-			return err
-		}
-		next = s
-	case "mux":
-		m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: cfg, MaxInFlight: *inflight})
-		if err != nil {
-			return err
-		}
-		defer func() {
-			st := m.Stats()
-			fmt.Fprintf(os.Stderr, "mux: sent %d, retries %d, time-outs %d, late %d, tcp %d\n", st.Sent, st.Retries, st.Timeouts, st.Late, st.TCP)
-			m.Close()
-		}()
-		next = m
-	default:
-		return fmt.Errorf("-transport %q: want mux or stub", *transport)
-	}
-	cache := resolve.NewCache(next, *cacheSize)
-	p := &route.Planner{Resolver: cache, Seed: 1, HasSeed: true}
-	src, err := os.Open(*in)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := os.Create(*out)
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
-	if *cpu != "" {
-		pf, err := os.Create(*cpu)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	sum, err := scan.Run(context.Background(), scan.Lines(src), dst,
-		scan.Config{Job: scan.Route(p), Mode: "route", Concurrency: *concurrency, Retries: 2, Timeout: *timeout})
-	if sum != nil {
-		st := cache.Stats()
-		fmt.Fprintf(os.Stderr, "profile: transport %s, concurrency %d, %d lines in %d ms: %.0f domains/s, results %v, errors %v, retried %d; cache: %d entries, %d hits, %d joined, %d misses\n",
-			*transport, *concurrency, sum.Written, sum.ElapsedMS, sum.PerSecond, sum.Results, sum.Errors, sum.Retried, cache.Len(), st.Hits, st.Joined, st.Misses)
-	}
-	if *mem != "" {
-		mf, merr := os.Create(*mem)
-		if merr != nil {
-			return merr
-		}
-		defer mf.Close()
-		runtime.GC()
-		if merr := pprof.Lookup("heap").WriteTo(mf, 0); merr != nil {
-			return merr
-		}
-		runtime.KeepAlive(cache)
-	}
-	return err
 }
