@@ -169,8 +169,7 @@ type window struct {
 	cwnd, ssthresh float64
 	inflight       int
 	lastCut        time.Time
-	backlog        []asyncStart // from head on
-	head           int
+	backlog        fifo[asyncStart]
 	closed         bool
 }
 
@@ -198,7 +197,7 @@ func (w *window) admit(m *Mux, a asyncStart) (ok, busy bool) {
 		w.mu.Unlock()
 		return true, busy
 	}
-	w.backlog = append(w.backlog, a)
+	w.backlog.push(a)
 	w.mu.Unlock()
 	return false, false
 }
@@ -219,14 +218,9 @@ func (m *Mux) release(srv *muxServer, answered bool) {
 		w.cwnd = min(w.cwnd, float64(m.cfg.MaxInFlight))
 	}
 	var next []asyncStart
-	for w.head < len(w.backlog) && w.inflight < int(w.cwnd) {
-		next = append(next, w.backlog[w.head])
-		w.backlog[w.head] = asyncStart{}
-		w.head++
+	for w.backlog.len() > 0 && w.inflight < int(w.cwnd) {
+		next = append(next, w.backlog.pop())
 		w.inflight++
-	}
-	if w.head == len(w.backlog) {
-		w.backlog, w.head = w.backlog[:0], 0
 	}
 	w.mu.Unlock()
 	for _, a := range next {
@@ -252,8 +246,10 @@ func (m *Mux) closeWindow(srv *muxServer) {
 	w := &srv.win
 	w.mu.Lock()
 	w.closed = true
-	queued := w.backlog[w.head:]
-	w.backlog, w.head = nil, 0
+	var queued []asyncStart
+	for w.backlog.len() > 0 {
+		queued = append(queued, w.backlog.pop())
+	}
 	w.mu.Unlock()
 	for _, a := range queued {
 		m.background(a.q, a.done)
@@ -448,4 +444,30 @@ func (s *muxSocket) expired(now time.Time) []*muxQuery {
 		s.waiting, s.waitHead = s.waiting[:n], 0
 	}
 	return lost
+}
+
+// fifo is a queue in a slice whose consumed front is reclaimed once it is
+// half the slice, so a queue that never empties (a server slower than the
+// lookups started) stays as long as what it holds, not what went through.
+type fifo[T any] struct {
+	items []T
+	head  int
+}
+
+func (q *fifo[T]) push(v T) { q.items = append(q.items, v) }
+
+func (q *fifo[T]) len() int { return len(q.items) - q.head }
+
+// pop takes the oldest item; the queue must not be empty.
+func (q *fifo[T]) pop() T {
+	var zero T
+	v := q.items[q.head]
+	q.items[q.head] = zero
+	q.head++
+	if q.head > len(q.items)/2 {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	return v
 }

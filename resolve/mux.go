@@ -102,6 +102,11 @@ type MuxConfig struct {
 // not a cache that answers other clients. Against untrusted paths, use a
 // Stub, or a local validating resolver and the AD bit.
 //
+// LookupAsync (the Async interface) starts a lookup without any goroutine
+// waiting on it: the reader calls back with the reply, queries started
+// together leave in one sendmmsg, and a congestion window per server keeps
+// the queries on the wire within what the server takes.
+//
 // Close releases the sockets and fails the lookups in flight with
 // ErrClosed.
 type Mux struct {

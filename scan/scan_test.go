@@ -274,8 +274,19 @@ func TestInterrupt(t *testing.T) {
 	in := list(n)
 	full := runToString(t, in, Config{Job: instant})
 
-	for _, unordered := range []bool{false, true} {
-		t.Run(fmt.Sprintf("unordered=%v", unordered), func(t *testing.T) {
+	for _, tt := range []struct{ unordered, prefetch bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		unordered := tt.unordered
+		t.Run(fmt.Sprintf("unordered=%v,prefetch=%v", unordered, tt.prefetch), func(t *testing.T) {
+			// With a prefetch, a domain waits for it (done called later,
+			// from another goroutine, as a socket's reader calls it)
+			// before its job runs; some prefetches end after the
+			// interruption.
+			var prefetch func(dnsname.Name, func())
+			if tt.prefetch {
+				prefetch = func(_ dnsname.Name, done func()) {
+					time.AfterFunc(time.Duration(rand.N(1000))*time.Microsecond, done)
+				}
+			}
 			path := filepath.Join(t.TempDir(), "out.jsonl")
 			f, err := os.Create(path)
 			if err != nil {
@@ -297,7 +308,7 @@ func TestInterrupt(t *testing.T) {
 				}
 				return planOf(name, route.ResultOK), nil
 			}
-			sum, err := Run(ctx, Lines(strings.NewReader(in)), f, Config{Job: job, Concurrency: 64, Unordered: unordered})
+			sum, err := Run(ctx, Lines(strings.NewReader(in)), f, Config{Job: job, Prefetch: prefetch, Concurrency: 64, Unordered: unordered})
 			f.Close()
 			if !errors.Is(err, ErrInterrupted) || !errors.Is(err, context.Canceled) || !sum.Interrupted {
 				t.Fatalf("error %v, interrupted %v; want ErrInterrupted", err, sum.Interrupted)
@@ -325,7 +336,7 @@ func TestInterrupt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sum2, err := Run(t.Context(), Lines(strings.NewReader(in)), f, Config{Job: instant, Done: done, Unordered: unordered})
+			sum2, err := Run(t.Context(), Lines(strings.NewReader(in)), f, Config{Job: instant, Prefetch: prefetch, Done: done, Unordered: unordered})
 			f.Close()
 			if err != nil {
 				t.Fatal(err)
