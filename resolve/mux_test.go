@@ -756,22 +756,30 @@ func TestMuxClose(t *testing.T) {
 	}
 }
 
-// TestMuxGoroutines: a lookup in flight costs no goroutine besides its
-// caller's (the time-out is a timer, the reply comes from the socket's
-// reader), and Close leaves none behind.
-func TestMuxGoroutines(t *testing.T) {
-	const n = 500
-	// A socket nobody reads: a silent server with no goroutines.
+// silentMux returns a Mux (two sockets, a one-minute time-out) whose server
+// is a socket nobody reads, a silent server with no goroutines, and the
+// number of goroutines before it was made. The caller closes the Mux.
+func silentMux(t *testing.T) (*resolve.Mux, int) {
+	t.Helper()
 	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer silent.Close()
+	t.Cleanup(func() { silent.Close() })
 	before := runtime.NumGoroutine()
 	m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{silent.LocalAddr().String()}, Timeout: time.Minute}, Sockets: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, before
+}
+
+// TestMuxGoroutines: a lookup in flight costs no goroutine besides its
+// caller's (the time-out is a timer, the reply comes from the socket's
+// reader), and Close leaves none behind.
+func TestMuxGoroutines(t *testing.T) {
+	const n = 500
+	m, before := silentMux(t)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() { m.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA)) })
@@ -997,16 +1005,7 @@ func TestMuxRetransmit(t *testing.T) {
 // calls every callback with ErrClosed and leaves no goroutine behind.
 func TestMuxAsyncGoroutines(t *testing.T) {
 	const n = 500
-	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	before := runtime.NumGoroutine()
-	m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{silent.LocalAddr().String()}, Timeout: time.Minute}, Sockets: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, before := silentMux(t)
 	var closed, other atomic.Int32
 	var called sync.WaitGroup
 	called.Add(n)
