@@ -415,7 +415,9 @@ func (s *muxSocket) expired(now time.Time) []*muxQuery {
 	i := s.waitHead
 	for ; i < len(s.waiting); i++ {
 		w := s.waiting[i]
-		if w.p.gen != w.gen || s.table[w.id] != w.p {
+		// The table first: a record answered may be reused on another
+		// socket, whose lock guards its gen then.
+		if s.table[w.id] != w.p || w.p.gen != w.gen {
 			continue // answered (and perhaps reused)
 		}
 		if w.due.After(now) {
