@@ -258,14 +258,19 @@ func (m *Mux) closeWindow(srv *muxServer) {
 
 // background runs Lookup on a goroutine and passes its outcome to done.
 func (m *Mux) background(q Question, done func(*Answer, error)) {
-	go func() {
-		a, err := m.Lookup(context.Background(), q)
+	go func() { deliver(done)(m.Lookup(context.Background(), q)) }()
+}
+
+// deliver passes a lookup's outcome to done as exactly one of an answer
+// and an error (Async's contract).
+func deliver(done func(*Answer, error)) func(*Answer, error) {
+	return func(a *Answer, err error) {
 		if err != nil {
 			done(nil, err)
 			return
 		}
 		done(a, nil)
-	}()
+	}
 }
 
 // registerAsync is register for an asynchronous query: it also notes it
@@ -280,7 +285,7 @@ func (s *muxSocket) registerAsync(p *muxQuery) bool {
 	id := s.claim(p)
 	p.sent, p.resent = time.Now(), false
 	rto := s.srv.rtt.rto()
-	s.waiting = append(s.waiting, pending{p: p, id: id, gen: p.gen,
+	s.waiting.push(pending{p: p, id: id, gen: p.gen,
 		due: p.sent.Add(rto), interval: rto, deadline: p.sent.Add(s.m.cfg.Timeout)})
 	return true
 }
@@ -295,7 +300,7 @@ func (s *muxSocket) queue(b []byte) {
 }
 
 // flush sends what the outbox holds, in batches. A failed send leaves the
-// queries registered: the sweeper hands them to Lookup after their
+// queries registered: the sweeper sends them again after their
 // retransmission interval, as if the datagrams were lost.
 func (s *muxSocket) flush() {
 	o := &s.out
@@ -371,11 +376,7 @@ func (m *Mux) finishAsync(s *muxSocket, p *muxQuery) {
 	go func() {
 		a, err := m.lookup(context.Background(), p, q, &resumed{s: s, r: r, err: err})
 		m.queries.Put(p)
-		if err != nil {
-			done(nil, err)
-			return
-		}
-		done(a, nil)
+		deliver(done)(a, err)
 	}()
 }
 
@@ -412,17 +413,18 @@ func (s *muxSocket) expired(now time.Time) []*muxQuery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var lost []*muxQuery
-	i := s.waitHead
-	for ; i < len(s.waiting); i++ {
-		w := s.waiting[i]
+	for s.waiting.len() > 0 {
+		w := s.waiting.peek()
 		// The table first: a record answered may be reused on another
 		// socket, whose lock guards its gen then.
 		if s.table[w.id] != w.p || w.p.gen != w.gen {
-			continue // answered (and perhaps reused)
+			s.waiting.pop() // answered (and perhaps reused)
+			continue
 		}
 		if w.due.After(now) {
 			break
 		}
+		s.waiting.pop()
 		if !now.Before(w.deadline) {
 			s.srv.win.lost(now, w.interval)
 			s.table[w.id] = nil
@@ -436,14 +438,7 @@ func (s *muxSocket) expired(now time.Time) []*muxQuery {
 		w.p.resent = true
 		w.interval *= 2
 		w.due = now.Add(min(w.interval, w.deadline.Sub(now)))
-		s.waiting = append(s.waiting, w)
-	}
-	// The rest is kept; the front is reclaimed once it is half the slice.
-	s.waitHead = i
-	if s.waitHead > len(s.waiting)/2 {
-		n := copy(s.waiting, s.waiting[s.waitHead:])
-		clear(s.waiting[n:])
-		s.waiting, s.waitHead = s.waiting[:n], 0
+		s.waiting.push(w)
 	}
 	return lost
 }
@@ -459,6 +454,9 @@ type fifo[T any] struct {
 func (q *fifo[T]) push(v T) { q.items = append(q.items, v) }
 
 func (q *fifo[T]) len() int { return len(q.items) - q.head }
+
+// peek returns the oldest item; the queue must not be empty.
+func (q *fifo[T]) peek() T { return q.items[q.head] }
 
 // pop takes the oldest item; the queue must not be empty.
 func (q *fifo[T]) pop() T {

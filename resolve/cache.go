@@ -85,13 +85,10 @@ func (c *Cache) Stats() CacheStats {
 func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 	for {
 		c.mu.Lock()
-		if e, ok := c.entries[q]; ok {
-			if time.Now().Before(e.expires) {
-				c.mu.Unlock()
-				c.hits.Add(1)
-				return e.answer, nil
-			}
-			delete(c.entries, q)
+		if a, ok := c.cached(q); ok {
+			c.mu.Unlock()
+			c.hits.Add(1)
+			return a, nil
 		}
 		if cl, ok := c.inflight[q]; ok {
 			c.mu.Unlock()
@@ -123,8 +120,22 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 func (c *Cache) Ready(q Question) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	_, ok := c.cached(q)
+	return ok
+}
+
+// cached returns the fresh answer to q, dropping an expired one; c.mu is
+// held.
+func (c *Cache) cached(q Question) (*Answer, bool) {
 	e, ok := c.entries[q]
-	return ok && time.Now().Before(e.expires)
+	if !ok {
+		return nil, false
+	}
+	if !time.Now().Before(e.expires) {
+		delete(c.entries, q)
+		return nil, false
+	}
+	return e.answer, true
 }
 
 // complete ends the call cl for q: it keeps a successful answer and

@@ -1,9 +1,6 @@
 package resolve
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // LookupAsync implements Async: an answer in the cache is passed to done at
 // once, a question already in flight gets done called when its query ends,
@@ -11,10 +8,10 @@ import (
 // when that resolver is Async (AsyncOf), else on a goroutine.
 func (c *Cache) LookupAsync(q Question, done func(*Answer, error)) {
 	c.mu.Lock()
-	if e, ok := c.entries[q]; ok && time.Now().Before(e.expires) {
+	if a, ok := c.cached(q); ok {
 		c.mu.Unlock()
 		c.hits.Add(1)
-		done(e.answer, nil)
+		done(a, nil)
 		return
 	}
 	if cl, ok := c.inflight[q]; ok {

@@ -195,10 +195,9 @@ type muxSocket struct {
 	closed   bool
 	inflight int
 	table    [muxIDs]*muxQuery
-	// waiting lists the asynchronous queries in the order sent, from
-	// waitHead on, for the sweeper.
-	waiting  []pending
-	waitHead int
+	// waiting lists the asynchronous queries in the order sent (and sent
+	// again), for the sweeper.
+	waiting fifo[pending]
 
 	sent, timeouts, late, stray, tcp, retries, refused, resent atomic.Int64
 }

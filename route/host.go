@@ -18,8 +18,9 @@ import (
 // the resolver served them, IPv4 first then IPv6, as the spec's JSON shows;
 // a sender's own family preference is applied when it connects. The name
 // may be absolute, as served (its lookups then need no copy of it), or as
-// displayed.
-func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, []finding.Finding) {
+// displayed. ready is hostReady's word for it, which the caller has asked
+// already: the lookups are then made one after the other, with no goroutine.
+func (p *Planner) resolveHost(ctx context.Context, domain, name string, ready bool) (Host, []finding.Finding) {
 	qname := name
 	name = trimDot(name)
 	h := Host{Name: name, Addresses: []string{}, Problems: []finding.ID{}}
@@ -38,7 +39,7 @@ func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, [
 	qs := p.addressQuestions(qname)
 	var results [2]resolve.Result
 	var errs [2]error
-	if p.questionsReady(qs) {
+	if ready {
 		// A scan's usual case: the answers are in memory. Asked one after
 		// the other here, with no goroutine, the questions and every
 		// Result stay on this stack (Follow inlines).
@@ -144,12 +145,10 @@ func (p *Planner) addressQuestions(name string) []resolve.Question {
 // displayed) needs no wait: its address lookups are answered from memory,
 // or it is an address literal, which is not looked up.
 func (p *Planner) hostReady(name string) bool {
-	return isIPLiteral(trimDot(name)) || p.questionsReady(p.addressQuestions(name))
-}
-
-// questionsReady reports whether every lookup of qs is answered from memory.
-func (p *Planner) questionsReady(qs []resolve.Question) bool {
-	for _, q := range qs {
+	if isIPLiteral(trimDot(name)) {
+		return true
+	}
+	for _, q := range p.addressQuestions(name) {
 		if !resolve.IsReady(p.Resolver, q) {
 			return false
 		}

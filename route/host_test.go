@@ -35,7 +35,7 @@ func TestHostReadyNames(t *testing.T) {
 		t.Error("an address literal is not ready")
 	}
 	for _, name := range []string{"mx.test.", "mx.test"} {
-		h, fs := p.resolveHost(t.Context(), "d.test", name)
+		h, fs := p.resolveHost(t.Context(), "d.test", name, p.hostReady(name))
 		if h.Name != "mx.test" || len(h.Addresses) != 1 || h.Addresses[0] != "192.0.2.1" || len(fs) != 0 {
 			t.Errorf("resolveHost(%q) = %+v, %v", name, h, fs)
 		}

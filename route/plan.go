@@ -1,6 +1,9 @@
 package route
 
 import (
+	"iter"
+	"slices"
+
 	"github.com/mxtrace/mxtrace/finding"
 )
 
@@ -67,10 +70,18 @@ type Host struct {
 }
 
 // Hosts returns every host of every tier, tiers in order.
-func (p *Plan) Hosts() []Host {
-	var hs []Host
-	for _, t := range p.Tiers {
-		hs = append(hs, t.Hosts...)
+func (p *Plan) Hosts() []Host { return slices.Collect(p.EachHost()) }
+
+// EachHost yields every host of every tier, tiers in order, without the
+// copy Hosts makes: a scan's summary looks at the hosts of every plan.
+func (p *Plan) EachHost() iter.Seq[Host] {
+	return func(yield func(Host) bool) {
+		for _, t := range p.Tiers {
+			for _, h := range t.Hosts {
+				if !yield(h) {
+					return
+				}
+			}
+		}
 	}
-	return hs
 }

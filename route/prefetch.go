@@ -43,9 +43,11 @@ type prefetch struct {
 	done    func()
 }
 
-// ask starts a lookup and, if it succeeds, passes the answer to then.
+// ask starts a lookup and, if it succeeds, passes the answer to then. An
+// address already cached needs nothing: no callback is made for it (most
+// of a scan's exchanges are a few providers' hosts).
 func (f *prefetch) ask(q resolve.Question, then func(resolve.Question, *resolve.Answer)) {
-	if resolve.IsReady(f.r, q) && then == nil {
+	if then == nil && resolve.IsReady(f.r, q) {
 		return
 	}
 	f.pending.Add(1)
@@ -73,22 +75,22 @@ func (f *prefetch) exchanges(q resolve.Question, a *resolve.Answer) {
 			return // an alias: Plan follows the chain itself
 		case *dns.MX:
 			records++
-			name := exchangeName(rr.Mx)
-			if name == "." || isIPLiteral(name) {
+			fqdn := resolve.CanonicalName(rr.Mx) // as Plan looks it up
+			if name := trimDot(fqdn); name == "." || isIPLiteral(name) {
 				continue
 			}
 			if n++; n > cmp.Or(f.p.MaxExchanges, DefaultMaxExchanges) {
 				return
 			}
-			f.addresses(name)
+			f.addresses(fqdn)
 		}
 	}
 	if records == 0 && !a.NXDomain() {
-		f.addresses(trimDot(q.Name))
+		f.addresses(q.Name)
 	}
 }
 
-// addresses asks the address questions of one host.
+// addresses asks the address questions of one host (absolute name).
 func (f *prefetch) addresses(name string) {
 	for _, q := range f.p.addressQuestions(name) {
 		f.ask(q, nil)

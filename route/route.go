@@ -183,20 +183,26 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 		records = records[:maxN]
 	}
 
-	// Rule 7: every exchange at once.
+	// Rule 7: every exchange at once. Which are answered from memory is
+	// asked once per exchange, here.
 	hosts := make([]Host, len(records))
 	before := len(plan.Findings)
-	if slices.ContainsFunc(records, func(x exchange) bool { return !p.hostReady(x.fqdn) }) {
-		// Its goroutines share what they are given: a copy, so that buf
-		// stays on the stack.
-		p.resolveAll(ctx, plan, slices.Clone(records), hosts)
+	var readyBuf [8]bool
+	ready := readyBuf[:0]
+	for _, x := range records {
+		ready = append(ready, p.hostReady(x.fqdn))
+	}
+	if slices.Contains(ready, false) {
+		// Its goroutines share what they are given: copies, so that the
+		// buffers stay on the stack.
+		p.resolveAll(ctx, plan, slices.Clone(records), slices.Clone(ready), hosts)
 	} else {
 		// A scan's usual case: every answer is in memory. One exchange
 		// after the other on this goroutine puts nothing on the heap, as
 		// overlap's goroutines would.
 		for i, x := range records {
 			var fs []finding.Finding
-			hosts[i], fs = p.resolveHost(ctx, plan.Domain, x.fqdn)
+			hosts[i], fs = p.resolveHost(ctx, plan.Domain, x.fqdn, true)
 			plan.Findings = append(plan.Findings, fs...)
 		}
 	}
@@ -227,12 +233,13 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 }
 
 // resolveAll resolves the exchanges at once (overlap), each into its slot
-// of hosts, and adds their findings to plan in the order of records.
-func (p *Planner) resolveAll(ctx context.Context, plan *Plan, records []exchange, hosts []Host) {
+// of hosts, and adds their findings to plan in the order of records; ready
+// says which are answered from memory.
+func (p *Planner) resolveAll(ctx context.Context, plan *Plan, records []exchange, ready []bool, hosts []Host) {
 	found := make([][]finding.Finding, len(records))
 	overlap(len(records),
-		func(i int) bool { return p.hostReady(records[i].fqdn) },
-		func(i int) { hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, records[i].fqdn) })
+		func(i int) bool { return ready[i] },
+		func(i int) { hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, records[i].fqdn, ready[i]) })
 	for _, fs := range found {
 		plan.Findings = append(plan.Findings, fs...)
 	}
@@ -243,7 +250,7 @@ func (p *Planner) resolveAll(ctx context.Context, plan *Plan, records []exchange
 // preference 0, if it has an address.
 func (p *Planner) implicit(ctx context.Context, plan *Plan, fqdn string) error {
 	target := trimDot(fqdn)
-	host, found := p.resolveHost(ctx, plan.Domain, fqdn)
+	host, found := p.resolveHost(ctx, plan.Domain, fqdn, p.hostReady(fqdn))
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -237,11 +237,11 @@ func (e *encoder) row(o *outcome) []string {
 	c = append(c, strconv.FormatInt(o.item.Line, 10), cell(o.item.Key()), string(o.result()))
 	if p := o.plan; p != nil {
 		hosts, first, provider := 0, "", ""
-		for _, t := range p.Tiers {
-			if hosts == 0 && len(t.Hosts) > 0 {
-				first, provider = t.Hosts[0].Name, e.registrables.of(t.Hosts[0].Name)
+		for h := range p.EachHost() {
+			if hosts == 0 {
+				first, provider = h.Name, e.registrables.of(h.Name)
 			}
-			hosts += len(t.Hosts)
+			hosts++
 		}
 		c = append(c, strconv.FormatBool(p.Implicit), strconv.Itoa(len(p.Records)), strconv.Itoa(len(p.Tiers)),
 			strconv.Itoa(hosts), cell(first), cell(provider), strconv.Itoa(addressCount(p)))
@@ -274,11 +274,9 @@ func uncell(s string) string { return strings.TrimPrefix(s, "'") }
 // addressCount counts the distinct addresses of p's exchanges.
 func addressCount(p *route.Plan) int {
 	seen := map[string]struct{}{}
-	for _, t := range p.Tiers {
-		for _, h := range t.Hosts {
-			for _, a := range h.Addresses {
-				seen[a] = struct{}{}
-			}
+	for h := range p.EachHost() {
+		for _, a := range h.Addresses {
+			seen[a] = struct{}{}
 		}
 	}
 	return len(seen)
@@ -319,12 +317,8 @@ func (m registrables) of(host string) string {
 // plus one label), which names the provider that runs an exchange; host
 // itself when it has none (an IP literal, a public suffix).
 func registrable(host string) string {
-	// Only digits and dots, or a colon, can be an address: the check
-	// spares ParseAddr's error value for every host of every domain.
-	if strings.Contains(host, ":") || strings.Trim(host, "0123456789.") == "" {
-		if _, err := netip.ParseAddr(host); err == nil {
-			return host
-		}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return host
 	}
 	d, err := publicsuffix.EffectiveTLDPlusOne(host)
 	if err != nil {

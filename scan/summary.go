@@ -138,12 +138,10 @@ func (s *Summary) add(o *outcome) {
 	}
 	if o.plan != nil && o.plan.Result == route.ResultOK {
 		var seen []string
-		for _, t := range o.plan.Tiers {
-			for _, h := range t.Hosts {
-				if p := s.registrables.of(h.Name); !slices.Contains(seen, p) {
-					seen = append(seen, p)
-					s.providers.add(p)
-				}
+		for h := range o.plan.EachHost() {
+			if p := s.registrables.of(h.Name); !slices.Contains(seen, p) {
+				seen = append(seen, p)
+				s.providers.add(p)
 			}
 		}
 	}
