@@ -117,6 +117,10 @@ func (m *Mux) LookupAsync(q Question, done func(*Answer, error)) {
 	m.startAsync(srv, q, done, !busy)
 }
 
+// asyncRun is how many asynchronous queries in a row go to the same
+// socket of a server.
+const asyncRun = 16
+
 // nagle is how many asynchronous queries in flight to a server let a new
 // one wait for the next batch of replies instead of being sent at once.
 const nagle = 16
@@ -133,7 +137,10 @@ func (m *Mux) startAsync(srv *muxServer, q Question, done func(*Answer, error), 
 		m.background(q, done)
 		return
 	}
-	s := srv.socks[srv.next.Add(1)%uint32(len(srv.socks))]
+	// Runs of asyncRun queries share a socket, so that a batch leaves in
+	// one sendmmsg rather than one per socket, and the sockets still take
+	// turns (see DefaultMuxSockets).
+	s := srv.socks[(srv.next.Add(1)/asyncRun)%uint32(len(srv.socks))]
 	p.async = done
 	if !s.registerAsync(p) {
 		p.async = nil

@@ -24,6 +24,15 @@ const (
 	// MuxConfig.MaxInFlight is 0: enough for a resolver a few
 	// milliseconds away at 100 000 queries a second.
 	DefaultMuxInFlight = 4096
+	// DefaultMuxSockets is the number of sockets per server when
+	// MuxConfig.Sockets is 0. A multi-threaded server (Unbound, Knot, BIND
+	// with SO_REUSEPORT, one socket per thread) hands each of our sockets
+	// to one of its threads by a hash of the source port, and a load
+	// balancer in front of a resolver farm picks a member the same way:
+	// with only two sockets both land on the same thread one time in two
+	// (measured: Unbound with two threads answered a whole scan from one),
+	// with eight the odds that one thread gets none are 1 in 128.
+	DefaultMuxSockets = 8
 	// MaxMuxInFlight is the largest MaxInFlight: half of the 16-bit ID
 	// space of one socket (RFC 1035 §4.1.1), so an ID is always found in
 	// a probe or two and a late reply rarely meets a reused ID.
@@ -51,7 +60,8 @@ var ErrClosed = errors.New("resolve: resolver closed")
 type MuxConfig struct {
 	StubConfig
 	// Sockets is the number of UDP sockets per server (default
-	// runtime.GOMAXPROCS(0)), each with one reader goroutine.
+	// DefaultMuxSockets, or runtime.GOMAXPROCS(0) if more), each with one
+	// reader goroutine.
 	Sockets int
 	// MaxInFlight bounds the lookups running at once (default
 	// DefaultMuxInFlight, at most MaxMuxInFlight); further callers block
@@ -240,7 +250,7 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 	}
 	cfg.StubConfig = stub.cfg // with its defaults
 	if cfg.Sockets <= 0 {
-		cfg.Sockets = runtime.GOMAXPROCS(0)
+		cfg.Sockets = max(DefaultMuxSockets, runtime.GOMAXPROCS(0))
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMuxInFlight
