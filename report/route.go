@@ -35,8 +35,16 @@ func (s Style) paint(attrs ...color.Attribute) func(a ...any) string {
 }
 
 // WriteJSON writes v as one line of JSON (the spec's shape for route,
-// check and scan output).
+// check and scan output), as encoding/json's Encoder with HTML escaping off
+// writes it. A plan goes through route.Plan.AppendJSON, which writes the
+// same bytes without reflection (a scan writes one plan per domain);
+// everything else through encoding/json.
 func WriteJSON(w io.Writer, v any) error {
+	if p, ok := v.(*route.Plan); ok && p != nil {
+		b := p.AppendJSON(make([]byte, 0, 1024))
+		_, err := w.Write(append(b, '\n'))
+		return err
+	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)

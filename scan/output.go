@@ -187,6 +187,12 @@ func (e *encoder) line(o *outcome) error {
 		e.csv.Flush()
 		return e.csv.Error()
 	}
+	if p, ok := o.value.(*route.Plan); ok && p != nil {
+		// What report.WriteJSON writes, appended in place.
+		b := append(p.AppendJSON(e.buf.AvailableBuffer()), '\n')
+		e.buf.Write(b)
+		return nil
+	}
 	return report.WriteJSON(&e.buf, o.value)
 }
 
