@@ -92,6 +92,19 @@ type Answer struct {
 	AD            bool     // authenticated data: a validating resolver vouched for it (RFC 4035 §3.2.3)
 	Authoritative bool     // AA bit
 	Server        string   // who answered: "host:port", or "zone:FILE" for the zone backend
+
+	// ttl is TTL's value, worked out once by seal when the answer is
+	// built (ttlKnown): every lookup a cache answers asks for it, and
+	// walking the records each time touches memory shared by thousands
+	// of domains (a provider's exchange addresses).
+	ttl      uint32
+	ttlKnown bool
+}
+
+// seal works out the TTL of an answer just built, before it is shared.
+func (a *Answer) seal() *Answer {
+	a.ttl, a.ttlKnown = a.computeTTL(), true
+	return a
 }
 
 // NXDomain reports whether the final name of the answer does not exist.
@@ -102,6 +115,13 @@ func (a *Answer) NXDomain() bool { return a.Rcode == dns.RcodeNameError }
 // MINIMUM field (RFC 2308 §5). Negative answers without an SOA are not
 // cached (0).
 func (a *Answer) TTL() uint32 {
+	if a.ttlKnown {
+		return a.ttl
+	}
+	return a.computeTTL()
+}
+
+func (a *Answer) computeTTL() uint32 {
 	var ttl uint32
 	first := true
 	take := func(v uint32) {

@@ -216,8 +216,9 @@ func (s *Stub) query(q Question, edns bool) *dns.Msg {
 func answerOf(q Question, server string, r *dns.Msg) (*Answer, *Error) {
 	switch r.Rcode {
 	case dns.RcodeSuccess, dns.RcodeNameError:
-		return &Answer{Question: q, Rcode: r.Rcode, Answer: r.Answer, Authority: r.Ns,
-			AD: r.AuthenticatedData, Authoritative: r.Authoritative, Server: server}, nil
+		a := &Answer{Question: q, Rcode: r.Rcode, Answer: r.Answer, Authority: r.Ns,
+			AD: r.AuthenticatedData, Authoritative: r.Authoritative, Server: server}
+		return a.seal(), nil
 	case dns.RcodeServerFailure:
 		return nil, &Error{Question: q, Server: server, Rcode: r.Rcode, Err: ErrServerFailure}
 	case dns.RcodeRefused:

@@ -173,6 +173,14 @@ func (z *Zones) Apexes() []string {
 
 // Lookup implements Resolver.
 func (z *Zones) Lookup(ctx context.Context, q Question) (*Answer, error) {
+	a, err := z.lookup(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return a.seal(), nil
+}
+
+func (z *Zones) lookup(ctx context.Context, q Question) (*Answer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, &Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: %w", ErrTimeout, err)}
 	}

@@ -159,6 +159,12 @@ func TestZonesTTL(t *testing.T) {
 		if a.TTL() != tt.want {
 			t.Errorf("%s: TTL %d, want %d", tt.name, a.TTL(), tt.want)
 		}
+		// An answer built by hand has no TTL worked out in advance: the
+		// same value, from the records.
+		b := &resolve.Answer{Question: a.Question, Rcode: a.Rcode, Answer: a.Answer, Authority: a.Authority}
+		if b.TTL() != tt.want {
+			t.Errorf("%s: TTL of the same answer built by hand %d, want %d", tt.name, b.TTL(), tt.want)
+		}
 	}
 }
 
