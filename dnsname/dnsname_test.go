@@ -119,3 +119,71 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// fullASCII is toASCII without the plain-ASCII shortcut: both IDNA passes.
+func fullASCII(s string) (string, error) {
+	ascii, err := profile.ToASCII(s)
+	if err != nil {
+		return "", err
+	}
+	if _, err := profile.ToUnicode(ascii); err != nil {
+		return "", err
+	}
+	return ascii, nil
+}
+
+// checkToASCII: for a name the shortcut takes, the full processing gives
+// the same name (up to case, which Parse folds) and no error.
+func checkToASCII(t *testing.T, s string) {
+	t.Helper()
+	if !plainASCII(s) {
+		return
+	}
+	want, err := fullASCII(s)
+	if err != nil {
+		t.Fatalf("%q: the shortcut accepts it, full UTS #46 processing fails: %v", s, err)
+	}
+	if got, _ := toASCII(s); !strings.EqualFold(got, want) {
+		t.Fatalf("%q: shortcut gives %q, full processing %q", s, got, want)
+	}
+}
+
+// TestToASCIIFastPath: which names take the shortcut, and that it agrees
+// with the full processing on them (and on every single ASCII byte as a
+// label).
+func TestToASCIIFastPath(t *testing.T) {
+	for _, tt := range []struct {
+		in    string
+		plain bool
+	}{
+		{"example.com", true},
+		{"Mail-1.Example.COM", true},
+		{"_dmarc.example.com", true},
+		{"a--b.example", true},
+		{"-a.example", true}, // hyphens are checked by checkLabel, after
+		{strings.Repeat("x", 70) + ".example", true},
+		{"xn--bcher-kva.example", false},
+		{"XN--zz.example", false},
+		{"bücher.example", false},
+		{"a..b", false},
+		{"a b.example", false},
+		{"a\x00b.example", false},
+		{"", false},
+	} {
+		if got := plainASCII(tt.in); got != tt.plain {
+			t.Errorf("plainASCII(%q) = %v, want %v", tt.in, got, tt.plain)
+		}
+		checkToASCII(t, tt.in)
+	}
+	for c := range 128 {
+		checkToASCII(t, "a"+string(rune(c))+"b.example")
+	}
+}
+
+// FuzzToASCII: the shortcut never disagrees with the full processing.
+func FuzzToASCII(f *testing.F) {
+	for _, s := range []string{"example.com", "A-B.c_d", "xn--a", "xN--bcher-kva.x", "a.-b-"} {
+		f.Add(s)
+	}
+	f.Fuzz(checkToASCII)
+}
