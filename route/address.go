@@ -53,6 +53,32 @@ var specialRanges = func() []specialRange {
 	return out
 }()
 
+// specialFirst marks, per family (0: IPv4, 1: IPv6), the first bytes
+// that some special range can start with (a prefix shorter than 8 bits
+// covers several).
+var specialFirst = func() (marks [2][256]bool) {
+	for _, r := range specialRanges {
+		p := r.prefix.Masked()
+		fam, first := leading(p.Addr())
+		span := 1
+		if p.Bits() < 8 {
+			span = 1 << (8 - p.Bits())
+		}
+		for b := range span {
+			marks[fam][int(first)+b] = true
+		}
+	}
+	return marks
+}()
+
+// leading returns a's family (0: IPv4, 1: IPv6) and first byte.
+func leading(a netip.Addr) (int, byte) {
+	if a.Is4() {
+		return 0, a.As4()[0]
+	}
+	return 1, a.As16()[0]
+}
+
 // specialPurpose says why addr is not reachable from the Internet, or ""
 // when it is. Documentation addresses are accepted for domains that are
 // themselves reserved for testing and documentation (RFC 2606, RFC 6761
@@ -60,6 +86,11 @@ var specialRanges = func() []specialRange {
 // address under a real domain is a mistake.
 func specialPurpose(a netip.Addr, domain string) string {
 	a = a.WithZone("")
+	if fam, first := leading(a); !specialFirst[fam][first] {
+		// Most addresses are global: no range starts with their first
+		// byte, so none of them needs a look.
+		return ""
+	}
 	for _, r := range specialRanges {
 		if r.prefix.Contains(a) {
 			if r.doc && isDocumentationDomain(domain) {

@@ -337,7 +337,7 @@ func (p *Planner) finish(plan *Plan, target string) {
 		}
 	}
 
-	owner := map[string]string{} // address → first host that has it
+	var owner owners
 	hasV6 := false
 	for ti := range plan.Tiers {
 		for hi := range plan.Tiers[ti].Hosts {
@@ -346,23 +346,82 @@ func (p *Planner) finish(plan *Plan, target string) {
 				if strings.Contains(a, ":") {
 					hasV6 = true
 				}
-				if first, ok := owner[a]; ok && first != h.Name {
+				if first, ok := owner.get(a); ok && first != h.Name {
 					plan.Findings = append(plan.Findings, finding.Newf(finding.MXDuplicate, a, "%s and %s share the address %s: one server, no redundancy.", first, h.Name, a))
 					addProblem(h, finding.MXDuplicate)
 					continue
 				}
-				owner[a] = h.Name
+				owner.put(a, h.Name)
 			}
 		}
 	}
-	if len(owner) == 1 {
-		for a := range owner {
-			plan.Findings = append(plan.Findings, finding.Newf(finding.MXSinglePoint, target, "All mail for %s goes to one address, %s.", target, a))
-		}
+	if a, ok := owner.only(); ok {
+		plan.Findings = append(plan.Findings, finding.Newf(finding.MXSinglePoint, target, "All mail for %s goes to one address, %s.", target, a))
 	}
-	if !hasV6 && len(owner) > 0 && p.wantV6() {
+	if !hasV6 && owner.len() > 0 && p.wantV6() {
 		plan.Findings = append(plan.Findings, finding.Newf(finding.MXNoIPv6, target, "No exchange of %s has an IPv6 address.", target))
 	}
+}
+
+// owners maps each address of a plan to the first host that has it. A
+// plan has a handful of addresses, which a slice holds with no hashing and
+// no allocation; past ownersInline of them (up to 64 exchanges × 16
+// addresses, rule 9) a map takes over, so the work stays linear.
+type owners struct {
+	buf   [ownersInline]struct{ addr, host string }
+	n     int
+	large map[string]string
+}
+
+const ownersInline = 16
+
+func (o *owners) get(addr string) (string, bool) {
+	if o.large != nil {
+		h, ok := o.large[addr]
+		return h, ok
+	}
+	for _, e := range o.buf[:o.n] {
+		if e.addr == addr {
+			return e.host, true
+		}
+	}
+	return "", false
+}
+
+// put records host for addr, which get did not find.
+func (o *owners) put(addr, host string) {
+	if o.large == nil && o.n < len(o.buf) {
+		o.buf[o.n] = struct{ addr, host string }{addr, host}
+		o.n++
+		return
+	}
+	if o.large == nil {
+		o.large = make(map[string]string, 2*len(o.buf))
+		for _, e := range o.buf {
+			o.large[e.addr] = e.host
+		}
+	}
+	o.large[addr] = host
+}
+
+func (o *owners) len() int {
+	if o.large != nil {
+		return len(o.large)
+	}
+	return o.n
+}
+
+// only returns the one address, when there is exactly one.
+func (o *owners) only() (string, bool) {
+	if o.len() != 1 {
+		return "", false
+	}
+	if o.large != nil {
+		for a := range o.large {
+			return a, true
+		}
+	}
+	return o.buf[0].addr, true
 }
 
 // overlap runs do(i) for every i below n and returns when all are done.

@@ -1,0 +1,106 @@
+package route
+
+import (
+	"net/netip"
+	"testing"
+)
+
+// slowSpecial is specialPurpose without the first-byte filter: every range
+// looked at.
+func slowSpecial(a netip.Addr, domain string) string {
+	a = a.WithZone("")
+	for _, r := range specialRanges {
+		if r.prefix.Contains(a) {
+			if r.doc && isDocumentationDomain(domain) {
+				return ""
+			}
+			return r.why
+		}
+	}
+	return ""
+}
+
+// TestSpecialFirst: the first-byte filter never hides a range. Every first
+// byte of both families, and the first and last address of every range
+// and their neighbours, give what a look at every range gives.
+func TestSpecialFirst(t *testing.T) {
+	var addrs []netip.Addr
+	for b := range 256 {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{byte(b), 1, 2, 3}))
+		var v6 [16]byte
+		v6[0], v6[1], v6[15] = byte(b), 0x22, 1
+		addrs = append(addrs, netip.AddrFrom16(v6))
+	}
+	for _, r := range specialRanges {
+		first := r.prefix.Masked().Addr()
+		last := first
+		for i := r.prefix.Bits(); i < first.BitLen(); i++ {
+			last = setBit(last, i)
+		}
+		addrs = append(addrs, first, last, first.Prev(), last.Next())
+	}
+	addrs = append(addrs, netip.MustParseAddr("::ffff:10.0.0.1"), netip.MustParseAddr("fe80::1%eth0"))
+	special := 0
+	for _, a := range addrs {
+		if !a.IsValid() {
+			continue
+		}
+		for _, domain := range []string{"example.com", "mail.example.org", "d.test"} {
+			want := slowSpecial(a, domain)
+			if got := specialPurpose(a, domain); got != want {
+				t.Errorf("specialPurpose(%s, %s) = %q, every range says %q", a, domain, got, want)
+			}
+			if want != "" {
+				special++
+			}
+		}
+	}
+	if special < 2*len(specialRanges) {
+		t.Errorf("only %d special cases met: the test misses ranges", special)
+	}
+}
+
+// setBit sets bit i (from the most significant) of a.
+func setBit(a netip.Addr, i int) netip.Addr {
+	if a.Is4() {
+		b := a.As4()
+		b[i/8] |= 0x80 >> (i % 8)
+		return netip.AddrFrom4(b)
+	}
+	b := a.As16()
+	b[i/8] |= 0x80 >> (i % 8)
+	return netip.AddrFrom16(b)
+}
+
+// TestOwners: the first host of each address is kept, in the slice and,
+// past ownersInline addresses, in the map; only reports a sole address.
+func TestOwners(t *testing.T) {
+	var o owners
+	if _, ok := o.only(); ok || o.len() != 0 {
+		t.Fatal("an empty set has an only address")
+	}
+	o.put("192.0.2.1", "mx1")
+	if a, ok := o.only(); !ok || a != "192.0.2.1" {
+		t.Fatalf("only = %q, %v; want 192.0.2.1", a, ok)
+	}
+	const n = 3 * ownersInline
+	for i := 2; i <= n; i++ {
+		a := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}).String()
+		if _, ok := o.get(a); ok {
+			t.Fatalf("%s found before it was put", a)
+		}
+		o.put(a, "mx"+a)
+	}
+	if o.len() != n {
+		t.Fatalf("len %d, want %d", o.len(), n)
+	}
+	if _, ok := o.only(); ok {
+		t.Fatal("only with many addresses")
+	}
+	if h, ok := o.get("192.0.2.1"); !ok || h != "mx1" {
+		t.Errorf("first address: %q, %v; want mx1 kept across the switch to a map", h, ok)
+	}
+	if h, ok := o.get("192.0.2.40"); !ok || h != "mx192.0.2.40" {
+		t.Errorf("address past the slice: %q, %v", h, ok)
+	}
+}
