@@ -767,10 +767,11 @@ func (s *muxSocket) read() {
 }
 
 // demux matches one datagram to the query in flight with its ID and hands
-// it over if it answers that query (parseReply: QR, the question, the
-// header counts). Anything else is dropped, and counted; the query goes on
-// waiting, so a stray datagram cannot stand in for the answer. probe and qs
-// are the reader's scratch space.
+// it over if it answers that query (parseReplyFast, which checks as
+// parseReply does: QR, the question, the header counts). Anything else is
+// dropped, and counted; the query goes on waiting, so a stray datagram
+// cannot stand in for the answer. probe and qs are the reader's scratch
+// space.
 func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) {
 	if len(b) < 2 {
 		s.late.Add(1)
@@ -792,7 +793,7 @@ func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) {
 	// query may time out meanwhile and its record be reused.
 	*probe = dns.Msg{Question: qs[:]}
 	probe.Id = id
-	r, err := parseReply(b, probe)
+	r, err := parseReplyFast(b, probe)
 
 	s.mu.Lock()
 	if s.table[id] != p || p.gen != gen {
