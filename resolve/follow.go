@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -146,4 +147,28 @@ func hasSOA(rrs []dns.RR) bool {
 	return false
 }
 
-func equalNames(a, b string) bool { return CanonicalName(a) == CanonicalName(b) }
+// equalNames reports names equal up to ASCII case and a trailing dot, as
+// their CanonicalName forms compare, without building them (it runs for
+// every record of every answer a scan reads).
+func equalNames(a, b string) bool {
+	if a == b {
+		return true
+	}
+	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

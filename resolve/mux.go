@@ -556,6 +556,11 @@ func (p *muxQuery) pack(m *Mux, edns bool) {
 	if edns {
 		p.msg.Extra = p.extra[:]
 	}
+	if out, ok := appendQuery(p.out[:0], p.qs[0].Name, p.qs[0].Qtype, p.msg.RecursionDesired,
+		p.msg.CheckingDisabled, edns, m.cfg.UDPSize); ok {
+		p.out, p.edns, p.packErr = out, edns, nil
+		return
+	}
 	out, err := p.msg.PackBuffer(p.out[:cap(p.out)])
 	if err != nil {
 		// Not a valid name (NewQuestion checks; Q does not): the
