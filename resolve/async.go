@@ -349,6 +349,70 @@ func (s *muxSocket) flush() {
 	o.spare, o.spareEnds = buf[:0], ends[:0]
 }
 
+// Deferred sends: at a batch's end an outbox with fewer than flushBatch
+// queries is left for the flusher, which sends it flushDelay later with
+// whatever joined it. Replies from a busy recursive resolver come one at a
+// time, each starting a query or two; sending those one sendmmsg each (and
+// waking the resolver for each) cost more CPU than the rest of the reply's
+// handling. A millisecond is little beside a recursive lookup's time, and
+// a server that answers fast sends replies in batches, whose queries fill
+// outboxes past flushBatch and leave at once.
+const (
+	flushBatch = 8
+	flushDelay = time.Millisecond
+)
+
+// flushBatches ends a reader's batch: it sends the outboxes holding at
+// least flushBatch queries and leaves the others to the flusher.
+func (m *Mux) flushBatches() {
+	deferred := false
+	for _, srv := range m.servers {
+		for _, s := range srv.socks {
+			switch n := s.queued(); {
+			case n >= flushBatch:
+				s.flush()
+			case n > 0:
+				deferred = true
+			}
+		}
+	}
+	if deferred {
+		select {
+		case m.flushSoon <- struct{}{}:
+		default: // already signalled
+		}
+	}
+}
+
+// flusher sends the outboxes flushDelay after a batch's end left queries
+// in them, until the Mux closes.
+func (m *Mux) flusher() {
+	t := time.NewTimer(flushDelay)
+	t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-m.flushSoon:
+		}
+		t.Reset(flushDelay)
+		select {
+		case <-m.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		m.flushAll()
+	}
+}
+
+// queued is the number of queries in s's outbox.
+func (s *muxSocket) queued() int {
+	s.out.mu.Lock()
+	defer s.out.mu.Unlock()
+	return len(s.out.ends)
+}
+
 // flushAll flushes every socket's outbox.
 func (m *Mux) flushAll() {
 	for _, srv := range m.servers {

@@ -128,11 +128,14 @@ type Mux struct {
 
 	closeOnce sync.Once
 	closed    atomic.Bool
-	readers   sync.WaitGroup // and the sweeper
-	stop      chan struct{}  // closed by Close: ends the sweeper
+	readers   sync.WaitGroup // and the sweeper and the flusher
+	stop      chan struct{}  // closed by Close: ends the sweeper and the flusher
 	// batching counts the readers handling a batch of replies; while one
 	// is, asynchronous queries wait in the outboxes for the batch's end.
 	batching atomic.Int32
+	// flushSoon wakes the flusher: a batch's end left queries in an
+	// outbox (see flushBatches).
+	flushSoon chan struct{}
 }
 
 // muxServer is one server and its sockets.
@@ -265,7 +268,7 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 	if cfg.QPS > 0 && cfg.Burst <= 0 {
 		cfg.Burst = max(1, int(cfg.QPS/20))
 	}
-	m := &Mux{cfg: cfg, stub: stub, slots: make(chan struct{}, cfg.MaxInFlight), stop: make(chan struct{})}
+	m := &Mux{cfg: cfg, stub: stub, slots: make(chan struct{}, cfg.MaxInFlight), stop: make(chan struct{}), flushSoon: make(chan struct{}, 1)}
 	m.queries.New = func() any {
 		t := time.NewTimer(time.Hour)
 		t.Stop()
@@ -287,6 +290,7 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		m.servers = append(m.servers, srv)
 	}
 	m.readers.Go(m.sweep)
+	m.readers.Go(m.flusher)
 	return m, nil
 }
 
@@ -767,7 +771,7 @@ func (s *muxSocket) read() {
 			s.demux(ms[i].Buffers[0][:ms[i].N], &probe, &qs)
 		}
 		s.m.batching.Add(-1)
-		s.m.flushAll()
+		s.m.flushBatches()
 	}
 }
 

@@ -1024,8 +1024,8 @@ func TestMuxAsyncGoroutines(t *testing.T) {
 	if st := m.Stats(); st.Sent == 0 || st.Sent > 64 {
 		t.Errorf("%d queries sent to a silent server, want the initial window, 64", st.Sent)
 	}
-	// Two readers, the sweeper, and slack for the runtime's own.
-	if extra := runtime.NumGoroutine() - before; extra > 3+5 {
+	// Two readers, the sweeper, the flusher, and slack for the runtime's own.
+	if extra := runtime.NumGoroutine() - before; extra > 4+5 {
 		t.Errorf("%d goroutines while %d asynchronous queries are in flight", extra, n)
 	}
 	m.Close()
@@ -1038,5 +1038,47 @@ func TestMuxAsyncGoroutines(t *testing.T) {
 	}
 	if after := runtime.NumGoroutine(); after > before {
 		t.Errorf("%d goroutines after Close, %d before NewMux", after, before)
+	}
+}
+
+// TestMuxDeferredFlush: a query started by a callback, during a reader's
+// batch of replies, waits for the batch's end; alone in its outbox it is
+// left to the flusher, which sends it a millisecond later. A chain of such
+// lookups, each started by the previous one's callback, must go at the
+// flusher's pace, not the sweeper's (sweepInterval, 10 ms: 100 links would
+// take about 500 ms if only the sweeper sent them).
+func TestMuxDeferredFlush(t *testing.T) {
+	srv := dnstest.NewZone(t, manyZone(100))
+	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: 5 * time.Second}, Sockets: 1}, srv)
+	const links = 100
+	done := make(chan error, 1)
+	var next func(i int)
+	next = func(i int) {
+		m.LookupAsync(resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA), func(a *resolve.Answer, err error) {
+			switch {
+			case err != nil:
+				done <- err
+			case i+1 == links:
+				done <- nil
+			default:
+				next(i + 1) // on the reader, inside its batch
+			}
+		})
+	}
+	start := time.Now()
+	next(0)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the chain of lookups stalled")
+	}
+	if elapsed := time.Since(start); elapsed > 350*time.Millisecond {
+		t.Errorf("%d chained lookups took %v: the deferred queries waited for the sweeper", links, elapsed)
+	}
+	if st := m.Stats(); st.Sent != links || st.Resent != 0 {
+		t.Errorf("stats %+v: want %d queries sent once each", st, links)
 	}
 }
