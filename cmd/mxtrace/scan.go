@@ -7,10 +7,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -180,6 +180,7 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		defer stopProfile()
 	}
 	defer tuneGC(os.Getenv)()
+	defer tuneProcs(os.Getenv, time.Second)()
 	sum, err := scan.Run(ctx, input.source(r), out, cfg)
 	if sum != nil {
 		sum.DNS = dnsCounts()
@@ -427,33 +428,6 @@ func (g *globals) scanCore(qps float64, check bool) (core *dnsCore, counts func(
 		return &c
 	}
 	return core, counts, release, nil
-}
-
-// The garbage collector's settings for a scan (see tuneGC).
-const (
-	scanGCPercent   = 400
-	scanMemoryLimit = 160 << 20
-)
-
-// tuneGC trades memory for CPU for the length of a scan, and returns the
-// function that restores the settings. A scan's live heap is small and
-// flat (the bounded cache, a window of entries: 25-40 MB from 100k to 1M
-// domains) while it allocates for every reply and every line, so at the
-// default GOGC=100 the collector runs every few megabytes and costs 6 %
-// of the CPU. With GOGC=400 it runs a quarter as often (2 %); the soft
-// memory limit (runtime/debug.SetMemoryLimit) keeps the heap under 160
-// MiB whatever the live heap does, so the process stays under 200 MB.
-// The environment's GOGC or GOMEMLIMIT, when set, win: nothing changes.
-func tuneGC(getenv func(string) string) (restore func()) {
-	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
-		return func() {}
-	}
-	percent := debug.SetGCPercent(scanGCPercent)
-	limit := debug.SetMemoryLimit(scanMemoryLimit)
-	return func() {
-		debug.SetGCPercent(percent)
-		debug.SetMemoryLimit(limit)
-	}
 }
 
 // startCPUProfile profiles the process into path until the returned
