@@ -151,6 +151,11 @@ func toASCII(s string) (string, error) {
 	if plainASCII(s) {
 		return s, nil
 	}
+	return idnaASCII(s)
+}
+
+// idnaASCII is toASCII's full processing: both UTS #46 passes.
+func idnaASCII(s string) (string, error) {
 	ascii, err := profile.ToASCII(s)
 	if err != nil {
 		return "", err

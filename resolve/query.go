@@ -50,7 +50,7 @@ func appendQuery(b []byte, name string, qtype uint16, rd, cd, edns bool, udpSize
 	b = binary.BigEndian.AppendUint16(b, qtype)
 	b = binary.BigEndian.AppendUint16(b, 1) // class IN
 	if edns {
-		b = append(b, 0)                        // root owner
+		b = append(b, 0)                         // root owner
 		b = binary.BigEndian.AppendUint16(b, 41) // OPT
 		b = binary.BigEndian.AppendUint16(b, udpSize)
 		b = binary.BigEndian.AppendUint32(b, 0) // extended RCODE, version 0, DO clear

@@ -91,6 +91,11 @@ func specialPurpose(a netip.Addr, domain string) string {
 		// byte, so none of them needs a look.
 		return ""
 	}
+	return inSpecialRanges(a, domain)
+}
+
+// inSpecialRanges is specialPurpose's look at every range.
+func inSpecialRanges(a netip.Addr, domain string) string {
 	for _, r := range specialRanges {
 		if r.prefix.Contains(a) {
 			if r.doc && isDocumentationDomain(domain) {

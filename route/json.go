@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/jsonenc"
 )
 
@@ -88,49 +89,16 @@ func (p *Plan) AppendJSON(b []byte) []byte {
 	b = jsonenc.AppendStrings(b, p.AliasChain)
 
 	b = append(b, `,"records":`...)
-	if p.Records == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range p.Records {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = p.Records[i].appendJSON(b)
-		}
-		b = append(b, ']')
-	}
+	b = jsonenc.AppendArray(b, p.Records, (*Record).appendJSON)
 
 	b = append(b, `,"tiers":`...)
-	if p.Tiers == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range p.Tiers {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = p.Tiers[i].appendJSON(b)
-		}
-		b = append(b, ']')
-	}
+	b = jsonenc.AppendArray(b, p.Tiers, (*Tier).appendJSON)
 
 	b = append(b, `,"order":`...)
 	b = jsonenc.AppendStrings(b, p.Order)
 
 	b = append(b, `,"findings":`...)
-	if p.Findings == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range p.Findings {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = p.Findings[i].AppendJSON(b)
-		}
-		b = append(b, ']')
-	}
+	b = jsonenc.AppendArray(b, p.Findings, (*finding.Finding).AppendJSON)
 
 	b = append(b, `,"elapsed_ms":`...)
 	b = strconv.AppendInt(b, p.ElapsedMS, 10)
@@ -151,17 +119,8 @@ func (t *Tier) appendJSON(b []byte) []byte {
 	b = append(b, `{"preference":`...)
 	b = strconv.AppendUint(b, uint64(t.Preference), 10)
 	b = append(b, `,"hosts":`...)
-	if t.Hosts == nil {
-		return append(b, "null}"...)
-	}
-	b = append(b, '[')
-	for i := range t.Hosts {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = t.Hosts[i].appendJSON(b)
-	}
-	return append(b, "]}"...)
+	b = jsonenc.AppendArray(b, t.Hosts, (*Host).appendJSON)
+	return append(b, '}')
 }
 
 func (h *Host) appendJSON(b []byte) []byte {

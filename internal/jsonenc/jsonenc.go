@@ -86,15 +86,21 @@ func AppendString(b []byte, s string) []byte {
 // have no MarshalJSON or MarshalText of its own (Fields shows whether it
 // does).
 func AppendStrings[S ~string](b []byte, ss []S) []byte {
-	if ss == nil {
+	return AppendArray(b, ss, func(s *S, b []byte) []byte { return AppendString(b, string(*s)) })
+}
+
+// AppendArray appends xs as a JSON array, each element by each, or null
+// for a nil slice (encoding/json's rule: an empty slice is []).
+func AppendArray[T any](b []byte, xs []T, each func(*T, []byte) []byte) []byte {
+	if xs == nil {
 		return append(b, "null"...)
 	}
 	b = append(b, '[')
-	for i, s := range ss {
+	for i := range xs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = AppendString(b, string(s))
+		b = each(&xs[i], b)
 	}
 	return append(b, ']')
 }
