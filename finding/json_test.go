@@ -2,7 +2,6 @@ package finding
 
 import (
 	"bytes"
-	"encoding/json"
 	"math"
 	"reflect"
 	"testing"
@@ -14,13 +13,11 @@ import (
 // escaping off, newline included.
 func encodingJSON(t *testing.T, v any) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := jsonenc.AppendReflect(nil, v)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	return append(b, '\n')
 }
 
 // TestAppendJSON compares AppendJSON with encoding/json for every catalogue

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/jsonenc"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 )
@@ -18,13 +19,11 @@ import (
 // included.
 func encodingJSON(t testing.TB, p *route.Plan) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(p); err != nil {
+	b, err := jsonenc.AppendReflect(nil, p)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	return append(b, '\n')
 }
 
 // checkPlanJSON fails unless AppendJSON writes encoding/json's bytes for p.
