@@ -50,8 +50,18 @@ func TestAppendJSON(t *testing.T) {
 	}
 }
 
-// TestFindingJSONFields fails when Finding changes under AppendJSON (which
-// then falls back to encoding/json): update AppendJSON and findingFields.
+// findingFields is the Finding that AppendJSON was written for, as
+// jsonenc.Fields describes it.
+const findingFields = `ID finding.ID json:"id"
+Severity finding.Severity json:"severity" text:finding.Severity text:*finding.Severity
+Subject string json:"subject"
+Message string json:"message"
+Reference string json:"reference"
+Fix string json:"fix"
+`
+
+// TestFindingJSONFields fails when Finding changes under AppendJSON (a
+// field, a type, a tag, a marshaler): update AppendJSON and findingFields.
 func TestFindingJSONFields(t *testing.T) {
 	if got := jsonenc.Fields(reflect.TypeFor[Finding]()); got != findingFields {
 		t.Errorf("Finding is now\n%s\nAppendJSON was written for\n%s", got, findingFields)

@@ -3,7 +3,6 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/fatih/color"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/jsonenc"
 	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/route"
 )
@@ -35,19 +35,30 @@ func (s Style) paint(attrs ...color.Attribute) func(a ...any) string {
 }
 
 // WriteJSON writes v as one line of JSON (the spec's shape for route,
-// check and scan output), as encoding/json's Encoder with HTML escaping off
-// writes it. A plan goes through route.Plan.AppendJSON, which writes the
-// same bytes without reflection (a scan writes one plan per domain);
-// everything else through encoding/json.
+// check and scan output): AppendJSON's bytes, in one write.
 func WriteJSON(w io.Writer, v any) error {
-	if p, ok := v.(*route.Plan); ok && p != nil {
-		b := p.AppendJSON(make([]byte, 0, 1024))
-		_, err := w.Write(append(b, '\n'))
+	b, err := AppendJSON(nil, v)
+	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	_, err = w.Write(b)
+	return err
+}
+
+// AppendJSON appends v as one line of JSON, newline included, as
+// encoding/json's Encoder with HTML escaping off writes it. A plan goes
+// through route.Plan.AppendJSON, which writes the same bytes without
+// reflection (a scan writes one plan per domain); everything else through
+// encoding/json.
+func AppendJSON(b []byte, v any) ([]byte, error) {
+	if p, ok := v.(*route.Plan); ok && p != nil {
+		return append(p.AppendJSON(b), '\n'), nil
+	}
+	b, err := jsonenc.AppendReflect(b, v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, '\n'), nil
 }
 
 // resultColor maps a route result to its colour.

@@ -265,19 +265,20 @@ func (m *Mux) closeWindow(srv *muxServer) {
 
 // background runs Lookup on a goroutine and passes its outcome to done.
 func (m *Mux) background(q Question, done func(*Answer, error)) {
-	go func() { deliver(done)(m.Lookup(context.Background(), q)) }()
+	go func() {
+		a, err := m.Lookup(context.Background(), q)
+		deliver(done, a, err)
+	}()
 }
 
 // deliver passes a lookup's outcome to done as exactly one of an answer
 // and an error (Async's contract).
-func deliver(done func(*Answer, error)) func(*Answer, error) {
-	return func(a *Answer, err error) {
-		if err != nil {
-			done(nil, err)
-			return
-		}
-		done(a, nil)
+func deliver(done func(*Answer, error), a *Answer, err error) {
+	if err != nil {
+		done(nil, err)
+		return
 	}
+	done(a, nil)
 }
 
 // registerAsync is register for an asynchronous query: it also notes it
@@ -309,11 +310,19 @@ func (s *muxSocket) queue(b []byte) {
 // flush sends what the outbox holds, in batches. A failed send leaves the
 // queries registered: the sweeper sends them again after their
 // retransmission interval, as if the datagrams were lost.
-func (s *muxSocket) flush() {
+func (s *muxSocket) flush() { s.flushAtLeast(1) }
+
+// flushAtLeast is flush when the outbox holds at least least queries; it
+// reports whether it left some (fewer than least) waiting.
+func (s *muxSocket) flushAtLeast(least int) (left bool) {
 	o := &s.out
 	o.flushMu.Lock()
 	defer o.flushMu.Unlock()
 	o.mu.Lock()
+	if n := len(o.ends); n < least {
+		o.mu.Unlock()
+		return n > 0
+	}
 	buf, ends := o.buf, o.ends
 	o.buf, o.ends = o.spare[:0], o.spareEnds[:0]
 	o.mu.Unlock()
@@ -347,6 +356,7 @@ func (s *muxSocket) flush() {
 		clear(o.msgs) // no references to buf kept
 	}
 	o.spare, o.spareEnds = buf[:0], ends[:0]
+	return false
 }
 
 // Deferred sends: at a batch's end an outbox with fewer than flushBatch
@@ -368,10 +378,7 @@ func (m *Mux) flushBatches() {
 	deferred := false
 	for _, srv := range m.servers {
 		for _, s := range srv.socks {
-			switch n := s.queued(); {
-			case n >= flushBatch:
-				s.flush()
-			case n > 0:
+			if s.flushAtLeast(flushBatch) {
 				deferred = true
 			}
 		}
@@ -404,13 +411,6 @@ func (m *Mux) flusher() {
 		}
 		m.flushAll()
 	}
-}
-
-// queued is the number of queries in s's outbox.
-func (s *muxSocket) queued() int {
-	s.out.mu.Lock()
-	defer s.out.mu.Unlock()
-	return len(s.out.ends)
 }
 
 // flushAll flushes every socket's outbox.
@@ -447,7 +447,7 @@ func (m *Mux) finishAsync(s *muxSocket, p *muxQuery) {
 	go func() {
 		a, err := m.lookup(context.Background(), p, q, &resumed{s: s, r: r, err: err})
 		m.queries.Put(p)
-		deliver(done)(a, err)
+		deliver(done, a, err)
 	}()
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -155,16 +156,62 @@ func typicalPlan() *route.Plan {
 }
 
 // TestPlanJSONNoAllocs: AppendJSON into a large enough buffer allocates
-// nothing. It also fails when Plan, Record, Tier, Host or Finding changed
-// under AppendJSON, which then falls back to encoding/json (same bytes,
-// with allocations): update route/json.go or finding/json.go.
+// nothing.
 func TestPlanJSONNoAllocs(t *testing.T) {
 	p := typicalPlan()
 	buf := make([]byte, 0, 4096)
 	if n := testing.AllocsPerRun(20, func() { buf = p.AppendJSON(buf[:0]) }); n != 0 {
-		t.Errorf("AppendJSON: %v allocations, want 0 (did a type in route/json.go or finding/json.go change?)", n)
+		t.Errorf("AppendJSON: %v allocations, want 0", n)
 	}
 	checkPlanJSON(t, "typical", p)
+}
+
+// The types route.AppendJSON was written for, as jsonenc.Fields describes
+// them.
+const (
+	planFields = `Schema int json:"schema"
+Domain string json:"domain"
+Result route.Result json:"result"
+Error string json:"error,omitempty"
+Implicit bool json:"implicit"
+AliasChain []string json:"alias_chain"
+Records []route.Record json:"records"
+Tiers []route.Tier json:"tiers"
+Order []string json:"order"
+Findings []finding.Finding json:"findings"
+ElapsedMS int64 json:"elapsed_ms"
+`
+	recordFields = `Preference uint16 json:"preference"
+Exchange string json:"exchange"
+TTL uint32 json:"ttl"
+`
+	tierFields = `Preference uint16 json:"preference"
+Hosts []route.Host json:"hosts"
+`
+	hostFields = `Name string json:"name"
+CanonicalName string json:"canonical_name,omitempty"
+Addresses []string json:"addresses"
+Problems []finding.ID json:"problems"
+`
+)
+
+// TestPlanJSONFields fails when Plan, Record, Tier or Host change under
+// AppendJSON (a field, a type, a tag, a marshaler): update route/json.go
+// and the descriptions above.
+func TestPlanJSONFields(t *testing.T) {
+	for _, tt := range []struct {
+		typ  reflect.Type
+		want string
+	}{
+		{reflect.TypeFor[route.Plan](), planFields},
+		{reflect.TypeFor[route.Record](), recordFields},
+		{reflect.TypeFor[route.Tier](), tierFields},
+		{reflect.TypeFor[route.Host](), hostFields},
+	} {
+		if got := jsonenc.Fields(tt.typ); got != tt.want {
+			t.Errorf("%s is now\n%s\nAppendJSON was written for\n%s", tt.typ, got, tt.want)
+		}
+	}
 }
 
 // FuzzPlanJSON builds plans from fuzzed strings and numbers: AppendJSON

@@ -187,13 +187,12 @@ func (e *encoder) line(o *outcome) error {
 		e.csv.Flush()
 		return e.csv.Error()
 	}
-	if p, ok := o.value.(*route.Plan); ok && p != nil {
-		// What report.WriteJSON writes, appended in place.
-		b := append(p.AppendJSON(e.buf.AvailableBuffer()), '\n')
-		e.buf.Write(b)
-		return nil
+	b, err := report.AppendJSON(e.buf.AvailableBuffer(), o.value)
+	if err != nil {
+		return err
 	}
-	return report.WriteJSON(&e.buf, o.value)
+	e.buf.Write(b)
+	return nil
 }
 
 // writer writes whole lines to w through a buffer, flushing only between
