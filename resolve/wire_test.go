@@ -396,15 +396,19 @@ func TestParseReplyFastCut(t *testing.T) {
 	}
 }
 
-// wireRaw are hand-built messages for what dns.Msg.Pack does not write.
-func wireRaw() []struct {
+// wireCase is a hand-built message, the question it answers, and whether
+// the fast path takes it and it is accepted.
+type wireCase struct {
 	name  string
 	qname string
 	qtype uint16
 	b     []byte
 	fast  bool
 	ok    bool
-} {
+}
+
+// wireRaw are hand-built messages for what dns.Msg.Pack does not write.
+func wireRaw() []wireCase {
 	long := func(n ...int) []string {
 		var ls []string
 		for _, l := range n {
@@ -418,14 +422,7 @@ func wireRaw() []struct {
 		return wireCat(wireHeader(wireID, wireBits, 1, 1, 0, 0), wireQuestion(dns.TypeMX),
 			wirePtr(12), wireRRHeader(dns.TypeMX, 2+len(target)), wireU16(10), target)
 	}
-	type tc = struct {
-		name  string
-		qname string
-		qtype uint16
-		b     []byte
-		fast  bool
-		ok    bool
-	}
+	type tc = wireCase
 	return []tc{
 		{"plain", wireQName, dns.TypeMX, mxTo(wireCat(wireLabels("mx"), wirePtr(12))), true, true},
 		{"header only, QDCOUNT 1", wireQName, dns.TypeMX, wireHeader(wireID, wireBits, 1, 0, 0, 0), false, false},
