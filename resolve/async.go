@@ -137,10 +137,7 @@ func (m *Mux) startAsync(srv *muxServer, q Question, done func(*Answer, error), 
 		m.background(q, done)
 		return
 	}
-	// Runs of asyncRun queries share a socket, so that a batch leaves in
-	// one sendmmsg rather than one per socket, and the sockets still take
-	// turns (see DefaultMuxSockets).
-	s := srv.socks[(srv.next.Add(1)/asyncRun)%uint32(len(srv.socks))]
+	s := srv.pick()
 	p.async = done
 	if !s.registerAsync(p) {
 		p.async = nil
@@ -150,11 +147,35 @@ func (m *Mux) startAsync(srv *muxServer, q Question, done func(*Answer, error), 
 		return
 	}
 	s.sent.Add(1)
-	s.queue(p.out)
 	if flush && m.batching.Load() == 0 {
 		// No reader is handling replies, whose end would send it.
 		s.flush()
 	}
+}
+
+// pick chooses the socket for the next asynchronous query. Runs of
+// asyncRun queries share a socket, so that a batch leaves in one sendmmsg
+// rather than one per socket; each run goes to the socket with the fewest
+// queries in flight. The server gives each of our source ports to one of
+// its threads (see DefaultMuxSockets), and that split is rarely even: a
+// thread with more sockets than its share falls behind, its sockets' queries
+// wait longer, and so hold more places in the window. Sending each run to
+// the least loaded socket ("join the shortest queue") moves the work to the
+// threads that keep up, as a load balancer's least-connections rule does.
+func (srv *muxServer) pick() *muxSocket {
+	k := srv.next.Add(1) - 1
+	if k%asyncRun == 0 {
+		n := uint32(len(srv.socks))
+		best := (k / asyncRun) % n // ties go round the sockets
+		for i := range n {
+			j := (k/asyncRun + i) % n
+			if srv.socks[j].inflight.Load() < srv.socks[best].inflight.Load() {
+				best = j
+			}
+		}
+		srv.run.Store(best)
+	}
+	return srv.socks[srv.run.Load()]
 }
 
 // asyncStart is an asynchronous lookup waiting for room in the window.
@@ -282,12 +303,15 @@ func deliver(done func(*Answer, error), a *Answer, err error) {
 }
 
 // registerAsync is register for an asynchronous query: it also notes it
-// for the sweeper. It reports false if the socket is closed or holds as
+// for the sweeper and puts the datagram in the outbox. The copy is made
+// with s.mu held: once p is in the table a reply may end it (a late reply
+// to an earlier query with the same ID, say), and the goroutine that goes
+// on from there may pack p again. It reports false if the socket is closed or holds as
 // many queries as MaxMuxInFlight, so the ID table stays at most half full.
 func (s *muxSocket) registerAsync(p *muxQuery) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.inflight >= MaxMuxInFlight {
+	if s.closed || s.inflight.Load() >= MaxMuxInFlight {
 		return false
 	}
 	id := s.claim(p)
@@ -295,6 +319,7 @@ func (s *muxSocket) registerAsync(p *muxQuery) bool {
 	rto := s.srv.rtt.rto()
 	s.waiting.push(pending{p: p, id: id, gen: p.gen,
 		due: p.sent.Add(rto), interval: rto, deadline: p.sent.Add(s.m.cfg.Timeout)})
+	s.queue(p.out)
 	return true
 }
 
@@ -499,7 +524,7 @@ func (s *muxSocket) expired(now time.Time) []*muxQuery {
 		if !now.Before(w.deadline) {
 			s.srv.win.lost(now, w.interval)
 			s.table[w.id] = nil
-			s.inflight--
+			s.inflight.Add(-1)
 			lost = append(lost, w.p)
 			continue
 		}

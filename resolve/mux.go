@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/ipv4"
 	"golang.org/x/time/rate"
 )
 
@@ -143,6 +142,7 @@ type muxServer struct {
 	addr  string
 	socks []*muxSocket
 	next  atomic.Uint32
+	run   atomic.Uint32 // the socket of the asynchronous queries' current run (pick)
 	limit *rate.Limiter // nil: no limit
 	rtt   rttEstimator
 	win   window // paces the asynchronous queries
@@ -199,14 +199,16 @@ func (e *rttEstimator) rto() time.Duration {
 // the queries registered in it are guarded by mu.
 type muxSocket struct {
 	conn  *net.UDPConn
-	batch batchConn // conn's sendmmsg and recvmmsg
+	batch batchConn // conn's sendmmsg
 	m     *Mux
 	srv   *muxServer
 	out   outbox
 
-	mu       sync.Mutex
-	closed   bool
-	inflight int
+	mu     sync.Mutex
+	closed bool
+	// inflight counts the queries in the table; written with mu held,
+	// read without it to pick the least loaded socket (pick).
+	inflight atomic.Int32
 	table    [muxIDs]*muxQuery
 	// waiting lists the asynchronous queries in the order sent (and sent
 	// again), for the sweeper.
@@ -712,7 +714,7 @@ func (s *muxSocket) claim(p *muxQuery) uint16 {
 		id++
 	}
 	s.table[id] = p
-	s.inflight++
+	s.inflight.Add(1)
 	p.gen++
 	p.reply, p.err, p.stray, p.strays = nil, nil, nil, 0
 	p.msg.Id = id
@@ -729,7 +731,7 @@ func (s *muxSocket) unregister(p *muxQuery, id uint16) bool {
 		return false
 	}
 	s.table[id] = nil
-	s.inflight--
+	s.inflight.Add(-1)
 	return true
 }
 
@@ -740,38 +742,32 @@ func (s *muxSocket) read() {
 	// A datagram longer than its buffer arrives cut and is dropped as
 	// malformed; replies fit in the EDNS0 size asked (RFC 6891 §6.2.5).
 	size := max(int(s.m.cfg.UDPSize), dns.MinMsgSize) + 512
-	ms := make([]ipv4.Message, asyncBatch)
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, size)}
-	}
+	r := newDatagramReader(s.conn, asyncBatch, size)
 	var probe dns.Msg
 	var qs [1]dns.Question
-	for {
-		n, err := s.batch.ReadBatch(ms, 0)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				// ICMP port unreachable for some query on this
-				// connected socket (RFC 1122 §4.1.3.3): nothing
-				// listens at the server's port, so fail the
-				// queries in flight, which a Stub's sockets would
-				// each learn, rather than let them time out. The
-				// lookups retry after a pause, then fail over.
-				s.refused.Add(1)
-				s.failAll(fmt.Errorf("%w: %w", ErrUnreachable, err))
-			}
-			continue
-		}
+	batch := func(datagrams [][]byte) {
 		// The asynchronous lookups started by this batch's callbacks
 		// wait in the outboxes and leave together at its end.
 		s.m.batching.Add(1)
-		for i := range n {
-			s.demux(ms[i].Buffers[0][:ms[i].N], &probe, &qs)
+		for _, b := range datagrams {
+			s.demux(b, &probe, &qs)
 		}
 		s.m.batching.Add(-1)
 		s.m.flushBatches()
+	}
+	refused := func(err error) {
+		// ICMP port unreachable for some query on this connected socket
+		// (RFC 1122 §4.1.3.3): nothing listens at the server's port, so
+		// fail the queries in flight, which a Stub's sockets would each
+		// learn, rather than let them time out. The lookups retry after
+		// a pause, then fail over.
+		s.refused.Add(1)
+		s.failAll(fmt.Errorf("%w: %w", ErrUnreachable, err))
+	}
+	for {
+		if err := r.run(batch, refused); errors.Is(err, net.ErrClosed) {
+			return
+		}
 	}
 }
 
@@ -824,7 +820,7 @@ func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) {
 	}
 	p.reply = r
 	s.table[id] = nil
-	s.inflight--
+	s.inflight.Add(-1)
 	s.mu.Unlock()
 	if p.async != nil {
 		s.m.finishAsync(s, p)
@@ -847,7 +843,7 @@ func (s *muxSocket) close() {
 func (s *muxSocket) failAll(err error) {
 	var async []*muxQuery
 	s.mu.Lock()
-	if s.inflight > 0 {
+	if s.inflight.Load() > 0 {
 		for id, p := range s.table {
 			if p != nil {
 				p.err = err
@@ -859,7 +855,7 @@ func (s *muxSocket) failAll(err error) {
 				}
 			}
 		}
-		s.inflight = 0
+		s.inflight.Store(0)
 	}
 	s.mu.Unlock()
 	// Outside the lock: the callbacks may start lookups.
