@@ -44,16 +44,22 @@ func newReaderPair(t *testing.T, batch, size int, refused func(error)) *readerPa
 	}()
 	t.Cleanup(func() {
 		client.Close()
-		select {
-		case err := <-p.ended:
-			if !errors.Is(err, net.ErrClosed) {
-				t.Errorf("run ended with %v, want net.ErrClosed", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("run did not end after Close")
-		}
+		expectError(t, p.ended, net.ErrClosed, "run after Close")
 	})
 	return p
+}
+
+// expectError waits for an error that is want.
+func expectError(t *testing.T, errs <-chan error, want error, what string) {
+	t.Helper()
+	select {
+	case err := <-errs:
+		if !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", what, err, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("%s: nothing in 5 s, want %v", what, want)
+	}
 }
 
 func (p *readerPair) send(t *testing.T, b []byte) {
@@ -132,23 +138,9 @@ func TestDatagramReaderRefused(t *testing.T) {
 	if _, err := c.Write([]byte("anyone?")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-refused:
-		if !errors.Is(err, syscall.ECONNREFUSED) {
-			t.Errorf("refused with %v, want ECONNREFUSED", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no ECONNREFUSED reported")
-	}
+	expectError(t, refused, syscall.ECONNREFUSED, "refused")
 	c.Close()
-	select {
-	case err := <-ended:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("run ended with %v, want net.ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not end after Close")
-	}
+	expectError(t, ended, net.ErrClosed, "run after Close")
 	// The other pair's reader was not disturbed.
 	p.send(t, []byte("still here"))
 	p.receive(t, []byte("still here"))
