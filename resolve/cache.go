@@ -44,25 +44,34 @@ type Cache struct {
 	// domain: 14 % of planning from the cache went to time.Now).
 	epoch time.Time
 
-	mu       sync.Mutex
-	entries  map[Question]cacheEntry
-	inflight map[Question]*call
+	mu sync.Mutex
+	// entries holds one entry per question, in flight or answered: one
+	// map, so a miss costs one probe to find out and one to insert, and
+	// the answer's arrival none (a scan asks two or three questions per
+	// domain that miss).
+	entries map[Question]*call
+	answers int // entries that hold an answer (bounded by max)
 
 	hits, misses, joined atomic.Int64
 }
 
-type cacheEntry struct {
-	answer  *Answer
-	expires time.Duration // on the cache's clock (Cache.now)
-}
-
-// call is one query in flight; done is closed when answer/err are set.
+// call is the entry of one question: a query in flight, then, when its
+// answer is kept, that answer until it expires. Its fields are guarded by
+// the Cache's mu.
 type call struct {
+	// done is closed when the query ends; made only when a blocking
+	// Lookup joins it (LookupAsync joins with a callback instead).
 	done   chan struct{}
 	answer *Answer
 	err    error
-	// waiters are the asynchronous lookups joined to it (LookupAsync),
-	// called when it ends; guarded by c.mu while the call is in flight.
+	// answered: the query ended with an answer the cache keeps until
+	// expires (on the cache's clock, Cache.now).
+	answered bool
+	expires  time.Duration
+	// waiter and waiters are the asynchronous lookups joined to it
+	// (LookupAsync), called when it ends: the first one apart, so that
+	// the usual single one needs no slice.
+	waiter  func(*Answer, error)
 	waiters []func(*Answer, error)
 }
 
@@ -72,7 +81,7 @@ func NewCache(next Resolver, maxEntries int) *Cache {
 	if maxEntries <= 0 {
 		maxEntries = DefaultCacheEntries
 	}
-	return &Cache{next: next, max: maxEntries, epoch: time.Now(), entries: map[Question]cacheEntry{}, inflight: map[Question]*call{}}
+	return &Cache{next: next, max: maxEntries, epoch: time.Now(), entries: map[Question]*call{}}
 }
 
 // now is the time on the cache's clock.
@@ -94,28 +103,36 @@ func (c *Cache) Stats() CacheStats {
 func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 	for {
 		c.mu.Lock()
-		if a, ok := c.cached(q); ok {
+		cl, ok := c.get(q)
+		if ok && cl.answered {
+			a := cl.answer
 			c.mu.Unlock()
 			c.hits.Add(1)
 			return a, nil
 		}
-		if cl, ok := c.inflight[q]; ok {
+		if ok {
+			if cl.done == nil {
+				cl.done = make(chan struct{})
+			}
+			done := cl.done
 			c.mu.Unlock()
 			c.joined.Add(1)
 			select {
-			case <-cl.done:
+			case <-done:
 			case <-ctx.Done():
 				return nil, &Error{Question: q, Rcode: -1, Err: errors.Join(ErrTimeout, ctx.Err())}
 			}
+			// Set before done was closed, and not changed since.
+			a, err := cl.answer, cl.err
 			// The leader's own deadline or cancellation ended its query;
 			// ours may still have time, so ask again.
-			if cl.err != nil && ctx.Err() == nil && isContextError(cl.err) {
+			if err != nil && ctx.Err() == nil && isContextError(err) {
 				continue
 			}
-			return cl.answer, cl.err
+			return a, err
 		}
-		cl := &call{done: make(chan struct{})}
-		c.inflight[q] = cl
+		cl = &call{}
+		c.entries[q] = cl
 		c.mu.Unlock()
 		c.misses.Add(1)
 
@@ -129,74 +146,87 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 func (c *Cache) Ready(q Question) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.cached(q)
-	return ok
+	cl, ok := c.get(q)
+	return ok && cl.answered
 }
 
-// cached returns the fresh answer to q, dropping an expired one; c.mu is
-// held.
-func (c *Cache) cached(q Question) (*Answer, bool) {
-	e, ok := c.entries[q]
-	if !ok {
-		return nil, false
-	}
-	if c.now() >= e.expires {
+// get returns the entry of q, in flight or answered, dropping an expired
+// answer; c.mu is held.
+func (c *Cache) get(q Question) (*call, bool) {
+	cl, ok := c.entries[q]
+	if ok && cl.answered && c.now() >= cl.expires {
 		delete(c.entries, q)
+		c.answers--
 		return nil, false
 	}
-	return e.answer, true
+	return cl, ok
 }
 
-// complete ends the call cl for q: it keeps a successful answer and
-// passes the outcome to the lookups waiting for it.
+// complete ends the query cl for q: it keeps a successful answer for its
+// TTL (or drops the entry) and passes the outcome to the lookups waiting
+// for it.
 func (c *Cache) complete(q Question, cl *call, a *Answer, err error) {
-	cl.answer, cl.err = a, err
 	c.mu.Lock()
-	delete(c.inflight, q)
+	cl.answer, cl.err = a, err
+	ttl := time.Duration(0)
 	if err == nil {
-		c.store(q, a)
+		ttl = keepFor(a)
 	}
+	if ttl > 0 {
+		if c.answers >= c.max {
+			c.evict()
+		}
+		cl.answered, cl.expires = true, c.now()+ttl
+		c.answers++
+	} else {
+		// Errors are shared with the waiters but never cached.
+		delete(c.entries, q)
+	}
+	done, waiter, waiters := cl.done, cl.waiter, cl.waiters
+	cl.waiter, cl.waiters = nil, nil
 	c.mu.Unlock()
-	close(cl.done)
-	// No lookup can join cl any more: it left the in-flight map.
-	for _, w := range cl.waiters {
+	// No lookup can join cl any more: it is answered, or gone.
+	if done != nil {
+		close(done)
+	}
+	if waiter != nil {
+		waiter(a, err)
+	}
+	for _, w := range waiters {
 		w(a, err)
 	}
 }
 
-// store keeps a for its TTL; c.mu is held.
-func (c *Cache) store(q Question, a *Answer) {
+// keepFor is how long a is kept: its TTL, within the caps.
+func keepFor(a *Answer) time.Duration {
 	ttl := time.Duration(a.TTL()) * time.Second
 	if len(a.Answer) == 0 || a.NXDomain() {
 		ttl = min(ttl, maxNegativeTTL)
 	}
-	ttl = min(ttl, maxPositiveTTL)
-	if ttl <= 0 {
-		return
-	}
-	if len(c.entries) >= c.max {
-		c.evict()
-	}
-	c.entries[q] = cacheEntry{answer: a, expires: c.now() + ttl}
+	return min(ttl, maxPositiveTTL)
 }
 
-// evict drops expired entries and, if that is not enough, an arbitrary
-// eighth of the cache (Go's map order is randomised), so eviction costs are
-// amortised over many stores.
+// evict drops expired answers and, if that is not enough, an arbitrary
+// eighth of them (Go's map order is randomised), so eviction costs are
+// amortised over many stores. Queries in flight stay. c.mu is held.
 func (c *Cache) evict() {
 	now := c.now()
-	for q, e := range c.entries {
-		if now >= e.expires {
+	for q, cl := range c.entries {
+		if cl.answered && now >= cl.expires {
 			delete(c.entries, q)
+			c.answers--
 		}
 	}
-	drop := len(c.entries) - c.max + c.max/8 + 1
-	for q := range c.entries {
+	drop := c.answers - c.max + c.max/8 + 1
+	for q, cl := range c.entries {
 		if drop <= 0 {
 			break
 		}
-		delete(c.entries, q)
-		drop--
+		if cl.answered {
+			delete(c.entries, q)
+			c.answers--
+			drop--
+		}
 	}
 }
 
@@ -204,7 +234,7 @@ func (c *Cache) evict() {
 func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.entries)
+	return c.answers
 }
 
 func isContextError(err error) bool {

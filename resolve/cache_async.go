@@ -8,20 +8,22 @@ import "context"
 // when that resolver is Async (AsyncOf), else on a goroutine.
 func (c *Cache) LookupAsync(q Question, done func(*Answer, error)) {
 	c.mu.Lock()
-	if a, ok := c.cached(q); ok {
+	cl, ok := c.get(q)
+	if ok && cl.answered {
+		a := cl.answer
 		c.mu.Unlock()
 		c.hits.Add(1)
 		done(a, nil)
 		return
 	}
-	if cl, ok := c.inflight[q]; ok {
+	if ok {
 		cl.waiters = append(cl.waiters, done)
 		c.mu.Unlock()
 		c.joined.Add(1)
 		return
 	}
-	cl := &call{done: make(chan struct{}), waiters: []func(*Answer, error){done}}
-	c.inflight[q] = cl
+	cl = &call{waiter: done}
+	c.entries[q] = cl
 	c.mu.Unlock()
 	c.misses.Add(1)
 	end := func(a *Answer, err error) { c.complete(q, cl, a, err) }

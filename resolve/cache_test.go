@@ -201,3 +201,81 @@ func TestCacheBounded(t *testing.T) {
 		t.Errorf("the cache holds only %d answers after 1000 lookups: eviction drops too much", c.Len())
 	}
 }
+
+// gated holds the lookups of one name until gate is closed.
+type gated struct {
+	next resolve.Resolver
+	name string
+	gate chan struct{}
+	n    atomic.Int64 // lookups of name that reached it
+}
+
+func (g *gated) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	if q.Name == g.name {
+		g.n.Add(1)
+		<-g.gate
+	}
+	return g.next.Lookup(ctx, q)
+}
+
+// TestCacheEvictKeepsInFlight: eviction drops answers, never a query in
+// flight, so a lookup that comes while the cache is full still joins it
+// instead of asking again.
+func TestCacheEvictKeepsInFlight(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("$ORIGIN test.\n@ 3600 SOA a. b. 1 2 3 4 300\n")
+	for i := range 100 {
+		fmt.Fprintf(&b, "h%d 3600 A 192.0.2.%d\n", i, i)
+	}
+	z, err := resolve.ParseZones(strings.NewReader(b.String()), "many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gated{next: z, name: "h0.test.", gate: make(chan struct{})}
+	c := resolve.NewCache(g, 10)
+	q0 := resolve.Q("h0.test.", dns.TypeA)
+	leader := make(chan error, 1)
+	go func() {
+		a, err := c.Lookup(t.Context(), q0)
+		if err == nil && (len(a.Answer) != 1 || a.Answer[0].(*dns.A).A.String() != "192.0.2.0") {
+			err = fmt.Errorf("answer %v", a.Answer)
+		}
+		leader <- err
+	}()
+	for g.n.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i < 100; i++ { // many evictions meanwhile
+		if _, err := c.Lookup(t.Context(), resolve.Q(fmt.Sprintf("h%d.test.", i), dns.TypeA)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	joined := make(chan *resolve.Answer, 1)
+	c.LookupAsync(q0, func(a *resolve.Answer, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		joined <- a
+	})
+	close(g.gate)
+	if err := <-leader; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-joined:
+		if a == nil || len(a.Answer) != 1 {
+			t.Errorf("the joined lookup got %v", a)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the joined lookup was not called")
+	}
+	if n := g.n.Load(); n != 1 {
+		t.Errorf("h0 was asked %d times, want once (the query in flight was evicted)", n)
+	}
+	if st := c.Stats(); st.Joined != 1 {
+		t.Errorf("stats %+v: want 1 joined", st)
+	}
+	if c.Len() > 10 {
+		t.Errorf("the cache holds %d answers, limit 10", c.Len())
+	}
+}
