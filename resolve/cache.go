@@ -46,28 +46,32 @@ type Cache struct {
 
 	mu sync.Mutex
 	// entries holds one entry per question, in flight or answered: one
-	// map, so a miss costs one probe to find out and one to insert, and
-	// the answer's arrival none (a scan asks two or three questions per
-	// domain that miss).
-	entries map[Question]*call
+	// map, so a miss costs one probe to find out, one to insert the
+	// query in flight and one to put its answer in its place (a scan asks
+	// two or three questions per domain that miss). An answer's expiry is
+	// in the map itself, so eviction reads no other memory.
+	entries map[Question]cacheEntry
 	answers int // entries that hold an answer (bounded by max)
 
 	hits, misses, joined atomic.Int64
 }
 
-// call is the entry of one question: a query in flight, then, when its
-// answer is kept, that answer until it expires. Its fields are guarded by
-// the Cache's mu.
+// cacheEntry is a question's entry: a query in flight (call), or an answer
+// kept until it expires (on the cache's clock, Cache.now).
+type cacheEntry struct {
+	answer  *Answer
+	expires time.Duration
+	call    *call
+}
+
+// call is one query in flight. done, answer and err are set by complete,
+// waiter and waiters guarded by the Cache's mu.
 type call struct {
 	// done is closed when the query ends; made only when a blocking
 	// Lookup joins it (LookupAsync joins with a callback instead).
 	done   chan struct{}
 	answer *Answer
 	err    error
-	// answered: the query ended with an answer the cache keeps until
-	// expires (on the cache's clock, Cache.now).
-	answered bool
-	expires  time.Duration
 	// waiter and waiters are the asynchronous lookups joined to it
 	// (LookupAsync), called when it ends: the first one apart, so that
 	// the usual single one needs no slice.
@@ -81,7 +85,7 @@ func NewCache(next Resolver, maxEntries int) *Cache {
 	if maxEntries <= 0 {
 		maxEntries = DefaultCacheEntries
 	}
-	return &Cache{next: next, max: maxEntries, epoch: time.Now(), entries: map[Question]*call{}}
+	return &Cache{next: next, max: maxEntries, epoch: time.Now(), entries: map[Question]cacheEntry{}}
 }
 
 // now is the time on the cache's clock.
@@ -103,14 +107,14 @@ func (c *Cache) Stats() CacheStats {
 func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 	for {
 		c.mu.Lock()
-		cl, ok := c.get(q)
-		if ok && cl.answered {
-			a := cl.answer
+		e, ok := c.get(q)
+		if ok && e.call == nil {
 			c.mu.Unlock()
 			c.hits.Add(1)
-			return a, nil
+			return e.answer, nil
 		}
 		if ok {
+			cl := e.call
 			if cl.done == nil {
 				cl.done = make(chan struct{})
 			}
@@ -131,8 +135,8 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 			}
 			return a, err
 		}
-		cl = &call{}
-		c.entries[q] = cl
+		cl := &call{}
+		c.entries[q] = cacheEntry{call: cl}
 		c.mu.Unlock()
 		c.misses.Add(1)
 
@@ -146,25 +150,25 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 func (c *Cache) Ready(q Question) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cl, ok := c.get(q)
-	return ok && cl.answered
+	e, ok := c.get(q)
+	return ok && e.call == nil
 }
 
 // get returns the entry of q, in flight or answered, dropping an expired
 // answer; c.mu is held.
-func (c *Cache) get(q Question) (*call, bool) {
-	cl, ok := c.entries[q]
-	if ok && cl.answered && c.now() >= cl.expires {
+func (c *Cache) get(q Question) (cacheEntry, bool) {
+	e, ok := c.entries[q]
+	if ok && e.call == nil && c.now() >= e.expires {
 		delete(c.entries, q)
 		c.answers--
-		return nil, false
+		return cacheEntry{}, false
 	}
-	return cl, ok
+	return e, ok
 }
 
 // complete ends the query cl for q: it keeps a successful answer for its
-// TTL (or drops the entry) and passes the outcome to the lookups waiting
-// for it.
+// TTL in cl's place (or drops the entry) and passes the outcome to the
+// lookups waiting for it.
 func (c *Cache) complete(q Question, cl *call, a *Answer, err error) {
 	c.mu.Lock()
 	cl.answer, cl.err = a, err
@@ -176,7 +180,7 @@ func (c *Cache) complete(q Question, cl *call, a *Answer, err error) {
 		if c.answers >= c.max {
 			c.evict()
 		}
-		cl.answered, cl.expires = true, c.now()+ttl
+		c.entries[q] = cacheEntry{answer: a, expires: c.now() + ttl}
 		c.answers++
 	} else {
 		// Errors are shared with the waiters but never cached.
@@ -185,7 +189,7 @@ func (c *Cache) complete(q Question, cl *call, a *Answer, err error) {
 	done, waiter, waiters := cl.done, cl.waiter, cl.waiters
 	cl.waiter, cl.waiters = nil, nil
 	c.mu.Unlock()
-	// No lookup can join cl any more: it is answered, or gone.
+	// No lookup can join cl any more: it left the map.
 	if done != nil {
 		close(done)
 	}
@@ -211,18 +215,18 @@ func keepFor(a *Answer) time.Duration {
 // amortised over many stores. Queries in flight stay. c.mu is held.
 func (c *Cache) evict() {
 	now := c.now()
-	for q, cl := range c.entries {
-		if cl.answered && now >= cl.expires {
+	for q, e := range c.entries {
+		if e.call == nil && now >= e.expires {
 			delete(c.entries, q)
 			c.answers--
 		}
 	}
 	drop := c.answers - c.max + c.max/8 + 1
-	for q, cl := range c.entries {
+	for q, e := range c.entries {
 		if drop <= 0 {
 			break
 		}
-		if cl.answered {
+		if e.call == nil {
 			delete(c.entries, q)
 			c.answers--
 			drop--

@@ -8,22 +8,21 @@ import "context"
 // when that resolver is Async (AsyncOf), else on a goroutine.
 func (c *Cache) LookupAsync(q Question, done func(*Answer, error)) {
 	c.mu.Lock()
-	cl, ok := c.get(q)
-	if ok && cl.answered {
-		a := cl.answer
+	e, ok := c.get(q)
+	if ok && e.call == nil {
 		c.mu.Unlock()
 		c.hits.Add(1)
-		done(a, nil)
+		done(e.answer, nil)
 		return
 	}
 	if ok {
-		cl.waiters = append(cl.waiters, done)
+		e.call.waiters = append(e.call.waiters, done)
 		c.mu.Unlock()
 		c.joined.Add(1)
 		return
 	}
-	cl = &call{waiter: done}
-	c.entries[q] = cl
+	cl := &call{waiter: done}
+	c.entries[q] = cacheEntry{call: cl}
 	c.mu.Unlock()
 	c.misses.Add(1)
 	end := func(a *Answer, err error) { c.complete(q, cl, a, err) }
