@@ -192,13 +192,27 @@ type asyncStart struct {
 // thousands of queries sent at once overflow it, and every datagram lost
 // costs a retransmission interval. Sending only what the server keeps up
 // with avoids that, and keeps a server far away busy as well.
+//
+// A datagram sent again is not always a loss: a recursive resolver may take
+// longer than the retransmission interval over one name and then answer
+// both copies (through a cold Unbound every one of the 100–300 datagrams a
+// scan sent again was answered twice). As TCP learns from a duplicate
+// acknowledgement that a retransmission was needless and undoes the cut
+// (RFC 3708 detection, RFC 4015 response), a reply to a query already
+// answered (a late reply) proves one of the cut's datagrams needless; when
+// all are, the window before the cut comes back.
 type window struct {
 	mu             sync.Mutex
 	cwnd, ssthresh float64
 	inflight       int
 	lastCut        time.Time
-	backlog        fifo[asyncStart]
-	closed         bool
+	// undoCwnd and undoSsthresh are the window before the last cut;
+	// unproven counts the datagrams sent again since it that no late
+	// reply has shown needless.
+	undoCwnd, undoSsthresh float64
+	unproven               int
+	backlog                fifo[asyncStart]
+	closed                 bool
 }
 
 // Bounds of a window, in queries.
@@ -256,17 +270,37 @@ func (m *Mux) release(srv *muxServer, answered bool) {
 	}
 }
 
-// lost halves the window after a datagram was lost, at most once per
-// retransmission interval (one loss event, RFC 5681 §3.1).
+// lost halves the window after a datagram was lost (sent again, or its
+// try timed out), at most once per retransmission interval (one loss
+// event, RFC 5681 §3.1).
 func (w *window) lost(now time.Time, rto time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if now.Sub(w.lastCut) < rto {
+		w.unproven++
 		return
 	}
 	w.lastCut = now
+	w.undoCwnd, w.undoSsthresh, w.unproven = w.cwnd, w.ssthresh, 1
 	w.ssthresh = max(w.cwnd/2, minWindow)
 	w.cwnd = w.ssthresh
+}
+
+// needless notes a late reply: one datagram counted lost since the last
+// cut was answered after all. When every one of them was, the cut was
+// needless and the window before it comes back (what grew since stays).
+// A datagram lost for real is never answered twice, so a cut with a real
+// loss in it stays; the sockets are connected, so only the server (or
+// someone on the path) can send a late reply.
+func (w *window) needless() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.unproven == 0 {
+		return
+	}
+	if w.unproven--; w.unproven == 0 {
+		w.cwnd, w.ssthresh = max(w.cwnd, w.undoCwnd), max(w.ssthresh, w.undoSsthresh)
+	}
 }
 
 // closeWindow fails the queued lookups with ErrClosed, through Lookup.

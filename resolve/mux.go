@@ -788,6 +788,7 @@ func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) {
 	if p == nil {
 		s.mu.Unlock()
 		s.late.Add(1)
+		s.srv.win.needless()
 		return
 	}
 	gen := p.gen
