@@ -21,7 +21,8 @@
 #      the machine's speed drifts from minute to minute (a shared VM moves
 #      the same command by 15 %), so before each scan run the limit is
 #      measured again with the best setting, and the run's ratio is to
-#      that limit; the ratio to the session's best limit is printed too;
+#      that limit; the ratio to the limit measured at the start (the best
+#      of all settings; a measurement just before a run can exceed it) too;
 #   4. runs "mxtrace scan" straight at knot: domains/s, ratio to the limit
 #      (target >= 50%), peak RSS (/usr/bin/time -v; target < 200 MB and flat
 #      from 100k to 1M), correctness against the truth (target 100%), and
@@ -294,7 +295,7 @@ FMT='%-8s %-8s %3s %10s %12s %11s %6s %8s %7s %9s %10s %5s\n'
 ROWS=()
 # row N SERVER RUN QPS LIMIT NAME SERVER_CPU BEST: one line of the table,
 # from the scan NAME; QPS and LIMIT are the server's measured just before
-# it, BEST the best limit of the session; SERVER_CPU is the server's CPU
+# it, BEST the limit measured at the session's start (best of all settings); SERVER_CPU is the server's CPU
 # seconds during the scan.
 row() {
 	local n=$1 server=$2 r=$3 qps=$4 limit=$5 name=$6 server_cpu=$7 best=$8 rate rss ok us
@@ -412,7 +413,7 @@ done
 echo
 echo "mxtrace scan benchmark ($(nproc) cores, $(date +%F)); targets: knot >= 50%, unbound >= 90% of the limit, 100% correct, RSS < 200 MB and flat"
 echo "limit = dnsperf qps / perfect-cache queries per domain, measured just before each scan with the best setting;"
-echo "ratio = scan / that limit; of best = scan / the best limit of the session; cpu = CPU µs per domain of mxtrace / of the server"
+echo "ratio = scan / that limit; of best = scan / the limit measured at the start, best of all settings; cpu = CPU µs per domain of mxtrace / of the server"
 echo "during the scan; load = 1-minute load average after the scan (other work on the same cores)"
 # shellcheck disable=SC2059 # FMT is the table's format
 printf "$FMT" N server run "limit qps" "limit dom/s" "scan dom/s" ratio "of best" "RSS MB" correct "cpu µs" load
