@@ -65,7 +65,7 @@ func classify(a *resolve.Answer, err error, apex, qname string, qtype uint16) Re
 		if owner, targets := referral(a, qname); owner != "" {
 			r.Referral = display(owner)
 			r.Records = targets
-			if dns.IsSubDomain(apex, owner) && !equalNames(owner, apex) {
+			if dns.IsSubDomain(apex, owner) && !resolve.EqualNames(owner, apex) {
 				// A cut below the apex: the server knows a delegation the
 				// recursive view does not. Not lame; compared as an answer.
 				r.Status = StatusReferral
@@ -89,7 +89,7 @@ func classify(a *resolve.Answer, err error, apex, qname string, qtype uint16) Re
 		// RFC 2308 §3: a negative answer carries the SOA of the zone it
 		// comes from; one from another zone means the server answers for
 		// a different zone than the one it is listed for.
-		if owner := negativeSOA(a.Authority, qname); owner != "" && !equalNames(owner, apex) {
+		if owner := negativeSOA(a.Authority, qname); owner != "" && !resolve.EqualNames(owner, apex) {
 			r.Status = StatusLame
 			r.Reason = fmt.Sprintf("answered %s from zone %s, not %s", negativeWord(a), display(owner), display(apex))
 			return r
@@ -98,7 +98,7 @@ func classify(a *resolve.Answer, err error, apex, qname string, qtype uint16) Re
 	switch qtype {
 	case dns.TypeSOA:
 		for _, rr := range a.Answer {
-			if soa, ok := rr.(*dns.SOA); ok && equalNames(soa.Hdr.Name, apex) {
+			if soa, ok := rr.(*dns.SOA); ok && resolve.EqualNames(soa.Hdr.Name, apex) {
 				serial := soa.Serial
 				r.Serial = &serial
 				return r
@@ -113,7 +113,7 @@ func classify(a *resolve.Answer, err error, apex, qname string, qtype uint16) Re
 			return r
 		}
 		for _, rr := range a.Answer {
-			if !equalNames(rr.Header().Name, qname) {
+			if !resolve.EqualNames(rr.Header().Name, qname) {
 				continue
 			}
 			switch v := rr.(type) {
@@ -182,7 +182,7 @@ func referral(a *resolve.Answer, qname string) (string, []string) {
 		if owner == "" {
 			owner = dns.CanonicalName(ns.Hdr.Name)
 		}
-		if equalNames(ns.Hdr.Name, owner) {
+		if resolve.EqualNames(ns.Hdr.Name, owner) {
 			targets = append(targets, "NS "+display(dns.CanonicalName(ns.Ns)))
 		}
 	}

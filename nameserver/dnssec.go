@@ -171,7 +171,7 @@ func hasOwned(a *resolve.Answer, name string, t uint16) bool {
 		return false
 	}
 	for _, rr := range a.Answer {
-		if rr.Header().Rrtype == t && equalNames(rr.Header().Name, name) {
+		if rr.Header().Rrtype == t && resolve.EqualNames(rr.Header().Name, name) {
 			return true
 		}
 	}

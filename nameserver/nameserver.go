@@ -346,7 +346,7 @@ func (au *audit) nsSet(ctx context.Context, name string) nsSet {
 	}
 	var out []string
 	for _, rr := range a.Answer {
-		if ns, ok := rr.(*dns.NS); ok && equalNames(ns.Hdr.Name, name) {
+		if ns, ok := rr.(*dns.NS); ok && resolve.EqualNames(ns.Hdr.Name, name) {
 			out = append(out, dns.CanonicalName(ns.Ns))
 		}
 	}
@@ -483,5 +483,3 @@ func display(name string) string {
 	}
 	return strings.TrimSuffix(name, ".")
 }
-
-func equalNames(a, b string) bool { return dns.CanonicalName(a) == dns.CanonicalName(b) }

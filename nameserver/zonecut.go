@@ -98,7 +98,7 @@ func (au *audit) zoneCut(ctx context.Context, start string) (*cut, error) {
 // cnameOf returns the target of the CNAME owned by name in rrs, or "".
 func cnameOf(rrs []dns.RR, name string) string {
 	for _, rr := range rrs {
-		if c, ok := rr.(*dns.CNAME); ok && equalNames(c.Hdr.Name, name) {
+		if c, ok := rr.(*dns.CNAME); ok && resolve.EqualNames(c.Hdr.Name, name) {
 			return dns.CanonicalName(c.Target)
 		}
 	}
@@ -108,7 +108,7 @@ func cnameOf(rrs []dns.RR, name string) string {
 // soaOwnedBy reports whether rrs hold an SOA owned by name.
 func soaOwnedBy(rrs []dns.RR, name string) bool {
 	for _, rr := range rrs {
-		if rr.Header().Rrtype == dns.TypeSOA && equalNames(rr.Header().Name, name) {
+		if rr.Header().Rrtype == dns.TypeSOA && resolve.EqualNames(rr.Header().Name, name) {
 			return true
 		}
 	}

@@ -70,7 +70,7 @@ func (res *Result) follow(ctx context.Context, r Resolver) error {
 			next := ""
 			if q.Type != dns.TypeCNAME {
 				for _, rr := range a.Answer {
-					if c, ok := rr.(*dns.CNAME); ok && equalNames(c.Hdr.Name, res.Name) {
+					if c, ok := rr.(*dns.CNAME); ok && EqualNames(c.Hdr.Name, res.Name) {
 						next = CanonicalName(c.Target)
 						break
 					}
@@ -102,7 +102,7 @@ func (res *Result) follow(ctx context.Context, r Resolver) error {
 		// (no new alias), or carried a negative-answer SOA for the chain's
 		// end (RFC 2308 §2.2), it is NODATA. Otherwise the server stopped at
 		// an alias it could not follow: ask for the target.
-		if len(a.Answer) == 0 || equalNames(a.Question.Name, res.Name) || hasSOA(a.Authority) {
+		if len(a.Answer) == 0 || EqualNames(a.Question.Name, res.Name) || hasSOA(a.Authority) {
 			return nil
 		}
 	}
@@ -113,7 +113,7 @@ func (res *Result) follow(ctx context.Context, r Resolver) error {
 // (after the aliases, if any), which is returned as a part of rrs, not a
 // copy; its capacity ends with it, so an append cannot write into rrs.
 func owned(rrs []dns.RR, name string, qtype uint16) []dns.RR {
-	match := func(rr dns.RR) bool { return rr.Header().Rrtype == qtype && equalNames(rr.Header().Name, name) }
+	match := func(rr dns.RR) bool { return rr.Header().Rrtype == qtype && EqualNames(rr.Header().Name, name) }
 	first, last, n := -1, -1, 0
 	for i, rr := range rrs {
 		if match(rr) {
@@ -147,10 +147,11 @@ func hasSOA(rrs []dns.RR) bool {
 	return false
 }
 
-// equalNames reports names equal up to ASCII case and a trailing dot, as
-// their CanonicalName forms compare, without building them (it runs for
-// every record of every answer a scan reads).
-func equalNames(a, b string) bool {
+// EqualNames reports names equal up to ASCII case and a trailing dot, as
+// their CanonicalName forms compare (RFC 4343: only ASCII letters fold),
+// without building them (it runs for every record of every answer a scan
+// reads).
+func EqualNames(a, b string) bool {
 	if a == b {
 		return true
 	}

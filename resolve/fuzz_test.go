@@ -29,7 +29,7 @@ func FuzzParseReply(f *testing.F) {
 		if r.Id != q.Id || !r.Response {
 			t.Fatalf("accepted a reply with ID %d response %v", r.Id, r.Response)
 		}
-		if len(r.Question) == 1 && !equalNames(r.Question[0].Name, "d.test.") {
+		if len(r.Question) == 1 && !EqualNames(r.Question[0].Name, "d.test.") {
 			t.Fatalf("accepted a reply for %s", r.Question[0].Name)
 		}
 	})

@@ -93,8 +93,8 @@ func TestEqualNames(t *testing.T) {
 	for _, a := range names {
 		for _, b := range names {
 			want := CanonicalName(a) == CanonicalName(b)
-			if got := equalNames(a, b); got != want {
-				t.Errorf("equalNames(%q, %q) = %v, canonical forms say %v", a, b, got, want)
+			if got := EqualNames(a, b); got != want {
+				t.Errorf("EqualNames(%q, %q) = %v, canonical forms say %v", a, b, got, want)
 			}
 		}
 	}

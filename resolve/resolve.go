@@ -68,9 +68,7 @@ func CanonicalName(name string) string {
 		if c := name[i]; 'A' <= c && c <= 'Z' {
 			b := []byte(name)
 			for j := i; j < len(b); j++ {
-				if c := b[j]; 'A' <= c && c <= 'Z' {
-					b[j] = c + 'a' - 'A'
-				}
+				b[j] = lowerASCII(b[j])
 			}
 			return string(b)
 		}

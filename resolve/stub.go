@@ -338,7 +338,7 @@ func parseReply(b []byte, m *dns.Msg) (*dns.Msg, error) {
 		return nil, fmt.Errorf("%w: reply without a question", ErrBadResponse)
 	}
 	want, got := m.Question[0], r.Question[0]
-	if len(r.Question) != 1 || got.Qtype != want.Qtype || got.Qclass != want.Qclass || !equalNames(got.Name, want.Name) {
+	if len(r.Question) != 1 || got.Qtype != want.Qtype || got.Qclass != want.Qclass || !EqualNames(got.Name, want.Name) {
 		return nil, fmt.Errorf("%w: reply for %s %s, not the question asked", ErrBadResponse, got.Name, dns.TypeToString[got.Qtype])
 	}
 	return r, nil

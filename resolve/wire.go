@@ -170,7 +170,7 @@ func (p *wireParser) parse(b []byte, m *dns.Msg) *dns.Msg {
 		p.names[i].s = all[p.names[i].start:p.names[i].end]
 	}
 	got := p.names[qname].s
-	if qname != nameAsked && !equalNames(got, want.Name) {
+	if qname != nameAsked && !EqualNames(got, want.Name) {
 		return nil
 	}
 	return p.build(bits, got, qtype, qclass, an, ns, ar)
