@@ -453,37 +453,31 @@ func (p *wireParser) build(bits uint16, qname string, qtype, qclass uint16, an, 
 		var rr dns.RR
 		switch w.rrtype {
 		case dns.TypeA:
-			a := &as[0]
-			as = as[1:]
+			a := next(&as)
 			a.rr.Hdr = h
 			copy(a.ip[:], d)
 			a.rr.A = a.ip[:]
 			rr = &a.rr
 		case dns.TypeAAAA:
-			a := &aaaas[0]
-			aaaas = aaaas[1:]
+			a := next(&aaaas)
 			a.rr.Hdr = h
 			copy(a.ip[:], d)
 			a.rr.AAAA = a.ip[:]
 			rr = &a.rr
 		case dns.TypeCNAME:
-			c := &cnames[0]
-			cnames = cnames[1:]
+			c := next(&cnames)
 			c.Hdr, c.Target = h, p.names[w.n1].s
 			rr = c
 		case dns.TypeNS:
-			n := &nss[0]
-			nss = nss[1:]
+			n := next(&nss)
 			n.Hdr, n.Ns = h, p.names[w.n1].s
 			rr = n
 		case dns.TypeMX:
-			mx := &mxs[0]
-			mxs = mxs[1:]
+			mx := next(&mxs)
 			mx.Hdr, mx.Preference, mx.Mx = h, binary.BigEndian.Uint16(d), p.names[w.n1].s
 			rr = mx
 		case dns.TypeSOA:
-			soa := &soas[0]
-			soas = soas[1:]
+			soa := next(&soas)
 			soa.Hdr, soa.Ns, soa.Mbox = h, p.names[w.n1].s, p.names[w.n2].s
 			t := d[len(d)-20:]
 			soa.Serial = binary.BigEndian.Uint32(t)
@@ -519,5 +513,13 @@ func (p *wireParser) build(bits uint16, qname string, qtype, qclass uint16, an, 
 			r.Extra[i-an-ns] = rr
 		}
 	}
+	return r
+}
+
+// next takes the first record of one type's block (build allocates each
+// type's records together) and moves the block past it.
+func next[T any](block *[]T) *T {
+	r := &(*block)[0]
+	*block = (*block)[1:]
 	return r
 }
