@@ -340,8 +340,9 @@ func deliver(done func(*Answer, error), a *Answer, err error) {
 // for the sweeper and puts the datagram in the outbox. The copy is made
 // with s.mu held: once p is in the table a reply may end it (a late reply
 // to an earlier query with the same ID, say), and the goroutine that goes
-// on from there may pack p again. It reports false if the socket is closed or holds as
-// many queries as MaxMuxInFlight, so the ID table stays at most half full.
+// on from there may pack p again. It reports false if the socket is
+// closed or holds as many queries as MaxMuxInFlight, so the ID table stays
+// at most half full.
 func (s *muxSocket) registerAsync(p *muxQuery) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -28,8 +28,7 @@ type mmsghdr struct {
 // arrives after a read always wakes the reader.
 type datagramReader struct {
 	conn *net.UDPConn
-	hdrs []mmsghdr
-	iovs []unix.Iovec
+	hdrs []mmsghdr // each points at its buffer's iovec
 	bufs [][]byte
 	view [][]byte // the datagrams of the last batch, in bufs
 }
@@ -37,13 +36,13 @@ type datagramReader struct {
 // newDatagramReader returns a reader of batches of up to batch datagrams of
 // up to size bytes.
 func newDatagramReader(c *net.UDPConn, batch, size int) *datagramReader {
-	r := &datagramReader{conn: c, hdrs: make([]mmsghdr, batch), iovs: make([]unix.Iovec, batch),
-		bufs: make([][]byte, batch), view: make([][]byte, batch)}
+	r := &datagramReader{conn: c, hdrs: make([]mmsghdr, batch), bufs: make([][]byte, batch), view: make([][]byte, batch)}
+	iovs := make([]unix.Iovec, batch)
 	for i := range r.hdrs {
 		r.bufs[i] = make([]byte, size)
-		r.iovs[i].Base = &r.bufs[i][0]
-		r.iovs[i].SetLen(size)
-		r.hdrs[i].hdr.Iov = &r.iovs[i]
+		iovs[i].Base = &r.bufs[i][0]
+		iovs[i].SetLen(size)
+		r.hdrs[i].hdr.Iov = &iovs[i]
 		r.hdrs[i].hdr.SetIovlen(1)
 	}
 	return r
