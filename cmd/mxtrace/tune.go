@@ -4,7 +4,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -72,11 +71,12 @@ func nextProcs(cur, max int, cores float64) int {
 // CPU the resolver on the same machine then lacked. Scanning a fast
 // authoritative server directly needs more than a core, and gets them.
 // Every period it reads the process's CPU time (getrusage(2)) and applies
-// nextProcs. With GOMAXPROCS set in the environment, or one CPU, it does
-// nothing.
+// nextProcs. With GOMAXPROCS set in the environment, one CPU, or a system
+// that does not tell a process its CPU time (cpuTime), it does nothing.
 func tuneProcs(getenv func(string) string, period time.Duration) (stop func()) {
 	max := runtime.GOMAXPROCS(0)
-	if getenv("GOMAXPROCS") != "" || max == 1 {
+	lastCPU, ok := cpuTime()
+	if getenv("GOMAXPROCS") != "" || max == 1 || !ok {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -84,21 +84,18 @@ func tuneProcs(getenv func(string) string, period time.Duration) (stop func()) {
 	wg.Go(func() {
 		t := time.NewTicker(period)
 		defer t.Stop()
-		last := time.Now()
-		lastCPU, ok := cpuTime()
-		cur := max
+		last, cur := time.Now(), max
 		for {
 			select {
 			case <-done:
 				return
 			case now := <-t.C:
-				used, ok2 := cpuTime()
-				cores := (used - lastCPU).Seconds() / now.Sub(last).Seconds()
-				valid := ok && ok2
-				last, lastCPU, ok = now, used, ok2
-				if !valid {
+				used, ok := cpuTime()
+				if !ok {
 					continue
 				}
+				cores := (used - lastCPU).Seconds() / now.Sub(last).Seconds()
+				last, lastCPU = now, used
 				if next := nextProcs(cur, max, cores); next != cur {
 					runtime.GOMAXPROCS(next)
 					cur = next
@@ -113,14 +110,4 @@ func tuneProcs(getenv func(string) string, period time.Duration) (stop func()) {
 		// of the container, rather than a fixed number.
 		runtime.SetDefaultGOMAXPROCS()
 	}
-}
-
-// cpuTime is the CPU time (user and system) the process has used; false
-// if the system would not say.
-func cpuTime() (time.Duration, bool) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, false
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }
