@@ -253,6 +253,12 @@ load() { cut -d' ' -f1 /proc/loadavg; }
 # qps_of FILE: the "Queries per second" of one dnsperf report.
 qps_of() { awk '/Queries per second/ {print $4}' "$1"; }
 
+# domains_of QPS: the limit in domains/s, QPS / perfect-cache queries per domain.
+domains_of() { awk -v q="$1" -v d="$QPD" 'BEGIN {printf "%.0f", q/d}'; }
+
+# percent A B: A as a whole percentage of B.
+percent() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100*a/b}'; }
+
 # best_set FILE...: the index of the report with the highest rate (the
 # reports are given in the order of their settings).
 best_set() {
@@ -295,8 +301,8 @@ FMT='%-8s %-8s %3s %10s %12s %11s %6s %8s %7s %9s %10s %5s\n'
 ROWS=()
 # row N SERVER RUN QPS LIMIT NAME SERVER_CPU BEST: one line of the table,
 # from the scan NAME; QPS and LIMIT are the server's measured just before
-# it, BEST the limit measured at the session's start (best of all settings); SERVER_CPU is the server's CPU
-# seconds during the scan.
+# it, BEST the limit measured at the session's start (best of all
+# settings); SERVER_CPU is the server's CPU seconds during the scan.
 row() {
 	local n=$1 server=$2 r=$3 qps=$4 limit=$5 name=$6 server_cpu=$7 best=$8 rate rss ok us
 	rate=$("$TOOL" get "$RUN/$name.summary.json" domains_per_second)
@@ -306,8 +312,7 @@ row() {
 	log "N=$n: $name: $(printf '%.0f' "$rate") domains/s, $rss MB, CPU µs/domain scan/server $us, $(head -1 "$RUN/$name.verify") (load $(load))"
 	# shellcheck disable=SC2059 # FMT is the table's format
 	ROWS+=("$(printf "$FMT" "$n" "$server" "$r" "$(printf '%.0f' "$qps")" "$limit" "$(printf '%.0f' "$rate")" \
-		"$(awk -v a="$rate" -v b="$limit" 'BEGIN {printf "%.0f%%", 100*a/b}')" \
-		"$(awk -v a="$rate" -v b="$best" 'BEGIN {printf "%.0f%%", 100*a/b}')" "$rss" "$(printf '%.2f%%' "$ok")" "$us" "$(load)")")
+		"$(percent "$rate" "$limit")" "$(percent "$rate" "$best")" "$rss" "$(printf '%.2f%%' "$ok")" "$us" "$(load)")")
 }
 
 for N in "${SIZES[@]}"; do
@@ -329,21 +334,22 @@ for N in "${SIZES[@]}"; do
 		reports+=("$RUN/knot-$i.dnsperf")
 	done
 	KNOT_QPS=$("$TOOL" dnsperf "${reports[@]}")
-	KNOT_LIMIT=$(awk -v q="$KNOT_QPS" -v d="$QPD" 'BEGIN {printf "%.0f", q/d}')
+	KNOT_LIMIT=$(domains_of "$KNOT_QPS")
 	log "N=$N: knot $KNOT_QPS qps = $KNOT_LIMIT domains/s (load $(load))"
 
 	KNOT_BEST=$(best_set "${reports[@]}")
 	for r in $(seq "$SCAN_RUNS"); do
 		# The machine's speed drifts from minute to minute: each run is
 		# set against the limit measured just before it, with the best
-		# setting (the table's limit columns), as well as the best of all.
+		# setting (the table's limit columns), and against the limit
+		# measured at the start.
 		# shellcheck disable=SC2086 # a list of flags
 		perf "knot-before-$r" "$KNOT_PORT" -d "$WORLD/queries.txt" -l "$DNSPERF_SECONDS" -t 5 ${KNOT_SETS[$KNOT_BEST]}
 		qps=$(qps_of "$RUN/knot-before-$r.dnsperf")
 		log "N=$N: mxtrace scan straight at knot, run $r (knot just before: $qps qps)"
 		before=$(cpu "$KNOT_PID")
 		scan "direct-$r" "$KNOT_PORT"
-		row "$N" knot "$r" "$qps" "$(awk -v q="$qps" -v d="$QPD" 'BEGIN {printf "%.0f", q/d}')" "direct-$r" "$(awk -v a="$before" -v b="$(cpu "$KNOT_PID")" 'BEGIN {print b - a}')" "$KNOT_LIMIT"
+		row "$N" knot "$r" "$qps" "$(domains_of "$qps")" "direct-$r" "$(awk -v a="$before" -v b="$(cpu "$KNOT_PID")" 'BEGIN {print b - a}')" "$KNOT_LIMIT"
 	done
 
 	log "N=$N: unbound cold limit: dnsperf once through the queries (-n 1) on a fresh unbound, per setting"
@@ -364,7 +370,7 @@ for N in "${SIZES[@]}"; do
 	done
 	UB_QPS=$("$TOOL" dnsperf "${reports[@]}")
 	UB_WARM=$("$TOOL" dnsperf "$RUN/unbound-warm.dnsperf")
-	UB_LIMIT=$(awk -v q="$UB_QPS" -v d="$QPD" 'BEGIN {printf "%.0f", q/d}')
+	UB_LIMIT=$(domains_of "$UB_QPS")
 	log "N=$N: unbound cold $UB_QPS qps = $UB_LIMIT domains/s; warm $UB_WARM qps"
 
 	UB_BEST=$(best_set "$RUN"/unbound-cold-[0-9]*.dnsperf)
@@ -379,7 +385,7 @@ for N in "${SIZES[@]}"; do
 		scan "unbound-$r" "$UNBOUND_PORT"
 		ub_cpu=$(cpu "$UNBOUND_PID")
 		stop "$UNBOUND_PID"
-		row "$N" unbound "$r" "$qps" "$(awk -v q="$qps" -v d="$QPD" 'BEGIN {printf "%.0f", q/d}')" "unbound-$r" "$ub_cpu" "$UB_LIMIT"
+		row "$N" unbound "$r" "$qps" "$(domains_of "$qps")" "unbound-$r" "$ub_cpu" "$UB_LIMIT"
 	done
 
 	if [ "$PROFILE" = 1 ]; then
