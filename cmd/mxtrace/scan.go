@@ -38,6 +38,7 @@ type scanOptions struct {
 	self                          string
 	selectors, lists              []string
 	noDNSBL                       bool
+	batch                         bool
 }
 
 func scanCommand(g *globals) *cobra.Command {
@@ -104,6 +105,7 @@ any answer). See docs/scan.md.`,
 	f.StringSliceVar(&o.selectors, "dkim-selector", nil, "with --mode check: also probe this DKIM `SELECTOR` (repeatable)")
 	f.StringSliceVar(&o.lists, "dnsbl", nil, "with --mode check: query this DNS blacklist `ZONE` instead of the defaults (repeatable)")
 	f.BoolVar(&o.noDNSBL, "no-dnsbl", false, "with --mode check: do not query DNS blacklists")
+	f.BoolVar(&o.batch, "sched-batch", true, "run as a batch job (Linux SCHED_BATCH): yield the CPU to a resolver or server on the same machine rather than preempt it")
 	return cmd
 }
 
@@ -181,6 +183,15 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 	}
 	defer tuneGC(os.Getenv)()
 	defer tuneProcs(os.Getenv, time.Second)()
+	if o.batch {
+		restore, err := batchSched()
+		if err != nil {
+			// A sandbox may forbid it (seccomp): the scan runs as
+			// it would have without the flag.
+			g.logger.Debug("scan: not run as a batch job", "error", err)
+		}
+		defer restore()
+	}
 	sum, err := scan.Run(ctx, input.source(r), out, cfg)
 	if sum != nil {
 		sum.DNS = dnsCounts()
