@@ -361,8 +361,10 @@ type MuxStats struct {
 	// Stray counts datagrams with the ID of a query in flight that did
 	// not answer it (wrong question, no QR, malformed) and were dropped.
 	Stray int64 `json:"stray"`
-	// Refused counts ICMP port-unreachable reports (ECONNREFUSED) read
-	// on a socket; each fails the queries then in flight on it.
+	// Refused counts ICMP destination-unreachable reports read on a
+	// socket (port, host or network: ECONNREFUSED, EHOSTUNREACH,
+	// ENETUNREACH, EHOSTDOWN); each fails the queries then in flight on
+	// it.
 	Refused int64 `json:"refused"`
 	// Window is the congestion window of the asynchronous queries when
 	// the counts were taken, summed over the servers: how many the
@@ -756,19 +758,58 @@ func (s *muxSocket) read() {
 		s.m.flushBatches()
 	}
 	refused := func(err error) {
-		// ICMP port unreachable for some query on this connected socket
-		// (RFC 1122 §4.1.3.3): nothing listens at the server's port, so
-		// fail the queries in flight, which a Stub's sockets would each
-		// learn, rather than let them time out. The lookups retry after
-		// a pause, then fail over.
+		// An ICMP error for some query on this connected socket (RFC
+		// 1122 §4.1.3.3): nothing listens at the server's port, or no
+		// route reaches it, so fail the queries in flight, which a
+		// Stub's sockets would each learn, rather than let them time
+		// out. The lookups retry after a pause, then fail over.
 		s.refused.Add(1)
 		s.failAll(fmt.Errorf("%w: %w", ErrUnreachable, err))
 	}
+	var pause time.Duration
+	last := time.Now()
 	for {
-		if err := r.run(batch, refused); errors.Is(err, net.ErrClosed) {
+		err := r.run(batch, refused)
+		if errors.Is(err, net.ErrClosed) {
 			return
 		}
+		// Any other failure of the read explains nothing about the
+		// queries: read again, after a pause that grows while the
+		// failures repeat, so a lasting one cannot spin a core. A Close
+		// meanwhile ends the loop at the next read.
+		now := time.Now()
+		pause = readPause(pause, now.Sub(last))
+		last = now
+		if l := s.m.cfg.Logger; l != nil {
+			l.Debug("dns socket read failed", "server", s.srv.addr, "error", err, "pause", pause)
+		}
+		time.Sleep(pause)
 	}
+}
+
+// Bounds of the pause before a socket is read again after a failed read.
+const (
+	minReadPause = time.Millisecond
+	maxReadPause = 100 * time.Millisecond
+)
+
+// readPause is the pause after a failed read: minReadPause after a while
+// without failures (since the last one), twice the last pause up to
+// maxReadPause while they repeat.
+func readPause(last, since time.Duration) time.Duration {
+	if since > time.Second {
+		return minReadPause
+	}
+	return min(max(2*last, minReadPause), maxReadPause)
+}
+
+// unreachable reports the errors with which a connected UDP socket passes
+// on an ICMP destination-unreachable report (RFC 1122 §3.2.2.1, §4.1.3.3):
+// the server's port (ECONNREFUSED), host or network cannot be reached.
+// They end no read: they concern one datagram sent earlier.
+func unreachable(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTDOWN)
 }
 
 // demux matches one datagram to the query in flight with its ID and hands

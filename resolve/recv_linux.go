@@ -50,8 +50,8 @@ func newDatagramReader(c *net.UDPConn, batch, size int) *datagramReader {
 
 // run reads until the socket is closed or fails, calling batch with each
 // batch of datagrams (valid until it returns), and refused for each ICMP
-// port unreachable reported on the socket (ECONNREFUSED), after which it
-// goes on reading. It returns the error that ended it (net.ErrClosed once
+// destination unreachable reported on the socket (unreachable), after
+// which it goes on reading. It returns the error that ended it (net.ErrClosed once
 // the socket is closed).
 func (r *datagramReader) run(batch func([][]byte), refused func(error)) error {
 	rc, err := r.conn.SyscallConn()
@@ -68,7 +68,7 @@ func (r *datagramReader) run(batch func([][]byte), refused func(error)) error {
 				return false // wait for readiness
 			case errno == syscall.EINTR:
 				continue
-			case errno == syscall.ECONNREFUSED:
+			case unreachable(errno):
 				refused(errno)
 				continue
 			case errno != 0:

@@ -3,9 +3,7 @@
 package resolve
 
 import (
-	"errors"
 	"net"
-	"syscall"
 
 	"golang.org/x/net/ipv4"
 )
@@ -31,7 +29,7 @@ func newDatagramReader(c *net.UDPConn, batch, size int) *datagramReader {
 func (r *datagramReader) run(batch func([][]byte), refused func(error)) error {
 	for {
 		n, err := r.conn.ReadBatch(r.ms, 0)
-		if errors.Is(err, syscall.ECONNREFUSED) {
+		if unreachable(err) {
 			refused(err)
 			continue
 		}

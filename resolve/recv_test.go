@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -189,5 +190,48 @@ func TestPick(t *testing.T) {
 	}
 	if len(seen) != len(srv.socks) {
 		t.Errorf("equal loads used %d of %d sockets", len(seen), len(srv.socks))
+	}
+}
+
+// TestReadPause: a first failure, or one after a quiet second, pauses
+// minReadPause; repeated ones double it up to maxReadPause.
+func TestReadPause(t *testing.T) {
+	var pause time.Duration
+	var got []time.Duration
+	for range 10 {
+		pause = readPause(pause, time.Millisecond)
+		got = append(got, pause)
+	}
+	want := []time.Duration{1, 2, 4, 8, 16, 32, 64, 100, 100, 100}
+	for i := range want {
+		if got[i] != want[i]*time.Millisecond {
+			t.Fatalf("pauses %v, want %v ms", got, want)
+		}
+	}
+	if p := readPause(maxReadPause, 2*time.Second); p != minReadPause {
+		t.Errorf("after a quiet while: %v, want %v", p, minReadPause)
+	}
+}
+
+// TestUnreachable: the ICMP reports a connected socket passes on, and
+// nothing else.
+func TestUnreachable(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{syscall.ECONNREFUSED, true},
+		{syscall.EHOSTUNREACH, true},
+		{syscall.ENETUNREACH, true},
+		{syscall.EHOSTDOWN, true},
+		{&net.OpError{Op: "read", Err: os.NewSyscallError("recvmmsg", syscall.EHOSTUNREACH)}, true},
+		{syscall.EBADF, false},
+		{syscall.ENOMEM, false},
+		{net.ErrClosed, false},
+		{nil, false},
+	} {
+		if got := unreachable(tt.err); got != tt.want {
+			t.Errorf("unreachable(%v) = %v, want %v", tt.err, got, tt.want)
+		}
 	}
 }
