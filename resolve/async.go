@@ -86,6 +86,10 @@ type outbox struct {
 	spareEnds []int
 	msgs      []ipv4.Message
 	bufs      [][]byte
+	// segment: send runs of datagrams of one size with sendSegments;
+	// cleared for good when that fails for want of support (EIO:
+	// a device that cannot segment).
+	segment bool
 }
 
 // LookupAsync implements Async with the semantics of Lookup. The common
@@ -386,37 +390,102 @@ func (s *muxSocket) flushAtLeast(least int) (left bool) {
 	buf, ends := o.buf, o.ends
 	o.buf, o.ends = o.spare[:0], o.spareEnds[:0]
 	o.mu.Unlock()
-	if len(ends) > 0 {
-		o.bufs = o.bufs[:0]
-		start := 0
-		for _, end := range ends {
-			o.bufs = append(o.bufs, buf[start:end])
-			start = end
+	for start, i := 0, 0; i < len(ends); {
+		// A run of two or more of one size leaves segmented; anything
+		// else (no segmentation, or a stretch of mixed sizes up to the
+		// next such run) with sendmmsg.
+		j, run := len(ends), false
+		if o.segment {
+			j = sameSize(ends, start, i)
+			run = j-i > 1
+			for !run && j < len(ends) && sameSize(ends, ends[j-1], j)-j < 2 {
+				j++
+			}
 		}
-		for len(o.bufs) > 0 {
-			k := min(len(o.bufs), asyncBatch)
-			if cap(o.msgs) < k {
-				o.msgs = make([]ipv4.Message, asyncBatch)
-			}
-			ms := o.msgs[:k]
-			for i := range ms {
-				ms[i].Buffers = o.bufs[i : i+1]
-			}
-			n, err := s.batch.WriteBatch(ms, 0)
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				// An ICMP error left by an earlier query (see
-				// exchange): send again.
-				n, err = s.batch.WriteBatch(ms, 0)
-			}
-			if err != nil || n <= 0 {
-				break
-			}
-			o.bufs = o.bufs[n:]
+		var err error
+		if run {
+			err = s.sendSegmented(buf[start:ends[j-1]], ends[i]-start)
+		} else {
+			err = s.sendBatch(buf, ends, start, i, j)
 		}
-		clear(o.msgs) // no references to buf kept
+		if err != nil {
+			// The rest waits for the sweeper's resend, as a
+			// datagram the network lost would.
+			break
+		}
+		start, i = ends[j-1], j
 	}
 	o.spare, o.spareEnds = buf[:0], ends[:0]
 	return false
+}
+
+// sameSize returns the end (exclusive) of the run of datagrams from i on
+// that have the size of datagram i, at most maxSegments of them; ends are
+// where the datagrams end in the buffer, the first starting at start.
+func sameSize(ends []int, start, i int) int {
+	size := ends[i] - start
+	j := i + 1
+	for j < len(ends) && j-i < maxSegments && ends[j]-ends[j-1] == size {
+		j++
+	}
+	return j
+}
+
+// sendSegmented sends b, datagrams of size octets back to back, in one
+// segmented send. Where the system cannot segment it (EIO), it sends them
+// with sendmmsg instead and does so from then on.
+func (s *muxSocket) sendSegmented(b []byte, size int) error {
+	err := sendSegments(s.conn, b, size)
+	if unreachable(err) {
+		// An ICMP error left by an earlier query (see exchange): send
+		// again.
+		err = sendSegments(s.conn, b, size)
+	}
+	if err == nil || !errors.Is(err, syscall.EIO) {
+		return err
+	}
+	s.out.segment = false
+	var ends []int
+	for end := size; end < len(b)+size; end += size {
+		ends = append(ends, min(end, len(b)))
+	}
+	return s.sendBatch(b, ends, 0, 0, len(ends))
+}
+
+// sendBatch sends datagrams i to j-1 of buf (ends as for sameSize, the
+// first of them starting at start) with sendmmsg, asyncBatch at a time.
+func (s *muxSocket) sendBatch(buf []byte, ends []int, start, i, j int) error {
+	o := &s.out
+	o.bufs = o.bufs[:0]
+	for _, end := range ends[i:j] {
+		o.bufs = append(o.bufs, buf[start:end])
+		start = end
+	}
+	defer clear(o.msgs) // no references to buf kept
+	for len(o.bufs) > 0 {
+		k := min(len(o.bufs), asyncBatch)
+		if cap(o.msgs) < k {
+			o.msgs = make([]ipv4.Message, asyncBatch)
+		}
+		ms := o.msgs[:k]
+		for i := range ms {
+			ms[i].Buffers = o.bufs[i : i+1]
+		}
+		n, err := s.batch.WriteBatch(ms, 0)
+		if unreachable(err) {
+			// An ICMP error left by an earlier query (see exchange):
+			// send again.
+			n, err = s.batch.WriteBatch(ms, 0)
+		}
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			return errors.New("resolve: sendmmsg sent nothing")
+		}
+		o.bufs = o.bufs[n:]
+	}
+	return nil
 }
 
 // Deferred sends: at a batch's end an outbox with fewer than flushBatch

@@ -135,6 +135,10 @@ type Mux struct {
 	// flushSoon wakes the flusher: a batch's end left queries in an
 	// outbox (see flushBatches).
 	flushSoon chan struct{}
+	// segment is set when the kernel segments UDP sends (udpGSO): queries
+	// are padded to one size (padQuery) and an outbox leaves in a few
+	// segmented sends (sendSegments). Set by NewMux before any lookup.
+	segment bool
 }
 
 // muxServer is one server and its sockets.
@@ -314,10 +318,14 @@ func (m *Mux) open(addr string) (*muxServer, error) {
 			}
 			return nil, fmt.Errorf("resolve: server %s: %w", addr, err)
 		}
+		if len(m.servers) == 0 && len(srv.socks) == 0 {
+			m.segment = udpGSO(conn)
+		}
 		// Best effort: the kernel caps both at its maximum.
 		_ = conn.SetReadBuffer(muxSocketBuffer)
 		_ = conn.SetWriteBuffer(muxSocketBuffer)
 		s := &muxSocket{conn: conn, batch: newBatchConn(conn, raddr), m: m, srv: srv}
+		s.out.segment = m.segment
 		srv.socks = append(srv.socks, s)
 		m.readers.Go(s.read)
 	}
@@ -566,6 +574,9 @@ func (p *muxQuery) pack(m *Mux, edns bool) {
 	}
 	if out, ok := appendQuery(p.out[:0], p.qs[0].Name, p.qs[0].Qtype, p.msg.RecursionDesired,
 		p.msg.CheckingDisabled, edns, m.cfg.UDPSize); ok {
+		if edns && m.segment {
+			out = padQuery(out)
+		}
 		p.out, p.edns, p.packErr = out, edns, nil
 		return
 	}

@@ -85,3 +85,27 @@ func plainName(name string) bool {
 	}
 	return true
 }
+
+// padBlock is the size that padQuery pads queries to a multiple of: the
+// block RFC 8467 §4.1 recommends for queries.
+const padBlock = 128
+
+// padding is padBlock zero octets: what padQuery appends from.
+var padding [padBlock]byte
+
+// padQuery pads a query packed by appendQuery with an OPT record (the
+// last record, with no options yet) to the next multiple of padBlock
+// octets with an EDNS(0) Padding option (RFC 7830; octets 0x00, §3). The
+// Mux pads its queries so that they all have one size and leave in one
+// segmented send (sendSegments); servers answer them unpadded, as both
+// RFCs leave padding replies to encrypted transports.
+func padQuery(b []byte) []byte {
+	const optionHeader = 4 // OPTION-CODE, OPTION-LENGTH
+	n := len(b)
+	total := (n + optionHeader + padBlock - 1) / padBlock * padBlock
+	fill := total - n - optionHeader
+	binary.BigEndian.PutUint16(b[n-2:], uint16(optionHeader+fill)) // the OPT's RDLENGTH
+	b = binary.BigEndian.AppendUint16(b, 12)                         // OPTION-CODE: Padding
+	b = binary.BigEndian.AppendUint16(b, uint16(fill))
+	return append(b, padding[:fill]...)
+}

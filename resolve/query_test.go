@@ -99,3 +99,38 @@ func TestEqualNames(t *testing.T) {
 		}
 	}
 }
+
+// TestPadQuery: a padded query is a multiple of padBlock octets, and
+// reads as the same query with one EDNS(0) Padding option of zeros.
+func TestPadQuery(t *testing.T) {
+	long := strings.Repeat("abcdefghij.", 22) + "test." // 247 octets
+	for _, name := range []string{".", "a.test.", "mail.example.com.", long} {
+		plain, ok := appendQuery(nil, name, dns.TypeAAAA, true, false, true, 1232)
+		if !ok {
+			t.Fatalf("appendQuery(%q) packs nothing", name)
+		}
+		padded := padQuery(bytes.Clone(plain))
+		if len(padded)%padBlock != 0 || len(padded) < len(plain)+4 || len(padded) >= len(plain)+4+padBlock {
+			t.Errorf("%q: %d octets padded to %d", name, len(plain), len(padded))
+		}
+		var want, got dns.Msg
+		if err := want.Unpack(plain); err != nil {
+			t.Fatal(err)
+		}
+		if err := got.Unpack(padded); err != nil {
+			t.Fatalf("%q: the padded query does not parse: %v", name, err)
+		}
+		opt := got.IsEdns0()
+		if opt == nil || len(opt.Option) != 1 {
+			t.Fatalf("%q: OPT %v, want one option", name, opt)
+		}
+		pad, ok := opt.Option[0].(*dns.EDNS0_PADDING)
+		if !ok || len(pad.Padding) != len(padded)-len(plain)-4 || bytes.Count(pad.Padding, []byte{0}) != len(pad.Padding) {
+			t.Errorf("%q: option %#v, want padding of zeros", name, opt.Option[0])
+		}
+		opt.Option = nil
+		if got.String() != want.String() {
+			t.Errorf("%q: padded query reads\n%v\nwant\n%v", name, &got, &want)
+		}
+	}
+}
