@@ -105,7 +105,7 @@ func padQuery(b []byte) []byte {
 	total := (n + optionHeader + padBlock - 1) / padBlock * padBlock
 	fill := total - n - optionHeader
 	binary.BigEndian.PutUint16(b[n-2:], uint16(optionHeader+fill)) // the OPT's RDLENGTH
-	b = binary.BigEndian.AppendUint16(b, 12)                         // OPTION-CODE: Padding
+	b = binary.BigEndian.AppendUint16(b, 12)                       // OPTION-CODE: Padding
 	b = binary.BigEndian.AppendUint16(b, uint16(fill))
 	return append(b, padding[:fill]...)
 }
