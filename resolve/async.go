@@ -73,9 +73,10 @@ type pending struct {
 }
 
 // outbox holds the packed queries not yet sent on a socket, so that the
-// queries started while the reader handles one batch of replies leave in
-// one sendmmsg: fewer system calls here, and a server that reads its
-// socket in batches (Knot, Unbound) wakes once for all of them.
+// queries started while the reader handles one batch of replies leave
+// together (a few segmented sends on Linux, see gso_linux.go, else one
+// sendmmsg): fewer system calls here, and a server that reads its socket
+// in batches (Knot, Unbound) wakes once for all of them.
 type outbox struct {
 	mu   sync.Mutex
 	buf  []byte // the datagrams back to back
@@ -158,7 +159,7 @@ func (m *Mux) startAsync(srv *muxServer, q Question, done func(*Answer, error), 
 }
 
 // pick chooses the socket for the next asynchronous query. Runs of
-// asyncRun queries share a socket, so that a batch leaves in one sendmmsg
+// asyncRun queries share a socket, so that a batch leaves in one send
 // rather than one per socket; each run goes to the socket with the fewest
 // queries in flight. The server gives each of our source ports to one of
 // its threads (see DefaultMuxSockets), and that split is rarely even: a

@@ -113,7 +113,8 @@ type MuxConfig struct {
 //
 // LookupAsync (the Async interface) starts a lookup without any goroutine
 // waiting on it: the reader calls back with the reply, queries started
-// together leave in one sendmmsg, and a congestion window per server keeps
+// together leave together (padded to one size and segmented on Linux:
+// padQuery, sendSegments), and a congestion window per server keeps
 // the queries on the wire within what the server takes.
 //
 // Close releases the sockets and fails the lookups in flight with
