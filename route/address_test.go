@@ -89,3 +89,28 @@ func TestOwners(t *testing.T) {
 		t.Errorf("address past the slice: %q, %v", h, ok)
 	}
 }
+
+// TestIsIPLiteral: an exchange named by an address (rule: MX target is a
+// name) is told from a host name, with or without brackets.
+func TestIsIPLiteral(t *testing.T) {
+	for name, want := range map[string]bool{
+		"192.0.2.1":         true,
+		"[192.0.2.1]":       true,
+		"2001:db8::25":      true,
+		"[2001:db8::25]":    true,
+		"mx1.example.com":   false,
+		"1.2.3":             false, // digits and dots, but no address
+		"192.0.2.1.nip.io":  false,
+		"0x7f.1":            false,
+		"":                  false,
+		"mx:25.example.com": false,
+		"123":               false,
+		"192.0.2.256":       false,
+		"..":                false,
+		"[mx1.example.com]": false,
+	} {
+		if got := isIPLiteral(name); got != want {
+			t.Errorf("isIPLiteral(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -505,9 +505,20 @@ func isIPLiteral(name string) bool {
 	// in a host name) can parse, so a host name is turned away without
 	// the error value ParseAddr would build: this runs for every exchange
 	// of every domain of a scan.
-	if !strings.Contains(s, ":") && strings.Trim(s, "0123456789.") != "" {
+	if !strings.Contains(s, ":") && !digitsAndDots(s) {
 		return false
 	}
 	_, err := netip.ParseAddr(s)
 	return err == nil
+}
+
+// digitsAndDots is strings.Trim(s, "0123456789.") == "" without the
+// character set Trim builds at every call.
+func digitsAndDots(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }

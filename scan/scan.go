@@ -80,7 +80,9 @@ type Config struct {
 	Window int
 	// Unordered writes lines as they finish instead of in input order.
 	Unordered bool
-	// Timeout bounds each attempt at one domain (0: no bound).
+	// Timeout bounds each attempt at one domain (0: no bound). Attempts
+	// that start within a hundredth of it (at most 10 ms) share one
+	// deadline, so an attempt may run that much longer.
 	Timeout time.Duration
 	// Retries is how many more attempts a domain gets after a temporary
 	// failure (see Temporary).
@@ -123,6 +125,7 @@ type runner struct {
 	resumed               atomic.Int64
 	unfinished            int64 // entries cut short by an interruption (the writer's)
 	prog                  *progress
+	deadlines             *deadlines // nil without a Timeout
 }
 
 // Run reads src, scans every entry of the shard that Done does not list,
@@ -142,6 +145,10 @@ func Run(ctx context.Context, src Source, out io.Writer, cfg Config) (*Summary, 
 	r := &runner{cfg: cfg, sum: newSummary(cfg.Mode)}
 	r.work, r.cancel = context.WithCancelCause(ctx)
 	defer r.cancel(nil)
+	if cfg.Timeout > 0 {
+		r.deadlines = newDeadlines(r.work, cfg.Timeout)
+		defer r.deadlines.stop()
+	}
 	if cfg.Progress != nil {
 		r.prog = startProgress(r.work, cfg.Progress, cfg.Total)
 	}
@@ -307,12 +314,11 @@ func (r *runner) do(t task) *outcome {
 	storeMax(&r.maxInflight, r.inflight.Add(1))
 	defer r.inflight.Add(-1)
 	for {
-		ctx, cancel := r.work, context.CancelFunc(func() {})
-		if r.cfg.Timeout > 0 {
-			ctx, cancel = context.WithTimeout(r.work, r.cfg.Timeout)
+		ctx := r.work
+		if r.deadlines != nil {
+			ctx = r.deadlines.get()
 		}
 		o.value, o.err = r.cfg.Job(ctx, t.item.Name)
-		cancel()
 		o.attempts++
 		if o.err != nil && r.work.Err() != nil {
 			// Cut short by the interruption: not finished.
