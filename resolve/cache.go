@@ -93,7 +93,7 @@ func (c *Cache) now() time.Duration { return time.Since(c.epoch) }
 
 // CacheStats counts how lookups were served.
 type CacheStats struct {
-	Hits   int64 `json:"hits"`   // answered from the cache
+	Hits   int64 `json:"hits"`   // answered from the cache (by Lookup or Cached)
 	Joined int64 `json:"joined"` // waited for a query already in flight
 	Misses int64 `json:"misses"` // caused a query to the next resolver
 }
@@ -146,12 +146,17 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 	}
 }
 
-// Ready implements the Ready interface: a fresh answer to q is cached.
-func (c *Cache) Ready(q Question) bool {
+// Cached implements the Ready interface: the fresh answer to q, if it is
+// cached (a hit; a miss here is not counted, since nothing is asked).
+func (c *Cache) Cached(q Question) (*Answer, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	e, ok := c.get(q)
-	return ok && e.call == nil
+	c.mu.Unlock()
+	if !ok || e.call != nil {
+		return nil, false
+	}
+	c.hits.Add(1)
+	return e.answer, true
 }
 
 // get returns the entry of q, in flight or answered, dropping an expired

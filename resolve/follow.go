@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,19 +45,45 @@ func Follow(ctx context.Context, r Resolver, q Question) (*Result, error) {
 	// the Result to itself (the planner, for every exchange of every
 	// domain of a scan) then has it on its stack, not the heap.
 	res := &Result{Question: q, Name: q.Name, AD: true}
-	return res, res.follow(ctx, r)
+	return res, res.follow(ctx, r, false)
 }
 
-func (res *Result) follow(ctx context.Context, r Resolver) error {
+// ErrNotCached is FollowCached's word for a walk that needs an answer r
+// does not hold in memory.
+var ErrNotCached = errors.New("not cached")
+
+// FollowCached is Follow from the answers r holds in memory (Ready), never
+// asking anyone: ErrNotCached when one is missing. A scan plans nearly
+// every domain from its cache; one look per question, where asking
+// IsReady and then Follow looked twice, each under the cache's lock.
+func FollowCached(r Resolver, q Question) (*Result, error) {
+	res := &Result{Question: q, Name: q.Name, AD: true}
+	return res, res.follow(noContext, r, true)
+}
+
+// noContext is the context of a walk from memory, which never uses it: a
+// variable, not a call, so that FollowCached inlines.
+var noContext = context.Background()
+
+// follow walks the chain, from memory only when fromMemory is set.
+func (res *Result) follow(ctx context.Context, r Resolver, fromMemory bool) error {
 	q := res.Question
 	firstTTL := true
 	for queries := 0; ; queries++ {
 		if queries > MaxCNAMEChain {
 			return &Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w (more than %d aliases)", ErrCNAMEChain, MaxCNAMEChain)}
 		}
-		a, err := r.Lookup(ctx, Q(res.Name, q.Type))
-		if err != nil {
-			return err
+		var a *Answer
+		if fromMemory {
+			var ok bool
+			if a, ok = cached(r, Q(res.Name, q.Type)); !ok {
+				return ErrNotCached
+			}
+		} else {
+			var err error
+			if a, err = r.Lookup(ctx, Q(res.Name, q.Type)); err != nil {
+				return err
+			}
 		}
 		res.Server = a.Server
 		res.AD = res.AD && a.AD

@@ -101,3 +101,83 @@ func TestFollowRecords(t *testing.T) {
 		}
 	}
 }
+
+// table answers from a map and counts what it is asked.
+type table struct {
+	answers map[resolve.Question]*resolve.Answer
+	asked   *int
+}
+
+func (tb table) Lookup(_ context.Context, q resolve.Question) (*resolve.Answer, error) {
+	*tb.asked++
+	if a, ok := tb.answers[q]; ok {
+		return a, nil
+	}
+	return nil, &resolve.Error{Question: q, Rcode: dns.RcodeServerFailure, Err: resolve.ErrServerFailure}
+}
+
+// TestFollowCached: FollowCached walks the chain from the cache alone. It
+// asks nobody, says ErrNotCached when any answer of the walk is missing
+// (also the second of a chain the server stopped), and otherwise gives
+// Follow's result; a resolver with no memory never has an answer.
+func TestFollowCached(t *testing.T) {
+	rr := func(s string) dns.RR {
+		t.Helper()
+		r, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	soa := []dns.RR{rr("test. 300 SOA ns.test. h.test. 1 2 3 4 60")}
+	qa, qb, qnx := resolve.Q("a.test.", dns.TypeA), resolve.Q("b.other.", dns.TypeA), resolve.Q("nx.test.", dns.TypeA)
+	asked := 0
+	tb := table{asked: &asked, answers: map[resolve.Question]*resolve.Answer{
+		// The server stops at the alias: its target is another zone's.
+		qa:  {Question: qa, Answer: []dns.RR{rr("a.test. 300 CNAME b.other.")}},
+		qb:  {Question: qb, Answer: []dns.RR{rr("b.other. 120 A 192.0.2.7"), rr("b.other. 120 A 192.0.2.8")}},
+		qnx: {Question: qnx, Rcode: dns.RcodeNameError, Authority: soa},
+	}}
+	if ttl := tb.answers[qa].TTL(); ttl != 300 {
+		t.Fatalf("an answer that stops at an alias holds for %d s, want the alias's 300", ttl)
+	}
+	c := resolve.NewCache(tb, 0)
+
+	if _, err := resolve.FollowCached(c, qa); err != resolve.ErrNotCached {
+		t.Fatalf("empty cache: %v, want ErrNotCached", err)
+	}
+	if _, err := c.Lookup(t.Context(), qa); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resolve.FollowCached(c, qa); err != resolve.ErrNotCached {
+		t.Fatalf("the alias cached, its target not: %v, want ErrNotCached", err)
+	}
+	want, err := resolve.Follow(t.Context(), c, qa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lookup(t.Context(), qnx); err != nil {
+		t.Fatal(err)
+	}
+	before := asked
+	got, err := resolve.FollowCached(c, qa)
+	if err != nil {
+		t.Fatalf("the whole chain cached: %v", err)
+	}
+	if got.Name != "b.other." || !slices.Equal(got.Chain, []string{"b.other."}) || len(got.Records) != 2 || got.TTL != 120 {
+		t.Errorf("FollowCached = %+v, want b.other.'s two addresses, TTL 120, after one alias", got)
+	}
+	if got.Name != want.Name || !slices.Equal(got.Chain, want.Chain) || !slices.Equal(got.Records, want.Records) || got.TTL != want.TTL || got.NXDomain != want.NXDomain {
+		t.Errorf("FollowCached = %+v, Follow = %+v", got, want)
+	}
+
+	if nx, err := resolve.FollowCached(c, qnx); err != nil || !nx.NXDomain {
+		t.Errorf("a cached NXDOMAIN: %+v, %v", nx, err)
+	}
+	if asked != before {
+		t.Errorf("FollowCached asked the resolver %d times", asked-before)
+	}
+	if _, err := resolve.FollowCached(tb, qb); err != resolve.ErrNotCached || asked != before {
+		t.Errorf("a resolver with no memory: %v after %d lookups, want ErrNotCached and none", err, asked-before)
+	}
+}

@@ -1,10 +1,11 @@
 package resolve
 
-// Ready is implemented by resolvers that can tell, without asking anyone,
-// that a lookup would be answered at once from memory (a Cache holding a
-// fresh answer).
+// Ready is implemented by resolvers that hold answers in memory and can
+// hand one out without asking anyone (a Cache holding a fresh answer).
 type Ready interface {
-	Ready(q Question) bool
+	// Cached returns the fresh answer to q held in memory, if there is
+	// one. It never asks anyone and never waits.
+	Cached(q Question) (*Answer, bool)
 }
 
 // IsReady reports whether r says a lookup of q would be answered at once.
@@ -13,6 +14,15 @@ type Ready interface {
 // domains, and a goroutine per cached answer costs more than the answer.
 // A false result only means the lookup may wait.
 func IsReady(r Resolver, q Question) bool {
+	_, ok := cached(r, q)
+	return ok
+}
+
+// cached is r's answer to q from memory, if r is Ready and has one.
+func cached(r Resolver, q Question) (*Answer, bool) {
 	rr, ok := r.(Ready)
-	return ok && rr.Ready(q)
+	if !ok {
+		return nil, false
+	}
+	return rr.Cached(q)
 }

@@ -110,8 +110,10 @@ func (a *Answer) NXDomain() bool { return a.Rcode == dns.RcodeNameError }
 
 // TTL is how long the answer may be cached: the lowest TTL in the answer
 // section, or for a negative answer the lower of the SOA's TTL and its
-// MINIMUM field (RFC 2308 §5). Negative answers without an SOA are not
-// cached (0).
+// MINIMUM field (RFC 2308 §5) and of the aliases on the way. An answer
+// that ends at an alias without an SOA holds for the aliases' TTL (RFC
+// 2181 §10.1.1: a CNAME is cached like any record); a negative answer with
+// neither is not cached (0).
 func (a *Answer) TTL() uint32 {
 	if a.ttlKnown {
 		return a.ttl
@@ -143,7 +145,10 @@ func (a *Answer) computeTTL() uint32 {
 			return ttl
 		}
 	}
-	return 0
+	// No SOA: aliases alone (a server that stopped at a CNAME whose target
+	// it does not serve) hold for their own TTL; nothing at all is not
+	// cached.
+	return ttl
 }
 
 // Errors wrapped by *Error, for errors.Is.

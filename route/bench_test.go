@@ -143,3 +143,34 @@ func BenchmarkSharedProvider(b *testing.B) {
 		})
 	}
 }
+
+// TestPlanCachedAllocs bounds what planning a five-exchange domain from
+// the cache puts on the heap, as a scan does for nearly every domain: the
+// plan itself, its hosts, their addresses as text and the findings; the
+// questions, their Results and the readiness flags stay on the stack
+// (FollowCached inlines). An escape there adds two allocations per
+// exchange, and this fails.
+func TestPlanCachedAllocs(t *testing.T) {
+	z, err := resolve.ParseZones(strings.NewReader(fiveExchanges), "five")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := resolve.NewCache(z, 0)
+	p := &route.Planner{Resolver: c, Seed: 1, HasSeed: true}
+	domain := dnsname.MustParse("d.test")
+	if _, err := p.Plan(t.Context(), domain); err != nil {
+		t.Fatal(err)
+	}
+	misses := c.Stats().Misses
+	n := testing.AllocsPerRun(50, func() {
+		if plan, err := p.Plan(t.Context(), domain); err != nil || len(plan.Order) != 5 {
+			t.Fatalf("plan %+v, %v", plan, err)
+		}
+	})
+	if n > 24 && !raceEnabled {
+		t.Errorf("planning from the cache: %.0f allocations, want at most 24", n)
+	}
+	if st := c.Stats(); st.Misses != misses {
+		t.Errorf("planning from the cache asked the zone %d more times", st.Misses-misses)
+	}
+}

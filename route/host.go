@@ -14,14 +14,53 @@ import (
 )
 
 // resolveHost resolves one exchange to its addresses (rule 7) and notes its
-// problems (rule 8). A and AAAA are asked at once. Addresses keep the order
-// the resolver served them, IPv4 first then IPv6, as the spec's JSON shows;
-// a sender's own family preference is applied when it connects. The name
-// may be absolute, as served (its lookups then need no copy of it), or as
-// displayed. ready is hostReady's word for it, which the caller has asked
-// already: the lookups are then made one after the other, with no goroutine.
-func (p *Planner) resolveHost(ctx context.Context, domain, name string, ready bool) (Host, []finding.Finding) {
-	qname := name
+// problems (rule 8). A and AAAA are asked at once. The name may be
+// absolute, as served (its lookups then need no copy of it), or as
+// displayed.
+func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, []finding.Finding) {
+	if n := trimDot(name); isIPLiteral(n) {
+		return literalHost(n)
+	}
+	results, errs := p.followAll(ctx, name)
+	return p.judgeHost(domain, name, results[:], errs[:])
+}
+
+// cachedHost is resolveHost from the answers in memory, with no wait and
+// no goroutine: false when one is missing. It is a scan's usual case, as
+// most exchanges are a few providers' hosts; asked here, the questions
+// and every Result stay on this stack (FollowCached inlines).
+func (p *Planner) cachedHost(domain, name string) (Host, []finding.Finding, bool) {
+	if n := trimDot(name); isIPLiteral(n) {
+		h, fs := literalHost(n)
+		return h, fs, true
+	}
+	qs := p.addressQuestions(name)
+	var results [2]resolve.Result
+	var errs [2]error
+	for i, q := range qs {
+		r, err := resolve.FollowCached(p.Resolver, q)
+		if err == resolve.ErrNotCached {
+			return Host{}, nil, false
+		}
+		results[i], errs[i] = *r, err
+	}
+	h, fs := p.judgeHost(domain, name, results[:len(qs)], errs[:len(qs)])
+	return h, fs, true
+}
+
+// literalHost is the Host of an exchange named by an address literal.
+// RFC 5321 §5.1: the MX target is a domain name. A sender looks the
+// literal up as a name, which fails; we do not send that query.
+func literalHost(name string) (Host, []finding.Finding) {
+	f := finding.Newf(finding.MXTargetIP, name, "The MX target %s is an IP address, not a host name.", name)
+	return Host{Name: name, Addresses: []string{}, Problems: []finding.ID{f.ID}}, []finding.Finding{f}
+}
+
+// judgeHost builds the Host of an exchange from the outcomes of its
+// address lookups and notes its problems. Addresses keep the order the
+// resolver served them, IPv4 first then IPv6, as the spec's JSON shows; a
+// sender's own family preference is applied when it connects.
+func (p *Planner) judgeHost(domain, name string, results []resolve.Result, errs []error) (Host, []finding.Finding) {
 	name = trimDot(name)
 	h := Host{Name: name, Addresses: []string{}, Problems: []finding.ID{}}
 	var fs []finding.Finding
@@ -29,33 +68,12 @@ func (p *Planner) resolveHost(ctx context.Context, domain, name string, ready bo
 		fs = append(fs, f)
 		addProblem(&h, f.ID)
 	}
-	if isIPLiteral(name) {
-		// RFC 5321 §5.1: the MX target is a domain name. A sender looks the
-		// literal up as a name, which fails; we do not send that query.
-		problem(finding.Newf(finding.MXTargetIP, name, "The MX target %s is an IP address, not a host name.", name))
-		return h, fs
-	}
-
-	qs := p.addressQuestions(qname)
-	var results [2]resolve.Result
-	var errs [2]error
-	if ready {
-		// A scan's usual case: the answers are in memory. Asked one after
-		// the other here, with no goroutine, the questions and every
-		// Result stay on this stack (Follow inlines).
-		for i, q := range qs {
-			r, err := resolve.Follow(ctx, p.Resolver, q)
-			results[i], errs[i] = *r, err
-		}
-	} else {
-		results, errs = p.followAll(ctx, qname)
-	}
 
 	nx := false
 	var failed []string
 	var buf [8]netip.Addr
 	addrs := buf[:0]
-	for i, r := range results[:len(qs)] {
+	for i, r := range results {
 		if len(r.Chain) > 0 && h.CanonicalName == "" {
 			h.CanonicalName = trimDot(r.Name)
 		}
@@ -125,8 +143,8 @@ func (p *Planner) followAll(ctx context.Context, name string) (results [2]resolv
 // (-4, -6). The name is canonical (lower case, as exchangeName gives it),
 // absolute as served or as displayed. It is small enough to inline, so
 // that the slice is on the caller's stack; given the absolute name, which
-// the questions share, it allocates nothing: hostReady and resolveHost
-// run for every exchange of every domain of a scan.
+// the questions share, it allocates nothing: cachedHost runs for every
+// exchange of every domain of a scan.
 func (p *Planner) addressQuestions(name string) []resolve.Question {
 	if !strings.HasSuffix(name, ".") {
 		name += "."
@@ -139,19 +157,4 @@ func (p *Planner) addressQuestions(name string) []resolve.Question {
 		return qs[:1]
 	}
 	return qs
-}
-
-// hostReady reports whether resolving the exchange name (absolute or as
-// displayed) needs no wait: its address lookups are answered from memory,
-// or it is an address literal, which is not looked up.
-func (p *Planner) hostReady(name string) bool {
-	if isIPLiteral(trimDot(name)) {
-		return true
-	}
-	for _, q := range p.addressQuestions(name) {
-		if !resolve.IsReady(p.Resolver, q) {
-			return false
-		}
-	}
-	return true
 }

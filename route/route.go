@@ -183,28 +183,29 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 		records = records[:maxN]
 	}
 
-	// Rule 7: every exchange at once. Which are answered from memory is
-	// asked once per exchange, here.
+	// Rule 7: every exchange at once. Those answered from memory, a scan's
+	// usual case, are judged here, one after the other on this goroutine,
+	// which puts nothing on the heap, as overlap's goroutines would.
 	hosts := make([]Host, len(records))
 	before := len(plan.Findings)
 	var readyBuf [8]bool
-	ready := readyBuf[:0]
-	for _, x := range records {
-		ready = append(ready, p.hostReady(x.fqdn))
+	var foundBuf [8][]finding.Finding
+	ready, found := readyBuf[:0], foundBuf[:0]
+	for i, x := range records {
+		var ok bool
+		var fs []finding.Finding
+		hosts[i], fs, ok = p.cachedHost(plan.Domain, x.fqdn)
+		ready, found = append(ready, ok), append(found, fs)
 	}
 	if slices.Contains(ready, false) {
 		// Its goroutines share what they are given: copies, so that the
 		// buffers stay on the stack.
-		p.resolveAll(ctx, plan, slices.Clone(records), slices.Clone(ready), hosts)
-	} else {
-		// A scan's usual case: every answer is in memory. One exchange
-		// after the other on this goroutine puts nothing on the heap, as
-		// overlap's goroutines would.
-		for i, x := range records {
-			var fs []finding.Finding
-			hosts[i], fs = p.resolveHost(ctx, plan.Domain, x.fqdn, true)
-			plan.Findings = append(plan.Findings, fs...)
-		}
+		all := slices.Clone(found)
+		p.resolveAll(ctx, plan.Domain, slices.Clone(records), slices.Clone(ready), hosts, all)
+		found = all
+	}
+	for _, fs := range found {
+		plan.Findings = append(plan.Findings, fs...)
 	}
 	if err := ctx.Err(); err != nil {
 		plan.Findings = plan.Findings[:before] // a cancelled plan says nothing of its exchanges
@@ -232,17 +233,22 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 	return nil
 }
 
-// resolveAll resolves the exchanges at once (overlap), each into its slot
-// of hosts, and adds their findings to plan in the order of records; ready
-// says which are answered from memory.
-func (p *Planner) resolveAll(ctx context.Context, plan *Plan, records []exchange, ready []bool, hosts []Host) {
-	found := make([][]finding.Finding, len(records))
-	overlap(len(records),
-		func(i int) bool { return ready[i] },
-		func(i int) { hosts[i], found[i] = p.resolveHost(ctx, plan.Domain, records[i].fqdn, ready[i]) })
-	for _, fs := range found {
-		plan.Findings = append(plan.Findings, fs...)
+// resolveAll resolves the exchanges not ready (not answered from memory)
+// at once, each into its slot of hosts and of found.
+func (p *Planner) resolveAll(ctx context.Context, domain string, records []exchange, ready []bool, hosts []Host, found [][]finding.Finding) {
+	var buf [8]int
+	waits := buf[:0]
+	for i, ok := range ready {
+		if !ok {
+			waits = append(waits, i)
+		}
 	}
+	overlap(len(waits),
+		func(int) bool { return false },
+		func(k int) {
+			i := waits[k]
+			hosts[i], found[i] = p.resolveHost(ctx, domain, records[i].fqdn)
+		})
 }
 
 // implicit handles rule 4: no MX records (NODATA). RFC 5321 §5.1: the
@@ -250,7 +256,10 @@ func (p *Planner) resolveAll(ctx context.Context, plan *Plan, records []exchange
 // preference 0, if it has an address.
 func (p *Planner) implicit(ctx context.Context, plan *Plan, fqdn string) error {
 	target := trimDot(fqdn)
-	host, found := p.resolveHost(ctx, plan.Domain, fqdn, p.hostReady(fqdn))
+	host, found, ok := p.cachedHost(plan.Domain, fqdn)
+	if !ok {
+		host, found = p.resolveHost(ctx, plan.Domain, fqdn)
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

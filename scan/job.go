@@ -88,9 +88,15 @@ func (r recorder) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answ
 	return a, err
 }
 
-// Ready passes the question on, so the planner can tell cached answers
-// through the recorder.
-func (r recorder) Ready(q resolve.Question) bool { return resolve.IsReady(r.next, q) }
+// Cached passes the question on, so the planner can take cached answers
+// through the recorder. A cached answer is never a failure: there is
+// nothing to record.
+func (r recorder) Cached(q resolve.Question) (*resolve.Answer, bool) {
+	if rr, ok := r.next.(resolve.Ready); ok {
+		return rr.Cached(q)
+	}
+	return nil, false
+}
 
 func incomplete(first *atomic.Pointer[error]) error {
 	if p := first.Load(); p != nil {
