@@ -106,7 +106,7 @@ type outbox struct {
 // congestion window (see window): those beyond it wait in a queue, and
 // leave as replies come back.
 func (m *Mux) LookupAsync(q Question, done func(*Answer, error)) {
-	srv := m.servers[0]
+	srv := m.preferred()
 	if srv.limit != nil {
 		m.background(q, done)
 		return
@@ -270,6 +270,17 @@ func (m *Mux) release(srv *muxServer, answered bool) {
 		w.inflight++
 	}
 	w.mu.Unlock()
+	if len(next) > 0 && m.leave(srv) {
+		// Held down since they were queued (see health.go): another
+		// server takes them.
+		w.mu.Lock()
+		w.inflight -= len(next)
+		w.mu.Unlock()
+		for _, a := range next {
+			m.LookupAsync(a.q, a.done)
+		}
+		return
+	}
 	for _, a := range next {
 		m.startAsync(srv, a.q, a.done, true)
 	}
@@ -357,8 +368,11 @@ func (s *muxSocket) registerAsync(p *muxQuery) bool {
 	id := s.claim(p)
 	p.sent, p.resent = time.Now(), false
 	rto := s.srv.rtt.rto()
+	// Due at the first of the retransmission interval and the try's end,
+	// so a try shorter than the interval (initialRTO, before the first
+	// sample) ends on time.
 	s.waiting.push(pending{p: p, id: id, gen: p.gen,
-		due: p.sent.Add(rto), interval: rto, deadline: p.sent.Add(s.m.cfg.Timeout)})
+		due: p.sent.Add(min(rto, s.m.cfg.Timeout)), interval: rto, deadline: p.sent.Add(s.m.cfg.Timeout)})
 	s.queue(p.out)
 	return true
 }
@@ -577,6 +591,14 @@ func (m *Mux) finishAsync(s *muxSocket, p *muxQuery) {
 		done(nil, &Error{Question: q, Server: s.srv.addr, Rcode: -1, Err: err})
 		return
 	}
+	if err != nil && m.leave(s.srv) {
+		// No reply, and the server is held down meanwhile (health.go):
+		// start over on the server preferred now, paced by its window,
+		// rather than all at once as blocking lookups.
+		m.queries.Put(p)
+		m.LookupAsync(q, done)
+		return
+	}
 	// Lookup's business from here on, on a goroutine that owns p.
 	go func() {
 		a, err := m.lookup(context.Background(), p, q, &resumed{s: s, r: r, err: err})
@@ -600,6 +622,7 @@ func (m *Mux) sweep() {
 				for _, s := range srv.socks {
 					for _, p := range s.expired(now) {
 						s.timeouts.Add(1)
+						m.silence(srv, p.sent)
 						p.err = ErrTimeout
 						m.finishAsync(s, p)
 					}

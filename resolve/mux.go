@@ -140,6 +140,9 @@ type Mux struct {
 	// are padded to one size (padQuery) and an outbox leaves in a few
 	// segmented sends (sendSegments). Set by NewMux before any lookup.
 	segment bool
+	// epoch starts the Mux's clock (now), on which the servers' health
+	// is kept.
+	epoch time.Time
 }
 
 // muxServer is one server and its sockets.
@@ -151,6 +154,8 @@ type muxServer struct {
 	limit *rate.Limiter // nil: no limit
 	rtt   rttEstimator
 	win   window // paces the asynchronous queries
+	// health says whether the server answers at all (see health.go).
+	health health
 }
 
 // rttEstimator keeps a server's smoothed round-trip time and its variation
@@ -275,7 +280,7 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 	if cfg.QPS > 0 && cfg.Burst <= 0 {
 		cfg.Burst = max(1, int(cfg.QPS/20))
 	}
-	m := &Mux{cfg: cfg, stub: stub, slots: make(chan struct{}, cfg.MaxInFlight), stop: make(chan struct{}), flushSoon: make(chan struct{}, 1)}
+	m := &Mux{cfg: cfg, stub: stub, slots: make(chan struct{}, cfg.MaxInFlight), stop: make(chan struct{}), flushSoon: make(chan struct{}, 1), epoch: time.Now()}
 	m.queries.New = func() any {
 		t := time.NewTimer(time.Hour)
 		t.Stop()
@@ -296,12 +301,19 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		}
 		m.servers = append(m.servers, srv)
 	}
+	// The readers start once every server is there: a reader may look at
+	// them all (health).
+	for _, srv := range m.servers {
+		for _, s := range srv.socks {
+			m.readers.Go(s.read)
+		}
+	}
 	m.readers.Go(m.sweep)
 	m.readers.Go(m.flusher)
 	return m, nil
 }
 
-// open connects the sockets of one server and starts their readers.
+// open connects the sockets of one server.
 func (m *Mux) open(addr string) (*muxServer, error) {
 	raddr, err := net.ResolveUDPAddr("udp", addr) // an IP literal: no lookup
 	if err != nil {
@@ -328,7 +340,6 @@ func (m *Mux) open(addr string) (*muxServer, error) {
 		s := &muxSocket{conn: conn, batch: newBatchConn(conn, raddr), m: m, srv: srv}
 		s.out.segment = m.segment
 		srv.socks = append(srv.socks, s)
-		m.readers.Go(s.read)
 	}
 	// Registered only now, so Close (on a failure to open a later server)
 	// sees either all of this server's sockets or none.
@@ -375,6 +386,10 @@ type MuxStats struct {
 	// ENETUNREACH, EHOSTDOWN); each fails the queries then in flight on
 	// it.
 	Refused int64 `json:"refused"`
+	// Down counts the times a server stopped answering (silentLimit tries
+	// in a row with nothing back) and was asked after the others for a
+	// while (see health.go).
+	Down int64 `json:"down"`
 	// Window is the congestion window of the asynchronous queries when
 	// the counts were taken, summed over the servers: how many the
 	// servers took at once without losing any (LookupAsync).
@@ -391,6 +406,7 @@ func (st *MuxStats) Add(o MuxStats) {
 	st.Late += o.Late
 	st.Stray += o.Stray
 	st.Refused += o.Refused
+	st.Down += o.Down
 	st.Window += o.Window
 }
 
@@ -408,6 +424,7 @@ func (m *Mux) Stats() MuxStats {
 			st.Refused += s.refused.Load()
 			st.Resent += s.resent.Load()
 		}
+		st.Down += srv.health.downs.Load()
 		srv.win.mu.Lock()
 		st.Window += int64(srv.win.cwnd)
 		srv.win.mu.Unlock()
@@ -417,7 +434,8 @@ func (m *Mux) Stats() MuxStats {
 
 // Lookup implements Resolver with the semantics of Stub.Lookup: servers in
 // order, fail-over on a time-out, SERVFAIL, REFUSED or malformed reply;
-// NXDOMAIN and NODATA settle the question.
+// NXDOMAIN and NODATA settle the question. A server that has stopped
+// answering is asked after the others for a while (health.go).
 func (m *Mux) Lookup(ctx context.Context, q Question) (a *Answer, err error) {
 	if m.cfg.Logger != nil {
 		start := time.Now()
@@ -461,7 +479,12 @@ type resumed struct {
 // not nil.
 func (m *Mux) lookup(ctx context.Context, p *muxQuery, q Question, from *resumed) (*Answer, error) {
 	var last *Error
-	for _, srv := range m.servers {
+	var first *muxServer
+	if from != nil {
+		first = from.s.srv
+	}
+	var buf [4]*muxServer
+	for _, srv := range m.order(buf[:0], first) {
 		a, e := m.ask(ctx, srv, p, q, from)
 		from = nil
 		if e == nil {
@@ -495,6 +518,10 @@ func (m *Mux) ask(ctx context.Context, srv *muxServer, p *muxQuery, q Question, 
 			// The exchange was made; go on from its outcome.
 			s, r, err, from = from.s, from.r, from.err, nil
 		} else {
+			if last != nil && m.leave(srv) {
+				// Held down meanwhile: the next server, not a retry.
+				return nil, last
+			}
 			if last != nil && !m.pause(ctx, p, attempt) {
 				return nil, last
 			}
@@ -685,6 +712,10 @@ wait:
 		return s, p.reply, nil
 	}
 	s.timeouts.Add(1)
+	if ctx.Err() == nil && (!hasDeadline || time.Now().Before(d)) {
+		// The try ran its course, not cut short by the caller.
+		m.silence(srv, sent)
+	}
 	return s, nil, p.result(ctx)
 }
 
@@ -763,8 +794,12 @@ func (s *muxSocket) read() {
 		// The asynchronous lookups started by this batch's callbacks
 		// wait in the outboxes and leave together at its end.
 		s.m.batching.Add(1)
+		heard := false
 		for _, b := range datagrams {
-			s.demux(b, &probe, &qs)
+			heard = s.demux(b, &probe, &qs) || heard
+		}
+		if heard {
+			s.m.heard(s.srv)
 		}
 		s.m.batching.Add(-1)
 		s.m.flushBatches()
@@ -776,6 +811,7 @@ func (s *muxSocket) read() {
 		// Stub's sockets would each learn, rather than let them time
 		// out. The lookups retry after a pause, then fail over.
 		s.refused.Add(1)
+		s.m.silence(s.srv, time.Now()) // whenever it was sent: nothing listens
 		s.failAll(fmt.Errorf("%w: %w", ErrUnreachable, err))
 	}
 	var pause time.Duration
@@ -829,11 +865,12 @@ func unreachable(err error) bool {
 // parseReply does: QR, the question, the header counts). Anything else is
 // dropped, and counted; the query goes on waiting, so a stray datagram
 // cannot stand in for the answer. probe and qs are the reader's scratch
-// space.
-func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) {
+// space. It reports whether the datagram was an answer from the server,
+// late or not (health).
+func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) bool {
 	if len(b) < 2 {
 		s.late.Add(1)
-		return
+		return false
 	}
 	id := binary.BigEndian.Uint16(b)
 	s.mu.Lock()
@@ -842,7 +879,7 @@ func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) {
 		s.mu.Unlock()
 		s.late.Add(1)
 		s.srv.win.needless()
-		return
+		return true // late, but an answer
 	}
 	gen := p.gen
 	qs[0] = p.qs[0]
@@ -858,7 +895,7 @@ func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) {
 	if s.table[id] != p || p.gen != gen {
 		s.mu.Unlock()
 		s.late.Add(1)
-		return
+		return true // answered or timed out meanwhile: late
 	}
 	if err != nil {
 		s.stray.Add(1)
@@ -866,7 +903,7 @@ func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) {
 		p.strays++
 		if p.strays < maxStrayReplies {
 			s.mu.Unlock()
-			return
+			return false
 		}
 		// As Stub.exchange: a flood of non-matching replies ends the
 		// attempt rather than keeping the reader busy with it.
@@ -878,9 +915,10 @@ func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) {
 	s.mu.Unlock()
 	if p.async != nil {
 		s.m.finishAsync(s, p)
-		return
+		return err == nil
 	}
 	p.done <- struct{}{} // buffered: one send per registration
+	return err == nil
 }
 
 // close fails the queries in flight with ErrClosed and closes the socket,

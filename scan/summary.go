@@ -200,6 +200,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  %-10s %d lookups: %d from the cache, %d joined one in flight, %d asked; %d queries sent (%d retries, %d resent, %d timed out, %d over TCP), window %d\n",
 			"dns:", d.Cache.Hits+d.Cache.Joined+d.Cache.Misses, d.Cache.Hits, d.Cache.Joined, d.Cache.Misses,
 			q.Sent, q.Retries, q.Resent, q.Timeouts, q.TCP, q.Window)
+		if q.Down > 0 {
+			fmt.Fprintf(&b, "  %-10s passed over %d times after one stopped answering (asked after the others until it answered again)\n", "resolvers:", q.Down)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -1,0 +1,86 @@
+package resolve
+
+import (
+	"testing"
+	"time"
+)
+
+// TestHealth walks one server's health through its states on a made-up
+// clock: silence below silentLimit changes nothing; at it the server is
+// down for initialHoldDown; more silence while it is held down changes
+// nothing; a probe is due once at the end of the hold-down; a probe that
+// gets nothing doubles the hold-down, up to maxHoldDown; a reply brings it
+// up and resets everything.
+func TestHealth(t *testing.T) {
+	var h health
+	sec := int64(time.Second)
+	probeFor := 4 * time.Second
+	now := int64(0)
+
+	for i := 1; i < silentLimit; i++ {
+		if hold, _ := h.silence(now, now); hold != 0 || !h.up() {
+			t.Fatalf("silent try %d of %d: down for %v", i, silentLimit, hold)
+		}
+	}
+	if h.heard(now) {
+		t.Fatal("a reply to a server that was up says it came back")
+	}
+	for i := 1; i < silentLimit; i++ {
+		if hold, _ := h.silence(now, now); hold != 0 {
+			t.Fatalf("after a reply, silent try %d: down for %v; the count did not restart", i, hold)
+		}
+	}
+	hold, wasUp := h.silence(now, now)
+	if hold != initialHoldDown || !wasUp || h.up() {
+		t.Fatalf("at %d silent tries: hold %v, was up %v, up %v; want down for %v", silentLimit, hold, wasUp, h.up(), initialHoldDown)
+	}
+	if hold, _ := h.silence(now+sec, now+sec); hold != 0 {
+		t.Errorf("a try ending while held down marked it down again for %v", hold)
+	}
+	if h.probeDue(now+sec, probeFor) {
+		t.Error("a probe is due before the hold-down ends")
+	}
+	end := now + int64(initialHoldDown)
+	if !h.probeDue(end, probeFor) {
+		t.Fatal("no probe due at the end of the hold-down")
+	}
+	if h.probeDue(end, probeFor) || h.probeDue(end+int64(probeFor)-1, probeFor) {
+		t.Error("a second probe is due while the first is under way")
+	}
+	if h.up() {
+		t.Error("up before the probe answered")
+	}
+
+	// The probes keep getting nothing: each doubles the hold-down.
+	want := 2 * initialHoldDown
+	for range 10 {
+		hold, wasUp := h.silence(end, end)
+		if hold != want || wasUp {
+			t.Fatalf("probe at %v got nothing: hold %v (was up %v), want %v", time.Duration(end), hold, wasUp, want)
+		}
+		end += int64(hold)
+		if !h.probeDue(end, probeFor) {
+			t.Fatalf("no probe due at %v", time.Duration(end))
+		}
+		want = min(2*want, maxHoldDown)
+	}
+	if want != maxHoldDown {
+		t.Fatalf("the hold-down grew to %v, not capped at %v", want, maxHoldDown)
+	}
+	if got := h.downs.Load(); got != 11 {
+		t.Errorf("downs = %d, want 11", got)
+	}
+
+	if !h.heard(now) || !h.up() {
+		t.Fatal("a reply did not bring the server up")
+	}
+	if h.probeDue(end+int64(time.Hour), probeFor) {
+		t.Error("a probe is due for a server that is up")
+	}
+	for i := 1; i < silentLimit; i++ {
+		h.silence(end, end)
+	}
+	if hold, wasUp := h.silence(end, end); hold != initialHoldDown || !wasUp {
+		t.Errorf("down again after coming back: hold %v (was up %v), want %v: the hold-down did not reset", hold, wasUp, initialHoldDown)
+	}
+}
