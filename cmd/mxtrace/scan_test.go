@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -312,6 +313,43 @@ func TestScanNetwork(t *testing.T) {
 	}
 	if floor := time.Duration(float64(queries-5) / 100 * float64(time.Second)); elapsed < floor*8/10 {
 		t.Errorf("%d queries in %v at --qps 100: faster than the limit allows (%v)", queries, elapsed, floor)
+	}
+}
+
+// TestScanDeadResolver: the first --resolver swallows every query. The
+// scan writes what it writes through the good one alone, says on standard
+// error that the first stopped answering, and counts it in the summary
+// (--summary's dns.queries.down).
+func TestScanDeadResolver(t *testing.T) {
+	zone, err := os.ReadFile(exampleZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := dnstest.NewZone(t, string(zone))
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	list := writeList(t, scanDomains...)
+	_, want, _ := mxtrace(t, "scan", "--resolver", srv.Addr, "--seed", "1", list)
+	summary := filepath.Join(t.TempDir(), "summary.json")
+	code, out, errOut := mxtrace(t, "scan", "--resolver", silent.LocalAddr().String(), "--resolver", srv.Addr, "--seed", "1", "--summary", summary, list)
+	if code != exitOK || stable(out) != stable(want) {
+		t.Errorf("exit %d (%s); with a dead first resolver:\n%s\nthrough the good one:\n%s", code, errOut, out, want)
+	}
+	if !strings.Contains(errOut, "dns server not answering") || !strings.Contains(errOut, silent.LocalAddr().String()) {
+		t.Errorf("no warning about the dead resolver: %s", errOut)
+	}
+	var sum struct {
+		DNS struct {
+			Queries struct {
+				Down int64 `json:"down"`
+			} `json:"queries"`
+		} `json:"dns"`
+	}
+	if b, err := os.ReadFile(summary); err != nil || json.Unmarshal(b, &sum) != nil || sum.DNS.Queries.Down != 1 {
+		t.Errorf("summary: down %d, want 1 (%v)", sum.DNS.Queries.Down, err)
 	}
 }
 
