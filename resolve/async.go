@@ -321,17 +321,22 @@ func (w *window) needless() {
 
 // closeWindow fails the queued lookups with ErrClosed, through Lookup.
 func (m *Mux) closeWindow(srv *muxServer) {
-	w := &srv.win
+	for _, a := range srv.win.drain(true) {
+		m.background(a.q, a.done)
+	}
+}
+
+// drain empties the backlog and returns what it held; with closing, no
+// lookup is admitted after.
+func (w *window) drain(closing bool) []asyncStart {
 	w.mu.Lock()
-	w.closed = true
+	defer w.mu.Unlock()
+	w.closed = w.closed || closing
 	var queued []asyncStart
 	for w.backlog.len() > 0 {
 		queued = append(queued, w.backlog.pop())
 	}
-	w.mu.Unlock()
-	for _, a := range queued {
-		m.background(a.q, a.done)
-	}
+	return queued
 }
 
 // background runs Lookup on a goroutine and passes its outcome to done.

@@ -59,14 +59,7 @@ func (f fixed) Lookup(context.Context, resolve.Question) (*resolve.Answer, error
 // with the answer, not copied, and cannot be appended into it; records
 // interleaved with others are copied.
 func TestFollowRecords(t *testing.T) {
-	rr := func(s string) dns.RR {
-		t.Helper()
-		r, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	rr := func(s string) dns.RR { return mustRR(t, s) }
 	q := resolve.Q("a.test.", dns.TypeA)
 	for _, tt := range []struct {
 		name   string
@@ -121,14 +114,7 @@ func (tb table) Lookup(_ context.Context, q resolve.Question) (*resolve.Answer, 
 // (also the second of a chain the server stopped), and otherwise gives
 // Follow's result; a resolver with no memory never has an answer.
 func TestFollowCached(t *testing.T) {
-	rr := func(s string) dns.RR {
-		t.Helper()
-		r, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	rr := func(s string) dns.RR { return mustRR(t, s) }
 	soa := []dns.RR{rr("test. 300 SOA ns.test. h.test. 1 2 3 4 60")}
 	qa, qb, qnx := resolve.Q("a.test.", dns.TypeA), resolve.Q("b.other.", dns.TypeA), resolve.Q("nx.test.", dns.TypeA)
 	asked := 0

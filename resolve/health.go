@@ -158,14 +158,7 @@ func (m *Mux) redirect(srv *muxServer) {
 	if !m.leave(srv) {
 		return
 	}
-	w := &srv.win
-	w.mu.Lock()
-	var queued []asyncStart
-	for w.backlog.len() > 0 {
-		queued = append(queued, w.backlog.pop())
-	}
-	w.mu.Unlock()
-	for _, a := range queued {
+	for _, a := range srv.win.drain(false) {
 		m.LookupAsync(a.q, a.done)
 	}
 }
