@@ -21,7 +21,8 @@ import (
 // and asks it again only to probe it), and as CoreDNS's forward plugin
 // takes an upstream out of rotation after failed health checks:
 //
-//   - silentLimit tries in a row that got nothing back (time-outs, ICMP
+//   - silentLimit tries in a row (a Stub: one lookup's tries, at least
+//     two) that got nothing back (time-outs, ICMP
 //     unreachable reports), each sent after the server's last reply,
 //     mark it down (a burst that overflows a live server's socket buffer
 //     loses queries sent before replies that still come: not silence);
@@ -78,16 +79,16 @@ func (h *health) heard(now int64) bool {
 
 // silence notes a try sent at sent that got nothing back, at now. It
 // reports the hold-down when it marks the server down (0 if not): at
-// silentLimit tries in a row, or when the probe after a hold-down got
+// limit tries in a row, or when the probe after a hold-down got
 // nothing either. A try sent before the last reply is not silence (the
 // server was alive then: the datagram was lost, or is slow), and tries
 // ending while the server is held down change nothing. wasUp reports
 // that it was up before.
-func (h *health) silence(now, sent int64) (hold time.Duration, wasUp bool) {
+func (h *health) silence(now, sent int64, limit int32) (hold time.Duration, wasUp bool) {
 	if sent < h.lastHeard.Load() {
 		return 0, false
 	}
-	if h.silent.Add(1) < silentLimit {
+	if h.silent.Add(1) < limit {
 		return 0, false
 	}
 	for {
@@ -136,7 +137,7 @@ func (m *Mux) heard(srv *muxServer) {
 // silence notes a try to srv, sent at sent, that got nothing back. When
 // that marks it down, the lookups waiting for it go elsewhere.
 func (m *Mux) silence(srv *muxServer, sent time.Time) {
-	hold, wasUp := srv.health.silence(m.now(), int64(sent.Sub(m.epoch)))
+	hold, wasUp := srv.health.silence(m.now(), int64(sent.Sub(m.epoch)), silentLimit)
 	if hold == 0 || len(m.servers) == 1 {
 		return
 	}

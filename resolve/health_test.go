@@ -18,7 +18,7 @@ func TestHealth(t *testing.T) {
 	now := int64(0)
 
 	for i := 1; i < silentLimit; i++ {
-		if hold, _ := h.silence(now, now); hold != 0 || !h.up() {
+		if hold, _ := h.silence(now, now, silentLimit); hold != 0 || !h.up() {
 			t.Fatalf("silent try %d of %d: down for %v", i, silentLimit, hold)
 		}
 	}
@@ -26,15 +26,15 @@ func TestHealth(t *testing.T) {
 		t.Fatal("a reply to a server that was up says it came back")
 	}
 	for i := 1; i < silentLimit; i++ {
-		if hold, _ := h.silence(now, now); hold != 0 {
+		if hold, _ := h.silence(now, now, silentLimit); hold != 0 {
 			t.Fatalf("after a reply, silent try %d: down for %v; the count did not restart", i, hold)
 		}
 	}
-	hold, wasUp := h.silence(now, now)
+	hold, wasUp := h.silence(now, now, silentLimit)
 	if hold != initialHoldDown || !wasUp || h.up() {
 		t.Fatalf("at %d silent tries: hold %v, was up %v, up %v; want down for %v", silentLimit, hold, wasUp, h.up(), initialHoldDown)
 	}
-	if hold, _ := h.silence(now+sec, now+sec); hold != 0 {
+	if hold, _ := h.silence(now+sec, now+sec, silentLimit); hold != 0 {
 		t.Errorf("a try ending while held down marked it down again for %v", hold)
 	}
 	if h.probeDue(now+sec, probeFor) {
@@ -54,7 +54,7 @@ func TestHealth(t *testing.T) {
 	// The probes keep getting nothing: each doubles the hold-down.
 	want := 2 * initialHoldDown
 	for range 10 {
-		hold, wasUp := h.silence(end, end)
+		hold, wasUp := h.silence(end, end, silentLimit)
 		if hold != want || wasUp {
 			t.Fatalf("probe at %v got nothing: hold %v (was up %v), want %v", time.Duration(end), hold, wasUp, want)
 		}
@@ -78,9 +78,9 @@ func TestHealth(t *testing.T) {
 		t.Error("a probe is due for a server that is up")
 	}
 	for i := 1; i < silentLimit; i++ {
-		h.silence(end, end)
+		h.silence(end, end, silentLimit)
 	}
-	if hold, wasUp := h.silence(end, end); hold != initialHoldDown || !wasUp {
+	if hold, wasUp := h.silence(end, end, silentLimit); hold != initialHoldDown || !wasUp {
 		t.Errorf("down again after coming back: hold %v (was up %v), want %v: the hold-down did not reset", hold, wasUp, initialHoldDown)
 	}
 }

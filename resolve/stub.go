@@ -63,6 +63,11 @@ type StubConfig struct {
 type Stub struct {
 	cfg     StubConfig
 	servers []string
+	// health is each server's (health.go): one that stopped answering is
+	// asked after the others until its hold-down ends. A Stub has no
+	// probe of its own: the first lookup after the hold-down is one.
+	health []health
+	epoch  time.Time // the clock of health
 }
 
 // NewStub checks cfg and returns a Stub.
@@ -70,7 +75,7 @@ func NewStub(cfg StubConfig) (*Stub, error) {
 	if len(cfg.Servers) == 0 {
 		return nil, ErrNoServers
 	}
-	s := &Stub{cfg: cfg}
+	s := &Stub{cfg: cfg, epoch: time.Now(), health: make([]health, len(cfg.Servers))}
 	for _, srv := range cfg.Servers {
 		addr, err := ParseServer(srv)
 		if err != nil {
@@ -139,7 +144,8 @@ func SystemServers(path string) ([]string, error) {
 
 // Lookup implements Resolver. Servers are tried in order; a time-out,
 // SERVFAIL, REFUSED or malformed reply moves on to the next. NXDOMAIN and
-// NODATA settle the question and are returned at once.
+// NODATA settle the question and are returned at once. A server that has
+// stopped answering is asked after the others for a while (health.go).
 func (s *Stub) Lookup(ctx context.Context, q Question) (a *Answer, err error) {
 	start := time.Now()
 	if s.cfg.Logger != nil {
@@ -149,8 +155,9 @@ func (s *Stub) Lookup(ctx context.Context, q Question) (a *Answer, err error) {
 		}()
 	}
 	var last *Error
-	for _, srv := range s.servers {
-		a, e := s.ask(ctx, srv, q)
+	var buf [4]int
+	for _, i := range s.order(buf[:0]) {
+		a, e := s.ask(ctx, i, q)
 		if e == nil {
 			return a, nil
 		}
@@ -167,12 +174,19 @@ func (s *Stub) Lookup(ctx context.Context, q Question) (a *Answer, err error) {
 
 // ask asks one server, with retries on time-out and the fall-backs of RFC
 // 6891 §7 (EDNS) and RFC 7766 §5 (TCP after truncation).
-func (s *Stub) ask(ctx context.Context, server string, q Question) (*Answer, *Error) {
+func (s *Stub) ask(ctx context.Context, i int, q Question) (*Answer, *Error) {
+	server := s.servers[i]
 	edns := true
 	var last *Error
 	for attempt := 0; attempt < s.cfg.Attempts; attempt++ {
+		if last != nil && s.leave(i) {
+			// Found silent meanwhile: the next server, not a retry.
+			return nil, last
+		}
 		m := s.query(q, edns)
+		sent := s.now()
 		r, err := s.exchange(ctx, "udp", server, m)
+		s.note(ctx, i, sent, err)
 		if err == nil && r.Truncated {
 			// RFC 7766 §5: a truncated UDP reply is retried over TCP.
 			r, err = s.exchange(ctx, "tcp", server, m)
@@ -411,4 +425,73 @@ func serverOf(a *Answer, err error) string {
 		return e.Server
 	}
 	return ""
+}
+
+// now is the time on the Stub's clock.
+func (s *Stub) now() int64 { return int64(time.Since(s.epoch)) }
+
+// note passes the outcome of a UDP try to server i, sent at sent, to its
+// health: a reply, or nothing back (a time-out that ran its course, not
+// the caller's, or an ICMP unreachable report).
+func (s *Stub) note(ctx context.Context, i int, sent int64, err error) {
+	h := &s.health[i]
+	switch {
+	case err == nil:
+		if h.heard(s.now()) && s.cfg.Logger != nil {
+			s.cfg.Logger.Info("dns server answers again", "server", s.servers[i])
+		}
+	case ctx.Err() != nil:
+	case errors.Is(err, ErrTimeout) || errors.Is(err, ErrUnreachable):
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			return // the caller's deadline, not the server's silence
+		}
+		// A lookup's tries, all silent, are enough: a command makes few
+		// lookups, each of which would pay them again.
+		limit := int32(max(2, s.cfg.Attempts))
+		if hold, wasUp := h.silence(s.now(), sent, limit); wasUp && len(s.servers) > 1 && s.cfg.Logger != nil {
+			s.cfg.Logger.Warn("dns server not answering: asked after the others for a while", "server", s.servers[i], "for", hold)
+		}
+	}
+}
+
+// upOrDue reports whether server i is up, or its hold-down is over (the
+// next lookup is its probe).
+func (s *Stub) upOrDue(i int, now int64) bool {
+	until := s.health[i].downUntil.Load()
+	return until == 0 || now >= until
+}
+
+// order appends to buf the indexes of the servers a lookup asks, in
+// order: those up (or due for a probe) as configured, then the others.
+func (s *Stub) order(buf []int) []int {
+	now := s.now()
+	for i := range s.servers {
+		if s.upOrDue(i, now) {
+			buf = append(buf, i)
+		}
+	}
+	for i := range s.servers {
+		if !s.upOrDue(i, now) {
+			buf = append(buf, i)
+		}
+	}
+	return buf
+}
+
+// leave reports whether a lookup asking server i should go on to the next
+// instead of retrying it: i is held down and another is not.
+func (s *Stub) leave(i int) bool {
+	if len(s.servers) == 1 {
+		return false
+	}
+	now := s.now()
+	if s.upOrDue(i, now) {
+		return false
+	}
+	for j := range s.servers {
+		if j != i && s.upOrDue(j, now) {
+			return true
+		}
+	}
+	return false
 }

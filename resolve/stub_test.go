@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,5 +89,63 @@ func TestSystemServers(t *testing.T) {
 	os.WriteFile(path, []byte("search example.com\n"), 0o644)
 	if _, err := resolve.SystemServers(path); !errors.Is(err, resolve.ErrNoServers) {
 		t.Errorf("no nameserver lines: err = %v, want ErrNoServers", err)
+	}
+}
+
+// TestStubServerDown: the first of two servers stops answering. The first
+// lookup pays its two tries there and fails over; the next ones go to the
+// second server straight away; once the first answers again and its
+// hold-down is over, the next lookup asks it first (the Stub's probe) and
+// it is back. Every answer is right throughout.
+func TestStubServerDown(t *testing.T) {
+	var silent atomic.Bool
+	silent.Store(true)
+	drop := dnstest.WithMiddleware(func(next dns.Handler) dns.Handler {
+		return dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+			if !silent.Load() {
+				next.ServeDNS(w, r)
+			}
+		})
+	})
+	primary := dnstest.NewZone(t, manyZone(20), drop)
+	backup := dnstest.NewZone(t, manyZone(20))
+	const try = 100 * time.Millisecond
+	stub := newStub(t, resolve.StubConfig{Timeout: try, Attempts: 2}, primary, backup)
+	lookup := func(i int) time.Duration {
+		t.Helper()
+		start := time.Now()
+		a, err := stub.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA))
+		if err == nil {
+			err = checkMany(a, i, dns.TypeA)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+
+	if took := lookup(0); took < 2*try {
+		t.Errorf("the first lookup took %v: it did not try the silent server twice", took)
+	}
+	if got := primary.Queries(); got != 2 {
+		t.Errorf("the silent server got %d queries, want the first lookup's 2", got)
+	}
+	for i := 1; i < 10; i++ {
+		if took := lookup(i); took >= try {
+			t.Errorf("lookup %d took %v: it waited for the server held down", i, took)
+		}
+	}
+	if got := primary.Queries(); got != 2 {
+		t.Errorf("the server held down got %d more queries", got-2)
+	}
+
+	silent.Store(false)
+	time.Sleep(resolve.InitialHoldDown)
+	before := backup.Queries()
+	for i := 10; i < 20; i++ {
+		lookup(i)
+	}
+	if got, other := primary.Queries()-2, backup.Queries()-before; got != 10 || other != 0 {
+		t.Errorf("after the hold-down, with the first server answering: it got %d of 10 lookups, the second %d", got, other)
 	}
 }
