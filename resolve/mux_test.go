@@ -1094,13 +1094,7 @@ func TestMuxServerDown(t *testing.T) {
 	const n = 2000
 	var silent atomic.Bool
 	silent.Store(true)
-	drop := dnstest.WithMiddleware(func(next dns.Handler) dns.Handler {
-		return dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-			if !silent.Load() {
-				next.ServeDNS(w, r)
-			}
-		})
-	})
+	drop := silenceable(&silent)
 	primary := dnstest.NewZone(t, manyZone(n), drop)
 	backup := dnstest.NewZone(t, manyZone(n))
 	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: 150 * time.Millisecond}, Sockets: 2}, primary, backup)
@@ -1177,4 +1171,16 @@ func TestMuxServerDown(t *testing.T) {
 	if st := m.Stats(); st.Down != 1 {
 		t.Errorf("marked down %d times, want once", st.Down)
 	}
+}
+
+// silenceable is a middleware that answers nothing while silent is set:
+// a server whose host went quiet.
+func silenceable(silent *atomic.Bool) dnstest.Option {
+	return dnstest.WithMiddleware(func(next dns.Handler) dns.Handler {
+		return dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+			if !silent.Load() {
+				next.ServeDNS(w, r)
+			}
+		})
+	})
 }
