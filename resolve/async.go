@@ -264,23 +264,19 @@ func (m *Mux) release(srv *muxServer, answered bool) {
 		}
 		w.cwnd = min(w.cwnd, float64(m.cfg.MaxInFlight))
 	}
+	if w.backlog.len() > 0 && m.leave(srv) {
+		// Held down since they were queued (see health.go): another
+		// server takes them.
+		w.mu.Unlock()
+		m.redirect(srv)
+		return
+	}
 	var next []asyncStart
 	for w.backlog.len() > 0 && w.inflight < int(w.cwnd) {
 		next = append(next, w.backlog.pop())
 		w.inflight++
 	}
 	w.mu.Unlock()
-	if len(next) > 0 && m.leave(srv) {
-		// Held down since they were queued (see health.go): another
-		// server takes them.
-		w.mu.Lock()
-		w.inflight -= len(next)
-		w.mu.Unlock()
-		for _, a := range next {
-			m.LookupAsync(a.q, a.done)
-		}
-		return
-	}
 	for _, a := range next {
 		m.startAsync(srv, a.q, a.done, true)
 	}

@@ -76,7 +76,7 @@ func (res *Result) follow(ctx context.Context, r Resolver, fromMemory bool) erro
 		var a *Answer
 		if fromMemory {
 			var ok bool
-			if a, ok = cached(r, Q(res.Name, q.Type)); !ok {
+			if a, ok = CachedAnswer(r, Q(res.Name, q.Type)); !ok {
 				return ErrNotCached
 			}
 		} else {

@@ -3,6 +3,7 @@ package resolve
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -200,48 +201,60 @@ func (m *Mux) preferred() *muxServer {
 	return first
 }
 
-// order appends to buf the servers a lookup asks, in order: first (the
-// server of the asynchronous try it goes on from) if set, then the servers
-// up in the configured order, then those held down, so every server is
-// still asked when all are down.
-func (m *Mux) order(buf []*muxServer, first *muxServer) []*muxServer {
-	if first != nil {
-		buf = append(buf, first)
-	}
-	var now int64 = -1
-	down := false
-	for _, srv := range m.servers {
-		if srv == first {
-			continue
+// order appends to buf the indexes of the servers a lookup asks, in
+// order: first's (the server of the asynchronous try it goes on from) if
+// set, then the others (askOrder), starting a probe of each one down that
+// is due for it.
+func (m *Mux) order(buf []int, first *muxServer) []int {
+	return askOrder(buf, len(m.servers), slices.Index(m.servers, first), func(i int) bool {
+		srv := m.servers[i]
+		if srv.health.up() {
+			return true
 		}
-		if !srv.health.up() {
-			if now < 0 {
-				now = m.now()
-			}
-			m.due(srv, now)
-			down = true
-			continue
-		}
-		buf = append(buf, srv)
-	}
-	if down {
-		for _, srv := range m.servers {
-			if srv != first && !srv.health.up() {
-				buf = append(buf, srv)
-			}
-		}
-	}
-	return buf
+		m.due(srv, m.now())
+		return false
+	})
 }
 
 // leave reports whether a lookup asking srv should go on to the next
-// server instead of retrying it: srv is held down and another is up.
+// server instead of retrying it (passOver).
 func (m *Mux) leave(srv *muxServer) bool {
-	if len(m.servers) == 1 || srv.health.up() {
+	if srv.health.up() {
+		return false // the usual case: no search
+	}
+	return passOver(len(m.servers), slices.Index(m.servers, srv), func(i int) bool { return m.servers[i].health.up() })
+}
+
+// askOrder appends to buf the indexes of a resolver's n servers in the
+// order a lookup asks them: first if it is not negative, then those
+// usable in the configured order, then the others, so every server is
+// still asked when none is usable. Each is judged once.
+func askOrder(buf []int, n, first int, usable func(int) bool) []int {
+	if first >= 0 {
+		buf = append(buf, first)
+	}
+	var downBuf [4]int
+	down := downBuf[:0]
+	for i := range n {
+		switch {
+		case i == first:
+		case usable(i):
+			buf = append(buf, i)
+		default:
+			down = append(down, i)
+		}
+	}
+	return append(buf, down...)
+}
+
+// passOver reports whether a lookup asking server i of n should go on to
+// the next instead of retrying it: i is not usable and another is.
+func passOver(n, i int, usable func(int) bool) bool {
+	if n == 1 || usable(i) {
 		return false
 	}
-	for _, o := range m.servers {
-		if o != srv && o.health.up() {
+	for j := range n {
+		if j != i && usable(j) {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -82,5 +83,37 @@ func TestHealth(t *testing.T) {
 	}
 	if hold, wasUp := h.silence(end, end, silentLimit); hold != initialHoldDown || !wasUp {
 		t.Errorf("down again after coming back: hold %v (was up %v), want %v: the hold-down did not reset", hold, wasUp, initialHoldDown)
+	}
+}
+
+// TestAskOrder: the servers usable come first in the configured order,
+// the others after (every server is asked once), and a lookup going on
+// from a try leads with that server; passOver leaves a server not usable
+// only for a usable one.
+func TestAskOrder(t *testing.T) {
+	for _, tt := range []struct {
+		usable      string // one letter per server: u usable, d not
+		first       int
+		order       []int
+		passOverAll []bool // passOver for each server
+	}{
+		{"uuu", -1, []int{0, 1, 2}, []bool{false, false, false}},
+		{"duu", -1, []int{1, 2, 0}, []bool{true, false, false}},
+		{"dud", -1, []int{1, 0, 2}, []bool{true, false, true}},
+		{"ddd", -1, []int{0, 1, 2}, []bool{false, false, false}},
+		{"duu", 0, []int{0, 1, 2}, []bool{true, false, false}},
+		{"udu", 2, []int{2, 0, 1}, []bool{false, true, false}},
+		{"d", -1, []int{0}, []bool{false}},
+	} {
+		usable := func(i int) bool { return tt.usable[i] == 'u' }
+		n := len(tt.usable)
+		if got := askOrder(nil, n, tt.first, usable); !slices.Equal(got, tt.order) {
+			t.Errorf("%s, first %d: order %v, want %v", tt.usable, tt.first, got, tt.order)
+		}
+		for i, want := range tt.passOverAll {
+			if got := passOver(n, i, usable); got != want {
+				t.Errorf("%s: passOver(%d) = %v, want %v", tt.usable, i, got, want)
+			}
+		}
 	}
 }

@@ -483,9 +483,9 @@ func (m *Mux) lookup(ctx context.Context, p *muxQuery, q Question, from *resumed
 	if from != nil {
 		first = from.s.srv
 	}
-	var buf [4]*muxServer
-	for _, srv := range m.order(buf[:0], first) {
-		a, e := m.ask(ctx, srv, p, q, from)
+	var buf [4]int
+	for _, i := range m.order(buf[:0], first) {
+		a, e := m.ask(ctx, m.servers[i], p, q, from)
 		from = nil
 		if e == nil {
 			return a, nil

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -399,7 +398,7 @@ func netError(ctx context.Context, err error) error {
 	}
 	// ICMP port or host unreachable (over UDP, reported on a later read),
 	// a refused TCP connection, no route: nothing answers at the address.
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
+	if unreachable(err) {
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	return err
@@ -454,44 +453,23 @@ func (s *Stub) note(ctx context.Context, i int, sent int64, err error) {
 	}
 }
 
-// upOrDue reports whether server i is up, or its hold-down is over (the
-// next lookup is its probe).
-func (s *Stub) upOrDue(i int, now int64) bool {
-	until := s.health[i].downUntil.Load()
-	return until == 0 || now >= until
+// usable returns whether each server is up at now, or its hold-down is
+// over (the next lookup is its probe).
+func (s *Stub) usable(now int64) func(int) bool {
+	return func(i int) bool {
+		until := s.health[i].downUntil.Load()
+		return until == 0 || now >= until
+	}
 }
 
 // order appends to buf the indexes of the servers a lookup asks, in
-// order: those up (or due for a probe) as configured, then the others.
+// order (askOrder).
 func (s *Stub) order(buf []int) []int {
-	now := s.now()
-	for i := range s.servers {
-		if s.upOrDue(i, now) {
-			buf = append(buf, i)
-		}
-	}
-	for i := range s.servers {
-		if !s.upOrDue(i, now) {
-			buf = append(buf, i)
-		}
-	}
-	return buf
+	return askOrder(buf, len(s.servers), -1, s.usable(s.now()))
 }
 
 // leave reports whether a lookup asking server i should go on to the next
-// instead of retrying it: i is held down and another is not.
+// instead of retrying it (passOver).
 func (s *Stub) leave(i int) bool {
-	if len(s.servers) == 1 {
-		return false
-	}
-	now := s.now()
-	if s.upOrDue(i, now) {
-		return false
-	}
-	for j := range s.servers {
-		if j != i && s.upOrDue(j, now) {
-			return true
-		}
-	}
-	return false
+	return passOver(len(s.servers), i, s.usable(s.now()))
 }

@@ -234,20 +234,15 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 }
 
 // resolveAll resolves the exchanges not ready (not answered from memory)
-// at once, each into its slot of hosts and of found.
+// at once, each into its slot of hosts and of found; the ready ones are
+// done already.
 func (p *Planner) resolveAll(ctx context.Context, domain string, records []exchange, ready []bool, hosts []Host, found [][]finding.Finding) {
-	var buf [8]int
-	waits := buf[:0]
-	for i, ok := range ready {
-		if !ok {
-			waits = append(waits, i)
-		}
-	}
-	overlap(len(waits),
-		func(int) bool { return false },
-		func(k int) {
-			i := waits[k]
-			hosts[i], found[i] = p.resolveHost(ctx, domain, records[i].fqdn)
+	overlap(len(records),
+		func(i int) bool { return ready[i] },
+		func(i int) {
+			if !ready[i] {
+				hosts[i], found[i] = p.resolveHost(ctx, domain, records[i].fqdn)
+			}
 		})
 }
 

@@ -92,10 +92,7 @@ func (r recorder) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answ
 // through the recorder. A cached answer is never a failure: there is
 // nothing to record.
 func (r recorder) Cached(q resolve.Question) (*resolve.Answer, bool) {
-	if rr, ok := r.next.(resolve.Ready); ok {
-		return rr.Cached(q)
-	}
-	return nil, false
+	return resolve.CachedAnswer(r.next, q)
 }
 
 func incomplete(first *atomic.Pointer[error]) error {
