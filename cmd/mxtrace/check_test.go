@@ -21,8 +21,12 @@ const reverseZone = "../../examples/reverse.zone"
 
 // checkDomains are the example zone's domains whose audits the golden
 // files pin: a clean one, and one for each kind of broken routing.
-var checkDomains = []string{"good.example", "tiers.example", "nullmx.example", "implicit.example", "nomail.example",
-	"cname-mx.example", "ip-mx.example", "dangling.example", "private.example", "mixed-null.example", "nosuch.example"}
+// Every domain of examples/example.zone is here: bigtiers.example and
+// multihomed.example pin --seed's order inside a tier, alias.example the
+// alias chain.
+var checkDomains = []string{"good.example", "tiers.example", "bigtiers.example", "multihomed.example", "alias.example",
+	"nullmx.example", "implicit.example", "nomail.example", "cname-mx.example", "ip-mx.example", "dangling.example",
+	"private.example", "mixed-null.example", "nosuch.example"}
 
 // elapsed matches the only run-dependent parts of check's output.
 var elapsed = regexp.MustCompile(`"elapsed_ms":\d+|\(\d+ ms\)`)
