@@ -154,8 +154,10 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		an := spf.Analyzer{Resolver: a.Resolver, Logger: a.Logger}
 		f.SPF, f.SPFErr = an.Analyze(ctx, domain)
 	})
-	wg.Go(func() { f.DMARC, f.DMARCErr = dmarc.Lookup(ctx, a.Resolver, domain) })
-	wg.Go(func() { f.DKIM, f.DKIMErr = dkim.Lookup(ctx, a.Resolver, domain, a.DKIMSelectors...) })
+	wg.Go(func() { f.DMARC, f.DMARCErr = dmarc.Lookup(ctx, a.Resolver, domain, dmarc.Options{Logger: a.Logger}) })
+	wg.Go(func() {
+		f.DKIM, f.DKIMErr = dkim.Lookup(ctx, a.Resolver, domain, dkim.Options{Selectors: a.DKIMSelectors, Logger: a.Logger})
+	})
 	wg.Go(func() {
 		c := a.MTASTS
 		if c == nil {
@@ -163,7 +165,7 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		}
 		f.MTASTS, f.MTASTSErr = c.Lookup(ctx, domain)
 	})
-	wg.Go(func() { f.TLSRPT, f.TLSRPTErr = tlsrpt.Lookup(ctx, a.Resolver, domain) })
+	wg.Go(func() { f.TLSRPT, f.TLSRPTErr = tlsrpt.Lookup(ctx, a.Resolver, domain, tlsrpt.Options{Logger: a.Logger}) })
 	wg.Wait()
 	return f
 }
@@ -231,7 +233,7 @@ func (a *Auditor) gatherPTR(ctx context.Context, p *route.Plan) []HostPTR {
 	}
 	var wg sync.WaitGroup
 	for k := range lookups {
-		wg.Go(func() { lookups[k].res, lookups[k].err = rdns.Lookup(ctx, a.Resolver, addrs[k]) })
+		wg.Go(func() { lookups[k].res, lookups[k].err = rdns.Lookup(ctx, a.Resolver, addrs[k], rdns.Options{Logger: a.Logger}) })
 	}
 	wg.Wait()
 

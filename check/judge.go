@@ -186,7 +186,9 @@ func judgePTR(f *Facts) ([]finding.Finding, string, error, bool) {
 	var errs []string
 	n, outside := 0, 0
 	for _, h := range f.PTR {
-		fs = append(fs, rdns.Findings(h.Host, h.Results)...)
+		for _, r := range h.Results {
+			fs = append(fs, rdns.Findings(r, h.Host)...)
+		}
 		errs = append(errs, h.Errors...)
 		n += len(h.Results)
 		outside += h.Outside

@@ -21,7 +21,7 @@ selector1._domainkey.example.com. TXT "v=DKIM1; k=rsa; p="
 	if err != nil {
 		panic(err)
 	}
-	res, err := dkim.Lookup(context.Background(), r, "example.com", "brisbane")
+	res, err := dkim.Lookup(context.Background(), r, "example.com", dkim.Options{Selectors: []string{"brisbane"}})
 	if err != nil {
 		panic(err)
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -105,9 +107,34 @@ type Result struct {
 //
 // A selector whose query fails is listed in Result.Failed and its error is
 // returned joined with the others, next to the Result; a failure is never
-// read as "no key". Invalid caller selectors are an error wrapping
-// ErrBadSelector, with a nil Result.
-func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, selectors ...string) (*Result, error) {
+// read as "no key". Invalid caller selectors (Options.Selectors) are an
+// error wrapping ErrBadSelector, with a nil Result.
+func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (res *Result, err error) {
+	if opts.Logger != nil {
+		start := time.Now()
+		defer func() {
+			args := []any{"domain", domain, "duration", time.Since(start)}
+			if res != nil {
+				args = append(args, "probed", len(res.Probed), "keys", len(res.Keys), "failed", len(res.Failed))
+			}
+			if err != nil {
+				args = append(args, "err", err)
+			}
+			opts.Logger.Debug("dkim lookup", args...)
+		}()
+	}
+	return lookup(ctx, r, domain, opts.Selectors)
+}
+
+// Options configure Lookup; the zero value probes DefaultSelectors only.
+type Options struct {
+	// Selectors are probed first and always, in addition to
+	// DefaultSelectors; at most MaxSelectors.
+	Selectors []string
+	Logger    *slog.Logger // nil: silent; otherwise each lookup is logged once, at debug
+}
+
+func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, selectors []string) (*Result, error) {
 	if len(selectors) > MaxSelectors {
 		return nil, fmt.Errorf("%w: %d selectors given, at most %d", ErrBadSelector, len(selectors), MaxSelectors)
 	}

@@ -30,7 +30,7 @@ func zoneCase(t *testing.T, name string) (*resolve.Zones, dnsname.Name) {
 func lookup(t *testing.T, name string, selectors ...string) (*dkim.Result, error) {
 	t.Helper()
 	z, domain := zoneCase(t, name)
-	return dkim.Lookup(t.Context(), z, domain, selectors...)
+	return dkim.Lookup(t.Context(), z, domain, dkim.Options{Selectors: selectors})
 }
 
 type idSev struct {
@@ -179,7 +179,7 @@ func TestLookup(t *testing.T) {
 		z, domain := zoneCase(t, "none")
 		// _domainkey fails too, so the defaults are probed, and one fails.
 		r := &failing{Resolver: z, fail: map[string]bool{"_domainkey.d.test.": true, "google._domainkey.d.test.": true}}
-		res, err := dkim.Lookup(t.Context(), r, domain)
+		res, err := dkim.Lookup(t.Context(), r, domain, dkim.Options{})
 		if !errors.Is(err, resolve.ErrServerFailure) {
 			t.Errorf("error %v, want the SERVFAIL", err)
 		}
@@ -210,7 +210,7 @@ func TestRFC8020(t *testing.T) {
 	} {
 		z, domain := zoneCase(t, tt.zone)
 		c := &counting{Resolver: z}
-		res, err := dkim.Lookup(t.Context(), c, domain, tt.selectors...)
+		res, err := dkim.Lookup(t.Context(), c, domain, dkim.Options{Selectors: tt.selectors})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +245,7 @@ func TestBoundedParallelism(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			if _, err := dkim.Lookup(t.Context(), c, domain); err != nil {
+			if _, err := dkim.Lookup(t.Context(), c, domain, dkim.Options{}); err != nil {
 				t.Error(err)
 			}
 		}()

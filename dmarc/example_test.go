@@ -20,7 +20,7 @@ _dmarc.example.com. TXT "v=DMARC1; p=none; rua=mailto:dmarc@reports.example.net"
 	}
 	// The report domain reports.example.net is not in the zone text, so its
 	// consent cannot be asked: Lookup says so in err and keeps the rest.
-	res, err := dmarc.Lookup(context.Background(), r, "mail.example.com")
+	res, err := dmarc.Lookup(context.Background(), r, "mail.example.com", dmarc.Options{})
 	fmt.Println("policy from", res.PolicyDomain+":", res.Policy)
 	fmt.Println("consent of reports.example.net:", res.Destinations[0].Consent, err != nil)
 	for _, f := range dmarc.Findings(res) {

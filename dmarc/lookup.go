@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/publicsuffix"
@@ -89,7 +91,29 @@ func OrganizationalDomain(d dnsname.Name) dnsname.Name {
 // failure is never "no DMARC record". A failure of a consent query does not
 // lose the rest: the Result comes back with that destination's Consent
 // Unknown, together with an error naming the failed queries.
-func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name) (*Result, error) {
+func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (res *Result, err error) {
+	if opts.Logger != nil {
+		start := time.Now()
+		defer func() {
+			args := []any{"domain", domain, "duration", time.Since(start)}
+			if res != nil {
+				args = append(args, "policy_domain", res.PolicyDomain, "policy", res.Policy)
+			}
+			if err != nil {
+				args = append(args, "err", err)
+			}
+			opts.Logger.Debug("dmarc lookup", args...)
+		}()
+	}
+	return lookup(ctx, r, domain)
+}
+
+// Options configure Lookup; the zero value is ready to use.
+type Options struct {
+	Logger *slog.Logger // nil: silent; otherwise each lookup is logged once, at debug
+}
+
+func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name) (*Result, error) {
 	org := OrganizationalDomain(domain)
 	res := &Result{Domain: domain.String(), OrgDomain: org.String(), Records: []string{}}
 	var own, inherited []string

@@ -28,7 +28,7 @@ func zoneCase(t *testing.T, name string) (*resolve.Zones, dnsname.Name) {
 func lookup(t *testing.T, name string) (*dmarc.Result, error) {
 	t.Helper()
 	z, domain := zoneCase(t, name)
-	return dmarc.Lookup(t.Context(), z, domain)
+	return dmarc.Lookup(t.Context(), z, domain, dmarc.Options{})
 }
 
 func ids(fs []finding.Finding) []finding.ID {
@@ -209,7 +209,7 @@ func TestLookup(t *testing.T) {
 	})
 	t.Run("policy query fails", func(t *testing.T) {
 		z, _ := zoneCase(t, "good")
-		res, err := dmarc.Lookup(t.Context(), z, "elsewhere.example")
+		res, err := dmarc.Lookup(t.Context(), z, "elsewhere.example", dmarc.Options{})
 		if res != nil || !errors.Is(err, resolve.ErrNotInZone) {
 			t.Errorf("got %+v, %v; want nil and the lookup error, never 'missing'", res, err)
 		}
@@ -219,14 +219,14 @@ func TestLookup(t *testing.T) {
 		// answer matters, and it failed.
 		z, _ := zoneCase(t, "missing")
 		r := failing{Resolver: z, fail: "_dmarc.d.test."}
-		res, err := dmarc.Lookup(t.Context(), r, "sub.d.test")
+		res, err := dmarc.Lookup(t.Context(), r, "sub.d.test", dmarc.Options{})
 		if res != nil || err == nil {
 			t.Errorf("got %+v, %v; want an error", res, err)
 		}
 		// But a failure there does not matter when the domain has its own.
 		z, _ = zoneCase(t, "multiple")
 		r = failing{Resolver: z, fail: "_dmarc.d.test."}
-		if _, err := dmarc.Lookup(t.Context(), r, "sub.d.test"); err != nil {
+		if _, err := dmarc.Lookup(t.Context(), r, "sub.d.test", dmarc.Options{}); err != nil {
 			t.Errorf("the organizational domain's failure leaked: %v", err)
 		}
 	})
@@ -272,7 +272,7 @@ _dmarc.d.test. TXT "v=DMARC1; p=reject; rua=` + strings.Join(uris, ",") + `"
 		t.Fatal(err)
 	}
 	c := &counting{Resolver: z}
-	res, _ := dmarc.Lookup(t.Context(), c, "d.test")
+	res, _ := dmarc.Lookup(t.Context(), c, "d.test", dmarc.Options{})
 	// _dmarc.d.test, then the consent queries.
 	if got := int(c.n.Load()); got != 1+dmarc.MaxReportDomains {
 		t.Errorf("%d queries, want %d", got, 1+dmarc.MaxReportDomains)

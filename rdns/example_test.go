@@ -20,7 +20,7 @@ $ORIGIN example.
 @  60 SOA ns.example. h.example. 1 2 3 4 60
 mx 60 A 192.0.2.10
 `), "example")
-	r, err := rdns.Lookup(context.Background(), zones, netip.MustParseAddr("192.0.2.10"))
+	r, err := rdns.Lookup(context.Background(), zones, netip.MustParseAddr("192.0.2.10"), rdns.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -8,10 +8,12 @@ package rdns
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -35,7 +37,29 @@ type Result struct {
 // Lookup finds the PTR names of addr and confirms them forward, asking for
 // every name at once. A temporary failure of the PTR lookup is an error;
 // failures of the forward lookups leave that name unconfirmed.
-func Lookup(ctx context.Context, r resolve.Resolver, addr netip.Addr) (*Result, error) {
+func Lookup(ctx context.Context, r resolve.Resolver, addr netip.Addr, opts Options) (res *Result, err error) {
+	if opts.Logger != nil {
+		start := time.Now()
+		defer func() {
+			args := []any{"address", addr, "duration", time.Since(start)}
+			if res != nil {
+				args = append(args, "names", len(res.Names), "confirmed", res.Confirmed)
+			}
+			if err != nil {
+				args = append(args, "err", err)
+			}
+			opts.Logger.Debug("rdns lookup", args...)
+		}()
+	}
+	return lookup(ctx, r, addr)
+}
+
+// Options configure Lookup; the zero value is ready to use.
+type Options struct {
+	Logger *slog.Logger // nil: silent; otherwise each lookup is logged once, at debug
+}
+
+func lookup(ctx context.Context, r resolve.Resolver, addr netip.Addr) (*Result, error) {
 	addr = addr.Unmap()
 	res := &Result{Address: addr, Names: []string{}}
 	rev, err := dns.ReverseAddr(addr.String())
@@ -75,18 +99,17 @@ func Lookup(ctx context.Context, r resolve.Resolver, addr netip.Addr) (*Result, 
 	return res, nil
 }
 
-// Findings reports ptr-missing and ptr-mismatch for the addresses of the
-// exchange host.
-func Findings(host string, results []*Result) []finding.Finding {
-	var fs []finding.Finding
-	for _, r := range results {
-		switch {
-		case len(r.Names) == 0:
-			fs = append(fs, finding.Newf(finding.PTRMissing, r.Address.String(), "%s (%s) has no PTR record.", r.Address, host))
-		case r.Confirmed == "":
-			fs = append(fs, finding.Newf(finding.PTRMismatch, r.Address.String(),
-				"%s (%s) has PTR %s, but that name does not resolve back to %s.", r.Address, host, strings.Join(r.Names, ", "), r.Address))
-		}
+// Findings reports ptr-missing or ptr-mismatch for one address of the
+// exchange host (the plan's name for it, which the messages quote).
+func Findings(res *Result, host string) []finding.Finding {
+	switch {
+	case res == nil:
+		return nil
+	case len(res.Names) == 0:
+		return []finding.Finding{finding.Newf(finding.PTRMissing, res.Address.String(), "%s (%s) has no PTR record.", res.Address, host)}
+	case res.Confirmed == "":
+		return []finding.Finding{finding.Newf(finding.PTRMismatch, res.Address.String(),
+			"%s (%s) has PTR %s, but that name does not resolve back to %s.", res.Address, host, strings.Join(res.Names, ", "), res.Address)}
 	}
-	return fs
+	return nil
 }

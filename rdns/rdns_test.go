@@ -51,14 +51,14 @@ func TestLookup(t *testing.T) {
 		{"192.0.2.4", []string{"other.d.test", "mx4.d.test"}, "mx4.d.test", ""}, // the second name confirms
 		{"192.0.2.5", []string{}, "", finding.PTRMissing},
 	} {
-		r, err := rdns.Lookup(t.Context(), z, netip.MustParseAddr(tt.addr))
+		r, err := rdns.Lookup(t.Context(), z, netip.MustParseAddr(tt.addr), rdns.Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", tt.addr, err)
 		}
 		if !slices.Equal(r.Names, tt.names) || r.Confirmed != tt.confirmed {
 			t.Errorf("%s: names %v confirmed %q, want %v %q", tt.addr, r.Names, r.Confirmed, tt.names, tt.confirmed)
 		}
-		fs := rdns.Findings("mx.d.test", []*rdns.Result{r})
+		fs := rdns.Findings(r, "mx.d.test")
 		switch {
 		case tt.finding == "" && len(fs) > 0:
 			t.Errorf("%s: unexpected findings %v", tt.addr, fs)
@@ -75,7 +75,7 @@ func TestLookupTemporary(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 198.51.100.0/24 is outside the loaded reverse zones.
-	if r, err := rdns.Lookup(t.Context(), z, netip.MustParseAddr("198.51.100.1")); err == nil {
+	if r, err := rdns.Lookup(t.Context(), z, netip.MustParseAddr("198.51.100.1"), rdns.Options{}); err == nil {
 		t.Errorf("lookup outside the zones = %+v, want an error", r)
 	}
 }

@@ -29,7 +29,7 @@ _smtp._tls.example.com. TXT "v=TLSRPTv1; rua=mailto:b@example.com"
 	if err != nil {
 		panic(err)
 	}
-	res, err := tlsrpt.Lookup(context.Background(), r, "example.com")
+	res, err := tlsrpt.Lookup(context.Background(), r, "example.com", tlsrpt.Options{})
 	if err != nil {
 		panic(err)
 	}

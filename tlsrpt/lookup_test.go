@@ -24,7 +24,7 @@ func zoneCase(t *testing.T, name string) (*resolve.Zones, dnsname.Name) {
 func lookup(t *testing.T, name string) *tlsrpt.Result {
 	t.Helper()
 	z, domain := zoneCase(t, name)
-	res, err := tlsrpt.Lookup(t.Context(), z, domain)
+	res, err := tlsrpt.Lookup(t.Context(), z, domain, tlsrpt.Options{})
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -86,7 +86,7 @@ func TestLookup(t *testing.T) {
 	}
 	// A temporary failure is an error, never "missing".
 	z, _ := zoneCase(t, "good")
-	res, err := tlsrpt.Lookup(t.Context(), z, "elsewhere.example")
+	res, err := tlsrpt.Lookup(t.Context(), z, "elsewhere.example", tlsrpt.Options{})
 	if res != nil || !errors.Is(err, resolve.ErrNotInZone) {
 		t.Errorf("got %+v, %v; want nil and the lookup error", res, err)
 	}

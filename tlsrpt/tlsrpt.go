@@ -10,8 +10,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -202,7 +204,29 @@ type Result struct {
 
 // Lookup asks for the TLS-RPT record of domain (RFC 8460 §3). A temporary
 // failure is an error with a nil Result, never "no record".
-func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name) (*Result, error) {
+func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (res *Result, err error) {
+	if opts.Logger != nil {
+		start := time.Now()
+		defer func() {
+			args := []any{"domain", domain, "duration", time.Since(start)}
+			if res != nil {
+				args = append(args, "records", len(res.Records))
+			}
+			if err != nil {
+				args = append(args, "err", err)
+			}
+			opts.Logger.Debug("tlsrpt lookup", args...)
+		}()
+	}
+	return lookup(ctx, r, domain)
+}
+
+// Options configure Lookup; the zero value is ready to use.
+type Options struct {
+	Logger *slog.Logger // nil: silent; otherwise each lookup is logged once, at debug
+}
+
+func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name) (*Result, error) {
 	name := "_smtp._tls." + domain.FQDN()
 	ans, err := resolve.Follow(ctx, r, resolve.Q(name, dns.TypeTXT))
 	if err != nil {
