@@ -165,7 +165,9 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		}
 		f.MTASTS, f.MTASTSErr = c.Lookup(ctx, domain)
 	})
-	wg.Go(func() { f.TLSRPT, f.TLSRPTErr = tlsrpt.Lookup(ctx, a.Resolver, domain, tlsrpt.Options{Logger: a.Logger}) })
+	wg.Go(func() {
+		f.TLSRPT, f.TLSRPTErr = tlsrpt.Lookup(ctx, a.Resolver, domain, tlsrpt.Options{Logger: a.Logger})
+	})
 	wg.Wait()
 	return f
 }
@@ -233,7 +235,9 @@ func (a *Auditor) gatherPTR(ctx context.Context, p *route.Plan) []HostPTR {
 	}
 	var wg sync.WaitGroup
 	for k := range lookups {
-		wg.Go(func() { lookups[k].res, lookups[k].err = rdns.Lookup(ctx, a.Resolver, addrs[k], rdns.Options{Logger: a.Logger}) })
+		wg.Go(func() {
+			lookups[k].res, lookups[k].err = rdns.Lookup(ctx, a.Resolver, addrs[k], rdns.Options{Logger: a.Logger})
+		})
 	}
 	wg.Wait()
 
