@@ -2,7 +2,8 @@ package finding
 
 import "slices"
 
-// Routing finding IDs (SPEC "Findings", area routing).
+// Routing finding IDs: what the plan yields (docs/routing.md, one section
+// per rule, says which rule yields which).
 const (
 	MXNXDomain         ID = "mx-nxdomain"
 	MXLookupFailed     ID = "mx-lookup-failed"

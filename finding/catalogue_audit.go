@@ -1,7 +1,7 @@
 package finding
 
 // Nameserver, reverse DNS, mail-authentication, transport-security and
-// blacklist finding IDs (SPEC "Findings"), reported by check.
+// blacklist finding IDs, reported by check (docs/findings.md).
 const (
 	NSInconsistent    ID = "ns-inconsistent"
 	NSSerialMismatch  ID = "ns-serial-mismatch"

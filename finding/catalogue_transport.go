@@ -1,6 +1,6 @@
 package finding
 
-// SMTP, tier and DANE-match finding IDs (SPEC "Findings"): what probe sees
+// SMTP, tier and DANE-match finding IDs (docs/findings.md): what probe sees
 // when it talks to the exchanges, and what check concludes by comparing the
 // tiers of a plan.
 const (

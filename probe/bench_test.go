@@ -10,8 +10,8 @@ import (
 )
 
 // BenchmarkProbeParallel: a plan of 10 addresses (127.0.0.2..11, one
-// port), each greeting after d, is probed in about d, not 10 × d (SPEC
-// "Performance"). The "xd" metric is the time per plan in units of d.
+// port), each greeting after d, is probed in about d, not 10 × d (every
+// address at once; docs/performance.md). The "xd" metric is the time per plan in units of d.
 func BenchmarkProbeParallel(b *testing.B) {
 	const d = 100 * time.Millisecond
 	port := smtptest.Port(b)

@@ -74,7 +74,7 @@ func sentVerbs(r *Result) []string {
 	return v
 }
 
-// noData fails the test if the probe sent DATA (SPEC Security).
+// noData fails the test if the probe sent DATA (docs/security.md#probe-and-check-never-send).
 func noData(t *testing.T, r *Result) {
 	t.Helper()
 	if slices.Contains(sentVerbs(r), "DATA") {

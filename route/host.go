@@ -13,8 +13,9 @@ import (
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
-// resolveHost resolves one exchange to its addresses (rule 7) and notes its
-// problems (rule 8). A and AAAA are asked at once. The name may be
+// resolveHost resolves one exchange to its addresses
+// (docs/routing.md#address-resolution) and notes its problems
+// (docs/routing.md#per-exchange-problems). A and AAAA are asked at once. The name may be
 // absolute, as served (its lookups then need no copy of it), or as
 // displayed.
 func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, []finding.Finding) {
@@ -58,8 +59,9 @@ func literalHost(name string) (Host, []finding.Finding) {
 
 // judgeHost builds the Host of an exchange from the outcomes of its
 // address lookups and notes its problems. Addresses keep the order the
-// resolver served them, IPv4 first then IPv6, as the spec's JSON shows; a
-// sender's own family preference is applied when it connects.
+// resolver served them, IPv4 first then IPv6
+// (docs/routing.md#address-resolution); a sender's own family preference is
+// applied when it connects.
 func (p *Planner) judgeHost(domain, name string, results []resolve.Result, errs []error) (Host, []finding.Finding) {
 	name = trimDot(name)
 	h := Host{Name: name, Addresses: []string{}, Problems: []finding.ID{}}

@@ -7,7 +7,7 @@ import (
 	"github.com/mxtrace/mxtrace/finding"
 )
 
-// Result is the outcome of routing a domain, in the spec's vocabulary.
+// Result is the outcome of routing a domain (docs/routing.md lists them).
 type Result string
 
 // Results. Only ResultError is temporary: a sender would queue and retry.
@@ -24,7 +24,7 @@ const SchemaVersion = 1
 
 // Plan is the delivery plan for one domain: what an RFC 5321 §5.1 sender
 // would do, plus everything noticed on the way. Its JSON form is the
-// "route --json" output of the spec.
+// "route --json" output (README.md, "JSON").
 type Plan struct {
 	Schema     int      `json:"schema"`
 	Domain     string   `json:"domain"`

@@ -66,7 +66,8 @@ func (f *prefetch) release() {
 }
 
 // exchanges follows the MX answer as Plan will: the addresses of each
-// exchange (rules 7 and 9), or of the domain when it has none (rule 4).
+// exchange (docs/routing.md#address-resolution, #bounded-work), or of the
+// domain when it has none (docs/routing.md#implicit-mx).
 func (f *prefetch) exchanges(q resolve.Question, a *resolve.Answer) {
 	records, n := 0, 0
 	for _, rr := range a.Answer {

@@ -29,7 +29,7 @@ import (
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
-// Bounds on the work one plan may cause (SPEC routing rule 9). Senders bound
+// Bounds on the work one plan may cause (docs/routing.md#bounded-work). Senders bound
 // this too: Postfix resolves at most smtp_mx_address_limit addresses.
 const (
 	DefaultMaxExchanges = 64
@@ -112,7 +112,7 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 	add := func(f finding.Finding) { plan.Findings = append(plan.Findings, f) }
 
 	// RFC 5321 §5.1: look up the MX records of the domain, following an
-	// alias to its canonical name (rule 1).
+	// alias to its canonical name (docs/routing.md#alias-chain).
 	mx, err := resolve.Follow(ctx, p.Resolver, resolve.Q(domain.FQDN(), dns.TypeMX))
 	for _, n := range mx.Chain {
 		plan.AliasChain = append(plan.AliasChain, trimDot(n))
@@ -121,7 +121,8 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 		add(finding.Newf(finding.MXAliasChain, domain.String(), "%s is an alias; mail is routed by the MX records of %s.", domain, trimDot(mx.Name)))
 	}
 	if err != nil {
-		// Rule 2: SERVFAIL, REFUSED and time-outs are temporary, never "no MX".
+		// SERVFAIL, REFUSED and time-outs are temporary, never "no MX"
+		// (RFC 5321 §4.5.4.1, docs/routing.md#nxdomain-and-temporary-errors).
 		add(finding.Newf(finding.MXLookupFailed, domain.String(), "The MX lookup failed temporarily: %v.", err))
 		return fmt.Errorf("%w: %w", ErrTemporary, err)
 	}
@@ -141,7 +142,7 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 		m := rr.(*dns.MX)
 		r := Record{Preference: m.Preference, Exchange: exchangeName(m.Mx), TTL: m.Hdr.Ttl}
 		plan.Records = append(plan.Records, r)
-		// Rule 3, RFC 7505 §3: a single "MX 0 ." says the domain takes no
+		// RFC 7505 §3 (docs/routing.md#null-mx): a single "MX 0 ." says the domain takes no
 		// mail. Beside other records it is a misconfiguration; a sender
 		// would still deliver to the real exchanges, so the plan keeps those.
 		if r.Exchange != "." {
@@ -159,13 +160,15 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 	}
 
 	records = p.dedupe(plan, records)
-	// Rule 5: lowest preference first. The sort is stable so that records
-	// of one preference keep the served order in "tiers".
+	// RFC 5321 §5.1 (docs/routing.md#tiers-and-shuffle): lowest preference
+	// first. The sort is stable so that records of one preference keep the
+	// served order in "tiers".
 	slices.SortStableFunc(records, func(a, b exchange) int { return cmp.Compare(a.Preference, b.Preference) })
 
-	// Rule 6 (RFC 5321 §5.1): a sender that is itself an MX of the domain
-	// must discard its own record and every record of equal or higher
-	// preference; if none remain, that is a configuration error (a loop).
+	// RFC 5321 §5.1 (docs/routing.md#self-pruning): a sender that is itself
+	// an MX of the domain must discard its own record and every record of
+	// equal or higher preference; if none remain, that is a configuration
+	// error (a loop).
 	if p.Self != "" {
 		if i := slices.IndexFunc(records, func(r exchange) bool { return r.Exchange == p.Self.String() }); i >= 0 {
 			self := records[i].Preference
@@ -177,15 +180,16 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 		}
 	}
 
-	// Rule 9: bounded work.
+	// docs/routing.md#bounded-work.
 	if maxN := cmp.Or(p.MaxExchanges, DefaultMaxExchanges); len(records) > maxN {
 		add(finding.Newf(finding.MXTooManyExchanges, target, "%s has %d exchanges; only the first %d by preference are resolved.", target, len(records), maxN))
 		records = records[:maxN]
 	}
 
-	// Rule 7: every exchange at once. Those answered from memory, a scan's
-	// usual case, are judged here, one after the other on this goroutine,
-	// which puts nothing on the heap, as overlap's goroutines would.
+	// RFC 5321 §5.1 (docs/routing.md#address-resolution): every exchange at
+	// once. Those answered from memory, a scan's usual case, are judged here,
+	// one after the other on this goroutine, which puts nothing on the heap,
+	// as overlap's goroutines would.
 	hosts := make([]Host, len(records))
 	before := len(plan.Findings)
 	var readyBuf [8]bool
@@ -246,9 +250,9 @@ func (p *Planner) resolveAll(ctx context.Context, domain string, records []excha
 		})
 }
 
-// implicit handles rule 4: no MX records (NODATA). RFC 5321 §5.1: the
-// domain itself (fqdn, the end of its alias chain) is the exchange, at
-// preference 0, if it has an address.
+// implicit handles no MX records (NODATA, docs/routing.md#implicit-mx).
+// RFC 5321 §5.1: the domain itself (fqdn, the end of its alias chain) is
+// the exchange, at preference 0, if it has an address.
 func (p *Planner) implicit(ctx context.Context, plan *Plan, fqdn string) error {
 	target := trimDot(fqdn)
 	host, found, ok := p.cachedHost(plan.Domain, fqdn)
@@ -313,8 +317,9 @@ func (p *Planner) checkTTL(plan *Plan, target string) {
 // finish draws the attempt order and adds the findings about the plan as a
 // whole: shared addresses, a single point of failure, no IPv6.
 func (p *Planner) finish(plan *Plan, target string) {
-	// Rule 5: every host of a tier before the next tier, in uniformly random
-	// order inside the tier (RFC 5321 §5.1: "randomize", Fisher-Yates).
+	// RFC 5321 §5.1 (docs/routing.md#tiers-and-shuffle): every host of a
+	// tier before the next tier, in uniformly random order inside the tier
+	// ("randomize", Fisher-Yates).
 	n := 0
 	for _, t := range plan.Tiers {
 		n += len(t.Hosts)
@@ -370,7 +375,7 @@ func (p *Planner) finish(plan *Plan, target string) {
 // owners maps each address of a plan to the first host that has it. A
 // plan has a handful of addresses, which a slice holds with no hashing and
 // no allocation; past ownersInline of them (up to 64 exchanges × 16
-// addresses, rule 9) a map takes over, so the work stays linear.
+// addresses, docs/routing.md#bounded-work) a map takes over, so the work stays linear.
 type owners struct {
 	buf   [ownersInline]struct{ addr, host string }
 	n     int

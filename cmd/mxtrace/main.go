@@ -26,7 +26,7 @@ import (
 	"github.com/mxtrace/mxtrace/route"
 )
 
-// Exit statuses (SPEC "Exit status").
+// Exit statuses (README.md, "Exit status").
 const (
 	exitOK       = 0 // ran, nothing at or above --fail-on
 	exitFindings = 1 // findings at or above --fail-on

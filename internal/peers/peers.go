@@ -11,8 +11,8 @@
 // with the test's log when the test fails.
 //
 // The programs come from Debian packages (knot, unbound). A test that needs
-// a missing program is skipped, except under CI=true, where it fails: the
-// SPEC wants tests that need a peer to fail rather than skip silently in CI.
+// a missing program is skipped, except under CI=true, where it fails: a test
+// that needs a peer must fail rather than skip silently in CI (DEVELOPERS.md).
 package peers
 
 import (
