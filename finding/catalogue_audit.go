@@ -13,6 +13,8 @@ const (
 	PTRMismatch       ID = "ptr-mismatch"
 	SPFMissing        ID = "spf-missing"
 	SPFMultiple       ID = "spf-multiple"
+	SPFIncludeNone    ID = "spf-include-none"
+	SPFRedirectNone   ID = "spf-redirect-none"
 	SPFSyntax         ID = "spf-syntax"
 	SPFLookupLimit    ID = "spf-lookup-limit"
 	SPFVoidLookups    ID = "spf-void-lookups"
@@ -83,6 +85,14 @@ var auditEntries = []Entry{
 		"The domain publishes more than one SPF record; evaluation ends in permerror.",
 		"RFC 7208 §4.5", "Merge the records into one.",
 		"two TXT records starting with `v=spf1`"},
+	{SPFIncludeNone, "SPF", Error,
+		"An `include:` points at a domain that publishes no SPF record, so the include, and with it the whole evaluation, ends in permerror whenever it is reached.",
+		"RFC 7208 §5.2", "Correct the included name (often a typo or a provider's retired name), remove the include, or have that domain publish its SPF record.",
+		"`include:_spf.example.com` where `_spf.example.com` has no TXT record starting with `v=spf1`"},
+	{SPFRedirectNone, "SPF", Error,
+		"A `redirect=` points at a domain that publishes no SPF record, so every evaluation that reaches it ends in permerror, not none.",
+		"RFC 7208 §6.1", "Point `redirect=` at a domain with an SPF record, or replace it with that record's terms.",
+		"`v=spf1 redirect=_spf.example.com` where `_spf.example.com` does not exist"},
 	{SPFSyntax, "SPF", Error,
 		"The SPF record does not parse; evaluation ends in permerror, as if the domain had a broken policy.",
 		"RFC 7208 §4.6, §12", "Correct the term at the reported position.",

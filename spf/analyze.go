@@ -347,10 +347,21 @@ func (w *walker) findings(an *Analysis) []finding.Finding {
 		}
 		switch n.kind {
 		case nodeNoRecord:
-			if parent == nil {
+			// The finding is about the record holding the term: the
+			// target's owner may not know it is included at all.
+			switch {
+			case parent == nil:
 				add(finding.Newf(finding.SPFMissing, n.Domain, "%s publishes no SPF record (%s).", n.Domain, noRecordReason(n.problemErr)))
-			} else {
-				add(finding.Newf(finding.SPFMissing, n.Domain, "%s has no SPF record%s (%s), so evaluation ends in permerror.", n.Domain, from, noRecordReason(n.problemErr)))
+			case n.Via == ModRedirect:
+				// RFC 7208 §6.1: a redirect target without a record is
+				// permerror, not none.
+				add(finding.Newf(finding.SPFRedirectNone, parent.Domain, "The SPF record of %s has %s, but %s publishes no SPF record (%s): evaluation ends in permerror, not none, whenever no mechanism matches before it.",
+					parent.Domain, n.Term, n.Domain, noRecordReason(n.problemErr)))
+			default:
+				// RFC 7208 §5.2: an include whose target check_host
+				// finds none for is permerror.
+				add(finding.Newf(finding.SPFIncludeNone, parent.Domain, "The SPF record of %s has %s, but %s publishes no SPF record (%s): the include, and so the evaluation, ends in permerror whenever it is reached.",
+					parent.Domain, n.Term, n.Domain, noRecordReason(n.problemErr)))
 			}
 		case nodeMultiple:
 			add(finding.Newf(finding.SPFMultiple, n.Domain, "%s publishes more than one SPF record%s: %v.", n.Domain, from, n.problemErr))

@@ -127,7 +127,7 @@ func TestAnalyzeZones(t *testing.T) {
 
 // spfIDs are the finding IDs this package produces.
 var spfIDs = []finding.ID{
-	finding.SPFMissing, finding.SPFMultiple, finding.SPFSyntax, finding.SPFLookupLimit,
+	finding.SPFMissing, finding.SPFMultiple, finding.SPFIncludeNone, finding.SPFRedirectNone, finding.SPFSyntax, finding.SPFLookupLimit,
 	finding.SPFVoidLookups, finding.SPFPlusAll, finding.SPFNeutralAll, finding.SPFPTR,
 }
 

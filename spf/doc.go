@@ -22,8 +22,9 @@
 //     the RFC 7208 test suite (testdata/rfc7208-tests.yml).
 //   - Analyzer.Analyze walks a domain's record and everything it includes
 //     or redirects to, independently of any client, and reports findings
-//     (spf-missing, spf-multiple, spf-syntax, spf-lookup-limit,
-//     spf-void-lookups, spf-plus-all, spf-neutral-all, spf-ptr).
+//     (spf-missing, spf-include-none, spf-redirect-none, spf-multiple,
+//     spf-syntax, spf-lookup-limit, spf-void-lookups, spf-plus-all,
+//     spf-neutral-all, spf-ptr).
 //
 // Every DNS question goes through a resolve.Resolver. A temporary DNS
 // failure gives temperror (and an error from Analyze), never "none" or

@@ -192,3 +192,49 @@ mx2  300 A 127.0.0.3
 		t.Errorf("check sent %d messages", n)
 	}
 }
+
+// TestCheckSPFIncludeNone: an include or redirect= whose target publishes
+// no SPF record is reported on the record that holds the term
+// (spf-include-none, spf-redirect-none; RFC 7208 §5.2, §6.1), never as
+// spf-missing on the target; an include of a record that exists is not.
+func TestCheckSPFIncludeNone(t *testing.T) {
+	zone := filepath.Join(t.TempDir(), "spf.zone")
+	if err := os.WriteFile(zone, []byte(`$ORIGIN spf.test.
+@      300 SOA ns h 1 7200 900 1209600 300
+broken 300 MX  10 mx
+broken 300 TXT "v=spf1 include:_spf.broken.spf.test redirect=_gone.spf.test"
+_spf.broken 300 TXT "not an SPF record"
+fine   300 MX  10 mx
+fine   300 TXT "v=spf1 include:_spf.fine.spf.test -all"
+_spf.fine 300 TXT "v=spf1 ip4:192.0.2.0/24 -all"
+mx     300 A   192.0.2.1
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spfFindings := func(domain string) []string {
+		t.Helper()
+		_, out, errOut := mxtrace(t, "check", "--json", "--fail-on", "never", "--zone", zone, domain)
+		var rep struct {
+			Findings []struct{ ID, Subject, Message string }
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%s: %v (stderr %s)", domain, err, errOut)
+		}
+		var got []string
+		for _, f := range rep.Findings {
+			if strings.HasPrefix(f.ID, "spf-") {
+				got = append(got, f.ID+" "+f.Subject+": "+f.Message)
+			}
+		}
+		slices.Sort(got)
+		return got
+	}
+	got := spfFindings("broken.spf.test")
+	if len(got) != 2 || !strings.HasPrefix(got[0], "spf-include-none broken.spf.test: ") || !strings.Contains(got[0], "_spf.broken.spf.test publishes no SPF record") ||
+		!strings.HasPrefix(got[1], "spf-redirect-none broken.spf.test: ") || !strings.Contains(got[1], "_gone.spf.test publishes no SPF record") {
+		t.Errorf("broken.spf.test: SPF findings %q, want spf-include-none and spf-redirect-none on broken.spf.test naming the targets", got)
+	}
+	if got := spfFindings("fine.spf.test"); len(got) != 0 {
+		t.Errorf("fine.spf.test: SPF findings %q, want none", got)
+	}
+}

@@ -27,8 +27,8 @@ void lookups the evaluation used (the limits are 10 and 2).
 
 It also walks the whole record tree, whatever the address, and prints every
 include and redirect with its lookup count, and the problems found
-(spf-missing, spf-multiple, spf-syntax, spf-lookup-limit, spf-void-lookups,
-spf-plus-all, spf-neutral-all, spf-ptr).
+(spf-missing, spf-include-none, spf-redirect-none, spf-multiple, spf-syntax,
+spf-lookup-limit, spf-void-lookups, spf-plus-all, spf-neutral-all, spf-ptr).
 
 Given an e-mail address, its domain is checked and the address is the
 sender. The sender defaults to postmaster@DOMAIN and the HELO name to DOMAIN.
