@@ -10,7 +10,9 @@
 //     zone's nameservers for the nameserver audit (agreeing, disagreeing,
 //     lame, unreachable), and check runs whole through the validating
 //     Unbound, with MTA-STS policies fetched over HTTPS from a loopback
-//     server.
+//     server. Where the two disagree on the MX set and the serial, the
+//     audit, check and check's text and JSON output name both servers
+//     and what each serves.
 //   - Postfix instances receive what `mxtrace send` delivers along the
 //     route Knot and Unbound give it: the queue ID mxtrace prints is the one
 //     in Postfix's log on the right listener, delivery fails over when the
