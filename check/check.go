@@ -49,9 +49,9 @@ type Auditor struct {
 	// Nameservers asks the zone's authoritative servers directly and
 	// judges DNSSEC. nil: skipped (it needs the network).
 	Nameservers *nameserver.Auditor
-	// MTASTS looks up the record and fetches the policy over HTTPS. nil:
-	// only the _mta-sts TXT record is checked.
-	MTASTS *mtasts.Checker
+	// MTASTS configures the MTA-STS lookup, which fetches the policy over
+	// HTTPS. nil: only the _mta-sts TXT record is checked.
+	MTASTS *mtasts.Options
 	// DNSBL looks the exchange addresses up on blacklists. nil: skipped.
 	DNSBL *dnsbl.Checker
 	// Probe talks SMTP to every exchange address (banner, EHLO, STARTTLS,
@@ -159,11 +159,11 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		f.DKIM, f.DKIMErr = dkim.Lookup(ctx, a.Resolver, domain, dkim.Options{Selectors: a.DKIMSelectors, Logger: a.Logger})
 	})
 	wg.Go(func() {
-		c := a.MTASTS
-		if c == nil {
-			c = &mtasts.Checker{Resolver: a.Resolver, Logger: a.Logger, NoFetch: true}
+		opts := mtasts.Options{NoFetch: true, Logger: a.Logger}
+		if a.MTASTS != nil {
+			opts = *a.MTASTS
 		}
-		f.MTASTS, f.MTASTSErr = c.Lookup(ctx, domain)
+		f.MTASTS, f.MTASTSErr = mtasts.Lookup(ctx, a.Resolver, domain, opts)
 	})
 	wg.Go(func() {
 		f.TLSRPT, f.TLSRPTErr = tlsrpt.Lookup(ctx, a.Resolver, domain, tlsrpt.Options{Logger: a.Logger})

@@ -31,7 +31,7 @@ func ExampleMatch() {
 	// _25._tcp.mx.example.com. TLSA 3 1 1 <SHA-256 of the public key>
 	rr := &dns.TLSA{Hdr: dns.RR_Header{Name: "_25._tcp.mx.example.com.", Rrtype: dns.TypeTLSA, Class: dns.ClassINET}}
 	_ = rr.Sign(3, 1, 1, cert)
-	pkixEE, _ := dane.ParseRecord("1 1 1 " + rr.Certificate)
+	pkixEE, _ := dane.Parse("1 1 1 " + rr.Certificate)
 
 	usable, matched, err := dane.Match([]*dns.TLSA{pkixEE.RR("_25._tcp.mx.example.com", 300), rr}, []*x509.Certificate{cert}, "mx.example.com")
 	fmt.Println(usable, dane.Usage(matched.Usage), err)

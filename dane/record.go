@@ -84,7 +84,7 @@ func (m MatchingType) String() string {
 // octets, three of them the parameters.
 const maxData = 65535 - 3
 
-// Errors of ParseRecord and Record.Check, for errors.Is.
+// Errors of Parse and Record.Check, for errors.Is.
 var (
 	ErrSyntax          = errors.New("dane: invalid TLSA record")
 	ErrPKIXUsage       = errors.New("PKIX certificate usages are not used by SMTP")
@@ -112,11 +112,11 @@ func FromRR(rr *dns.TLSA) (*Record, error) {
 	return &Record{Usage: Usage(rr.Usage), Selector: Selector(rr.Selector), MatchingType: MatchingType(rr.MatchingType), Data: data}, nil
 }
 
-// ParseRecord parses the presentation form of a TLSA record's data, as in
+// Parse parses the presentation form of a TLSA record's data, as in
 // a zone file after "TLSA": three decimal fields and the association data
 // in hex, which may be split by white space (RFC 6698 §2.2). Any value
 // 0–255 parses; Check says whether SMTP can use it.
-func ParseRecord(s string) (*Record, error) {
+func Parse(s string) (*Record, error) {
 	f := strings.Fields(s)
 	if len(f) < 4 {
 		return nil, fmt.Errorf("%w: want usage, selector, matching type and data, got %d fields", ErrSyntax, len(f))
@@ -150,7 +150,7 @@ func (r Record) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
 // UnmarshalText reads the presentation form.
 func (r *Record) UnmarshalText(b []byte) error {
-	v, err := ParseRecord(string(b))
+	v, err := Parse(string(b))
 	if err != nil {
 		return err
 	}

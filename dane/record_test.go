@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func TestParseRecord(t *testing.T) {
+func TestParse(t *testing.T) {
 	digest := strings.Repeat("ab", 32)
 	for _, tt := range []struct {
 		in      string
@@ -25,15 +25,15 @@ func TestParseRecord(t *testing.T) {
 		{in: "3 1 1 abc", wantErr: "not hex"},
 		{in: "3 1 1 zz", wantErr: "not hex"},
 	} {
-		r, err := ParseRecord(tt.in)
+		r, err := Parse(tt.in)
 		if tt.wantErr != "" {
 			if err == nil || !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("ParseRecord(%q) = %v, %v; want an error containing %q", tt.in, r, err, tt.wantErr)
+				t.Errorf("Parse(%q) = %v, %v; want an error containing %q", tt.in, r, err, tt.wantErr)
 			}
 			continue
 		}
 		if err != nil || r.String() != tt.want {
-			t.Errorf("ParseRecord(%q) = %v, %v; want %s", tt.in, r, err, tt.want)
+			t.Errorf("Parse(%q) = %v, %v; want %s", tt.in, r, err, tt.want)
 		}
 	}
 }
@@ -63,9 +63,9 @@ func TestCheck(t *testing.T) {
 		{"3 1 0 " + h(leaf.cert.Raw), ErrAssociationData},
 		{"3 1 0 00", ErrAssociationData},
 	} {
-		r, err := ParseRecord(tt.in)
+		r, err := Parse(tt.in)
 		if err != nil {
-			t.Fatalf("ParseRecord(%q): %v", tt.in, err)
+			t.Fatalf("Parse(%q): %v", tt.in, err)
 		}
 		err = r.Check()
 		if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
@@ -90,7 +90,7 @@ func TestRecordJSON(t *testing.T) {
 }
 
 func TestRRRoundTrip(t *testing.T) {
-	r, err := ParseRecord("3 1 1 " + strings.Repeat("0f", 32))
+	r, err := Parse("3 1 1 " + strings.Repeat("0f", 32))
 	if err != nil {
 		t.Fatal(err)
 	}

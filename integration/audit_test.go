@@ -266,7 +266,7 @@ func TestCheckAudit(t *testing.T) {
 		Resolver:    e.recursive,
 		Planner:     &route.Planner{Resolver: e.recursive, IPv4: true},
 		Nameservers: e.nameservers(),
-		MTASTS: &mtasts.Checker{Resolver: e.recursive,
+		MTASTS: &mtasts.Options{
 			Fetcher: &mtasts.Fetcher{Resolver: e.recursive, Dialer: dialer, RootCAs: roots, Timeout: 10 * time.Second}},
 		SkipReason: "the test stays on loopback",
 	}

@@ -1,15 +1,18 @@
 package mtasts_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 
 	"github.com/mxtrace/mxtrace/mtasts"
+	"github.com/mxtrace/mxtrace/resolve"
 )
 
 // A policy as served at https://mta-sts.example.com/.well-known/mta-sts.txt,
 // checked against the exchanges of a delivery plan.
 func ExampleParsePolicy() {
-	rec, err := mtasts.ParseRecord("v=STSv1; id=20160831085700Z;")
+	rec, err := mtasts.Parse("v=STSv1; id=20160831085700Z;")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -31,4 +34,26 @@ func ExampleParsePolicy() {
 	// mode: enforce max_age: 604800
 	// not covered: [a.b.example.net]
 	// mta-sts: invalid policy: no max_age field
+}
+
+// Look up a domain's MTA-STS record without fetching the policy (as check
+// does offline, from zone files), and judge it.
+func ExampleLookup() {
+	zone := `$TTL 3600
+example.com. SOA ns.example.com. hostmaster.example.com. 1 7200 900 1209600 300
+_mta-sts.example.com. TXT "v=STSv1; id=2024-01-01"
+`
+	r, err := resolve.ParseZones(strings.NewReader(zone), "example")
+	if err != nil {
+		panic(err)
+	}
+	res, err := mtasts.Lookup(context.Background(), r, "example.com", mtasts.Options{NoFetch: true})
+	if err != nil {
+		panic(err)
+	}
+	for _, f := range mtasts.Findings(res, []string{"mx.example.com"}) {
+		fmt.Println(f.ID, f.Severity, f.Subject)
+	}
+	// Output:
+	// mta-sts-txt-invalid error _mta-sts.example.com
 }

@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// FuzzParseRecord parses, formats with String, re-parses and compares.
+// FuzzParse parses, formats with String, re-parses and compares.
 // Seeds are the RFC 8461 §3.1 example and near misses.
-func FuzzParseRecord(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"v=STSv1; id=20160831085700Z;",
 		"v=STSv1;id=a",
@@ -21,11 +21,11 @@ func FuzzParseRecord(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		r, err := ParseRecord(s)
+		r, err := Parse(s)
 		if err != nil {
 			return
 		}
-		again, err := ParseRecord(r.String())
+		again, err := Parse(r.String())
 		if err != nil {
 			t.Fatalf("String() of %q is %q, which does not parse: %v", s, r.String(), err)
 		}

@@ -33,16 +33,17 @@ import (
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
-// Checker looks up a domain's MTA-STS record and fetches its policy.
-type Checker struct {
-	Resolver resolve.Resolver
+// Options configure Lookup; the zero value fetches the policy with a
+// Fetcher that resolves through Lookup's resolver and trusts the system's
+// roots.
+type Options struct {
 	// Fetcher fetches the policy. Nil: a Fetcher resolving through
-	// Resolver, with the system's roots.
+	// Lookup's resolver, with the system's roots.
 	Fetcher *Fetcher
 	// NoFetch checks the TXT record only, for runs without the network
 	// (check --zone): the policy is neither fetched nor judged.
 	NoFetch bool
-	Logger  *slog.Logger // nil: no logging
+	Logger  *slog.Logger // nil: silent; otherwise each lookup is logged once, at debug
 }
 
 // Result is what Lookup found. TXT empty means the domain has no MTA-STS.
@@ -99,8 +100,8 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 // policy is fetched even when the record is malformed, so one run reports
 // every problem. A temporary failure of the TXT lookup is the error; every
 // other problem is in the Result.
-func (c *Checker) Lookup(ctx context.Context, domain dnsname.Name) (res *Result, err error) {
-	if c.Logger != nil {
+func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (res *Result, err error) {
+	if opts.Logger != nil {
 		start := time.Now()
 		defer func() {
 			args := []any{"domain", domain, "duration", time.Since(start)}
@@ -109,13 +110,13 @@ func (c *Checker) Lookup(ctx context.Context, domain dnsname.Name) (res *Result,
 			} else {
 				args = append(args, "records", len(res.TXT), "policy", res.Policy != nil)
 			}
-			c.Logger.Debug("mta-sts lookup", args...)
+			opts.Logger.Debug("mta-sts lookup", args...)
 		}()
 	}
 	res = &Result{Domain: string(domain), TXT: []string{}}
 	// RFC 8461 §3.1: the record is a TXT record at _mta-sts.DOMAIN; a
 	// CNAME there is followed like any other.
-	txt, err := resolve.Follow(ctx, c.Resolver, resolve.Q("_mta-sts."+domain.FQDN(), dns.TypeTXT))
+	txt, err := resolve.Follow(ctx, r, resolve.Q("_mta-sts."+domain.FQDN(), dns.TypeTXT))
 	if err != nil {
 		return nil, fmt.Errorf("mta-sts: %w", err)
 	}
@@ -130,18 +131,18 @@ func (c *Checker) Lookup(ctx context.Context, domain dnsname.Name) (res *Result,
 	case 0:
 		return res, nil
 	case 1:
-		res.Record, res.TXTErr = ParseRecord(res.TXT[0])
+		res.Record, res.TXTErr = Parse(res.TXT[0])
 	default:
 		// RFC 8461 §3.1: if the number of records is not one, senders
 		// assume the domain has no MTA-STS policy.
 		res.TXTErr = fmt.Errorf("%w (%d records)", ErrMultipleRecords, len(res.TXT))
 	}
-	if c.NoFetch {
+	if opts.NoFetch {
 		return res, nil
 	}
-	f := c.Fetcher
+	f := opts.Fetcher
 	if f == nil {
-		f = &Fetcher{Resolver: c.Resolver, Logger: c.Logger}
+		f = &Fetcher{Resolver: r, Logger: opts.Logger}
 	}
 	res.PolicyURL = PolicyURL(domain)
 	p, _, err := f.Fetch(ctx, domain)

@@ -62,7 +62,9 @@ func (f failing) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answe
 	return f.Resolver.Lookup(ctx, q)
 }
 
-func newChecker(t *testing.T) *Checker {
+// newSetup returns the test resolver and the Options that fetch from the
+// test's HTTPS servers.
+func newSetup(t *testing.T) (resolve.Resolver, Options) {
 	t.Helper()
 	zones, err := resolve.ParseZones(strings.NewReader(lookupZone), "lookup")
 	if err != nil {
@@ -93,15 +95,14 @@ func newChecker(t *testing.T) *Checker {
 	}
 	good := startTLS(t, ca.leaf(t, names...), policyServer(t, routes))
 	bad := startTLS(t, (*testCA)(nil).leaf(t, "mta-sts.badcert.test"), policyServer(t, routes))
-	return &Checker{
-		Resolver: r,
+	return r, Options{
 		Fetcher: &Fetcher{Resolver: r, RootCAs: ca.pool, Timeout: 20 * time.Second,
 			Dialer: loopDialer{"127.0.0.1": good, "127.0.0.2": bad}},
 	}
 }
 
 func TestLookupFindings(t *testing.T) {
-	c := newChecker(t)
+	r, opts := newSetup(t)
 	for _, tt := range []struct {
 		domain    string
 		exchanges []string
@@ -127,7 +128,7 @@ func TestLookupFindings(t *testing.T) {
 		{"none.test", []string{"mx1.none.test"}, nil, ""},
 	} {
 		t.Run(tt.domain, func(t *testing.T) {
-			res, err := c.Lookup(t.Context(), dnsname.MustParse(tt.domain))
+			res, err := Lookup(t.Context(), r, dnsname.MustParse(tt.domain), opts)
 			if err != nil {
 				t.Fatalf("Lookup: %v", err)
 			}
@@ -152,16 +153,16 @@ func TestLookupFindings(t *testing.T) {
 }
 
 func TestLookupServfailIsAnError(t *testing.T) {
-	c := newChecker(t)
-	res, err := c.Lookup(t.Context(), "servfail.test")
+	r, opts := newSetup(t)
+	res, err := Lookup(t.Context(), r, "servfail.test", opts)
 	if err == nil || !errors.Is(err, resolve.ErrServerFailure) {
 		t.Fatalf("Lookup = %+v, %v; want an error wrapping SERVFAIL, never mta-sts-missing", res, err)
 	}
 }
 
 func TestResultJSON(t *testing.T) {
-	c := newChecker(t)
-	res, err := c.Lookup(t.Context(), "redirect.test")
+	r, opts := newSetup(t)
+	res, err := Lookup(t.Context(), r, "redirect.test", opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func IsRecord(txt string) bool {
 	return rest == "" || rest[0] == ';' || rest[0] == ' ' || rest[0] == '\t'
 }
 
-// ParseRecord parses one MTA-STS TXT record (its strings already joined).
+// Parse parses one MTA-STS TXT record (its strings already joined).
 // It follows the ABNF of RFC 8461 §3.1:
 //
 //	sts-text-record = sts-version 1*(sts-field-delim sts-field) [sts-field-delim]
@@ -57,7 +57,7 @@ func IsRecord(txt string) bool {
 //	sts-id          = %s"id=" 1*32(ALPHA / DIGIT)
 //
 // Extension fields are kept; a missing or repeated id is an error.
-func ParseRecord(txt string) (*Record, error) {
+func Parse(txt string) (*Record, error) {
 	if !IsRecord(txt) {
 		return nil, recordErr("does not start with %q", recordPrefix)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestParseRecord(t *testing.T) {
+func TestParse(t *testing.T) {
 	for _, tt := range []struct {
 		in      string
 		wantID  string
@@ -38,21 +38,21 @@ func TestParseRecord(t *testing.T) {
 		{in: "v=STSv2; id=a", wantErr: "does not start"},
 		{in: "v=spf1 -all", wantErr: "does not start"},
 	} {
-		r, err := ParseRecord(tt.in)
+		r, err := Parse(tt.in)
 		if tt.wantErr != "" {
 			if err == nil || !errors.Is(err, ErrRecordSyntax) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("ParseRecord(%q) = %v, %v; want an error containing %q", tt.in, r, err, tt.wantErr)
+				t.Errorf("Parse(%q) = %v, %v; want an error containing %q", tt.in, r, err, tt.wantErr)
 			}
 			continue
 		}
 		if err != nil {
-			t.Errorf("ParseRecord(%q): %v", tt.in, err)
+			t.Errorf("Parse(%q): %v", tt.in, err)
 			continue
 		}
 		if r.ID != tt.wantID || !slices.Equal(r.Extensions, tt.wantExt) {
-			t.Errorf("ParseRecord(%q) = %+v, want id %q extensions %v", tt.in, r, tt.wantID, tt.wantExt)
+			t.Errorf("Parse(%q) = %+v, want id %q extensions %v", tt.in, r, tt.wantID, tt.wantExt)
 		}
-		again, err := ParseRecord(r.String())
+		again, err := Parse(r.String())
 		if err != nil || again.String() != r.String() {
 			t.Errorf("round trip of %q: %q → %v, %v", tt.in, r.String(), again, err)
 		}

@@ -98,9 +98,9 @@ type Sender struct {
 	// RequireTLS asks every exchange for STARTTLS and a certificate valid
 	// for its name (RuleRequireTLS), unless DANE applies.
 	RequireTLS bool
-	// MTASTS looks up and fetches the domain's MTA-STS policy. Nil: MTA-STS
-	// is not consulted.
-	MTASTS *mtasts.Checker
+	// MTASTS configures the lookup and fetch of the domain's MTA-STS
+	// policy (through Resolver). Nil: MTA-STS is not consulted.
+	MTASTS *mtasts.Options
 	// DANE looks up TLSA records. Nil: DANE is not consulted.
 	DANE     *dane.Checker
 	Timeouts Timeouts
@@ -390,7 +390,7 @@ func (s *Sender) mtaSTS(ctx context.Context, domain dnsname.Name) *stsPolicy {
 	if s.MTASTS == nil {
 		return nil
 	}
-	r, err := s.MTASTS.Lookup(ctx, domain)
+	r, err := mtasts.Lookup(ctx, s.resolver(), domain, *s.MTASTS)
 	switch {
 	case err != nil:
 		return &stsPolicy{state: &MTASTSState{Error: "the _mta-sts record could not be looked up: " + err.Error()}}

@@ -479,7 +479,7 @@ func TestRequireTLS(t *testing.T) {
 // stsWorld serves an MTA-STS policy for example.test over HTTPS on
 // loopback, reached through a dialer that sends port 443 to the test
 // server.
-func stsChecker(t *testing.T, r resolve.Resolver, ca *testpki.CA, policy string) *mtasts.Checker {
+func stsChecker(t *testing.T, r resolve.Resolver, ca *testpki.CA, policy string) *mtasts.Options {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path != mtasts.WellKnownPath {
@@ -493,7 +493,7 @@ func stsChecker(t *testing.T, r resolve.Resolver, ca *testpki.CA, policy string)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	f := &mtasts.Fetcher{Resolver: r, RootCAs: ca.Pool, Dialer: toDialer(srv.Listener.Addr().String()), Timeout: 5 * time.Second}
-	return &mtasts.Checker{Resolver: r, Fetcher: f}
+	return &mtasts.Options{Fetcher: f}
 }
 
 type toDialer string

@@ -172,7 +172,7 @@ func (g *globals) send(cmd *cobra.Command, f *sendFlags) error {
 		if f.httpsPort != 443 {
 			fetcher.Dialer = portDialer(strconv.Itoa(f.httpsPort))
 		}
-		s.MTASTS = &mtasts.Checker{Resolver: core.resolver, Fetcher: fetcher, Logger: g.logger}
+		s.MTASTS = &mtasts.Options{Fetcher: fetcher, Logger: g.logger}
 	}
 	if !f.noDANE {
 		s.DANE = &dane.Checker{Resolver: core.resolver, Logger: g.logger}
