@@ -132,10 +132,7 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		_, addrs := exchanges(f.Plan)
 		var inner sync.WaitGroup
 		inner.Go(func() { f.PTR = a.gatherPTR(ctx, f.Plan) })
-		inner.Go(func() {
-			dc := dane.Checker{Resolver: a.Resolver, Logger: a.Logger}
-			f.DANE, f.DANEErr = dc.LookupAll(ctx, addressed(f.Plan))
-		})
+		inner.Go(func() { f.DANE, f.DANEErr = a.gatherDANE(ctx, addressed(f.Plan)) })
 		if a.DNSBL != nil && len(addrs) > 0 {
 			inner.Go(func() { f.DNSBL = a.DNSBL.Check(ctx, addrs) })
 		}
@@ -207,6 +204,20 @@ func addressed(p *route.Plan) []string {
 		}
 	}
 	return hosts
+}
+
+// gatherDANE looks up the TLSA records of every host at once. Results are
+// in the order of hosts, nil where that host's lookup failed; the error
+// joins the failures.
+func (a *Auditor) gatherDANE(ctx context.Context, hosts []string) ([]*dane.Result, error) {
+	out := make([]*dane.Result, len(hosts))
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() { out[i], errs[i] = dane.Lookup(ctx, a.Resolver, h, dane.Options{Logger: a.Logger}) })
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 // gatherPTR looks up every exchange address's PTR and forward-confirms it,

@@ -277,7 +277,10 @@ func judgeDANE(f *Facts) ([]finding.Finding, string, error, bool) {
 			with++
 		}
 	}
-	fs := dane.Findings(f.DANE)
+	var fs []finding.Finding
+	for _, r := range f.DANE {
+		fs = append(fs, dane.Findings(r)...)
+	}
 	summary := fmt.Sprintf("TLSA records for %d of %d exchanges", with, len(f.DANE))
 	if f.SMTP != nil {
 		// RFC 7672 §3: the records must match what the servers present.

@@ -15,7 +15,6 @@ package dane
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -33,11 +32,11 @@ import (
 // §2.2.3: "_25._tcp").
 const SMTPPort = 25
 
-// Checker looks up the TLSA records of exchanges.
-type Checker struct {
-	Resolver resolve.Resolver
-	Port     int          // 0: SMTPPort
-	Logger   *slog.Logger // nil: no logging
+// Options configure Lookup; the zero value looks up the records SMTP
+// senders use.
+type Options struct {
+	Port   int          // the port of the TLSA name; 0: SMTPPort
+	Logger *slog.Logger // nil: silent; otherwise each lookup is logged once, at debug
 }
 
 // Result is the DANE state of one exchange.
@@ -72,7 +71,7 @@ func (r *Result) Usable() []*dns.TLSA {
 	return out
 }
 
-// Lookup finds the TLSA records of one exchange. The exchange's address
+// Lookup finds the TLSA records of one exchange, host (the MX target). The exchange's address
 // lookup and the TLSA lookup run at once; when the exchange is a CNAME
 // alias whose expansion is DNSSEC-validated, the TLSA records of the alias
 // target are asked for too and preferred (RFC 7672 §2.2.3, RFC 7671 §7):
@@ -80,8 +79,8 @@ func (r *Result) Usable() []*dns.TLSA {
 // alias is followed. A lookup that does not settle (SERVFAIL, time-out) is
 // the error: a validating sender defers mail then, and it must not be
 // reported as "no TLSA".
-func (c *Checker) Lookup(ctx context.Context, host string) (res *Result, err error) {
-	if c.Logger != nil {
+func Lookup(ctx context.Context, r resolve.Resolver, host string, opts Options) (res *Result, err error) {
+	if opts.Logger != nil {
 		start := time.Now()
 		defer func() {
 			args := []any{"host", host, "duration", time.Since(start)}
@@ -90,16 +89,16 @@ func (c *Checker) Lookup(ctx context.Context, host string) (res *Result, err err
 			} else {
 				args = append(args, "records", len(res.Records), "secure", res.Secure, "base", res.Base)
 			}
-			c.Logger.Debug("dane lookup", args...)
+			opts.Logger.Debug("dane lookup", args...)
 		}()
 	}
 	host = strings.TrimSuffix(dns.CanonicalName(host), ".")
-	res = &Result{Host: host, Name: c.tlsaName(host), Records: []Record{}}
+	res = &Result{Host: host, Name: opts.tlsaName(host), Records: []Record{}}
 	var addr, direct *resolve.Result
 	var addrErr, directErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { addr, addrErr = resolve.Follow(ctx, c.Resolver, resolve.Q(host+".", dns.TypeA)) })
-	wg.Go(func() { direct, directErr = resolve.Follow(ctx, c.Resolver, resolve.Q(res.Name+".", dns.TypeTLSA)) })
+	wg.Go(func() { addr, addrErr = resolve.Follow(ctx, r, resolve.Q(host+".", dns.TypeA)) })
+	wg.Go(func() { direct, directErr = resolve.Follow(ctx, r, resolve.Q(res.Name+".", dns.TypeTLSA)) })
 	wg.Wait()
 	if addrErr != nil {
 		return nil, fmt.Errorf("dane: address of %s: %w", host, addrErr)
@@ -114,13 +113,13 @@ func (c *Checker) Lookup(ctx context.Context, host string) (res *Result, err err
 	// insecure expansion is not trusted to pick the name.
 	if len(addr.Chain) > 0 && addr.AD {
 		target := strings.TrimSuffix(addr.Name, ".")
-		expanded, err := resolve.Follow(ctx, c.Resolver, resolve.Q(c.tlsaName(target)+".", dns.TypeTLSA))
+		expanded, err := resolve.Follow(ctx, r, resolve.Q(opts.tlsaName(target)+".", dns.TypeTLSA))
 		if err != nil {
 			return nil, fmt.Errorf("dane: %w", err)
 		}
 		if len(expanded.Records) > 0 {
 			found, base = expanded, target
-			res.Name = c.tlsaName(target)
+			res.Name = opts.tlsaName(target)
 		}
 	}
 	if len(found.Records) == 0 {
@@ -140,64 +139,48 @@ func (c *Checker) Lookup(ctx context.Context, host string) (res *Result, err err
 	return res, nil
 }
 
-// LookupAll looks up every exchange at once. Results are in the order of
-// hosts, nil where that host's lookup failed; the error joins the failures.
-func (c *Checker) LookupAll(ctx context.Context, hosts []string) ([]*Result, error) {
-	out := make([]*Result, len(hosts))
-	errs := make([]error, len(hosts))
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Go(func() { out[i], errs[i] = c.Lookup(ctx, h) })
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
-}
-
-func (c *Checker) tlsaName(host string) string {
-	port := c.Port
+func (o Options) tlsaName(host string) string {
+	port := o.Port
 	if port == 0 {
 		port = SMTPPort
 	}
 	return "_" + strconv.Itoa(port) + "._tcp." + host
 }
 
-// Findings reports, per exchange with TLSA records: dane-tlsa-insecure when
-// senders will not trust them (TLSA answer or address records not
-// validated), and dane-tlsa-invalid for records they cannot use. Nil
-// results (failed lookups) are skipped.
-func Findings(results []*Result) []finding.Finding {
-	var fs []finding.Finding
-	for _, r := range results {
-		if r == nil || len(r.Records) == 0 {
-			continue
-		}
-		switch {
-		case !r.Secure:
-			// RFC 7672 §2.2: only DNSSEC-validated TLSA records count.
-			fs = append(fs, finding.Newf(finding.DANEInsecure, r.Name,
-				"%s has TLSA records, but the answer is not DNSSEC-validated, so senders ignore them.", r.Host))
-		case !r.AddressSecure:
-			// RFC 7672 §2.2: senders look up TLSA records only for an
-			// exchange whose address records are validated.
-			fs = append(fs, finding.Newf(finding.DANEInsecure, r.Name,
-				"%s has validated TLSA records, but its address records are not DNSSEC-validated, so senders never look the TLSA records up.", r.Host))
-		}
-		var bad []string
-		for _, rec := range r.Records {
-			if err := rec.Check(); err != nil {
-				bad = append(bad, fmt.Sprintf("%s: %v", rec.brief(), err))
-			}
-		}
-		if len(bad) == 0 {
-			continue
-		}
-		msg := fmt.Sprintf("%s has %d TLSA record(s) senders cannot use (%s)", r.Host, len(bad), strings.Join(bad, "; "))
-		if len(bad) == len(r.Records) {
-			// RFC 7672 §2.2: with no usable record left, senders use TLS
-			// without authenticating the server.
-			msg += "; no usable record is left, so DANE gives no protection"
-		}
-		fs = append(fs, finding.New(finding.DANEInvalid, r.Name, msg+"."))
+// Findings reports, for an exchange with TLSA records: dane-tlsa-insecure
+// when senders will not trust them (TLSA answer or address records not
+// validated), and dane-tlsa-invalid for records they cannot use. A nil
+// Result (a failed lookup) gives none.
+func Findings(r *Result) []finding.Finding {
+	if r == nil || len(r.Records) == 0 {
+		return nil
 	}
-	return fs
+	var fs []finding.Finding
+	switch {
+	case !r.Secure:
+		// RFC 7672 §2.2: only DNSSEC-validated TLSA records count.
+		fs = append(fs, finding.Newf(finding.DANEInsecure, r.Name,
+			"%s has TLSA records, but the answer is not DNSSEC-validated, so senders ignore them.", r.Host))
+	case !r.AddressSecure:
+		// RFC 7672 §2.2: senders look up TLSA records only for an
+		// exchange whose address records are validated.
+		fs = append(fs, finding.Newf(finding.DANEInsecure, r.Name,
+			"%s has validated TLSA records, but its address records are not DNSSEC-validated, so senders never look the TLSA records up.", r.Host))
+	}
+	var bad []string
+	for _, rec := range r.Records {
+		if err := rec.Check(); err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v", rec.brief(), err))
+		}
+	}
+	if len(bad) == 0 {
+		return fs
+	}
+	msg := fmt.Sprintf("%s has %d TLSA record(s) senders cannot use (%s)", r.Host, len(bad), strings.Join(bad, "; "))
+	if len(bad) == len(r.Records) {
+		// RFC 7672 §2.2: with no usable record left, senders use TLS
+		// without authenticating the server.
+		msg += "; no usable record is left, so DANE gives no protection"
+	}
+	return append(fs, finding.New(finding.DANEInvalid, r.Name, msg+"."))
 }

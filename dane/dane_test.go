@@ -89,17 +89,17 @@ func (v validating) isSigned(name string) bool {
 	return false
 }
 
-func newChecker(t *testing.T) *Checker {
+func newResolver(t *testing.T) resolve.Resolver {
 	t.Helper()
 	zones, err := resolve.ParseZones(strings.NewReader(daneZone), "dane")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Checker{Resolver: validating{zones, []string{"signed.test."}, map[string]bool{"_25._tcp.mxf.signed.test.": true}}}
+	return validating{zones, []string{"signed.test."}, map[string]bool{"_25._tcp.mxf.signed.test.": true}}
 }
 
 func TestLookupFindings(t *testing.T) {
-	c := newChecker(t)
+	r := newResolver(t)
 	for _, tt := range []struct {
 		host       string
 		wantBase   string
@@ -125,7 +125,7 @@ func TestLookupFindings(t *testing.T) {
 		{"mxc.signed.test", "mxc.signed.test", 1, true, []finding.ID{finding.DANEInsecure}, "address records are not DNSSEC-validated"},
 	} {
 		t.Run(tt.host, func(t *testing.T) {
-			res, err := c.Lookup(t.Context(), tt.host)
+			res, err := Lookup(t.Context(), r, tt.host, Options{})
 			if err != nil {
 				t.Fatalf("Lookup: %v", err)
 			}
@@ -135,7 +135,7 @@ func TestLookupFindings(t *testing.T) {
 			if tt.wantBase != "" && res.Name != "_25._tcp."+tt.wantBase {
 				t.Errorf("Name = %q, want _25._tcp.%s", res.Name, tt.wantBase)
 			}
-			fs := Findings([]*Result{res})
+			fs := Findings(res)
 			var ids []finding.ID
 			for _, f := range fs {
 				ids = append(ids, f.ID)
@@ -151,7 +151,7 @@ func TestLookupFindings(t *testing.T) {
 }
 
 func TestLookupUsable(t *testing.T) {
-	res, err := newChecker(t).Lookup(t.Context(), "mx2.signed.test")
+	res, err := Lookup(t.Context(), newResolver(t), "mx2.signed.test", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,23 +161,18 @@ func TestLookupUsable(t *testing.T) {
 	}
 }
 
-func TestLookupAllFailure(t *testing.T) {
-	c := newChecker(t)
-	res, err := c.LookupAll(t.Context(), []string{"mx1.signed.test", "mxf.signed.test", "mx.plain.test"})
-	if err == nil || !errors.Is(err, resolve.ErrServerFailure) {
-		t.Errorf("err = %v, want the SERVFAIL of mxf (never reported as no TLSA)", err)
+func TestLookupFailure(t *testing.T) {
+	res, err := Lookup(t.Context(), newResolver(t), "mxf.signed.test", Options{})
+	if err == nil || !errors.Is(err, resolve.ErrServerFailure) || res != nil {
+		t.Errorf("Lookup = %v, %v; want the SERVFAIL of mxf (never reported as no TLSA)", res, err)
 	}
-	if len(res) != 3 || res[0] == nil || res[1] != nil || res[2] == nil {
-		t.Fatalf("results = %v, want mxf's to be nil only", res)
-	}
-	if ids := Findings(res); len(ids) != 1 || ids[0].ID != finding.DANEInsecure || ids[0].Subject != "_25._tcp.mx.plain.test" {
-		t.Errorf("Findings = %+v, want one dane-tlsa-insecure for mx.plain.test", ids)
+	if fs := Findings(res); fs != nil {
+		t.Errorf("Findings(nil) = %+v, want none", fs)
 	}
 }
 
 func TestPort(t *testing.T) {
-	c := &Checker{Port: 2525}
-	if got := c.tlsaName("mx.example.test"); got != "_2525._tcp.mx.example.test" {
+	if got := (Options{Port: 2525}).tlsaName("mx.example.test"); got != "_2525._tcp.mx.example.test" {
 		t.Errorf("tlsaName = %q", got)
 	}
 }

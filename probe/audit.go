@@ -65,8 +65,9 @@ type Auditor struct {
 	Resolver resolve.Resolver
 	// Planner plans domain targets; required for them.
 	Planner *route.Planner
-	// DANE looks up TLSA records; nil: no DANE matching.
-	DANE *dane.Checker
+	// DANE configures the TLSA lookups (through Resolver); nil: no DANE
+	// matching.
+	DANE *dane.Options
 	// IPv4 and IPv6 select the address families of host targets; both
 	// false means both. (Domain targets follow the Planner's.)
 	IPv4, IPv6 bool
@@ -272,7 +273,7 @@ func (a *Auditor) lookupTLSA(ctx context.Context, jobs []job) (map[string]*dane.
 	errs := make([]error, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
-		wg.Go(func() { results[i], errs[i] = a.DANE.Lookup(ctx, h) })
+		wg.Go(func() { results[i], errs[i] = dane.Lookup(ctx, a.Resolver, h, *a.DANE) })
 	}
 	wg.Wait()
 	out := map[string]*dane.Result{}

@@ -58,7 +58,7 @@ func TestAudit(t *testing.T) {
 		Prober:   quick(port, ca),
 		Resolver: zones,
 		Planner:  &route.Planner{Resolver: zones},
-		DANE:     &dane.Checker{Resolver: zones},
+		DANE:     &dane.Options{},
 	}
 
 	t.Run("domain", func(t *testing.T) {

@@ -101,8 +101,9 @@ type Sender struct {
 	// MTASTS configures the lookup and fetch of the domain's MTA-STS
 	// policy (through Resolver). Nil: MTA-STS is not consulted.
 	MTASTS *mtasts.Options
-	// DANE looks up TLSA records. Nil: DANE is not consulted.
-	DANE     *dane.Checker
+	// DANE configures the TLSA lookups (through Resolver). Nil: DANE is
+	// not consulted.
+	DANE     *dane.Options
 	Timeouts Timeouts
 	// Retry, when set, repeats the route after a round in which every
 	// exchange deferred. Nil: one round.
@@ -446,7 +447,7 @@ func (s *Sender) daneLookups(ctx context.Context, domain dnsname.Name, plan *rou
 	var wg sync.WaitGroup
 	for i, n := range names {
 		wg.Go(func() {
-			r, err := s.DANE.Lookup(ctx, n)
+			r, err := dane.Lookup(ctx, s.resolver(), n, *s.DANE)
 			out[i] = daneResult{res: r, err: err}
 			if err != nil {
 				a, aerr := resolve.Follow(ctx, s.resolver(), resolve.Q(n+".", dns.TypeA))

@@ -611,7 +611,7 @@ func TestDANE(t *testing.T) {
 				r = failTLSA{r}
 			}
 			s := newSender(t, r, port)
-			s.DANE = &dane.Checker{Resolver: r}
+			s.DANE = &dane.Options{}
 			res, err := s.Send(t.Context(), testMessage())
 			if err != nil {
 				t.Fatalf("Send: %v", err)

@@ -82,7 +82,7 @@ within that time.`,
 				Prober:   &probe.Prober{Port: g.smtpPort, HelloName: helo, RootCAs: roots, Logger: g.logger, RelayTo: relayTo},
 				Resolver: core.resolver,
 				Planner:  g.planner(cmd, core.resolver, seed),
-				DANE:     &dane.Checker{Resolver: core.resolver, Logger: g.logger},
+				DANE:     &dane.Options{Logger: g.logger},
 				IPv4:     g.ipv4,
 				IPv6:     g.ipv6,
 			}

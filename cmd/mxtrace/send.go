@@ -175,7 +175,7 @@ func (g *globals) send(cmd *cobra.Command, f *sendFlags) error {
 		s.MTASTS = &mtasts.Options{Fetcher: fetcher, Logger: g.logger}
 	}
 	if !f.noDANE {
-		s.DANE = &dane.Checker{Resolver: core.resolver, Logger: g.logger}
+		s.DANE = &dane.Options{Logger: g.logger}
 	}
 	if f.retry {
 		s.Retry = &send.Retry{Base: f.retryBase, Factor: f.retryFactor, Max: f.retryMax, For: f.retryFor}
