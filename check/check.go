@@ -52,8 +52,9 @@ type Auditor struct {
 	// MTASTS configures the MTA-STS lookup, which fetches the policy over
 	// HTTPS. nil: only the _mta-sts TXT record is checked.
 	MTASTS *mtasts.Options
-	// DNSBL looks the exchange addresses up on blacklists. nil: skipped.
-	DNSBL *dnsbl.Checker
+	// DNSBL configures the lookup of the exchange addresses on
+	// blacklists. nil: skipped.
+	DNSBL *dnsbl.Options
 	// Probe talks SMTP to every exchange address (banner, EHLO, STARTTLS,
 	// certificate; never DATA). nil: the SMTP, tier and DANE-match checks
 	// are skipped, for SMTPSkipReason (or SkipReason when that is empty).
@@ -101,7 +102,8 @@ type Facts struct {
 	DANE    []*dane.Result `json:"dane"`
 	DANEErr error          `json:"-"`
 
-	DNSBL []dnsbl.Result `json:"dnsbl,omitempty"`
+	DNSBL    *dnsbl.Result `json:"dnsbl,omitzero"`
+	DNSBLErr error         `json:"-"`
 
 	// SMTP holds one probe per exchange address, in plan order; nil when
 	// not probed. ProbedAt is when, for judging certificate dates.
@@ -134,7 +136,11 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		inner.Go(func() { f.PTR = a.gatherPTR(ctx, f.Plan) })
 		inner.Go(func() { f.DANE, f.DANEErr = a.gatherDANE(ctx, addressed(f.Plan)) })
 		if a.DNSBL != nil && len(addrs) > 0 {
-			inner.Go(func() { f.DNSBL = a.DNSBL.Check(ctx, addrs) })
+			inner.Go(func() {
+				opts := *a.DNSBL
+				opts.Logger = cmp.Or(opts.Logger, a.Logger)
+				f.DNSBL, f.DNSBLErr = dnsbl.Lookup(ctx, a.Resolver, addrs, opts)
+			})
 		}
 		if a.Probe != nil && len(addrs) > 0 {
 			inner.Go(func() {

@@ -100,7 +100,7 @@ func TestAuditGolden(t *testing.T) {
 			netip.MustParseAddr("192.0.2.251"): zones,
 			netip.MustParseAddr("192.0.2.252"): stale,
 		}},
-		DNSBL:          &dnsbl.Checker{Resolver: r, Lists: []string{"bl.test"}},
+		DNSBL:          &dnsbl.Options{Lists: []string{"bl.test"}},
 		DKIMSelectors:  []string{"mail"},
 		SMTPSkipReason: "the test does not connect",
 		SkipReason:     "the test has no HTTPS server",

@@ -369,7 +369,11 @@ func endpoints(f *Facts) []Endpoint {
 	ptr := f.ptrByAddress()
 	listed := map[netip.Addr]bool{}
 	asked := map[netip.Addr]bool{}
-	for _, r := range f.DNSBL {
+	var entries []dnsbl.Entry
+	if f.DNSBL != nil {
+		entries = f.DNSBL.Entries
+	}
+	for _, r := range entries {
 		switch r.Status {
 		case dnsbl.Listed:
 			listed[r.Address], asked[r.Address] = true, true
@@ -404,12 +408,15 @@ func endpoints(f *Facts) []Endpoint {
 }
 
 func judgeDNSBL(f *Facts) ([]finding.Finding, string, error, bool) {
-	if f.DNSBL == nil {
+	if f.DNSBL == nil && f.DNSBLErr == nil {
 		return nil, "", nil, false
+	}
+	if f.DNSBLErr != nil {
+		return nil, "", f.DNSBLErr, true
 	}
 	lists := map[string]bool{}
 	listed := 0
-	for _, r := range f.DNSBL {
+	for _, r := range f.DNSBL.Entries {
 		lists[r.List] = true
 		if r.Status == dnsbl.Listed {
 			listed++

@@ -14,11 +14,14 @@ package dnsbl
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -46,8 +49,8 @@ const (
 	Unusable Status = "unusable" // the list refused or gave a meaningless answer
 )
 
-// Result is one address on one list.
-type Result struct {
+// Entry is one address on one list.
+type Entry struct {
 	List    string     `json:"list"`
 	Address netip.Addr `json:"address"`
 	Status  Status     `json:"status"`
@@ -55,10 +58,23 @@ type Result struct {
 	Reason  string     `json:"reason,omitempty"` // the TXT record, or why the list is unusable
 }
 
-// Checker queries lists through a Resolver. Lists defaults to DefaultLists.
-type Checker struct {
-	Resolver resolve.Resolver
-	Lists    []string
+// Result is what Lookup found: one Entry per (list, address), lists in
+// order, addresses in order. Its JSON form is the list of entries.
+type Result struct {
+	Entries []Entry
+}
+
+// MarshalJSON writes the entries as a JSON array.
+func (r *Result) MarshalJSON() ([]byte, error) { return json.Marshal(r.Entries) }
+
+// IsZero reports whether there is nothing to show (no address was asked
+// about), for omitzero.
+func (r *Result) IsZero() bool { return r == nil || len(r.Entries) == 0 }
+
+// Options configure Lookup; the zero value asks DefaultLists.
+type Options struct {
+	Lists  []string     // the list zones to ask; empty: DefaultLists
+	Logger *slog.Logger // nil: silent; otherwise each lookup is logged once, at debug
 }
 
 // QueryName is the name asked for addr on zone (RFC 5782 §2.1, §2.4).
@@ -80,53 +96,95 @@ func QueryName(addr netip.Addr, zone string) string {
 	return strings.Join(labels, ".") + "." + dns.Fqdn(zone)
 }
 
-// Check looks every listable address up on every list, all at once, and
-// returns one Result per (list, address), lists in order, addresses in
-// order. Private, loopback, link-local and other non-global addresses are
+// Lookup looks every listable address of addrs up on every list, all at
+// once. Private, loopback, link-local and other non-global addresses are
 // left out: no list can know them, and asking would only leak them. Each
 // list's health is checked once with the RFC 5782 §5 test entries, unless
 // no address is left to ask about.
-func (c *Checker) Check(ctx context.Context, addrs []netip.Addr) []Result {
+//
+// A list that fails or refuses is an Unusable entry, not an error. The
+// error is for a blacklist check that could not be done at all: not one
+// query, test entries included, got an answer (the resolver is down).
+func Lookup(ctx context.Context, r resolve.Resolver, addrs []netip.Addr, opts Options) (res *Result, err error) {
+	if opts.Logger != nil {
+		start := time.Now()
+		defer func() {
+			args := []any{"addresses", len(addrs), "duration", time.Since(start)}
+			if res != nil {
+				args = append(args, "entries", len(res.Entries))
+			}
+			if err != nil {
+				args = append(args, "err", err)
+			}
+			opts.Logger.Debug("dnsbl lookup", args...)
+		}()
+	}
 	addrs = slices.DeleteFunc(slices.Clone(addrs), func(a netip.Addr) bool {
 		a = a.Unmap()
 		return !a.IsGlobalUnicast() || a.IsPrivate()
 	})
 	if len(addrs) == 0 {
-		return []Result{}
+		return &Result{Entries: []Entry{}}, nil
 	}
-	lists := c.Lists
+	lists := opts.Lists
 	if len(lists) == 0 {
 		lists = DefaultLists
 	}
-	out := make([]Result, len(lists)*len(addrs))
+	out := make([]Entry, len(lists)*len(addrs))
+	errs := make([]error, len(lists)*len(addrs))
 	health := make([]string, len(lists))
+	healthErr := make([]error, len(lists))
 	var wg sync.WaitGroup
 	for li, list := range lists {
-		wg.Go(func() { health[li] = c.health(ctx, list) })
+		wg.Go(func() { health[li], healthErr[li] = checkHealth(ctx, r, list) })
 		for ai, a := range addrs {
-			wg.Go(func() { out[li*len(addrs)+ai] = c.lookup(ctx, list, a) })
+			k := li*len(addrs) + ai
+			wg.Go(func() { out[k], errs[k] = lookup(ctx, r, list, a) })
 		}
 	}
 	wg.Wait()
+	if err := allFailed(append(errs, healthErr...)); err != nil {
+		return nil, fmt.Errorf("dnsbl: no list could be asked: %w", err)
+	}
 	for li, list := range lists {
 		if health[li] == "" {
 			continue
 		}
 		for ai := range addrs {
-			r := &out[li*len(addrs)+ai]
-			if r.Status == Listed || r.Status == Clean {
-				*r = Result{List: list, Address: r.Address, Status: Unusable, Reason: health[li]}
+			e := &out[li*len(addrs)+ai]
+			if e.Status == Listed || e.Status == Clean {
+				*e = Entry{List: list, Address: e.Address, Status: Unusable, Reason: health[li]}
 			}
 		}
 	}
-	return out
+	return &Result{Entries: out}, nil
 }
 
-// health checks a list with its RFC 5782 §5 test entries and returns why it
-// is unusable, or "".
-func (c *Checker) health(ctx context.Context, list string) string {
-	pos := c.lookup(ctx, list, netip.MustParseAddr("127.0.0.2"))
-	neg := c.lookup(ctx, list, netip.MustParseAddr("127.0.0.1"))
+// allFailed returns the first error when every one of errs is an error,
+// else nil.
+func allFailed(errs []error) error {
+	for _, err := range errs {
+		if err == nil {
+			return nil
+		}
+	}
+	return errs[0]
+}
+
+// checkHealth checks a list with its RFC 5782 §5 test entries and returns
+// why it is unusable, or "". The error is set when both test queries failed.
+func checkHealth(ctx context.Context, r resolve.Resolver, list string) (string, error) {
+	pos, posErr := lookup(ctx, r, list, netip.MustParseAddr("127.0.0.2"))
+	neg, negErr := lookup(ctx, r, list, netip.MustParseAddr("127.0.0.1"))
+	if posErr != nil && negErr != nil {
+		return pos.Reason, posErr
+	}
+	return health(pos, neg), nil
+}
+
+// health says why a list whose test entries answered pos and neg is
+// unusable, or "".
+func health(pos, neg Entry) string {
 	switch {
 	case pos.Status == Unusable:
 		return pos.Reason
@@ -140,40 +198,41 @@ func (c *Checker) health(ctx context.Context, list string) string {
 	return ""
 }
 
-// lookup asks one list about one address.
-func (c *Checker) lookup(ctx context.Context, list string, addr netip.Addr) Result {
-	r := Result{List: list, Address: addr}
+// lookup asks one list about one address. A failed query is an Unusable
+// entry saying so, and its error.
+func lookup(ctx context.Context, r resolve.Resolver, list string, addr netip.Addr) (Entry, error) {
+	e := Entry{List: list, Address: addr}
 	name := QueryName(addr, list)
-	a, err := resolve.Follow(ctx, c.Resolver, resolve.Q(name, dns.TypeA))
+	a, err := resolve.Follow(ctx, r, resolve.Q(name, dns.TypeA))
 	if err != nil {
-		r.Status, r.Reason = Unusable, fmt.Sprintf("the query failed: %v", err)
-		return r
+		e.Status, e.Reason = Unusable, fmt.Sprintf("the query failed: %v", err)
+		return e, err
 	}
 	if len(a.Records) == 0 {
 		// RFC 5782 §2.1: a listed entry has an A record; NXDOMAIN or no
 		// A record both mean not listed.
-		r.Status = Clean
-		return r
+		e.Status = Clean
+		return e, nil
 	}
 	for _, rr := range a.Records {
 		ip, _ := resolve.AddrOf(rr)
-		r.Codes = append(r.Codes, ip.String())
+		e.Codes = append(e.Codes, ip.String())
 		if why := refusal(ip); why != "" {
-			r.Status, r.Reason = Unusable, why
+			e.Status, e.Reason = Unusable, why
 		}
 	}
-	if r.Status == Unusable {
-		return r
+	if e.Status == Unusable {
+		return e, nil
 	}
-	r.Status = Listed
-	if t, err := resolve.Follow(ctx, c.Resolver, resolve.Q(name, dns.TypeTXT)); err == nil {
+	e.Status = Listed
+	if t, err := resolve.Follow(ctx, r, resolve.Q(name, dns.TypeTXT)); err == nil {
 		var reasons []string
 		for _, rr := range t.Records {
 			reasons = append(reasons, resolve.TXTData(rr.(*dns.TXT)))
 		}
-		r.Reason = strings.Join(reasons, "; ")
+		e.Reason = strings.Join(reasons, "; ")
 	}
-	return r
+	return e, nil
 }
 
 // refusal explains a return code that is not a listing, or "".
@@ -191,12 +250,15 @@ func refusal(ip netip.Addr) string {
 	return ""
 }
 
-// Findings turns results into findings: one dnsbl-listed per listing, and
-// one dnsbl-unusable per list that could not be used.
-func Findings(results []Result) []finding.Finding {
+// Findings turns a Lookup result into findings: one dnsbl-listed per
+// listing, and one dnsbl-unusable per list that could not be used.
+func Findings(res *Result) []finding.Finding {
+	if res == nil {
+		return nil
+	}
 	var fs []finding.Finding
 	unusable := map[string]bool{}
-	for _, r := range results {
+	for _, r := range res.Entries {
 		switch r.Status {
 		case Listed:
 			msg := fmt.Sprintf("%s is listed on %s (%s)", r.Address, r.List, strings.Join(r.Codes, ", "))

@@ -2,6 +2,7 @@ package dnsbl
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"testing"
@@ -64,7 +65,7 @@ func TestQueryName(t *testing.T) {
 	}
 }
 
-func TestCheck(t *testing.T) {
+func TestLookup(t *testing.T) {
 	listed := netip.MustParseAddr("192.0.2.99")
 	clean := netip.MustParseAddr("192.0.2.1")
 	for _, tt := range []struct {
@@ -99,10 +100,12 @@ func TestCheck(t *testing.T) {
 			[]Status{Unusable, Clean}, []finding.ID{finding.DNSBLUnusable}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &Checker{Resolver: lists{tt.zone, tt.fail}, Lists: []string{"bl.test"}}
-			res := c.Check(t.Context(), []netip.Addr{listed, clean})
+			res, err := Lookup(t.Context(), lists{tt.zone, tt.fail}, []netip.Addr{listed, clean}, Options{Lists: []string{"bl.test"}})
+			if err != nil {
+				t.Fatal(err)
+			}
 			var got []Status
-			for _, r := range res {
+			for _, r := range res.Entries {
 				got = append(got, r.Status)
 			}
 			if !slices.Equal(got, tt.want) {
@@ -115,24 +118,49 @@ func TestCheck(t *testing.T) {
 			if !slices.Equal(ids, tt.wantIDs) {
 				t.Errorf("findings = %v, want %v", ids, tt.wantIDs)
 			}
-			if tt.want[0] == Listed && res[0].Reason == "" {
-				t.Errorf("listing without the TXT reason: %+v", res[0])
+			if tt.want[0] == Listed && res.Entries[0].Reason == "" {
+				t.Errorf("listing without the TXT reason: %+v", res.Entries[0])
 			}
 		})
 	}
 }
 
-// TestCheckSkipsUnlistable: addresses no list can know are not asked about.
-func TestCheckSkipsUnlistable(t *testing.T) {
-	c := &Checker{Resolver: lists{healthy("bl.test", nil), nil}, Lists: []string{"bl.test"}}
-	got := c.Check(t.Context(), []netip.Addr{
+// TestLookupSkipsUnlistable: addresses no list can know are not asked about.
+func TestLookupSkipsUnlistable(t *testing.T) {
+	r, opts := lists{healthy("bl.test", nil), nil}, Options{Lists: []string{"bl.test"}}
+	got, err := Lookup(t.Context(), r, []netip.Addr{
 		netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("fe80::1"),
 		netip.MustParseAddr("192.0.2.1"),
-	})
-	if len(got) != 1 || got[0].Address != netip.MustParseAddr("192.0.2.1") {
-		t.Errorf("results %+v, want only 192.0.2.1", got)
+	}, opts)
+	if err != nil || len(got.Entries) != 1 || got.Entries[0].Address != netip.MustParseAddr("192.0.2.1") {
+		t.Errorf("results %+v, %v; want only 192.0.2.1", got, err)
 	}
-	if got := c.Check(t.Context(), []netip.Addr{netip.MustParseAddr("10.1.2.3")}); len(got) != 0 {
-		t.Errorf("only a private address: %+v, want nothing asked", got)
+	got, err = Lookup(t.Context(), r, []netip.Addr{netip.MustParseAddr("10.1.2.3")}, opts)
+	if err != nil || !got.IsZero() {
+		t.Errorf("only a private address: %+v, %v; want nothing asked", got, err)
+	}
+}
+
+// TestLookupResolverDown: when not one query is answered, the blacklist
+// check could not be done: one error, not one dnsbl-unusable per list.
+func TestLookupResolverDown(t *testing.T) {
+	fail := map[string]bool{}
+	for _, list := range []string{"a.test", "b.test"} {
+		for _, a := range []string{"192.0.2.1", "127.0.0.2", "127.0.0.1"} {
+			fail[QueryName(netip.MustParseAddr(a), list)] = true
+		}
+	}
+	res, err := Lookup(t.Context(), lists{nil, fail}, []netip.Addr{netip.MustParseAddr("192.0.2.1")}, Options{Lists: []string{"a.test", "b.test"}})
+	if err == nil || !errors.Is(err, resolve.ErrServerFailure) || res != nil {
+		t.Fatalf("Lookup = %+v, %v; want an error wrapping SERVFAIL", res, err)
+	}
+	// One list still answering: the other's failure is its finding.
+	delete(fail, QueryName(netip.MustParseAddr("127.0.0.2"), "b.test"))
+	res, err = Lookup(t.Context(), lists{nil, fail}, []netip.Addr{netip.MustParseAddr("192.0.2.1")}, Options{Lists: []string{"a.test", "b.test"}})
+	if err != nil {
+		t.Fatalf("one list answers: %v, want the entries", err)
+	}
+	if fs := Findings(res); len(fs) != 2 || fs[0].ID != finding.DNSBLUnusable {
+		t.Errorf("findings %+v, want dnsbl-unusable for both lists", fs)
 	}
 }

@@ -124,7 +124,7 @@ func (g *globals) auditor(core *dnsCore, p *route.Planner, selectors, lists []st
 	if noDNSBL {
 		a.SkipReason = "--no-dnsbl"
 	} else {
-		a.DNSBL = &dnsbl.Checker{Resolver: core.resolver, Lists: lists}
+		a.DNSBL = &dnsbl.Options{Lists: lists}
 	}
 	return a
 }
