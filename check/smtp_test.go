@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/smtptest"
@@ -71,7 +72,7 @@ _25._tcp.other TLSA 3 1 1 %s
 		Resolver: r,
 		Planner:  &route.Planner{Resolver: r},
 		Probe: &probe.Prober{Port: port, RootCAs: ca.Pool, HelloName: "checker.test",
-			ConnectTimeout: 2 * time.Second, BannerTimeout: 5 * time.Second, CommandTimeout: 5 * time.Second, TLSTimeout: 5 * time.Second},
+			Timeouts: dial.SMTPTimeouts{Connect: 2 * time.Second, Greeting: 5 * time.Second, Command: 5 * time.Second, TLSHandshake: 5 * time.Second}},
 		SkipReason: "offline",
 	}
 	return w

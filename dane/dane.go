@@ -24,18 +24,15 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
-// SMTPPort is the port whose TLSA records SMTP senders look up (RFC 7672
-// §2.2.3: "_25._tcp").
-const SMTPPort = 25
-
 // Options configure Lookup; the zero value looks up the records SMTP
 // senders use.
 type Options struct {
-	Port   int          // the port of the TLSA name; 0: SMTPPort
+	Port   int          // the port of the TLSA name; 0: dial.SMTPPort (RFC 7672 §2.2.3: "_25._tcp")
 	Logger *slog.Logger // nil: silent; otherwise each lookup is logged once, at debug
 }
 
@@ -142,7 +139,7 @@ func Lookup(ctx context.Context, r resolve.Resolver, host string, opts Options) 
 func (o Options) tlsaName(host string) string {
 	port := o.Port
 	if port == 0 {
-		port = SMTPPort
+		port = dial.SMTPPort
 	}
 	return "_" + strconv.Itoa(port) + "._tcp." + host
 }

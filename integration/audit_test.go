@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/peers"
@@ -219,7 +220,7 @@ var policies = map[string]string{
 // certificate from a test CA, and returns a dialer that sends the
 // fetcher's connections to port 443 there instead: the policy host's
 // address still comes from the zone, through Unbound.
-func startPolicyServer(t *testing.T) (*x509.CertPool, mtasts.Dialer) {
+func startPolicyServer(t *testing.T) (*x509.CertPool, dial.Dialer) {
 	t.Helper()
 	ca := testpki.NewCA(t, "mxtrace integration CA")
 	var names []string

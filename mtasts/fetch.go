@@ -19,6 +19,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/resolve"
 )
@@ -74,12 +75,6 @@ func (e *FetchError) Error() string {
 
 func (e *FetchError) Unwrap() error { return e.Err }
 
-// Dialer opens connections; *net.Dialer is one. Tests and bulk scans pass
-// their own to control where and how many connections go.
-type Dialer interface {
-	DialContext(ctx context.Context, network, address string) (net.Conn, error)
-}
-
 // Fetcher fetches policies over HTTPS. The zero value fetches with the
 // system's resolver and root certificates.
 type Fetcher struct {
@@ -89,8 +84,10 @@ type Fetcher struct {
 	Client *http.Client
 	// Resolver resolves the policy host. Nil: the system's resolver.
 	Resolver resolve.Resolver
-	// Dialer opens the TCP connections. Nil: a *net.Dialer.
-	Dialer Dialer
+	// Dialer opens the TCP connections: the policy host's addresses,
+	// found through Resolver, are dialed through it, so its address
+	// policy applies. Nil: a *dial.Net with no address policy.
+	Dialer dial.Dialer
 	// RootCAs are the trusted roots. Nil: the system's roots.
 	RootCAs *x509.CertPool
 	// Timeout bounds one fetch. Zero: DefaultTimeout.
@@ -229,7 +226,7 @@ func (e *stageError) Unwrap() error { return e.err }
 // dial resolves the host through f.Resolver (when set) and connects to its
 // addresses in the order served, IPv6 and IPv4 alike.
 func (f *Fetcher) dial(ctx context.Context, network, address string) (net.Conn, error) {
-	var d Dialer = &net.Dialer{}
+	var d dial.Dialer = &dial.Net{}
 	if f.Dialer != nil {
 		d = f.Dialer
 	}

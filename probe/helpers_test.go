@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/smtptest"
 	"github.com/mxtrace/mxtrace/internal/testpki"
@@ -35,13 +36,11 @@ func serverTLS(certs ...tls.Certificate) *tls.Config {
 // quick is a Prober with short deadlines for tests of hostile servers.
 func quick(port int, roots *testpki.CA) *Prober {
 	p := &Prober{
-		Port:           port,
-		HelloName:      "probe.example.test",
-		ConnectTimeout: 2 * time.Second,
-		BannerTimeout:  time.Second,
-		CommandTimeout: time.Second,
-		TLSTimeout:     time.Second,
-		SlowBanner:     5 * time.Second,
+		Port:      port,
+		HelloName: "probe.example.test",
+		Timeouts: dial.SMTPTimeouts{Connect: 2 * time.Second, Greeting: time.Second,
+			Command: time.Second, TLSHandshake: time.Second},
+		SlowBanner: 5 * time.Second,
 	}
 	if roots != nil {
 		p.RootCAs = roots.Pool

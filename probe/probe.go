@@ -24,7 +24,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -33,23 +32,27 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/route"
 )
 
-// SMTPPort is the port exchanges listen on for mail from other servers
-// (RFC 5321 §4.5.4.2 via the IANA registry).
-const SMTPPort = 25
+// DefaultTimeouts are the deadlines of the Prober's zero Timeouts fields.
+// RFC 5321 §4.5.3.2 asks a sender to wait 5 minutes for the greeting and
+// each reply; a diagnostic tool waits less, and reports anything close to
+// its limit as slow. No Session bound: the caller's context is one.
+func DefaultTimeouts() dial.SMTPTimeouts {
+	return dial.SMTPTimeouts{
+		Connect:      10 * time.Second,
+		Greeting:     30 * time.Second,
+		Command:      30 * time.Second,
+		TLSHandshake: 15 * time.Second,
+	}
+}
 
-// Defaults of the Prober's zero fields. RFC 5321 §4.5.3.2 asks a sender to
-// wait 5 minutes for the greeting and each reply; a diagnostic tool waits
-// less, and reports anything close to its limit as slow.
+// Defaults of the Prober's other zero fields.
 const (
-	DefaultConnectTimeout = 10 * time.Second
-	DefaultBannerTimeout  = 30 * time.Second
-	DefaultCommandTimeout = 30 * time.Second
-	DefaultTLSTimeout     = 15 * time.Second
-	DefaultSlowBanner     = 5 * time.Second
-	DefaultMaxParallel    = 32
+	DefaultSlowBanner  = 5 * time.Second
+	DefaultMaxParallel = 32
 	// DefaultHelloName is the EHLO name used when the machine's own
 	// name is not a fully qualified domain name (RFC 2606 reserves
 	// .invalid).
@@ -64,27 +67,24 @@ const (
 	maxExtensions      = 64
 )
 
-// Dialer opens connections; *net.Dialer is one. Tests pass a fake, and
-// serve passes one that refuses private addresses.
-type Dialer interface {
-	DialContext(ctx context.Context, network, address string) (net.Conn, error)
-}
-
 // Prober probes SMTP servers. The zero value works: port 25, the system's
 // roots, the default deadlines. A Prober is safe for concurrent use; do not
 // change its fields while it runs.
 type Prober struct {
-	// Port is the TCP port to connect to; 0 means SMTPPort.
+	// Port is the TCP port to connect to; 0 means dial.SMTPPort.
 	Port int
 	// HelloName is the name sent with EHLO; empty means the machine's
 	// host name when it is fully qualified, else DefaultHelloName.
 	HelloName string
 	// RootCAs verify the servers' chains; nil means the system's roots.
 	RootCAs *x509.CertPool
-	// Dialer opens the TCP connections; nil means a net.Dialer.
-	Dialer Dialer
-	// Deadlines of each step; zero means the Default*.
-	ConnectTimeout, BannerTimeout, CommandTimeout, TLSTimeout time.Duration
+	// Dialer opens the TCP connections; nil means a *dial.Net with no
+	// address policy. serve passes one that refuses private addresses.
+	Dialer dial.Dialer
+	// Timeouts bound the session and each stage (connect, greeting, each
+	// command, TLS handshake); zero fields take DefaultTimeouts. A Session
+	// bound applies to each address probed.
+	Timeouts dial.SMTPTimeouts
 	// SlowBanner is the time to greeting above which it counts as slow
 	// (smtp-banner-slow); zero means DefaultSlowBanner.
 	SlowBanner time.Duration
@@ -295,36 +295,32 @@ type TranscriptLine struct {
 
 // settings are a Prober's fields with the defaults filled in.
 type settings struct {
-	port                                       int
-	hello                                      string
-	roots                                      *x509.CertPool
-	dialer                                     Dialer
-	connect, banner, command, tlsTimeout, slow time.Duration
-	now                                        func() time.Time
-	logger                                     *slog.Logger
-	relayTo                                    string
+	port    int
+	hello   string
+	roots   *x509.CertPool
+	dialer  dial.Dialer
+	t       dial.SMTPTimeouts
+	slow    time.Duration
+	now     func() time.Time
+	logger  *slog.Logger
+	relayTo string
 }
 
 func (p *Prober) settings() *settings {
 	s := &settings{
 		port: p.Port, hello: p.HelloName, roots: p.RootCAs, dialer: p.Dialer,
-		connect: p.ConnectTimeout, banner: p.BannerTimeout, command: p.CommandTimeout,
-		tlsTimeout: p.TLSTimeout, slow: p.SlowBanner, now: p.Now, logger: p.Logger,
+		t: p.Timeouts.Or(DefaultTimeouts()), slow: p.SlowBanner, now: p.Now, logger: p.Logger,
 		relayTo: strings.TrimSuffix(p.RelayTo, "."),
 	}
 	if s.port == 0 {
-		s.port = SMTPPort
+		s.port = dial.SMTPPort
 	}
 	if s.hello == "" {
 		s.hello = defaultHelloName()
 	}
 	if s.dialer == nil {
-		s.dialer = &net.Dialer{}
+		s.dialer = &dial.Net{Timeout: s.t.Connect}
 	}
-	s.connect = cmpOr(s.connect, DefaultConnectTimeout)
-	s.banner = cmpOr(s.banner, DefaultBannerTimeout)
-	s.command = cmpOr(s.command, DefaultCommandTimeout)
-	s.tlsTimeout = cmpOr(s.tlsTimeout, DefaultTLSTimeout)
 	s.slow = cmpOr(s.slow, DefaultSlowBanner)
 	if s.now == nil {
 		s.now = time.Now

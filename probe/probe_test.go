@@ -232,7 +232,7 @@ func TestProbeRefused(t *testing.T) {
 func TestProbeCanceled(t *testing.T) {
 	raw := smtptest.StartRaw(t, smtptest.RawOptions{Behaviour: smtptest.Silent})
 	p := quick(int(raw.Addr().Port()), nil)
-	p.BannerTimeout = time.Minute
+	p.Timeouts.Greeting = time.Minute
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()

@@ -50,6 +50,11 @@ func (c *countingConn) Read(p []byte) (int, error) {
 
 func (s *settings) probe(ctx context.Context, host string, addr netip.Addr) (res *Result) {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if s.t.Session > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.t.Session)
+		defer cancel()
+	}
 	res = &Result{Host: host, Address: addr.Unmap(), Port: s.port, Transcript: []TranscriptLine{}}
 	ss := &session{s: s, ctx: ctx, res: res, start: time.Now()}
 	defer func() {
@@ -146,7 +151,7 @@ func (ss *session) connect() bool {
 		ss.fail(StepConnect, KindNetwork, nil, "no valid address")
 		return false
 	}
-	ctx, cancel := context.WithTimeout(ss.ctx, s.connect)
+	ctx, cancel := context.WithTimeout(ss.ctx, s.t.Connect)
 	defer cancel()
 	conn, err := s.dialer.DialContext(ctx, "tcp", endpoint)
 	res.ConnectMS = ss.ms()
@@ -155,7 +160,7 @@ func (ss *session) connect() bool {
 		if ss.ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			kind = KindTimeout
 		}
-		ss.fail(StepConnect, kind, err, "connect %s: %s", endpoint, ss.describe(kind, err, s.connect))
+		ss.fail(StepConnect, kind, err, "connect %s: %s", endpoint, ss.describe(kind, err, s.t.Connect))
 		return false
 	}
 	res.Connected = true
@@ -170,10 +175,10 @@ func (ss *session) connect() bool {
 // ready) or 554 (no service here) as the opening reply.
 func (ss *session) banner() bool {
 	s, res := ss.s, ss.res
-	ss.deadline(s.banner)
+	ss.deadline(s.t.Greeting)
 	reply, err := ss.read()
 	if err != nil {
-		ss.readFailed(StepBanner, err, s.banner, "greeting")
+		ss.readFailed(StepBanner, err, s.t.Greeting, "greeting")
 		return false
 	}
 	ms := ss.ms() - res.ConnectMS
@@ -251,14 +256,14 @@ func (ss *session) startTLS() bool {
 		serverName = ""
 	}
 	tc := tls.Client(ss.raw, tlsConfig(serverName))
-	ss.deadline(s.tlsTimeout)
+	ss.deadline(s.t.TLSHandshake)
 	start := ss.ms()
 	if err := tc.HandshakeContext(ss.ctx); err != nil {
 		kind := ss.classify(err)
 		if kind == KindNetwork {
 			kind = KindTLS
 		}
-		ss.fail(StepTLS, kind, err, "TLS handshake: %s", ss.describe(kind, err, s.tlsTimeout))
+		ss.fail(StepTLS, kind, err, "TLS handshake: %s", ss.describe(kind, err, s.t.TLSHandshake))
 		return false
 	}
 	st := tc.ConnectionState()
@@ -312,7 +317,7 @@ func (ss *session) relay() bool {
 // Result's error.
 func (ss *session) quit() {
 	prev := ss.res.Err
-	_, err := ss.cmdWithin(StepQuit, "QUIT", min(ss.s.command, quitTimeout))
+	_, err := ss.cmdWithin(StepQuit, "QUIT", min(ss.s.t.Command, quitTimeout))
 	if err != nil && prev != nil {
 		ss.res.Err = prev
 	}
@@ -325,7 +330,7 @@ const quitTimeout = 5 * time.Second
 // cmd sends one command line and reads the reply. On failure it records
 // the step's error and returns it.
 func (ss *session) cmd(step Step, line string) (*Reply, error) {
-	return ss.cmdWithin(step, line, ss.s.command)
+	return ss.cmdWithin(step, line, ss.s.t.Command)
 }
 
 func (ss *session) cmdWithin(step Step, line string, timeout time.Duration) (*Reply, error) {

@@ -65,7 +65,7 @@ func (d pipeDialer) serve(c net.Conn) {
 }
 
 // TestBannerTiming: time to greeting is measured from the connection,
-// judged against SlowBanner, and a silent server ends at BannerTimeout,
+// judged against SlowBanner, and a silent server ends at the greeting time-out,
 // all on the fake clock of a synctest bubble (no real waiting).
 func TestBannerTiming(t *testing.T) {
 	addr := netip.MustParseAddr("192.0.2.1")
@@ -91,8 +91,8 @@ func TestBannerTiming(t *testing.T) {
 					if r.Err == nil || r.Err.Kind != tt.kind || r.Err.Step != StepBanner {
 						t.Fatalf("error %+v, want %s at banner", r.Err, tt.kind)
 					}
-					if elapsed != DefaultBannerTimeout {
-						t.Errorf("gave up after %s, want %s", elapsed, DefaultBannerTimeout)
+					if elapsed != DefaultTimeouts().Greeting {
+						t.Errorf("gave up after %s, want %s", elapsed, DefaultTimeouts().Greeting)
 					}
 				} else if r.Banner == nil || r.Banner.MS != tt.ms || r.Err != nil {
 					t.Fatalf("banner %+v error %+v, want %d ms", r.Banner, r.Err, tt.ms)
@@ -168,7 +168,7 @@ func TestConnectErrors(t *testing.T) {
 			if r.Connected || r.Err == nil || r.Err.Step != StepConnect || r.Err.Kind != tt.kind || r.Err.Message != tt.msg {
 				t.Errorf("%v: %+v, want %s %q", tt.err, r.Err, tt.kind, tt.msg)
 			}
-			if tt.err == nil && time.Since(start) != DefaultConnectTimeout {
+			if tt.err == nil && time.Since(start) != DefaultTimeouts().Connect {
 				t.Errorf("gave up after %s", time.Since(start))
 			}
 			if fs := Findings([]*Result{r}, time.Time{}, nil); len(fs) != 1 || fs[0].ID != finding.SMTPUnreachable {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fatih/color"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/route"
@@ -49,7 +50,7 @@ func WriteProbe(w io.Writer, r *probe.Report, st Style, o ProbeOptions) error {
 			n = fmt.Sprintf("%d addresses", len(r.Results))
 		}
 		head += "  " + n + " probed"
-		if port := r.Results[0].Port; port != probe.SMTPPort {
+		if port := r.Results[0].Port; port != dial.SMTPPort {
 			head += fmt.Sprintf(" on port %d", port)
 		}
 	}

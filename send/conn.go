@@ -28,15 +28,22 @@ const (
 var ErrSessionTooLarge = fmt.Errorf("send: the server sent more than %d octets in one session", MaxSessionBytes)
 
 // limitConn caps the octets read from a connection and keeps every
-// deadline at or before a hard one (the context's), so no read or write
-// outlives the attempt even when go-smtp clears its deadlines.
+// deadline at or before a hard one (the session's), so no read or write
+// outlives the attempt even when go-smtp clears its deadlines. A read that
+// ends by a deadline poisons it: the stream is out of step with the
+// replies, so every later read and write fails with that time-out, and
+// cut tells the session that what go-smtp took for a reply was cut short.
 type limitConn struct {
 	net.Conn
 	left int64
 	hard time.Time // zero: none
+	cut  error     // the time-out that ended a read, if any
 }
 
 func (c *limitConn) Read(p []byte) (int, error) {
+	if c.cut != nil {
+		return 0, c.cut
+	}
 	if c.left <= 0 {
 		return 0, ErrSessionTooLarge
 	}
@@ -45,7 +52,17 @@ func (c *limitConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	c.left -= int64(n)
+	if err != nil && isTimeout(err) {
+		c.cut = err
+	}
 	return n, err
+}
+
+func (c *limitConn) Write(p []byte) (int, error) {
+	if c.cut != nil {
+		return 0, c.cut
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *limitConn) clamp(t time.Time) time.Time {
@@ -97,6 +114,15 @@ func (t *tapConn) Write(p []byte) (int, error) {
 		t.out.feed(p[:n], t.line)
 	}
 	return n, err
+}
+
+// cut ends the line the server was sending when a deadline cut it,
+// marked as cut.
+func (t *tapConn) cut() {
+	if len(t.in.buf) > 0 || t.in.cut {
+		t.line(t.in.prefix + printable.String(string(t.in.buf)) + "… (cut by the deadline)")
+		t.in.buf, t.in.cut = t.in.buf[:0], false
+	}
 }
 
 // hide starts or ends a stretch of writes left out of the transcript; at

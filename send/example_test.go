@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/send"
@@ -30,7 +31,7 @@ $ORIGIN example.test.
 	s := &send.Sender{
 		Planner:   &route.Planner{Resolver: zones},
 		HelloName: "client.example.net",
-		Timeouts:  send.Timeouts{Connect: 10 * time.Second, Command: time.Minute},
+		Timeouts:  dial.SMTPTimeouts{Session: 2 * time.Minute, Connect: 10 * time.Second, Command: time.Minute},
 		Observer: func(e send.Event) {
 			if e.Kind == send.EventPlan {
 				fmt.Println("route:", e.Plan.Result)

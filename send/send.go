@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -37,6 +36,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/dane"
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/mtasts"
@@ -44,35 +44,9 @@ import (
 	"github.com/mxtrace/mxtrace/route"
 )
 
-// SMTPPort is the port exchanges receive mail on (RFC 5321 §4.5.4: "port 25").
-const SMTPPort = 25
-
-// Default time-outs, from RFC 5321 §4.5.3.2 (5 minutes for the greeting
-// and each command, 10 for the reply to the final dot) and a connection
-// time-out as deployed senders use.
-const (
-	DefaultConnectTimeout = 30 * time.Second
-	DefaultCommandTimeout = 5 * time.Minute
-	DefaultDataTimeout    = 10 * time.Minute
-)
-
-// Dialer opens TCP connections; *net.Dialer is one.
-type Dialer interface {
-	DialContext(ctx context.Context, network, address string) (net.Conn, error)
-}
-
-// Timeouts bound each step of an attempt. Zero fields take the defaults.
-type Timeouts struct {
-	// Connect bounds the TCP connection.
-	Connect time.Duration
-	// Command bounds the wait for each reply: the greeting, EHLO,
-	// STARTTLS and the TLS handshake, MAIL, RCPT, DATA (RFC 5321
-	// §4.5.3.2).
-	Command time.Duration
-	// Data bounds sending the message and the wait for the reply to its
-	// final dot (RFC 5321 §4.5.3.2.6).
-	Data time.Duration
-}
+// DefaultTimeouts are the time-outs of the Sender's zero Timeouts fields:
+// those RFC 5321 §4.5.3.2 asks of a sender, with no Session bound.
+func DefaultTimeouts() dial.SMTPTimeouts { return dial.RFC5321Timeouts() }
 
 // Sender delivers messages. Planner is required; every other field is
 // optional. A Sender is safe for concurrent use when its Observer is.
@@ -83,7 +57,7 @@ type Sender struct {
 	// Resolver answers the MTA-STS, DANE and MX-security lookups. Nil:
 	// the Planner's.
 	Resolver resolve.Resolver
-	// Port is the exchanges' SMTP port; 0 means 25. TLSA records are
+	// Port is the exchanges' SMTP port; 0 means dial.SMTPPort. TLSA records are
 	// looked up at _25._tcp whatever the port (RFC 7672 §2.2.3).
 	Port int
 	// HelloName is the name given in EHLO. Empty: the host name when it
@@ -93,8 +67,8 @@ type Sender struct {
 	// RootCAs verify certificates under the rules that require it. Nil:
 	// the system's roots.
 	RootCAs *x509.CertPool
-	// Dialer opens connections. Nil: a *net.Dialer.
-	Dialer Dialer
+	// Dialer opens connections. Nil: a *dial.Net with no address policy.
+	Dialer dial.Dialer
 	// RequireTLS asks every exchange for STARTTLS and a certificate valid
 	// for its name (RuleRequireTLS), unless DANE applies.
 	RequireTLS bool
@@ -103,8 +77,13 @@ type Sender struct {
 	MTASTS *mtasts.Options
 	// DANE configures the TLSA lookups (through Resolver). Nil: DANE is
 	// not consulted.
-	DANE     *dane.Options
-	Timeouts Timeouts
+	DANE *dane.Options
+	// Timeouts bound each attempt (Session: one SMTP session, from the
+	// connection to the end of the message data) and each stage inside
+	// it. The reply to the final dot waits DataTerm even past the Session
+	// bound: giving up there can deliver the message twice (RFC 5321
+	// §4.5.3.2.6, §6.1). Zero fields take DefaultTimeouts.
+	Timeouts dial.SMTPTimeouts
 	// Retry, when set, repeats the route after a round in which every
 	// exchange deferred. Nil: one round.
 	Retry *Retry

@@ -20,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/dane"
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/internal/smtptest"
 	"github.com/mxtrace/mxtrace/internal/testpki"
 	"github.com/mxtrace/mxtrace/mtasts"
@@ -59,7 +60,7 @@ func newSender(t *testing.T, r resolve.Resolver, port int) *Sender {
 		Planner:    &route.Planner{Resolver: r},
 		Port:       port,
 		HelloName:  "client.example.test",
-		Timeouts:   Timeouts{Connect: 2 * time.Second, Command: time.Second, Data: 2 * time.Second},
+		Timeouts:   dial.SMTPTimeouts{Connect: 2 * time.Second, Greeting: time.Second, Command: time.Second, TLSHandshake: time.Second, DataInit: time.Second, DataBlock: 2 * time.Second, DataTerm: 2 * time.Second},
 		Transcript: true,
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxtrace/mxtrace/dane"
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/internal/printable"
 )
 
@@ -60,41 +61,44 @@ const quitTimeout = 5 * time.Second
 // maxReplyText cuts reply texts kept in an Attempt.
 const maxReplyText = 1024
 
-func (s *Sender) timeouts() Timeouts {
-	t := s.Timeouts
-	if t.Connect <= 0 {
-		t.Connect = DefaultConnectTimeout
-	}
-	if t.Command <= 0 {
-		t.Command = DefaultCommandTimeout
-	}
-	if t.Data <= 0 {
-		t.Data = DefaultDataTimeout
-	}
-	return t
-}
-
 // session is the state of one attempt.
 type session struct {
 	s    *Sender
 	a    *Attempt
 	hp   hostPolicy
-	t    Timeouts
+	t    dial.SMTPTimeouts
 	raw  net.Conn
 	lc   *limitConn
 	tap  *tapConn
 	c    *smtp.Client
 	helo string
+	// outer is the caller's deadline (zero: none), which alone bounds
+	// the reply to the final dot.
+	outer time.Time
+	// stageStart and stageLimit are when the current stage began and
+	// how long it may last, for the message of a time-out.
+	stageStart time.Time
+	stageLimit time.Duration
+	want       string // what did not come in time, should the stage time out
 }
 
 // attempt delivers to one address: connect, greeting, EHLO, STARTTLS when
 // offered (unless plaintext), MAIL, RCPT, DATA (RFC 5321 §3.3, §4.1.1).
+// The whole session up to the end of the message data ends by
+// Timeouts.Session, each stage by its own time-out inside it.
 func (s *Sender) attempt(ctx context.Context, e hostEntry, addr string, hp hostPolicy, msg *Message, data []byte, plaintext bool) *Attempt {
 	start := time.Now()
 	a := &Attempt{Host: e.host.Name, Preference: e.pref, Address: addr, Rule: hp.rule, Plaintext: plaintext, PolicyNote: hp.note}
 	defer func() { a.ElapsedMS = ms(time.Since(start)) }()
 	s.emit(Event{Kind: EventConnect, Host: a.Host, Address: addr})
-	ss := &session{s: s, a: a, hp: hp, t: s.timeouts()}
+	ss := &session{s: s, a: a, hp: hp, t: s.Timeouts.Or(DefaultTimeouts())}
+	ss.outer, _ = ctx.Deadline()
+	sctx := ctx
+	if ss.t.Session > 0 {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(ctx, ss.t.Session)
+		defer cancel()
+	}
 	line := func(l string) {
 		s.emit(Event{Kind: EventLine, Host: a.Host, Address: addr, Line: l})
 		if s.Transcript && len(a.Transcript) < MaxTranscriptLines {
@@ -102,15 +106,18 @@ func (s *Sender) attempt(ctx context.Context, e hostEntry, addr string, hp hostP
 		}
 	}
 
-	a.Stage = StageConnect
 	port := s.Port
 	if port == 0 {
-		port = SMTPPort
+		port = dial.SMTPPort
 	}
-	dctx, cancel := context.WithTimeout(ctx, ss.t.Connect)
+	ss.begin(StageConnect, ss.t.Connect, sctx)
+	dctx, cancel := context.WithTimeout(sctx, ss.t.Connect)
 	raw, err := s.dialer().DialContext(dctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
 	cancel()
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return ss.deferred(fmt.Errorf("connect: no connection within %s", roundLimit(ss.stageLimit)))
+		}
 		return ss.deferred(fmt.Errorf("connect: %w", err))
 	}
 	defer raw.Close()
@@ -119,19 +126,21 @@ func (s *Sender) attempt(ctx context.Context, e hostEntry, addr string, hp hostP
 	defer stop()
 	ss.raw = raw
 	ss.lc = &limitConn{Conn: raw, left: MaxSessionBytes}
-	if d, ok := ctx.Deadline(); ok {
-		ss.lc.hard = d
-	}
+	ss.lc.hard, _ = sctx.Deadline()
 	ss.tap = newTap(ss.lc, line)
 	ss.helo = s.helloName(raw)
-	ss.c = ss.client(ss.tap)
 
 	// RFC 5321 §4.3.1: the 220 greeting, then EHLO (§4.1.1.1); go-smtp
 	// falls back to HELO after a 500 or 502 to EHLO.
-	a.Stage = StageBanner
-	if err := ss.c.Hello(ss.helo); err != nil {
+	ss.begin(StageBanner, ss.t.Greeting, sctx)
+	greeting, err := ss.greet()
+	if err != nil {
+		return ss.fail(err)
+	}
+	ss.c = ss.client(&greetConn{Conn: ss.tap, pending: greeting})
+	if err := ss.check(ss.c.Hello(ss.helo)); err != nil {
 		if ss.tap.wrote > 0 {
-			a.Stage = StageEHLO
+			ss.begin(StageEHLO, ss.t.Command, sctx)
 		}
 		return ss.fail(err)
 	}
@@ -139,8 +148,8 @@ func (s *Sender) attempt(ctx context.Context, e hostEntry, addr string, hp hostP
 	offered, _ := ss.c.Extension("STARTTLS")
 	switch {
 	case offered && !plaintext:
-		a.Stage = StageSTARTTLS
-		if done := ss.startTLS(ctx, line); done {
+		ss.begin(StageSTARTTLS, ss.t.Command, sctx)
+		if done := ss.startTLS(sctx, line); done {
 			return a
 		}
 	case hp.rule.Required():
@@ -154,35 +163,45 @@ func (s *Sender) attempt(ctx context.Context, e hostEntry, addr string, hp hostP
 	}
 
 	// RFC 5321 §3.3: the mail transaction.
-	a.Stage = StageMail
+	ss.begin(StageMail, ss.t.Command, sctx)
 	opts := &smtp.MailOptions{Size: int64(len(data))} // RFC 1870 SIZE, sent when offered
 	if !isASCII(msg.From) || !isASCII(msg.To) {
 		opts.UTF8 = true // RFC 6531 §3.4
 	}
-	if err := ss.c.Mail(msg.From, opts); err != nil {
+	if err := ss.check(ss.c.Mail(msg.From, opts)); err != nil {
 		return ss.fail(err)
 	}
-	a.Stage = StageRcpt
-	if err := ss.c.Rcpt(msg.To, nil); err != nil {
+	ss.begin(StageRcpt, ss.t.Command, sctx)
+	if err := ss.check(ss.c.Rcpt(msg.To, nil)); err != nil {
 		return ss.fail(err)
 	}
-	a.Stage = StageData
+	// RFC 5321 §4.5.3.2.4: the 354 to DATA has its own time-out.
+	ss.begin(StageData, ss.t.DataInit, sctx)
+	ss.c.CommandTimeout = ss.t.DataInit
 	w, err := ss.c.Data()
-	if err != nil {
+	ss.c.CommandTimeout = ss.t.Command
+	if err = ss.check(err); err != nil {
 		return ss.fail(err)
 	}
-	a.Stage = StageMessage
+	ss.begin(StageMessage, ss.t.DataBlock, sctx)
+	ss.want = "the message data was not sent"
 	ss.tap.hide(true)
 	// go-smtp clears the deadline after the 354; the data gets its own
-	// (RFC 5321 §4.5.3.2.5), and the reply to the dot SubmissionTimeout.
-	_ = ss.lc.SetDeadline(time.Now().Add(ss.t.Data))
+	// (RFC 5321 §4.5.3.2.5).
+	_ = ss.lc.SetDeadline(time.Now().Add(ss.t.DataBlock))
 	if _, err := w.Write(data); err != nil {
 		ss.tap.hide(false)
-		return ss.fail(err)
+		return ss.fail(ss.check(err))
 	}
+	// RFC 5321 §4.5.3.2.6: the reply to the final dot gets DataTerm, past
+	// the session bound (up to the caller's own deadline only): a sender
+	// that gives up here while the server delivers sends the message
+	// twice (§6.1).
+	ss.lc.hard = ss.outer
+	ss.begin(StageMessage, ss.t.DataTerm, ctx)
 	resp, err := w.CloseWithResponse()
 	ss.tap.hide(false)
-	if err != nil {
+	if err = ss.check(err); err != nil {
 		// RFC 5321 §6.1: a connection lost after the dot may still have
 		// delivered; it is reported as deferred, as a sender queues it.
 		return ss.fail(err)
@@ -194,13 +213,120 @@ func (s *Sender) attempt(ctx context.Context, e hostEntry, addr string, hp hostP
 	return a
 }
 
+// begin starts a stage that may last d, within ctx's deadline.
+func (ss *session) begin(stage Stage, d time.Duration, ctx context.Context) {
+	ss.a.Stage = stage
+	ss.want = stageWant(stage)
+	ss.stageStart = time.Now()
+	ss.stageLimit = d
+	if dl, ok := ctx.Deadline(); ok {
+		ss.stageLimit = min(d, time.Until(dl))
+	}
+}
+
+// Bounds of the greeting, which the sender reads itself: go-smtp's line
+// limit, and a number of lines no real greeting reaches.
+const (
+	maxGreetingLine  = 2000
+	maxGreetingLines = 100
+)
+
+// greet reads the greeting (RFC 5321 §4.2, §4.3.1) within the greeting
+// time-out (§4.5.3.2.1) and returns its octets, which go-smtp's client then
+// reads from a greetConn. Reading it here, rather than in go-smtp, gives
+// the greeting its own deadline and tells a greeting cut short by it (a
+// time-out) from a complete one: go-smtp, through bufio.Reader.ReadLine,
+// takes the start of a line the deadline cut as a whole line.
+func (ss *session) greet() ([]byte, error) {
+	_ = ss.lc.SetDeadline(ss.stageStart.Add(ss.stageLimit))
+	defer ss.lc.SetDeadline(time.Time{})
+	br := bufio.NewReaderSize(ss.tap, maxGreetingLine+2)
+	var got []byte
+	for n := 0; ; n++ {
+		if n == maxGreetingLines {
+			return nil, fmt.Errorf("the greeting has more than %d lines", maxGreetingLines)
+		}
+		line, err := br.ReadSlice('\n')
+		got = append(got, line...)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			return nil, fmt.Errorf("a greeting line is longer than %d octets", maxGreetingLine)
+		case err != nil && len(got) > 0 && isTimeout(err):
+			return nil, &cutError{what: "greeting", got: got, err: err}
+		case err != nil:
+			return nil, err
+		}
+		// RFC 5321 §4.2.1: "code-" continues a reply; "code SP" or a bare
+		// code ends it.
+		if len(line) < 4 || line[3] != '-' {
+			break
+		}
+	}
+	// Anything the server sent past the greeting (it should wait for
+	// EHLO) is handed on too, for go-smtp to make of it what it will.
+	rest, _ := br.Peek(br.Buffered())
+	return append(got, rest...), nil
+}
+
+// cutError is a reply that a deadline cut short: a time-out of its stage,
+// never a reply.
+type cutError struct {
+	what string // "greeting"
+	got  []byte // the octets received
+	err  error
+}
+
+func (e *cutError) Error() string {
+	return fmt.Sprintf("partial %s (%d octets: %s) then nothing", e.what, len(e.got), clip(strings.TrimRight(string(e.got), "\r\n")))
+}
+
+func (e *cutError) Unwrap() error { return e.err }
+
+// stageTimeout is a stage that ran out of time: "no complete greeting
+// within 10s", with what came of it when a reply was cut short.
+type stageTimeout struct {
+	want  string
+	limit time.Duration
+	err   error
+}
+
+func (e *stageTimeout) Error() string {
+	s := e.want + " within " + e.limit.String()
+	if c, ok := errors.AsType[*cutError](e.err); ok {
+		s += ": " + c.Error()
+	}
+	return s
+}
+
+func (e *stageTimeout) Unwrap() error { return e.err }
+
+// check turns the outcome of a go-smtp call into a time-out when a read of
+// the session ended by its deadline: go-smtp (through textproto and
+// bufio.Reader.ReadLine) returns the part of a line that arrived before the
+// deadline as if it were the whole line, so a call can seem to succeed on
+// a cut reply.
+func (ss *session) check(err error) error {
+	if ss.lc.cut != nil {
+		return ss.lc.cut
+	}
+	return err
+}
+
+// roundLimit rounds a stage limit for messages.
+func roundLimit(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
 // startTLS runs STARTTLS (RFC 3207 §4) and the handshake, and switches the
 // session to a go-smtp client over TLS that says EHLO again (RFC 3207
 // §4.2). It reports whether the attempt is over; when STARTTLS is refused
 // and no requirement applies, the session goes on in clear text.
 func (ss *session) startTLS(ctx context.Context, line func(string)) (done bool) {
 	a, hp := ss.a, ss.hp
-	_ = ss.tap.SetDeadline(time.Now().Add(ss.t.Command))
+	_ = ss.tap.SetDeadline(ss.stageStart.Add(ss.stageLimit))
 	if _, err := ss.tap.Write([]byte("STARTTLS\r\n")); err != nil {
 		ss.fail(err)
 		return true
@@ -210,7 +336,7 @@ func (ss *session) startTLS(ctx context.Context, line func(string)) (done bool) 
 	// trusted after it (RFC 3207 §6, the command injection of CVE-2011-0411).
 	code, text, err := textproto.NewReader(bufio.NewReader(ss.tap)).ReadResponse(220)
 	_ = ss.tap.SetDeadline(time.Time{})
-	if err != nil {
+	if err = ss.check(err); err != nil {
 		if _, ok := errors.AsType[*textproto.Error](err); !ok {
 			ss.fail(err)
 			return true
@@ -230,7 +356,7 @@ func (ss *session) startTLS(ctx context.Context, line func(string)) (done bool) 
 		return false
 	}
 
-	a.Stage = StageTLS
+	ss.begin(StageTLS, ss.t.TLSHandshake, ctx)
 	st := &TLSState{Method: "pkix"}
 	if hp.rule == RuleDANE {
 		st.Method = "dane"
@@ -250,8 +376,8 @@ func (ss *session) startTLS(ctx context.Context, line func(string)) (done bool) 
 		MinVersion: tls.VersionTLS12,
 	}
 	tc := tls.Client(ss.lc, cfg)
-	hctx, cancel := context.WithTimeout(ctx, ss.t.Command)
-	err = tc.HandshakeContext(hctx)
+	hctx, cancel := context.WithTimeout(ctx, ss.t.TLSHandshake)
+	err = ss.check(tc.HandshakeContext(hctx))
 	cancel()
 	if err != nil {
 		if errors.Is(err, ErrCertificate) {
@@ -280,8 +406,8 @@ func (ss *session) startTLS(ctx context.Context, line func(string)) (done bool) 
 
 	ss.tap = newTap(tc, line)
 	ss.c = ss.client(&greetConn{Conn: ss.tap, pending: []byte("220 " + a.Host + " TLS\r\n")})
-	a.Stage = StageEHLO
-	if err := ss.c.Hello(ss.helo); err != nil {
+	ss.begin(StageEHLO, ss.t.Command, ctx)
+	if err := ss.check(ss.c.Hello(ss.helo)); err != nil {
 		ss.fail(err)
 		return true
 	}
@@ -338,7 +464,7 @@ func verifyPKIX(chain []*x509.Certificate, name string, roots *x509.CertPool) er
 func (ss *session) client(conn net.Conn) *smtp.Client {
 	c := smtp.NewClient(conn)
 	c.CommandTimeout = ss.t.Command
-	c.SubmissionTimeout = ss.t.Data
+	c.SubmissionTimeout = ss.t.DataTerm
 	return c
 }
 
@@ -366,7 +492,10 @@ func (ss *session) fail(err error) *Attempt {
 		return a
 	}
 	if isTimeout(err) {
-		err = fmt.Errorf("no reply in time at the %s step: %w", a.Stage, err)
+		// A read or write that a deadline ended is a time-out of its
+		// stage, whatever part of a reply came before it.
+		err = &stageTimeout{want: ss.want, limit: roundLimit(ss.stageLimit), err: err}
+		ss.tap.cut()
 	}
 	return ss.deferred(err)
 }
@@ -381,6 +510,19 @@ func (ss *session) policy(err error) *Attempt {
 	return ss.a
 }
 
+// stageWant says what did not come in time at a stage.
+func stageWant(s Stage) string {
+	switch s {
+	case StageBanner:
+		return "no complete greeting"
+	case StageTLS:
+		return "no TLS handshake"
+	case StageMessage:
+		return "no complete reply to the end of the message data"
+	}
+	return "no complete reply to " + strings.ToUpper(string(s))
+}
+
 // quit says QUIT (RFC 5321 §4.1.1.10) without waiting long for the reply.
 func (ss *session) quit() {
 	if ss.c == nil {
@@ -390,11 +532,11 @@ func (ss *session) quit() {
 	_ = ss.c.Quit()
 }
 
-func (s *Sender) dialer() Dialer {
+func (s *Sender) dialer() dial.Dialer {
 	if s.Dialer != nil {
 		return s.Dialer
 	}
-	return &net.Dialer{}
+	return &dial.Net{}
 }
 
 // helloName is the EHLO argument for a connection: HelloName, else the

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsbl"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
@@ -133,16 +134,20 @@ func (g *globals) auditor(core *dnsCore, p *route.Planner, selectors, lists []st
 // the per-domain --timeout, so a silent or slow server is reported as such
 // instead of running the whole audit out of time (which leaves no verdict).
 func (g *globals) checkProber(roots *x509.CertPool, helo, relayTo string) *probe.Prober {
+	def := probe.DefaultTimeouts()
 	return &probe.Prober{
-		Port:           g.smtpPort,
-		HelloName:      helo,
-		RootCAs:        roots,
-		RelayTo:        relayTo,
-		Logger:         g.logger,
-		ConnectTimeout: min(probe.DefaultConnectTimeout, g.timeout/4),
-		BannerTimeout:  min(probe.DefaultBannerTimeout, g.timeout/2),
-		CommandTimeout: min(probe.DefaultCommandTimeout, g.timeout/4),
-		TLSTimeout:     min(probe.DefaultTLSTimeout, g.timeout/4),
+		Port:      g.smtpPort,
+		HelloName: helo,
+		RootCAs:   roots,
+		RelayTo:   relayTo,
+		Logger:    g.logger,
+		Dialer:    g.dialer(),
+		Timeouts: dial.SMTPTimeouts{
+			Connect:      min(def.Connect, g.timeout/4),
+			Greeting:     min(def.Greeting, g.timeout/2),
+			Command:      min(def.Command, g.timeout/4),
+			TLSHandshake: min(def.TLSHandshake, g.timeout/4),
+		},
 	}
 }
 

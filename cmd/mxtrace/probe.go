@@ -79,7 +79,7 @@ within that time.`,
 				return err
 			}
 			a := &probe.Auditor{
-				Prober:   &probe.Prober{Port: g.smtpPort, HelloName: helo, RootCAs: roots, Logger: g.logger, RelayTo: relayTo},
+				Prober:   &probe.Prober{Port: g.smtpPort, HelloName: helo, RootCAs: roots, Dialer: g.dialer(), Logger: g.logger, RelayTo: relayTo},
 				Resolver: core.resolver,
 				Planner:  g.planner(cmd, core.resolver, seed),
 				DANE:     &dane.Options{Logger: g.logger},

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mxtrace/mxtrace/dane"
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/report"
@@ -67,9 +68,12 @@ the exchange otherwise:
 send waits B(n) = min(--retry-max, --retry-base × --retry-factor^n) plus up to
 10% jitter and tries the whole route again, until --retry-for has passed.
 
-Time limits: --timeout bounds each network wait (the connection, each reply,
-the TLS handshake; the reply to the message data gets at least 2 minutes) and
-the DNS lookups; it does not bound the whole command. Without --retry the
+Time limits: --timeout bounds each attempt, one SMTP session from the
+connection to the end of the message data, and every step inside it (the
+connection, the greeting, each reply, the TLS handshake); a reply cut short by
+it is a time-out, not a reply. The reply to the message's final dot gets at
+least 2 minutes, since giving up there can deliver twice (RFC 5321 §4.5.3.2.6).
+It also bounds the DNS lookups; it does not bound the whole command. Without --retry the
 command ends after one pass over the route; with it, --retry-for bounds the
 rounds (no wait ends past it).
 
@@ -163,14 +167,18 @@ func (g *globals) send(cmd *cobra.Command, f *sendFlags) error {
 		HelloName:  helo,
 		RootCAs:    roots,
 		RequireTLS: f.requireTLS,
-		Timeouts:   send.Timeouts{Connect: g.timeout, Command: g.timeout, Data: max(g.timeout, minDataTimeout)},
+		Dialer:     g.dialer(),
+		// One SMTP session within --timeout, every stage inside it; the
+		// reply to the final dot may take longer (RFC 5321 §4.5.3.2.6).
+		Timeouts:   dial.SMTPTimeouts{Session: g.timeout, DataTerm: max(g.timeout, minDataTimeout)},
 		Transcript: g.verbose,
 		Logger:     g.logger,
 	}
 	if !f.noMTASTS {
 		fetcher := &mtasts.Fetcher{Resolver: core.resolver, RootCAs: roots, Timeout: g.timeout, Logger: g.logger}
+		fetcher.Dialer = g.dialer()
 		if f.httpsPort != 443 {
-			fetcher.Dialer = portDialer(strconv.Itoa(f.httpsPort))
+			fetcher.Dialer = portDialer{d: g.dialer(), port: strconv.Itoa(f.httpsPort)}
 		}
 		s.MTASTS = &mtasts.Options{Fetcher: fetcher, Logger: g.logger}
 	}
@@ -257,12 +265,15 @@ func domainPart(addr string) string {
 
 // portDialer sends every connection to the same host on another port: the
 // MTA-STS policy host of a test listening on a port that is not 443.
-type portDialer string
+type portDialer struct {
+	d    dial.Dialer
+	port string
+}
 
 func (p portDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, err
 	}
-	return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(host, string(p)))
+	return p.d.DialContext(ctx, network, net.JoinHostPort(host, p.port))
 }
