@@ -758,7 +758,7 @@ func TestCancel(t *testing.T) {
 	port := smtptest.Port(t)
 	smtptest.StartRaw(t, smtptest.RawOptions{Addr: at(2, port), Behaviour: smtptest.Silent})
 	s := newSender(t, zones(t, baseZone), port)
-	s.Timeouts.Command = time.Minute
+	s.Timeouts.Greeting, s.Timeouts.Command = time.Minute, time.Minute
 	ctx, cancel := context.WithCancel(t.Context())
 	s.Observer = func(e Event) {
 		if e.Kind == EventConnect {

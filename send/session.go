@@ -277,7 +277,11 @@ type cutError struct {
 }
 
 func (e *cutError) Error() string {
-	return fmt.Sprintf("partial %s (%d octets: %s) then nothing", e.what, len(e.got), clip(strings.TrimRight(string(e.got), "\r\n")))
+	octets := "octets"
+	if len(e.got) == 1 {
+		octets = "octet"
+	}
+	return fmt.Sprintf("partial %s (%d %s: %s) then nothing", e.what, len(e.got), octets, clip(strings.TrimRight(string(e.got), "\r\n")))
 }
 
 func (e *cutError) Unwrap() error { return e.err }
