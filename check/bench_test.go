@@ -82,7 +82,7 @@ func BenchmarkCheckLatency(b *testing.B) {
 		a := &check.Auditor{
 			Resolver:      r,
 			Planner:       &route.Planner{Resolver: r},
-			Nameservers:   &nameserver.Auditor{Resolver: r, Port: port, IPv4: true},
+			Nameservers:   &nameserver.Options{Port: port, IPv4: true},
 			DKIMSelectors: []string{"mail"},
 		}
 		rep := a.Audit(b.Context(), domain)

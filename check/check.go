@@ -48,7 +48,7 @@ type Auditor struct {
 
 	// Nameservers asks the zone's authoritative servers directly and
 	// judges DNSSEC. nil: skipped (it needs the network).
-	Nameservers *nameserver.Auditor
+	Nameservers *nameserver.Options
 	// MTASTS configures the MTA-STS lookup, which fetches the policy over
 	// HTTPS. nil: only the _mta-sts TXT record is checked.
 	MTASTS *mtasts.Options
@@ -79,7 +79,7 @@ type Facts struct {
 	Plan    *route.Plan `json:"-"`
 	PlanErr error       `json:"-"`
 
-	Nameservers    *nameserver.Report `json:"nameservers,omitempty"`
+	Nameservers    *nameserver.Result `json:"nameservers,omitempty"`
 	NameserversErr error              `json:"-"`
 
 	PTR []HostPTR `json:"ptr"`
@@ -151,7 +151,11 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		inner.Wait()
 	})
 	if a.Nameservers != nil {
-		wg.Go(func() { f.Nameservers, f.NameserversErr = a.Nameservers.Audit(ctx, domain) })
+		wg.Go(func() {
+			opts := *a.Nameservers
+			opts.Logger = cmp.Or(opts.Logger, a.Logger)
+			f.Nameservers, f.NameserversErr = nameserver.Lookup(ctx, a.Resolver, domain, opts)
+		})
 	}
 	wg.Go(func() {
 		an := spf.Analyzer{Resolver: a.Resolver, Logger: a.Logger}

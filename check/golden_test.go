@@ -95,7 +95,7 @@ func TestAuditGolden(t *testing.T) {
 	a := &check.Auditor{
 		Resolver: r,
 		Planner:  &route.Planner{Resolver: r, Seed: 1, HasSeed: true},
-		Nameservers: &nameserver.Auditor{Resolver: r, Direct: authoritative{
+		Nameservers: &nameserver.Options{Direct: authoritative{
 			netip.MustParseAddr("192.0.2.53"):  zones,
 			netip.MustParseAddr("192.0.2.251"): zones,
 			netip.MustParseAddr("192.0.2.252"): stale,

@@ -15,6 +15,7 @@ import (
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/mtasts"
+	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/rdns"
 	"github.com/mxtrace/mxtrace/route"
@@ -175,7 +176,7 @@ func judgeNameservers(f *Facts) ([]finding.Finding, string, error, bool) {
 		return nil, "", f.NameserversErr, true
 	}
 	n := f.Nameservers
-	return n.Findings, fmt.Sprintf("zone %s, %d servers asked; DNSSEC: %s", strings.TrimSuffix(n.Apex, "."), len(n.Servers), n.DNSSEC.State), nil, true
+	return nameserver.Findings(n), fmt.Sprintf("zone %s, %d servers asked; DNSSEC: %s", strings.TrimSuffix(n.Apex, "."), len(n.Servers), n.DNSSEC.State), nil, true
 }
 
 func judgePTR(f *Facts) ([]finding.Finding, string, error, bool) {

@@ -140,9 +140,8 @@ func startAudit(t *testing.T) *auditEnv {
 	}
 }
 
-func (e *auditEnv) nameservers() *nameserver.Auditor {
-	return &nameserver.Auditor{
-		Resolver:   e.recursive,
+func (e *auditEnv) nameservers() *nameserver.Options {
+	return &nameserver.Options{
 		CDResolver: e.cd,
 		Direct:     nameserver.StubDirect{Timeout: time.Second, Attempts: 2},
 		Port:       e.port,
@@ -172,12 +171,12 @@ func TestNameserverAudit(t *testing.T) {
 		t.Run(tc.domain, func(t *testing.T) {
 			ctx, cancel := contextFor(t)
 			defer cancel()
-			rep, err := a.Audit(ctx, dnsname.MustParse(tc.domain))
+			rep, err := nameserver.Lookup(ctx, e.recursive, dnsname.MustParse(tc.domain), *a)
 			if err != nil {
 				t.Fatalf("Audit: %v", err)
 			}
-			if got := ids(rep.Findings); !slices.Equal(got, tc.want) {
-				t.Errorf("findings %v, want %v\n%s", got, tc.want, describe(rep.Findings))
+			if got := ids(nameserver.Findings(rep)); !slices.Equal(got, tc.want) {
+				t.Errorf("findings %v, want %v\n%s", got, tc.want, describe(nameserver.Findings(rep)))
 			}
 			if rep.DNSSEC.State != tc.state {
 				t.Errorf("DNSSEC %s (%s), want %s", rep.DNSSEC.State, rep.DNSSEC.Note, tc.state)
@@ -191,11 +190,11 @@ func TestNameserverAudit(t *testing.T) {
 	// The findings name the servers that disagree and what each says.
 	ctx, cancel := contextFor(t)
 	defer cancel()
-	rep, err := a.Audit(ctx, dnsname.MustParse("disagree.test"))
+	rep, err := nameserver.Lookup(ctx, e.recursive, dnsname.MustParse("disagree.test"), *a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range rep.Findings {
+	for _, f := range nameserver.Findings(rep) {
 		switch f.ID {
 		case finding.NSInconsistent:
 			if !strings.Contains(f.Message, "mx-new") || !strings.Contains(f.Message, "mx-old") {

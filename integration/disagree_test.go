@@ -58,7 +58,7 @@ func TestDisagreeingServers(t *testing.T) {
 	}
 
 	t.Run("disagree.test", func(t *testing.T) {
-		rep, err := e.nameservers().Audit(ctx, dnsname.MustParse("disagree.test"))
+		rep, err := nameserver.Lookup(ctx, e.recursive, dnsname.MustParse("disagree.test"), *e.nameservers())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,8 +78,8 @@ func TestDisagreeingServers(t *testing.T) {
 			}
 		}
 		want := []finding.ID{finding.NSInconsistent, finding.NSSerialMismatch}
-		if got := nsIDs(rep.Findings); !slices.Equal(got, want) {
-			t.Fatalf("nameserver audit: %v, want %v\n%s", got, want, describe(rep.Findings))
+		if got := nsIDs(nameserver.Findings(rep)); !slices.Equal(got, want) {
+			t.Fatalf("nameserver audit: %v, want %v\n%s", got, want, describe(nameserver.Findings(rep)))
 		}
 
 		crep := ca.Audit(ctx, dnsname.MustParse("disagree.test"))
@@ -135,15 +135,15 @@ func TestDisagreeingServers(t *testing.T) {
 	})
 
 	t.Run("agree.test", func(t *testing.T) {
-		rep, err := e.nameservers().Audit(ctx, dnsname.MustParse("agree.test"))
+		rep, err := nameserver.Lookup(ctx, e.recursive, dnsname.MustParse("agree.test"), *e.nameservers())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(rep.Servers) != 2 {
 			t.Fatalf("servers %+v, want ns1 and ns2", rep.Servers)
 		}
-		if got := nsIDs(rep.Findings); len(got) != 0 {
-			t.Errorf("nameserver audit: %v for servers that agree\n%s", got, describe(rep.Findings))
+		if got := nsIDs(nameserver.Findings(rep)); len(got) != 0 {
+			t.Errorf("nameserver audit: %v for servers that agree\n%s", got, describe(nameserver.Findings(rep)))
 		}
 		crep := ca.Audit(ctx, dnsname.MustParse("agree.test"))
 		if got := nsIDs(crep.Findings); len(got) != 0 {

@@ -16,14 +16,14 @@ const maxListed = 4
 // or answered without authority (ns-lame), and every NS name without an
 // address (ns-unreachable). One finding per server and kind; its subject
 // names the server and the addresses concerned.
-func (au *audit) serverFindings() []finding.Finding {
+func serverFindings(res *Result) []finding.Finding {
 	var fs []finding.Finding
-	apex := au.rep.Apex
-	port := au.Port
+	apex := res.Apex
+	port := res.port
 	if port == 0 {
 		port = DefaultPort
 	}
-	for _, s := range au.rep.Servers {
+	for _, s := range res.Servers {
 		if s.unresolved != "" {
 			// The name resolves to nothing (NXDOMAIN or no address):
 			// RFC 1034 §4.3.1 needs a reachable address for every
@@ -124,11 +124,11 @@ func (g *group) describe() string {
 // gave; on a tie, the one of a server with the newest serial. Every server
 // giving another answer gets a finding naming what it said and who said
 // the reference.
-func (au *audit) compareMX() []finding.Finding {
-	newest, _ := au.newestSerial()
+func compareMX(res *Result) []finding.Finding {
+	newest, _ := newestSerial(res)
 	var groups []*group
 	byKey := map[string]*group{}
-	for _, s := range au.rep.Servers {
+	for _, s := range res.Servers {
 		for _, a := range s.Addresses {
 			if a.MX.Status != StatusOK && a.MX.Status != StatusReferral {
 				continue
@@ -156,7 +156,7 @@ func (au *audit) compareMX() []finding.Finding {
 		}
 	}
 	var fs []finding.Finding
-	for _, s := range au.rep.Servers {
+	for _, s := range res.Servers {
 		for _, g := range groups {
 			if g == ref || g.addrs[s.Name] == nil {
 				continue
@@ -165,7 +165,7 @@ func (au *audit) compareMX() []finding.Finding {
 			// RFC 1034 §4.3.5: every server of a zone must serve the
 			// same data; a sender routes by whichever it reached.
 			fs = append(fs, finding.Newf(finding.NSInconsistent, subject,
-				"%s answers %s for %s, but %s %s.", subject, g.key, au.rep.Name, ref.describe(), verb(ref, "answers", "answer")+" "+ref.key))
+				"%s answers %s for %s, but %s %s.", subject, g.key, res.Name, ref.describe(), verb(ref, "answers", "answer")+" "+ref.key))
 		}
 	}
 	return fs
@@ -186,9 +186,9 @@ func mxKey(r Reply) string {
 
 // newestSerial returns the newest SOA serial served, in RFC 1982 serial
 // arithmetic, and whether every serial could be ordered against it.
-func (au *audit) newestSerial() (*uint32, bool) {
+func newestSerial(res *Result) (*uint32, bool) {
 	var serials []uint32
-	for _, s := range au.rep.Servers {
+	for _, s := range res.Servers {
 		for _, a := range s.Addresses {
 			if a.SOA.Status == StatusOK && a.SOA.Serial != nil {
 				serials = append(serials, *a.SOA.Serial)
@@ -231,15 +231,15 @@ func serialLess(s1, s2 uint32) bool {
 // not the newest one served has not loaded the latest zone (RFC 1996:
 // NOTIFY should have made it transfer). The newest serial is the reference,
 // not the majority: the primary usually has it alone.
-func (au *audit) compareSerials() []finding.Finding {
-	newest, ordered := au.newestSerial()
+func compareSerials(res *Result) []finding.Finding {
+	newest, ordered := newestSerial(res)
 	if newest == nil {
 		return nil
 	}
 	ref := &group{}
 	others := map[uint32]*group{}
 	var order []uint32
-	for _, s := range au.rep.Servers {
+	for _, s := range res.Servers {
 		for _, a := range s.Addresses {
 			if a.SOA.Status != StatusOK || a.SOA.Serial == nil {
 				continue
@@ -258,7 +258,7 @@ func (au *audit) compareSerials() []finding.Finding {
 		}
 	}
 	var fs []finding.Finding
-	for _, s := range au.rep.Servers {
+	for _, s := range res.Servers {
 		for _, serial := range order {
 			g := others[serial]
 			if g.addrs[s.Name] == nil {
@@ -270,7 +270,7 @@ func (au *audit) compareSerials() []finding.Finding {
 				rel = "different from"
 			}
 			fs = append(fs, finding.Newf(finding.NSSerialMismatch, subject,
-				"%s serves %s with SOA serial %d, %s serial %d served by %s.", subject, au.rep.Apex, serial, rel, *newest, ref.describe()))
+				"%s serves %s with SOA serial %d, %s serial %d served by %s.", subject, res.Apex, serial, rel, *newest, ref.describe()))
 		}
 	}
 	return fs

@@ -147,8 +147,8 @@ func (au *audit) dnssec(ctx context.Context, apex, name string) DNSSEC {
 }
 
 // dnssecFindings reports dnssec-bogus and dnssec-unsigned from the state.
-func (au *audit) dnssecFindings() []finding.Finding {
-	d, apex := au.rep.DNSSEC, au.rep.Apex
+func dnssecFindings(res *Result) []finding.Finding {
+	d, apex := res.DNSSEC, res.Apex
 	switch d.State {
 	case DNSSECBogus:
 		// RFC 4035 §5.5: a validating resolver returns SERVFAIL for bogus data.

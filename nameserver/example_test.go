@@ -41,22 +41,21 @@ ns2 A   192.0.2.2
 	// ns2 missed the last change: an older serial and the old exchange.
 	stale := strings.NewReplacer("2026112201", "2026110901", "MX  10 mx1", "MX  10 old-mx").Replace(zone)
 
-	// Normally: Resolver is a resolve.Cache over a resolve.Stub asking the
-	// system's resolvers, and CDResolver the same with CheckingDisabled.
-	a := &nameserver.Auditor{
-		Resolver: mustZones(zone),
+	// Normally: the resolver is a resolve.Cache over a resolve.Stub asking
+	// the system's resolvers, and CDResolver the same with CheckingDisabled.
+	opts := nameserver.Options{
 		Direct: servers{
 			netip.MustParseAddr("192.0.2.1"): mustZones(zone),
 			netip.MustParseAddr("192.0.2.2"): mustZones(stale),
 		},
 	}
-	rep, err := a.Audit(context.Background(), dnsname.MustParse("example.com"))
+	rep, err := nameserver.Lookup(context.Background(), mustZones(zone), dnsname.MustParse("example.com"), opts)
 	if err != nil {
 		fmt.Println("error:", err)
 		return
 	}
 	fmt.Println("zone", rep.Apex, "served by", len(rep.Servers), "servers; DNSSEC", rep.DNSSEC.State)
-	for _, f := range rep.Findings {
+	for _, f := range nameserver.Findings(rep) {
 		fmt.Printf("%s %s: %s\n", f.ID, f.Subject, f.Message)
 	}
 	// Output:

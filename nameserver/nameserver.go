@@ -6,15 +6,15 @@
 // set and the zone's SOA, and compares the answers. It also decides whether
 // the zone is DNSSEC-signed and whether it validates (RFC 4033, RFC 4035).
 //
-// Two resolvers do the work. The recursive side (Auditor.Resolver, normally
+// Two resolvers do the work. The recursive side (Lookup's resolver, normally
 // a resolve.Cache over a resolve.Stub) finds the zone cut, the NS set and
 // the servers' addresses; a temporary failure there is an error returned to
 // the caller, never a finding about the zone. The direct side
-// (Auditor.Direct) asks one authoritative server at a time, over UDP with
+// (Options.Direct) asks one authoritative server at a time, over UDP with
 // TCP fallback; what each server says, or fails to say, becomes the
 // findings ns-inconsistent, ns-serial-mismatch, ns-unreachable and ns-lame.
 // An optional second recursive resolver with the CD bit set
-// (Auditor.CDResolver) tells a DNSSEC-bogus zone (dnssec-bogus) apart from
+// (Options.CDResolver) tells a DNSSEC-bogus zone (dnssec-bogus) apart from
 // a broken one; dnssec-unsigned comes from the DS lookup at the parent.
 //
 // docs/nameservers.md describes the questions, their order and how each
@@ -24,6 +24,7 @@ package nameserver
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,7 +43,7 @@ import (
 
 // Bounds on the work one audit may cause. A zone's NS set and a server's
 // addresses come from the zone's owner, who may be hostile: every list is
-// capped and anything cut is reported in the Report.
+// capped and anything cut is reported in the Result.
 const (
 	DefaultMaxServers   = 16 // NS names asked, after sorting
 	DefaultMaxAddresses = 4  // addresses asked per NS name
@@ -51,11 +52,11 @@ const (
 	// maxWalk bounds how many labels the zone-cut search walks up when the
 	// resolver's answers carry no SOA.
 	maxWalk = 32
-	// maxNotes bounds Report.Notes, which may carry one line per server.
+	// maxNotes bounds Result.Notes, which may carry one line per server.
 	maxNotes = 64
 )
 
-// Errors returned (wrapped) by Audit.
+// Errors returned (wrapped) by Lookup.
 var (
 	// ErrNoZoneCut is returned when no SOA record was found at or above
 	// the domain: the resolver's answers do not say which zone holds it.
@@ -65,13 +66,9 @@ var (
 	ErrNoAddresses = errors.New("nameserver: the address lookups of every nameserver failed")
 )
 
-// Auditor audits the nameservers of domains. Resolver is required; the
-// other fields are optional. An Auditor is safe for concurrent use.
-type Auditor struct {
-	// Resolver is a recursive resolver: it finds the zone cut, the NS set,
-	// the servers' addresses and the DS record at the parent. For the
-	// DNSSEC verdicts it should validate and report the AD bit.
-	Resolver resolve.Resolver
+// Options configure Lookup; the zero value asks every server directly
+// over UDP with TCP fallback on port 53, with the default bounds.
+type Options struct {
 	// CDResolver is the same recursive resolver asked with the CD bit set
 	// (resolve.StubConfig{CheckingDisabled: true}). When Resolver answers
 	// SERVFAIL and CDResolver answers, the zone is DNSSEC-bogus. nil: a
@@ -98,8 +95,8 @@ type Auditor struct {
 	Logger *slog.Logger
 }
 
-// Report is the outcome of one audit.
-type Report struct {
+// Result is the outcome of one audit.
+type Result struct {
 	Domain string `json:"domain"` // as asked
 	// Name is the canonical name whose MX set was asked: Domain, or the
 	// end of its alias chain.
@@ -117,8 +114,36 @@ type Report struct {
 	DNSSEC         DNSSEC `json:"dnssec"`
 	// Notes are facts worth telling that are not findings: cuts, lookups
 	// that failed temporarily, resolvers that do not validate.
-	Notes    []string          `json:"notes"`
-	Findings []finding.Finding `json:"findings"`
+	Notes []string `json:"notes"`
+
+	port   uint16 // the servers' port, for the findings' subjects
+	judged bool   // the audit ran to the end, so Findings may judge it
+}
+
+// MarshalJSON adds the findings (Findings) after the facts.
+func (r *Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	return json.Marshal(struct {
+		*plain
+		Findings []finding.Finding `json:"findings"`
+	}{(*plain)(r), Findings(r)})
+}
+
+// Findings judges a Lookup result: ns-unreachable and ns-lame per server,
+// ns-inconsistent (the MX sets differ), ns-serial-mismatch, dnssec-bogus
+// and dnssec-unsigned, sorted. A Result whose Lookup failed gives none: the
+// error is what to report, not a partial picture.
+func Findings(res *Result) []finding.Finding {
+	fs := []finding.Finding{}
+	if res == nil || !res.judged {
+		return fs
+	}
+	fs = append(fs, serverFindings(res)...)
+	fs = append(fs, compareMX(res)...)
+	fs = append(fs, compareSerials(res)...)
+	fs = append(fs, dnssecFindings(res)...)
+	finding.Sort(fs)
+	return fs
 }
 
 // Server is one NS name and what its addresses answered.
@@ -140,8 +165,8 @@ type Server struct {
 // Address is one address of a server and its replies to the two questions.
 type Address struct {
 	Address netip.Addr `json:"address"`
-	MX      Reply      `json:"mx"`  // Report.Name MX
-	SOA     Reply      `json:"soa"` // Report.Apex SOA
+	MX      Reply      `json:"mx"`  // Result.Name MX
+	SOA     Reply      `json:"soa"` // Result.Apex SOA
 }
 
 // Status classifies one server's reply to one question.
@@ -181,35 +206,39 @@ type Reply struct {
 	Referral string `json:"referral,omitempty"`
 }
 
-// Audit audits the nameservers of domain. It always returns a Report; on
-// error the Report holds what was learnt before the failure, and the error
-// says which recursive lookup failed (temporarily: nothing is claimed about
-// the zone then). Errors wrap the *resolve.Error of the failed lookup.
-func (a *Auditor) Audit(ctx context.Context, domain dnsname.Name) (rep *Report, err error) {
+// Lookup audits the nameservers of domain through r, a recursive
+// resolver: it finds the zone cut, the NS set, the servers' addresses and
+// the DS record at the parent (for the DNSSEC verdicts it should validate
+// and report the AD bit); the servers themselves are asked through
+// Options.Direct. It always returns a Result; on error the Result holds
+// what was learnt before the failure, and the error says which recursive
+// lookup failed (temporarily: nothing is claimed about the zone then).
+// Errors wrap the *resolve.Error of the failed lookup.
+func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (rep *Result, err error) {
 	start := time.Now()
-	rep = &Report{
+	rep = &Result{
 		Domain:     domain.String(),
 		Name:       domain.String(),
 		AliasChain: []string{},
 		Servers:    []Server{},
 		Notes:      []string{},
-		Findings:   []finding.Finding{},
+		port:       cmp.Or(opts.Port, DefaultPort),
 	}
-	au := &audit{Auditor: a, rep: rep}
+	a := &opts
+	au := &audit{Options: a, resolver: r, rep: rep}
 	defer func() {
-		// Notes come from concurrent lookups; findings from several
-		// passes. Both are sorted so that output is deterministic.
+		// Notes come from concurrent lookups: sorted so that output is
+		// deterministic.
 		slices.Sort(rep.Notes)
-		finding.Sort(rep.Findings)
 		if a.Logger != nil {
 			a.Logger.Debug("nameserver audit", "domain", domain, "apex", rep.Apex, "servers", len(rep.Servers),
-				"dnssec", rep.DNSSEC.State, "findings", len(rep.Findings), "elapsed", time.Since(start), "error", err)
+				"dnssec", rep.DNSSEC.State, "findings", len(Findings(rep)), "elapsed", time.Since(start), "error", err)
 		}
 	}()
 
 	// The NS set of the name asked is fetched while the zone cut is
 	// searched: most mail domains are zone apexes, which saves a round
-	// trip. The goroutine always ends before Audit returns.
+	// trip. The goroutine always ends before Lookup returns.
 	spec := make(chan nsSet, 1)
 	go func() { spec <- au.nsSet(ctx, domain.FQDN()) }()
 	specUsed := false
@@ -279,17 +308,15 @@ func (a *Auditor) Audit(ctx context.Context, domain dnsname.Name) (rep *Report, 
 		return rep, fmt.Errorf("%w: %w", ErrNoAddresses, errors.Join(failures...))
 	}
 
-	rep.Findings = append(rep.Findings, au.serverFindings()...)
-	rep.Findings = append(rep.Findings, au.compareMX()...)
-	rep.Findings = append(rep.Findings, au.compareSerials()...)
-	rep.Findings = append(rep.Findings, au.dnssecFindings()...)
+	rep.judged = true
 	return rep, nil
 }
 
-// audit is the state of one Audit call.
+// audit is the state of one Lookup call.
 type audit struct {
-	*Auditor
-	rep *Report
+	*Options
+	resolver resolve.Resolver
+	rep      *Result
 
 	mu sync.Mutex // guards rep.Notes
 }
@@ -308,7 +335,7 @@ func (au *audit) note(format string, args ...any) {
 // (RFC 4035 §3.2.2); if that answers, cdOnly is set: the data exists but
 // does not validate.
 func (au *audit) lookup(ctx context.Context, q resolve.Question) (a *resolve.Answer, cdOnly bool, err error) {
-	a, err = au.Resolver.Lookup(ctx, q)
+	a, err = au.resolver.Lookup(ctx, q)
 	if err == nil || au.CDResolver == nil || !errors.Is(err, resolve.ErrServerFailure) {
 		return a, false, err
 	}

@@ -148,14 +148,14 @@ func TestZoneCut(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := cmpOr(tt.world, world)
-			au := &Auditor{Resolver: &fake{next: zones(t, w), strip: tt.strip, fail: tt.fail}, Direct: sameZone(t, served)}
-			rep, err := au.Audit(t.Context(), dnsname.MustParse(tt.domain))
+			r, opts := &fake{next: zones(t, w), strip: tt.strip, fail: tt.fail}, Options{Direct: sameZone(t, served)}
+			rep, err := Lookup(t.Context(), r, dnsname.MustParse(tt.domain), opts)
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("error %v, want %v", err, tt.err)
 				}
-				if len(rep.Findings) > 0 {
-					t.Errorf("findings after a failed lookup: %+v", rep.Findings)
+				if len(Findings(rep)) > 0 {
+					t.Errorf("findings after a failed lookup: %+v", Findings(rep))
 				}
 				return
 			}
@@ -178,13 +178,13 @@ func TestZoneCutNoSOA(t *testing.T) {
 	empty := resolverFunc(func(_ context.Context, q resolve.Question) (*resolve.Answer, error) {
 		return &resolve.Answer{Question: q, Rcode: dns.RcodeSuccess}, nil
 	})
-	au := &Auditor{Resolver: empty, Direct: sameZone(t, served)}
-	_, err := au.Audit(t.Context(), dnsname.MustParse("a.b.example.test"))
+	r, opts := empty, Options{Direct: sameZone(t, served)}
+	_, err := Lookup(t.Context(), r, dnsname.MustParse("a.b.example.test"), opts)
 	if !errors.Is(err, ErrNoZoneCut) {
 		t.Fatalf("error %v, want ErrNoZoneCut", err)
 	}
 	long := strings.Repeat("a.", 40) + "example.test"
-	if _, err := au.Audit(t.Context(), dnsname.MustParse(long)); !errors.Is(err, ErrNoZoneCut) || !strings.Contains(err.Error(), "walked up") {
+	if _, err := Lookup(t.Context(), r, dnsname.MustParse(long), opts); !errors.Is(err, ErrNoZoneCut) || !strings.Contains(err.Error(), "walked up") {
 		t.Fatalf("error %v, want the walk bounded", err)
 	}
 }
@@ -201,7 +201,7 @@ func TestNSLookup(t *testing.T) {
 		t.Parallel()
 		f := &fake{next: zones(t, world)}
 		d := sameZone(t, served)
-		rep, err := (&Auditor{Resolver: f, Direct: d}).Audit(t.Context(), dnsname.MustParse("example.test"))
+		rep, err := Lookup(t.Context(), f, dnsname.MustParse("example.test"), Options{Direct: d})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func TestNSLookup(t *testing.T) {
 	t.Run("asked at the apex below it", func(t *testing.T) {
 		t.Parallel()
 		f := &fake{next: zones(t, world)}
-		rep, err := (&Auditor{Resolver: f, Direct: sameZone(t, served), Port: 5353}).Audit(t.Context(), dnsname.MustParse("www.example.test"))
+		rep, err := Lookup(t.Context(), f, dnsname.MustParse("www.example.test"), Options{Direct: sameZone(t, served), Port: 5353})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,23 +229,23 @@ func TestNSLookup(t *testing.T) {
 	t.Run("NS failure is an error", func(t *testing.T) {
 		t.Parallel()
 		f := &fake{next: zones(t, world), fail: only("example.test.", dns.TypeNS)}
-		rep, err := (&Auditor{Resolver: f, Direct: sameZone(t, served)}).Audit(t.Context(), dnsname.MustParse("www.example.test"))
-		if !errors.Is(err, resolve.ErrServerFailure) || len(rep.Findings) > 0 || rep.Apex != "example.test" {
-			t.Errorf("error %v, findings %+v, apex %q", err, rep.Findings, rep.Apex)
+		rep, err := Lookup(t.Context(), f, dnsname.MustParse("www.example.test"), Options{Direct: sameZone(t, served)})
+		if !errors.Is(err, resolve.ErrServerFailure) || len(Findings(rep)) > 0 || rep.Apex != "example.test" {
+			t.Errorf("error %v, findings %+v, apex %q", err, Findings(rep), rep.Apex)
 		}
 	})
 	t.Run("no NS records", func(t *testing.T) {
 		t.Parallel()
 		bare := "example.test. 3600 IN SOA ns1.example.test. h.example.test. 1 3600 600 86400 300\n"
-		rep, err := (&Auditor{Resolver: zones(t, bare), Direct: sameZone(t, served)}).Audit(t.Context(), dnsname.MustParse("example.test"))
+		rep, err := Lookup(t.Context(), zones(t, bare), dnsname.MustParse("example.test"), Options{Direct: sameZone(t, served)})
 		if err != nil || len(rep.Servers) != 0 || len(rep.Notes) != 1 || len(findingKeys(rep, "ns-")) > 0 {
-			t.Errorf("error %v, servers %+v, notes %q, findings %+v", err, rep.Servers, rep.Notes, rep.Findings)
+			t.Errorf("error %v, servers %+v, notes %q, findings %+v", err, rep.Servers, rep.Notes, Findings(rep))
 		}
 	})
 	t.Run("one address lookup fails", func(t *testing.T) {
 		t.Parallel()
 		f := &fake{next: zones(t, world), fail: only("ns2.example.test.", dns.TypeA)}
-		rep, err := (&Auditor{Resolver: f, Direct: sameZone(t, served)}).Audit(t.Context(), dnsname.MustParse("example.test"))
+		rep, err := Lookup(t.Context(), f, dnsname.MustParse("example.test"), Options{Direct: sameZone(t, served)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,9 +267,9 @@ func TestNSLookup(t *testing.T) {
 			}
 			return nil
 		}}
-		rep, err := (&Auditor{Resolver: f, Direct: sameZone(t, served)}).Audit(t.Context(), dnsname.MustParse("example.test"))
+		rep, err := Lookup(t.Context(), f, dnsname.MustParse("example.test"), Options{Direct: sameZone(t, served)})
 		if !errors.Is(err, ErrNoAddresses) || !errors.Is(err, resolve.ErrServerFailure) || len(findingKeys(rep, "ns-")) > 0 {
-			t.Errorf("error %v, findings %+v", err, rep.Findings)
+			t.Errorf("error %v, findings %+v", err, Findings(rep))
 		}
 	})
 }
@@ -293,7 +293,7 @@ func TestBounds(t *testing.T) {
 	for i := range 6 {
 		fmt.Fprintf(&b, "ns1 A 127.0.2.%d\n", i+1)
 	}
-	rep, err := (&Auditor{Resolver: zones(t, b.String()), Direct: sameZone(t, served), MaxServers: 16}).Audit(t.Context(), dnsname.MustParse("example.test"))
+	rep, err := Lookup(t.Context(), zones(t, b.String()), dnsname.MustParse("example.test"), Options{Direct: sameZone(t, served), MaxServers: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestBounds(t *testing.T) {
 	if rep.Servers[0].Name != "extra00.example.test" || rep.Servers[15].Name != "extra15.example.test" {
 		t.Errorf("servers %q … %q", rep.Servers[0].Name, rep.Servers[15].Name)
 	}
-	rep, err = (&Auditor{Resolver: zones(t, b.String()), Direct: sameZone(t, served), MaxServers: 100}).Audit(t.Context(), dnsname.MustParse("example.test"))
+	rep, err = Lookup(t.Context(), zones(t, b.String()), dnsname.MustParse("example.test"), Options{Direct: sameZone(t, served), MaxServers: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func TestFamilies(t *testing.T) {
 	t.Run("IPv4 only", func(t *testing.T) {
 		t.Parallel()
 		f := &fake{next: zones(t, w)}
-		rep, err := (&Auditor{Resolver: f, Direct: sameZone(t, served), IPv4: true}).Audit(t.Context(), dnsname.MustParse("example.test"))
+		rep, err := Lookup(t.Context(), f, dnsname.MustParse("example.test"), Options{Direct: sameZone(t, served), IPv4: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -338,7 +338,7 @@ func TestFamilies(t *testing.T) {
 		t.Parallel()
 		d := sameZone(t, served)
 		d.servers[netip.MustParseAddr("::1")] = zones(t, served)
-		rep, err := (&Auditor{Resolver: zones(t, w), Direct: d}).Audit(t.Context(), dnsname.MustParse("example.test"))
+		rep, err := Lookup(t.Context(), zones(t, w), dnsname.MustParse("example.test"), Options{Direct: d})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -349,7 +349,7 @@ func TestFamilies(t *testing.T) {
 	t.Run("no address at all", func(t *testing.T) {
 		t.Parallel()
 		none := strings.Replace(world, "ns3  A   127.0.0.4", "ns3 TXT \"no address\"", 1)
-		rep, err := (&Auditor{Resolver: zones(t, none), Direct: sameZone(t, served)}).Audit(t.Context(), dnsname.MustParse("example.test"))
+		rep, err := Lookup(t.Context(), zones(t, none), dnsname.MustParse("example.test"), Options{Direct: sameZone(t, served)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -363,8 +363,8 @@ func TestAllowAddress(t *testing.T) {
 	t.Parallel()
 	d := sameZone(t, served)
 	delete(d.servers, netip.MustParseAddr("127.0.0.4")) // would time out if asked
-	au := &Auditor{Resolver: zones(t, world), Direct: d, AllowAddress: func(a netip.Addr) bool { return a != netip.MustParseAddr("127.0.0.4") }}
-	rep, err := au.Audit(t.Context(), dnsname.MustParse("example.test"))
+	r, opts := zones(t, world), Options{Direct: d, AllowAddress: func(a netip.Addr) bool { return a != netip.MustParseAddr("127.0.0.4") }}
+	rep, err := Lookup(t.Context(), r, dnsname.MustParse("example.test"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,14 +410,14 @@ func TestDNSSEC(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			z := zones(t, cmpOr(tt.world, world))
-			au := &Auditor{Resolver: &fake{next: z, ad: tt.ad, fail: tt.fail}, Direct: sameZone(t, served)}
+			r, opts := &fake{next: z, ad: tt.ad, fail: tt.fail}, Options{Direct: sameZone(t, served)}
 			if !tt.noCD {
-				au.CDResolver = z
+				opts.CDResolver = z
 			}
-			rep, err := au.Audit(t.Context(), dnsname.MustParse("example.test"))
+			rep, err := Lookup(t.Context(), r, dnsname.MustParse("example.test"), opts)
 			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) || len(rep.Findings) > 0 {
-					t.Fatalf("error %v, findings %+v; want %v and none", err, rep.Findings, tt.wantErr)
+				if !errors.Is(err, tt.wantErr) || len(Findings(rep)) > 0 {
+					t.Fatalf("error %v, findings %+v; want %v and none", err, Findings(rep), tt.wantErr)
 				}
 				return
 			}
@@ -430,15 +430,15 @@ func TestDNSSEC(t *testing.T) {
 			if got := findingKeys(rep, "dnssec-"); !slices.Equal(got, tt.want) {
 				t.Errorf("findings %q, want %q", got, tt.want)
 			}
-			if tt.inMsg != "" && (len(rep.Findings) == 0 || !strings.Contains(rep.Findings[len(rep.Findings)-1].Message, tt.inMsg)) {
-				t.Errorf("findings %+v do not say %q", rep.Findings, tt.inMsg)
+			if tt.inMsg != "" && (len(Findings(rep)) == 0 || !strings.Contains(Findings(rep)[len(Findings(rep))-1].Message, tt.inMsg)) {
+				t.Errorf("findings %+v do not say %q", Findings(rep), tt.inMsg)
 			}
 			if !strings.Contains(rep.DNSSEC.Note, tt.inNote) {
 				t.Errorf("note %q does not say %q", rep.DNSSEC.Note, tt.inNote)
 			}
 			// A bogus zone is still audited: the servers are asked.
 			if len(rep.Servers) != 3 || len(rep.Servers[0].Addresses) != 1 || len(findingKeys(rep, "ns-")) > 0 {
-				t.Errorf("servers %+v, findings %+v", rep.Servers, rep.Findings)
+				t.Errorf("servers %+v, findings %+v", rep.Servers, Findings(rep))
 			}
 		})
 	}
@@ -493,7 +493,7 @@ func TestReference(t *testing.T) {
 			for a, text := range tt.zones {
 				srv[a] = zones(t, text)
 			}
-			rep, err := (&Auditor{Resolver: zones(t, tt.world), Direct: newZoneDirect(srv)}).Audit(t.Context(), dnsname.MustParse("example.test"))
+			rep, err := Lookup(t.Context(), zones(t, tt.world), dnsname.MustParse("example.test"), Options{Direct: newZoneDirect(srv)})
 			if err != nil {
 				t.Fatal(err)
 			}

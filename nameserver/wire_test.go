@@ -202,9 +202,9 @@ func (d testDirect) Ask(ctx context.Context, server netip.AddrPort, q resolve.Qu
 
 // findingKeys lists "id subject" for the findings whose ID starts with
 // prefix, sorted.
-func findingKeys(rep *Report, prefix string) []string {
+func findingKeys(rep *Result, prefix string) []string {
 	var out []string
-	for _, f := range rep.Findings {
+	for _, f := range Findings(rep) {
 		if strings.HasPrefix(string(f.ID), prefix) {
 			out = append(out, string(f.ID)+" "+f.Subject)
 		}
@@ -227,14 +227,14 @@ func TestAuditWire(t *testing.T) {
 		handlers func(t *testing.T) map[string]dns.Handler
 		silent   []string // addresses that never answer
 		want     []string // ns-* findings, "id subject"
-		check    func(t *testing.T, rep *Report)
+		check    func(t *testing.T, rep *Result)
 	}{
 		{
 			name: "consistent",
 			handlers: func(t *testing.T) map[string]dns.Handler {
 				return map[string]dns.Handler{"127.0.0.2": authoritative(t, served), "127.0.0.3": authoritative(t, served), "127.0.0.4": authoritative(t, served)}
 			},
-			check: func(t *testing.T, rep *Report) {
+			check: func(t *testing.T, rep *Result) {
 				if rep.Apex != "example.test" || len(rep.Servers) != 3 {
 					t.Errorf("apex %q, %d servers; want example.test and 3", rep.Apex, len(rep.Servers))
 				}
@@ -263,8 +263,8 @@ func TestAuditWire(t *testing.T) {
 				return map[string]dns.Handler{"127.0.0.2": authoritative(t, served), "127.0.0.3": authoritative(t, old), "127.0.0.4": authoritative(t, served)}
 			},
 			want: []string{"ns-inconsistent " + ns2},
-			check: func(t *testing.T, rep *Report) {
-				msg := rep.Findings[slices.IndexFunc(rep.Findings, func(f finding.Finding) bool { return f.ID == "ns-inconsistent" })].Message
+			check: func(t *testing.T, rep *Result) {
+				msg := Findings(rep)[slices.IndexFunc(Findings(rep), func(f finding.Finding) bool { return f.ID == "ns-inconsistent" })].Message
 				for _, s := range []string{"MX 10 old-mx.example.test", "MX 10 mx1.example.test", ns1, ns3, ns2} {
 					if !strings.Contains(msg, s) {
 						t.Errorf("message %q does not name %q", msg, s)
@@ -287,8 +287,8 @@ func TestAuditWire(t *testing.T) {
 				return map[string]dns.Handler{"127.0.0.2": authoritative(t, served), "127.0.0.3": authoritative(t, served), "127.0.0.4": authoritative(t, old)}
 			},
 			want: []string{"ns-serial-mismatch " + ns3},
-			check: func(t *testing.T, rep *Report) {
-				msg := rep.Findings[slices.IndexFunc(rep.Findings, func(f finding.Finding) bool { return f.ID == "ns-serial-mismatch" })].Message
+			check: func(t *testing.T, rep *Result) {
+				msg := Findings(rep)[slices.IndexFunc(Findings(rep), func(f finding.Finding) bool { return f.ID == "ns-serial-mismatch" })].Message
 				if !strings.Contains(msg, "2025123101, behind serial 2026010101") {
 					t.Errorf("message %q", msg)
 				}
@@ -325,7 +325,7 @@ func TestAuditWire(t *testing.T) {
 			},
 			silent: []string{"127.0.0.3"},
 			want:   []string{"ns-unreachable " + ns2},
-			check: func(t *testing.T, rep *Report) {
+			check: func(t *testing.T, rep *Result) {
 				if a := rep.Servers[1].Addresses[0]; a.MX.Status != StatusUnreachable || !strings.Contains(a.MX.Reason, "deadline") {
 					t.Errorf("ns2 MX reply %+v", a.MX)
 				}
@@ -338,7 +338,7 @@ func TestAuditWire(t *testing.T) {
 				return map[string]dns.Handler{"127.0.0.2": authoritative(t, served), "127.0.0.3": authoritative(t, served), "127.0.0.4": authoritative(t, other)}
 			},
 			want: []string{"ns-lame " + ns3},
-			check: func(t *testing.T, rep *Report) {
+			check: func(t *testing.T, rep *Result) {
 				if a := rep.Servers[2].Addresses[0]; a.SOA.Rcode != "REFUSED" {
 					t.Errorf("ns3 SOA reply %+v", a.SOA)
 				}
@@ -388,7 +388,7 @@ func TestAuditWire(t *testing.T) {
 				return map[string]dns.Handler{"127.0.0.2": h, "127.0.0.3": delegating(h, "www.example.test."), "127.0.0.4": h}
 			},
 			want: []string{"ns-inconsistent " + ns2},
-			check: func(t *testing.T, rep *Report) {
+			check: func(t *testing.T, rep *Result) {
 				if rep.Apex != "example.test" || rep.Name != "www.example.test" {
 					t.Errorf("apex %q name %q", rep.Apex, rep.Name)
 				}
@@ -420,7 +420,7 @@ func TestAuditWire(t *testing.T) {
 			handlers: func(t *testing.T) map[string]dns.Handler {
 				return map[string]dns.Handler{"127.0.0.2": authoritative(t, served), "127.0.0.3": authoritative(t, served), "127.0.0.4": authoritative(t, served)}
 			},
-			check: func(t *testing.T, rep *Report) {
+			check: func(t *testing.T, rep *Result) {
 				if rep.Apex != "example.test" || rep.Name != "example.test" || !slices.Equal(rep.AliasChain, []string{"example.test"}) {
 					t.Errorf("apex %q name %q chain %q", rep.Apex, rep.Name, rep.AliasChain)
 				}
@@ -434,18 +434,14 @@ func TestAuditWire(t *testing.T) {
 				w = world
 			}
 			port := serveAll(t, tt.handlers(t))
-			au := &Auditor{
-				Resolver: zones(t, w),
-				Direct:   testDirect{silent: tt.silent},
-				Port:     port,
-			}
+			r, opts := zones(t, w), Options{Direct: testDirect{silent: tt.silent}, Port: port}
 			domain := cmpOr(tt.domain, "example.test")
-			rep, err := au.Audit(t.Context(), dnsname.MustParse(domain))
+			rep, err := Lookup(t.Context(), r, dnsname.MustParse(domain), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := findingKeys(rep, "ns-"); !slices.Equal(got, tt.want) {
-				t.Errorf("findings %q, want %q\n%+v", got, tt.want, rep.Findings)
+				t.Errorf("findings %q, want %q\n%+v", got, tt.want, Findings(rep))
 			}
 			if tt.check != nil {
 				tt.check(t, rep)
@@ -473,8 +469,8 @@ func TestAuditWireTruncated(t *testing.T) {
 	big := b.String()
 	h := authoritative(t, big)
 	port := serveAll(t, map[string]dns.Handler{"127.0.0.2": h, "127.0.0.3": h, "127.0.0.4": h})
-	au := &Auditor{Resolver: zones(t, world), Direct: testDirect{}, Port: port}
-	rep, err := au.Audit(t.Context(), dnsname.MustParse("example.test"))
+	r, opts := zones(t, world), Options{Direct: testDirect{}, Port: port}
+	rep, err := Lookup(t.Context(), r, dnsname.MustParse("example.test"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,8 +489,8 @@ func TestAuditCancelled(t *testing.T) {
 	port := serveAll(t, map[string]dns.Handler{"127.0.0.2": silent(), "127.0.0.3": silent(), "127.0.0.4": silent()})
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	au := &Auditor{Resolver: zones(t, world), Direct: StubDirect{Timeout: 5 * time.Second, Attempts: 1}, Port: port}
-	rep, err := au.Audit(ctx, dnsname.MustParse("example.test"))
+	r, opts := zones(t, world), Options{Direct: StubDirect{Timeout: 5 * time.Second, Attempts: 1}, Port: port}
+	rep, err := Lookup(ctx, r, dnsname.MustParse("example.test"), opts)
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v, want the context's", err)
 	}

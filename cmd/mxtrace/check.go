@@ -120,7 +120,7 @@ func (g *globals) auditor(core *dnsCore, p *route.Planner, selectors, lists []st
 		a.SkipReason = "they need the network: --zone without --resolver"
 		return a
 	}
-	a.Nameservers = &nameserver.Auditor{Resolver: core.resolver, CDResolver: core.checkingDisabled, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
+	a.Nameservers = &nameserver.Options{CDResolver: core.checkingDisabled, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
 	a.MTASTS = &mtasts.Options{Fetcher: &mtasts.Fetcher{Resolver: core.resolver, Logger: g.logger}, Logger: g.logger}
 	if noDNSBL {
 		a.SkipReason = "--no-dnsbl"
