@@ -158,8 +158,7 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		})
 	}
 	wg.Go(func() {
-		an := spf.Analyzer{Resolver: a.Resolver, Logger: a.Logger}
-		f.SPF, f.SPFErr = an.Analyze(ctx, domain)
+		f.SPF, f.SPFErr = spf.Lookup(ctx, a.Resolver, domain, spf.Options{Logger: a.Logger})
 	})
 	wg.Go(func() { f.DMARC, f.DMARCErr = dmarc.Lookup(ctx, a.Resolver, domain, dmarc.Options{Logger: a.Logger}) })
 	wg.Go(func() {

@@ -19,6 +19,7 @@ import (
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/rdns"
 	"github.com/mxtrace/mxtrace/route"
+	"github.com/mxtrace/mxtrace/spf"
 	"github.com/mxtrace/mxtrace/tlsrpt"
 )
 
@@ -214,7 +215,7 @@ func judgeSPF(f *Facts) ([]finding.Finding, string, error, bool) {
 	if a.Tree != nil && a.Tree.Record != "" {
 		summary = fmt.Sprintf("%s (%d of 10 DNS lookups, %d void)", a.Tree.Record, a.Lookups, a.VoidLookups)
 	}
-	return a.Findings, summary, nil, true
+	return spf.Findings(a), summary, nil, true
 }
 
 func judgeDMARC(f *Facts) ([]finding.Finding, string, error, bool) {

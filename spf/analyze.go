@@ -2,6 +2,7 @@ package spf
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,16 +27,11 @@ const DefaultMaxRecords = 64
 // maxVoidChecks bounds the address lookups made to count void lookups.
 const maxVoidChecks = 128
 
-// Analyzer walks a domain's SPF record and everything it includes or
-// redirects to, for the audit: the record tree, the DNS-querying terms and
-// void lookups an evaluation would need (RFC 7208 §4.6.4), and findings.
-// Unlike CheckHost it does not depend on a client address: it looks at
-// every branch.
-type Analyzer struct {
-	Resolver resolve.Resolver
-	Logger   *slog.Logger // nil: silent
+// Options configure Lookup; the zero value is ready to use.
+type Options struct {
 	// MaxRecords bounds the records fetched; 0 means DefaultMaxRecords.
 	MaxRecords int
+	Logger     *slog.Logger // nil: silent; otherwise each lookup is logged once, at debug
 }
 
 // Node is one record in the tree.
@@ -85,7 +81,9 @@ const (
 	nodeSkipped
 )
 
-// Analysis is the audit of one domain's SPF setup.
+// Analysis is the audit of one domain's SPF setup, what Lookup returns.
+// (It is not called Result: in RFC 7208 §2.6 a result is what check_host
+// returns, the Result of CheckHost.)
 type Analysis struct {
 	Domain string `json:"domain"`
 	Tree   *Node  `json:"tree"`
@@ -95,39 +93,54 @@ type Analysis struct {
 	Loop        bool `json:"loop,omitempty"` // an include/redirect loop: evaluation never ends below the limit
 	// Incomplete is set when part of the tree could not be looked at (a
 	// DNS failure, a target built from macros, the size bound).
-	Incomplete bool              `json:"incomplete,omitempty"`
-	Findings   []finding.Finding `json:"findings"`
-	ElapsedMS  int64             `json:"elapsed_ms"`
+	Incomplete bool  `json:"incomplete,omitempty"`
+	ElapsedMS  int64 `json:"elapsed_ms"`
 }
 
-// Analyze fetches the SPF record of domain and walks its includes and
-// redirects. It returns an error (with the partial Analysis) only when the
+// MarshalJSON writes the analysis with its findings (Findings), before
+// elapsed_ms.
+func (an *Analysis) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Domain      string            `json:"domain"`
+		Tree        *Node             `json:"tree"`
+		Lookups     int               `json:"lookups"`
+		VoidLookups int               `json:"void_lookups"`
+		Loop        bool              `json:"loop,omitempty"`
+		Incomplete  bool              `json:"incomplete,omitempty"`
+		Findings    []finding.Finding `json:"findings"`
+		ElapsedMS   int64             `json:"elapsed_ms"`
+	}{an.Domain, an.Tree, an.Lookups, an.VoidLookups, an.Loop, an.Incomplete, Findings(an), an.ElapsedMS})
+}
+
+// Lookup fetches the SPF record of domain and walks everything it includes
+// or redirects to, for the audit: the record tree, the DNS-querying terms
+// and void lookups an evaluation would need (RFC 7208 §4.6.4). Unlike
+// CheckHost it does not depend on a client address: it looks at every
+// branch. It returns an error (with the partial Analysis) only when the
 // domain's own TXT lookup fails temporarily: that is never "spf-missing".
-func (a *Analyzer) Analyze(ctx context.Context, domain dnsname.Name) (an *Analysis, err error) {
+func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (an *Analysis, err error) {
 	start := time.Now()
-	w := &walker{a: a, ctx: ctx, root: domain.String(), maxRecords: positiveOr(a.MaxRecords, DefaultMaxRecords)}
+	w := &walker{r: r, ctx: ctx, root: domain.String(), maxRecords: positiveOr(opts.MaxRecords, DefaultMaxRecords)}
 	an = &Analysis{Domain: domain.String()}
 	defer func() {
 		an.ElapsedMS = time.Since(start).Milliseconds()
-		if a.Logger != nil {
-			a.Logger.Debug("spf analyze", "domain", domain, "lookups", an.Lookups, "void_lookups", an.VoidLookups,
-				"findings", len(an.Findings), "error", err, "duration", time.Since(start))
+		if opts.Logger != nil {
+			opts.Logger.Debug("spf lookup", "domain", domain, "lookups", an.Lookups, "void_lookups", an.VoidLookups,
+				"error", err, "duration", time.Since(start))
 		}
 	}()
 	an.Tree = w.node(domain.String(), "", "", nil, true)
 	an.Lookups, an.VoidLookups = an.Tree.TotalLookups, an.Tree.TotalVoidLookups
 	an.Loop, an.Incomplete = w.loop, w.incomplete
 	if an.Tree.kind == nodeDNS {
-		an.Findings = []finding.Finding{}
 		return an, an.Tree.problemErr
 	}
-	an.Findings = w.findings(an)
 	return an, nil
 }
 
 // walker is the state of one analysis.
 type walker struct {
-	a          *Analyzer
+	r          resolve.Resolver
 	ctx        context.Context
 	root       string
 	maxRecords int
@@ -184,7 +197,7 @@ func (w *walker) node(domain, via, term string, ancestors []string, redirectChai
 	if !w.take(&w.records, w.maxRecords) {
 		return problem(nodeSkipped, fmt.Errorf("%w: not fetched, the tree has more than %d records", ErrAnalysisTooLarge, w.maxRecords))
 	}
-	f, err := fetchRecord(w.ctx, w.a.Resolver, qname)
+	f, err := fetchRecord(w.ctx, w.r, qname)
 	switch {
 	case errors.Is(err, ErrDNS):
 		w.flag(false, true)
@@ -297,7 +310,7 @@ func (w *walker) isVoid(mech, target string) (void bool, why string) {
 		return false, ""
 	}
 	ask := func(qtype uint16) (*resolve.Result, bool) {
-		r, err := resolve.Follow(w.ctx, w.a.Resolver, resolve.Q(qname, qtype))
+		r, err := resolve.Follow(w.ctx, w.r, resolve.Q(qname, qtype))
 		if err != nil {
 			w.flag(false, true)
 			return nil, false
@@ -327,9 +340,16 @@ func (w *walker) isVoid(mech, target string) (void bool, why string) {
 	return ok4 && ok6 && len(v4.Records) == 0 && len(v6.Records) == 0, ""
 }
 
-// findings turns the tree into findings, deduplicated and sorted.
-func (w *walker) findings(an *Analysis) []finding.Finding {
+// Findings judges an Analysis: spf-missing, spf-include-none,
+// spf-redirect-none, spf-multiple, spf-syntax, spf-ptr, spf-plus-all and
+// spf-neutral-all per record of the tree, spf-lookup-limit and
+// spf-void-lookups for the totals; deduplicated and sorted. An Analysis
+// whose Lookup failed gives none: the error is what to report.
+func Findings(an *Analysis) []finding.Finding {
 	fs := []finding.Finding{}
+	if an == nil || an.Tree == nil || an.Tree.kind == nodeDNS {
+		return fs
+	}
 	seen := map[string]bool{}
 	add := func(f finding.Finding) {
 		k := string(f.ID) + "\x00" + f.Subject + "\x00" + f.Message

@@ -76,7 +76,7 @@ func loadZoneCase(t *testing.T, path string) zoneCase {
 // exactly the listed IDs, so each case is also a "must not trigger" case for
 // every other SPF ID; pairs such as lookups-at-limit/lookups-over-limit
 // and neutral-all/neutral-all-include are the near misses.
-func TestAnalyzeZones(t *testing.T) {
+func TestLookupZones(t *testing.T) {
 	paths, err := filepath.Glob("testdata/analyze/*.zone")
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no cases: %v", err)
@@ -86,13 +86,12 @@ func TestAnalyzeZones(t *testing.T) {
 	for _, p := range paths {
 		t.Run(strings.TrimSuffix(filepath.Base(p), ".zone"), func(t *testing.T) {
 			c := loadZoneCase(t, p)
-			a := &Analyzer{Resolver: c.zones}
-			an, err := a.Analyze(t.Context(), dnsname.MustParse(c.domain))
+			an, err := Lookup(t.Context(), c.zones, dnsname.MustParse(c.domain), Options{})
 			if err != nil {
-				t.Fatalf("Analyze: %v", err)
+				t.Fatalf("Lookup: %v", err)
 			}
 			var got []finding.ID
-			for _, f := range an.Findings {
+			for _, f := range Findings(an) {
 				if !slices.Contains(got, f.ID) {
 					got = append(got, f.ID)
 				}
@@ -104,7 +103,7 @@ func TestAnalyzeZones(t *testing.T) {
 			want := slices.Clone(c.want)
 			slices.Sort(want)
 			if !slices.Equal(got, want) {
-				t.Errorf("findings %v, want %v\n%+v", got, want, an.Findings)
+				t.Errorf("findings %v, want %v\n%+v", got, want, Findings(an))
 			}
 			if an.Lookups != c.lookups || an.VoidLookups != c.voids {
 				t.Errorf("lookups %d, void lookups %d; want %d and %d", an.Lookups, an.VoidLookups, c.lookups, c.voids)
@@ -134,25 +133,25 @@ var spfIDs = []finding.ID{
 func analyzeCase(t *testing.T, name string) *Analysis {
 	t.Helper()
 	c := loadZoneCase(t, filepath.Join("testdata/analyze", name+".zone"))
-	an, err := (&Analyzer{Resolver: c.zones}).Analyze(t.Context(), dnsname.MustParse(c.domain))
+	an, err := Lookup(t.Context(), c.zones, dnsname.MustParse(c.domain), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return an
 }
 
-func TestAnalyzeSyntaxMessageHasPosition(t *testing.T) {
+func TestLookupSyntaxMessageHasPosition(t *testing.T) {
 	an := analyzeCase(t, "syntax")
-	if len(an.Findings) != 1 {
-		t.Fatalf("findings %+v", an.Findings)
+	if len(Findings(an)) != 1 {
+		t.Fatalf("findings %+v", Findings(an))
 	}
-	msg := an.Findings[0].Message
+	msg := Findings(an)[0].Message
 	if !strings.Contains(msg, `position 21: unknown mechanism "incude"`) {
 		t.Errorf("message %q does not name the position and the term", msg)
 	}
 }
 
-func TestAnalyzeTree(t *testing.T) {
+func TestLookupTree(t *testing.T) {
 	an := analyzeCase(t, "lookups-over-limit")
 	root := an.Tree
 	if root.Domain != "example.test" || root.Lookups != 2 || root.TotalLookups != 11 {
@@ -180,16 +179,16 @@ func TestAnalyzeTree(t *testing.T) {
 }
 
 // A temporary failure at the domain itself is an error, never spf-missing.
-func TestAnalyzeTemporaryFailure(t *testing.T) {
+func TestLookupTemporaryFailure(t *testing.T) {
 	zones, err := resolve.ParseZones(strings.NewReader("$ORIGIN example.test.\n@ 300 SOA ns hostmaster 1 2 3 4 5\n"), "t")
 	if err != nil {
 		t.Fatal(err)
 	}
-	an, err := (&Analyzer{Resolver: zones}).Analyze(t.Context(), dnsname.MustParse("other.example"))
+	an, err := Lookup(t.Context(), zones, dnsname.MustParse("other.example"), Options{})
 	if err == nil || !errors.Is(err, ErrDNS) || !errors.Is(err, resolve.ErrNotInZone) {
 		t.Fatalf("err %v, want ErrDNS wrapping ErrNotInZone", err)
 	}
-	if an == nil || len(an.Findings) != 0 {
+	if an == nil || len(Findings(an)) != 0 {
 		t.Errorf("findings on a failed lookup: %+v", an)
 	}
 
@@ -199,18 +198,18 @@ func TestAnalyzeTemporaryFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	an, err = (&Analyzer{Resolver: zones}).Analyze(t.Context(), dnsname.MustParse("example.test"))
+	an, err = Lookup(t.Context(), zones, dnsname.MustParse("example.test"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !an.Incomplete || len(an.Findings) != 0 {
-		t.Errorf("incomplete %v, findings %+v", an.Incomplete, an.Findings)
+	if !an.Incomplete || len(Findings(an)) != 0 {
+		t.Errorf("incomplete %v, findings %+v", an.Incomplete, Findings(an))
 	}
 }
 
 // The analysis is bounded: a tree of many distinct includes stops at
 // MaxRecords and says it is incomplete.
-func TestAnalyzeBounded(t *testing.T) {
+func TestLookupBounded(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("$ORIGIN example.test.\n@ 300 SOA ns hostmaster 1 2 3 4 5\n")
 	b.WriteString("@ TXT \"v=spf1 include:n0.example.test include:m0.example.test -all\"\n")
@@ -222,7 +221,7 @@ func TestAnalyzeBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	an, err := (&Analyzer{Resolver: zones, MaxRecords: 20}).Analyze(t.Context(), dnsname.MustParse("example.test"))
+	an, err := Lookup(t.Context(), zones, dnsname.MustParse("example.test"), Options{MaxRecords: 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +242,7 @@ func TestAnalyzeBounded(t *testing.T) {
 	if count > 20 {
 		t.Errorf("%d records fetched, bound 20", count)
 	}
-	if !slices.ContainsFunc(an.Findings, func(f finding.Finding) bool { return f.ID == finding.SPFLookupLimit }) {
-		t.Errorf("no spf-lookup-limit: %+v", an.Findings)
+	if !slices.ContainsFunc(Findings(an), func(f finding.Finding) bool { return f.ID == finding.SPFLookupLimit }) {
+		t.Errorf("no spf-lookup-limit: %+v", Findings(an))
 	}
 }

@@ -20,13 +20,13 @@
 //     the DNS lookup counts. It enforces the limits of §4.6.4: 10
 //     DNS-querying terms, 2 void lookups, 10 MX and PTR names. It passes
 //     the RFC 7208 test suite (testdata/rfc7208-tests.yml).
-//   - Analyzer.Analyze walks a domain's record and everything it includes
-//     or redirects to, independently of any client, and reports findings
-//     (spf-missing, spf-include-none, spf-redirect-none, spf-multiple,
+//   - Lookup walks a domain's record and everything it includes or
+//     redirects to, independently of any client, into an Analysis, and
+//     Findings judges it (spf-missing, spf-include-none, spf-redirect-none, spf-multiple,
 //     spf-syntax, spf-lookup-limit, spf-void-lookups, spf-plus-all,
 //     spf-neutral-all, spf-ptr).
 //
 // Every DNS question goes through a resolve.Resolver. A temporary DNS
-// failure gives temperror (and an error from Analyze), never "none" or
+// failure gives temperror (and an error from Lookup), never "none" or
 // "spf-missing".
 package spf

@@ -58,13 +58,13 @@ _spf.shop 3600 TXT "v=spf1 ip4:198.51.100.0/24 ptr -all"
 		fmt.Printf("  %s: %s -> %s\n", s.Domain, s.Term, s.Result)
 	}
 
-	an, err := (&spf.Analyzer{Resolver: r}).Analyze(context.Background(), dnsname.MustParse("shop.example"))
+	an, err := spf.Lookup(context.Background(), r, dnsname.MustParse("shop.example"), spf.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println("tree:", an.Lookups, "lookups,", an.VoidLookups, "void")
-	for _, f := range an.Findings {
+	for _, f := range spf.Findings(an) {
 		fmt.Println(f.ID, f.Subject)
 	}
 	// Output:

@@ -69,7 +69,7 @@ Exit status: 0 the evaluation ran, whatever the SPF result; 2 bad input
 			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
 			defer cancel()
 			out := g.runSPF(ctx, &spf.Checker{Resolver: r, Logger: g.logger, Timeout: g.timeout},
-				&spf.Analyzer{Resolver: r, Logger: g.logger}, name, spf.Query{IP: ip, Domain: name.String(), Sender: sender, HELO: helo})
+				spf.Options{Logger: g.logger}, name, spf.Query{IP: ip, Domain: name.String(), Sender: sender, HELO: helo})
 			if g.json {
 				err = report.WriteJSON(g.stdout, out)
 			} else {
@@ -94,17 +94,18 @@ Exit status: 0 the evaluation ran, whatever the SPF result; 2 bad input
 }
 
 // runSPF evaluates and analyses at once: the two walk the same records, and
-// the shared cache answers the second asker.
-func (g *globals) runSPF(ctx context.Context, c *spf.Checker, a *spf.Analyzer, name dnsname.Name, q spf.Query) *report.SPF {
+// the shared cache answers the second asker. The analysis asks through c's
+// resolver.
+func (g *globals) runSPF(ctx context.Context, c *spf.Checker, opts spf.Options, name dnsname.Name, q spf.Query) *report.SPF {
 	start := time.Now()
 	out := &report.SPF{Schema: 1}
 	var an *spf.Analysis
 	var wg sync.WaitGroup
 	wg.Go(func() { out.Result = c.CheckHost(ctx, q) })
-	wg.Go(func() { an, out.AnalysisErr = a.Analyze(ctx, name) })
+	wg.Go(func() { an, out.AnalysisErr = spf.Lookup(ctx, c.Resolver, name, opts) })
 	wg.Wait()
 	out.Tree, out.TreeLookups, out.TreeVoidLookups = an.Tree, an.Lookups, an.VoidLookups
-	out.Incomplete, out.Findings = an.Incomplete, an.Findings
+	out.Incomplete, out.Findings = an.Incomplete, spf.Findings(an)
 	if out.AnalysisErr != nil {
 		out.Error = out.AnalysisErr.Error()
 	}
