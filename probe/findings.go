@@ -64,9 +64,11 @@ func judge(r *Result, now time.Time, ptr []string) []finding.Finding {
 	if b := r.Banner; b != nil && !bannerNameOK(b.Host, r, ptr) {
 		// RFC 5321 §4.3.1: the greeting names the server's host.
 		if b.Host == "" {
-			add(finding.SMTPBannerName, "%s greets without a host name (%q).", subj, b.Text)
+			// b.Text and b.Host are escaped (internal/printable) already:
+			// quoting them with %q would escape them twice.
+			add(finding.SMTPBannerName, "%s greets without a host name (\"%s\").", subj, b.Text)
 		} else {
-			add(finding.SMTPBannerName, "%s greets as %q, which is not %s.", subj, b.Host, nameChoices(r, ptr))
+			add(finding.SMTPBannerName, "%s greets as \"%s\", which is not %s.", subj, b.Host, nameChoices(r, ptr))
 		}
 	}
 	if failed == StepEHLO && r.TLS == nil {
@@ -162,10 +164,16 @@ func bannerProblem(r *Result) string {
 	e.Message = strings.TrimPrefix(e.Message, "greeting: ")
 	switch e.Kind {
 	case KindTimeout:
+		if e.Partial != "" {
+			return "sent only part of a greeting: " + e.Message
+		}
 		return "sent no greeting: " + e.Message
 	case KindReply:
 		return fmt.Sprintf("greets with %03d instead of 220 (%s)", e.Code, r.Banner.Text)
 	case KindClosed:
+		if e.Partial != "" {
+			return "closed the connection in the middle of its greeting: " + e.Message
+		}
 		return "closed the connection without a complete greeting"
 	case KindMalformed:
 		return "sent a greeting that is not an SMTP reply: " + e.Message

@@ -141,6 +141,10 @@ type StepError struct {
 	Kind    Kind   `json:"kind"`
 	Code    int    `json:"code,omitempty"` // the reply code, for KindReply
 	Message string `json:"message"`
+	// Partial is the start of a reply that the deadline or the end of
+	// the connection cut short (escaped), when one came: a partial
+	// greeting is no greeting.
+	Partial string `json:"partial,omitempty"`
 	Err     error  `json:"-"`
 }
 

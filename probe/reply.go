@@ -34,6 +34,21 @@ var (
 	ErrSessionTooLarge = fmt.Errorf("probe: the server sent more than %d octets", MaxSessionBytes)
 )
 
+// PartialError is a reply cut short by a deadline or by the end of the
+// connection: the part that came (escaped once, by internal/printable),
+// and why no more did.
+type PartialError struct {
+	Got    string // the octets that came, lines joined by CRLF, escaped
+	Octets int    // how many octets came
+	Err    error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("partial reply (%d octets: %s): %v", e.Octets, truncate(e.Got, 200), e.Err)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
 // Reply is one SMTP reply: a three-digit code and the text of each line,
 // without the code, the separator and the line ending (RFC 5321 §4.2).
 type Reply struct {
@@ -65,8 +80,12 @@ func (r *Reply) Text(n int) string {
 // (even when the reply then turns out to be malformed), so a transcript
 // shows what the server sent. It never reads more than MaxReplyLines lines
 // of MaxLineLength octets.
+//
+// A reply that a deadline or the end of the connection cuts short is not
+// a reply: the error is then a *PartialError holding what came of it.
 func readReply(br *bufio.Reader, seen func(line string)) (*Reply, error) {
 	var r *Reply
+	var got []string // the lines of the reply so far, for a PartialError
 	for n := 0; ; n++ {
 		if n == MaxReplyLines {
 			// RFC 5321 §4.2.1 sets no limit on the number of lines; a
@@ -81,14 +100,20 @@ func readReply(br *bufio.Reader, seen func(line string)) (*Reply, error) {
 			if line != "" && seen != nil {
 				seen(line)
 			}
+			if (n > 0 || line != "") && !errors.Is(err, ErrLineTooLong) {
+				all := strings.Join(append(got, line), "\r\n")
+				return r, &PartialError{Got: printable.String(all), Octets: len(all), Err: err}
+			}
 			return r, err
 		}
+		got = append(got, line)
 		if seen != nil {
 			seen(line)
 		}
 		code, last, text, ok := parseLine(line)
 		if !ok {
-			return r, fmt.Errorf("%w: %q", ErrMalformed, truncate(printable.String(line), 80))
+			// Escaped once, by printable; not quoted again.
+			return r, fmt.Errorf("%w: %s", ErrMalformed, truncate(printable.String(line), 80))
 		}
 		if r == nil {
 			r = &Reply{Code: code}

@@ -356,7 +356,18 @@ func (ss *session) read() (*Reply, error) {
 
 func (ss *session) readFailed(step Step, err error, timeout time.Duration, what string) {
 	kind := ss.classify(err)
-	ss.fail(step, kind, err, "%s: %s", what, ss.describe(kind, err, timeout))
+	pe, ok := errors.AsType[*PartialError](err)
+	if !ok || (kind != KindTimeout && kind != KindClosed && kind != KindCanceled) {
+		ss.fail(step, kind, err, "%s: %s", what, ss.describe(kind, err, timeout))
+		return
+	}
+	// A reply cut short is not a reply: it is reported with what came.
+	octets := "octets"
+	if pe.Octets == 1 {
+		octets = "octet"
+	}
+	ss.fail(step, kind, err, "partial %s (%d %s: %s), then %s", what, pe.Octets, octets, truncate(pe.Got, 200), ss.describe(kind, err, timeout))
+	ss.res.Err.Partial = pe.Got
 }
 
 // classify maps an error to a Kind; the caller's context comes first.

@@ -193,3 +193,51 @@ func TestRelayMailRejected(t *testing.T) {
 		}
 	})
 }
+
+// dripDialer connects the probe to a server that sends greet one byte
+// every d, then hangs until the client hangs up.
+type dripDialer struct {
+	greet string
+	d     time.Duration
+}
+
+func (dd dripDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	client, server := net.Pipe()
+	go func() {
+		defer server.Close()
+		for i := range len(dd.greet) {
+			time.Sleep(dd.d)
+			if _, err := server.Write([]byte{dd.greet[i]}); err != nil {
+				return
+			}
+		}
+		io.Copy(io.Discard, server)
+	}()
+	return client, nil
+}
+
+// TestPartialGreeting: a greeting the deadline cuts short is a partial
+// greeting, reported with the octets that came (escaped once), not
+// "nothing" and not a greeting.
+func TestPartialGreeting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &Prober{Dialer: dripDialer{greet: "22\x1b\\0 mx.example.test ESMTP\r\n", d: 3 * time.Second}}
+		p.Timeouts.Greeting = 14 * time.Second
+		start := time.Now()
+		r := p.Probe(t.Context(), "mx.example.test", netip.MustParseAddr("192.0.2.1"))
+		if took := time.Since(start); took != 14*time.Second {
+			t.Errorf("took %v, want the greeting time-out", took)
+		}
+		want := `partial greeting (4 octets: 22\x1b\\), then nothing within 14s`
+		if r.Banner != nil || r.Err == nil || r.Err.Step != StepBanner || r.Err.Kind != KindTimeout ||
+			r.Err.Message != want || r.Err.Partial != `22\x1b\\` {
+			t.Fatalf("banner %+v, error %+v\nwant message %q", r.Banner, r.Err, want)
+		}
+		fs := Findings([]*Result{r}, time.Time{}, nil)
+		if len(fs) != 1 || fs[0].ID != finding.SMTPBannerInvalid ||
+			fs[0].Message != "mx.example.test[192.0.2.1]:25 sent only part of a greeting: "+want+"." {
+			t.Errorf("findings %v", fs)
+		}
+		time.Sleep(time.Minute) // the server notices the hang-up at its next write
+	})
+}

@@ -120,6 +120,9 @@ func writeProbeTable(b *strings.Builder, r *probe.Report, st Style) error {
 
 func bannerCell(r *probe.Result) string {
 	if r.Banner == nil {
+		if r.Err != nil && r.Err.Step == probe.StepBanner && r.Err.Partial != "" {
+			return "partial"
+		}
 		return "-"
 	}
 	return fmt.Sprintf("%03d %s", r.Banner.Code, ms(r.Banner.MS))

@@ -14,13 +14,17 @@ import (
 )
 
 // String returns s with invalid UTF-8 and control characters (C0, DEL and
-// C1, so ESC and CSI too) written as \xNN (\uNNNN above U+00FF) escapes;
-// tabs stay. Text that needs no escape is returned as it is, without
-// copying.
+// C1, so ESC and CSI too) written as \xNN (\uNNNN above U+00FF) escapes,
+// and a backslash written as \\, so that the escaped text reads back
+// unambiguously (a server that sends the four characters \x01 is told from
+// one that sends the byte 0x01); tabs stay. This is the one escape of
+// server text: what it returns is printed and stored as it is, never
+// quoted with %q or escaped again. Text that needs no escape is returned as
+// it is, without copying.
 func String(s string) string {
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\t') {
+		if r == utf8.RuneError || r == '\\' || (unicode.IsControl(r) && r != '\t') {
 			clean = false
 			break
 		}
@@ -34,6 +38,8 @@ func String(s string) string {
 		switch {
 		case r == utf8.RuneError && size <= 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
 		case unicode.IsControl(r) && r != '\t':
 			if r < 0x100 {
 				fmt.Fprintf(&b, `\x%02x`, r)

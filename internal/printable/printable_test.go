@@ -17,6 +17,9 @@ func TestString(t *testing.T) {
 		"bad utf8 \xff":        `bad utf8 \xff`,
 		"ünïcödé ok":           "ünïcödé ok",
 		"c1 \u0085 and \ufffd": `c1 \x85 and ` + "\ufffd",
+		`back\slash`:           `back\\slash`,
+		`\x01 written out`:     `\\x01 written out`,
+		"\x01 the byte":        `\x01 the byte`,
 	} {
 		if got := String(in); got != want {
 			t.Errorf("String(%q) = %q, want %q", in, got, want)

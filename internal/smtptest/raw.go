@@ -35,6 +35,8 @@ const (
 	RefuseSTARTTLS                    // offers STARTTLS, answers 454 4.7.0 TLS not available
 	NoSTARTTLS                        // minimal ESMTP without STARTTLS
 	Reset                             // accept, wait Delay (default ResetDelay), then close with a TCP RST (SetLinger(0))
+	DripBanner                        // the greeting (Banner, or "220 <host> ESMTP") one byte every Delay, then minimal ESMTP
+	CustomBanner                      // Banner as it is (binary bytes and all), then minimal ESMTP
 )
 
 var behaviourNames = [...]string{
@@ -51,6 +53,8 @@ var behaviourNames = [...]string{
 	RefuseSTARTTLS:   "RefuseSTARTTLS",
 	NoSTARTTLS:       "NoSTARTTLS",
 	Reset:            "Reset",
+	DripBanner:       "DripBanner",
+	CustomBanner:     "CustomBanner",
 }
 
 // Behaviours lists every behaviour, for tests that try them all.
@@ -97,6 +101,9 @@ type RawOptions struct {
 	Behaviour Behaviour     // how to misbehave
 	Delay     time.Duration // SlowBanner: wait before the banner; Reset: wait before the RST
 	Hostname  string        // name in banners and replies; default DefaultHostname
+	// Banner is the greeting of DripBanner and CustomBanner, line ending
+	// included; "" means "220 <host> ESMTP\r\n".
+	Banner string
 }
 
 // Raw is a running raw (hostile or broken) SMTP server.
@@ -235,8 +242,11 @@ func (r *Raw) serve(c net.Conn) {
 		r.mu.Unlock()
 	}()
 	lifetime := RawLifetime
-	if r.opts.Behaviour == SlowBanner || r.opts.Behaviour == Reset {
+	switch r.opts.Behaviour {
+	case SlowBanner, Reset:
 		lifetime += r.opts.Delay
+	case DripBanner:
+		lifetime += time.Duration(len(r.banner())) * r.opts.Delay
 	}
 	// Every read and write ends by this deadline.
 	if err := c.SetDeadline(time.Now().Add(lifetime)); err != nil {
@@ -306,6 +316,21 @@ func (r *Raw) serve(c net.Conn) {
 	case NoSTARTTLS:
 		rc.reply("220 " + host + " ESMTP")
 		rc.esmtp(esmtpOpts{})
+	case DripBanner:
+		for _, b := range []byte(r.banner()) {
+			if !rc.sleep(r.opts.Delay) {
+				return
+			}
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+		}
+		rc.esmtp(esmtpOpts{})
+	case CustomBanner:
+		if _, err := c.Write([]byte(r.banner())); err != nil {
+			return
+		}
+		rc.esmtp(esmtpOpts{})
 	case Reset:
 		delay := r.opts.Delay
 		if delay == 0 {
@@ -319,6 +344,14 @@ func (r *Raw) serve(c net.Conn) {
 			tc.SetLinger(0)
 		}
 	}
+}
+
+// banner is the greeting of DripBanner and CustomBanner.
+func (r *Raw) banner() string {
+	if r.opts.Banner != "" {
+		return r.opts.Banner
+	}
+	return "220 " + r.opts.Hostname + " ESMTP\r\n"
 }
 
 // sleep waits d or until the server closes; it reports whether d passed.

@@ -162,6 +162,29 @@ func TestRaw(t *testing.T) {
 				t.Errorf("read: %v, want connection reset", err)
 			}
 		},
+		DripBanner: func(t *testing.T, r *Raw, c *client) {
+			// One byte, then a pause of Delay before the next.
+			if b, err := c.br.ReadByte(); err != nil || b != '2' {
+				t.Fatalf("first byte %q, %v", b, err)
+			}
+			c.conn.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+			if n, err := c.br.Read(make([]byte, 10)); n != 0 || !errors.Is(err, errDeadline) {
+				t.Errorf("read %d bytes at once, %v; want one byte per Delay", n, err)
+			}
+			c.conn.SetReadDeadline(time.Now().Add(ioDeadline))
+			if l, err := c.tp.ReadLine(); err != nil || l != "20 mx\x01\\ ESMTP" {
+				t.Errorf("banner %q, %v", l, err)
+			}
+			c.cmd("EHLO client.example.test", 250)
+			c.cmd("QUIT", 221)
+		},
+		CustomBanner: func(t *testing.T, r *Raw, c *client) {
+			if l, err := c.tp.ReadLine(); err != nil || l != "220 mx\x01\\ ESMTP" {
+				t.Errorf("banner %q, %v", l, err)
+			}
+			c.cmd("EHLO client.example.test", 250)
+			c.cmd("QUIT", 221)
+		},
 	}
 	for _, b := range Behaviours() {
 		t.Run(b.String(), func(t *testing.T) {
@@ -169,7 +192,11 @@ func TestRaw(t *testing.T) {
 			if !ok {
 				t.Fatalf("no test for %v", b)
 			}
-			r := StartRaw(t, RawOptions{Behaviour: b, Delay: 200 * time.Millisecond})
+			o := RawOptions{Behaviour: b, Delay: 200 * time.Millisecond, Banner: "220 mx\x01\\ ESMTP\r\n"}
+			if b == DripBanner {
+				o.Delay = 100 * time.Millisecond
+			}
+			r := StartRaw(t, o)
 			c := dial(t, r.Addr())
 			test(t, r, c)
 			c.conn.Close()
@@ -283,7 +310,7 @@ func TestBehaviourString(t *testing.T) {
 	if got := Behaviour(99).String(); got != "Behaviour(99)" {
 		t.Errorf("String %q", got)
 	}
-	if n := len(Behaviours()); n != int(Reset)+1 {
-		t.Errorf("Behaviours: %d, want %d", n, Reset+1)
+	if n := len(Behaviours()); n != int(CustomBanner)+1 {
+		t.Errorf("Behaviours: %d, want %d", n, CustomBanner+1)
 	}
 }
