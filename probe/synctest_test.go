@@ -221,6 +221,7 @@ func (dd dripDialer) DialContext(ctx context.Context, network, address string) (
 // "nothing" and not a greeting.
 func TestPartialGreeting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		defer time.Sleep(time.Minute) // the server notices the hang-up at its next write
 		p := &Prober{Dialer: dripDialer{greet: "22\x1b\\0 mx.example.test ESMTP\r\n", d: 3 * time.Second}}
 		p.Timeouts.Greeting = 14 * time.Second
 		start := time.Now()
@@ -238,6 +239,5 @@ func TestPartialGreeting(t *testing.T) {
 			fs[0].Message != "mx.example.test[192.0.2.1]:25 sent only part of a greeting: "+want+"." {
 			t.Errorf("findings %v", fs)
 		}
-		time.Sleep(time.Minute) // the server notices the hang-up at its next write
 	})
 }
