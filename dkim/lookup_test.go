@@ -82,7 +82,7 @@ func TestFindings(t *testing.T) {
 		})
 	}
 	for _, e := range finding.Catalogue {
-		if e.Area == "DKIM" && !slices.ContainsFunc(tests, func(tt testCase) bool { return tt.id == e.ID }) {
+		if e.Area == finding.AreaDKIM && !slices.ContainsFunc(tests, func(tt testCase) bool { return tt.id == e.ID }) {
 			t.Errorf("no test case triggers %s", e.ID)
 		}
 	}

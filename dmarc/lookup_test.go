@@ -77,7 +77,7 @@ func TestFindings(t *testing.T) {
 	}
 	// The table must cover the whole DMARC area of the catalogue.
 	for _, e := range finding.Catalogue {
-		if e.Area == "DMARC" && !slices.ContainsFunc(tests, func(tt struct {
+		if e.Area == finding.AreaDMARC && !slices.ContainsFunc(tests, func(tt struct {
 			id              finding.ID
 			trigger, absent string
 			subject         string

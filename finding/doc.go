@@ -15,7 +15,7 @@ func Markdown() string {
 	b.WriteString("(`error`, `warning`, `info`), a `subject` (the name or address it is about), a `message`,\n")
 	b.WriteString("a `reference` and a `fix`. This page is generated from `finding/catalogue.go`\n")
 	b.WriteString("(`go test ./finding -update`); a test fails when the two disagree.\n")
-	area := ""
+	var area Area
 	for _, e := range Catalogue {
 		if e.Area != area {
 			area = e.Area

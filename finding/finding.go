@@ -105,10 +105,30 @@ func Worst(fs []Finding) Severity {
 	return w
 }
 
+// Area is a part of the audit: the catalogue groups its entries by area,
+// and check judges and reports one area at a time.
+type Area string
+
+// Areas, in report order.
+const (
+	AreaRouting     Area = "routing"
+	AreaNameservers Area = "nameservers"
+	AreaPTR         Area = "reverse DNS"
+	AreaSPF         Area = "SPF"
+	AreaDMARC       Area = "DMARC"
+	AreaDKIM        Area = "DKIM"
+	AreaMTASTS      Area = "MTA-STS"
+	AreaTLSRPT      Area = "TLS-RPT"
+	AreaDANE        Area = "DANE"
+	AreaDNSBL       Area = "blacklists"
+	AreaSMTP        Area = "SMTP"
+	AreaTiers       Area = "tiers"
+)
+
 // Entry is the catalogue's description of one ID.
 type Entry struct {
 	ID        ID
-	Area      string
+	Area      Area
 	Severity  Severity
 	Title     string // what the finding means, one line
 	Reference string

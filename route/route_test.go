@@ -189,7 +189,7 @@ func TestEveryRoutingFindingTested(t *testing.T) {
 	seen[finding.MXTooManyExchanges] = true
 	seen[finding.MXTooManyAddresses] = true
 	for _, e := range finding.Catalogue {
-		if e.Area == "routing" && !seen[e.ID] {
+		if e.Area == finding.AreaRouting && !seen[e.ID] {
 			t.Errorf("no test zone triggers %s", e.ID)
 		}
 	}
