@@ -37,3 +37,24 @@ func TestColor(t *testing.T) {
 		t.Errorf("colour output minus escapes differs:\n%s\nplain:\n%s", stripped, plain.String())
 	}
 }
+
+// TestRouteRecordsOmitted: a plan with no tiers lists its records as
+// served, and says how many more there were when the list was cut
+// (route.MaxRecords).
+func TestRouteRecordsOmitted(t *testing.T) {
+	plan := &route.Plan{Domain: "d.example", Result: route.ResultError, Error: "mail loop",
+		Records: []route.Record{{Preference: 10, Exchange: "mx.d.example"}}, RecordsOmitted: 5000}
+	var b bytes.Buffer
+	if err := report.WriteRoute(&b, plan, report.Style{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "MX 10 mx.d.example\n  … and 5000 more MX records\n") {
+		t.Errorf("output:\n%s", b.String())
+	}
+	plan.RecordsOmitted = 0
+	b.Reset()
+	report.WriteRoute(&b, plan, report.Style{})
+	if strings.Contains(b.String(), "more MX records") {
+		t.Errorf("nothing omitted, output:\n%s", b.String())
+	}
+}

@@ -165,6 +165,9 @@ func writePlanTable(b *strings.Builder, p *route.Plan, st Style) error {
 		for _, r := range p.Records {
 			fmt.Fprintf(b, "  MX %d %s\n", r.Preference, r.Exchange)
 		}
+		if p.RecordsOmitted > 0 {
+			fmt.Fprintf(b, "  … and %d more MX records\n", p.RecordsOmitted)
+		}
 	}
 	return nil
 }

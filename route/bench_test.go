@@ -174,3 +174,17 @@ func TestPlanCachedAllocs(t *testing.T) {
 		t.Errorf("planning from the cache asked the zone %d more times", st.Misses-misses)
 	}
 }
+
+// BenchmarkPlanHugeMX plans a domain with 200,000 MX records, half of them
+// duplicates (hugeMX), from an in-process resolver: the cost of the
+// bounded plan (docs/routing.md#bounded-work), which must stay linear in
+// the records served.
+func BenchmarkPlanHugeMX(b *testing.B) {
+	p := &route.Planner{Resolver: newHugeMX(200_000), Seed: 1, HasSeed: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		if plan, err := p.Plan(b.Context(), "huge.test"); err != nil || len(plan.Order) != route.DefaultMaxExchanges {
+			b.Fatalf("plan %s, %v", plan.Result, err)
+		}
+	}
+}

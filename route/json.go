@@ -10,7 +10,8 @@ import (
 // AppendJSON appends the plan as a JSON object, byte for byte what
 // encoding/json writes for *Plan with SetEscapeHTML(false) (without the
 // Encoder's newline): the same members in the same order, nil lists as
-// null and empty ones as [], an empty Error and CanonicalName left out. A
+// null and empty ones as [], an empty Error and CanonicalName and a zero
+// RecordsOmitted left out. A
 // nil plan is null.
 //
 // A scan writes one plan per domain, and encoding/json's reflection cost
@@ -41,6 +42,10 @@ func (p *Plan) AppendJSON(b []byte) []byte {
 
 	b = append(b, `,"records":`...)
 	b = jsonenc.AppendArray(b, p.Records, (*Record).appendJSON)
+	if p.RecordsOmitted != 0 {
+		b = append(b, `,"records_omitted":`...)
+		b = strconv.AppendInt(b, int64(p.RecordsOmitted), 10)
+	}
 
 	b = append(b, `,"tiers":`...)
 	b = jsonenc.AppendArray(b, p.Tiers, (*Tier).appendJSON)

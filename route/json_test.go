@@ -176,6 +176,7 @@ Error string json:"error,omitempty"
 Implicit bool json:"implicit"
 AliasChain []string json:"alias_chain"
 Records []route.Record json:"records"
+RecordsOmitted int json:"records_omitted,omitempty"
 Tiers []route.Tier json:"tiers"
 Order []string json:"order"
 Findings []finding.Finding json:"findings"
@@ -246,6 +247,9 @@ func FuzzPlanJSON(f *testing.F) {
 			AliasChain: list(3, aliases),
 			Order:      list(4, exchange),
 			ElapsedMS:  elapsed,
+		}
+		if ttl%3 == 0 {
+			p.RecordsOmitted = int(elapsed)
 		}
 		if shape&(1<<5) == 0 {
 			p.Records = []route.Record{{Preference: pref, Exchange: exchange, TTL: ttl}, {Exchange: canonical}}[:int(pref)%3%2+int(ttl)%2]

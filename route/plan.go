@@ -32,8 +32,12 @@ type Plan struct {
 	Error      string   `json:"error,omitempty"` // why Result is "error"
 	Implicit   bool     `json:"implicit"`
 	AliasChain []string `json:"alias_chain"`
-	// Records are the MX records as served, in the server's order.
+	// Records are the MX records as served, in the server's order, at
+	// most MaxRecords of them.
 	Records []Record `json:"records"`
+	// RecordsOmitted counts the records served past MaxRecords, left out
+	// of Records; only a zone file can hold them.
+	RecordsOmitted int `json:"records_omitted,omitempty"`
 	// Tiers are the exchanges grouped by preference, lowest first, after
 	// dropping what --self and the bounds remove.
 	Tiers []Tier `json:"tiers"`

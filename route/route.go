@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -35,6 +36,12 @@ const (
 	DefaultMaxExchanges = 64
 	DefaultMaxAddresses = 16
 )
+
+// MaxRecords bounds Plan.Records, the MX records as served. No DNS
+// message can carry more (an MX record takes at least 16 of a message's
+// 65,535 octets); only a zone file can, and then the rest are counted in
+// Plan.RecordsOmitted (docs/routing.md#bounded-work).
+const MaxRecords = 4096
 
 // TTL range outside which mx-ttl is reported.
 const (
@@ -135,31 +142,49 @@ func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) err
 	if len(mx.Records) == 0 {
 		return p.implicit(ctx, plan, mx.Name)
 	}
-	plan.Records = make([]Record, 0, len(mx.Records))
+	// Every step from here is linear in the records served (the sort n log
+	// n) and the long loops watch the context: a zone file can hold
+	// hundreds of thousands of records (docs/routing.md#bounded-work).
+	plan.Records = make([]Record, 0, min(len(mx.Records), MaxRecords))
 	var buf [8]exchange // the records of most domains, on the stack
 	records := buf[:0]
-	for _, rr := range mx.Records {
+	if len(mx.Records) > len(buf) {
+		records = make([]exchange, 0, len(mx.Records))
+	}
+	ttl := uint32(math.MaxUint32)
+	for i, rr := range mx.Records {
+		if i%checkEvery == checkEvery-1 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		m := rr.(*dns.MX)
 		r := Record{Preference: m.Preference, Exchange: exchangeName(m.Mx), TTL: m.Hdr.Ttl}
-		plan.Records = append(plan.Records, r)
-		// RFC 7505 §3 (docs/routing.md#null-mx): a single "MX 0 ." says the domain takes no
-		// mail. Beside other records it is a misconfiguration; a sender
-		// would still deliver to the real exchanges, so the plan keeps those.
+		ttl = min(ttl, r.TTL)
+		if len(plan.Records) < MaxRecords {
+			plan.Records = append(plan.Records, r)
+		}
+		// RFC 7505 §3 (docs/routing.md#null-mx): a single "MX 0 ." says the
+		// domain takes no mail. Beside other records it is a
+		// misconfiguration; a sender would still deliver to the real
+		// exchanges, so the plan keeps those.
 		if r.Exchange != "." {
 			records = append(records, exchange{r, resolve.CanonicalName(m.Mx)})
 		}
 	}
-	p.checkTTL(plan, target)
+	plan.RecordsOmitted = len(mx.Records) - len(plan.Records)
+	p.checkTTL(plan, target, ttl)
 	if len(records) == 0 {
 		plan.Result = ResultNullMX
 		add(finding.Newf(finding.MXNull, target, "%s publishes a Null MX: it accepts no mail.", target))
 		return nil
 	}
-	if len(records) < len(plan.Records) {
+	if len(records) < len(mx.Records) {
 		add(finding.Newf(finding.MXNullMixed, target, "%s publishes a Null MX (MX 0 .) beside %d other MX records.", target, len(records)))
 	}
 
-	records = p.dedupe(plan, records)
+	records, err = p.dedupe(ctx, plan, target, records)
+	if err != nil {
+		return err
+	}
 	// RFC 5321 §5.1 (docs/routing.md#tiers-and-shuffle): lowest preference
 	// first. The sort is stable so that records of one preference keep the
 	// served order in "tiers".
@@ -286,29 +311,61 @@ func (p *Planner) implicit(ctx context.Context, plan *Plan, fqdn string) error {
 
 // dedupe removes repeated exchanges, keeping the most preferred record of
 // each: a host listed twice is tried once, as Postfix and Exim do. It works
-// in place, finding an earlier record by a scan: an MX set is a handful of
-// records, and even the few thousand a 64 KiB answer can hold cost only
-// milliseconds.
-func (p *Planner) dedupe(plan *Plan, records []exchange) []exchange {
+// in place. An MX set is a handful of records, where a scan of those kept
+// finds a repeat with no map to build; past dedupeScan of them a map
+// does, so that the few thousand records a DNS message can carry, or the
+// hundreds of thousands a zone file can, cost time in proportion
+// (docs/routing.md#bounded-work). Each repeat is reported up to the
+// bound on exchanges; the rest are counted in one finding.
+func (p *Planner) dedupe(ctx context.Context, plan *Plan, target string, records []exchange) ([]exchange, error) {
+	var index map[string]int // exchange → its place in out, past dedupeScan records
+	if len(records) > dedupeScan {
+		index = make(map[string]int, len(records))
+	}
+	maxReported := cmp.Or(p.MaxExchanges, DefaultMaxExchanges)
+	repeats := 0
 	out := records[:0]
-	for _, r := range records {
-		i := slices.IndexFunc(out, func(o exchange) bool { return o.Exchange == r.Exchange })
-		if i < 0 {
+	for k, r := range records {
+		if k%checkEvery == checkEvery-1 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		i, seen := -1, false
+		if index != nil {
+			i, seen = index[r.Exchange]
+		} else {
+			i = slices.IndexFunc(out, func(o exchange) bool { return o.Exchange == r.Exchange })
+			seen = i >= 0
+		}
+		if !seen {
+			if index != nil {
+				index[r.Exchange] = len(out)
+			}
 			out = append(out, r)
 			continue
 		}
-		plan.Findings = append(plan.Findings, finding.Newf(finding.MXDuplicate, r.Exchange,
-			"%s is listed more than once (preferences %d and %d); it is tried once, at %d.", r.Exchange, out[i].Preference, r.Preference, min(out[i].Preference, r.Preference)))
+		if repeats++; repeats <= maxReported {
+			plan.Findings = append(plan.Findings, finding.Newf(finding.MXDuplicate, r.Exchange,
+				"%s is listed more than once (preferences %d and %d); it is tried once, at %d.", r.Exchange, out[i].Preference, r.Preference, min(out[i].Preference, r.Preference)))
+		}
 		out[i].Preference = min(out[i].Preference, r.Preference)
 	}
-	return out
+	if repeats > maxReported {
+		plan.Findings = append(plan.Findings, finding.Newf(finding.MXDuplicate, target,
+			"%s lists exchanges more than once %d more times; each is tried once, at its lowest preference.", target, repeats-maxReported))
+	}
+	return out, nil
 }
 
-func (p *Planner) checkTTL(plan *Plan, target string) {
-	ttl := plan.Records[0].TTL
-	for _, r := range plan.Records {
-		ttl = min(ttl, r.TTL)
-	}
+// dedupeScan is the most records dedupe compares one by one.
+const dedupeScan = 16
+
+// checkEvery is how many records a long loop handles between looks at
+// its context.
+const checkEvery = 4096
+
+// checkTTL reports an MX TTL, the lowest of the records', outside the
+// usual range.
+func (p *Planner) checkTTL(plan *Plan, target string, ttl uint32) {
 	if ttl < minMXTTL || ttl > maxMXTTL {
 		plan.Findings = append(plan.Findings, finding.Newf(finding.MXTTL, target, "The MX records of %s have a TTL of %d seconds, outside %d–%d.", target, ttl, minMXTTL, maxMXTTL))
 	}
