@@ -10,6 +10,7 @@ import (
 	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -66,7 +67,7 @@ func BenchmarkCheckLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv := dnstest.New(b, dnstest.Authoritative(z), dnstest.WithDelay(benchDelay))
-	stub, err := resolve.NewStub(resolve.StubConfig{Servers: []string{srv.Addr}, Timeout: time.Second})
+	st, err := stub.New(stub.Config{Servers: []string{srv.Addr}, Timeout: time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func BenchmarkCheckLatency(b *testing.B) {
 	}
 	domain := dnsname.MustParse("d.test")
 	for b.Loop() {
-		r := resolve.NewCache(stub, 0)
+		r := resolve.NewCache(st, 0)
 		a := &check.Auditor{
 			Resolver:      r,
 			Planner:       &route.Planner{Resolver: r},

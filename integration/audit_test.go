@@ -24,6 +24,7 @@ import (
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -135,8 +136,8 @@ func startAudit(t *testing.T) *auditEnv {
 	u := peers.StartUnbound(t, ns1.UnboundConfig())
 	return &auditEnv{
 		port:      uint16(ns1.Port),
-		recursive: resolve.NewCache(newStub(t, resolve.StubConfig{Servers: []string{u.Addr}}), 0),
-		cd:        resolve.NewCache(newStub(t, resolve.StubConfig{Servers: []string{u.Addr}, CheckingDisabled: true}), 0),
+		recursive: resolve.NewCache(newStub(t, stub.Config{Servers: []string{u.Addr}}), 0),
+		cd:        resolve.NewCache(newStub(t, stub.Config{Servers: []string{u.Addr}, CheckingDisabled: true}), 0),
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/internal/peers"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -211,12 +212,12 @@ func countType(rrs []dns.RR, qtype uint16) int {
 	return n
 }
 
-func newStub(t *testing.T, cfg resolve.StubConfig) *resolve.Stub {
+func newStub(t *testing.T, cfg stub.Config) *stub.Stub {
 	t.Helper()
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Second
 	}
-	s, err := resolve.NewStub(cfg)
+	s, err := stub.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,12 +246,12 @@ func TestIntegration(t *testing.T) {
 // validating) and directly of Knot (authoritative, RD clear), with dig and
 // with mxtrace's stub, and compares rcode, records and the AD bit.
 func answersMatchDig(t *testing.T, e *env) {
-	recursive := newStub(t, resolve.StubConfig{Servers: []string{e.unbound.Addr}})
-	authoritative := newStub(t, resolve.StubConfig{Servers: []string{e.knot.Addr}, NoRecursion: true})
+	recursive := newStub(t, stub.Config{Servers: []string{e.unbound.Addr}})
+	authoritative := newStub(t, stub.Config{Servers: []string{e.knot.Addr}, NoRecursion: true})
 	paths := []struct {
 		name    string
 		server  string
-		stub    *resolve.Stub
+		stub    *stub.Stub
 		digOpts []string
 	}{
 		{"unbound", e.unbound.Addr, recursive, nil},
@@ -304,8 +305,8 @@ func truncationNeedsTCP(t *testing.T, e *env) {
 		}{{"big.example.", dns.TypeTXT}, {"many.example.", dns.TypeA}} {
 			m := new(dns.Msg)
 			m.SetQuestion(q.name, q.qtype)
-			m.SetEdns0(resolve.DefaultUDPSize, false)
-			c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, UDPSize: resolve.DefaultUDPSize}
+			m.SetEdns0(stub.DefaultUDPSize, false)
+			c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, UDPSize: stub.DefaultUDPSize}
 			ctx, cancel := context.WithTimeout(t.Context(), lookupTimeout)
 			r, _, err := c.ExchangeContext(ctx, m, server)
 			cancel()
@@ -324,8 +325,8 @@ func truncationNeedsTCP(t *testing.T, e *env) {
 // reports as a temporary *resolve.Error; with the CD bit (RFC 4035 §3.2.2)
 // Unbound answers unvalidated, as dig +cd shows.
 func bogus(t *testing.T, e *env) {
-	stub := newStub(t, resolve.StubConfig{Servers: []string{e.unbound.Addr}})
-	cd := newStub(t, resolve.StubConfig{Servers: []string{e.unbound.Addr}, CheckingDisabled: true})
+	plain := newStub(t, stub.Config{Servers: []string{e.unbound.Addr}})
+	cd := newStub(t, stub.Config{Servers: []string{e.unbound.Addr}, CheckingDisabled: true})
 	for _, q := range []question{
 		{"bogus.example.", dns.TypeMX, dns.RcodeSuccess, 3, false},
 		{"mx1.bogus.example.", dns.TypeA, dns.RcodeSuccess, 1, false},
@@ -335,7 +336,7 @@ func bogus(t *testing.T, e *env) {
 		if d := e.dig(t, e.unbound.Addr, q.name, q.qtype); d.rcode != dns.RcodeServerFailure {
 			t.Errorf("%s: dig got %s, want SERVFAIL", label, dns.RcodeToString[d.rcode])
 		}
-		a, err := lookup(t, stub, q.name, q.qtype)
+		a, err := lookup(t, plain, q.name, q.qtype)
 		var rerr *resolve.Error
 		if !errors.As(err, &rerr) || !errors.Is(err, resolve.ErrServerFailure) || rerr.Rcode != dns.RcodeServerFailure {
 			t.Errorf("%s: stub got (%v, %v), want a *resolve.Error wrapping ErrServerFailure", label, a, err)
@@ -363,8 +364,8 @@ func bogus(t *testing.T, e *env) {
 // preference, equal preferences together), every exchange's addresses, and
 // an attempt order that respects the tiers.
 func routeMatchesDig(t *testing.T, e *env) {
-	stub := newStub(t, resolve.StubConfig{Servers: []string{e.unbound.Addr}})
-	planner := route.Planner{Resolver: resolve.NewCache(stub, 0)}
+	rec := newStub(t, stub.Config{Servers: []string{e.unbound.Addr}})
+	planner := route.Planner{Resolver: resolve.NewCache(rec, 0)}
 	for _, tc := range []struct {
 		domain   string
 		result   route.Result
@@ -529,8 +530,8 @@ func sortRecords(rs []route.Record) {
 // multihomedOrder checks rule 7 against a real server: the planner
 // keeps the addresses of the multihomed exchange, all 6 A and 2 AAAA.
 func multihomedOrder(t *testing.T, e *env) {
-	stub := newStub(t, resolve.StubConfig{Servers: []string{e.unbound.Addr}})
-	planner := route.Planner{Resolver: resolve.NewCache(stub, 0)}
+	rec := newStub(t, stub.Config{Servers: []string{e.unbound.Addr}})
+	planner := route.Planner{Resolver: resolve.NewCache(rec, 0)}
 	ctx, cancel := context.WithTimeout(t.Context(), lookupTimeout)
 	defer cancel()
 	plan, err := planner.Plan(ctx, dnsname.MustParse("multihomed.example"))

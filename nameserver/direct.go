@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 )
 
 // Direct asks one authoritative server one question, without recursion.
@@ -25,13 +26,13 @@ type Direct interface {
 	Ask(ctx context.Context, server netip.AddrPort, q resolve.Question) (*resolve.Answer, error)
 }
 
-// StubDirect is the Direct used by default: a resolve.Stub per question,
+// StubDirect is the Direct used by default: a stub.Stub per question,
 // with RD clear (RFC 1034 §4.3.1), over UDP with EDNS0 and TCP fallback on
 // truncation, one server and no fail-over.
 type StubDirect struct {
-	// Timeout bounds each attempt; 0 means resolve.DefaultTimeout.
+	// Timeout bounds each attempt; 0 means stub.DefaultTimeout.
 	Timeout time.Duration
-	// Attempts is the number of UDP tries; 0 means resolve.DefaultAttempts.
+	// Attempts is the number of UDP tries; 0 means stub.DefaultAttempts.
 	Attempts int
 	// Logger receives one debug line per question; nil is silent.
 	Logger *slog.Logger
@@ -39,7 +40,7 @@ type StubDirect struct {
 
 // Ask implements Direct.
 func (d StubDirect) Ask(ctx context.Context, server netip.AddrPort, q resolve.Question) (*resolve.Answer, error) {
-	s, err := resolve.NewStub(resolve.StubConfig{
+	s, err := stub.New(stub.Config{
 		Servers:     []string{server.String()},
 		Timeout:     d.Timeout,
 		Attempts:    d.Attempts,

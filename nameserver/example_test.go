@@ -41,7 +41,7 @@ ns2 A   192.0.2.2
 	// ns2 missed the last change: an older serial and the old exchange.
 	stale := strings.NewReplacer("2026112201", "2026110901", "MX  10 mx1", "MX  10 old-mx").Replace(zone)
 
-	// Normally: the resolver is a resolve.Cache over a resolve.Stub asking
+	// Normally: the resolver is a resolve.Cache over a stub.Stub asking
 	// the system's resolvers, and CDResolver the same with CheckingDisabled.
 	opts := nameserver.Options{
 		Direct: servers{

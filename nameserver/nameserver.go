@@ -7,7 +7,7 @@
 // the zone is DNSSEC-signed and whether it validates (RFC 4033, RFC 4035).
 //
 // Two resolvers do the work. The recursive side (Lookup's resolver, normally
-// a resolve.Cache over a resolve.Stub) finds the zone cut, the NS set and
+// a resolve.Cache over a stub.Stub) finds the zone cut, the NS set and
 // the servers' addresses; a temporary failure there is an error returned to
 // the caller, never a finding about the zone. The direct side
 // (Options.Direct) asks one authoritative server at a time, over UDP with
@@ -70,7 +70,7 @@ var (
 // over UDP with TCP fallback on port 53, with the default bounds.
 type Options struct {
 	// CDResolver is the same recursive resolver asked with the CD bit set
-	// (resolve.StubConfig{CheckingDisabled: true}). When Resolver answers
+	// (stub.Config{CheckingDisabled: true}). When Resolver answers
 	// SERVFAIL and CDResolver answers, the zone is DNSSEC-bogus. nil: a
 	// SERVFAIL is a temporary failure and bogus zones go undetected.
 	CDResolver resolve.Resolver

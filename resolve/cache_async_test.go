@@ -10,6 +10,8 @@ import (
 
 	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/mux"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 )
 
 // TestCacheAsync: through a Cache over a Mux, concurrent asynchronous
@@ -18,7 +20,11 @@ import (
 // callback comes at once, before LookupAsync returns, with no query.
 func TestCacheAsync(t *testing.T) {
 	srv := dnstest.NewZone(t, testZones, dnstest.WithDelay(50*time.Millisecond))
-	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: 2 * time.Second}}, srv)
+	m, err := mux.New(mux.Config{Config: stub.Config{Servers: []string{srv.Addr}, Timeout: 2 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
 	c := resolve.NewCache(m, 0)
 	if _, ok := resolve.AsyncOf(c); !ok {
 		t.Fatal("a Cache over a Mux is not Async")

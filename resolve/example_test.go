@@ -11,7 +11,7 @@ import (
 )
 
 // Answer questions from zone text through the run's cache, following an
-// alias to the records at its end. With a network, put resolve.NewStub in
+// alias to the records at its end. With a network, put stub.New in
 // place of the zones.
 func ExampleFollow() {
 	zones, err := resolve.ParseZones(strings.NewReader(`

@@ -1,14 +1,18 @@
-// Package resolve is mxtrace's DNS core: one small Resolver seam that keeps
-// every fact MX routing needs (rcode, NXDOMAIN versus NODATA, the AD bit,
-// TTLs, which server answered), and the implementations behind it:
+// Package resolve is mxtrace's DNS seam: one small Resolver interface that
+// keeps every fact MX routing needs (rcode, NXDOMAIN versus NODATA, the AD
+// bit, TTLs, which server answered), and what works over any resolver:
 //
-//   - Stub, a stub resolver on github.com/miekg/dns (RFC 1035 over UDP with
-//     EDNS0, RFC 6891, and TCP fallback on truncation, RFC 7766), with
-//     deadlines, bounded retries and fail-over between servers;
 //   - Zones, answers from zone files (for --zone) with the semantics of an
 //     authoritative server: NXDOMAIN, NODATA, CNAME and wildcards;
 //   - Cache, a TTL-aware cache (RFC 2308 for negative answers) with in-flight
-//     de-duplication, shared by every lookup of one run.
+//     de-duplication, shared by every lookup of one run;
+//   - Follow, CNAME chains followed to the end (RFC 1034 §3.6.2).
+//
+// The transports that ask servers live below it: resolve/stub, a stub
+// resolver for commands (a socket per query, UDP with EDNS0 and TCP
+// fall-back), and resolve/mux, the bulk transport for scan (a few sockets
+// per server, many queries in flight, asynchronous lookups with a
+// congestion window).
 //
 // Outcomes are values and failures are errors: NXDOMAIN and NODATA come back
 // as an *Answer; SERVFAIL, REFUSED, time-outs and malformed replies come back
@@ -103,6 +107,23 @@ type Answer struct {
 func (a *Answer) seal() *Answer {
 	a.ttl, a.ttlKnown = a.computeTTL(), true
 	return a
+}
+
+// FromReply turns a server's reply r to q, already checked to answer it,
+// into an Answer (NOERROR or NXDOMAIN: the question is settled) or an
+// Error (SERVFAIL, REFUSED, any other rcode). server is who answered.
+func FromReply(q Question, server string, r *dns.Msg) (*Answer, *Error) {
+	switch r.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError:
+		a := &Answer{Question: q, Rcode: r.Rcode, Answer: r.Answer, Authority: r.Ns,
+			AD: r.AuthenticatedData, Authoritative: r.Authoritative, Server: server}
+		return a.seal(), nil
+	case dns.RcodeServerFailure:
+		return nil, &Error{Question: q, Server: server, Rcode: r.Rcode, Err: ErrServerFailure}
+	case dns.RcodeRefused:
+		return nil, &Error{Question: q, Server: server, Rcode: r.Rcode, Err: ErrRefused}
+	}
+	return nil, &Error{Question: q, Server: server, Rcode: r.Rcode, Err: fmt.Errorf("%w %s", ErrRcode, dns.RcodeToString[r.Rcode])}
 }
 
 // NXDomain reports whether the final name of the answer does not exist.

@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/internal/resolvetest"
 )
 
 // TestCanonicalName agrees with miekg's dns.CanonicalName (RFC 4034 §6.2:
@@ -35,4 +36,22 @@ func FuzzCanonicalName(f *testing.F) {
 			t.Errorf("CanonicalName(%q) = %q", name, got)
 		}
 	})
+}
+
+// TestEqualNames: equal exactly when the canonical forms are.
+func TestEqualNames(t *testing.T) {
+	names := []string{"", ".", "a", "a.", "A.", "a..", "Mx.Example.", "mx.example", "mx.example.", "mx.exampl.", "MX.EXAMPLE", "xn--bcher-kva.example.", "\u212a.", "k.", "ß.", "a\\.b.", "A\\.B"}
+	for _, a := range names {
+		for _, b := range names {
+			want := resolve.CanonicalName(a) == resolve.CanonicalName(b)
+			if got := resolve.EqualNames(a, b); got != want {
+				t.Errorf("EqualNames(%q, %q) = %v, canonical forms say %v", a, b, got, want)
+			}
+		}
+	}
+}
+
+func mustRR(t *testing.T, s string) dns.RR {
+	t.Helper()
+	return resolvetest.MustRR(t, s)
 }

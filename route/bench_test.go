@@ -10,6 +10,7 @@ import (
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -48,7 +49,7 @@ mx5.d AAAA 2001:db8::5
 // "delays/op" metric should stay under 2.2 (the target).
 func BenchmarkRouteLatency(b *testing.B) {
 	srv := dnstest.NewZone(b, fiveExchanges, dnstest.WithDelay(benchDelay))
-	stub, err := resolve.NewStub(resolve.StubConfig{Servers: []string{srv.Addr}, Timeout: time.Second})
+	stub, err := stub.New(stub.Config{Servers: []string{srv.Addr}, Timeout: time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func BenchmarkSharedProvider(b *testing.B) {
 	for _, tt := range []struct{ n, k int }{{100, 5}, {1000, 5}, {1000, 10}} {
 		b.Run(fmt.Sprintf("N=%d/k=%d", tt.n, tt.k), func(b *testing.B) {
 			srv := dnstest.NewZone(b, sharedProvider(tt.n, tt.k))
-			stub, err := resolve.NewStub(resolve.StubConfig{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 3})
+			stub, err := stub.New(stub.Config{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 3})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/mxtrace/mxtrace/route"
 )
 
-// Plan a domain from a zone file; with a network, use resolve.NewStub
+// Plan a domain from a zone file; with a network, use stub.New
 // wrapped in resolve.NewCache instead.
 func ExamplePlanner_Plan() {
 	zone := `

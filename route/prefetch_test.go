@@ -11,6 +11,8 @@ import (
 	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/internal/golden"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/mux"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -29,7 +31,7 @@ func TestPrefetch(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv := dnstest.NewZone(t, string(text))
-			m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{srv.Addr}, Timeout: 2 * time.Second}})
+			m, err := mux.New(mux.Config{Config: stub.Config{Servers: []string{srv.Addr}, Timeout: 2 * time.Second}})
 			if err != nil {
 				t.Fatal(err)
 			}

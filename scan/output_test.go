@@ -16,6 +16,7 @@ import (
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/mux"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -219,7 +220,7 @@ func TestSummary(t *testing.T) {
 	}
 
 	// The DNS counts, when the caller gives them.
-	sum.DNS = &DNSCounts{Cache: resolve.CacheStats{Hits: 7, Joined: 2, Misses: 5}, Queries: resolve.MuxStats{Sent: 6, Retries: 1, Resent: 3, Timeouts: 1}}
+	sum.DNS = &DNSCounts{Cache: resolve.CacheStats{Hits: 7, Joined: 2, Misses: 5}, Queries: mux.Stats{Sent: 6, Retries: 1, Resent: 3, Timeouts: 1}}
 	text.Reset()
 	if err := sum.WriteText(&text); err != nil {
 		t.Fatal(err)

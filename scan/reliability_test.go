@@ -16,6 +16,8 @@ import (
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/mux"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -120,10 +122,10 @@ func TestReliability(t *testing.T) {
 		mux        bool
 	}
 	var setups []setup
-	for _, mux := range []bool{false, true} {
+	for _, withMux := range []bool{false, true} {
 		setups = append(setups,
-			setup{"retries and fail-over", 2, 4, n / 20, false, mux},
-			setup{"one try, one server", 1, 0, n, true, mux})
+			setup{"retries and fail-over", 2, 4, n / 20, false, withMux},
+			setup{"one try, one server", 1, 0, n, true, withMux})
 	}
 	for _, tt := range setups {
 		name := tt.name + "/stub"
@@ -135,22 +137,22 @@ func TestReliability(t *testing.T) {
 			for range tt.servers {
 				servers = append(servers, dnstest.NewZone(t, zone, dnstest.WithMiddleware(lossy(0.3, 0.1))).Addr)
 			}
-			cfg := resolve.StubConfig{Servers: servers, Timeout: 100 * time.Millisecond, Attempts: 2, NoRecursion: true}
+			cfg := stub.Config{Servers: servers, Timeout: 100 * time.Millisecond, Attempts: 2, NoRecursion: true}
 			var next resolve.Resolver
-			var mux *resolve.Mux
+			var mx *mux.Mux
 			if tt.mux {
-				m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: cfg, Backoff: 5 * time.Millisecond})
+				m, err := mux.New(mux.Config{Config: cfg, Backoff: 5 * time.Millisecond})
 				if err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { m.Close() })
-				next, mux = m, m
+				next, mx = m, m
 			} else {
-				stub, err := resolve.NewStub(cfg)
+				st, err := stub.New(cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
-				next = stub
+				next = st
 			}
 			p := &route.Planner{Resolver: resolve.NewCache(next, 0), Seed: 7, HasSeed: true}
 			var prefetch func(dnsname.Name, func())
@@ -206,10 +208,10 @@ func TestReliability(t *testing.T) {
 				t.Errorf("%d of %d domains ended in errors", explicit, n)
 			}
 			switch {
-			case mux != nil:
+			case mx != nil:
 				// The Mux asks again itself (lost datagrams, SERVFAIL),
 				// so a domain rarely needs a second attempt.
-				if st := mux.Stats(); st.Retries == 0 || st.Resent == 0 {
+				if st := mx.Stats(); st.Retries == 0 || st.Resent == 0 {
 					t.Errorf("the Mux retried nothing through 30%% loss and 10%% SERVFAIL: %+v", st)
 				}
 			case tt.retries > 0 && sum.Retried == 0:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/mux"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -81,7 +82,7 @@ type Summary struct {
 // datagrams (resent, timeouts) or its cache is too small.
 type DNSCounts struct {
 	Cache   resolve.CacheStats `json:"cache"`
-	Queries resolve.MuxStats   `json:"queries"`
+	Queries mux.Stats          `json:"queries"`
 }
 
 // Provider is a registrable domain and how many domains route mail to it.

@@ -30,7 +30,7 @@ func ExampleParse() {
 }
 
 // Evaluate a domain's policy for a client address, and audit its record
-// tree, from zone text; with a network, use resolve.NewStub wrapped in
+// tree, from zone text; with a network, use stub.New wrapped in
 // resolve.NewCache instead.
 func ExampleChecker_CheckHost() {
 	zone := `

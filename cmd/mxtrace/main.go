@@ -23,6 +23,7 @@ import (
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -201,7 +202,7 @@ func (g *globals) resolver() (resolve.Resolver, error) {
 // dns builds the DNS core of the interactive commands, asking the network
 // through stub resolvers.
 func (g *globals) dns() (*dnsCore, error) {
-	return g.dnsWith(func(cfg resolve.StubConfig) (resolve.Resolver, error) { return resolve.NewStub(cfg) }, true, 0)
+	return g.dnsWith(func(cfg stub.Config) (resolve.Resolver, error) { return stub.New(cfg) }, true, 0)
 }
 
 // dnsWith builds the DNS core: zone files, resolvers made by transport
@@ -209,7 +210,7 @@ func (g *globals) dns() (*dnsCore, error) {
 // the files go to the network), behind one cache of at most cacheEntries
 // answers (0: resolve.DefaultCacheEntries). withCD adds the same servers
 // asked with the CD bit, for telling DNSSEC-bogus zones apart.
-func (g *globals) dnsWith(transport func(resolve.StubConfig) (resolve.Resolver, error), withCD bool, cacheEntries int) (*dnsCore, error) {
+func (g *globals) dnsWith(transport func(stub.Config) (resolve.Resolver, error), withCD bool, cacheEntries int) (*dnsCore, error) {
 	var zones resolve.Resolver
 	if len(g.zones) > 0 {
 		z, err := resolve.LoadZones(g.zones...)
@@ -224,12 +225,12 @@ func (g *globals) dnsWith(transport func(resolve.StubConfig) (resolve.Resolver, 
 	servers := g.resolvers
 	if len(servers) == 0 {
 		var err error
-		if servers, err = resolve.SystemServers("/etc/resolv.conf"); err != nil {
+		if servers, err = stub.SystemServers("/etc/resolv.conf"); err != nil {
 			return nil, &exitError{exitFailed, fmt.Errorf("no --resolver given and the system's resolvers are unknown: %w", err)}
 		}
 	}
 	network := func(cd bool) (resolve.Resolver, error) {
-		r, err := transport(resolve.StubConfig{
+		r, err := transport(stub.Config{
 			Servers:          servers,
 			Timeout:          min(2*time.Second, g.timeout/4),
 			CheckingDisabled: cd,

@@ -16,8 +16,11 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/internal/proctune"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/mux"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 	"github.com/mxtrace/mxtrace/scan"
 )
 
@@ -181,10 +184,10 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		}
 		defer stopProfile()
 	}
-	defer tuneGC(os.Getenv)()
-	defer tuneProcs(os.Getenv, time.Second)()
+	defer proctune.GC(os.Getenv)()
+	defer proctune.Procs(os.Getenv, time.Second)()
 	if o.batch {
-		restore, err := batchSched()
+		restore, err := proctune.Batch()
 		if err != nil {
 			// A sandbox may forbid it (seccomp): the scan runs as
 			// it would have without the flag.
@@ -395,21 +398,21 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 const scanCacheEntries = 30_000
 
 // scanCore is the DNS core of g.dns, built for bulk work: on the network
-// the resolvers are asked through a resolve.Mux (a few UDP sockets per
+// the resolvers are asked through a mux.Mux (a few UDP sockets per
 // server with thousands of queries in flight, matched by ID), which also
 // applies --qps per server. The CD-bit resolver (check's nameserver audit
 // tells DNSSEC-bogus zones apart with it) is only built for --mode check.
 // counts sums what the caches and the sockets did so far (nil offline,
 // where nothing goes on the wire); release closes the sockets.
 func (g *globals) scanCore(qps float64, check bool) (core *dnsCore, counts func() *scan.DNSCounts, release func(), err error) {
-	var muxes []*resolve.Mux
+	var muxes []*mux.Mux
 	release = func() {
 		for _, m := range muxes {
 			m.Close()
 		}
 	}
-	core, err = g.dnsWith(func(cfg resolve.StubConfig) (resolve.Resolver, error) {
-		m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: cfg, QPS: qps})
+	core, err = g.dnsWith(func(cfg stub.Config) (resolve.Resolver, error) {
+		m, err := mux.New(mux.Config{Config: cfg, QPS: qps})
 		if err != nil {
 			return nil, err
 		}

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -366,46 +364,5 @@ func TestScanResumeNew(t *testing.T) {
 	b, _ := os.ReadFile(out)
 	if ds := domainsOf(t, string(b)); !slices.Equal(ds, []string{"tiers.example", "nullmx.example"}) {
 		t.Errorf("after two runs: %q", ds)
-	}
-}
-
-// TestTuneGC: a scan raises GOGC and sets a soft memory limit for its
-// length, restores both after, and leaves them alone when the environment
-// sets either.
-func TestTuneGC(t *testing.T) {
-	percent := debug.SetGCPercent(100)
-	defer debug.SetGCPercent(percent)
-	limit := debug.SetMemoryLimit(math.MaxInt64)
-	defer debug.SetMemoryLimit(limit)
-
-	restore := tuneGC(func(string) string { return "" })
-	if got := debug.SetGCPercent(scanGCPercent); got != scanGCPercent {
-		t.Errorf("GOGC during a scan %d, want %d", got, scanGCPercent)
-	}
-	if got := debug.SetMemoryLimit(-1); got != scanMemoryLimit {
-		t.Errorf("memory limit during a scan %d, want %d", got, scanMemoryLimit)
-	}
-	restore()
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("GOGC after the scan %d, want 100 restored", got)
-	}
-	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
-		t.Errorf("memory limit after the scan %d, want none restored", got)
-	}
-
-	for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
-		restore := tuneGC(func(k string) string {
-			if k == env {
-				return "200"
-			}
-			return ""
-		})
-		if got := debug.SetGCPercent(100); got != 100 {
-			t.Errorf("with %s set: GOGC changed to %d", env, got)
-		}
-		if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
-			t.Errorf("with %s set: memory limit changed to %d", env, got)
-		}
-		restore()
 	}
 }

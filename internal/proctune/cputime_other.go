@@ -1,9 +1,9 @@
 //go:build !unix
 
-package main
+package proctune
 
 import "time"
 
 // cpuTime reports false: without getrusage(2) the process does not read
-// its CPU time, and tuneProcs leaves GOMAXPROCS alone.
+// its CPU time, and Procs leaves GOMAXPROCS alone.
 func cpuTime() (time.Duration, bool) { return 0, false }

@@ -1,4 +1,4 @@
-package main
+package proctune
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// batchSched moves the process's threads from the normal policy
+// Batch moves the process's threads from the normal policy
 // (SCHED_OTHER) to SCHED_BATCH (sched(7)) for the length of a scan, and
 // returns the function that moves them back. A batch thread that wakes up
 // does not preempt the thread running on its CPU; it waits for that one to
@@ -29,7 +29,7 @@ import (
 // so once every thread is moved the runtime's later ones are batch too;
 // the threads created while it moves them are caught by going over the list
 // again until a pass finds none left.
-func batchSched() (restore func(), err error) {
+func Batch() (restore func(), err error) {
 	attr, err := unix.SchedGetAttr(0, 0)
 	if err != nil {
 		return func() {}, fmt.Errorf("sched_getattr: %w", err)

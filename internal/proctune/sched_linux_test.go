@@ -1,4 +1,4 @@
-package main
+package proctune
 
 import (
 	"os"
@@ -48,14 +48,14 @@ func newThreads(n int) (release func()) {
 	return func() { close(stop); done.Wait() }
 }
 
-// TestBatchSched: every thread is batch after batchSched, threads started
+// TestBatchSched: every thread is batch after Batch, threads started
 // later too (they inherit it), restore brings them all back to the normal
 // policy, and a process that is not under the normal policy is left alone.
 func TestBatchSched(t *testing.T) {
 	if attr, err := unix.SchedGetAttr(0, 0); err != nil || attr.Policy != unix.SCHED_NORMAL {
 		t.Fatalf("the test process should start under SCHED_OTHER: %v, %v", attr, err)
 	}
-	restore, err := batchSched()
+	restore, err := Batch()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestBatchSched(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer moveThreads(unix.SCHED_BATCH, unix.SCHED_NORMAL)
-	restore, err = batchSched()
+	restore, err = Batch()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package proctune
 
-// batchSched does nothing: SCHED_BATCH is Linux's (sched(7)).
-func batchSched() (restore func(), err error) { return func() {}, nil }
+// Batch does nothing: SCHED_BATCH is Linux's (sched(7)).
+func Batch() (restore func(), err error) { return func() {}, nil }

@@ -1,4 +1,10 @@
-package main
+// Package proctune sets the process up for a long bulk run (a scan): it
+// runs for hours doing one thing, so it tunes the Go runtime's garbage
+// collector (GC) and GOMAXPROCS (Procs) for it, runs as a batch job under
+// Linux's scheduler (Batch, sched(7)), and puts everything back when it
+// ends. The environment's GOGC, GOMEMLIMIT and GOMAXPROCS win over these.
+// Each call returns the function that restores what it changed.
+package proctune
 
 import (
 	"runtime"
@@ -7,17 +13,13 @@ import (
 	"time"
 )
 
-// A scan's process settings: it runs for hours doing one thing, so it
-// tunes the Go runtime for it, and puts everything back when it ends. The
-// environment's GOGC, GOMEMLIMIT and GOMAXPROCS win over these.
-
-// The garbage collector's settings for a scan (see tuneGC).
+// The garbage collector's settings for a scan (see GC).
 const (
 	scanGCPercent   = 400
 	scanMemoryLimit = 160 << 20
 )
 
-// tuneGC trades memory for CPU for the length of a scan, and returns the
+// GC trades memory for CPU for the length of a scan, and returns the
 // function that restores the settings. A scan's live heap is small and
 // flat (the bounded cache, a window of entries: 25-40 MB from 100k to 1M
 // domains) while it allocates for every reply and every line, so at the
@@ -26,7 +28,7 @@ const (
 // memory limit (runtime/debug.SetMemoryLimit) keeps the heap under 160
 // MiB whatever the live heap does, so the process stays under 200 MB.
 // The environment's GOGC or GOMEMLIMIT, when set, win: nothing changes.
-func tuneGC(getenv func(string) string) (restore func()) {
+func GC(getenv func(string) string) (restore func()) {
 	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
 		return func() {}
 	}
@@ -38,7 +40,7 @@ func tuneGC(getenv func(string) string) (restore func()) {
 	}
 }
 
-// Bounds of the CPU a scan uses, in cores, at which tuneProcs changes
+// Bounds of the CPU a scan uses, in cores, at which Procs changes
 // GOMAXPROCS: below procsLow on several threads it runs on one; above
 // procsHigh on one (it is short of CPU) it runs on all again. The gap
 // keeps it from going back and forth.
@@ -47,7 +49,7 @@ const (
 	procsHigh = 0.9
 )
 
-// nextProcs is tuneProcs' decision for the next period: the GOMAXPROCS to
+// nextProcs is Procs' decision for the next period: the GOMAXPROCS to
 // use after a period at cur (at most max) in which the process used cores
 // of CPU on average.
 func nextProcs(cur, max int, cores float64) int {
@@ -60,7 +62,7 @@ func nextProcs(cur, max int, cores float64) int {
 	return cur
 }
 
-// tuneProcs runs the scan on one thread while it needs less than a core,
+// Procs runs the scan on one thread while it needs less than a core,
 // and on every core when it needs more; it returns the function that
 // stops it and restores the default. A scan through a recursive resolver
 // waits for it most of the time: each reply wakes the scan for a few
@@ -73,7 +75,7 @@ func nextProcs(cur, max int, cores float64) int {
 // Every period it reads the process's CPU time (getrusage(2)) and applies
 // nextProcs. With GOMAXPROCS set in the environment, one CPU, or a system
 // that does not tell a process its CPU time (cpuTime), it does nothing.
-func tuneProcs(getenv func(string) string, period time.Duration) (stop func()) {
+func Procs(getenv func(string) string, period time.Duration) (stop func()) {
 	max := runtime.GOMAXPROCS(0)
 	lastCPU, ok := cpuTime()
 	if getenv("GOMAXPROCS") != "" || max == 1 || !ok {

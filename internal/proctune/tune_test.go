@@ -1,7 +1,9 @@
-package main
+package proctune
 
 import (
+	"math"
 	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -36,7 +38,7 @@ func TestNextProcs(t *testing.T) {
 // and GOMAXPROCS in the environment turns it off.
 func TestTuneProcs(t *testing.T) {
 	if runtime.NumCPU() < 2 {
-		t.Skip("one CPU: tuneProcs does nothing")
+		t.Skip("one CPU: Procs does nothing")
 	}
 	max := runtime.GOMAXPROCS(0)
 	defer runtime.SetDefaultGOMAXPROCS()
@@ -50,7 +52,7 @@ func TestTuneProcs(t *testing.T) {
 		}
 	}
 
-	stop := tuneProcs(func(string) string { return "" }, 50*time.Millisecond)
+	stop := Procs(func(string) string { return "" }, 50*time.Millisecond)
 	waitProcs(1) // the test sleeps: far below procsLow
 	busy := make(chan struct{})
 	go func() {
@@ -69,7 +71,7 @@ func TestTuneProcs(t *testing.T) {
 		t.Errorf("after stop: GOMAXPROCS %d, want the default %d", got, max)
 	}
 
-	stop = tuneProcs(func(k string) string {
+	stop = Procs(func(k string) string {
 		if k == "GOMAXPROCS" {
 			return "2"
 		}
@@ -80,4 +82,45 @@ func TestTuneProcs(t *testing.T) {
 		t.Errorf("with GOMAXPROCS in the environment: changed to %d", got)
 	}
 	stop()
+}
+
+// TestGC: a scan raises GOGC and sets a soft memory limit for its
+// length, restores both after, and leaves them alone when the environment
+// sets either.
+func TestGC(t *testing.T) {
+	percent := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(percent)
+	limit := debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetMemoryLimit(limit)
+
+	restore := GC(func(string) string { return "" })
+	if got := debug.SetGCPercent(scanGCPercent); got != scanGCPercent {
+		t.Errorf("GOGC during a scan %d, want %d", got, scanGCPercent)
+	}
+	if got := debug.SetMemoryLimit(-1); got != scanMemoryLimit {
+		t.Errorf("memory limit during a scan %d, want %d", got, scanMemoryLimit)
+	}
+	restore()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC after the scan %d, want 100 restored", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("memory limit after the scan %d, want none restored", got)
+	}
+
+	for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
+		restore := GC(func(k string) string {
+			if k == env {
+				return "200"
+			}
+			return ""
+		})
+		if got := debug.SetGCPercent(100); got != 100 {
+			t.Errorf("with %s set: GOGC changed to %d", env, got)
+		}
+		if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+			t.Errorf("with %s set: memory limit changed to %d", env, got)
+		}
+		restore()
+	}
 }

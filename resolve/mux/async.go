@@ -1,4 +1,4 @@
-package resolve
+package mux
 
 import (
 	"context"
@@ -11,34 +11,10 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/internal/upstream"
 )
-
-// Async is a Resolver that can also start a lookup without waiting for it.
-// A bulk caller (a scan) uses it to keep thousands of questions in flight
-// without a goroutine blocked on each one.
-type Async interface {
-	Resolver
-	// LookupAsync starts a lookup of q and returns at once. done is
-	// called exactly once with what Lookup would have returned; it may be
-	// called before LookupAsync returns, or on another goroutine (a
-	// socket's reader), so it must not block: it may start more lookups.
-	LookupAsync(q Question, done func(*Answer, error))
-}
-
-// AsyncOf returns r as an Async when its lookups can really start without
-// a goroutine waiting: a Mux, or a Cache in front of one. Anything else
-// (a Stub, zone files) reports false, and callers simply call Lookup.
-func AsyncOf(r Resolver) (Async, bool) {
-	switch v := r.(type) {
-	case *Mux:
-		return v, true
-	case *Cache:
-		if _, ok := AsyncOf(v.next); ok {
-			return v, true
-		}
-	}
-	return nil, false
-}
 
 // asyncBatch is how many datagrams one sendmmsg or recvmmsg moves.
 const asyncBatch = 64
@@ -105,7 +81,7 @@ type outbox struct {
 // The asynchronous queries on the wire to a server are paced by its
 // congestion window (see window): those beyond it wait in a queue, and
 // leave as replies come back.
-func (m *Mux) LookupAsync(q Question, done func(*Answer, error)) {
+func (m *Mux) LookupAsync(q resolve.Question, done func(*resolve.Answer, error)) {
 	srv := m.preferred()
 	if srv.limit != nil {
 		m.background(q, done)
@@ -132,7 +108,7 @@ const nagle = 16
 
 // startAsync puts one asynchronous query, admitted by the window, on the
 // wire.
-func (m *Mux) startAsync(srv *muxServer, q Question, done func(*Answer, error), flush bool) {
+func (m *Mux) startAsync(srv *muxServer, q resolve.Question, done func(*resolve.Answer, error), flush bool) {
 	p := m.queries.Get().(*muxQuery)
 	p.start(q)
 	p.pack(m, true)
@@ -162,7 +138,7 @@ func (m *Mux) startAsync(srv *muxServer, q Question, done func(*Answer, error), 
 // asyncRun queries share a socket, so that a batch leaves in one send
 // rather than one per socket; each run goes to the socket with the fewest
 // queries in flight. The server gives each of our source ports to one of
-// its threads (see DefaultMuxSockets), and that split is rarely even: a
+// its threads (see DefaultSockets), and that split is rarely even: a
 // thread with more sockets than its share falls behind, its sockets' queries
 // wait longer, and so hold more places in the window. Sending each run to
 // the least loaded socket ("join the shortest queue") moves the work to the
@@ -185,8 +161,8 @@ func (srv *muxServer) pick() *muxSocket {
 
 // asyncStart is an asynchronous lookup waiting for room in the window.
 type asyncStart struct {
-	q    Question
-	done func(*Answer, error)
+	q    resolve.Question
+	done func(*resolve.Answer, error)
 }
 
 // window paces the asynchronous queries to one server as TCP paces its
@@ -265,7 +241,7 @@ func (m *Mux) release(srv *muxServer, answered bool) {
 		w.cwnd = min(w.cwnd, float64(m.cfg.MaxInFlight))
 	}
 	if w.backlog.len() > 0 && m.leave(srv) {
-		// Held down since they were queued (see health.go): another
+		// Held down since they were queued (see resolve/internal/upstream/health.go): another
 		// server takes them.
 		w.mu.Unlock()
 		m.redirect(srv)
@@ -336,7 +312,7 @@ func (w *window) drain(closing bool) []asyncStart {
 }
 
 // background runs Lookup on a goroutine and passes its outcome to done.
-func (m *Mux) background(q Question, done func(*Answer, error)) {
+func (m *Mux) background(q resolve.Question, done func(*resolve.Answer, error)) {
 	go func() {
 		a, err := m.Lookup(context.Background(), q)
 		deliver(done, a, err)
@@ -345,7 +321,7 @@ func (m *Mux) background(q Question, done func(*Answer, error)) {
 
 // deliver passes a lookup's outcome to done as exactly one of an answer
 // and an error (Async's contract).
-func deliver(done func(*Answer, error), a *Answer, err error) {
+func deliver(done func(*resolve.Answer, error), a *resolve.Answer, err error) {
 	if err != nil {
 		done(nil, err)
 		return
@@ -358,12 +334,12 @@ func deliver(done func(*Answer, error), a *Answer, err error) {
 // with s.mu held: once p is in the table a reply may end it (a late reply
 // to an earlier query with the same ID, say), and the goroutine that goes
 // on from there may pack p again. It reports false if the socket is
-// closed or holds as many queries as MaxMuxInFlight, so the ID table stays
+// closed or holds as many queries as MaxInFlight, so the ID table stays
 // at most half full.
 func (s *muxSocket) registerAsync(p *muxQuery) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.inflight.Load() >= MaxMuxInFlight {
+	if s.closed || s.inflight.Load() >= MaxInFlight {
 		return false
 	}
 	id := s.claim(p)
@@ -452,7 +428,7 @@ func sameSize(ends []int, start, i int) int {
 // with sendmmsg instead and does so from then on.
 func (s *muxSocket) sendSegmented(b []byte, size int) error {
 	err := sendSegments(s.conn, b, size)
-	if unreachable(err) {
+	if upstream.Unreachable(err) {
 		// An ICMP error left by an earlier query (see exchange): send
 		// again.
 		err = sendSegments(s.conn, b, size)
@@ -488,7 +464,7 @@ func (s *muxSocket) sendBatch(buf []byte, ends []int, start, i, j int) error {
 			ms[i].Buffers = o.bufs[i : i+1]
 		}
 		n, err := s.batch.WriteBatch(ms, 0)
-		if unreachable(err) {
+		if upstream.Unreachable(err) {
 			// An ICMP error left by an earlier query (see exchange):
 			// send again.
 			n, err = s.batch.WriteBatch(ms, 0)
@@ -575,7 +551,7 @@ func (m *Mux) flushAll() {
 // Close took out of the table, with its reply or its error.
 func (m *Mux) finishAsync(s *muxSocket, p *muxQuery) {
 	done, r, err := p.async, p.reply, p.err
-	q := Question{Name: p.qs[0].Name, Type: p.qs[0].Qtype}
+	q := resolve.Question{Name: p.qs[0].Name, Type: p.qs[0].Qtype}
 	p.async, p.reply = nil, nil
 	m.release(s.srv, err == nil)
 	if err == nil && !r.Truncated && (r.Rcode == dns.RcodeSuccess || r.Rcode == dns.RcodeNameError) {
@@ -583,17 +559,17 @@ func (m *Mux) finishAsync(s *muxSocket, p *muxQuery) {
 			s.srv.rtt.sample(time.Since(p.sent)) // Karn: first sends only
 		}
 		m.queries.Put(p)
-		a, _ := answerOf(q, s.srv.addr, r)
+		a, _ := resolve.FromReply(q, s.srv.addr, r)
 		done(a, nil)
 		return
 	}
 	if errors.Is(err, ErrClosed) {
 		m.queries.Put(p)
-		done(nil, &Error{Question: q, Server: s.srv.addr, Rcode: -1, Err: err})
+		done(nil, &resolve.Error{Question: q, Server: s.srv.addr, Rcode: -1, Err: err})
 		return
 	}
 	if err != nil && m.leave(s.srv) {
-		// No reply, and the server is held down meanwhile (health.go):
+		// No reply, and the server is held down meanwhile (upstream/health.go):
 		// start over on the server preferred now, paced by its window,
 		// rather than all at once as blocking lookups.
 		m.queries.Put(p)
@@ -624,7 +600,7 @@ func (m *Mux) sweep() {
 					for _, p := range s.expired(now) {
 						s.timeouts.Add(1)
 						m.silence(srv, p.sent)
-						p.err = ErrTimeout
+						p.err = resolve.ErrTimeout
 						m.finishAsync(s, p)
 					}
 					s.flush()

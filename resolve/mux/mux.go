@@ -1,4 +1,14 @@
-package resolve
+// Package mux is the bulk DNS transport behind scan: a Mux keeps a few
+// connected UDP sockets per server and multiplexes many queries over each,
+// matching replies by ID and question (RFC 5452 §9.1), with the reply
+// checks, fall-backs (EDNS, RFC 6891 §7; TCP, RFC 7766 §5) and fail-over
+// of resolve/stub. Lookups may block (Lookup) or call back
+// (LookupAsync, resolve.Async), paced per server by a congestion window
+// and a retransmission timer (RFC 6298). On Linux, queries leave in
+// batches (sendmmsg, UDP GSO) and replies are read in batches (recvmmsg).
+// It is made for resolvers the user trusts on a path they control (see
+// Mux for why).
+package mux
 
 import (
 	"context"
@@ -15,30 +25,34 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/time/rate"
+
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/internal/upstream"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 )
 
-// Defaults and bounds for MuxConfig.
+// Defaults and bounds for Config.
 const (
-	// DefaultMuxInFlight bounds the lookups a Mux runs at once when
-	// MuxConfig.MaxInFlight is 0: enough for a resolver a few
+	// DefaultInFlight bounds the lookups a Mux runs at once when
+	// Config.MaxInFlight is 0: enough for a resolver a few
 	// milliseconds away at 100 000 queries a second.
-	DefaultMuxInFlight = 4096
-	// DefaultMuxSockets is the number of sockets per server when
-	// MuxConfig.Sockets is 0. A multi-threaded server (Unbound, Knot, BIND
+	DefaultInFlight = 4096
+	// DefaultSockets is the number of sockets per server when
+	// Config.Sockets is 0. A multi-threaded server (Unbound, Knot, BIND
 	// with SO_REUSEPORT, one socket per thread) hands each of our sockets
 	// to one of its threads by a hash of the source port, and a load
 	// balancer in front of a resolver farm picks a member the same way:
 	// with only two sockets both land on the same thread one time in two
 	// (measured: Unbound with two threads answered a whole scan from one),
 	// with eight the odds that one thread gets none are 1 in 128.
-	DefaultMuxSockets = 8
-	// MaxMuxInFlight is the largest MaxInFlight: half of the 16-bit ID
+	DefaultSockets = 8
+	// MaxInFlight is the largest MaxInFlight: half of the 16-bit ID
 	// space of one socket (RFC 1035 §4.1.1), so an ID is always found in
 	// a probe or two and a late reply rarely meets a reused ID.
-	MaxMuxInFlight = 1 << 15
-	// DefaultMuxBackoff is the base of the pause before a retry after a
+	MaxInFlight = 1 << 15
+	// DefaultBackoff is the base of the pause before a retry after a
 	// time-out or SERVFAIL; it doubles per retry, with jitter.
-	DefaultMuxBackoff = 50 * time.Millisecond
+	DefaultBackoff = 50 * time.Millisecond
 	// maxMuxBackoff caps one pause.
 	maxMuxBackoff = 2 * time.Second
 	// muxSocketBuffer is the kernel buffer asked for each socket (capped
@@ -51,19 +65,19 @@ const (
 
 // ErrClosed is returned (wrapped in an *Error) by lookups on a closed Mux,
 // and by those in flight when it closes.
-var ErrClosed = errors.New("resolve: resolver closed")
+var ErrClosed = errors.New("mux: resolver closed")
 
-// MuxConfig configures a Mux. The embedded StubConfig has the same meaning
+// Config configures a Mux. The embedded stub.Config has the same meaning
 // as for a Stub (servers, per-attempt timeout, attempts per server, EDNS0
 // buffer size, RD and CD bits, logger).
-type MuxConfig struct {
-	StubConfig
+type Config struct {
+	stub.Config
 	// Sockets is the number of UDP sockets per server (default
-	// DefaultMuxSockets, or runtime.GOMAXPROCS(0) if more), each with one
+	// DefaultSockets, or runtime.GOMAXPROCS(0) if more), each with one
 	// reader goroutine.
 	Sockets int
 	// MaxInFlight bounds the lookups running at once (default
-	// DefaultMuxInFlight, at most MaxMuxInFlight); further callers block
+	// DefaultInFlight, at most MaxInFlight); further callers block
 	// until one ends or their context does.
 	MaxInFlight int
 	// QPS limits the queries sent to each server per second (0: no
@@ -71,7 +85,7 @@ type MuxConfig struct {
 	QPS   float64
 	Burst int
 	// Backoff is the base pause before asking a server again after a
-	// time-out or SERVFAIL (default DefaultMuxBackoff; negative: none).
+	// time-out or SERVFAIL (default DefaultBackoff; negative: none).
 	// Retry n waits Backoff·2ⁿ⁻¹, scaled by a random factor in [0.5, 1.5).
 	Backoff time.Duration
 }
@@ -120,8 +134,7 @@ type MuxConfig struct {
 // Close releases the sockets and fails the lookups in flight with
 // ErrClosed.
 type Mux struct {
-	cfg     MuxConfig
-	stub    *Stub // the TCP fall-back and the reply checks
+	cfg     Config
 	servers []*muxServer
 	slots   chan struct{} // one per lookup in flight
 	queries sync.Pool     // *muxQuery
@@ -138,7 +151,7 @@ type Mux struct {
 	flushSoon chan struct{}
 	// segment is set when the kernel segments UDP sends (udpGSO): queries
 	// are padded to one size (padQuery) and an outbox leaves in a few
-	// segmented sends (sendSegments). Set by NewMux before any lookup.
+	// segmented sends (sendSegments). Set by New before any lookup.
 	segment bool
 	// epoch starts the Mux's clock (now), on which the servers' health
 	// is kept.
@@ -154,8 +167,8 @@ type muxServer struct {
 	limit *rate.Limiter // nil: no limit
 	rtt   rttEstimator
 	win   window // paces the asynchronous queries
-	// health says whether the server answers at all (see health.go).
-	health health
+	// health says whether the server answers at all (see resolve/internal/upstream/health.go).
+	health upstream.Health
 }
 
 // rttEstimator keeps a server's smoothed round-trip time and its variation
@@ -251,28 +264,28 @@ type muxQuery struct {
 	strays int
 	// async, when set, is the callback of an asynchronous lookup: it is
 	// called instead of a send on done. sent is when it was registered.
-	async  func(*Answer, error)
+	async  func(*resolve.Answer, error)
 	sent   time.Time
 	resent bool // sent again: its reply is no RTT sample
 }
 
-// NewMux checks cfg, opens the sockets and starts their readers. The caller
+// New checks cfg, opens the sockets and starts their readers. The caller
 // must Close the Mux.
-func NewMux(cfg MuxConfig) (*Mux, error) {
-	stub, err := NewStub(cfg.StubConfig)
+func New(cfg Config) (*Mux, error) {
+	st, err := stub.New(cfg.Config)
 	if err != nil {
 		return nil, err
 	}
-	cfg.StubConfig = stub.cfg // with its defaults
+	cfg.Config = st.Config() // with its defaults
 	if cfg.Sockets <= 0 {
-		cfg.Sockets = max(DefaultMuxSockets, runtime.GOMAXPROCS(0))
+		cfg.Sockets = max(DefaultSockets, runtime.GOMAXPROCS(0))
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = DefaultMuxInFlight
+		cfg.MaxInFlight = DefaultInFlight
 	}
-	cfg.MaxInFlight = min(cfg.MaxInFlight, MaxMuxInFlight)
+	cfg.MaxInFlight = min(cfg.MaxInFlight, MaxInFlight)
 	if cfg.Backoff == 0 {
-		cfg.Backoff = DefaultMuxBackoff
+		cfg.Backoff = DefaultBackoff
 	}
 	if cfg.QPS < 0 {
 		return nil, fmt.Errorf("resolve: negative QPS %v", cfg.QPS)
@@ -280,20 +293,20 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 	if cfg.QPS > 0 && cfg.Burst <= 0 {
 		cfg.Burst = max(1, int(cfg.QPS/20))
 	}
-	m := &Mux{cfg: cfg, stub: stub, slots: make(chan struct{}, cfg.MaxInFlight), stop: make(chan struct{}), flushSoon: make(chan struct{}, 1), epoch: time.Now()}
+	m := &Mux{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight), stop: make(chan struct{}), flushSoon: make(chan struct{}, 1), epoch: time.Now()}
 	m.queries.New = func() any {
 		t := time.NewTimer(time.Hour)
 		t.Stop()
 		p := &muxQuery{timer: t, done: make(chan struct{}, 1), out: make([]byte, 512)}
 		// RFC 6891 §6.1.2: the OPT pseudo-record carries the UDP
 		// payload size in its class field; DO stays clear (see
-		// Stub.query). Each query has its own: packing writes to it.
+		// stub.Stub's query). Each query has its own: packing writes to it.
 		p.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
 		p.opt.SetUDPSize(cfg.UDPSize)
 		p.extra[0] = &p.opt
 		return p
 	}
-	for _, addr := range stub.servers {
+	for _, addr := range st.Servers() {
 		srv, err := m.open(addr)
 		if err != nil {
 			m.Close()
@@ -364,10 +377,16 @@ func (m *Mux) Close() error {
 }
 
 // Servers returns the servers asked, as "host:port".
-func (m *Mux) Servers() []string { return m.stub.Servers() }
+func (m *Mux) Servers() []string {
+	out := make([]string, len(m.servers))
+	for i, srv := range m.servers {
+		out[i] = srv.addr
+	}
+	return out
+}
 
-// MuxStats counts what a Mux did, summed over its sockets.
-type MuxStats struct {
+// Stats counts what a Mux did, summed over its sockets.
+type Stats struct {
 	Sent     int64 `json:"sent"`     // UDP queries sent (first tries and retries)
 	Retries  int64 `json:"retries"`  // of which retries (after a time-out, SERVFAIL or ICMP unreachable)
 	TCP      int64 `json:"tcp"`      // queries asked again over TCP after truncation
@@ -388,7 +407,7 @@ type MuxStats struct {
 	Refused int64 `json:"refused"`
 	// Down counts the times a server stopped answering (silentLimit tries
 	// in a row with nothing back) and was asked after the others for a
-	// while (see health.go).
+	// while (see resolve/internal/upstream/health.go).
 	Down int64 `json:"down"`
 	// Window is the congestion window of the asynchronous queries when
 	// the counts were taken, summed over the servers: how many the
@@ -397,7 +416,7 @@ type MuxStats struct {
 }
 
 // Add adds o's counts to st.
-func (st *MuxStats) Add(o MuxStats) {
+func (st *Stats) Add(o Stats) {
 	st.Sent += o.Sent
 	st.Retries += o.Retries
 	st.TCP += o.TCP
@@ -411,8 +430,8 @@ func (st *MuxStats) Add(o MuxStats) {
 }
 
 // Stats returns the counters so far.
-func (m *Mux) Stats() MuxStats {
-	var st MuxStats
+func (m *Mux) Stats() Stats {
+	var st Stats
 	for _, srv := range m.servers {
 		for _, s := range srv.socks {
 			st.Sent += s.sent.Load()
@@ -424,7 +443,7 @@ func (m *Mux) Stats() MuxStats {
 			st.Refused += s.refused.Load()
 			st.Resent += s.resent.Load()
 		}
-		st.Down += srv.health.downs.Load()
+		st.Down += srv.health.Downs()
 		srv.win.mu.Lock()
 		st.Window += int64(srv.win.cwnd)
 		srv.win.mu.Unlock()
@@ -432,20 +451,20 @@ func (m *Mux) Stats() MuxStats {
 	return st
 }
 
-// Lookup implements Resolver with the semantics of Stub.Lookup: servers in
+// Lookup implements Resolver with the semantics of stub.Stub.Lookup: servers in
 // order, fail-over on a time-out, SERVFAIL, REFUSED or malformed reply;
 // NXDOMAIN and NODATA settle the question. A server that has stopped
-// answering is asked after the others for a while (health.go).
-func (m *Mux) Lookup(ctx context.Context, q Question) (a *Answer, err error) {
+// answering is asked after the others for a while (upstream/health.go).
+func (m *Mux) Lookup(ctx context.Context, q resolve.Question) (a *resolve.Answer, err error) {
 	if m.cfg.Logger != nil {
 		start := time.Now()
 		defer func() {
-			m.cfg.Logger.Debug("dns lookup", "question", q.String(), "rcode", rcodeOf(a), "ad", a != nil && a.AD,
-				"server", serverOf(a, err), "elapsed", time.Since(start), "error", err)
+			m.cfg.Logger.Debug("dns lookup", "question", q.String(), "rcode", upstream.RcodeOf(a), "ad", a != nil && a.AD,
+				"server", upstream.ServerOf(a, err), "elapsed", time.Since(start), "error", err)
 		}()
 	}
 	if m.closed.Load() {
-		return nil, &Error{Question: q, Rcode: -1, Err: ErrClosed}
+		return nil, &resolve.Error{Question: q, Rcode: -1, Err: ErrClosed}
 	}
 	// Backpressure: wait for a slot.
 	select {
@@ -454,7 +473,7 @@ func (m *Mux) Lookup(ctx context.Context, q Question) (a *Answer, err error) {
 		select {
 		case m.slots <- struct{}{}:
 		case <-ctx.Done():
-			return nil, &Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())}
+			return nil, &resolve.Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: %w", resolve.ErrTimeout, ctx.Err())}
 		}
 	}
 	defer func() { <-m.slots }()
@@ -477,8 +496,8 @@ type resumed struct {
 
 // lookup asks the servers in order with p, going on from from when it is
 // not nil.
-func (m *Mux) lookup(ctx context.Context, p *muxQuery, q Question, from *resumed) (*Answer, error) {
-	var last *Error
+func (m *Mux) lookup(ctx context.Context, p *muxQuery, q resolve.Question, from *resumed) (*resolve.Answer, error) {
+	var last *resolve.Error
 	var first *muxServer
 	if from != nil {
 		first = from.s.srv
@@ -496,16 +515,16 @@ func (m *Mux) lookup(ctx context.Context, p *muxQuery, q Question, from *resumed
 		}
 	}
 	if last == nil {
-		return nil, &Error{Question: q, Rcode: -1, Err: ErrNoServers}
+		return nil, &resolve.Error{Question: q, Rcode: -1, Err: resolve.ErrNoServers}
 	}
 	return nil, last
 }
 
-// ask asks one server as Stub.ask does, and also retries SERVFAIL on it,
+// ask asks one server as the stub's ask does, and also retries SERVFAIL on it,
 // pausing with backoff before every retry.
-func (m *Mux) ask(ctx context.Context, srv *muxServer, p *muxQuery, q Question, from *resumed) (*Answer, *Error) {
+func (m *Mux) ask(ctx context.Context, srv *muxServer, p *muxQuery, q resolve.Question, from *resumed) (*resolve.Answer, *resolve.Error) {
 	edns := true
-	var last *Error
+	var last *resolve.Error
 	attempt := 0
 	if from != nil {
 		attempt = from.attempt
@@ -531,11 +550,11 @@ func (m *Mux) ask(ctx context.Context, srv *muxServer, p *muxQuery, q Question, 
 		if err == nil && r.Truncated {
 			// RFC 7766 §5: a truncated UDP reply is retried over TCP.
 			s.tcp.Add(1)
-			r, err = m.stub.exchange(ctx, "tcp", srv.addr, &p.msg)
+			r, err = upstream.Exchange(ctx, "tcp", srv.addr, &p.msg, m.cfg.Timeout)
 		}
 		if err != nil {
-			last = &Error{Question: q, Server: srv.addr, Rcode: -1, Err: err}
-			if (errors.Is(err, ErrTimeout) || errors.Is(err, syscall.ECONNREFUSED)) && ctx.Err() == nil {
+			last = &resolve.Error{Question: q, Server: srv.addr, Rcode: -1, Err: err}
+			if (errors.Is(err, resolve.ErrTimeout) || errors.Is(err, syscall.ECONNREFUSED)) && ctx.Err() == nil {
 				continue
 			}
 			return nil, last
@@ -547,7 +566,7 @@ func (m *Mux) ask(ctx context.Context, srv *muxServer, p *muxQuery, q Question, 
 			attempt--
 			continue
 		}
-		a, e := answerOf(q, srv.addr, r)
+		a, e := resolve.FromReply(q, srv.addr, r)
 		if e != nil && e.Rcode == dns.RcodeServerFailure {
 			// SERVFAIL is often passing (a resolver that could not
 			// reach an authority in time): ask again after a pause.
@@ -579,12 +598,12 @@ func (m *Mux) pause(ctx context.Context, p *muxQuery, attempt int) bool {
 }
 
 // start prepares p for a lookup of q.
-func (p *muxQuery) start(q Question) {
+func (p *muxQuery) start(q resolve.Question) {
 	p.qs[0] = dns.Question{Name: q.Name, Qtype: q.Type, Qclass: dns.ClassINET}
 	p.out, p.packErr = p.out[:0], nil
 }
 
-// pack builds the query into p.out, with the flags of Stub.query: RD unless
+// pack builds the query into p.out, with the flags of stub.Stub's query: RD unless
 // NoRecursion, AD to ask for the validation result (RFC 6840 §5.7), CD if
 // configured, and an OPT record unless the server refused EDNS. The ID is
 // set per attempt by register.
@@ -619,7 +638,7 @@ func (p *muxQuery) pack(m *Mux, edns bool) {
 
 // exchange sends p once over one of srv's sockets and waits for the reply
 // that answers it, the attempt's time-out, or the end of ctx. The reply has
-// passed parseReply. It returns the socket used.
+// passed upstream.ParseReply. It returns the socket used.
 func (m *Mux) exchange(ctx context.Context, srv *muxServer, p *muxQuery, retry bool) (*muxSocket, *dns.Msg, error) {
 	timeout := m.cfg.Timeout
 	d, hasDeadline := ctx.Deadline()
@@ -628,22 +647,22 @@ func (m *Mux) exchange(ctx context.Context, srv *muxServer, p *muxQuery, retry b
 	}
 	s := srv.socks[srv.next.Add(1)%uint32(len(srv.socks))]
 	if err := ctx.Err(); err != nil {
-		return s, nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+		return s, nil, fmt.Errorf("%w: %w", resolve.ErrTimeout, err)
 	}
 	if timeout <= 0 {
-		return s, nil, fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+		return s, nil, fmt.Errorf("%w: %w", resolve.ErrTimeout, context.DeadlineExceeded)
 	}
 	if p.packErr != nil {
-		return s, nil, fmt.Errorf("%w: packing the query: %w", ErrBadResponse, p.packErr)
+		return s, nil, fmt.Errorf("%w: packing the query: %w", resolve.ErrBadResponse, p.packErr)
 	}
 	if srv.limit != nil {
 		if err := srv.limit.Wait(ctx); err != nil {
 			if ctx.Err() != nil {
-				return s, nil, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+				return s, nil, fmt.Errorf("%w: %w", resolve.ErrTimeout, ctx.Err())
 			}
 			// The limiter knows at once that the wait would outlast
 			// the deadline.
-			return s, nil, fmt.Errorf("%w: rate limit: %w", ErrTimeout, context.DeadlineExceeded)
+			return s, nil, fmt.Errorf("%w: rate limit: %w", resolve.ErrTimeout, context.DeadlineExceeded)
 		}
 	}
 	id, ok := s.register(p)
@@ -663,7 +682,7 @@ func (m *Mux) exchange(ctx context.Context, srv *muxServer, p *muxQuery, retry b
 	}
 	if err != nil {
 		if s.unregister(p, id) {
-			return s, nil, netError(ctx, err)
+			return s, nil, upstream.NetError(ctx, err)
 		}
 		<-p.done // completed meanwhile (closed)
 		return s, nil, p.result(ctx)
@@ -726,22 +745,22 @@ func (p *muxQuery) result(ctx context.Context) error {
 		return p.err
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrTimeout, err)
+		return fmt.Errorf("%w: %w", resolve.ErrTimeout, err)
 	}
 	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
 		// The attempt's timer fired at the caller's deadline, a moment
 		// before the context's own: say it was the deadline.
-		return fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+		return fmt.Errorf("%w: %w", resolve.ErrTimeout, context.DeadlineExceeded)
 	}
 	if p.stray != nil {
-		return fmt.Errorf("%w (and dropped a reply: %w)", ErrTimeout, p.stray)
+		return fmt.Errorf("%w (and dropped a reply: %w)", resolve.ErrTimeout, p.stray)
 	}
-	return ErrTimeout
+	return resolve.ErrTimeout
 }
 
 // register puts p in the table under a free random ID (RFC 5452 §9.1:
 // IDs must not be predictable) and sets its ID; it reports false if the
-// socket is closed. With at most MaxMuxInFlight queries per socket the
+// socket is closed. With at most MaxInFlight queries per socket the
 // table is at most half full, so the probe is short.
 func (s *muxSocket) register(p *muxQuery) (uint16, bool) {
 	s.mu.Lock()
@@ -783,7 +802,7 @@ func (s *muxSocket) unregister(p *muxQuery, id uint16) bool {
 // read is the socket's reader goroutine: it hands every datagram to demux
 // until the socket is closed.
 func (s *muxSocket) read() {
-	// Buffers for the reader's life: parseReply copies what it keeps.
+	// Buffers for the reader's life: upstream.ParseReply copies what it keeps.
 	// A datagram longer than its buffer arrives cut and is dropped as
 	// malformed; replies fit in the EDNS0 size asked (RFC 6891 §6.2.5).
 	size := max(int(s.m.cfg.UDPSize), dns.MinMsgSize) + 512
@@ -812,7 +831,7 @@ func (s *muxSocket) read() {
 		// out. The lookups retry after a pause, then fail over.
 		s.refused.Add(1)
 		s.m.silence(s.srv, time.Now()) // whenever it was sent: nothing listens
-		s.failAll(fmt.Errorf("%w: %w", ErrUnreachable, err))
+		s.failAll(fmt.Errorf("%w: %w", resolve.ErrUnreachable, err))
 	}
 	var pause time.Duration
 	last := time.Now()
@@ -851,18 +870,9 @@ func readPause(last, since time.Duration) time.Duration {
 	return min(max(2*last, minReadPause), maxReadPause)
 }
 
-// unreachable reports the errors with which a connected UDP socket passes
-// on an ICMP destination-unreachable report (RFC 1122 §3.2.2.1, §4.1.3.3):
-// the server's port (ECONNREFUSED), host or network cannot be reached.
-// They end no read: they concern one datagram sent earlier.
-func unreachable(err error) bool {
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
-		errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTDOWN)
-}
-
 // demux matches one datagram to the query in flight with its ID and hands
 // it over if it answers that query (parseReplyFast, which checks as
-// parseReply does: QR, the question, the header counts). Anything else is
+// upstream.ParseReply does: QR, the question, the header counts). Anything else is
 // dropped, and counted; the query goes on waiting, so a stray datagram
 // cannot stand in for the answer. probe and qs are the reader's scratch
 // space. It reports whether the datagram was an answer from the server,
@@ -901,13 +911,13 @@ func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) bool {
 		s.stray.Add(1)
 		p.stray = err
 		p.strays++
-		if p.strays < maxStrayReplies {
+		if p.strays < upstream.MaxStrayReplies {
 			s.mu.Unlock()
 			return false
 		}
-		// As Stub.exchange: a flood of non-matching replies ends the
+		// As upstream.Exchange: a flood of non-matching replies ends the
 		// attempt rather than keeping the reader busy with it.
-		p.err = fmt.Errorf("%w: %d replies that do not match the query (last: %w)", ErrBadResponse, maxStrayReplies, err)
+		p.err = fmt.Errorf("%w: %d replies that do not match the query (last: %w)", resolve.ErrBadResponse, upstream.MaxStrayReplies, err)
 	}
 	p.reply = r
 	s.table[id] = nil

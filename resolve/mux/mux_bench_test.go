@@ -1,4 +1,4 @@
-package resolve_test
+package mux_test
 
 import (
 	"encoding/binary"
@@ -17,6 +17,8 @@ import (
 
 	"github.com/mxtrace/mxtrace/internal/peers"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/mux"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 )
 
 // The benchmarks compare the two transports under many concurrent callers
@@ -163,7 +165,7 @@ func cpuTime(b *testing.B) time.Duration {
 
 func BenchmarkMux(b *testing.B) {
 	run := func(b *testing.B, addr string) {
-		m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{addr}, Timeout: time.Second, Attempts: 3, NoRecursion: true}})
+		m, err := mux.New(mux.Config{Config: stub.Config{Servers: []string{addr}, Timeout: time.Second, Attempts: 3, NoRecursion: true}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -215,7 +217,7 @@ func BenchmarkDnsperf(b *testing.B) {
 
 func BenchmarkStub(b *testing.B) {
 	run := func(b *testing.B, addr string) {
-		s, err := resolve.NewStub(resolve.StubConfig{Servers: []string{addr}, Timeout: time.Second, Attempts: 3, NoRecursion: true})
+		s, err := stub.New(stub.Config{Servers: []string{addr}, Timeout: time.Second, Attempts: 3, NoRecursion: true})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package resolve_test
+package mux_test
 
 import (
 	"fmt"
@@ -10,6 +10,9 @@ import (
 
 	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/internal/resolvetest"
+	"github.com/mxtrace/mxtrace/resolve/mux"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 )
 
 // TestMuxSegmented: on Linux a Mux pads its queries to 128 octets (RFC
@@ -27,13 +30,13 @@ func TestMuxSegmented(t *testing.T) {
 			next.ServeDNS(w, req)
 		})
 	}
-	srv := dnstest.NewZone(t, manyZone(n), dnstest.WithMiddleware(record))
-	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: 5 * time.Second}, Sockets: 2}, srv)
+	srv := dnstest.NewZone(t, resolvetest.ManyZone(n), dnstest.WithMiddleware(record))
+	m := newMux(t, mux.Config{Config: stub.Config{Timeout: 5 * time.Second}, Sockets: 2}, srv)
 	errs := make(chan error, n)
 	for i := range n {
 		m.LookupAsync(resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA), func(a *resolve.Answer, err error) {
 			if err == nil {
-				err = checkMany(a, i, dns.TypeA)
+				err = resolvetest.CheckMany(a, i, dns.TypeA)
 			}
 			errs <- err
 		})

@@ -1,4 +1,4 @@
-package resolve_test
+package mux_test
 
 import (
 	"context"
@@ -18,6 +18,10 @@ import (
 
 	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/internal/resolvetest"
+	"github.com/mxtrace/mxtrace/resolve/internal/upstream"
+	"github.com/mxtrace/mxtrace/resolve/mux"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 )
 
 // The tests named TestTransport* run the cases of the Stub tests against
@@ -25,15 +29,15 @@ import (
 // TestMux* tests are about what only the Mux does (many queries in flight
 // on one socket, loss, backpressure, rate limits, backoff, Close).
 
-func newMux(tb testing.TB, cfg resolve.MuxConfig, servers ...*dnstest.Server) *resolve.Mux {
+func newMux(tb testing.TB, cfg mux.Config, servers ...*dnstest.Server) *mux.Mux {
 	tb.Helper()
 	for _, s := range servers {
 		cfg.Servers = append(cfg.Servers, s.Addr)
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = shortTimeout
+		cfg.Timeout = resolvetest.ShortTimeout
 	}
-	m, err := resolve.NewMux(cfg)
+	m, err := mux.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -44,19 +48,19 @@ func newMux(tb testing.TB, cfg resolve.MuxConfig, servers ...*dnstest.Server) *r
 // transports builds each transport from the same StubConfig.
 var transports = []struct {
 	name string
-	new  func(t *testing.T, cfg resolve.StubConfig, servers ...*dnstest.Server) resolve.Resolver
+	new  func(t *testing.T, cfg stub.Config, servers ...*dnstest.Server) resolve.Resolver
 }{
-	{"stub", func(t *testing.T, cfg resolve.StubConfig, servers ...*dnstest.Server) resolve.Resolver {
+	{"stub", func(t *testing.T, cfg stub.Config, servers ...*dnstest.Server) resolve.Resolver {
 		t.Helper()
-		return newStub(t, cfg, servers...)
+		return resolvetest.NewStub(t, cfg, servers...)
 	}},
-	{"mux", func(t *testing.T, cfg resolve.StubConfig, servers ...*dnstest.Server) resolve.Resolver {
+	{"mux", func(t *testing.T, cfg stub.Config, servers ...*dnstest.Server) resolve.Resolver {
 		t.Helper()
-		return newMux(t, resolve.MuxConfig{StubConfig: cfg}, servers...)
+		return newMux(t, mux.Config{Config: cfg}, servers...)
 	}},
-	{"mux-async", func(t *testing.T, cfg resolve.StubConfig, servers ...*dnstest.Server) resolve.Resolver {
+	{"mux-async", func(t *testing.T, cfg stub.Config, servers ...*dnstest.Server) resolve.Resolver {
 		t.Helper()
-		return asyncLookup{t, newMux(t, resolve.MuxConfig{StubConfig: cfg}, servers...)}
+		return asyncLookup{t, newMux(t, mux.Config{Config: cfg}, servers...)}
 	}},
 }
 
@@ -65,7 +69,7 @@ var transports = []struct {
 // callback comes exactly once.
 type asyncLookup struct {
 	t *testing.T
-	m *resolve.Mux
+	m *mux.Mux
 }
 
 func (a asyncLookup) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
@@ -94,11 +98,11 @@ func (a asyncLookup) Lookup(ctx context.Context, q resolve.Question) (*resolve.A
 }
 
 // forEachTransport runs f as a subtest per transport.
-func forEachTransport(t *testing.T, f func(t *testing.T, newResolver func(cfg resolve.StubConfig, servers ...*dnstest.Server) resolve.Resolver)) {
+func forEachTransport(t *testing.T, f func(t *testing.T, newResolver func(cfg stub.Config, servers ...*dnstest.Server) resolve.Resolver)) {
 	t.Helper()
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			f(t, func(cfg resolve.StubConfig, servers ...*dnstest.Server) resolve.Resolver {
+			f(t, func(cfg stub.Config, servers ...*dnstest.Server) resolve.Resolver {
 				t.Helper()
 				return tr.new(t, cfg, servers...)
 			})
@@ -108,9 +112,9 @@ func forEachTransport(t *testing.T, f func(t *testing.T, newResolver func(cfg re
 
 // TestTransportAnswers: the cases of TestStubAnswers.
 func TestTransportAnswers(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
-		srv := dnstest.NewZone(t, stubZone())
-		r := newResolver(resolve.StubConfig{}, srv)
+	forEachTransport(t, func(t *testing.T, newResolver func(stub.Config, ...*dnstest.Server) resolve.Resolver) {
+		srv := dnstest.NewZone(t, resolvetest.StubZone())
+		r := newResolver(stub.Config{}, srv)
 		for _, tt := range []struct {
 			name    string
 			qtype   uint16
@@ -151,22 +155,22 @@ func TestTransportAnswers(t *testing.T) {
 // the configured buffer size and DO clear; and both keep the AD bit of the
 // answer.
 func TestTransportQuery(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
+	forEachTransport(t, func(t *testing.T, newResolver func(stub.Config, ...*dnstest.Server) resolve.Resolver) {
 		var got atomic.Pointer[dns.Msg]
 		srv := dnstest.New(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 			got.Store(req.Copy())
 			m := dnstest.Reply(req)
 			m.AuthenticatedData = true
-			m.Answer = []dns.RR{mustRR(t, "d.test. 60 IN MX 10 mx.d.test.")}
+			m.Answer = []dns.RR{resolvetest.MustRR(t, "d.test. 60 IN MX 10 mx.d.test.")}
 			w.WriteMsg(m)
 		}))
-		for _, cfg := range []resolve.StubConfig{{}, {CheckingDisabled: true}, {NoRecursion: true, UDPSize: 4096}} {
+		for _, cfg := range []stub.Config{{}, {CheckingDisabled: true}, {NoRecursion: true, UDPSize: 4096}} {
 			a, err := newResolver(cfg, srv).Lookup(t.Context(), resolve.Q("D.Test.", dns.TypeMX))
 			if err != nil {
 				t.Fatal(err)
 			}
 			req := got.Load()
-			wantSize := cmpOr(cfg.UDPSize, resolve.DefaultUDPSize)
+			wantSize := cmpOr(cfg.UDPSize, stub.DefaultUDPSize)
 			opt := req.IsEdns0()
 			if !a.AD || !req.AuthenticatedData || req.CheckingDisabled != cfg.CheckingDisabled ||
 				req.RecursionDesired == cfg.NoRecursion || opt == nil || opt.UDPSize() != wantSize || opt.Do() ||
@@ -187,7 +191,7 @@ func cmpOr(v, def uint16) uint16 {
 // TestTransportHostile: the cases of TestStubHostile.
 func TestTransportHostile(t *testing.T) {
 	zoneHandler := func(t *testing.T) dns.Handler {
-		z, err := resolve.ParseZones(strings.NewReader(stubZone()), "stub")
+		z, err := resolve.ParseZones(strings.NewReader(resolvetest.StubZone()), "stub")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,11 +223,11 @@ func TestTransportHostile(t *testing.T) {
 		{"truncated, TCP trickles", zoneHandler, []dnstest.Option{dnstest.AlwaysTruncated(), dnstest.SlowTCP(50 * time.Millisecond)}, resolve.ErrTimeout},
 		{"huge answer over TCP", func(*testing.T) dns.Handler { return dnstest.Huge() }, nil, nil},
 	}
-	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
+	forEachTransport(t, func(t *testing.T, newResolver func(stub.Config, ...*dnstest.Server) resolve.Resolver) {
 		for _, tt := range cases {
 			t.Run(tt.name, func(t *testing.T) {
 				srv := dnstest.New(t, tt.handler(t), tt.opts...)
-				r := newResolver(resolve.StubConfig{Attempts: 2}, srv)
+				r := newResolver(stub.Config{Attempts: 2}, srv)
 				start := time.Now()
 				a, err := r.Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
 				elapsed := time.Since(start)
@@ -245,7 +249,7 @@ func TestTransportHostile(t *testing.T) {
 				// Two attempts, each with a UDP and maybe a TCP leg, each
 				// bounded by the timeout, and the Mux's pause between
 				// them; generous slack for a loaded machine.
-				if limit := 4*shortTimeout + 2*time.Second; elapsed > limit {
+				if limit := 4*resolvetest.ShortTimeout + 2*time.Second; elapsed > limit {
 					t.Errorf("took %v, more than %v", elapsed, limit)
 				}
 			})
@@ -255,7 +259,7 @@ func TestTransportHostile(t *testing.T) {
 
 // TestTransportFailover: the cases of TestStubFailover.
 func TestTransportFailover(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
+	forEachTransport(t, func(t *testing.T, newResolver func(stub.Config, ...*dnstest.Server) resolve.Resolver) {
 		for _, tt := range []struct {
 			name  string
 			first dns.Handler
@@ -267,17 +271,17 @@ func TestTransportFailover(t *testing.T) {
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				first := dnstest.New(t, tt.first)
-				second := dnstest.NewZone(t, stubZone(), dnstest.WithAddr("127.0.0.2"))
-				a, err := newResolver(resolve.StubConfig{Attempts: 1}, first, second).Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
+				second := dnstest.NewZone(t, resolvetest.StubZone(), dnstest.WithAddr("127.0.0.2"))
+				a, err := newResolver(stub.Config{Attempts: 1}, first, second).Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
 				if err != nil || a.Server != second.Addr || len(a.Answer) != 2 {
 					t.Errorf("got %+v, %v; want the second server's answer", a, err)
 				}
 			})
 		}
 		for _, q := range []resolve.Question{resolve.Q("nope.test.", dns.TypeMX), resolve.Q("txt.d.test.", dns.TypeMX)} {
-			first := dnstest.NewZone(t, stubZone())
-			second := dnstest.NewZone(t, stubZone(), dnstest.WithAddr("127.0.0.2"))
-			a, err := newResolver(resolve.StubConfig{}, first, second).Lookup(t.Context(), q)
+			first := dnstest.NewZone(t, resolvetest.StubZone())
+			second := dnstest.NewZone(t, resolvetest.StubZone(), dnstest.WithAddr("127.0.0.2"))
+			a, err := newResolver(stub.Config{}, first, second).Lookup(t.Context(), q)
 			if err != nil || a.Server != first.Addr {
 				t.Errorf("%v: %+v, %v; want the first server's negative answer", q, a, err)
 			}
@@ -290,10 +294,10 @@ func TestTransportFailover(t *testing.T) {
 
 // TestTransportRetries: the case of TestStubRetries.
 func TestTransportRetries(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
+	forEachTransport(t, func(t *testing.T, newResolver func(stub.Config, ...*dnstest.Server) resolve.Resolver) {
 		a := dnstest.New(t, dnstest.Silent())
 		b := dnstest.New(t, dnstest.Silent(), dnstest.WithAddr("127.0.0.3"))
-		_, err := newResolver(resolve.StubConfig{Attempts: 3, Timeout: 50 * time.Millisecond}, a, b).Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
+		_, err := newResolver(stub.Config{Attempts: 3, Timeout: 50 * time.Millisecond}, a, b).Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
 		if !errors.Is(err, resolve.ErrTimeout) {
 			t.Fatalf("err = %v, want ErrTimeout", err)
 		}
@@ -308,9 +312,9 @@ func TestTransportRetries(t *testing.T) {
 
 // TestTransportContext: the cases of TestStubContext.
 func TestTransportContext(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
+	forEachTransport(t, func(t *testing.T, newResolver func(stub.Config, ...*dnstest.Server) resolve.Resolver) {
 		srv := dnstest.New(t, dnstest.Silent())
-		r := newResolver(resolve.StubConfig{Timeout: time.Minute}, srv)
+		r := newResolver(stub.Config{Timeout: time.Minute}, srv)
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
 		start := time.Now()
@@ -336,15 +340,15 @@ func TestTransportContext(t *testing.T) {
 // failed over to the next; alone, it fails the lookup in bounded time. A
 // name that cannot be packed fails at once.
 func TestTransportUnreachable(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newResolver func(resolve.StubConfig, ...*dnstest.Server) resolve.Resolver) {
+	forEachTransport(t, func(t *testing.T, newResolver func(stub.Config, ...*dnstest.Server) resolve.Resolver) {
 		conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		dead := &dnstest.Server{Addr: conn.LocalAddr().String()}
 		conn.Close()
-		good := dnstest.NewZone(t, stubZone(), dnstest.WithAddr("127.0.0.2"))
-		r := newResolver(resolve.StubConfig{Attempts: 2}, dead, good)
+		good := dnstest.NewZone(t, resolvetest.StubZone(), dnstest.WithAddr("127.0.0.2"))
+		r := newResolver(stub.Config{Attempts: 2}, dead, good)
 		for range 3 {
 			a, err := r.Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
 			if err != nil || a.Server != good.Addr {
@@ -352,7 +356,7 @@ func TestTransportUnreachable(t *testing.T) {
 			}
 		}
 		start := time.Now()
-		_, err = newResolver(resolve.StubConfig{Attempts: 2}, dead).Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
+		_, err = newResolver(stub.Config{Attempts: 2}, dead).Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
 		if e, ok := errors.AsType[*resolve.Error](err); !ok || e.Server != dead.Addr {
 			t.Errorf("err = %v, want a *resolve.Error naming %s", err, dead.Addr)
 		}
@@ -361,7 +365,7 @@ func TestTransportUnreachable(t *testing.T) {
 		if !errors.Is(err, resolve.ErrUnreachable) && !errors.Is(err, resolve.ErrTimeout) {
 			t.Errorf("err = %v, want ErrUnreachable or ErrTimeout", err)
 		}
-		if elapsed, limit := time.Since(start), 2*shortTimeout+2*time.Second; elapsed > limit {
+		if elapsed, limit := time.Since(start), 2*resolvetest.ShortTimeout+2*time.Second; elapsed > limit {
 			t.Errorf("took %v, more than %v", elapsed, limit)
 		}
 		if _, err := r.Lookup(t.Context(), resolve.Q("a..test.", dns.TypeMX)); !errors.Is(err, resolve.ErrBadResponse) {
@@ -370,55 +374,13 @@ func TestTransportUnreachable(t *testing.T) {
 	})
 }
 
-// manyZone holds n names, n0.test. to n{n-1}.test., each with an A
-// record encoding its number and a TXT record naming it, so every answer
-// can be checked against its question.
-func manyZone(n int) string {
-	var b strings.Builder
-	b.WriteString(testZones)
-	for i := range n {
-		fmt.Fprintf(&b, "n%d.test. 300 IN A 10.%d.%d.%d\n", i, byte(i>>16), byte(i>>8), byte(i))
-		fmt.Fprintf(&b, "n%d.test. 300 IN TXT \"n%d\"\n", i, i)
-	}
-	return b.String()
-}
-
-// checkMany checks that a answers the question for name number i of
-// manyZone with its own record, and nothing else.
-func checkMany(a *resolve.Answer, i int, qtype uint16) error {
-	name := fmt.Sprintf("n%d.test.", i)
-	if a.Question != resolve.Q(name, qtype) || a.Rcode != dns.RcodeSuccess || len(a.Answer) != 1 {
-		return fmt.Errorf("%s: answer for %v, rcode %d, %d records", name, a.Question, a.Rcode, len(a.Answer))
-	}
-	rr := a.Answer[0]
-	if !strings.EqualFold(rr.Header().Name, name) {
-		return fmt.Errorf("%s: record for %s", name, rr.Header().Name)
-	}
-	switch rr := rr.(type) {
-	case *dns.A:
-		if want := net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)); !rr.A.Equal(want) {
-			return fmt.Errorf("%s: A %v, want %v", name, rr.A, want)
-		}
-	case *dns.TXT:
-		if len(rr.Txt) != 1 || rr.Txt[0] != name[:len(name)-len(".test.")] {
-			return fmt.Errorf("%s: TXT %q", name, rr.Txt)
-		}
-	default:
-		return fmt.Errorf("%s: unexpected %v", name, rr)
-	}
-	if qtype != rr.Header().Rrtype {
-		return fmt.Errorf("%s: %s record for a %s question", name, dns.TypeToString[rr.Header().Rrtype], dns.TypeToString[qtype])
-	}
-	return nil
-}
-
 // TestMuxConcurrent: 10 000 lookups at once through one Mux (two sockets)
 // to one server; every answer is the one for its own question.
 func TestMuxConcurrent(t *testing.T) {
 	const n = 10_000
-	srv := dnstest.NewZone(t, manyZone(n/2))
-	m := newMux(t, resolve.MuxConfig{
-		StubConfig:  resolve.StubConfig{Timeout: 2 * time.Second, Attempts: 5},
+	srv := dnstest.NewZone(t, resolvetest.ManyZone(n/2))
+	m := newMux(t, mux.Config{
+		Config:      stub.Config{Timeout: 2 * time.Second, Attempts: 5},
 		Sockets:     2,
 		MaxInFlight: 1024,
 	}, srv)
@@ -432,7 +394,7 @@ func TestMuxConcurrent(t *testing.T) {
 				errs[k] = err
 				return
 			}
-			errs[k] = checkMany(a, i, qtype)
+			errs[k] = resolvetest.CheckMany(a, i, qtype)
 		})
 	}
 	wg.Wait()
@@ -497,14 +459,14 @@ func TestMuxLossy(t *testing.T) {
 		_, err := fmt.Sscanf(name, "n%d.test.", &i)
 		return err == nil && i%20 == 7
 	}
-	srv := dnstest.NewZone(t, manyZone(n), lossy(5, 0.3, 0.1, 0.1, doomed))
+	srv := dnstest.NewZone(t, resolvetest.ManyZone(n), lossy(5, 0.3, 0.1, 0.1, doomed))
 	const (
 		timeout  = 200 * time.Millisecond
 		attempts = 5
 		backoff  = 10 * time.Millisecond
 	)
-	m := newMux(t, resolve.MuxConfig{
-		StubConfig:  resolve.StubConfig{Timeout: timeout, Attempts: attempts},
+	m := newMux(t, mux.Config{
+		Config:      stub.Config{Timeout: timeout, Attempts: attempts},
 		MaxInFlight: workers, // no lookup waits for a slot: elapsed is the lookup's own
 		Backoff:     backoff,
 	}, srv)
@@ -561,7 +523,7 @@ func TestMuxLossy(t *testing.T) {
 		case doomed(name):
 			t.Errorf("%s: an answer from a server that never answers it: %v", name, r.a)
 		default:
-			if err := checkMany(r.a, i, dns.TypeA); err != nil {
+			if err := resolvetest.CheckMany(r.a, i, dns.TypeA); err != nil {
 				t.Error(err)
 			}
 			answered++
@@ -616,7 +578,7 @@ func TestMuxBackpressure(t *testing.T) {
 	h := &blocking{}
 	h.hold.Store(int64(20 * time.Millisecond))
 	srv := dnstest.New(t, h)
-	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: 2 * time.Second}, MaxInFlight: 8}, srv)
+	m := newMux(t, mux.Config{Config: stub.Config{Timeout: 2 * time.Second}, MaxInFlight: 8}, srv)
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	for i := range 100 {
@@ -655,8 +617,8 @@ func TestMuxBackpressure(t *testing.T) {
 // least 0.25 s (50 after the burst at 200/s); without a limit they are
 // not held back by it.
 func TestMuxRateLimit(t *testing.T) {
-	srv := dnstest.NewZone(t, manyZone(60))
-	m := newMux(t, resolve.MuxConfig{QPS: 200, Burst: 10}, srv)
+	srv := dnstest.NewZone(t, resolvetest.ManyZone(60))
+	m := newMux(t, mux.Config{QPS: 200, Burst: 10}, srv)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range 60 {
@@ -672,7 +634,7 @@ func TestMuxRateLimit(t *testing.T) {
 	}
 	// A deadline the limiter cannot meet ends the lookup at once, as a
 	// time-out, without a query.
-	slow := newMux(t, resolve.MuxConfig{QPS: 1, Burst: 1}, srv)
+	slow := newMux(t, mux.Config{QPS: 1, Burst: 1}, srv)
 	slow.Lookup(t.Context(), resolve.Q("n1.test.", dns.TypeA)) // takes the token
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
@@ -683,7 +645,7 @@ func TestMuxRateLimit(t *testing.T) {
 	if srv.Queries() != before {
 		t.Errorf("a query went out beyond the rate limit")
 	}
-	if _, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{srv.Addr}}, QPS: -1}); err == nil {
+	if _, err := mux.New(mux.Config{Config: stub.Config{Servers: []string{srv.Addr}}, QPS: -1}); err == nil {
 		t.Error("negative QPS accepted")
 	}
 }
@@ -702,8 +664,8 @@ func TestMuxBackoff(t *testing.T) {
 		m.Rcode = dns.RcodeServerFailure
 		_ = w.WriteMsg(m)
 	}))
-	second := dnstest.NewZone(t, stubZone(), dnstest.WithAddr("127.0.0.2"))
-	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Attempts: 3}, Backoff: 100 * time.Millisecond}, first, second)
+	second := dnstest.NewZone(t, resolvetest.StubZone(), dnstest.WithAddr("127.0.0.2"))
+	m := newMux(t, mux.Config{Config: stub.Config{Attempts: 3}, Backoff: 100 * time.Millisecond}, first, second)
 	a, err := m.Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
 	if err != nil || a.Server != second.Addr {
 		t.Fatalf("got %v, %v; want the second server's answer", a, err)
@@ -725,7 +687,7 @@ func TestMuxBackoff(t *testing.T) {
 // later lookups too, and can be called again.
 func TestMuxClose(t *testing.T) {
 	srv := dnstest.New(t, dnstest.Silent())
-	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: time.Minute}}, srv)
+	m := newMux(t, mux.Config{Config: stub.Config{Timeout: time.Minute}}, srv)
 	errs := make(chan error, 10)
 	for i := range 10 {
 		go func() {
@@ -741,14 +703,14 @@ func TestMuxClose(t *testing.T) {
 	for range 10 {
 		select {
 		case err := <-errs:
-			if !errors.Is(err, resolve.ErrClosed) {
+			if !errors.Is(err, mux.ErrClosed) {
 				t.Errorf("in flight at Close: err = %v, want ErrClosed", err)
 			}
 		case <-timeout:
 			t.Fatal("lookups still running 5 s after Close")
 		}
 	}
-	if _, err := m.Lookup(t.Context(), resolve.Q("d.test.", dns.TypeA)); !errors.Is(err, resolve.ErrClosed) {
+	if _, err := m.Lookup(t.Context(), resolve.Q("d.test.", dns.TypeA)); !errors.Is(err, mux.ErrClosed) {
 		t.Errorf("after Close: err = %v, want ErrClosed", err)
 	}
 	if err := m.Close(); err != nil {
@@ -759,7 +721,7 @@ func TestMuxClose(t *testing.T) {
 // silentMux returns a Mux (two sockets, a one-minute time-out) whose server
 // is a socket nobody reads, a silent server with no goroutines, and the
 // number of goroutines before it was made. The caller closes the Mux.
-func silentMux(t *testing.T) (*resolve.Mux, int) {
+func silentMux(t *testing.T) (*mux.Mux, int) {
 	t.Helper()
 	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -767,7 +729,7 @@ func silentMux(t *testing.T) (*resolve.Mux, int) {
 	}
 	t.Cleanup(func() { silent.Close() })
 	before := runtime.NumGoroutine()
-	m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{silent.LocalAddr().String()}, Timeout: time.Minute}, Sockets: 2})
+	m, err := mux.New(mux.Config{Config: stub.Config{Servers: []string{silent.LocalAddr().String()}, Timeout: time.Minute}, Sockets: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -803,17 +765,17 @@ func TestMuxGoroutines(t *testing.T) {
 }
 
 func TestNewMux(t *testing.T) {
-	for _, cfg := range []resolve.MuxConfig{
+	for _, cfg := range []mux.Config{
 		{},
-		{StubConfig: resolve.StubConfig{Servers: []string{"dns.example"}}},
-		{StubConfig: resolve.StubConfig{Servers: []string{"127.0.0.1:0"}}},
+		{Config: stub.Config{Servers: []string{"dns.example"}}},
+		{Config: stub.Config{Servers: []string{"127.0.0.1:0"}}},
 	} {
-		if m, err := resolve.NewMux(cfg); err == nil {
+		if m, err := mux.New(cfg); err == nil {
 			m.Close()
 			t.Errorf("%+v: accepted", cfg)
 		}
 	}
-	m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{"127.0.0.1@5353", "::1"}}})
+	m, err := mux.New(mux.Config{Config: stub.Config{Servers: []string{"127.0.0.1@5353", "::1"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -836,8 +798,8 @@ mx1.example.test. 300 IN A   192.0.2.1
 	}
 	defer srv.Close()
 
-	m, err := resolve.NewMux(resolve.MuxConfig{
-		StubConfig:  resolve.StubConfig{Servers: []string{srv.Addr}, NoRecursion: true},
+	m, err := mux.New(mux.Config{
+		Config:      stub.Config{Servers: []string{srv.Addr}, NoRecursion: true},
 		MaxInFlight: 1000, // callers beyond this wait
 	})
 	if err != nil {
@@ -922,7 +884,7 @@ func FuzzMuxReply(f *testing.F) {
 			conn.WriteTo(out, addr)
 		}
 	}()
-	m, err := resolve.NewMux(resolve.MuxConfig{StubConfig: resolve.StubConfig{Servers: []string{conn.LocalAddr().String()}, Timeout: time.Second}, Sockets: 1})
+	m, err := mux.New(mux.Config{Config: stub.Config{Servers: []string{conn.LocalAddr().String()}, Timeout: time.Second}, Sockets: 1})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -966,10 +928,10 @@ func TestMuxRetransmit(t *testing.T) {
 			next.ServeDNS(w, req)
 		})
 	})
-	srv := dnstest.NewZone(t, manyZone(20), dropFirst)
+	srv := dnstest.NewZone(t, resolvetest.ManyZone(20), dropFirst)
 	const timeout = 3 * time.Second
 	for _, async := range []bool{false, true} {
-		m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: timeout, Attempts: 1}, Sockets: 1}, srv)
+		m := newMux(t, mux.Config{Config: stub.Config{Timeout: timeout, Attempts: 1}, Sockets: 1}, srv)
 		var r resolve.Resolver = m
 		if async {
 			r = asyncLookup{t, m}
@@ -1011,7 +973,7 @@ func TestMuxAsyncGoroutines(t *testing.T) {
 	called.Add(n)
 	for i := range n {
 		m.LookupAsync(resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA), func(a *resolve.Answer, err error) {
-			if errors.Is(err, resolve.ErrClosed) {
+			if errors.Is(err, mux.ErrClosed) {
 				closed.Add(1)
 			} else {
 				other.Add(1)
@@ -1049,8 +1011,8 @@ func TestMuxAsyncGoroutines(t *testing.T) {
 // (sweepInterval, 10 ms: a wait of 5 ms on average, so 100 links would take
 // 500 ms, with a standard deviation of 30 ms).
 func TestMuxDeferredFlush(t *testing.T) {
-	srv := dnstest.NewZone(t, manyZone(100))
-	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: 5 * time.Second}, Sockets: 1}, srv)
+	srv := dnstest.NewZone(t, resolvetest.ManyZone(100))
+	m := newMux(t, mux.Config{Config: stub.Config{Timeout: 5 * time.Second}, Sockets: 1}, srv)
 	const links = 100
 	done := make(chan error, 1)
 	var next func(i int)
@@ -1094,10 +1056,10 @@ func TestMuxServerDown(t *testing.T) {
 	const n = 2000
 	var silent atomic.Bool
 	silent.Store(true)
-	drop := silenceable(&silent)
-	primary := dnstest.NewZone(t, manyZone(n), drop)
-	backup := dnstest.NewZone(t, manyZone(n))
-	m := newMux(t, resolve.MuxConfig{StubConfig: resolve.StubConfig{Timeout: 150 * time.Millisecond}, Sockets: 2}, primary, backup)
+	drop := resolvetest.Silenceable(&silent)
+	primary := dnstest.NewZone(t, resolvetest.ManyZone(n), drop)
+	backup := dnstest.NewZone(t, resolvetest.ManyZone(n))
+	m := newMux(t, mux.Config{Config: stub.Config{Timeout: 150 * time.Millisecond}, Sockets: 2}, primary, backup)
 
 	lookups := func(from, to int) {
 		t.Helper()
@@ -1108,7 +1070,7 @@ func TestMuxServerDown(t *testing.T) {
 			m.LookupAsync(resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA), func(a *resolve.Answer, err error) {
 				defer wg.Done()
 				if err == nil {
-					err = checkMany(a, i, dns.TypeA)
+					err = resolvetest.CheckMany(a, i, dns.TypeA)
 				}
 				if err != nil {
 					errs <- err
@@ -1144,7 +1106,7 @@ func TestMuxServerDown(t *testing.T) {
 	for i := range 20 {
 		a, err := m.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeTXT))
 		if err == nil {
-			err = checkMany(a, i, dns.TypeTXT)
+			err = resolvetest.CheckMany(a, i, dns.TypeTXT)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -1156,7 +1118,7 @@ func TestMuxServerDown(t *testing.T) {
 
 	// Back: within the hold-down and a probe, lookups return to it.
 	silent.Store(false)
-	deadline := time.Now().Add(resolve.InitialHoldDown + 2*time.Second)
+	deadline := time.Now().Add(upstream.InitialHoldDown + 2*time.Second)
 	for {
 		before := primary.Queries()
 		lookups(0, 10)
@@ -1164,23 +1126,11 @@ func TestMuxServerDown(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the first server answers again, but after %v lookups still go elsewhere (stats %+v)", resolve.InitialHoldDown+2*time.Second, m.Stats())
+			t.Fatalf("the first server answers again, but after %v lookups still go elsewhere (stats %+v)", upstream.InitialHoldDown+2*time.Second, m.Stats())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if st := m.Stats(); st.Down != 1 {
 		t.Errorf("marked down %d times, want once", st.Down)
 	}
-}
-
-// silenceable is a middleware that answers nothing while silent is set:
-// a server whose host went quiet.
-func silenceable(silent *atomic.Bool) dnstest.Option {
-	return dnstest.WithMiddleware(func(next dns.Handler) dns.Handler {
-		return dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-			if !silent.Load() {
-				next.ServeDNS(w, r)
-			}
-		})
-	})
 }

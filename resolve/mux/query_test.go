@@ -1,4 +1,4 @@
-package resolve
+package mux
 
 import (
 	"bytes"
@@ -85,19 +85,6 @@ func FuzzAppendQuery(f *testing.F) {
 	f.Add("A-b_c.D.", uint16(dns.TypeAAAA), false, true, false, uint16(512))
 	f.Add(".", uint16(dns.TypeNS), true, true, true, uint16(0))
 	f.Fuzz(checkAppendQuery)
-}
-
-// TestEqualNames: equal exactly when the canonical forms are.
-func TestEqualNames(t *testing.T) {
-	names := []string{"", ".", "a", "a.", "A.", "a..", "Mx.Example.", "mx.example", "mx.example.", "mx.exampl.", "MX.EXAMPLE", "xn--bcher-kva.example.", "\u212a.", "k.", "ß.", "a\\.b.", "A\\.B"}
-	for _, a := range names {
-		for _, b := range names {
-			want := CanonicalName(a) == CanonicalName(b)
-			if got := EqualNames(a, b); got != want {
-				t.Errorf("EqualNames(%q, %q) = %v, canonical forms say %v", a, b, got, want)
-			}
-		}
-	}
 }
 
 // TestPadQuery: a padded query is a multiple of padBlock octets, and

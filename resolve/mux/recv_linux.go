@@ -1,4 +1,4 @@
-package resolve
+package mux
 
 import (
 	"net"
@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mxtrace/mxtrace/resolve/internal/upstream"
 )
 
 // mmsghdr is struct mmsghdr of recvmmsg(2): one message header and the
@@ -68,7 +70,7 @@ func (r *datagramReader) run(batch func([][]byte), refused func(error)) error {
 				return false // wait for readiness
 			case errno == syscall.EINTR:
 				continue
-			case unreachable(errno):
+			case upstream.Unreachable(errno):
 				refused(errno)
 				continue
 			case errno != 0:

@@ -1,11 +1,13 @@
 //go:build !linux
 
-package resolve
+package mux
 
 import (
 	"net"
 
 	"golang.org/x/net/ipv4"
+
+	"github.com/mxtrace/mxtrace/resolve/internal/upstream"
 )
 
 // datagramReader reads a connected UDP socket's datagrams in batches with
@@ -29,7 +31,7 @@ func newDatagramReader(c *net.UDPConn, batch, size int) *datagramReader {
 func (r *datagramReader) run(batch func([][]byte), refused func(error)) error {
 	for {
 		n, err := r.conn.ReadBatch(r.ms, 0)
-		if unreachable(err) {
+		if upstream.Unreachable(err) {
 			refused(err)
 			continue
 		}

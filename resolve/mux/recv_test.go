@@ -1,4 +1,4 @@
-package resolve
+package mux
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mxtrace/mxtrace/resolve/internal/upstream"
 )
 
 // readerPair is a connected client socket read by a datagramReader and the
@@ -230,7 +232,7 @@ func TestUnreachable(t *testing.T) {
 		{net.ErrClosed, false},
 		{nil, false},
 	} {
-		if got := unreachable(tt.err); got != tt.want {
+		if got := upstream.Unreachable(tt.err); got != tt.want {
 			t.Errorf("unreachable(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}

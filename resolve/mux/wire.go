@@ -1,14 +1,17 @@
-package resolve
+package mux
 
 import (
 	"encoding/binary"
 	"net"
 
 	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/internal/upstream"
 )
 
 // Limits of the fast reply parser. A reply beyond any of them is not
-// wrong, only unusual for a scan: parseReply takes it.
+// wrong, only unusual for a scan: upstream.ParseReply takes it.
 const (
 	wireMaxRRs   = 32  // records in all three sections together
 	wireMaxNames = 32  // distinct names in a message, root and the question's included
@@ -23,10 +26,10 @@ const (
 	wireMaxName = 254
 )
 
-// parseReplyFast is parseReply for the replies a scan reads by the
+// parseReplyFast is upstream.ParseReply for the replies a scan reads by the
 // thousand: it gives the same verdict, the same error and, on success, a
 // *dns.Msg with the same header, question and records (same concrete
-// types and field values) as parseReply, which unpacks with miekg/dns.
+// types and field values) as upstream.ParseReply, which unpacks with miekg/dns.
 //
 // It exists because (*dns.Msg).Unpack, called for every reply the Mux
 // reads, took ~8 % of the scanner's CPU: it allocates a string for every
@@ -49,15 +52,15 @@ const (
 // Anything else — another type or class, another EDNS option, a name with
 // octets miekg/dns would escape, a forward pointer, a count that does not
 // match, trailing octets, more than the limits above, a reply that fails
-// the checks — goes to parseReply whole, so the fast path decides nothing
-// it is not sure of. FuzzParseReplyFast compares it with parseReply, and
+// the checks — goes to upstream.ParseReply whole, so the fast path decides nothing
+// it is not sure of. FuzzParseReplyFast compares it with upstream.ParseReply, and
 // so with miekg/dns, on arbitrary input.
 func parseReplyFast(b []byte, m *dns.Msg) (*dns.Msg, error) {
 	var p wireParser
 	if r := p.parse(b, m); r != nil {
 		return r, nil
 	}
-	return parseReply(b, m)
+	return upstream.ParseReply(b, m)
 }
 
 // wireParser holds one message's parse: pass one (parse) reads and checks
@@ -107,7 +110,7 @@ type wireRR struct {
 	rd            uint16 // offset of the RDATA
 }
 
-// parse returns the reply, or nil when parseReply must decide.
+// parse returns the reply, or nil when upstream.ParseReply must decide.
 func (p *wireParser) parse(b []byte, m *dns.Msg) *dns.Msg {
 	// RFC 1035 §4.1.1: the 12-octet header.
 	if len(b) < 12 || len(b) > dns.MaxMsgSize || len(m.Question) == 0 {
@@ -118,7 +121,7 @@ func (p *wireParser) parse(b []byte, m *dns.Msg) *dns.Msg {
 	an := int(binary.BigEndian.Uint16(b[6:]))
 	ns := int(binary.BigEndian.Uint16(b[8:]))
 	ar := int(binary.BigEndian.Uint16(b[10:]))
-	// The checks of parseReply that need no parse: a reply failing them
+	// The checks of upstream.ParseReply that need no parse: a reply failing them
 	// is a stray, rare enough for the slow path.
 	if qd != 1 || an+ns+ar > wireMaxRRs || binary.BigEndian.Uint16(b) != m.Id || bits&(1<<15) == 0 {
 		return nil
@@ -142,7 +145,7 @@ func (p *wireParser) parse(b []byte, m *dns.Msg) *dns.Msg {
 
 	// RFC 1035 §4.1.3: the records. miekg/dns stops quietly at the end of
 	// the message and ignores octets after the last record; here both
-	// mean parseReply.
+	// mean upstream.ParseReply.
 	opts := 0
 	for i := range an + ns + ar {
 		rr := &p.rrs[i]
@@ -161,7 +164,7 @@ func (p *wireParser) parse(b []byte, m *dns.Msg) *dns.Msg {
 		return nil
 	}
 
-	// The names, then the question check of parseReply.
+	// The names, then the question check of upstream.ParseReply.
 	var all string
 	if p.n > 0 {
 		all = string(p.scratch[:p.n])
@@ -170,7 +173,7 @@ func (p *wireParser) parse(b []byte, m *dns.Msg) *dns.Msg {
 		p.names[i].s = all[p.names[i].start:p.names[i].end]
 	}
 	got := p.names[qname].s
-	if qname != nameAsked && !EqualNames(got, want.Name) {
+	if qname != nameAsked && !resolve.EqualNames(got, want.Name) {
 		return nil
 	}
 	return p.build(bits, got, qtype, qclass, an, ns, ar)
@@ -260,7 +263,7 @@ func txtStrings(d []byte) (uint16, bool) {
 
 // name reads the domain name at off (RFC 1035 §3.1, compressed as in
 // §4.1.4), with no octet read at limit or beyond, and returns its names
-// index and the offset after it. It refuses, for parseReply to decide,
+// index and the offset after it. It refuses, for upstream.ParseReply to decide,
 // labels with octets miekg/dns escapes, names longer than miekg/dns
 // allows, pointers that do not point before the labels that led to them
 // (which also rules out loops), more than wireMaxJumps pointers, and the
@@ -358,7 +361,7 @@ func (p *wireParser) intern(mark int) (uint8, bool) {
 
 // plainLabelByte reports whether miekg/dns writes x as itself in a name:
 // the letters, digits, '-' and '_' of host names and service labels. (It
-// writes more octets unescaped; those go to parseReply.)
+// writes more octets unescaped; those go to upstream.ParseReply.)
 func plainLabelByte(x byte) bool {
 	return 'a' <= x && x <= 'z' || 'A' <= x && x <= 'Z' || '0' <= x && x <= '9' || x == '-' || x == '_'
 }

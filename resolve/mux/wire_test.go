@@ -1,4 +1,4 @@
-package resolve
+package mux
 
 import (
 	"encoding/binary"
@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/resolve/internal/upstream"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 )
 
 // The question every reply below answers, unless a case says otherwise.
@@ -48,7 +51,7 @@ func wireReply(t testing.TB, qtype uint16, rcode int, rrs ...string) *dns.Msg {
 		}
 		*section = append(*section, rr)
 	}
-	r.SetEdns0(DefaultUDPSize, false)
+	r.SetEdns0(stub.DefaultUDPSize, false)
 	return r
 }
 
@@ -110,45 +113,45 @@ func wireQuestion(qtype uint16) []byte {
 	return wireCat(wireLabels("d", "test"), []byte{0}, wireU16(qtype), wireU16(dns.ClassINET))
 }
 
-// compareParses runs parseReply and parseReplyFast on b and fails unless
+// compareParses runs upstream.ParseReply and parseReplyFast on b and fails unless
 // they agree: both errors with the same text, or equal messages. It
-// reports whether the fast path decided without parseReply.
+// reports whether the fast path decided without upstream.ParseReply.
 func compareParses(t *testing.T, b []byte, q *dns.Msg) (fast bool, err error) {
 	t.Helper()
-	want, wantErr := parseReply(b, q)
+	want, wantErr := upstream.ParseReply(b, q)
 	got, gotErr := parseReplyFast(b, q)
 	fast = new(wireParser).parse(b, q) != nil
 	if (wantErr == nil) != (gotErr == nil) {
-		t.Fatalf("parseReply: %v, parseReplyFast: %v\n%x", wantErr, gotErr, b)
+		t.Fatalf("upstream.ParseReply: %v, parseReplyFast: %v\n%x", wantErr, gotErr, b)
 	}
 	if wantErr != nil {
 		if gotErr.Error() != wantErr.Error() {
-			t.Fatalf("parseReply: %v\nparseReplyFast: %v", wantErr, gotErr)
+			t.Fatalf("upstream.ParseReply: %v\nparseReplyFast: %v", wantErr, gotErr)
 		}
 		if fast {
-			t.Fatalf("the fast path accepted what parseReply refuses: %v", wantErr)
+			t.Fatalf("the fast path accepted what upstream.ParseReply refuses: %v", wantErr)
 		}
 		return false, wantErr
 	}
 	if w, g := want.String(), got.String(); w != g {
-		t.Fatalf("parseReply:\n%s\nparseReplyFast:\n%s", w, g)
+		t.Fatalf("upstream.ParseReply:\n%s\nparseReplyFast:\n%s", w, g)
 	}
 	if want.MsgHdr != got.MsgHdr {
-		t.Fatalf("header: parseReply %+v, parseReplyFast %+v", want.MsgHdr, got.MsgHdr)
+		t.Fatalf("header: upstream.ParseReply %+v, parseReplyFast %+v", want.MsgHdr, got.MsgHdr)
 	}
 	if !reflect.DeepEqual(want.Question, got.Question) {
-		t.Fatalf("question: parseReply %v, parseReplyFast %v", want.Question, got.Question)
+		t.Fatalf("question: upstream.ParseReply %v, parseReplyFast %v", want.Question, got.Question)
 	}
 	for i, sec := range [][2][]dns.RR{{want.Answer, got.Answer}, {want.Ns, got.Ns}, {want.Extra, got.Extra}} {
 		w, g := sec[0], sec[1]
 		if len(w) != len(g) || (w == nil) != (g == nil) {
-			t.Fatalf("section %d: parseReply %d records (nil %v), parseReplyFast %d (nil %v)", i, len(w), w == nil, len(g), g == nil)
+			t.Fatalf("section %d: upstream.ParseReply %d records (nil %v), parseReplyFast %d (nil %v)", i, len(w), w == nil, len(g), g == nil)
 		}
 		for j := range w {
 			// DeepEqual compares the concrete type and every field, the
 			// TTL and the case of names included.
 			if !reflect.DeepEqual(w[j], g[j]) {
-				t.Fatalf("section %d record %d: parseReply %#v, parseReplyFast %#v", i, j, w[j], g[j])
+				t.Fatalf("section %d record %d: upstream.ParseReply %#v, parseReplyFast %#v", i, j, w[j], g[j])
 			}
 		}
 	}
@@ -164,7 +167,7 @@ func wirePacked(t testing.TB) []struct {
 	name  string
 	qtype uint16
 	msg   *dns.Msg
-	fast  bool // the fast path decides (else it hands the message to parseReply)
+	fast  bool // the fast path decides (else it hands the message to upstream.ParseReply)
 	ok    bool
 } {
 	t.Helper()
@@ -492,7 +495,7 @@ func TestParseReplyFastRaw(t *testing.T) {
 	}
 }
 
-// FuzzParseReplyFast compares parseReplyFast with parseReply on arbitrary
+// FuzzParseReplyFast compares parseReplyFast with upstream.ParseReply on arbitrary
 // octets, as replies to a question of arbitrary name and type: the same
 // verdict, the same error, the same message.
 func FuzzParseReplyFast(f *testing.F) {
@@ -509,7 +512,7 @@ func FuzzParseReplyFast(f *testing.F) {
 	})
 }
 
-// BenchmarkParseReply compares parseReply (miekg/dns Unpack) with
+// BenchmarkParseReply compares upstream.ParseReply (miekg/dns Unpack) with
 // parseReplyFast on three replies as Knot sends them, compressed and
 // with an OPT record:
 //
@@ -528,7 +531,7 @@ func BenchmarkParseReply(b *testing.B) {
 		for _, p := range []struct {
 			name  string
 			parse func([]byte, *dns.Msg) (*dns.Msg, error)
-		}{{"parseReply", parseReply}, {"parseReplyFast", parseReplyFast}} {
+		}{{"ParseReply", upstream.ParseReply}, {"parseReplyFast", parseReplyFast}} {
 			b.Run(c.name+"/"+p.name, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {

@@ -1,4 +1,4 @@
-package resolve_test
+package stub_test
 
 import (
 	"errors"
@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,46 +14,10 @@ import (
 
 	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/internal/resolvetest"
+	"github.com/mxtrace/mxtrace/resolve/internal/upstream"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 )
-
-// stubZone is served by the honest test servers: a normal answer, a set
-// too big for 1232 octets (TCP fallback) and the negative cases.
-func stubZone() string {
-	var b strings.Builder
-	b.WriteString(testZones)
-	for i := range 80 {
-		fmt.Fprintf(&b, "big.test. 300 IN A 198.51.100.%d\n", i+1)
-	}
-	return b.String()
-}
-
-// shortTimeout keeps the tests that must time out quick; every wait is
-// bounded by it times the attempts.
-const shortTimeout = 200 * time.Millisecond
-
-func newStub(t *testing.T, cfg resolve.StubConfig, servers ...*dnstest.Server) *resolve.Stub {
-	t.Helper()
-	for _, s := range servers {
-		cfg.Servers = append(cfg.Servers, s.Addr)
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = shortTimeout
-	}
-	stub, err := resolve.NewStub(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return stub
-}
-
-func mustRR(t *testing.T, s string) dns.RR {
-	t.Helper()
-	rr, err := dns.NewRR(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rr
-}
 
 func TestParseServer(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
@@ -69,12 +32,12 @@ func TestParseServer(t *testing.T) {
 		{"9.9.9.9:99999", ""},
 		{"", ""},
 	} {
-		got, err := resolve.ParseServer(tt.in)
+		got, err := stub.ParseServer(tt.in)
 		if got != tt.want || (err != nil) != (tt.want == "") {
 			t.Errorf("ParseServer(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
-	if _, err := resolve.NewStub(resolve.StubConfig{}); !errors.Is(err, resolve.ErrNoServers) {
+	if _, err := stub.New(stub.Config{}); !errors.Is(err, resolve.ErrNoServers) {
 		t.Errorf("no servers: err = %v", err)
 	}
 }
@@ -82,12 +45,12 @@ func TestParseServer(t *testing.T) {
 func TestSystemServers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "resolv.conf")
 	os.WriteFile(path, []byte("# comment\nsearch example.com\nnameserver 192.0.2.53\nnameserver 2001:db8::53\noptions ndots:2\n"), 0o644)
-	got, err := resolve.SystemServers(path)
+	got, err := stub.SystemServers(path)
 	if want := []string{"192.0.2.53:53", "[2001:db8::53]:53"}; err != nil || !slices.Equal(got, want) {
 		t.Errorf("SystemServers = %v, %v; want %v", got, err, want)
 	}
 	os.WriteFile(path, []byte("search example.com\n"), 0o644)
-	if _, err := resolve.SystemServers(path); !errors.Is(err, resolve.ErrNoServers) {
+	if _, err := stub.SystemServers(path); !errors.Is(err, resolve.ErrNoServers) {
 		t.Errorf("no nameserver lines: err = %v, want ErrNoServers", err)
 	}
 }
@@ -100,17 +63,17 @@ func TestSystemServers(t *testing.T) {
 func TestStubServerDown(t *testing.T) {
 	var silent atomic.Bool
 	silent.Store(true)
-	drop := silenceable(&silent)
-	primary := dnstest.NewZone(t, manyZone(20), drop)
-	backup := dnstest.NewZone(t, manyZone(20))
+	drop := resolvetest.Silenceable(&silent)
+	primary := dnstest.NewZone(t, resolvetest.ManyZone(20), drop)
+	backup := dnstest.NewZone(t, resolvetest.ManyZone(20))
 	const try = 100 * time.Millisecond
-	stub := newStub(t, resolve.StubConfig{Timeout: try, Attempts: 2}, primary, backup)
+	stub := resolvetest.NewStub(t, stub.Config{Timeout: try, Attempts: 2}, primary, backup)
 	lookup := func(i int) time.Duration {
 		t.Helper()
 		start := time.Now()
 		a, err := stub.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA))
 		if err == nil {
-			err = checkMany(a, i, dns.TypeA)
+			err = resolvetest.CheckMany(a, i, dns.TypeA)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -134,7 +97,7 @@ func TestStubServerDown(t *testing.T) {
 	}
 
 	silent.Store(false)
-	time.Sleep(resolve.InitialHoldDown)
+	time.Sleep(upstream.InitialHoldDown)
 	before := backup.Queries()
 	for i := 10; i < 20; i++ {
 		lookup(i)

@@ -1,9 +1,11 @@
-package resolve
+package upstream
 
 import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/resolve"
 )
 
 // FuzzParseReply feeds arbitrary octets to the reply check as if a server
@@ -22,14 +24,14 @@ func FuzzParseReply(f *testing.F) {
 	f.Add(b[:20])
 	f.Add([]byte{0x10, 0x92, 0x80, 0, 0, 1, 0, 5, 0, 5, 0, 5})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := parseReply(b, q)
+		r, err := ParseReply(b, q)
 		if err != nil {
 			return
 		}
 		if r.Id != q.Id || !r.Response {
 			t.Fatalf("accepted a reply with ID %d response %v", r.Id, r.Response)
 		}
-		if len(r.Question) == 1 && !EqualNames(r.Question[0].Name, "d.test.") {
+		if len(r.Question) == 1 && !resolve.EqualNames(r.Question[0].Name, "d.test.") {
 			t.Fatalf("accepted a reply for %s", r.Question[0].Name)
 		}
 	})

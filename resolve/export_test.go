@@ -1,4 +1,0 @@
-package resolve
-
-// InitialHoldDown is initialHoldDown, for the tests of package resolve_test.
-const InitialHoldDown = initialHoldDown
