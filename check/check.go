@@ -31,7 +31,6 @@ import (
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/probe"
-	"github.com/mxtrace/mxtrace/rdns"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/spf"
@@ -82,7 +81,9 @@ type Facts struct {
 	Nameservers    *nameserver.Result `json:"nameservers,omitempty"`
 	NameserversErr error              `json:"-"`
 
-	PTR []HostPTR `json:"ptr"`
+	// PTR and DANE are gathered by probe.GatherPTR and probe.GatherTLSA,
+	// as "mxtrace probe" gathers them.
+	PTR []probe.HostPTR `json:"ptr"`
 
 	SPF    *spf.Analysis `json:"spf,omitempty"`
 	SPFErr error         `json:"-"`
@@ -111,16 +112,6 @@ type Facts struct {
 	ProbedAt time.Time       `json:"-"`
 }
 
-// HostPTR is the reverse DNS of one exchange's addresses.
-type HostPTR struct {
-	Host    string         `json:"host"`
-	Results []*rdns.Result `json:"results"`
-	Errors  []string       `json:"errors,omitempty"` // addresses whose PTR lookup failed temporarily
-	// Outside counts addresses whose reverse zone is not in the --zone
-	// files (offline runs): not looked at, and not an error.
-	Outside int `json:"outside,omitempty"`
-}
-
 // Gather asks every question about domain, in parallel, and returns the
 // facts. It does not fail: each area's error is in its field.
 func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
@@ -133,8 +124,16 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		f.Plan, f.PlanErr = a.Planner.Plan(ctx, domain)
 		_, addrs := exchanges(f.Plan)
 		var inner sync.WaitGroup
-		inner.Go(func() { f.PTR = a.gatherPTR(ctx, f.Plan) })
-		inner.Go(func() { f.DANE, f.DANEErr = a.gatherDANE(ctx, addressed(f.Plan)) })
+		var hosts []route.Host
+		if f.Plan != nil {
+			hosts = f.Plan.Hosts()
+			inner.Go(func() { f.PTR = probe.GatherPTR(ctx, a.Resolver, hosts, a.Logger) })
+		}
+		inner.Go(func() {
+			var errs []error
+			f.DANE, errs = probe.GatherTLSA(ctx, a.Resolver, probe.Addressed(hosts), dane.Options{Logger: a.Logger})
+			f.DANEErr = errors.Join(errs...)
+		})
 		if a.DNSBL != nil && len(addrs) > 0 {
 			inner.Go(func() {
 				opts := *a.DNSBL
@@ -194,89 +193,6 @@ func exchanges(p *route.Plan) (hosts []string, addrs []netip.Addr) {
 		}
 	}
 	return hosts, addrs
-}
-
-// addressed lists the plan's hosts that resolved to an address: the ones
-// a sender connects to, and so the ones whose TLSA records it asks for
-// (RFC 7672 §2.2: TLSA lookup follows address resolution). An IP-literal
-// target or a dangling name has no TLSA base domain.
-func addressed(p *route.Plan) []string {
-	var hosts []string
-	if p == nil {
-		return nil
-	}
-	for _, h := range p.Hosts() {
-		if len(h.Addresses) > 0 {
-			if _, err := netip.ParseAddr(h.Name); err != nil {
-				hosts = append(hosts, h.Name)
-			}
-		}
-	}
-	return hosts
-}
-
-// gatherDANE looks up the TLSA records of every host at once. Results are
-// in the order of hosts, nil where that host's lookup failed; the error
-// joins the failures.
-func (a *Auditor) gatherDANE(ctx context.Context, hosts []string) ([]*dane.Result, error) {
-	out := make([]*dane.Result, len(hosts))
-	errs := make([]error, len(hosts))
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Go(func() { out[i], errs[i] = dane.Lookup(ctx, a.Resolver, h, dane.Options{Logger: a.Logger}) })
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
-}
-
-// gatherPTR looks up every exchange address's PTR and forward-confirms it,
-// all at once.
-func (a *Auditor) gatherPTR(ctx context.Context, p *route.Plan) []HostPTR {
-	if p == nil {
-		return nil
-	}
-	// One slot per address of every host, all looked up at once; sorted
-	// into the hosts afterwards.
-	type lookup struct {
-		host int
-		res  *rdns.Result
-		err  error
-	}
-	hosts := p.Hosts()
-	var lookups []lookup
-	var addrs []netip.Addr
-	for i, h := range hosts {
-		for _, s := range h.Addresses {
-			if ip, err := netip.ParseAddr(s); err == nil {
-				lookups = append(lookups, lookup{host: i})
-				addrs = append(addrs, ip)
-			}
-		}
-	}
-	var wg sync.WaitGroup
-	for k := range lookups {
-		wg.Go(func() {
-			lookups[k].res, lookups[k].err = rdns.Lookup(ctx, a.Resolver, addrs[k], rdns.Options{Logger: a.Logger})
-		})
-	}
-	wg.Wait()
-
-	out := make([]HostPTR, len(hosts))
-	for i, h := range hosts {
-		out[i].Host = h.Name
-	}
-	for _, l := range lookups {
-		h := &out[l.host]
-		switch {
-		case errors.Is(l.err, resolve.ErrNotInZone):
-			h.Outside++
-		case l.err != nil:
-			h.Errors = append(h.Errors, l.err.Error())
-		default:
-			h.Results = append(h.Results, l.res)
-		}
-	}
-	return out
 }
 
 // Audit gathers the facts about domain and judges them.

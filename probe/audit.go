@@ -105,6 +105,7 @@ func (a *Auditor) Audit(ctx context.Context, t Target) (*Report, error) {
 	defer func() { rep.ElapsedMS = time.Since(start).Milliseconds() }()
 	p := a.Prober
 	var jobs []job
+	var hosts []route.Host // the exchanges whose DNS facts are gathered
 	if t.Domain != "" {
 		rep.Kind = "domain"
 		plan, err := a.Planner.Plan(ctx, t.Domain)
@@ -118,6 +119,7 @@ func (a *Auditor) Audit(ctx context.Context, t Target) (*Report, error) {
 			return rep, err
 		}
 		jobs = planJobs(plan)
+		hosts = plan.Hosts()
 	} else {
 		rep.Kind = "host"
 		if t.Port != 0 {
@@ -130,20 +132,28 @@ func (a *Auditor) Audit(ctx context.Context, t Target) (*Report, error) {
 			rep.Error = err.Error()
 			return rep, err
 		}
+		h := route.Host{Name: host}
 		for _, ad := range addrs {
 			jobs = append(jobs, job{host: host, addr: ad.String()})
+			h.Addresses = append(h.Addresses, ad.String())
 		}
+		hosts = []route.Host{h}
 	}
 
+	// The probe, and the DNS facts its judges use, gathered as check
+	// gathers them (GatherPTR, GatherTLSA), all at once.
 	var wg sync.WaitGroup
 	wg.Go(func() { rep.Results = p.run(ctx, jobs) })
-	var tlsa map[string]*dane.Result
-	var tlsaErr map[string]error
+	tlsaHosts := Addressed(hosts)
+	var tlsa []*dane.Result
+	var tlsaErrs []error
 	if a.DANE != nil {
-		wg.Go(func() { tlsa, tlsaErr = a.lookupTLSA(ctx, jobs) })
+		wg.Go(func() { tlsa, tlsaErrs = GatherTLSA(ctx, a.Resolver, tlsaHosts, *a.DANE) })
 	}
-	wg.Go(func() { rep.PTR = a.lookupPTR(ctx, jobs) })
+	var ptr []HostPTR
+	wg.Go(func() { ptr = GatherPTR(ctx, a.Resolver, hosts, p.Logger) })
 	wg.Wait()
+	rep.PTR = PTRNames(ptr)
 
 	now := time.Now()
 	if p.Now != nil {
@@ -151,10 +161,19 @@ func (a *Auditor) Audit(ctx context.Context, t Target) (*Report, error) {
 	}
 	rep.Findings = append(rep.Findings, Findings(rep.Results, now, rep.PTR)...)
 	if a.DANE != nil {
+		byHost := map[string]int{}
+		for i, h := range tlsaHosts {
+			byHost[h] = i
+		}
 		for _, r := range rep.Results {
-			c := MatchDANE(r, tlsa[r.Host])
-			if err := tlsaErr[r.Host]; err != nil {
-				c.Status, c.Reason = DANELookup, err.Error()
+			var d *dane.Result
+			i, ok := byHost[r.Host]
+			if ok {
+				d = tlsa[i]
+			}
+			c := MatchDANE(r, d)
+			if ok && tlsaErrs[i] != nil {
+				c.Status, c.Reason = DANELookup, tlsaErrs[i].Error()
 			}
 			rep.DANE = append(rep.DANE, c)
 		}
@@ -257,74 +276,4 @@ func (a *Auditor) hostAddresses(ctx context.Context, host string) ([]netip.Addr,
 		return nil, name, fmt.Errorf("%w: %s", ErrNoAddress, name)
 	}
 	return addrs, name, nil
-}
-
-// lookupTLSA looks up the TLSA records of every host among jobs once.
-func (a *Auditor) lookupTLSA(ctx context.Context, jobs []job) (map[string]*dane.Result, map[string]error) {
-	var hosts []string
-	seen := map[string]bool{}
-	for _, j := range jobs {
-		if j.host != "" && !seen[j.host] && !isAddressLiteral(j.host) {
-			seen[j.host] = true
-			hosts = append(hosts, j.host)
-		}
-	}
-	results := make([]*dane.Result, len(hosts))
-	errs := make([]error, len(hosts))
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Go(func() { results[i], errs[i] = dane.Lookup(ctx, a.Resolver, h, *a.DANE) })
-	}
-	wg.Wait()
-	out := map[string]*dane.Result{}
-	failed := map[string]error{}
-	for i, h := range hosts {
-		if errs[i] != nil {
-			failed[h] = errs[i]
-		} else {
-			out[h] = results[i]
-		}
-	}
-	return out, failed
-}
-
-// lookupPTR finds the PTR names of every address among jobs; failures
-// leave an address without names (the greeting is then compared with
-// the MX name only).
-func (a *Auditor) lookupPTR(ctx context.Context, jobs []job) map[netip.Addr][]string {
-	var addrs []netip.Addr
-	seen := map[netip.Addr]bool{}
-	for _, j := range jobs {
-		if ad, err := netip.ParseAddr(j.addr); err == nil && !seen[ad] {
-			seen[ad] = true
-			addrs = append(addrs, ad)
-		}
-	}
-	names := make([][]string, len(addrs))
-	var wg sync.WaitGroup
-	for i, ad := range addrs {
-		wg.Go(func() {
-			rev, err := dns.ReverseAddr(ad.String())
-			if err != nil {
-				return
-			}
-			r, err := resolve.Follow(ctx, a.Resolver, resolve.Q(rev, dns.TypePTR))
-			if err != nil {
-				return
-			}
-			for _, rr := range r.Records {
-				if ptr, ok := rr.(*dns.PTR); ok && len(names[i]) < 10 {
-					names[i] = append(names[i], strings.TrimSuffix(dns.CanonicalName(ptr.Ptr), "."))
-				}
-			}
-		})
-	}
-	wg.Wait()
-	out := map[netip.Addr][]string{}
-	for i, ad := range addrs {
-		if len(names[i]) > 0 {
-			out[ad] = names[i]
-		}
-	}
-	return out
 }
