@@ -28,6 +28,7 @@ import (
 	"github.com/mxtrace/mxtrace/dmarc"
 	"github.com/mxtrace/mxtrace/dnsbl"
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/probe"
@@ -211,23 +212,27 @@ func (a *Auditor) Audit(ctx context.Context, domain dnsname.Name) *Report {
 func (a *Auditor) skipped() []Skip {
 	var s []Skip
 	if a.Nameservers == nil {
-		s = append(s, Skip{AreaNameservers, a.SkipReason})
+		s = append(s, Skip{finding.AreaNameservers, a.SkipReason})
 	}
 	if a.MTASTS == nil {
-		s = append(s, Skip{"MTA-STS policy fetch", a.SkipReason})
+		s = append(s, Skip{policyFetch, a.SkipReason})
 	}
 	if a.DNSBL == nil {
-		s = append(s, Skip{AreaDNSBL, a.SkipReason})
+		s = append(s, Skip{finding.AreaDNSBL, a.SkipReason})
 	}
 	if a.Probe == nil {
 		reason := cmp.Or(a.SMTPSkipReason, a.SkipReason)
-		s = append(s, Skip{AreaSMTP, reason}, Skip{AreaTiers, reason})
+		s = append(s, Skip{finding.AreaSMTP, reason}, Skip{finding.AreaTiers, reason})
 	}
 	return s
 }
 
+// policyFetch is the part of the MTA-STS area left out without the
+// network, listed with the skipped areas.
+const policyFetch finding.Area = "MTA-STS policy fetch"
+
 // Skip is an area not looked at, and why.
 type Skip struct {
-	Area   string `json:"area"`
-	Reason string `json:"reason"`
+	Area   finding.Area `json:"area"`
+	Reason string       `json:"reason"`
 }

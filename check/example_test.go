@@ -7,6 +7,7 @@ import (
 
 	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 )
@@ -25,7 +26,7 @@ mx.shop  3600 A 192.0.2.10
 	a := &check.Auditor{Resolver: r, Planner: &route.Planner{Resolver: r}, SkipReason: "offline"}
 	rep := a.Audit(context.Background(), dnsname.MustParse("shop.example"))
 	for _, ar := range rep.Areas {
-		if ar.Area == check.AreaSPF {
+		if ar.Area == finding.AreaSPF {
 			fmt.Println(ar.Area, ar.Status, ar.Findings[0].ID)
 		}
 	}

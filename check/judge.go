@@ -23,29 +23,10 @@ import (
 	"github.com/mxtrace/mxtrace/tlsrpt"
 )
 
-// Area names, as the report groups findings.
-const (
-	AreaRouting     = "routing"
-	AreaNameservers = "nameservers"
-	AreaPTR         = "reverse DNS"
-	AreaSPF         = "SPF"
-	AreaDMARC       = "DMARC"
-	AreaDKIM        = "DKIM"
-	AreaMTASTS      = "MTA-STS"
-	AreaTLSRPT      = "TLS-RPT"
-	AreaDANE        = "DANE"
-	AreaDNSBL       = "blacklists"
-	AreaSMTP        = "SMTP"
-	AreaTiers       = "tiers"
-)
-
-// Check is one area's judgement over the gathered facts: the findings, a
-// one-line summary for the report, and the error that kept the area from
-// being judged (a temporary failure), if any. ran is false when the facts
-// for the area were not gathered (a skipped area).
+// Check is one area's judgement over the gathered facts.
 type Check struct {
-	Area  string
-	Judge func(f *Facts) (fs []finding.Finding, summary string, err error, ran bool)
+	Area  finding.Area
+	Judge func(f *Facts) Verdict
 	// WithoutDomain: the area is judged even when the domain does not
 	// exist. The others are about names below it, which are NXDOMAIN too
 	// (RFC 8020 §2), and could only report that absence again.
@@ -56,19 +37,70 @@ type Check struct {
 // what an audit looks at.
 func Checks() []Check {
 	return []Check{
-		{Area: AreaRouting, Judge: judgeRouting, WithoutDomain: true},
-		{Area: AreaNameservers, Judge: judgeNameservers, WithoutDomain: true},
-		{Area: AreaPTR, Judge: judgePTR},
-		{Area: AreaSPF, Judge: judgeSPF},
-		{Area: AreaDMARC, Judge: judgeDMARC},
-		{Area: AreaDKIM, Judge: judgeDKIM},
-		{Area: AreaMTASTS, Judge: judgeMTASTS},
-		{Area: AreaTLSRPT, Judge: judgeTLSRPT},
-		{Area: AreaDANE, Judge: judgeDANE},
-		{Area: AreaDNSBL, Judge: judgeDNSBL},
-		{Area: AreaSMTP, Judge: judgeSMTP},
-		{Area: AreaTiers, Judge: judgeTiers},
+		{Area: finding.AreaRouting, Judge: judgeRouting, WithoutDomain: true},
+		{Area: finding.AreaNameservers, Judge: judgeNameservers, WithoutDomain: true},
+		{Area: finding.AreaPTR, Judge: judgePTR},
+		{Area: finding.AreaSPF, Judge: judgeSPF},
+		{Area: finding.AreaDMARC, Judge: judgeDMARC},
+		{Area: finding.AreaDKIM, Judge: judgeDKIM},
+		{Area: finding.AreaMTASTS, Judge: judgeMTASTS},
+		{Area: finding.AreaTLSRPT, Judge: judgeTLSRPT},
+		{Area: finding.AreaDANE, Judge: judgeDANE},
+		{Area: finding.AreaDNSBL, Judge: judgeDNSBL},
+		{Area: finding.AreaSMTP, Judge: judgeSMTP},
+		{Area: finding.AreaTiers, Judge: judgeTiers},
 	}
+}
+
+// Outcome says whether an area was judged.
+type Outcome uint8
+
+// Outcomes.
+const (
+	// Judged: the Verdict's Findings, Summary and Err are the judgement.
+	Judged Outcome = iota
+	// NotChecked: the facts the area needs could not be gathered, for the
+	// Verdict's Reason (the route could not be computed, so there is no
+	// exchange to look at). The report lists the area as skipped.
+	NotChecked
+	// NothingToCheck: the area does not apply (a domain without
+	// exchanges has no PTR to check, one tier has no backup to compare),
+	// or the Auditor left it out and lists it with its own reason. The
+	// report leaves it out.
+	NothingToCheck
+)
+
+// Verdict is one area's judgement over the gathered facts.
+type Verdict struct {
+	Outcome  Outcome
+	Findings []finding.Finding
+	Summary  string // one line for the report
+	// Err is what kept the area from being judged in full (a temporary
+	// failure); the findings, if any, are what could be judged anyway.
+	Err error
+	// Reason says why the area was NotChecked.
+	Reason string
+}
+
+// judged is the Verdict of an area that was looked at.
+func judged(fs []finding.Finding, summary string, err error) Verdict {
+	return Verdict{Outcome: Judged, Findings: fs, Summary: summary, Err: err}
+}
+
+// failed is the Verdict of an area whose facts could not be gathered.
+func failed(err error) Verdict { return Verdict{Outcome: Judged, Err: err} }
+
+// nothing is the Verdict of an area that does not apply.
+var nothing = Verdict{Outcome: NothingToCheck}
+
+// noRoute returns the NotChecked Verdict of an area about the exchanges
+// when the route could not be computed (there is no exchange to look at,
+// which is not a pass), and false otherwise.
+func noRoute(f *Facts) (Verdict, bool) {
+	if f.Plan == nil || f.Plan.Result == route.ResultError {
+		return Verdict{Outcome: NotChecked, Reason: "the route could not be computed"}, true
+	}
+	return Verdict{}, false
 }
 
 // Status is an area's outcome.
@@ -83,7 +115,7 @@ const (
 
 // AreaResult is one area of the report.
 type AreaResult struct {
-	Area     string            `json:"area"`
+	Area     finding.Area      `json:"area"`
 	Status   Status            `json:"status"`
 	Summary  string            `json:"summary"`
 	Error    string            `json:"error,omitempty"`
@@ -113,19 +145,27 @@ func Judge(f *Facts, skipped []Skip) *Report {
 		r.Skipped = []Skip{}
 	}
 	nx := f.Plan != nil && f.Plan.Result == route.ResultNXDomain
+	skip := func(area finding.Area, reason string) {
+		if !slices.ContainsFunc(r.Skipped, func(s Skip) bool { return s.Area == area }) {
+			r.Skipped = append(r.Skipped, Skip{area, reason})
+		}
+	}
 	for _, c := range Checks() {
 		if nx && !c.WithoutDomain {
-			if !slices.ContainsFunc(r.Skipped, func(s Skip) bool { return s.Area == c.Area }) {
-				r.Skipped = append(r.Skipped, Skip{c.Area, "the domain does not exist"})
-			}
+			skip(c.Area, "the domain does not exist")
 			continue
 		}
-		fs, summary, err, ran := c.Judge(f)
-		if !ran {
+		v := c.Judge(f)
+		switch v.Outcome {
+		case NotChecked:
+			skip(c.Area, v.Reason)
+			continue
+		case NothingToCheck:
 			continue
 		}
+		fs, err := v.Findings, v.Err
 		finding.Sort(fs)
-		ar := AreaResult{Area: c.Area, Status: StatusPass, Summary: summary, Findings: fs}
+		ar := AreaResult{Area: c.Area, Status: StatusPass, Summary: v.Summary, Findings: fs}
 		if ar.Findings == nil {
 			ar.Findings = []finding.Finding{}
 		}
@@ -154,7 +194,7 @@ func (r *Report) Errors() []error {
 	return errs
 }
 
-func judgeRouting(f *Facts) ([]finding.Finding, string, error, bool) {
+func judgeRouting(f *Facts) Verdict {
 	p := f.Plan
 	switch p.Result {
 	case route.ResultOK:
@@ -162,27 +202,27 @@ func judgeRouting(f *Facts) ([]finding.Finding, string, error, bool) {
 		if p.Implicit {
 			kind = "implicit MX"
 		}
-		return p.Findings, kind, nil, true
+		return judged(p.Findings, kind, nil)
 	case route.ResultError:
-		return p.Findings, "", f.PlanErr, true
+		return judged(p.Findings, "", f.PlanErr)
 	}
-	return p.Findings, string(p.Result), nil, true
+	return judged(p.Findings, string(p.Result), nil)
 }
 
-func judgeNameservers(f *Facts) ([]finding.Finding, string, error, bool) {
+func judgeNameservers(f *Facts) Verdict {
 	if f.Nameservers == nil && f.NameserversErr == nil {
-		return nil, "", nil, false
+		return nothing
 	}
 	if f.NameserversErr != nil {
-		return nil, "", f.NameserversErr, true
+		return failed(f.NameserversErr)
 	}
 	n := f.Nameservers
-	return nameserver.Findings(n), fmt.Sprintf("zone %s, %d servers asked; DNSSEC: %s", strings.TrimSuffix(n.Apex, "."), len(n.Servers), n.DNSSEC.State), nil, true
+	return judged(nameserver.Findings(n), fmt.Sprintf("zone %s, %d servers asked; DNSSEC: %s", strings.TrimSuffix(n.Apex, "."), len(n.Servers), n.DNSSEC.State), nil)
 }
 
-func judgePTR(f *Facts) ([]finding.Finding, string, error, bool) {
+func judgePTR(f *Facts) Verdict {
 	if len(f.PTR) == 0 {
-		return nil, "", nil, false
+		return nothing
 	}
 	var fs []finding.Finding
 	var errs []string
@@ -203,35 +243,35 @@ func judgePTR(f *Facts) ([]finding.Finding, string, error, bool) {
 	if outside > 0 {
 		summary += fmt.Sprintf(", %d not checked (their reverse zones are not in the --zone files)", outside)
 	}
-	return fs, summary, err, true
+	return judged(fs, summary, err)
 }
 
-func judgeSPF(f *Facts) ([]finding.Finding, string, error, bool) {
+func judgeSPF(f *Facts) Verdict {
 	if f.SPFErr != nil {
-		return nil, "", f.SPFErr, true
+		return failed(f.SPFErr)
 	}
 	a := f.SPF
 	summary := "no record"
 	if a.Tree != nil && a.Tree.Record != "" {
 		summary = fmt.Sprintf("%s (%d of 10 DNS lookups, %d void)", a.Tree.Record, a.Lookups, a.VoidLookups)
 	}
-	return spf.Findings(a), summary, nil, true
+	return judged(spf.Findings(a), summary, nil)
 }
 
-func judgeDMARC(f *Facts) ([]finding.Finding, string, error, bool) {
+func judgeDMARC(f *Facts) Verdict {
 	if f.DMARCErr != nil && f.DMARC == nil {
-		return nil, "", f.DMARCErr, true
+		return failed(f.DMARCErr)
 	}
 	summary := "no record"
 	if f.DMARC.Record != nil {
 		summary = fmt.Sprintf("p=%s at %s", f.DMARC.Policy, f.DMARC.PolicyDomain)
 	}
-	return dmarc.Findings(f.DMARC), summary, f.DMARCErr, true
+	return judged(dmarc.Findings(f.DMARC), summary, f.DMARCErr)
 }
 
-func judgeDKIM(f *Facts) ([]finding.Finding, string, error, bool) {
+func judgeDKIM(f *Facts) Verdict {
 	if f.DKIMErr != nil && f.DKIM == nil {
-		return nil, "", f.DKIMErr, true
+		return failed(f.DKIMErr)
 	}
 	var found []string
 	for _, k := range f.DKIM.Keys {
@@ -241,12 +281,12 @@ func judgeDKIM(f *Facts) ([]finding.Finding, string, error, bool) {
 	if len(found) > 0 {
 		summary = "keys at " + strings.Join(found, ", ")
 	}
-	return dkim.Findings(f.DKIM), summary, f.DKIMErr, true
+	return judged(dkim.Findings(f.DKIM), summary, f.DKIMErr)
 }
 
-func judgeMTASTS(f *Facts) ([]finding.Finding, string, error, bool) {
+func judgeMTASTS(f *Facts) Verdict {
 	if f.MTASTSErr != nil {
-		return nil, "", f.MTASTSErr, true
+		return failed(f.MTASTSErr)
 	}
 	hosts, _ := exchanges(f.Plan)
 	summary := "no record"
@@ -255,23 +295,23 @@ func judgeMTASTS(f *Facts) ([]finding.Finding, string, error, bool) {
 	} else if m.Record != nil {
 		summary = "record id=" + m.Record.ID
 	}
-	return mtasts.Findings(f.MTASTS, hosts), summary, nil, true
+	return judged(mtasts.Findings(f.MTASTS, hosts), summary, nil)
 }
 
-func judgeTLSRPT(f *Facts) ([]finding.Finding, string, error, bool) {
+func judgeTLSRPT(f *Facts) Verdict {
 	if f.TLSRPTErr != nil {
-		return nil, "", f.TLSRPTErr, true
+		return failed(f.TLSRPTErr)
 	}
 	summary := "no record"
 	if f.TLSRPT.Record != nil {
 		summary = f.TLSRPT.Record.String()
 	}
-	return tlsrpt.Findings(f.TLSRPT), summary, nil, true
+	return judged(tlsrpt.Findings(f.TLSRPT), summary, nil)
 }
 
-func judgeDANE(f *Facts) ([]finding.Finding, string, error, bool) {
+func judgeDANE(f *Facts) Verdict {
 	if f.DANEErr != nil && len(f.DANE) == 0 {
-		return nil, "", f.DANEErr, true
+		return failed(f.DANEErr)
 	}
 	with := 0
 	for _, r := range f.DANE {
@@ -298,7 +338,7 @@ func judgeDANE(f *Facts) ([]finding.Finding, string, error, bool) {
 			summary += fmt.Sprintf("; %s matched", prose.Count(matched, "server"))
 		}
 	}
-	return fs, summary, f.DANEErr, true
+	return judged(fs, summary, f.DANEErr)
 }
 
 // daneChecks matches every probed endpoint against its exchange's TLSA
@@ -319,9 +359,9 @@ func daneChecks(f *Facts) []*probe.DANECheck {
 	return checks
 }
 
-func judgeSMTP(f *Facts) ([]finding.Finding, string, error, bool) {
+func judgeSMTP(f *Facts) Verdict {
 	if f.SMTP == nil {
-		return nil, "", nil, false
+		return nothing
 	}
 	ptr := map[netip.Addr][]string{}
 	for a, r := range f.ptrByAddress() {
@@ -337,15 +377,15 @@ func judgeSMTP(f *Facts) ([]finding.Finding, string, error, bool) {
 		}
 	}
 	summary := fmt.Sprintf("%d of %s answer, %d with STARTTLS", greeted, prose.Count(len(f.SMTP), "address"), tlsOK)
-	return probe.Findings(f.SMTP, f.ProbedAt, ptr), summary, nil, true
+	return judged(probe.Findings(f.SMTP, f.ProbedAt, ptr), summary, nil)
 }
 
-func judgeTiers(f *Facts) ([]finding.Finding, string, error, bool) {
+func judgeTiers(f *Facts) Verdict {
 	if f.SMTP == nil || f.Plan == nil || len(f.Plan.Tiers) < 2 {
-		return nil, "", nil, false
+		return nothing
 	}
 	fs := TierFindings(endpoints(f))
-	return fs, fmt.Sprintf("%d backup tiers compared with the primary", len(f.Plan.Tiers)-1), nil, true
+	return judged(fs, fmt.Sprintf("%d backup tiers compared with the primary", len(f.Plan.Tiers)-1), nil)
 }
 
 // ptrByAddress indexes the PTR results by address; addresses whose PTR
@@ -409,12 +449,12 @@ func endpoints(f *Facts) []Endpoint {
 	return eps
 }
 
-func judgeDNSBL(f *Facts) ([]finding.Finding, string, error, bool) {
+func judgeDNSBL(f *Facts) Verdict {
 	if f.DNSBL == nil && f.DNSBLErr == nil {
-		return nil, "", nil, false
+		return nothing
 	}
 	if f.DNSBLErr != nil {
-		return nil, "", f.DNSBLErr, true
+		return failed(f.DNSBLErr)
 	}
 	lists := map[string]bool{}
 	listed := 0
@@ -429,5 +469,5 @@ func judgeDNSBL(f *Facts) ([]finding.Finding, string, error, bool) {
 		names = append(names, l)
 	}
 	slices.Sort(names)
-	return dnsbl.Findings(f.DNSBL), fmt.Sprintf("%d listings on %s", listed, strings.Join(names, ", ")), nil, true
+	return judged(dnsbl.Findings(f.DNSBL), fmt.Sprintf("%d listings on %s", listed, strings.Join(names, ", ")), nil)
 }

@@ -110,7 +110,7 @@ func TestAuditSMTP(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("findings %v, want %v\n%v", got, tt.want, r.Findings)
 			}
-			if a, ok := area(r, check.AreaSMTP); !ok || a.Summary == "" {
+			if a, ok := area(r, finding.AreaSMTP); !ok || a.Summary == "" {
 				t.Errorf("no SMTP area: %v", r.Areas)
 			}
 		})
@@ -129,7 +129,7 @@ func TestAuditSMTPSkipped(t *testing.T) {
 	w := newSMTPWorld(t)
 	w.auditor.Probe, w.auditor.SMTPSkipReason = nil, "--no-smtp"
 	r := w.auditor.Audit(t.Context(), dnsname.MustParse("weak.smtp.test"))
-	for _, name := range []string{check.AreaSMTP, check.AreaTiers} {
+	for _, name := range []finding.Area{finding.AreaSMTP, finding.AreaTiers} {
 		if _, ok := area(r, name); ok {
 			t.Errorf("area %s judged without a probe", name)
 		}

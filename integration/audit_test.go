@@ -286,17 +286,17 @@ func TestCheckAudit(t *testing.T) {
 			t.Errorf("%s reported for a signed zone with SPF and DMARC: %s", id, describe(rep.Findings))
 		}
 	}
-	area := func(name string) check.AreaResult {
+	area := func(name finding.Area) check.AreaResult {
 		i := slices.IndexFunc(rep.Areas, func(a check.AreaResult) bool { return a.Area == name })
 		if i < 0 {
 			t.Fatalf("no area %q in %v", name, rep.Areas)
 		}
 		return rep.Areas[i]
 	}
-	if ns := area("nameservers"); ns.Status != check.StatusPass {
+	if ns := area(finding.AreaNameservers); ns.Status != check.StatusPass {
 		t.Errorf("nameservers area %s: %s %v", ns.Status, ns.Summary, ns.Findings)
 	}
-	for _, name := range []string{"MTA-STS", "TLS-RPT"} {
+	for _, name := range []finding.Area{finding.AreaMTASTS, finding.AreaTLSRPT} {
 		if ar := area(name); ar.Status != check.StatusPass || len(ar.Findings) > 0 {
 			t.Errorf("%s area %s (%s): %s", name, ar.Status, ar.Summary, describe(ar.Findings))
 		}

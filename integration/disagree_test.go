@@ -86,7 +86,7 @@ func TestDisagreeingServers(t *testing.T) {
 		if got := nsIDs(crep.Findings); !slices.Equal(got, want) {
 			t.Fatalf("check: %v, want %v\n%s", got, want, describe(crep.Findings))
 		}
-		i := slices.IndexFunc(crep.Areas, func(a check.AreaResult) bool { return a.Area == check.AreaNameservers })
+		i := slices.IndexFunc(crep.Areas, func(a check.AreaResult) bool { return a.Area == finding.AreaNameservers })
 		if i < 0 || crep.Areas[i].Status != check.StatusProblems || !slices.Equal(nsIDs(crep.Areas[i].Findings), want) {
 			t.Errorf("check's nameservers area %+v, want problems with %v", crep.Areas, want)
 		}

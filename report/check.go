@@ -77,7 +77,7 @@ func WriteCheck(w io.Writer, r *check.Report, st Style) error {
 			if _, ok := byReason[s.Reason]; !ok {
 				reasons = append(reasons, s.Reason)
 			}
-			byReason[s.Reason] = append(byReason[s.Reason], s.Area)
+			byReason[s.Reason] = append(byReason[s.Reason], string(s.Area))
 		}
 		var groups []string
 		for _, reason := range reasons {
