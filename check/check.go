@@ -17,7 +17,7 @@ package check
 import (
 	"cmp"
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -133,7 +133,7 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		inner.Go(func() {
 			var errs []error
 			f.DANE, errs = probe.GatherTLSA(ctx, a.Resolver, probe.Addressed(hosts), dane.Options{Logger: a.Logger})
-			f.DANEErr = errors.Join(errs...)
+			f.DANEErr = oneLine(errs)
 		})
 		if a.DNSBL != nil && len(addrs) > 0 {
 			inner.Go(func() {
@@ -194,6 +194,33 @@ func exchanges(p *route.Plan) (hosts []string, addrs []netip.Addr) {
 		}
 	}
 	return hosts, addrs
+}
+
+// failures is several lookups' errors as one line: the first, and how
+// many more. It wraps them all, for errors.Is.
+type failures []error
+
+func (e failures) Error() string {
+	if len(e) == 1 {
+		return e[0].Error()
+	}
+	return fmt.Sprintf("%v (and %d more)", e[0], len(e)-1)
+}
+
+func (e failures) Unwrap() []error { return e }
+
+// oneLine returns the non-nil errors of errs as failures, or nil.
+func oneLine(errs []error) error {
+	var fs failures
+	for _, err := range errs {
+		if err != nil {
+			fs = append(fs, err)
+		}
+	}
+	if fs == nil {
+		return nil
+	}
+	return fs
 }
 
 // Audit gathers the facts about domain and judges them.

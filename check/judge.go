@@ -217,10 +217,35 @@ func judgeNameservers(f *Facts) Verdict {
 		return failed(f.NameserversErr)
 	}
 	n := f.Nameservers
+	if err := noServerAsked(n); err != nil {
+		return failed(err)
+	}
 	return judged(nameserver.Findings(n), fmt.Sprintf("zone %s, %d servers asked; DNSSEC: %s", strings.TrimSuffix(n.Apex, "."), len(n.Servers), n.DNSSEC.State), nil)
 }
 
+// noServerAsked returns why not one authoritative server was asked, or
+// nil: an audit that asked nobody checked nothing, and is no pass.
+func noServerAsked(n *nameserver.Result) error {
+	var problems []string
+	for _, s := range n.Servers {
+		if len(s.Addresses) > 0 {
+			return nil
+		}
+		if s.Problem != "" {
+			problems = append(problems, s.Problem)
+		}
+	}
+	zone := strings.TrimSuffix(n.Apex, ".")
+	if len(n.Servers) == 0 {
+		return fmt.Errorf("zone %s has no NS records: there is no server to ask", zone)
+	}
+	return fmt.Errorf("none of the %s of zone %s could be asked: %s", prose.Count(len(n.Servers), "server"), zone, strings.Join(problems, "; "))
+}
+
 func judgePTR(f *Facts) Verdict {
+	if v, ok := noRoute(f); ok {
+		return v
+	}
 	if len(f.PTR) == 0 {
 		return nothing
 	}
@@ -310,6 +335,9 @@ func judgeTLSRPT(f *Facts) Verdict {
 }
 
 func judgeDANE(f *Facts) Verdict {
+	if v, ok := noRoute(f); ok {
+		return v
+	}
 	if f.DANEErr != nil && len(f.DANE) == 0 {
 		return failed(f.DANEErr)
 	}
@@ -360,6 +388,9 @@ func daneChecks(f *Facts) []*probe.DANECheck {
 }
 
 func judgeSMTP(f *Facts) Verdict {
+	if v, ok := noRoute(f); ok && f.SMTP == nil {
+		return v
+	}
 	if f.SMTP == nil {
 		return nothing
 	}
@@ -381,6 +412,9 @@ func judgeSMTP(f *Facts) Verdict {
 }
 
 func judgeTiers(f *Facts) Verdict {
+	if v, ok := noRoute(f); ok && f.SMTP == nil {
+		return v
+	}
 	if f.SMTP == nil || f.Plan == nil || len(f.Plan.Tiers) < 2 {
 		return nothing
 	}
@@ -450,6 +484,9 @@ func endpoints(f *Facts) []Endpoint {
 }
 
 func judgeDNSBL(f *Facts) Verdict {
+	if v, ok := noRoute(f); ok {
+		return v
+	}
 	if f.DNSBL == nil && f.DNSBLErr == nil {
 		return nothing
 	}

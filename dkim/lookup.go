@@ -203,8 +203,39 @@ func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 		}
 		res.Keys = append(res.Keys, s.keys...)
 	}
-	return res, errors.Join(errs...)
+	if len(errs) == 0 {
+		return res, nil
+	}
+	return res, &SelectorError{Failed: res.Failed, Probed: len(res.Probed), Errs: errs}
 }
+
+// SelectorError is Lookup's error when selector queries failed: one line
+// however many failed (a resolver that is down fails them all), naming
+// them with the first failure. It wraps every failure, for errors.Is.
+type SelectorError struct {
+	Failed []string // the selectors whose query failed, in probe order
+	Probed int      // how many selectors were asked
+	Errs   []error  // one per failed selector
+}
+
+func (e *SelectorError) Error() string {
+	if len(e.Errs) == 1 {
+		return e.Errs[0].Error()
+	}
+	names := e.Failed
+	if len(names) > 3 {
+		names = append(names[:3:3], "…")
+	}
+	first := e.Errs[0]
+	if inner := errors.Unwrap(first); inner != nil {
+		first = inner // without the "dkim: selector S:" prefix: the line names the selectors
+	}
+	return fmt.Sprintf("dkim: %d of %d selectors could not be looked up (%s); the first: %v",
+		len(e.Failed), e.Probed, strings.Join(names, ", "), first)
+}
+
+// Unwrap returns every failure.
+func (e *SelectorError) Unwrap() []error { return e.Errs }
 
 // probe asks for the key records at one selector (RFC 6376 §3.6.2.1).
 func probe(ctx context.Context, r resolve.Resolver, domain dnsname.Name, selector string) ([]Key, error) {

@@ -3,6 +3,7 @@ package dkim_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -191,6 +192,24 @@ func TestLookup(t *testing.T) {
 		}
 		if fs := dkim.Findings(res); len(fs) != 0 {
 			t.Errorf("findings %v, want none while a probe failed", fs)
+		}
+	})
+	t.Run("a resolver that is down is one line, not one per selector", func(t *testing.T) {
+		z, domain := zoneCase(t, "none")
+		fail := map[string]bool{"_domainkey.d.test.": true}
+		for _, s := range dkim.DefaultSelectors {
+			fail[s+"._domainkey.d.test."] = true
+		}
+		res, err := dkim.Lookup(t.Context(), &failing{Resolver: z, fail: fail}, domain, dkim.Options{})
+		if !errors.Is(err, resolve.ErrServerFailure) || len(res.Failed) != len(dkim.DefaultSelectors) {
+			t.Fatalf("error %v, %d failed; want the SERVFAIL of every selector", err, len(res.Failed))
+		}
+		want := fmt.Sprintf("dkim: %d of %d selectors could not be looked up (default, dkim, mail, …); the first: ", len(fail)-1, len(fail)-1)
+		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.HasPrefix(msg, want) || strings.Count(msg, "SERVFAIL") > 1 {
+			t.Errorf("error %q, want one line starting %q", msg, want)
+		}
+		if se, ok := errors.AsType[*dkim.SelectorError](err); !ok || len(se.Errs) != len(fail)-1 {
+			t.Errorf("error %#v, want a *dkim.SelectorError with every failure", err)
 		}
 	})
 }
