@@ -73,6 +73,9 @@ type Host struct {
 	Problems []finding.ID `json:"problems"`
 }
 
+// add appends f to the plan's findings.
+func (p *Plan) add(f finding.Finding) { p.Findings = append(p.Findings, f) }
+
 // Hosts returns every host of every tier, tiers in order.
 func (p *Plan) Hosts() []Host { return slices.Collect(p.EachHost()) }
 

@@ -114,171 +114,92 @@ type exchange struct {
 	fqdn string
 }
 
-// plan fills in plan for domain.
+// plan fills in plan for domain, in the steps of RFC 5321 §5.1 (one
+// section of docs/routing.md each).
 func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) error {
-	add := func(f finding.Finding) { plan.Findings = append(plan.Findings, f) }
+	mx, err := p.lookupMX(ctx, domain)
+	p.followAlias(plan, domain, &mx)
+	if err != nil {
+		return p.mxLookupFailed(plan, domain, err)
+	}
+	target := trimDot(mx.Name)
+	switch {
+	case mx.NXDomain:
+		p.nxdomain(plan, target)
+		return nil
+	case len(mx.Records) == 0:
+		return p.implicitMX(ctx, plan, mx.Name)
+	}
 
-	// RFC 5321 §5.1: look up the MX records of the domain, following an
-	// alias to its canonical name (docs/routing.md#alias-chain).
+	// readMX fills buf, so that the exchanges of most domains stay on this
+	// stack; every later step works on them in place.
+	var buf [8]exchange
+	records, err := p.readMX(ctx, plan, target, mx.Records, buf[:0])
+	if err != nil {
+		return err
+	}
+	if p.nullMX(plan, target, len(mx.Records), records) {
+		return nil
+	}
+	if records, err = p.dedupe(ctx, plan, target, records); err != nil {
+		return err
+	}
+	sortTiers(records)
+	if records, err = p.pruneSelf(plan, target, records); err != nil {
+		return err
+	}
+	records = p.bound(plan, target, records)
+	hosts, err := p.resolveExchanges(ctx, plan, records)
+	if err != nil {
+		return err
+	}
+	plan.Tiers = tiers(records, hosts)
+	plan.Result = ResultOK
+	p.shuffle(plan)
+	p.classify(plan, target)
+	return nil
+}
+
+// lookupMX asks for the MX records of domain (RFC 5321 §5.1), following
+// an alias to its canonical name (RFC 1034 §3.6.2). The Result is a
+// value, so that it stays on the caller's stack (resolve.Follow inlines).
+func (p *Planner) lookupMX(ctx context.Context, domain dnsname.Name) (resolve.Result, error) {
 	mx, err := resolve.Follow(ctx, p.Resolver, resolve.Q(domain.FQDN(), dns.TypeMX))
+	return *mx, err
+}
+
+// followAlias puts the alias chain the MX lookup followed into the plan
+// (docs/routing.md#alias-chain): mail is routed by the MX records at its
+// end.
+func (p *Planner) followAlias(plan *Plan, domain dnsname.Name, mx *resolve.Result) {
 	for _, n := range mx.Chain {
 		plan.AliasChain = append(plan.AliasChain, trimDot(n))
 	}
 	if len(mx.Chain) > 0 {
-		add(finding.Newf(finding.MXAliasChain, domain.String(), "%s is an alias; mail is routed by the MX records of %s.", domain, trimDot(mx.Name)))
+		plan.add(finding.Newf(finding.MXAliasChain, domain.String(), "%s is an alias; mail is routed by the MX records of %s.", domain, trimDot(mx.Name)))
 	}
-	if err != nil {
-		// SERVFAIL, REFUSED and time-outs are temporary, never "no MX"
-		// (RFC 5321 §4.5.4.1, docs/routing.md#nxdomain-and-temporary-errors).
-		add(finding.Newf(finding.MXLookupFailed, domain.String(), "The MX lookup failed temporarily: %v.", err))
-		return fmt.Errorf("%w: %w", ErrTemporary, err)
-	}
-	target := trimDot(mx.Name)
-	if mx.NXDomain {
-		plan.Result = ResultNXDomain
-		add(finding.Newf(finding.MXNXDomain, target, "%s does not exist (NXDOMAIN).", target))
-		return nil
-	}
-	if len(mx.Records) == 0 {
-		return p.implicit(ctx, plan, mx.Name)
-	}
-	// Every step from here is linear in the records served (the sort n log
-	// n) and the long loops watch the context: a zone file can hold
-	// hundreds of thousands of records (docs/routing.md#bounded-work).
-	plan.Records = make([]Record, 0, min(len(mx.Records), MaxRecords))
-	var buf [8]exchange // the records of most domains, on the stack
-	records := buf[:0]
-	if len(mx.Records) > len(buf) {
-		records = make([]exchange, 0, len(mx.Records))
-	}
-	ttl := uint32(math.MaxUint32)
-	for i, rr := range mx.Records {
-		if i%checkEvery == checkEvery-1 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		m := rr.(*dns.MX)
-		r := Record{Preference: m.Preference, Exchange: exchangeName(m.Mx), TTL: m.Hdr.Ttl}
-		ttl = min(ttl, r.TTL)
-		if len(plan.Records) < MaxRecords {
-			plan.Records = append(plan.Records, r)
-		}
-		// RFC 7505 §3 (docs/routing.md#null-mx): a single "MX 0 ." says the
-		// domain takes no mail. Beside other records it is a
-		// misconfiguration; a sender would still deliver to the real
-		// exchanges, so the plan keeps those.
-		if r.Exchange != "." {
-			records = append(records, exchange{r, resolve.CanonicalName(m.Mx)})
-		}
-	}
-	plan.RecordsOmitted = len(mx.Records) - len(plan.Records)
-	p.checkTTL(plan, target, ttl)
-	if len(records) == 0 {
-		plan.Result = ResultNullMX
-		add(finding.Newf(finding.MXNull, target, "%s publishes a Null MX: it accepts no mail.", target))
-		return nil
-	}
-	if len(records) < len(mx.Records) {
-		add(finding.Newf(finding.MXNullMixed, target, "%s publishes a Null MX (MX 0 .) beside %d other MX records.", target, len(records)))
-	}
-
-	records, err = p.dedupe(ctx, plan, target, records)
-	if err != nil {
-		return err
-	}
-	// RFC 5321 §5.1 (docs/routing.md#tiers-and-shuffle): lowest preference
-	// first. The sort is stable so that records of one preference keep the
-	// served order in "tiers".
-	slices.SortStableFunc(records, func(a, b exchange) int { return cmp.Compare(a.Preference, b.Preference) })
-
-	// RFC 5321 §5.1 (docs/routing.md#self-pruning): a sender that is itself
-	// an MX of the domain must discard its own record and every record of
-	// equal or higher preference; if none remain, that is a configuration
-	// error (a loop).
-	if p.Self != "" {
-		if i := slices.IndexFunc(records, func(r exchange) bool { return r.Exchange == p.Self.String() }); i >= 0 {
-			self := records[i].Preference
-			records = slices.DeleteFunc(records, func(r exchange) bool { return r.Preference >= self })
-			if len(records) == 0 {
-				add(finding.Newf(finding.MXSelfLoop, p.Self.String(), "%s has preference %d, the lowest of %s: there is no exchange left to relay to.", p.Self, self, target))
-				return ErrMailLoop
-			}
-		}
-	}
-
-	// docs/routing.md#bounded-work.
-	if maxN := cmp.Or(p.MaxExchanges, DefaultMaxExchanges); len(records) > maxN {
-		add(finding.Newf(finding.MXTooManyExchanges, target, "%s has %d exchanges; only the first %d by preference are resolved.", target, len(records), maxN))
-		records = records[:maxN]
-	}
-
-	// RFC 5321 §5.1 (docs/routing.md#address-resolution): every exchange at
-	// once. Those answered from memory, a scan's usual case, are judged here,
-	// one after the other on this goroutine, which puts nothing on the heap,
-	// as overlap's goroutines would.
-	hosts := make([]Host, len(records))
-	before := len(plan.Findings)
-	var readyBuf [8]bool
-	var foundBuf [8][]finding.Finding
-	ready, found := readyBuf[:0], foundBuf[:0]
-	for i, x := range records {
-		var ok bool
-		var fs []finding.Finding
-		hosts[i], fs, ok = p.cachedHost(plan.Domain, x.fqdn)
-		ready, found = append(ready, ok), append(found, fs)
-	}
-	if slices.Contains(ready, false) {
-		// Its goroutines share what they are given: copies, so that the
-		// buffers stay on the stack.
-		all := slices.Clone(found)
-		p.resolveAll(ctx, plan.Domain, slices.Clone(records), slices.Clone(ready), hosts, all)
-		found = all
-	}
-	for _, fs := range found {
-		plan.Findings = append(plan.Findings, fs...)
-	}
-	if err := ctx.Err(); err != nil {
-		plan.Findings = plan.Findings[:before] // a cancelled plan says nothing of its exchanges
-		return err
-	}
-
-	// The hosts are in tier order, so each tier's are a run of them.
-	tiers := 1
-	for i := 1; i < len(records); i++ {
-		if records[i].Preference != records[i-1].Preference {
-			tiers++
-		}
-	}
-	plan.Tiers = make([]Tier, 0, tiers)
-	for i := 0; i < len(records); {
-		j := i + 1
-		for j < len(records) && records[j].Preference == records[i].Preference {
-			j++
-		}
-		plan.Tiers = append(plan.Tiers, Tier{Preference: records[i].Preference, Hosts: hosts[i:j:j]})
-		i = j
-	}
-	plan.Result = ResultOK
-	p.finish(plan, target)
-	return nil
 }
 
-// resolveAll resolves the exchanges not ready (not answered from memory)
-// at once, each into its slot of hosts and of found; the ready ones are
-// done already.
-func (p *Planner) resolveAll(ctx context.Context, domain string, records []exchange, ready []bool, hosts []Host, found [][]finding.Finding) {
-	overlap(len(records),
-		func(i int) bool { return ready[i] },
-		func(i int) {
-			if !ready[i] {
-				hosts[i], found[i] = p.resolveHost(ctx, domain, records[i].fqdn)
-			}
-		})
+// mxLookupFailed is the plan's end when the MX lookup failed: SERVFAIL,
+// REFUSED and time-outs are temporary, never "no MX" (RFC 5321 §4.5.4.1,
+// docs/routing.md#nxdomain-and-temporary-errors).
+func (p *Planner) mxLookupFailed(plan *Plan, domain dnsname.Name, err error) error {
+	plan.add(finding.Newf(finding.MXLookupFailed, domain.String(), "The MX lookup failed temporarily: %v.", err))
+	return fmt.Errorf("%w: %w", ErrTemporary, err)
 }
 
-// implicit handles no MX records (NODATA, docs/routing.md#implicit-mx).
-// RFC 5321 §5.1: the domain itself (fqdn, the end of its alias chain) is
-// the exchange, at preference 0, if it has an address.
-func (p *Planner) implicit(ctx context.Context, plan *Plan, fqdn string) error {
+// nxdomain ends the plan of a domain that does not exist: no mail route
+// (RFC 2308 §2.1, docs/routing.md#nxdomain-and-temporary-errors).
+func (p *Planner) nxdomain(plan *Plan, target string) {
+	plan.Result = ResultNXDomain
+	plan.add(finding.Newf(finding.MXNXDomain, target, "%s does not exist (NXDOMAIN).", target))
+}
+
+// implicitMX handles no MX records (NODATA, RFC 2308 §2.2,
+// docs/routing.md#implicit-mx). RFC 5321 §5.1: the domain itself (fqdn,
+// the end of its alias chain) is the exchange, at preference 0, if it has
+// an address.
+func (p *Planner) implicitMX(ctx context.Context, plan *Plan, fqdn string) error {
 	target := trimDot(fqdn)
 	host, found, ok := p.cachedHost(plan.Domain, fqdn)
 	if !ok {
@@ -291,32 +212,84 @@ func (p *Planner) implicit(ctx context.Context, plan *Plan, fqdn string) error {
 		if i := slices.IndexFunc(found, func(f finding.Finding) bool { return f.ID == finding.MXLookupFailed }); i >= 0 {
 			// The address lookup failed temporarily: we cannot say there is
 			// no mail, so the plan is an error, not "no-mail".
-			plan.Findings = append(plan.Findings, found[i])
+			plan.add(found[i])
 			return fmt.Errorf("%w: implicit MX: %s", ErrTemporary, found[i].Message)
 		}
 		// The findings about the host as an exchange do not apply: there
 		// is no exchange, the domain simply has no mail route.
 		plan.Result = ResultNoMail
-		plan.Findings = append(plan.Findings, finding.Newf(finding.MXNoMail, target, "%s has no MX and no A/AAAA records: mail to it bounces.", target))
+		plan.add(finding.Newf(finding.MXNoMail, target, "%s has no MX and no A/AAAA records: mail to it bounces.", target))
 		return nil
 	}
 	plan.Implicit = true
 	plan.Result = ResultOK
 	plan.Tiers = []Tier{{Preference: 0, Hosts: []Host{host}}}
 	plan.Findings = append(plan.Findings, found...)
-	plan.Findings = append(plan.Findings, finding.Newf(finding.MXImplicit, target, "%s has no MX records; senders deliver to its own address (implicit MX).", target))
-	p.finish(plan, target)
+	plan.add(finding.Newf(finding.MXImplicit, target, "%s has no MX records; senders deliver to its own address (implicit MX).", target))
+	p.shuffle(plan)
+	p.classify(plan, target)
 	return nil
 }
 
+// readMX keeps the MX records as served in the plan (at most MaxRecords),
+// reports their TTL, and returns the exchanges they name, Null MX left
+// out, appended to records (the caller's buffer). Every step from here is
+// linear in the records served (the sort n log n), and the long loops
+// watch the context: a zone file can hold hundreds of thousands of
+// records (docs/routing.md#bounded-work).
+func (p *Planner) readMX(ctx context.Context, plan *Plan, target string, rrs []dns.RR, records []exchange) ([]exchange, error) {
+	plan.Records = make([]Record, 0, min(len(rrs), MaxRecords))
+	if len(rrs) > cap(records) {
+		records = make([]exchange, 0, len(rrs))
+	}
+	ttl := uint32(math.MaxUint32)
+	for i, rr := range rrs {
+		if i%checkEvery == checkEvery-1 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		m := rr.(*dns.MX)
+		r := Record{Preference: m.Preference, Exchange: exchangeName(m.Mx), TTL: m.Hdr.Ttl}
+		ttl = min(ttl, r.TTL)
+		if len(plan.Records) < MaxRecords {
+			plan.Records = append(plan.Records, r)
+		}
+		if r.Exchange != "." {
+			records = append(records, exchange{r, resolve.CanonicalName(m.Mx)})
+		}
+	}
+	plan.RecordsOmitted = len(rrs) - len(plan.Records)
+	if ttl < minMXTTL || ttl > maxMXTTL {
+		plan.add(finding.Newf(finding.MXTTL, target, "The MX records of %s have a TTL of %d seconds, outside %d–%d.", target, ttl, minMXTTL, maxMXTTL))
+	}
+	return records, nil
+}
+
+// nullMX reports whether the plan ends at a Null MX: RFC 7505 §3
+// (docs/routing.md#null-mx), a single "MX 0 ." says the domain takes no
+// mail. Beside other records (served counts them all, records are the
+// real exchanges) it is a misconfiguration; a sender would still deliver
+// to the real exchanges, so the plan goes on with those.
+func (p *Planner) nullMX(plan *Plan, target string, served int, records []exchange) bool {
+	if len(records) == 0 {
+		plan.Result = ResultNullMX
+		plan.add(finding.Newf(finding.MXNull, target, "%s publishes a Null MX: it accepts no mail.", target))
+		return true
+	}
+	if len(records) < served {
+		plan.add(finding.Newf(finding.MXNullMixed, target, "%s publishes a Null MX (MX 0 .) beside %d other MX records.", target, len(records)))
+	}
+	return false
+}
+
 // dedupe removes repeated exchanges, keeping the most preferred record of
-// each: a host listed twice is tried once, as Postfix and Exim do. It works
-// in place. An MX set is a handful of records, where a scan of those kept
-// finds a repeat with no map to build; past dedupeScan of them a map
-// does, so that the few thousand records a DNS message can carry, or the
-// hundreds of thousands a zone file can, cost time in proportion
-// (docs/routing.md#bounded-work). Each repeat is reported up to the
-// bound on exchanges; the rest are counted in one finding.
+// each: a host listed twice is tried once, as Postfix and Exim do
+// (docs/routing.md#tiers-and-shuffle). It works in place. An MX set is a
+// handful of records, where a scan of those kept finds a repeat with no
+// map to build; past dedupeScan of them a map does, so that the few
+// thousand records a DNS message can carry, or the hundreds of thousands
+// a zone file can, cost time in proportion (docs/routing.md#bounded-work).
+// Each repeat is reported up to the bound on exchanges; the rest are
+// counted in one finding.
 func (p *Planner) dedupe(ctx context.Context, plan *Plan, target string, records []exchange) ([]exchange, error) {
 	var index map[string]int // exchange → its place in out, past dedupeScan records
 	if len(records) > dedupeScan {
@@ -344,13 +317,13 @@ func (p *Planner) dedupe(ctx context.Context, plan *Plan, target string, records
 			continue
 		}
 		if repeats++; repeats <= maxReported {
-			plan.Findings = append(plan.Findings, finding.Newf(finding.MXDuplicate, r.Exchange,
+			plan.add(finding.Newf(finding.MXDuplicate, r.Exchange,
 				"%s is listed more than once (preferences %d and %d); it is tried once, at %d.", r.Exchange, out[i].Preference, r.Preference, min(out[i].Preference, r.Preference)))
 		}
 		out[i].Preference = min(out[i].Preference, r.Preference)
 	}
 	if repeats > maxReported {
-		plan.Findings = append(plan.Findings, finding.Newf(finding.MXDuplicate, target,
+		plan.add(finding.Newf(finding.MXDuplicate, target,
 			"%s lists exchanges more than once %d more times; each is tried once, at its lowest preference.", target, repeats-maxReported))
 	}
 	return out, nil
@@ -363,20 +336,121 @@ const dedupeScan = 16
 // its context.
 const checkEvery = 4096
 
-// checkTTL reports an MX TTL, the lowest of the records', outside the
-// usual range.
-func (p *Planner) checkTTL(plan *Plan, target string, ttl uint32) {
-	if ttl < minMXTTL || ttl > maxMXTTL {
-		plan.Findings = append(plan.Findings, finding.Newf(finding.MXTTL, target, "The MX records of %s have a TTL of %d seconds, outside %d–%d.", target, ttl, minMXTTL, maxMXTTL))
-	}
+// sortTiers puts the exchanges in preference order, lowest first (RFC
+// 5321 §5.1, docs/routing.md#tiers-and-shuffle). The sort is stable so
+// that the exchanges of one preference keep the served order in "tiers".
+func sortTiers(records []exchange) {
+	slices.SortStableFunc(records, func(a, b exchange) int { return cmp.Compare(a.Preference, b.Preference) })
 }
 
-// finish draws the attempt order and adds the findings about the plan as a
-// whole: shared addresses, a single point of failure, no IPv6.
-func (p *Planner) finish(plan *Plan, target string) {
-	// RFC 5321 §5.1 (docs/routing.md#tiers-and-shuffle): every host of a
-	// tier before the next tier, in uniformly random order inside the tier
-	// ("randomize", Fisher-Yates).
+// pruneSelf applies --self (RFC 5321 §5.1, docs/routing.md#self-pruning):
+// a sender that is itself an MX of the domain must discard its own record
+// and every record of equal or higher preference. If none remain, that is
+// a configuration error, a mail loop.
+func (p *Planner) pruneSelf(plan *Plan, target string, records []exchange) ([]exchange, error) {
+	if p.Self == "" {
+		return records, nil
+	}
+	i := slices.IndexFunc(records, func(r exchange) bool { return r.Exchange == p.Self.String() })
+	if i < 0 {
+		return records, nil
+	}
+	self := records[i].Preference
+	records = slices.DeleteFunc(records, func(r exchange) bool { return r.Preference >= self })
+	if len(records) == 0 {
+		plan.add(finding.Newf(finding.MXSelfLoop, p.Self.String(), "%s has preference %d, the lowest of %s: there is no exchange left to relay to.", p.Self, self, target))
+		return nil, ErrMailLoop
+	}
+	return records, nil
+}
+
+// bound keeps the most preferred MaxExchanges exchanges and reports the
+// cut (docs/routing.md#bounded-work).
+func (p *Planner) bound(plan *Plan, target string, records []exchange) []exchange {
+	maxN := cmp.Or(p.MaxExchanges, DefaultMaxExchanges)
+	if len(records) <= maxN {
+		return records
+	}
+	plan.add(finding.Newf(finding.MXTooManyExchanges, target, "%s has %d exchanges; only the first %d by preference are resolved.", target, len(records), maxN))
+	return records[:maxN]
+}
+
+// resolveExchanges resolves every exchange to its addresses at once (RFC
+// 5321 §5.1, docs/routing.md#address-resolution), each Host in the place
+// of its record, and adds the findings about each
+// (docs/routing.md#per-exchange-problems). A cancelled plan says nothing
+// of its exchanges.
+func (p *Planner) resolveExchanges(ctx context.Context, plan *Plan, records []exchange) ([]Host, error) {
+	hosts := make([]Host, len(records))
+	// Those answered from memory, a scan's usual case, are judged here,
+	// one after the other on this goroutine, with the readiness flags and
+	// findings on this stack: overlap's goroutines would put them on the
+	// heap.
+	var readyBuf [8]bool
+	var foundBuf [8][]finding.Finding
+	ready, found := readyBuf[:0], foundBuf[:0]
+	for i, x := range records {
+		var ok bool
+		var fs []finding.Finding
+		hosts[i], fs, ok = p.cachedHost(plan.Domain, x.fqdn)
+		ready, found = append(ready, ok), append(found, fs)
+	}
+	if slices.Contains(ready, false) {
+		// Its goroutines share what they are given: copies, so that the
+		// buffers stay on the stack.
+		all := slices.Clone(found)
+		p.resolveAll(ctx, plan.Domain, slices.Clone(records), slices.Clone(ready), hosts, all)
+		found = all
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, fs := range found {
+		plan.Findings = append(plan.Findings, fs...)
+	}
+	return hosts, nil
+}
+
+// resolveAll resolves the exchanges not ready (not answered from memory)
+// at once, each into its slot of hosts and of found; the ready ones are
+// done already.
+func (p *Planner) resolveAll(ctx context.Context, domain string, records []exchange, ready []bool, hosts []Host, found [][]finding.Finding) {
+	overlap(len(records),
+		func(i int) bool { return ready[i] },
+		func(i int) {
+			if !ready[i] {
+				hosts[i], found[i] = p.resolveHost(ctx, domain, records[i].fqdn)
+			}
+		})
+}
+
+// tiers groups the hosts, in the sorted order of their records, into
+// tiers of one preference each (docs/routing.md#tiers-and-shuffle). Each
+// tier's hosts are a run of hosts, not a copy.
+func tiers(records []exchange, hosts []Host) []Tier {
+	n := 1
+	for i := 1; i < len(records); i++ {
+		if records[i].Preference != records[i-1].Preference {
+			n++
+		}
+	}
+	out := make([]Tier, 0, n)
+	for i := 0; i < len(records); {
+		j := i + 1
+		for j < len(records) && records[j].Preference == records[i].Preference {
+			j++
+		}
+		out = append(out, Tier{Preference: records[i].Preference, Hosts: hosts[i:j:j]})
+		i = j
+	}
+	return out
+}
+
+// shuffle draws the attempt order (RFC 5321 §5.1,
+// docs/routing.md#tiers-and-shuffle): every host of a tier before the next
+// tier, in uniformly random order inside the tier ("randomize",
+// Fisher-Yates).
+func (p *Planner) shuffle(plan *Plan) {
 	n := 0
 	for _, t := range plan.Tiers {
 		n += len(t.Hosts)
@@ -402,7 +476,12 @@ func (p *Planner) finish(plan *Plan, target string) {
 			rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
 		}
 	}
+}
 
+// classify adds the findings about the plan as a whole: exchanges that
+// share an address (docs/routing.md#per-exchange-problems), a single
+// point of failure and no IPv6 (docs/routing.md#address-resolution).
+func (p *Planner) classify(plan *Plan, target string) {
 	var owner owners
 	hasV6 := false
 	for ti := range plan.Tiers {
@@ -413,7 +492,7 @@ func (p *Planner) finish(plan *Plan, target string) {
 					hasV6 = true
 				}
 				if first, ok := owner.get(a); ok && first != h.Name {
-					plan.Findings = append(plan.Findings, finding.Newf(finding.MXDuplicate, a, "%s and %s share the address %s: one server, no redundancy.", first, h.Name, a))
+					plan.add(finding.Newf(finding.MXDuplicate, a, "%s and %s share the address %s: one server, no redundancy.", first, h.Name, a))
 					addProblem(h, finding.MXDuplicate)
 					continue
 				}
@@ -422,10 +501,10 @@ func (p *Planner) finish(plan *Plan, target string) {
 		}
 	}
 	if a, ok := owner.only(); ok {
-		plan.Findings = append(plan.Findings, finding.Newf(finding.MXSinglePoint, target, "All mail for %s goes to one address, %s.", target, a))
+		plan.add(finding.Newf(finding.MXSinglePoint, target, "All mail for %s goes to one address, %s.", target, a))
 	}
 	if !hasV6 && owner.len() > 0 && p.wantV6() {
-		plan.Findings = append(plan.Findings, finding.Newf(finding.MXNoIPv6, target, "No exchange of %s has an IPv6 address.", target))
+		plan.add(finding.Newf(finding.MXNoIPv6, target, "No exchange of %s has an IPv6 address.", target))
 	}
 }
 
