@@ -41,7 +41,7 @@ func newBatchConn(c *net.UDPConn, raddr *net.UDPAddr) batchConn {
 // again (due, after interval) and when its attempt ends (deadline), as
 // Mux.exchange does for a waiting caller (RFC 6298 §5.5).
 type pending struct {
-	p             *muxQuery
+	p             *query
 	id            uint16
 	gen           uint64
 	due, deadline time.Time
@@ -108,8 +108,8 @@ const nagle = 16
 
 // startAsync puts one asynchronous query, admitted by the window, on the
 // wire.
-func (m *Mux) startAsync(srv *muxServer, q resolve.Question, done func(*resolve.Answer, error), flush bool) {
-	p := m.queries.Get().(*muxQuery)
+func (m *Mux) startAsync(srv *server, q resolve.Question, done func(*resolve.Answer, error), flush bool) {
+	p := m.queries.Get().(*query)
 	p.start(q)
 	p.pack(m, true)
 	if p.packErr != nil {
@@ -143,7 +143,7 @@ func (m *Mux) startAsync(srv *muxServer, q resolve.Question, done func(*resolve.
 // wait longer, and so hold more places in the window. Sending each run to
 // the least loaded socket ("join the shortest queue") moves the work to the
 // threads that keep up, as a load balancer's least-connections rule does.
-func (srv *muxServer) pick() *muxSocket {
+func (srv *server) pick() *socket {
 	k := srv.next.Add(1) - 1
 	if k%asyncRun == 0 {
 		n := uint32(len(srv.socks))
@@ -228,7 +228,7 @@ func (w *window) admit(m *Mux, a asyncStart) (ok, busy bool) {
 // release gives back the place of a query that ended (answered, or handed
 // to Lookup), opening the window by one round trip's share when it was
 // answered, and starts the queued queries that now fit.
-func (m *Mux) release(srv *muxServer, answered bool) {
+func (m *Mux) release(srv *server, answered bool) {
 	w := &srv.win
 	w.mu.Lock()
 	w.inflight--
@@ -292,7 +292,7 @@ func (w *window) needless() {
 }
 
 // closeWindow fails the queued lookups with ErrClosed, through Lookup.
-func (m *Mux) closeWindow(srv *muxServer) {
+func (m *Mux) closeWindow(srv *server) {
 	for _, a := range srv.win.drain(true) {
 		m.background(a.q, a.done)
 	}
@@ -336,7 +336,7 @@ func deliver(done func(*resolve.Answer, error), a *resolve.Answer, err error) {
 // on from there may pack p again. It reports false if the socket is
 // closed or holds as many queries as MaxInFlight, so the ID table stays
 // at most half full.
-func (s *muxSocket) registerAsync(p *muxQuery) bool {
+func (s *socket) registerAsync(p *query) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.inflight.Load() >= MaxInFlight {
@@ -355,7 +355,7 @@ func (s *muxSocket) registerAsync(p *muxQuery) bool {
 }
 
 // queue adds one packed query to the outbox.
-func (s *muxSocket) queue(b []byte) {
+func (s *socket) queue(b []byte) {
 	o := &s.out
 	o.mu.Lock()
 	o.buf = append(o.buf, b...)
@@ -366,11 +366,11 @@ func (s *muxSocket) queue(b []byte) {
 // flush sends what the outbox holds, in batches. A failed send leaves the
 // queries registered: the sweeper sends them again after their
 // retransmission interval, as if the datagrams were lost.
-func (s *muxSocket) flush() { s.flushAtLeast(1) }
+func (s *socket) flush() { s.flushAtLeast(1) }
 
 // flushAtLeast is flush when the outbox holds at least least queries; it
 // reports whether it left some (fewer than least) waiting.
-func (s *muxSocket) flushAtLeast(least int) (left bool) {
+func (s *socket) flushAtLeast(least int) (left bool) {
 	o := &s.out
 	o.flushMu.Lock()
 	defer o.flushMu.Unlock()
@@ -426,7 +426,7 @@ func sameSize(ends []int, start, i int) int {
 // sendSegmented sends b, datagrams of size octets back to back, in one
 // segmented send. Where the system cannot segment it (EIO), it sends them
 // with sendmmsg instead and does so from then on.
-func (s *muxSocket) sendSegmented(b []byte, size int) error {
+func (s *socket) sendSegmented(b []byte, size int) error {
 	err := sendSegments(s.conn, b, size)
 	if upstream.Unreachable(err) {
 		// An ICMP error left by an earlier query (see exchange): send
@@ -446,7 +446,7 @@ func (s *muxSocket) sendSegmented(b []byte, size int) error {
 
 // sendBatch sends datagrams i to j-1 of buf (ends as for sameSize, the
 // first of them starting at start) with sendmmsg, asyncBatch at a time.
-func (s *muxSocket) sendBatch(buf []byte, ends []int, start, i, j int) error {
+func (s *socket) sendBatch(buf []byte, ends []int, start, i, j int) error {
 	o := &s.out
 	o.bufs = o.bufs[:0]
 	for _, end := range ends[i:j] {
@@ -473,7 +473,7 @@ func (s *muxSocket) sendBatch(buf []byte, ends []int, start, i, j int) error {
 			return err
 		}
 		if n <= 0 {
-			return errors.New("resolve: sendmmsg sent nothing")
+			return errors.New("mux: sendmmsg sent nothing")
 		}
 		o.bufs = o.bufs[n:]
 	}
@@ -549,7 +549,7 @@ func (m *Mux) flushAll() {
 
 // finishAsync ends an asynchronous query that the reader, the sweeper or
 // Close took out of the table, with its reply or its error.
-func (m *Mux) finishAsync(s *muxSocket, p *muxQuery) {
+func (m *Mux) finishAsync(s *socket, p *query) {
 	done, r, err := p.async, p.reply, p.err
 	q := resolve.Question{Name: p.qs[0].Name, Type: p.qs[0].Qtype}
 	p.async, p.reply = nil, nil
@@ -614,10 +614,10 @@ func (m *Mux) sweep() {
 // are forgotten, those past their attempt's deadline are taken out of the
 // table and returned, the others are queued again (same datagram, same
 // ID, so a reply to any copy answers) and wait twice as long.
-func (s *muxSocket) expired(now time.Time) []*muxQuery {
+func (s *socket) expired(now time.Time) []*query {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var lost []*muxQuery
+	var lost []*query
 	for s.waiting.len() > 0 {
 		w := s.waiting.peek()
 		// The table first: a record answered may be reused on another

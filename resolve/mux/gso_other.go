@@ -15,5 +15,5 @@ func udpGSO(*net.UDPConn) bool { return false }
 
 // sendSegments is never called off Linux.
 func sendSegments(*net.UDPConn, []byte, int) error {
-	return errors.New("resolve: no UDP segmentation on this system")
+	return errors.New("mux: no UDP segmentation on this system")
 }

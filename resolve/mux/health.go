@@ -16,7 +16,7 @@ import (
 func (m *Mux) now() int64 { return int64(time.Since(m.epoch)) }
 
 // heard notes replies from srv, read now.
-func (m *Mux) heard(srv *muxServer) {
+func (m *Mux) heard(srv *server) {
 	if srv.health.Heard(m.now()) && m.cfg.Logger != nil {
 		m.cfg.Logger.Info("dns server answers again", "server", srv.addr)
 	}
@@ -24,7 +24,7 @@ func (m *Mux) heard(srv *muxServer) {
 
 // silence notes a try to srv, sent at sent, that got nothing back. When
 // that marks it down, the lookups waiting for it go elsewhere.
-func (m *Mux) silence(srv *muxServer, sent time.Time) {
+func (m *Mux) silence(srv *server, sent time.Time) {
 	hold, wasUp := srv.health.Silence(m.now(), int64(sent.Sub(m.epoch)), upstream.SilentLimit)
 	if hold == 0 || len(m.servers) == 1 {
 		return
@@ -43,7 +43,7 @@ func (m *Mux) silence(srv *muxServer, sent time.Time) {
 
 // redirect hands the lookups queued in srv's window to another server,
 // when srv is held down and another is up.
-func (m *Mux) redirect(srv *muxServer) {
+func (m *Mux) redirect(srv *server) {
 	if !m.leave(srv) {
 		return
 	}
@@ -53,7 +53,7 @@ func (m *Mux) redirect(srv *muxServer) {
 }
 
 // due starts a probe of srv, down, if one is due.
-func (m *Mux) due(srv *muxServer, now int64) {
+func (m *Mux) due(srv *server, now int64) {
 	if srv.health.ProbeDue(now, 2*m.cfg.Timeout) {
 		go m.probe(srv)
 	}
@@ -63,8 +63,8 @@ func (m *Mux) due(srv *muxServer, now int64) {
 // answers it somehow, a recursive resolver from its root hints, an
 // authoritative one with a referral or REFUSED). The reply marks srv up
 // (demux, heard); silence marks it down again (exchange, silence).
-func (m *Mux) probe(srv *muxServer) {
-	p := m.queries.Get().(*muxQuery)
+func (m *Mux) probe(srv *server) {
+	p := m.queries.Get().(*query)
 	defer m.queries.Put(p)
 	p.start(resolve.Question{Name: ".", Type: dns.TypeNS})
 	p.pack(m, true)
@@ -73,7 +73,7 @@ func (m *Mux) probe(srv *muxServer) {
 
 // preferred is the server an asynchronous lookup starts with: the first
 // one up, else the first.
-func (m *Mux) preferred() *muxServer {
+func (m *Mux) preferred() *server {
 	first := m.servers[0]
 	if first.health.Up() {
 		return first // no clock read in the usual case
@@ -92,7 +92,7 @@ func (m *Mux) preferred() *muxServer {
 // order: first's (the server of the asynchronous try it goes on from) if
 // set, then the others (askOrder), starting a probe of each one down that
 // is due for it.
-func (m *Mux) order(buf []int, first *muxServer) []int {
+func (m *Mux) order(buf []int, first *server) []int {
 	return upstream.AskOrder(buf, len(m.servers), slices.Index(m.servers, first), func(i int) bool {
 		srv := m.servers[i]
 		if srv.health.Up() {
@@ -105,7 +105,7 @@ func (m *Mux) order(buf []int, first *muxServer) []int {
 
 // leave reports whether a lookup asking srv should go on to the next
 // server instead of retrying it (passOver).
-func (m *Mux) leave(srv *muxServer) bool {
+func (m *Mux) leave(srv *server) bool {
 	if srv.health.Up() {
 		return false // the usual case: no search
 	}

@@ -53,14 +53,14 @@ const (
 	// DefaultBackoff is the base of the pause before a retry after a
 	// time-out or SERVFAIL; it doubles per retry, with jitter.
 	DefaultBackoff = 50 * time.Millisecond
-	// maxMuxBackoff caps one pause.
-	maxMuxBackoff = 2 * time.Second
-	// muxSocketBuffer is the kernel buffer asked for each socket (capped
+	// maxBackoff caps one pause.
+	maxBackoff = 2 * time.Second
+	// socketBuffer is the kernel buffer asked for each socket (capped
 	// by net.core.rmem_max / wmem_max): a burst of replies to thousands
 	// of queries in flight must not overflow it.
-	muxSocketBuffer = 4 << 20
-	// muxIDs is the size of a socket's ID table: every 16-bit ID.
-	muxIDs = 1 << 16
+	socketBuffer = 4 << 20
+	// allIDs is the size of a socket's ID table: every 16-bit ID.
+	allIDs = 1 << 16
 )
 
 // ErrClosed is returned (wrapped in an *Error) by lookups on a closed Mux,
@@ -135,9 +135,9 @@ type Config struct {
 // ErrClosed.
 type Mux struct {
 	cfg     Config
-	servers []*muxServer
+	servers []*server
 	slots   chan struct{} // one per lookup in flight
-	queries sync.Pool     // *muxQuery
+	queries sync.Pool     // *query
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -158,16 +158,17 @@ type Mux struct {
 	epoch time.Time
 }
 
-// muxServer is one server and its sockets.
-type muxServer struct {
+// server is one server and its sockets.
+type server struct {
 	addr  string
-	socks []*muxSocket
+	socks []*socket
 	next  atomic.Uint32
 	run   atomic.Uint32 // the socket of the asynchronous queries' current run (pick)
 	limit *rate.Limiter // nil: no limit
 	rtt   rttEstimator
 	win   window // paces the asynchronous queries
-	// health says whether the server answers at all (see resolve/internal/upstream/health.go).
+	// health says whether the server answers at all (see
+	// resolve/internal/upstream/health.go).
 	health upstream.Health
 }
 
@@ -217,14 +218,14 @@ func (e *rttEstimator) rto() time.Duration {
 	return max(minRTO, e.srtt+4*e.rttvr)
 }
 
-// muxSocket is one connected UDP socket and the queries waiting on it. The
+// socket is one connected UDP socket and the queries waiting on it. The
 // reader goroutine is the only one reading conn; table and the fields of
 // the queries registered in it are guarded by mu.
-type muxSocket struct {
+type socket struct {
 	conn  *net.UDPConn
 	batch batchConn // conn's sendmmsg
 	m     *Mux
-	srv   *muxServer
+	srv   *server
 	out   outbox
 
 	mu     sync.Mutex
@@ -232,7 +233,7 @@ type muxSocket struct {
 	// inflight counts the queries in the table; written with mu held,
 	// read without it to pick the least loaded socket (pick).
 	inflight atomic.Int32
-	table    [muxIDs]*muxQuery
+	table    [allIDs]*query
 	// waiting lists the asynchronous queries in the order sent (and sent
 	// again), for the sweeper.
 	waiting fifo[pending]
@@ -240,9 +241,9 @@ type muxSocket struct {
 	sent, timeouts, late, stray, tcp, retries, refused, resent atomic.Int64
 }
 
-// muxQuery is one lookup's reusable state: the query message and its
+// query is one lookup's reusable state: the query message and its
 // packed form, and the rendezvous with the reader.
-type muxQuery struct {
+type query struct {
 	msg     dns.Msg
 	qs      [1]dns.Question
 	opt     dns.OPT
@@ -288,7 +289,7 @@ func New(cfg Config) (*Mux, error) {
 		cfg.Backoff = DefaultBackoff
 	}
 	if cfg.QPS < 0 {
-		return nil, fmt.Errorf("resolve: negative QPS %v", cfg.QPS)
+		return nil, fmt.Errorf("mux: negative QPS %v", cfg.QPS)
 	}
 	if cfg.QPS > 0 && cfg.Burst <= 0 {
 		cfg.Burst = max(1, int(cfg.QPS/20))
@@ -297,7 +298,7 @@ func New(cfg Config) (*Mux, error) {
 	m.queries.New = func() any {
 		t := time.NewTimer(time.Hour)
 		t.Stop()
-		p := &muxQuery{timer: t, done: make(chan struct{}, 1), out: make([]byte, 512)}
+		p := &query{timer: t, done: make(chan struct{}, 1), out: make([]byte, 512)}
 		// RFC 6891 §6.1.2: the OPT pseudo-record carries the UDP
 		// payload size in its class field; DO stays clear (see
 		// stub.Stub's query). Each query has its own: packing writes to it.
@@ -327,12 +328,12 @@ func New(cfg Config) (*Mux, error) {
 }
 
 // open connects the sockets of one server.
-func (m *Mux) open(addr string) (*muxServer, error) {
+func (m *Mux) open(addr string) (*server, error) {
 	raddr, err := net.ResolveUDPAddr("udp", addr) // an IP literal: no lookup
 	if err != nil {
-		return nil, fmt.Errorf("resolve: server %s: %w", addr, err)
+		return nil, fmt.Errorf("mux: server %s: %w", addr, err)
 	}
-	srv := &muxServer{addr: addr}
+	srv := &server{addr: addr}
 	if m.cfg.QPS > 0 {
 		srv.limit = rate.NewLimiter(rate.Limit(m.cfg.QPS), m.cfg.Burst)
 	}
@@ -342,15 +343,15 @@ func (m *Mux) open(addr string) (*muxServer, error) {
 			for _, s := range srv.socks {
 				s.conn.Close()
 			}
-			return nil, fmt.Errorf("resolve: server %s: %w", addr, err)
+			return nil, fmt.Errorf("mux: server %s: %w", addr, err)
 		}
 		if len(m.servers) == 0 && len(srv.socks) == 0 {
 			m.segment = udpGSO(conn)
 		}
 		// Best effort: the kernel caps both at its maximum.
-		_ = conn.SetReadBuffer(muxSocketBuffer)
-		_ = conn.SetWriteBuffer(muxSocketBuffer)
-		s := &muxSocket{conn: conn, batch: newBatchConn(conn, raddr), m: m, srv: srv}
+		_ = conn.SetReadBuffer(socketBuffer)
+		_ = conn.SetWriteBuffer(socketBuffer)
+		s := &socket{conn: conn, batch: newBatchConn(conn, raddr), m: m, srv: srv}
 		s.out.segment = m.segment
 		srv.socks = append(srv.socks, s)
 	}
@@ -478,7 +479,7 @@ func (m *Mux) Lookup(ctx context.Context, q resolve.Question) (a *resolve.Answer
 	}
 	defer func() { <-m.slots }()
 
-	p := m.queries.Get().(*muxQuery)
+	p := m.queries.Get().(*query)
 	p.start(q)
 	defer m.queries.Put(p)
 	return m.lookup(ctx, p, q, nil)
@@ -489,16 +490,16 @@ func (m *Mux) Lookup(ctx context.Context, q resolve.Question) (a *resolve.Answer
 // socket, and the reply or the error it ended with.
 type resumed struct {
 	attempt int
-	s       *muxSocket
+	s       *socket
 	r       *dns.Msg
 	err     error
 }
 
 // lookup asks the servers in order with p, going on from from when it is
 // not nil.
-func (m *Mux) lookup(ctx context.Context, p *muxQuery, q resolve.Question, from *resumed) (*resolve.Answer, error) {
+func (m *Mux) lookup(ctx context.Context, p *query, q resolve.Question, from *resumed) (*resolve.Answer, error) {
 	var last *resolve.Error
-	var first *muxServer
+	var first *server
 	if from != nil {
 		first = from.s.srv
 	}
@@ -522,7 +523,7 @@ func (m *Mux) lookup(ctx context.Context, p *muxQuery, q resolve.Question, from 
 
 // ask asks one server as the stub's ask does, and also retries SERVFAIL on it,
 // pausing with backoff before every retry.
-func (m *Mux) ask(ctx context.Context, srv *muxServer, p *muxQuery, q resolve.Question, from *resumed) (*resolve.Answer, *resolve.Error) {
+func (m *Mux) ask(ctx context.Context, srv *server, p *query, q resolve.Question, from *resumed) (*resolve.Answer, *resolve.Error) {
 	edns := true
 	var last *resolve.Error
 	attempt := 0
@@ -530,7 +531,7 @@ func (m *Mux) ask(ctx context.Context, srv *muxServer, p *muxQuery, q resolve.Qu
 		attempt = from.attempt
 	}
 	for ; attempt < m.cfg.Attempts; attempt++ {
-		var s *muxSocket
+		var s *socket
 		var r *dns.Msg
 		var err error
 		if from != nil {
@@ -581,11 +582,11 @@ func (m *Mux) ask(ctx context.Context, srv *muxServer, p *muxQuery, q resolve.Qu
 // pause waits before retry number attempt (1, 2, ...): Backoff·2ⁿ⁻¹ scaled
 // by a random factor in [0.5, 1.5), so the retries of many lookups that
 // failed together do not arrive together. It reports false if ctx ended.
-func (m *Mux) pause(ctx context.Context, p *muxQuery, attempt int) bool {
+func (m *Mux) pause(ctx context.Context, p *query, attempt int) bool {
 	if m.cfg.Backoff < 0 {
 		return ctx.Err() == nil
 	}
-	d := min(m.cfg.Backoff<<min(attempt-1, 16), maxMuxBackoff)
+	d := min(m.cfg.Backoff<<min(attempt-1, 16), maxBackoff)
 	d = d/2 + rand.N(d)
 	p.timer.Reset(d)
 	select {
@@ -598,7 +599,7 @@ func (m *Mux) pause(ctx context.Context, p *muxQuery, attempt int) bool {
 }
 
 // start prepares p for a lookup of q.
-func (p *muxQuery) start(q resolve.Question) {
+func (p *query) start(q resolve.Question) {
 	p.qs[0] = dns.Question{Name: q.Name, Qtype: q.Type, Qclass: dns.ClassINET}
 	p.out, p.packErr = p.out[:0], nil
 }
@@ -607,7 +608,7 @@ func (p *muxQuery) start(q resolve.Question) {
 // NoRecursion, AD to ask for the validation result (RFC 6840 §5.7), CD if
 // configured, and an OPT record unless the server refused EDNS. The ID is
 // set per attempt by register.
-func (p *muxQuery) pack(m *Mux, edns bool) {
+func (p *query) pack(m *Mux, edns bool) {
 	if (len(p.out) > 0 || p.packErr != nil) && p.edns == edns {
 		return
 	}
@@ -639,7 +640,7 @@ func (p *muxQuery) pack(m *Mux, edns bool) {
 // exchange sends p once over one of srv's sockets and waits for the reply
 // that answers it, the attempt's time-out, or the end of ctx. The reply has
 // passed upstream.ParseReply. It returns the socket used.
-func (m *Mux) exchange(ctx context.Context, srv *muxServer, p *muxQuery, retry bool) (*muxSocket, *dns.Msg, error) {
+func (m *Mux) exchange(ctx context.Context, srv *server, p *query, retry bool) (*socket, *dns.Msg, error) {
 	timeout := m.cfg.Timeout
 	d, hasDeadline := ctx.Deadline()
 	if hasDeadline {
@@ -740,7 +741,7 @@ wait:
 
 // result is the error of an attempt that got no reply: the context's end,
 // or a time-out that says what was dropped meanwhile.
-func (p *muxQuery) result(ctx context.Context) error {
+func (p *query) result(ctx context.Context) error {
 	if p.err != nil {
 		return p.err
 	}
@@ -762,7 +763,7 @@ func (p *muxQuery) result(ctx context.Context) error {
 // IDs must not be predictable) and sets its ID; it reports false if the
 // socket is closed. With at most MaxInFlight queries per socket the
 // table is at most half full, so the probe is short.
-func (s *muxSocket) register(p *muxQuery) (uint16, bool) {
+func (s *socket) register(p *query) (uint16, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -772,7 +773,7 @@ func (s *muxSocket) register(p *muxQuery) (uint16, bool) {
 }
 
 // claim is register with s.mu held and the socket open.
-func (s *muxSocket) claim(p *muxQuery) uint16 {
+func (s *socket) claim(p *query) uint16 {
 	id := uint16(rand.Uint32())
 	for s.table[id] != nil {
 		id++
@@ -788,7 +789,7 @@ func (s *muxSocket) claim(p *muxQuery) uint16 {
 
 // unregister takes p out of the table and reports whether it was still
 // there; if not, whoever took it out has sent on p.done.
-func (s *muxSocket) unregister(p *muxQuery, id uint16) bool {
+func (s *socket) unregister(p *query, id uint16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.table[id] != p {
@@ -801,7 +802,7 @@ func (s *muxSocket) unregister(p *muxQuery, id uint16) bool {
 
 // read is the socket's reader goroutine: it hands every datagram to demux
 // until the socket is closed.
-func (s *muxSocket) read() {
+func (s *socket) read() {
 	// Buffers for the reader's life: upstream.ParseReply copies what it keeps.
 	// A datagram longer than its buffer arrives cut and is dropped as
 	// malformed; replies fit in the EDNS0 size asked (RFC 6891 §6.2.5).
@@ -877,7 +878,7 @@ func readPause(last, since time.Duration) time.Duration {
 // cannot stand in for the answer. probe and qs are the reader's scratch
 // space. It reports whether the datagram was an answer from the server,
 // late or not (health).
-func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) bool {
+func (s *socket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) bool {
 	if len(b) < 2 {
 		s.late.Add(1)
 		return false
@@ -933,7 +934,7 @@ func (s *muxSocket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) bool {
 
 // close fails the queries in flight with ErrClosed and closes the socket,
 // which ends the reader.
-func (s *muxSocket) close() {
+func (s *socket) close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
@@ -942,8 +943,8 @@ func (s *muxSocket) close() {
 }
 
 // failAll ends every query in flight on s with err.
-func (s *muxSocket) failAll(err error) {
-	var async []*muxQuery
+func (s *socket) failAll(err error) {
+	var async []*query
 	s.mu.Lock()
 	if s.inflight.Load() > 0 {
 		for id, p := range s.table {

@@ -45,7 +45,7 @@ func newMux(tb testing.TB, cfg mux.Config, servers ...*dnstest.Server) *mux.Mux 
 	return m
 }
 
-// transports builds each transport from the same StubConfig.
+// transports builds each transport from the same stub.Config.
 var transports = []struct {
 	name string
 	new  func(t *testing.T, cfg stub.Config, servers ...*dnstest.Server) resolve.Resolver
@@ -760,11 +760,11 @@ func TestMuxGoroutines(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	if after := runtime.NumGoroutine(); after > before {
-		t.Errorf("%d goroutines after Close, %d before NewMux", after, before)
+		t.Errorf("%d goroutines after Close, %d before New", after, before)
 	}
 }
 
-func TestNewMux(t *testing.T) {
+func TestNew(t *testing.T) {
 	for _, cfg := range []mux.Config{
 		{},
 		{Config: stub.Config{Servers: []string{"dns.example"}}},
@@ -999,7 +999,7 @@ func TestMuxAsyncGoroutines(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	if after := runtime.NumGoroutine(); after > before {
-		t.Errorf("%d goroutines after Close, %d before NewMux", after, before)
+		t.Errorf("%d goroutines after Close, %d before New", after, before)
 	}
 }
 

@@ -152,9 +152,9 @@ func TestDatagramReaderRefused(t *testing.T) {
 // TestPick: each run of asyncRun asynchronous queries goes to the socket
 // with the fewest queries in flight, ties going round the sockets.
 func TestPick(t *testing.T) {
-	srv := &muxServer{}
+	srv := &server{}
 	for range 4 {
-		srv.socks = append(srv.socks, &muxSocket{})
+		srv.socks = append(srv.socks, &socket{})
 	}
 	load := func(counts ...int32) {
 		for i, c := range counts {
@@ -180,7 +180,7 @@ func TestPick(t *testing.T) {
 	load(5, 9, 30, 7)
 	run(0)
 	load(3, 3, 3, 3) // ties: the run's turn decides
-	seen := map[*muxSocket]bool{}
+	seen := map[*socket]bool{}
 	for range len(srv.socks) {
 		first := srv.pick()
 		for range asyncRun - 1 {
