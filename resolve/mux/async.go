@@ -241,7 +241,8 @@ func (m *Mux) release(srv *server, answered bool) {
 		w.cwnd = min(w.cwnd, float64(m.cfg.MaxInFlight))
 	}
 	if w.backlog.len() > 0 && m.leave(srv) {
-		// Held down since they were queued (see resolve/internal/upstream/health.go): another
+		// Held down since they were queued (see
+		// resolve/internal/upstream/health.go): another
 		// server takes them.
 		w.mu.Unlock()
 		m.redirect(srv)

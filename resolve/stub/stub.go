@@ -67,9 +67,10 @@ type Config struct {
 type Stub struct {
 	cfg     Config
 	servers []string
-	// health is each server's (upstream/health.go): one that stopped answering is
-	// asked after the others until its hold-down ends. A Stub has no
-	// probe of its own: the first lookup after the hold-down is one.
+	// health is each server's (upstream/health.go): one that stopped
+	// answering is asked after the others until its hold-down ends. A
+	// Stub has no probe of its own: the first lookup after the hold-down
+	// is one.
 	health []upstream.Health
 	epoch  time.Time // the clock of health
 }
@@ -153,7 +154,8 @@ func SystemServers(path string) ([]string, error) {
 // Lookup implements Resolver. Servers are tried in order; a time-out,
 // SERVFAIL, REFUSED or malformed reply moves on to the next. NXDOMAIN and
 // NODATA settle the question and are returned at once. A server that has
-// stopped answering is asked after the others for a while (upstream/health.go).
+// stopped answering is asked after the others for a while
+// (upstream/health.go).
 func (s *Stub) Lookup(ctx context.Context, q resolve.Question) (a *resolve.Answer, err error) {
 	start := time.Now()
 	if s.cfg.Logger != nil {
