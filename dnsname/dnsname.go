@@ -9,6 +9,7 @@ package dnsname
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"unicode/utf8"
 
@@ -31,9 +32,18 @@ type Error struct {
 	Input  string // what was given
 	Label  string // the offending label, if the problem is in one label
 	Reason string // one phrase a person understands
+	// Address is set when the input is an IP address or an address
+	// literal, not a name; Label then holds the address as written.
+	Address bool
 }
 
 func (e *Error) Error() string {
+	if e.Address {
+		if strings.TrimSpace(e.Input) == e.Label {
+			return e.Label + " " + e.Reason
+		}
+		return fmt.Sprintf("%q: %s %s", e.Input, e.Label, e.Reason)
+	}
 	if e.Label != "" {
 		return fmt.Sprintf("invalid domain name %q: label %q %s", e.Input, e.Label, e.Reason)
 	}
@@ -111,6 +121,9 @@ func Parse(input string) (Name, error) {
 	if s == "" {
 		return bad("", "is the root, not a mail domain")
 	}
+	if reason := addressReason(s); reason != "" {
+		return "", &Error{Input: input, Label: s, Reason: reason, Address: true}
+	}
 	// Check the raw labels before IDNA mapping so the error names what the
 	// user typed, not a mapped form.
 	for l := range strings.SplitSeq(s, ".") {
@@ -135,6 +148,29 @@ func Parse(input string) (Name, error) {
 		}
 	}
 	return Name(ascii), nil
+}
+
+// addressReason says why s is an address rather than a name, or "" when
+// it is not one: an address literal (RFC 5321 §4.1.3: "[192.0.2.1]",
+// "[IPv6:2001:db8::1]"), an IPv4 or IPv6 address, or a dotted name whose
+// labels are all digits (such as "10.1", which resolvers take for
+// 10.0.0.1; RFC 3696 §2: a top-level domain is never all-numeric).
+func addressReason(s string) string {
+	if len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		return "is an address literal, not a domain name"
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return "is an IP address, not a domain name"
+	}
+	if !strings.Contains(s, ".") {
+		return ""
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '.' && (s[i] < '0' || s[i] > '9') {
+			return ""
+		}
+	}
+	return "looks like an IP address, not a domain name"
 }
 
 // toASCII maps s to its A-label form (UTS #46 ToASCII with profile) and

@@ -22,6 +22,9 @@ func TestParse(t *testing.T) {
 		{"例え.テスト", "xn--r8jz45g.xn--zckzah"},
 		{"_dmarc.example.com", "_dmarc.example.com"},
 		{"com", "com"},
+		{"1.2.3.4.in-addr.arpa", "1.2.3.4.in-addr.arpa"},
+		{"123.example", "123.example"},
+		{"123", "123"}, // one label: not an address (a single-label domain is valid input)
 		{"a-b.example", "a-b.example"},
 		{strings.Repeat("a", 63) + ".example", strings.Repeat("a", 63) + ".example"},
 	} {
@@ -55,6 +58,13 @@ func TestParseInvalid(t *testing.T) {
 		{long, "more than 253"},
 		{"exa!mple.com", `contains the character '!'`},
 		{"a/b.example", `contains the character '/'`},
+		{"192.0.2.1", "192.0.2.1 is an IP address, not a domain name"},
+		{"192.0.2.1.", "192.0.2.1 is an IP address, not a domain name"},
+		{" 2001:db8::1 ", "2001:db8::1 is an IP address, not a domain name"},
+		{"[192.0.2.1]", "[192.0.2.1] is an address literal, not a domain name"},
+		{"user@[IPv6:2001:db8::1]", `"user@[IPv6:2001:db8::1]": [IPv6:2001:db8::1] is an address literal`},
+		{"postmaster@192.0.2.1", `"postmaster@192.0.2.1": 192.0.2.1 is an IP address`},
+		{"10.1", "10.1 looks like an IP address"},
 	} {
 		_, err := Parse(tt.in)
 		if err == nil {

@@ -12,6 +12,7 @@ import (
 	blitiri "blitiri.com.ar/go/spf"
 	"github.com/miekg/dns"
 
+	"github.com/mxtrace/mxtrace/internal/spfsuite"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -139,10 +140,17 @@ var blitiriDiffers = map[string]string{
 // opinion. Where blitiri agrees with the suite, CheckHost must give the
 // same result; where it does not, the case must be listed above.
 func TestBlitiriOracle(t *testing.T) {
-	for _, sc := range loadSuite(t) {
-		r := newFakeDNS(t, sc.ZoneData)
+	scenarios, err := spfsuite.Load(suiteFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range scenarios {
+		r, err := spfsuite.NewResolver(sc.ZoneData)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for name, tc := range sc.Tests {
-			key := sc.Description + "/" + name
+			key := spfsuite.Key(sc, name)
 			ip := netip.MustParseAddr(tc.Host)
 			got, berr := blitiri.CheckHostWithSender(net.IP(ip.AsSlice()), tc.Helo, tc.MailFrom,
 				blitiri.WithResolver(blitiriResolver{r}), blitiri.WithContext(t.Context()))

@@ -173,3 +173,27 @@ func TestCheckHostHostile(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryIdentity: the sender and domain check_host() works with, derived
+// as a receiving server derives them (RFC 7208 §2.3, §2.4, §4.3).
+func TestQueryIdentity(t *testing.T) {
+	for _, tc := range []struct {
+		q              Query
+		sender, domain string
+	}{
+		{Query{Sender: "joe@example.org", HELO: "mail.example.net"}, "joe@example.org", "example.org"},
+		{Query{Sender: "<joe@example.org>"}, "joe@example.org", "example.org"},
+		{Query{Sender: "", HELO: "mail.example.net"}, "postmaster@mail.example.net", "mail.example.net"},
+		{Query{Sender: "<>", HELO: "mail.example.net"}, "postmaster@mail.example.net", "mail.example.net"},
+		{Query{Sender: "@example.org"}, "postmaster@example.org", "example.org"},
+		{Query{Sender: "a@b@example.org"}, "a@b@example.org", "example.org"},
+		{Query{Sender: "", HELO: "[1.2.3.5]"}, "postmaster@[1.2.3.5]", "[1.2.3.5]"},
+		{Query{Domain: "example.com", Sender: "joe@example.org"}, "joe@example.org", "example.com"},
+		{Query{Sender: "<joe@example.org"}, "<joe@example.org", "example.org"},
+	} {
+		sender, domain := tc.q.Identity()
+		if sender != tc.sender || domain != tc.domain {
+			t.Errorf("%+v: sender %q, domain %q; want %q, %q", tc.q, sender, domain, tc.sender, tc.domain)
+		}
+	}
+}

@@ -67,10 +67,39 @@ type Query struct {
 	// Domain is the domain whose policy is checked; empty means the
 	// domain of Sender, or HELO when Sender is empty.
 	Domain string
-	// Sender is the MAIL FROM address; empty means postmaster@HELO (RFC
-	// 7208 §2.4).
+	// Sender is the MAIL FROM address; empty or "<>" (the null sender)
+	// means postmaster@HELO (RFC 7208 §2.4). See Identity.
 	Sender string
 	HELO   string
+}
+
+// Identity returns the sender check_host() works with and the domain
+// whose policy it checks, as a receiving server derives them from the SMTP
+// session. RFC 7208 §2.4: a null MAIL FROM (empty, or "<>") is replaced by
+// postmaster@HELO. RFC 7208 §4.3: a sender without a local-part gets
+// "postmaster". The domain is q.Domain, or else the sender's domain part
+// (RFC 7208 §2.3, §2.4). Neither is checked here: a malformed domain makes
+// check_host() return none (RFC 7208 §4.3).
+func (q Query) Identity() (sender, domain string) {
+	sender = q.Sender
+	if len(sender) >= 2 && sender[0] == '<' && sender[len(sender)-1] == '>' {
+		sender = sender[1 : len(sender)-1] // the path as written in MAIL FROM:<...>
+	}
+	if sender == "" {
+		sender = "postmaster@" + q.HELO
+	}
+	local, domainOf := "", sender
+	if at := strings.LastIndexByte(sender, '@'); at >= 0 {
+		local, domainOf = sender[:at], sender[at+1:]
+	}
+	if local == "" {
+		sender = "postmaster@" + domainOf
+	}
+	domain = q.Domain
+	if domain == "" {
+		domain = domainOf
+	}
+	return sender, domain
 }
 
 // Step is one record on the way to the result: the domain whose record was
@@ -126,26 +155,9 @@ func (c *Checker) CheckHost(ctx context.Context, q Query) (res *Result) {
 		maxLookups: positiveOr(c.MaxLookups, MaxLookups), maxVoids: positiveOr(c.MaxVoidLookups, MaxVoidLookups),
 		validated: map[string]bool{},
 	}
-	// RFC 7208 §2.4: an empty MAIL FROM is replaced by postmaster@HELO.
-	sender := q.Sender
-	if sender == "" {
-		sender = "postmaster@" + q.HELO
-	}
-	local, domainOf := sender, ""
-	if at := strings.LastIndexByte(sender, '@'); at >= 0 {
-		local, domainOf = sender[:at], sender[at+1:]
-	} else {
-		local, domainOf = "", sender
-	}
-	// RFC 7208 §4.3: a sender without a local-part gets "postmaster".
-	if local == "" {
-		local = "postmaster"
-		sender = local + "@" + domainOf
-	}
-	domain := q.Domain
-	if domain == "" {
-		domain = domainOf
-	}
+	sender, domain := q.Identity()
+	at := strings.LastIndexByte(sender, '@')
+	local, domainOf := sender[:at], sender[at+1:]
 	e.env = macroEnv{sender: sender, local: local, domainOf: domainOf, helo: q.HELO, ip: e.ip, receiver: c.Receiver}
 	now := time.Now
 	if c.Now != nil {
@@ -237,7 +249,7 @@ func (e *evaluation) checkHost(domain, via string, depth int) outcome {
 	// RFC 7208 §4.3: a malformed or single-label domain gives "none".
 	qname, ok := queryName(domain)
 	if !ok || !multiLabel(qname) || strings.HasPrefix(domain, "[") {
-		return fail(None, fmt.Errorf("%w: %q", ErrInvalidDomain, domain))
+		return fail(None, fmt.Errorf("%w: %q %s (RFC 7208 §4.3)", ErrInvalidDomain, domain, whyUnusable(domain)))
 	}
 	step.Domain = strings.TrimSuffix(domain, ".")
 	f, err := fetchRecord(e.ctx, e.c.Resolver, qname)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mxtrace/mxtrace/internal/spfsuite"
 )
 
 // FuzzParse parses, formats with String, re-parses and compares. Seeds are
@@ -37,7 +39,7 @@ func FuzzParse(f *testing.F) {
 	if data, err := os.ReadFile(suiteFile); err == nil {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		for {
-			var sc suiteScenario
+			var sc spfsuite.Scenario
 			if dec.Decode(&sc) != nil {
 				break
 			}

@@ -74,6 +74,31 @@ func queryName(domain string) (string, bool) {
 	return b.String(), true
 }
 
+// whyUnusable says, for a domain check_host() cannot take (queryName or
+// multiLabel rejects it, or it is an address literal), what is wrong with
+// it, in words.
+func whyUnusable(domain string) string {
+	d := strings.TrimSuffix(domain, ".")
+	switch {
+	case d == "":
+		return "is empty"
+	case strings.HasPrefix(d, "["):
+		return "is an address literal, not a domain"
+	}
+	for label := range strings.SplitSeq(d, ".") {
+		switch {
+		case label == "":
+			return "has an empty label"
+		case len(label) > 63:
+			return fmt.Sprintf("has a label of %d octets, more than 63", len(label))
+		}
+	}
+	if !strings.Contains(d, ".") {
+		return "is a single label, not a fully qualified domain"
+	}
+	return "is not a usable name"
+}
+
 // multiLabel reports whether a query name has at least two labels (RFC 7208
 // §4.3: a single-label domain gives "none").
 func multiLabel(qname string) bool {

@@ -14,7 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,32 +27,11 @@ import (
 	"github.com/mxtrace/mxtrace/route"
 )
 
-// Exit statuses (README.md, "Exit status").
-const (
-	exitOK       = 0 // ran, nothing at or above --fail-on
-	exitFindings = 1 // findings at or above --fail-on
-	exitUsage    = 2 // bad usage or input
-	exitFailed   = 3 // could not do the job
-)
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
-}
-
-// exitError carries an exit status out of a cobra command.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-func usageError(format string, args ...any) error {
-	return &exitError{exitUsage, fmt.Errorf(format, args...)}
 }
 
 // globals are the flags every command shares.
@@ -134,14 +113,8 @@ Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
 	root.AddCommand(sendCommand(g))
 
 	err := root.Execute()
-	if err == nil {
-		return exitOK
-	}
-	code := exitUsage
-	if ee, ok := errors.AsType[*exitError](err); ok {
-		code = ee.code
-	}
-	if code != exitFindings {
+	code := exitStatus(err)
+	if code != exitOK && code != exitFindings {
 		fmt.Fprintf(stderr, "mxtrace: %v\n", err)
 	}
 	return code
@@ -166,17 +139,45 @@ func (g *globals) color() bool {
 }
 
 // parseNames validates every input before any query is sent, so a typo in
-// the fifth name does not leave four half-printed results behind.
+// the fifth name does not leave four half-printed results behind. An IP
+// address gets a hint: route and check look up a mail domain's MX records,
+// and probe is the command that talks to one address.
 func parseNames(args []string) ([]dnsname.Name, error) {
 	names := make([]dnsname.Name, 0, len(args))
 	for _, a := range args {
-		n, err := dnsname.Parse(a)
+		n, err := parseName(a)
 		if err != nil {
-			return nil, &exitError{exitUsage, err}
+			return nil, hintIP(err, func(addr string) string {
+				addr = strings.Trim(addr, "[]")
+				if len(addr) > 5 && strings.EqualFold(addr[:5], "IPv6:") {
+					addr = addr[5:]
+				}
+				return "give a mail domain instead, or talk to that server with mxtrace probe " + addr
+			})
 		}
 		names = append(names, n)
 	}
 	return names, nil
+}
+
+// parseName validates a domain (or e-mail address) typed as an argument:
+// bad input is a usage error.
+func parseName(arg string) (dnsname.Name, error) {
+	n, err := dnsname.Parse(arg)
+	if err != nil {
+		return "", &exitError{exitUsage, err}
+	}
+	return n, nil
+}
+
+// hintIP adds what to do instead (hint, given the address as written) to
+// the error of an IP address or an address literal typed where a domain
+// is expected.
+func hintIP(err error, hint func(addr string) string) error {
+	if e, ok := errors.AsType[*dnsname.Error](err); ok && e.Address {
+		return usageError("%w; %s", err, hint(e.Label))
+	}
+	return err
 }
 
 // dnsCore is the DNS core the flags ask for.
@@ -304,13 +305,3 @@ func (g *globals) rootCAs() (*x509.CertPool, error) {
 	}
 	return pool, nil
 }
-
-// couldNotRun reports errors that mean the job could not be done at all
-// (exit 3), as opposed to a domain whose DNS is broken (a finding).
-func couldNotRun(err error) bool {
-	return slices.ContainsFunc([]error{resolve.ErrTimeout, resolve.ErrUnreachable, resolve.ErrNoServers, resolve.ErrNotInZone, context.DeadlineExceeded, context.Canceled},
-		func(target error) bool { return errors.Is(err, target) })
-}
-
-// errFindings is the (unprinted) error behind exit status 1.
-var errFindings = errors.New("findings at or above --fail-on")

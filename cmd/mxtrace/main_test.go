@@ -33,6 +33,10 @@ func TestInvalidInput(t *testing.T) {
 		{"-lead.example", "starts with a hyphen"},
 		{"trail-.example", "ends with a hyphen"},
 		{"user@exa$mple.test", "not allowed"},
+		{"192.0.2.1", "192.0.2.1 is an IP address, not a domain name; give a mail domain instead, or talk to that server with mxtrace probe 192.0.2.1"},
+		{"2001:db8::25", "2001:db8::25 is an IP address"},
+		{"postmaster@[IPv6:2001:db8::25]", "is an address literal, not a domain name; give a mail domain instead, or talk to that server with mxtrace probe 2001:db8::25"},
+		{"10.1", "looks like an IP address"},
 	} {
 		code, out, errOut := mxtrace(t, "route", "--zone", exampleZone, "--", "tiers.example", tt.input)
 		if code != exitUsage {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -100,7 +99,6 @@ within that time.`,
 // addresses in parallel) and prints each report as soon as it is done.
 func (g *globals) probeTargets(ctx context.Context, a *probe.Auditor, targets []probe.Target, bounded bool) error {
 	style := report.Style{Color: g.color()}
-	failOn, _ := g.failSeverity()
 	worst := finding.Severity(0)
 	var failed error
 	for _, t := range targets {
@@ -119,17 +117,11 @@ func (g *globals) probeTargets(ctx context.Context, a *probe.Auditor, targets []
 			return &exitError{exitFailed, err2}
 		}
 		worst = max(worst, finding.Worst(rep.Findings))
-		if err != nil && failed == nil && (couldNotRun(err) || errors.Is(err, probe.ErrNoAddress)) {
+		if failed == nil && jobFailed(err) {
 			failed = fmt.Errorf("%s: %w", t, err)
 		}
 	}
-	if failed != nil {
-		return &exitError{exitFailed, failed}
-	}
-	if failOn != 0 && worst >= failOn {
-		return &exitError{exitFindings, errFindings}
-	}
-	return nil
+	return g.verdict(failed, worst)
 }
 
 // parseTarget decides what an argument names: an IP address, or anything

@@ -81,8 +81,8 @@ func (g *globals) printPlans(ctx context.Context, p *route.Planner, names []dnsn
 // runInOrder runs do for every name concurrently (at most
 // maxParallelDomains at once, each within --timeout) and writes the
 // results in input order as soon as each one and all before it are done.
-// It maps the outcome to an exit status: 3 when a job could not be done,
-// else 1 when a finding reaches --fail-on.
+// The outcome goes through verdict: 3 when a job could not be done, else
+// 1 when a finding reaches --fail-on.
 func runInOrder[T any](g *globals, ctx context.Context, names []dnsname.Name,
 	do func(context.Context, dnsname.Name) (T, error), write func(T) error, findings func(T) []finding.Finding) error {
 	type result struct {
@@ -105,7 +105,6 @@ func runInOrder[T any](g *globals, ctx context.Context, names []dnsname.Name,
 	}
 	defer wg.Wait()
 
-	failOn, _ := g.failSeverity()
 	worst, failed := finding.Severity(0), error(nil)
 	for _, c := range done {
 		r := <-c
@@ -113,15 +112,9 @@ func runInOrder[T any](g *globals, ctx context.Context, names []dnsname.Name,
 			return &exitError{exitFailed, err}
 		}
 		worst = max(worst, finding.Worst(findings(r.v)))
-		if r.err != nil && couldNotRun(r.err) && failed == nil {
+		if failed == nil && jobFailed(r.err) {
 			failed = r.err
 		}
 	}
-	if failed != nil {
-		return &exitError{exitFailed, failed}
-	}
-	if failOn != 0 && worst >= failOn {
-		return &exitError{exitFindings, errFindings}
-	}
-	return nil
+	return g.verdict(failed, worst)
 }

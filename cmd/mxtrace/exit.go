@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/probe"
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
+)
+
+// Exit statuses, the same for every command (README "Exit status").
+const (
+	exitOK       = 0 // the job was done, and nothing reached --fail-on
+	exitFindings = 1 // the job was done, and a finding reached --fail-on
+	exitUsage    = 2 // bad usage or input: nothing was asked
+	exitFailed   = 3 // the job could not be done: no usable answer
+)
+
+// exitError carries an exit status out of a cobra command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{exitUsage, fmt.Errorf(format, args...)}
+}
+
+// errFindings is the (unprinted) error behind exit status 1.
+var errFindings = errors.New("findings at or above --fail-on")
+
+// exitStatus maps how a command ended to the status the process exits
+// with. Commands end with nil, with verdict's error, or with an
+// *exitError saying what went wrong before the job started (2) or what
+// stopped it (3); anything else comes from cobra itself (an unknown
+// command, a wrong number of arguments) and is bad usage.
+func exitStatus(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if ee, ok := errors.AsType[*exitError](err); ok {
+		return ee.code
+	}
+	return exitUsage
+}
+
+// verdict is the one rule from a command's outcome to its exit status:
+// failed (the first error for which jobFailed holds, nil when there was
+// none) means the job could not be done, 3, whatever was found; else the
+// worst finding against --fail-on decides between 1 and 0.
+func (g *globals) verdict(failed error, worst finding.Severity) error {
+	if failed != nil {
+		return &exitError{exitFailed, failed}
+	}
+	if failOn, _ := g.failSeverity(); failOn != 0 && worst >= failOn {
+		return &exitError{exitFindings, errFindings}
+	}
+	return nil
+}
+
+// jobFailed reports whether err means that the job could not be done: no
+// usable answer came back for what the job depends on (for route and
+// check, the domain's MX records). That is every lookup that did not
+// settle its question (*resolve.Error: a time-out, SERVFAIL, REFUSED,
+// another rcode, a malformed or truncated reply, an unreachable server, a
+// name outside the --zone files), a planner's temporary failure, no
+// address to talk to, and the deadline. Whichever server or path it came
+// through, the same failure gives the same status.
+//
+// It is not a domain whose DNS answered but is broken for good: an alias
+// chain that loops or runs too long, or --self leaving no exchange; those
+// are findings (status 1 at --fail-on error).
+func jobFailed(err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, resolve.ErrCNAMELoop), errors.Is(err, resolve.ErrCNAMEChain), errors.Is(err, route.ErrMailLoop):
+		return false
+	}
+	if _, ok := errors.AsType[*resolve.Error](err); ok {
+		return true
+	}
+	for _, target := range []error{route.ErrTemporary, resolve.ErrNoServers, probe.ErrNoAddress, context.DeadlineExceeded, context.Canceled} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
