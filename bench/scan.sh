@@ -44,7 +44,12 @@
 #
 # Knobs (environment): SCAN_FLAGS (extra flags for mxtrace scan, e.g.
 # "--concurrency 128"), SCAN_RUNS (1: scans per setup, one table row each),
-# DNSPERF_SECONDS (10), PROFILE=0 to skip step 6, SEED (1), KEEP=1.
+# DNSPERF_SECONDS (10), PROFILE=0 to skip step 6, SEED (1), KEEP=1, and
+# COMPARE_REV: a git revision (a commit before a change) whose mxtrace is
+# built too and scanned beside this tree's in every run, in pairs whose
+# order alternates (this tree first in odd runs), each against the same
+# limit measured just before the pair and, through unbound, each on a
+# fresh cold unbound; its rows say "knot@base" and "unbound@base".
 #
 # The machine is shared: the 1-minute load average is printed beside every
 # figure, since other work on the same cores moves all of them.
@@ -62,6 +67,7 @@ DNSPERF_SECONDS=${DNSPERF_SECONDS:-10}
 PROFILE=${PROFILE:-1}
 SEED=${SEED:-1}
 KEEP=${KEEP:-0}
+COMPARE_REV=${COMPARE_REV:-}
 CORES=$(nproc)
 # dnsperf settings tried for each limit (threads, sockets, queries
 # outstanding); the best is the limit. A cold unbound does best with fewer
@@ -135,6 +141,27 @@ log "building mxtrace and the helpers"
 	go build -o "$BIN/scanworld" ./bench/scanworld &&
 	go build -o "$BIN/scantool" ./bench/scantool)
 TOOL=$BIN/scantool
+# BINS: the binaries scanned in each run, and their row labels' suffixes.
+BINS=("$BIN/mxtrace")
+TAGS=("")
+if [ -n "$COMPARE_REV" ]; then
+	log "building mxtrace at $COMPARE_REV for comparison"
+	mkdir -p "$WORK/base-src"
+	git -C "$ROOT" archive "$COMPARE_REV" | tar -x -C "$WORK/base-src"
+	(cd "$WORK/base-src" && go build -o "$BIN/mxtrace-base" ./cmd/mxtrace)
+	BINS+=("$BIN/mxtrace-base")
+	TAGS+=("@base")
+fi
+
+# order R: the indexes of BINS in the order run R scans them: this tree
+# first in odd runs, last in even ones, so drift within a pair hits both.
+order() {
+	if [ $(($1 % 2)) = 1 ]; then
+		seq 0 $((${#BINS[@]} - 1))
+	else
+		seq $((${#BINS[@]} - 1)) -1 0
+	fi
+}
 
 # start_knot DIR WORLD: writes knot.conf (knot.conf(5), Knot 3.x) and starts
 # knotd in the foreground; sets KNOT_PID and KNOT_PORT.
@@ -277,12 +304,12 @@ best_set() {
 TICKS=$(getconf CLK_TCK)
 cpu() { awk -v t="$TICKS" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
 
-# scan NAME PORT: runs mxtrace scan at 127.0.0.1:PORT under /usr/bin/time;
-# prints "domains/s rss_MB wall_s" and the verification line.
+# scan NAME PORT [BINARY]: runs mxtrace scan (BINARY, by default this
+# tree's) at 127.0.0.1:PORT under /usr/bin/time, then verifies its output.
 scan() {
-	local name=$1 port=$2
+	local name=$1 port=$2 bin=${3:-$BIN/mxtrace}
 	# shellcheck disable=SC2086 # SCAN_FLAGS is a list of flags
-	run /usr/bin/time -v -o "$RUN/$name.time" "$BIN/mxtrace" scan --resolver "127.0.0.1:$port" --seed 1 \
+	run /usr/bin/time -v -o "$RUN/$name.time" "$bin" scan --resolver "127.0.0.1:$port" --seed 1 \
 		-o "$RUN/$name.jsonl" --summary "$RUN/$name.summary.json" $SCAN_FLAGS "$WORLD/input.txt" \
 		2>"$RUN/$name.stderr" || {
 		echo "scan.sh: mxtrace scan failed:" >&2
@@ -297,7 +324,7 @@ rss_mb() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$1
 # scan_cpu FILE: CPU seconds (user + system) from /usr/bin/time -v.
 scan_cpu() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$1"; }
 
-FMT='%-8s %-8s %3s %10s %12s %11s %6s %8s %7s %9s %10s %5s\n'
+FMT='%-8s %-13s %3s %10s %12s %11s %6s %8s %7s %9s %10s %5s\n'
 ROWS=()
 # row N SERVER RUN QPS LIMIT NAME SERVER_CPU BEST: one line of the table,
 # from the scan NAME; QPS and LIMIT are the server's measured just before
@@ -346,10 +373,12 @@ for N in "${SIZES[@]}"; do
 		# shellcheck disable=SC2086 # a list of flags
 		perf "knot-before-$r" "$KNOT_PORT" -d "$WORLD/queries.txt" -l "$DNSPERF_SECONDS" -t 5 ${KNOT_SETS[$KNOT_BEST]}
 		qps=$(qps_of "$RUN/knot-before-$r.dnsperf")
-		log "N=$N: mxtrace scan straight at knot, run $r (knot just before: $qps qps)"
-		before=$(cpu "$KNOT_PID")
-		scan "direct-$r" "$KNOT_PORT"
-		row "$N" knot "$r" "$qps" "$(domains_of "$qps")" "direct-$r" "$(awk -v a="$before" -v b="$(cpu "$KNOT_PID")" 'BEGIN {print b - a}')" "$KNOT_LIMIT"
+		for b in $(order "$r"); do
+			log "N=$N: mxtrace${TAGS[$b]} scan straight at knot, run $r (knot just before: $qps qps)"
+			before=$(cpu "$KNOT_PID")
+			scan "direct-$r${TAGS[$b]}" "$KNOT_PORT" "${BINS[$b]}"
+			row "$N" "knot${TAGS[$b]}" "$r" "$qps" "$(domains_of "$qps")" "direct-$r${TAGS[$b]}" "$(awk -v a="$before" -v b="$(cpu "$KNOT_PID")" 'BEGIN {print b - a}')" "$KNOT_LIMIT"
+		done
 	done
 
 	log "N=$N: unbound cold limit: dnsperf once through the queries (-n 1) on a fresh unbound, per setting"
@@ -380,12 +409,14 @@ for N in "${SIZES[@]}"; do
 		perf "unbound-before-$r" "$UNBOUND_PORT" -d "$WORLD/queries.txt" -n 1 -t 3 ${UNBOUND_SETS[$UB_BEST]}
 		stop "$UNBOUND_PID"
 		qps=$(qps_of "$RUN/unbound-before-$r.dnsperf")
-		log "N=$N: mxtrace scan through a cold unbound, run $r (cold unbound just before: $qps qps)"
-		start_unbound "$RUN/unbound" "$WORLD"
-		scan "unbound-$r" "$UNBOUND_PORT"
-		ub_cpu=$(cpu "$UNBOUND_PID")
-		stop "$UNBOUND_PID"
-		row "$N" unbound "$r" "$qps" "$(domains_of "$qps")" "unbound-$r" "$ub_cpu" "$UB_LIMIT"
+		for b in $(order "$r"); do
+			log "N=$N: mxtrace${TAGS[$b]} scan through a cold unbound, run $r (cold unbound just before: $qps qps)"
+			start_unbound "$RUN/unbound" "$WORLD"
+			scan "unbound-$r${TAGS[$b]}" "$UNBOUND_PORT" "${BINS[$b]}"
+			ub_cpu=$(cpu "$UNBOUND_PID")
+			stop "$UNBOUND_PID"
+			row "$N" "unbound${TAGS[$b]}" "$r" "$qps" "$(domains_of "$qps")" "unbound-$r${TAGS[$b]}" "$ub_cpu" "$UB_LIMIT"
+		done
 	done
 
 	if [ "$PROFILE" = 1 ]; then
