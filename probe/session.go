@@ -20,13 +20,14 @@ import (
 
 // session is one SMTP conversation of a probe.
 type session struct {
-	s     *settings
-	ctx   context.Context
-	res   *Result
-	start time.Time
-	conn  net.Conn // the TCP connection, then the TLS connection over it
-	raw   *countingConn
-	br    *bufio.Reader
+	s      *settings
+	ctx    context.Context // the caller's, within the Session bound
+	caller context.Context // the caller's own
+	res    *Result
+	start  time.Time
+	conn   net.Conn // the TCP connection, then the TLS connection over it
+	raw    *countingConn
+	br     *bufio.Reader
 }
 
 // countingConn caps what the server may send in a session: TLS records
@@ -50,13 +51,14 @@ func (c *countingConn) Read(p []byte) (int, error) {
 
 func (s *settings) probe(ctx context.Context, host string, addr netip.Addr) (res *Result) {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	caller := ctx
 	if s.t.Session > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.t.Session)
 		defer cancel()
 	}
 	res = &Result{Host: host, Address: addr.Unmap(), Port: s.port, Transcript: []TranscriptLine{}}
-	ss := &session{s: s, ctx: ctx, res: res, start: time.Now()}
+	ss := &session{s: s, ctx: ctx, caller: caller, res: res, start: time.Now()}
 	defer func() {
 		res.ElapsedMS = time.Since(ss.start).Milliseconds()
 		if s.logger != nil {
@@ -418,8 +420,18 @@ func classify(err error) Kind {
 func (ss *session) describe(kind Kind, err error, timeout time.Duration) string {
 	switch kind {
 	case KindTimeout:
-		if ss.ctx.Err() != nil {
+		// A read cut at a context's deadline may end a moment before the
+		// context itself says so.
+		now := time.Now()
+		passed := func(c context.Context) bool {
+			dl, ok := c.Deadline()
+			return c.Err() != nil || ok && !now.Before(dl)
+		}
+		switch {
+		case passed(ss.caller):
 			return "the caller's deadline passed"
+		case passed(ss.ctx):
+			return "the session's time limit of " + ss.s.t.Session.String() + " passed"
 		}
 		return "nothing within " + timeout.String()
 	case KindRefused:

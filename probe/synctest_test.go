@@ -241,3 +241,22 @@ func TestPartialGreeting(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionBound: Timeouts.Session ends the whole session, whatever the
+// stage deadlines allow, and says so.
+func TestSessionBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		defer time.Sleep(time.Minute) // the server notices the hang-up
+		p := &Prober{Dialer: dripDialer{greet: "220 mx.example.test ESMTP\r\n", d: 3 * time.Second}}
+		p.Timeouts.Session = 7 * time.Second
+		start := time.Now()
+		r := p.Probe(t.Context(), "mx.example.test", netip.MustParseAddr("192.0.2.1"))
+		if took := time.Since(start); took != 7*time.Second {
+			t.Errorf("took %v, want the session bound", took)
+		}
+		want := "partial greeting (2 octets: 22), then the session's time limit of 7s passed"
+		if r.Err == nil || r.Err.Kind != KindTimeout || r.Err.Message != want {
+			t.Errorf("error %+v, want %q", r.Err, want)
+		}
+	})
+}
