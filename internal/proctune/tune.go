@@ -76,6 +76,13 @@ func nextProcs(cur, max int, cores float64) int {
 // nextProcs. With GOMAXPROCS set in the environment, one CPU, or a system
 // that does not tell a process its CPU time (cpuTime), it does nothing.
 func Procs(getenv func(string) string, period time.Duration) (stop func()) {
+	return procs(getenv, period, cpuTime)
+}
+
+// procs is Procs with the process's CPU clock passed in, so a test can
+// drive the decisions with made-up CPU use instead of depending on what
+// else the machine runs.
+func procs(getenv func(string) string, period time.Duration, cpuTime func() (time.Duration, bool)) (stop func()) {
 	max := runtime.GOMAXPROCS(0)
 	lastCPU, ok := cpuTime()
 	if getenv("GOMAXPROCS") != "" || max == 1 || !ok {

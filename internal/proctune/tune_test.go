@@ -4,7 +4,9 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -33,55 +35,85 @@ func TestNextProcs(t *testing.T) {
 	}
 }
 
+// cpuClock is a made-up process CPU clock for Procs: it runs at rate
+// cores of the (synctest) wall clock, so the test decides how busy the
+// process looks whatever else the machine is doing.
+type cpuClock struct {
+	mu   sync.Mutex
+	rate float64
+	at   time.Time
+	used time.Duration
+}
+
+func (c *cpuClock) advance() {
+	now := time.Now()
+	c.used += time.Duration(float64(now.Sub(c.at)) * c.rate)
+	c.at = now
+}
+
+func (c *cpuClock) read() (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.advance()
+	return c.used, true
+}
+
+func (c *cpuClock) set(rate float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.advance()
+	c.rate = rate
+}
+
 // TestTuneProcs: an idle process drops to one thread within a couple of
 // periods, a busy one goes back to every core, stop restores the default,
-// and GOMAXPROCS in the environment turns it off.
+// and GOMAXPROCS in the environment turns it off. The CPU use is made up
+// (cpuClock) and time is synctest's, so the machine's load cannot change
+// the outcome.
 func TestTuneProcs(t *testing.T) {
-	if runtime.NumCPU() < 2 {
-		t.Skip("one CPU: Procs does nothing")
-	}
-	max := runtime.GOMAXPROCS(0)
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(0)
 	defer runtime.SetDefaultGOMAXPROCS()
-	waitProcs := func(want int) {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); runtime.GOMAXPROCS(0) != want; {
-			if time.Now().After(deadline) {
-				t.Fatalf("GOMAXPROCS %d, want %d", runtime.GOMAXPROCS(0), want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	const max = 4 // whatever the machine has: Procs works from the current value
+	noEnv := func(string) string { return "" }
 
-	stop := Procs(func(string) string { return "" }, 50*time.Millisecond)
-	waitProcs(1) // the test sleeps: far below procsLow
-	busy := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-busy:
-				return
-			default:
-			}
+	synctest.Test(t, func(t *testing.T) {
+		runtime.GOMAXPROCS(max)
+		clk := &cpuClock{rate: 0.1, at: time.Now()}
+		stop := procs(noEnv, 50*time.Millisecond, clk.read)
+		time.Sleep(120 * time.Millisecond) // two periods at a tenth of a core
+		if got := runtime.GOMAXPROCS(0); got != 1 {
+			t.Errorf("idle: GOMAXPROCS %d, want 1", got)
 		}
-	}()
-	waitProcs(max) // a spinning goroutine uses the whole thread
-	close(busy)
-	stop()
-	if got := runtime.GOMAXPROCS(0); got != max {
-		t.Errorf("after stop: GOMAXPROCS %d, want the default %d", got, max)
-	}
+		clk.set(0.8) // in the gap: stays on one
+		time.Sleep(120 * time.Millisecond)
+		if got := runtime.GOMAXPROCS(0); got != 1 {
+			t.Errorf("at 0.8 cores on one thread: GOMAXPROCS %d, want 1", got)
+		}
+		clk.set(1.0) // one thread is short of CPU
+		time.Sleep(120 * time.Millisecond)
+		if got := runtime.GOMAXPROCS(0); got != max {
+			t.Errorf("busy: GOMAXPROCS %d, want %d", got, max)
+		}
+		stop()
+		if got := runtime.GOMAXPROCS(0); got != def {
+			t.Errorf("after stop: GOMAXPROCS %d, want the default %d", got, def)
+		}
 
-	stop = Procs(func(k string) string {
-		if k == "GOMAXPROCS" {
-			return "2"
+		runtime.GOMAXPROCS(max)
+		clk.set(0.1)
+		stop = procs(func(k string) string {
+			if k == "GOMAXPROCS" {
+				return "2"
+			}
+			return ""
+		}, 10*time.Millisecond, clk.read)
+		time.Sleep(100 * time.Millisecond)
+		if got := runtime.GOMAXPROCS(0); got != max {
+			t.Errorf("with GOMAXPROCS in the environment: changed to %d", got)
 		}
-		return ""
-	}, 10*time.Millisecond)
-	time.Sleep(100 * time.Millisecond)
-	if got := runtime.GOMAXPROCS(0); got != max {
-		t.Errorf("with GOMAXPROCS in the environment: changed to %d", got)
-	}
-	stop()
+		stop()
+	})
 }
 
 // TestGC: a scan raises GOGC and sets a soft memory limit for its
