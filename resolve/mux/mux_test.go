@@ -1048,10 +1048,13 @@ func TestMuxDeferredFlush(t *testing.T) {
 
 // TestMuxServerDown: the first of two servers stops answering. Its
 // lookups go to the second at once instead of each paying its tries
-// (with 2 000 asynchronous lookups and 150 ms tries, that took ~10 s
-// before); the first is marked down once and asked no more while held
-// down; when it answers again, a probe of the Mux's own finds it and the
-// lookups go back to it. Every answer is right throughout.
+// (the silent server gets a few hundred of the 2 000 asynchronous
+// lookups, not all of them); the first is marked down once and asked no
+// more while held down; when it answers again, a probe of the Mux's own
+// finds it and the lookups go back to it. Every answer is right
+// throughout. What is asserted is counted, not timed: a try lasts a
+// second, far above what a loaded machine under -race needs, so the
+// in-process servers' speed cannot fail it.
 func TestMuxServerDown(t *testing.T) {
 	const n = 2000
 	var silent atomic.Bool
@@ -1059,7 +1062,7 @@ func TestMuxServerDown(t *testing.T) {
 	drop := resolvetest.Silenceable(&silent)
 	primary := dnstest.NewZone(t, resolvetest.ManyZone(n), drop)
 	backup := dnstest.NewZone(t, resolvetest.ManyZone(n))
-	m := newMux(t, mux.Config{Config: stub.Config{Timeout: 150 * time.Millisecond}, Sockets: 2}, primary, backup)
+	m := newMux(t, mux.Config{Config: stub.Config{Timeout: time.Second}, Sockets: 2}, primary, backup)
 
 	lookups := func(from, to int) {
 		t.Helper()
@@ -1087,9 +1090,6 @@ func TestMuxServerDown(t *testing.T) {
 	start := time.Now()
 	lookups(0, n)
 	t.Logf("%d lookups in %v", n, time.Since(start))
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("%d lookups with the first server silent took %v", n, took)
-	}
 	st := m.Stats()
 	if st.Down != 1 {
 		t.Errorf("stats %+v: the silent server was marked down %d times, want once", st, st.Down)
