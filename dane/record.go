@@ -116,8 +116,8 @@ func FromRR(rr *dns.TLSA) (*Record, error) {
 // a zone file after "TLSA": three decimal fields and the association data
 // in hex, which may be split by white space (RFC 6698 §2.2). Any value
 // 0–255 parses; Check says whether SMTP can use it.
-func Parse(s string) (*Record, error) {
-	f := strings.Fields(s)
+func Parse(txt string) (*Record, error) {
+	f := strings.Fields(txt)
 	if len(f) < 4 {
 		return nil, fmt.Errorf("%w: want usage, selector, matching type and data, got %d fields", ErrSyntax, len(f))
 	}
