@@ -165,10 +165,11 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		f.DKIM, f.DKIMErr = dkim.Lookup(ctx, a.Resolver, domain, dkim.Options{Selectors: a.DKIMSelectors, Logger: a.Logger})
 	})
 	wg.Go(func() {
-		opts := mtasts.Options{NoFetch: true, Logger: a.Logger}
+		opts := mtasts.Options{NoFetch: true}
 		if a.MTASTS != nil {
 			opts = *a.MTASTS
 		}
+		opts.Logger = cmp.Or(opts.Logger, a.Logger)
 		f.MTASTS, f.MTASTSErr = mtasts.Lookup(ctx, a.Resolver, domain, opts)
 	})
 	wg.Go(func() {

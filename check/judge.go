@@ -261,8 +261,12 @@ func judgePTR(f *Facts) Verdict {
 		outside += h.Outside
 	}
 	var err error
-	if len(errs) > 0 {
-		err = errors.New(strings.Join(errs, "; "))
+	switch {
+	case len(errs) == 1:
+		err = errors.New(errs[0])
+	case len(errs) > 1:
+		// One line however many failed: the first, and how many more.
+		err = fmt.Errorf("%s (and %d more)", errs[0], len(errs)-1)
 	}
 	summary := prose.Count(n, "address") + " checked"
 	if outside > 0 {
