@@ -34,7 +34,7 @@ func (s Style) paint(attrs ...color.Attribute) func(a ...any) string {
 	return c.SprintFunc()
 }
 
-// WriteJSON writes v as one line of JSON (the spec's shape for route,
+// WriteJSON writes v as one line of JSON (README.md's shape for route,
 // check and scan output): AppendJSON's bytes, in one write.
 func WriteJSON(w io.Writer, v any) error {
 	b, err := AppendJSON(nil, v)

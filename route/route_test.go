@@ -431,7 +431,7 @@ func TestCanceledWhileResolving(t *testing.T) {
 	}
 }
 
-// TestJSONShape checks the members the spec's "route --json" promises,
+// TestJSONShape checks the members "route --json" promises (README.md, "JSON"),
 // with empty lists as [] rather than null.
 func TestJSONShape(t *testing.T) {
 	for _, name := range []string{"tiers", "nxdomain", "alias-loop"} {

@@ -52,7 +52,7 @@ func TestInvalidInput(t *testing.T) {
 }
 
 // TestRouteJSON: --json prints one object per domain, in input order,
-// whatever order they finished in, in the spec's shape.
+// whatever order they finished in, in the shape README.md gives.
 func TestRouteJSON(t *testing.T) {
 	domains := []string{"bigtiers.example", "nullmx.example", "postmaster@Tiers.Example.", "implicit.example", "nosuch.example", "nomail.example"}
 	code, out, errOut := mxtrace(t, append([]string{"route", "--zone", exampleZone, "--json", "--seed", "3", "--fail-on", "never"}, domains...)...)
