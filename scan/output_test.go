@@ -343,3 +343,43 @@ func TestProgress(t *testing.T) {
 		t.Errorf("progress output %q", s)
 	}
 }
+
+// TestSummaryOncePerDomainMany: the same with more findings than a scan
+// of those before handles (a hostile domain's thousands).
+func TestSummaryOncePerDomainMany(t *testing.T) {
+	s := newSummary("route")
+	fs := manyFindings(5000)
+	s.add(&outcome{findings: fs})
+	s.add(&outcome{findings: fs[:3]})
+	if s.Findings[finding.MXDuplicate] != 2 || s.Findings[finding.MXTargetNXDomain] != 1 || s.Findings[finding.MXTargetPrivate] != 1 || len(s.Findings) != 3 {
+		t.Errorf("findings %v, want mx-duplicate twice, mx-target-nxdomain and mx-target-private once", s.Findings)
+	}
+}
+
+// manyFindings is n findings in runs of one ID, as a plan whose
+// exchanges share addresses and then do not exist gives: half
+// mx-duplicate, then mx-target-nxdomain, the last mx-target-private.
+func manyFindings(n int) []finding.Finding {
+	fs := make([]finding.Finding, n)
+	for i := range fs {
+		id := finding.MXDuplicate
+		switch {
+		case i == n-1:
+			id = finding.MXTargetPrivate
+		case i >= n/2:
+			id = finding.MXTargetNXDomain
+		}
+		fs[i] = finding.Finding{ID: id, Subject: fmt.Sprint(i)}
+	}
+	return fs
+}
+
+// BenchmarkSummaryManyFindings counts one domain with 5,000 findings: the
+// summary's work must stay linear in them.
+func BenchmarkSummaryManyFindings(b *testing.B) {
+	s := newSummary("route")
+	o := &outcome{findings: manyFindings(5000)}
+	for b.Loop() {
+		s.add(o)
+	}
+}

@@ -130,13 +130,7 @@ func (s *Summary) add(o *outcome) {
 	case o.err != nil:
 		s.Incomplete++
 	}
-	// Each ID once per domain. A domain has a few findings, so a scan of
-	// those before finds a repeat without building a set.
-	for i, f := range o.findings {
-		if !slices.ContainsFunc(o.findings[:i], func(g finding.Finding) bool { return g.ID == f.ID }) {
-			s.Findings[f.ID]++
-		}
-	}
+	s.countFindings(o.findings)
 	if o.plan != nil && o.plan.Result == route.ResultOK {
 		var seen []string
 		for h := range o.plan.EachHost() {
@@ -147,6 +141,32 @@ func (s *Summary) add(o *outcome) {
 		}
 	}
 }
+
+// countFindings counts each ID of one domain's findings once. A domain
+// has a few findings, where a scan of those before finds a repeat
+// without building a set; past onceScan of them a set does, so that a
+// hostile domain's thousands cost time in proportion (docs/security.md,
+// "Hostile answers become findings or errors").
+func (s *Summary) countFindings(fs []finding.Finding) {
+	if len(fs) > onceScan {
+		seen := make(map[finding.ID]bool)
+		for _, f := range fs {
+			if !seen[f.ID] {
+				seen[f.ID] = true
+				s.Findings[f.ID]++
+			}
+		}
+		return
+	}
+	for i, f := range fs {
+		if !slices.ContainsFunc(fs[:i], func(g finding.Finding) bool { return g.ID == f.ID }) {
+			s.Findings[f.ID]++
+		}
+	}
+}
+
+// onceScan is the most findings countFindings compares one by one.
+const onceScan = 16
 
 // finish sets the figures computed at the end.
 func (s *Summary) finish() {
