@@ -381,6 +381,36 @@ func (au *audit) nsSet(ctx context.Context, name string) nsSet {
 	return nsSet{names: slices.Compact(out)}
 }
 
+// distinctAddrs returns the addresses of rrs once each, in the order
+// served. A name has a few, where a scan of those kept finds a repeat;
+// past distinctScan of them a set does, so that the thousands a hostile
+// server can send cost time in proportion (docs/security.md, "Hostile
+// answers become findings or errors").
+func distinctAddrs(rrs []dns.RR) []netip.Addr {
+	var out []netip.Addr
+	var seen map[netip.Addr]bool
+	if len(rrs) > distinctScan {
+		seen = make(map[netip.Addr]bool, len(rrs))
+	}
+	for _, rr := range rrs {
+		ip, ok := resolve.AddrOf(rr)
+		switch {
+		case !ok:
+		case seen != nil:
+			if !seen[ip] {
+				seen[ip] = true
+				out = append(out, ip)
+			}
+		case !slices.Contains(out, ip):
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// distinctScan is the most records distinctAddrs compares one by one.
+const distinctScan = 16
+
 // server resolves one NS name and asks each of its addresses. The error is
 // set when an address lookup failed temporarily and nothing was asked.
 func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, error) {
@@ -409,11 +439,7 @@ func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, 
 			continue
 		}
 		nx = nx || r.NXDomain
-		for _, rr := range r.Records {
-			if ip, ok := resolve.AddrOf(rr); ok && !slices.Contains(fams[i], ip) {
-				fams[i] = append(fams[i], ip)
-			}
-		}
+		fams[i] = distinctAddrs(r.Records)
 	}
 	// Interleave the families so that a cut keeps both.
 	var addrs []netip.Addr

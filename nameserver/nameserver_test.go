@@ -44,7 +44,7 @@ func (d *zoneDirect) Ask(ctx context.Context, server netip.AddrPort, q resolve.Q
 }
 
 // sameZone is a zoneDirect where 127.0.0.2–4 all serve text.
-func sameZone(t *testing.T, text string) *zoneDirect {
+func sameZone(t testing.TB, text string) *zoneDirect {
 	t.Helper()
 	z := zones(t, text)
 	return newZoneDirect(map[string]resolve.Resolver{"127.0.0.2": z, "127.0.0.3": z, "127.0.0.4": z})

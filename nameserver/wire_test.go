@@ -54,7 +54,7 @@ ns2  A   127.0.0.3
 ns3  A   127.0.0.4
 `
 
-func zones(t *testing.T, text string) *resolve.Zones {
+func zones(t testing.TB, text string) *resolve.Zones {
 	t.Helper()
 	z, err := resolve.ParseZones(strings.NewReader(text), t.Name())
 	if err != nil {
