@@ -74,13 +74,39 @@ func (n Name) Unicode() string {
 }
 
 // Parent returns the name with its first label removed, and false at a
-// top-level name.
+// top-level name (whose parent, the root, is not a Name).
 func (n Name) Parent() (Name, bool) {
-	i := strings.IndexByte(string(n), '.')
-	if i < 0 {
+	p, ok := Parent(n.FQDN())
+	if !ok || p == "." {
 		return "", false
 	}
-	return n[i+1:], true
+	return Name(strings.TrimSuffix(p, ".")), true
+}
+
+// Parent returns the parent of a domain name in presentation format (RFC
+// 1035 §5.1: a backslash escapes the next character, so "a\.b.example."
+// has the labels "a.b" and "example"): the name without its first label,
+// "." for a top-level name, and false for the root ("." or "") only.
+//
+// Every walk over a name's ancestors goes through Parent, and terminates:
+// each parent is a strictly shorter suffix of the name, or the root, which
+// has none. A name with or without the trailing dot is accepted.
+func Parent(name string) (string, bool) {
+	if name == "" || name == "." {
+		return "", false
+	}
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '\\':
+			i++ // the escaped character (or the first digit of \DDD) is not a separator
+		case '.':
+			if i+1 < len(name) {
+				return name[i+1:], true
+			}
+			return ".", true
+		}
+	}
+	return ".", true
 }
 
 // IsSubdomainOf reports whether n equals parent or lies below it.

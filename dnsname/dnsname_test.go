@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 func TestParse(t *testing.T) {
@@ -184,4 +186,55 @@ func FuzzToASCII(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(checkToASCII)
+}
+
+func TestParent(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"mx.example.com.", "example.com.", true},
+		{"example.com", "com", true},
+		{"com.", ".", true},
+		{"com", ".", true},
+		{".", "", false},
+		{"", "", false},
+		{`a\.b.example.`, "example.", true},    // an escaped dot is inside the label
+		{`a\\.b.example.`, "b.example.", true}, // an escaped backslash, then a separator
+		{`a\046b.example.`, "example.", true},  // \DDD is one octet
+		{`a\032\032b.example.`, "example.", true},
+		{`a\.`, ".", true},
+	} {
+		got, ok := Parent(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("Parent(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// FuzzParent: every walk up a name's ancestors ends at the root within as
+// many steps as the name has bytes, each step agreeing with miekg's label
+// splitting.
+func FuzzParent(f *testing.F) {
+	for _, s := range []string{"a.b.c.", "com", ".", "", `a\.b.`, `x\\`, `\`, "..", `a\`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		steps := 0
+		for n, ok := Parent(name); ok; n, ok = Parent(n) {
+			if steps++; steps > len(name)+1 {
+				t.Fatalf("Parent walk from %q does not end", name)
+			}
+			if n != "." && !strings.HasSuffix(name, n) {
+				t.Fatalf("Parent walk from %q reached %q, not a suffix", name, n)
+			}
+		}
+		if _, ok := dns.IsDomainName(name); !ok || name == "." || name == "" {
+			return
+		}
+		p, _ := Parent(name)
+		if i, end := dns.NextLabel(name, 0); !end && p != name[i:] {
+			t.Errorf("Parent(%q) = %q, miekg's next label starts at %q", name, p, name[i:])
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -74,11 +75,11 @@ func (au *audit) zoneCut(ctx context.Context, start string) (*cut, error) {
 
 	// No SOA in sight: walk up towards the root. A name's zone is the one
 	// whose apex is its closest ancestor owning an SOA.
-	for p, steps := c.name, 0; p != "."; steps++ {
-		if steps >= maxWalk {
+	steps := 0
+	for p, ok := dnsname.Parent(c.name); ok; p, ok = dnsname.Parent(p) {
+		if steps++; steps > maxWalk {
 			return c, fmt.Errorf("%w: walked up %d labels from %s", ErrNoZoneCut, maxWalk, display(c.name))
 		}
-		p = parent(p)
 		a, err := recursive{au}.Lookup(ctx, resolve.Q(p, dns.TypeSOA))
 		if err != nil {
 			return c, fmt.Errorf("nameserver: zone of %s: %w", display(c.name), err)
@@ -135,13 +136,4 @@ func hasType(rrs []dns.RR, t uint16) bool {
 		}
 	}
 	return false
-}
-
-// parent returns name without its first label ("." for a top-level name).
-func parent(name string) string {
-	i, end := dns.NextLabel(name, 0)
-	if end {
-		return "."
-	}
-	return name[i:]
 }

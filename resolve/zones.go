@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/dnsname"
 )
 
 // Zones answers questions from zone files (RFC 1035 §5) the way an
@@ -139,14 +141,13 @@ func newZones(rrs []dns.RR, source string) (*Zones, error) {
 			zn.signed = true
 		}
 		// RFC 4592 §2.2.2: every ancestor up to the apex exists, as an
-		// empty non-terminal if it owns nothing.
-		for n := owner; ; {
+		// empty non-terminal if it owns nothing. owner is at or below
+		// the apex, so the walk stops there (at the root at the latest).
+		for n, ok := owner, true; ok && !zn.names[n]; n, ok = dnsname.Parent(n) {
 			zn.names[n] = true
 			if n == zn.apex {
 				break
 			}
-			i, _ := dns.NextLabel(n, 0)
-			n = n[i:]
 		}
 	}
 	return z, nil
@@ -242,15 +243,13 @@ func (z *Zones) lookup(ctx context.Context, q Question) (*Answer, error) {
 // delegated reports whether name is at or below a zone cut of zn (an NS
 // set below the apex). Its data is the child zone's, which is not loaded.
 func (zn *zone) delegated(name string) bool {
-	for n := name; n != zn.apex; {
+	if len(zn.cuts) == 0 {
+		return false
+	}
+	for n, ok := name, true; ok && n != zn.apex; n, ok = dnsname.Parent(n) {
 		if zn.cuts[n] {
 			return true
 		}
-		i, end := dns.NextLabel(n, 0)
-		if end {
-			break
-		}
-		n = n[i:]
 	}
 	return false
 }
@@ -261,16 +260,15 @@ func (zn *zone) find(name string) ([]dns.RR, bool) {
 	if zn.names[name] {
 		return zn.rrs[name], true
 	}
-	// The closest encloser is the longest existing ancestor; only the
-	// wildcard directly below it applies (RFC 4592 §3.3.1).
-	for n := name; n != zn.apex; {
-		i, _ := dns.NextLabel(n, 0)
-		n = n[i:]
+	// The closest encloser is the longest existing ancestor (the apex
+	// at the latest); only the wildcard directly below it applies (RFC
+	// 4592 §3.3.1).
+	for n, ok := dnsname.Parent(name); ok; n, ok = dnsname.Parent(n) {
 		if !zn.names[n] {
 			continue
 		}
-		wild, ok := zn.rrs["*."+n]
-		if !ok {
+		wild, found := zn.rrs[child("*", n)]
+		if !found {
 			return nil, false
 		}
 		out := make([]dns.RR, len(wild))
@@ -282,4 +280,12 @@ func (zn *zone) find(name string) ([]dns.RR, bool) {
 		return out, true
 	}
 	return nil, false
+}
+
+// child is the name of label below the absolute name parent.
+func child(label, parent string) string {
+	if parent == "." {
+		return label + "."
+	}
+	return label + "." + parent
 }

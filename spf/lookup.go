@@ -38,20 +38,24 @@ const MaxNameLength = 253
 // for: empty or over-long labels (RFC 7208 §4.3, §4.8 treat those as
 // non-existent). Names longer than 253 characters lose labels on the left
 // until they fit (RFC 7208 §7.3).
+//
+// The domain is raw text, where every dot separates labels and a backslash
+// is an octet like any other, not presentation format: its labels are cut
+// from a split, not walked with dnsname.Parent, which reads escapes.
 func queryName(domain string) (string, bool) {
 	domain = strings.TrimSuffix(domain, ".")
-	for len(domain) > MaxNameLength {
-		i := strings.IndexByte(domain, '.')
-		if i < 0 {
+	labels := strings.Split(domain, ".")
+	for n := len(domain); n > MaxNameLength; labels = labels[1:] {
+		if len(labels) == 1 {
 			return "", false
 		}
-		domain = domain[i+1:]
+		n -= len(labels[0]) + 1
 	}
-	if domain == "" {
+	if len(labels) == 1 && labels[0] == "" {
 		return "", false
 	}
 	var b strings.Builder
-	for label := range strings.SplitSeq(domain, ".") {
+	for _, label := range labels {
 		if label == "" || len(label) > 63 {
 			return "", false
 		}
