@@ -3,6 +3,7 @@ package check_test
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -88,12 +89,21 @@ $ORIGIN six.test.
 mx   3600 A 192.0.2.25
 ns1  3600 AAAA 2001:db8::53
 ns2  3600 AAAA 2001:db8::54
+$ORIGIN half.test.
+@    3600 SOA ns1.half.test. hostmaster.half.test. 1 7200 900 1209600 300
+@    3600 NS ns1
+@    3600 NS ns2
+@    3600 MX 10 mx
+mx   3600 A 192.0.2.25
+ns1  3600 A 192.0.2.53
+ns2  3600 AAAA 2001:db8::54
 `), "nons")
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := auditor(z)
-	a.Nameservers = &nameserver.Options{IPv4: true} // the servers have IPv6 addresses only
+	// Only IPv4 is asked; ns1.half.test answers from the zone files.
+	a.Nameservers = &nameserver.Options{IPv4: true, Direct: authoritative{netip.MustParseAddr("192.0.2.53"): z}}
 	for _, tt := range []struct{ domain, want string }{
 		{"nons.test", "zone nons.test has no NS records: there is no server to ask"},
 		{"six.test", "none of the 2 servers of zone six.test could be asked"},
@@ -103,6 +113,11 @@ ns2  3600 AAAA 2001:db8::54
 		if !ok || ns.Status != check.StatusError || !strings.HasPrefix(ns.Error, tt.want) {
 			t.Errorf("%s: nameservers %+v, want could not check: %q", tt.domain, ns, tt.want)
 		}
+	}
+	// One of two asked: judged, and the summary says how many.
+	r := a.Audit(t.Context(), dnsname.MustParse("half.test"))
+	if ns, _ := area(r, finding.AreaNameservers); ns.Status == check.StatusError || !strings.Contains(ns.Summary, "1 of 2 servers asked") {
+		t.Errorf("half.test: nameservers %+v, want judged with 1 of 2 servers asked", ns)
 	}
 }
 

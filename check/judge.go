@@ -220,7 +220,17 @@ func judgeNameservers(f *Facts) Verdict {
 	if err := noServerAsked(n); err != nil {
 		return failed(err)
 	}
-	return judged(nameserver.Findings(n), fmt.Sprintf("zone %s, %d servers asked; DNSSEC: %s", strings.TrimSuffix(n.Apex, "."), len(n.Servers), n.DNSSEC.State), nil)
+	asked := 0
+	for _, s := range n.Servers {
+		if len(s.Addresses) > 0 {
+			asked++
+		}
+	}
+	count := fmt.Sprintf("%d servers asked", asked)
+	if asked < len(n.Servers) {
+		count = fmt.Sprintf("%d of %d servers asked", asked, len(n.Servers))
+	}
+	return judged(nameserver.Findings(n), fmt.Sprintf("zone %s, %s; DNSSEC: %s", strings.TrimSuffix(n.Apex, "."), count, n.DNSSEC.State), nil)
 }
 
 // noServerAsked returns why not one authoritative server was asked, or
