@@ -206,7 +206,8 @@ func addressReason(s string) string {
 // Nearly every name a scan reads is already plain ASCII: letters, digits,
 // hyphens, underscores and dots, with no A-label. UTS #46 maps such a name
 // to itself (but for case, which Parse folds after) and cannot reject it,
-// so it is returned as it is: the two IDNA passes cost 2 % of a scan's CPU.
+// so it is returned as it is, without the two IDNA passes, which showed
+// in a scan's profile (docs/performance.md).
 // TestToASCIIFastPath and FuzzToASCII hold the shortcut to what the full
 // processing returns.
 func toASCII(s string) (string, error) {

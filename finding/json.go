@@ -7,8 +7,8 @@ import "github.com/mxtrace/mxtrace/internal/jsonenc"
 // nil is null.
 //
 // It writes the fields by hand because a scan encodes a plan, findings
-// included, per domain, and encoding/json's reflection cost 7–8 % of the
-// scan's CPU. TestAppendJSON and route's differential test and fuzz target
+// included, per domain, and encoding/json's reflection was a noticeable
+// share of its CPU (docs/performance.md). TestAppendJSON and route's differential test and fuzz target
 // compare its bytes with encoding/json's, and TestFindingJSONFields fails
 // when Finding's fields or their marshalers change until this function
 // follows.

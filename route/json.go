@@ -11,11 +11,11 @@ import (
 // encoding/json writes for *Plan with SetEscapeHTML(false) (without the
 // Encoder's newline): the same members in the same order, nil lists as
 // null and empty ones as [], an empty Error and CanonicalName and a zero
-// RecordsOmitted left out. A
-// nil plan is null.
+// RecordsOmitted left out. A nil plan is null.
 //
-// A scan writes one plan per domain, and encoding/json's reflection cost
-// 7–8 % of the scan's CPU, so the fields are written by hand. The
+// A scan writes one plan per domain, and encoding/json's reflection was a
+// noticeable share of its CPU (docs/performance.md), so the fields are
+// written by hand. The
 // differential test and FuzzPlanJSON (route/json_test.go) compare its
 // bytes with encoding/json's, and TestPlanJSONFields fails when Plan,
 // Record, Tier or Host change (a field, a type, a tag, a marshaler) until

@@ -17,10 +17,11 @@ const maxGrain = 10 * time.Millisecond
 // more.
 //
 // Why not a context.WithTimeout per attempt: that is a timer and a
-// context allocated, armed and stopped for every domain, 4 % of a scan's
-// CPU straight at an authoritative server (pprof), where nearly every
-// domain is answered from memory and never waits. Shared, it is one per
-// grain, a hundred a second at most.
+// context allocated, armed and stopped for every domain, which showed in
+// a scan's profile straight at an authoritative server, where nearly
+// every domain is answered from memory and never waits
+// (docs/performance.md). Shared, it is one per grain, a hundred a second
+// at most.
 type deadlines struct {
 	parent  context.Context
 	timeout time.Duration

@@ -18,10 +18,9 @@ import (
 // each wake-up took the CPU from the resolver in the middle of its work, so
 // both paid a switch and cold caches, and the scan read its replies one or
 // two at a time. As a batch job it reads them a dozen at a time, when the
-// resolver pauses. Measured through a cold Unbound on two cores, ten
-// interleaved pairs: the scan's CPU 58–87 µs per domain instead of 90–118
-// (system time 18–25 instead of 32–47), domains/s higher in nine pairs and
-// 2 % lower in one; straight at Knot, which needs no waking, no change.
+// resolver pauses, and both spend less CPU per domain; straight at an
+// authoritative server, which needs no waking, nothing changes
+// (docs/performance.md).
 //
 // Only a process that runs under the normal policy is changed: one started
 // under another (chrt(1): batch, idle, real time) keeps it, and restore does

@@ -23,8 +23,8 @@ const (
 // function that restores the settings. A scan's live heap is small and
 // flat (the bounded cache, a window of entries: 25-40 MB from 100k to 1M
 // domains) while it allocates for every reply and every line, so at the
-// default GOGC=100 the collector runs every few megabytes and costs 6 %
-// of the CPU. With GOGC=400 it runs a quarter as often (2 %); the soft
+// default GOGC=100 the collector runs every few megabytes. With GOGC=400
+// it runs a quarter as often (docs/performance.md); the soft
 // memory limit (runtime/debug.SetMemoryLimit) keeps the heap under 160
 // MiB whatever the live heap does, so the process stays under 200 MB.
 // The environment's GOGC or GOMEMLIMIT, when set, win: nothing changes.
@@ -67,10 +67,9 @@ func nextProcs(cur, max int, cores float64) int {
 // stops it and restores the default. A scan through a recursive resolver
 // waits for it most of the time: each reply wakes the scan for a few
 // microseconds, and the Go scheduler, with an idle processor (P) to hand
-// the woken goroutines to, wakes and parks an OS thread for each of them.
-// Measured through a cold Unbound on two cores, that cost a fifth of the
-// scan's CPU (131-143 µs per domain with GOMAXPROCS=2, 107-111 with 1),
-// CPU the resolver on the same machine then lacked. Scanning a fast
+// the woken goroutines to, wakes and parks an OS thread for each of them:
+// a large share of the scan's CPU (docs/performance.md), which the
+// resolver on the same machine then lacks. Scanning a fast
 // authoritative server directly needs more than a core, and gets them.
 // Every period it reads the process's CPU time (getrusage(2)) and applies
 // nextProcs. With GOMAXPROCS set in the environment, one CPU, or a system

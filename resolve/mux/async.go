@@ -487,12 +487,10 @@ func (s *socket) sendBatch(buf []byte, ends []int, start, i, j int) error {
 // time, each starting a query or two; sending those one sendmmsg each (and
 // waking the resolver for each) cost more CPU than the rest of the reply's
 // handling. Two milliseconds are little beside a cold recursive lookup's
-// time (Unbound's median in the scan benchmark: 9–12 ms), and a server that
-// answers fast sends replies in batches, whose queries fill outboxes past
-// flushBatch and leave at once. Against 8 queries and one millisecond, 16
-// and two gave 3–10 % more domains/s through a cold Unbound in five
-// interleaved pairs (its CPU per query falls with the batches' size) and
-// no loss against Knot directly.
+// time, and a server that answers fast sends replies in batches, whose
+// queries fill outboxes past flushBatch and leave at once. A recursive
+// resolver's CPU per query falls with the size of the batches it is sent;
+// the values were chosen by interleaved scans (docs/performance.md).
 const (
 	flushBatch = 16
 	flushDelay = 2 * time.Millisecond

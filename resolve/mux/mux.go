@@ -43,8 +43,9 @@ const (
 	// to one of its threads by a hash of the source port, and a load
 	// balancer in front of a resolver farm picks a member the same way:
 	// with only two sockets both land on the same thread one time in two
-	// (measured: Unbound with two threads answered a whole scan from one),
-	// with eight the odds that one thread gets none are 1 in 128.
+	// (Unbound with two threads then answers a whole scan from one;
+	// docs/performance.md), with eight the odds that one thread gets none
+	// are 1 in 128.
 	DefaultSockets = 8
 	// MaxInFlight is the largest MaxInFlight: half of the 16-bit ID
 	// space of one socket (RFC 1035 §4.1.1), so an ID is always found in

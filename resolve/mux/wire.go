@@ -32,7 +32,8 @@ const (
 // types and field values) as upstream.ParseReply, which unpacks with miekg/dns.
 //
 // It exists because (*dns.Msg).Unpack, called for every reply the Mux
-// reads, took ~8 % of the scanner's CPU: it allocates a string for every
+// reads, was a large share of the scanner's CPU (docs/performance.md): it
+// allocates a string for every
 // name of every record, grows each section by appending, and unpacks the
 // OPT record's options into their own types. This parser reads the message
 // format of RFC 1035 §4.1 itself, for what a scan's replies hold: A, AAAA,

@@ -12,10 +12,10 @@ import (
 // down costs every lookup its tries there first: a time-out (2 s by
 // default) when its host is gone, an ICMP report and a pause when nothing
 // listens. Asked first by thousands of lookups, a dead first --resolver
-// took a scan from 21,700 domains/s to 3,000 (port closed) and below 100
-// (host silent). So, as a recursive resolver keeps a server's state in
-// its infrastructure cache (Unbound marks a server that keeps timing out
-// and asks it again only to probe it), and as CoreDNS's forward plugin
+// cuts a scan's rate by an order of magnitude or more (docs/scan.md). So,
+// as a recursive resolver keeps a server's state in its infrastructure
+// cache (Unbound marks a server that keeps timing out and asks it again
+// only to probe it), and as CoreDNS's forward plugin
 // takes an upstream out of rotation after failed health checks:
 //
 //   - SilentLimit tries in a row (a Stub: one lookup's tries, at least
