@@ -14,6 +14,7 @@ package dial
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -50,7 +51,7 @@ type Net struct {
 
 // ErrFamily is the error of dialing an address of a family that Net's
 // IPv4 or IPv6 excludes.
-var ErrFamily = fmt.Errorf("dial: address family not selected")
+var ErrFamily = errors.New("dial: address family not selected")
 
 // DialContext connects to address ("host:port") on network "tcp" (or
 // "tcp4", "tcp6"), checking the policy on every address tried.

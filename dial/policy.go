@@ -37,9 +37,12 @@ type Policy struct {
 // Without AllowPrivate only globally reachable unicast addresses pass:
 // every block of the IANA IPv4 and IPv6 Special-Purpose Address
 // Registries (RFC 6890 §2.2) whose "Globally Reachable" is False is
-// refused, and so are multicast, the limited broadcast address and, for
-// IPv6, everything outside 2000::/3, the only block allocated for global
-// unicast (RFC 4291 §2.4).
+// refused, and so are the blocks that are not plain unicast destinations
+// (the deprecated 6to4 relay anycast, 6to4 and ORCHID, which lead to
+// other addresses or to none), multicast, the reserved 240.0.0.0/4 with
+// the limited broadcast address, and, for IPv6, everything outside
+// 2000::/3, the only block allocated for global unicast (RFC 4291 §2.4),
+// except NAT64 addresses, judged by the IPv4 address they translate to.
 func (p *Policy) Check(addr netip.Addr) error {
 	if p.AllowPrivate {
 		return nil
