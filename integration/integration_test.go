@@ -527,8 +527,9 @@ func sortRecords(rs []route.Record) {
 	})
 }
 
-// multihomedOrder checks rule 7 against a real server: the planner
-// keeps the addresses of the multihomed exchange, all 6 A and 2 AAAA.
+// multihomedOrder checks docs/routing.md#address-resolution against a
+// real server: the planner keeps the addresses of the multihomed exchange,
+// all 6 A and 2 AAAA.
 func multihomedOrder(t *testing.T, e *env) {
 	rec := newStub(t, stub.Config{Servers: []string{e.unbound.Addr}})
 	planner := route.Planner{Resolver: resolve.NewCache(rec, 0)}

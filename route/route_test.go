@@ -234,7 +234,8 @@ func TestSelf(t *testing.T) {
 	}
 }
 
-// TestAddressOrder: rule 7, a multihomed host keeps the server's order.
+// TestAddressOrder (docs/routing.md#address-resolution): a multihomed
+// host keeps the server's order.
 func TestAddressOrder(t *testing.T) {
 	got, err := loadCase(t, "multihomed").plan(t)
 	if err != nil {
@@ -267,8 +268,9 @@ func TestFamilies(t *testing.T) {
 	}
 }
 
-// TestBounds: rule 9, at most MaxExchanges exchanges and MaxAddresses
-// addresses per exchange, the cut reported; at the limit nothing is cut.
+// TestBounds (docs/routing.md#bounded-work): at most MaxExchanges
+// exchanges and MaxAddresses addresses per exchange, the cut reported; at
+// the limit nothing is cut.
 func TestBounds(t *testing.T) {
 	build := func(exchanges, addrs int) *resolve.Zones {
 		t.Helper()
@@ -344,7 +346,8 @@ func (f failing) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answe
 	return f.next.Lookup(ctx, q)
 }
 
-// TestTemporaryFailure: rule 2, a SERVFAIL is never "no MX" or "no mail".
+// TestTemporaryFailure (docs/routing.md#nxdomain-and-temporary-errors): a
+// SERVFAIL is never "no MX" or "no mail".
 func TestTemporaryFailure(t *testing.T) {
 	for _, tt := range []struct {
 		zone     string

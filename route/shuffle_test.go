@@ -8,9 +8,9 @@ import (
 	"github.com/mxtrace/mxtrace/route"
 )
 
-// TestShuffleUniform: rule 5, the order inside a tier is uniformly random.
-// Over 6000 seeds every order of a 3-host tier must appear, and the counts
-// must pass a chi-squared test (5 degrees of freedom, p = 0.001 → 20.52).
+// TestShuffleUniform (docs/routing.md#tiers-and-shuffle): the order
+// inside a tier is uniformly random. Over 6000 seeds every order of a
+// 3-host tier must appear, and the counts must pass a chi-squared test (5 degrees of freedom, p = 0.001 → 20.52).
 // Seeds make the test deterministic: it cannot flake.
 func TestShuffleUniform(t *testing.T) {
 	c := loadCase(t, "equal-tier")
