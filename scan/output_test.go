@@ -201,7 +201,7 @@ func TestSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{`"schema":1`, `"results":{"error":1,"no-mail":1,"null-mx":1,"nxdomain":1,"ok":6}`, `"errors":{"invalid-input":1}`, `"providers":[{"domain":"provider.test","domains":3}`, `"domains_per_second":`, `"incomplete":1`} {
+	for _, k := range []string{`"schema":1`, `"results":{"error":1,"no-mail":1,"null-mx":1,"nxdomain":1,"ok":6}`, `"errors":{"invalid-input":1}`, `"providers":[{"domain":"provider.test","domains":3}`, `"domains_per_second":`, `"incomplete":1`, `"worst":{`} {
 		if !strings.Contains(string(b), k) {
 			t.Errorf("summary JSON lacks %s: %s", k, b)
 		}
@@ -248,6 +248,15 @@ func TestSummaryOncePerDomain(t *testing.T) {
 	}
 	if s.Findings[finding.MXNoIPv6] != 2 || s.Findings[finding.MXTargetCNAME] != 2 || len(s.Findings) != 2 {
 		t.Errorf("findings %v, want each ID twice", s.Findings)
+	}
+	// Worst: each line once, by its worst finding.
+	w := newSummary("route")
+	w.add(&outcome{value: plan, plan: plan, findings: []finding.Finding{{ID: finding.MXNoIPv6, Severity: finding.Info}}})
+	w.add(&outcome{value: plan, plan: plan})
+	fs[1].Severity = finding.Warning
+	w.add(&outcome{value: plan, plan: plan, findings: fs})
+	if fmt.Sprint(w.Worst) != "map[info:1 warning:1]" {
+		t.Errorf("worst %v", w.Worst)
 	}
 	if top := s.providers.top(5); fmt.Sprint(top) != "[{other.test 2} {provider.test 2}]" {
 		t.Errorf("providers %v", top)

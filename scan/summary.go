@@ -40,6 +40,9 @@ type Summary struct {
 	// Findings counts, per finding ID, the domains with at least one
 	// finding of it.
 	Findings map[finding.ID]int64 `json:"findings"`
+	// Worst counts the lines with findings by the severity of their worst
+	// one (mxtrace scan --fail-on reads it).
+	Worst map[finding.Severity]int64 `json:"worst"`
 	// Providers are the registrable domains that run the most exchanges,
 	// counted once per domain that routes mail to them, most first.
 	Providers []Provider `json:"providers"`
@@ -97,6 +100,7 @@ func newSummary(mode string) *Summary {
 		Mode:         mode,
 		Results:      map[route.Result]int64{},
 		Findings:     map[finding.ID]int64{},
+		Worst:        map[finding.Severity]int64{},
 		Errors:       map[ErrorKind]int64{},
 		providers:    newHeavyHitters(providerCounters),
 		registrables: registrables{},
@@ -129,6 +133,9 @@ func (s *Summary) add(o *outcome) {
 		s.Errors[kind]++
 	case o.err != nil:
 		s.Incomplete++
+	}
+	if w := finding.Worst(o.findings); w > 0 {
+		s.Worst[w]++
 	}
 	s.countFindings(o.findings)
 	if o.plan != nil && o.plan.Result == route.ResultOK {

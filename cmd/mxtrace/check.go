@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 
 	"github.com/spf13/cobra"
 
@@ -89,7 +88,7 @@ the exchanges all the same, e.g. new servers before the zone is published).`,
 			return runInOrder(g, cmd.Context(), names,
 				func(ctx context.Context, n dnsname.Name) (*check.Report, error) {
 					r := a.Audit(ctx, n)
-					return r, errors.Join(r.Errors()...)
+					return r, auditFailed(r)
 				},
 				func(r *check.Report) error {
 					if g.json {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/resolve"
@@ -65,22 +66,15 @@ func (g *globals) verdict(failed error, worst finding.Severity) error {
 }
 
 // jobFailed reports whether err means that the job could not be done: no
-// usable answer came back for what the job depends on (for route and
-// check, the domain's MX records). That is every lookup that did not
-// settle its question (*resolve.Error: a time-out, SERVFAIL, REFUSED,
-// another rcode, a malformed or truncated reply, an unreachable server, a
-// name outside the --zone files), a planner's temporary failure, no
-// address to talk to, and the deadline. Whichever server or path it came
-// through, the same failure gives the same status.
-//
-// It is not a domain whose DNS answered but is broken for good: an alias
-// chain that loops or runs too long, or --self leaving no exchange; those
-// are findings (status 1 at --fail-on error).
+// usable answer came back for what the job depends on (for route, the
+// domain's MX records). That is every lookup that did not settle its
+// question (*resolve.Error: a time-out, SERVFAIL, REFUSED, another rcode,
+// a malformed or truncated reply, an unreachable server, a name outside
+// the --zone files), a planner's temporary failure, no address to talk
+// to, and the deadline. Whichever server or path it came through, the
+// same failure gives the same status.
 func jobFailed(err error) bool {
-	switch {
-	case err == nil:
-		return false
-	case errors.Is(err, resolve.ErrCNAMELoop), errors.Is(err, resolve.ErrCNAMEChain), errors.Is(err, route.ErrMailLoop):
+	if err == nil || brokenForGood(err) {
 		return false
 	}
 	if _, ok := errors.AsType[*resolve.Error](err); ok {
@@ -92,4 +86,27 @@ func jobFailed(err error) bool {
 		}
 	}
 	return false
+}
+
+// brokenForGood reports an error that is an answer, not a failure to get
+// one: the domain's DNS answered but is broken for good (an alias chain
+// that loops or runs too long), or --self leaves no exchange. Those are
+// findings: status 1 at --fail-on error, not 3.
+func brokenForGood(err error) bool {
+	return errors.Is(err, resolve.ErrCNAMELoop) || errors.Is(err, resolve.ErrCNAMEChain) || errors.Is(err, route.ErrMailLoop)
+}
+
+// auditFailed is check's job failure: the first area that could not be
+// judged (check.Judge gives an area an error only for a failure to get
+// its facts: a lookup that did not settle, the deadline), unless the
+// error is an answer broken for good. An audit that could not check an
+// area was not done, whichever area it is: exit 0 must mean that every
+// area was checked.
+func auditFailed(r *check.Report) error {
+	for _, err := range r.Errors() {
+		if !brokenForGood(err) {
+			return err
+		}
+	}
+	return nil
 }

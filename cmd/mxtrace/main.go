@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -29,7 +30,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -47,14 +48,15 @@ type globals struct {
 	smtpPort  int
 	caFiles   []string
 
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	logger         *slog.Logger
 }
 
 // run executes one command line and returns its exit status. It is main
 // without the process: tests call it directly.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "mxtrace",
 		Short: "Where does a domain's mail go, in what order, and is it set up right?",
@@ -77,7 +79,10 @@ Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
 				return usageError("--smtp-port %d: not a TCP port", g.smtpPort)
 			}
 			if _, err := g.failSeverity(); err != nil {
-				return usageError("--fail-on: %v", err)
+				return usageError("--fail-on %q: want error, warning, info or never", g.failOn)
+			}
+			if g.timeout <= 0 {
+				return usageError("--timeout %v: want a positive duration, such as 20s or 1m", g.timeout)
 			}
 			level := slog.LevelWarn
 			if g.verbose {
@@ -87,6 +92,8 @@ Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
 			return nil
 		},
 	}
+	root.Version = readVersion(debug.ReadBuildInfo()).String()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -111,6 +118,7 @@ Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
 	root.AddCommand(scanCommand(g))
 	root.AddCommand(probeCommand(g))
 	root.AddCommand(sendCommand(g))
+	root.AddCommand(versionCommand(g))
 
 	err := root.Execute()
 	code := exitStatus(err)
@@ -128,14 +136,19 @@ func (g *globals) failSeverity() (finding.Severity, error) {
 	return finding.ParseSeverity(g.failOn)
 }
 
+// isTerminal reports whether r is a terminal (so not a pipe or a file).
+func isTerminal(r any) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 // color reports whether stdout is a terminal and NO_COLOR is unset
 // (https://no-color.org).
 func (g *globals) color() bool {
 	if _, set := os.LookupEnv("NO_COLOR"); set {
 		return false
 	}
-	f, ok := g.stdout.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	return isTerminal(g.stdout)
 }
 
 // parseNames validates every input before any query is sent, so a typo in

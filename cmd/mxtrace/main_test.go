@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -11,11 +12,18 @@ import (
 
 const exampleZone = "../../examples/example.zone"
 
-// mxtrace runs one command line and returns its exit status and output.
+// mxtrace runs one command line, with nothing on standard input, and
+// returns its exit status and output.
 func mxtrace(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return mxtraceInput(t, strings.NewReader(""), args...)
+}
+
+// mxtraceInput runs one command line reading stdin.
+func mxtraceInput(t *testing.T, stdin io.Reader, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(t.Context(), args, &out, &errOut)
+	code := run(t.Context(), args, stdin, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -119,13 +127,35 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"--fail-on", "never", "dangling.example"}, exitOK},         // never
 		{[]string{"--fail-on", "warning", "implicit.example"}, exitFindings}, // mx-implicit is a warning
 		{[]string{"--fail-on", "bogus", "tiers.example"}, exitUsage},         // bad flag value
-		{[]string{"-4", "-6", "tiers.example"}, exitUsage},                   // exclusive flags
-		{[]string{"--fail-on", "never", "mail.example.org"}, exitFailed},     // outside the zone files
+		{[]string{"--timeout", "0", "tiers.example"}, exitUsage},             // no time at all
+		{[]string{"--timeout", "-5s", "tiers.example"}, exitUsage},
+		{[]string{"-4", "-6", "tiers.example"}, exitUsage},               // exclusive flags
+		{[]string{"--fail-on", "never", "mail.example.org"}, exitFailed}, // outside the zone files
 		{[]string{"--fail-on", "never", "--no-such-flag", "x.example"}, exitUsage},
 	} {
 		code, _, errOut := mxtrace(t, append([]string{"route", "--zone", exampleZone}, tt.args...)...)
 		if code != tt.want {
 			t.Errorf("%v: exit %d, want %d (stderr %q)", tt.args, code, tt.want, errOut)
+		}
+	}
+}
+
+// TestUsageMessages: a bad --fail-on or --timeout says what is wanted.
+func TestUsageMessages(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--fail-on", "bogus"}, `--fail-on "bogus": want error, warning, info or never`},
+		{[]string{"--timeout", "0"}, "--timeout 0s: want a positive duration"},
+		{[]string{"--timeout", "-1m"}, "--timeout -1m0s: want a positive duration"},
+	} {
+		for _, cmd := range [][]string{{"route", "tiers.example"}, {"check", "tiers.example"}, {"spf", "tiers.example", "--ip", "192.0.2.1"},
+			{"scan", "list.txt"}, {"probe", "tiers.example"}, {"send", "--to", "a@tiers.example"}} {
+			code, out, errOut := mxtrace(t, append(cmd, tt.args...)...)
+			if code != exitUsage || out != "" || !strings.Contains(errOut, tt.want) {
+				t.Errorf("%s %q: exit %d, stdout %q, stderr %q; want %d and %q", cmd, tt.args, code, out, errOut, exitUsage, tt.want)
+			}
 		}
 	}
 }

@@ -68,7 +68,13 @@ A temporary DNS failure (SERVFAIL, REFUSED, time-out) is reported as result
 func (g *globals) printPlans(ctx context.Context, p *route.Planner, names []dnsname.Name) error {
 	style := report.Style{Color: g.color()}
 	return runInOrder(g, ctx, names,
-		func(ctx context.Context, n dnsname.Name) (*route.Plan, error) { return p.Plan(ctx, n) },
+		func(ctx context.Context, n dnsname.Name) (*route.Plan, error) {
+			plan, err := p.Plan(ctx, n)
+			if !jobFailed(err) {
+				err = nil // a mail loop: a finding
+			}
+			return plan, err
+		},
 		func(plan *route.Plan) error {
 			if g.json {
 				return report.WriteJSON(g.stdout, plan)
@@ -81,8 +87,9 @@ func (g *globals) printPlans(ctx context.Context, p *route.Planner, names []dnsn
 // runInOrder runs do for every name concurrently (at most
 // maxParallelDomains at once, each within --timeout) and writes the
 // results in input order as soon as each one and all before it are done.
-// The outcome goes through verdict: 3 when a job could not be done, else
-// 1 when a finding reaches --fail-on.
+// do's error says that the job could not be done for the name (nil when it
+// was, whatever was found); the outcome goes through verdict: 3 when a job
+// could not be done, else 1 when a finding reaches --fail-on.
 func runInOrder[T any](g *globals, ctx context.Context, names []dnsname.Name,
 	do func(context.Context, dnsname.Name) (T, error), write func(T) error, findings func(T) []finding.Finding) error {
 	type result struct {
@@ -112,7 +119,7 @@ func runInOrder[T any](g *globals, ctx context.Context, names []dnsname.Name,
 			return &exitError{exitFailed, err}
 		}
 		worst = max(worst, finding.Worst(findings(r.v)))
-		if failed == nil && jobFailed(r.err) {
+		if failed == nil {
 			failed = r.err
 		}
 	}

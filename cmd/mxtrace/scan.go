@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/proctune"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
@@ -47,7 +47,7 @@ type scanOptions struct {
 func scanCommand(g *globals) *cobra.Command {
 	o := &scanOptions{}
 	cmd := &cobra.Command{
-		Use:   "scan FILE|-",
+		Use:   "scan [FILE|-]",
 		Short: "Route or audit a list of domains: one JSON line per entry, in input order",
 		Long: `scan routes (--mode route, the default) or audits (--mode check) every domain of
 a list and writes one line per entry: exactly the object "route --json" or
@@ -55,8 +55,9 @@ a list and writes one line per entry: exactly the object "route --json" or
 or, for an entry that is not a domain, an error object. Nothing is dropped,
 nothing is written twice.
 
-The input is a file, or standard input for -: one domain or e-mail address per
-line (blank lines and # comments are skipped), one column of a CSV file
+The input is a file, or standard input (for -, or when no FILE is given and
+standard input is not a terminal: mxtrace scan < list.txt): one domain or
+e-mail address per line (blank lines and # comments are skipped), one column of a CSV file
 (--column), or every name with NS or MX records in a zone file (--from-zone).
 It is streamed: millions of entries take no more memory than a few.
 
@@ -68,18 +69,27 @@ Ctrl-C (or SIGTERM) stops cleanly: every finished line is written and the file
 is valid. Run the same command with --resume to continue it. --shard I/N takes
 a fixed 1/N of the input, so N machines split one list without coordination.
 
-Exit status: 0 the whole input was scanned (whatever the domains' findings);
-2 bad usage, or --resume on an output that does not match the input; 3 the
-scan could not finish (interrupted, input or output error, or no domain got
-any answer). See docs/scan.md.`,
+Exit status: 0 the whole input was scanned (by default whatever the domains'
+findings: --fail-on is "never" for scan unless given); 1 with --fail-on
+SEVERITY, a line this run wrote has a finding at or above it; 2 bad usage,
+or --resume on an output that does not match the input; 3 the scan could
+not finish (interrupted, input or output error, or no domain got any
+answer). See docs/scan.md.`,
 		Example: `  mxtrace scan --zone examples/example.zone domains.txt
   mxtrace scan -o out.jsonl top-1m.csv --column 2 --concurrency 512
   mxtrace scan -o out.jsonl --resume top-1m.csv --column 2
   mxtrace scan --from-zone com.zone --shard 3/16 -o com-3.jsonl --summary com-3.summary.json
   mxtrace scan --mode check --format csv -o audit.csv customers.txt
-  zcat list.gz | mxtrace scan - | jq -r 'select(.result == "error") | .domain'`,
+  zcat list.gz | mxtrace scan | jq -r 'select(.result == "error") | .domain'
+  mxtrace scan --fail-on error < customers.txt > audit.jsonl || echo "some domain has an error"`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("fail-on") {
+				// A list nearly always has broken domains: by default a
+				// finished scan is a success, so a batch system does not
+				// retry it (exit 1 is for --fail-on given explicitly).
+				g.failOn = "never"
+			}
 			return g.scan(cmd, args, o)
 		},
 	}
@@ -138,7 +148,7 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 	case o.smtp && o.mode != "check":
 		return usageError("--smtp goes with --mode check")
 	}
-	input, err := o.input(args, cfg.Shard)
+	input, err := o.input(args, cfg.Shard, g.stdin)
 	if err != nil {
 		return err
 	}
@@ -164,7 +174,7 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 			fmt.Fprintf(g.stderr, "mxtrace: %s: cut a torn last line (%d bytes)\n", o.output, done.Repaired)
 		}
 	}
-	if ef, ok := g.stderr.(*os.File); ok && term.IsTerminal(int(ef.Fd())) {
+	if isTerminal(g.stderr) {
 		cfg.Progress, cfg.Total = g.stderr, input.total
 	}
 
@@ -205,19 +215,26 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 			}
 		}
 	}
-	return scanExit(err, sum, o)
+	return g.scanExit(err, sum, o)
 }
 
-// scanExit maps the end of a scan to an exit status.
-func scanExit(err error, sum *scan.Summary, o *scanOptions) error {
+// scanExit maps the end of a scan to an exit status: 3 when it could not
+// finish, or when no domain got an answer; else verdict over the worst
+// finding of the lines this run wrote.
+func (g *globals) scanExit(err error, sum *scan.Summary, o *scanOptions) error {
 	switch {
 	case err == nil:
 		// Every line an error saying no server answered: the scan could
 		// not be done (exit 3), however well it went through the list.
+		var failed error
 		if sum.Written > 0 && sum.Errors[scan.KindTimeout]+sum.Errors[scan.KindServFail]+sum.Errors[scan.KindRefused] == sum.Written {
-			return &exitError{exitFailed, errors.New("no domain got an answer: are the resolvers reachable?")}
+			failed = errors.New("no domain got an answer: are the resolvers reachable?")
 		}
-		return nil
+		worst := finding.Severity(0)
+		for sev := range sum.Worst {
+			worst = max(worst, sev)
+		}
+		return g.verdict(failed, worst)
 	case errors.Is(err, scan.ErrInterrupted):
 		where := "the output"
 		if o.output != "" && o.output != "-" {
@@ -243,9 +260,12 @@ type scanInput struct {
 	stdin io.Reader
 }
 
-// input checks the input flags and says how to read the entries.
-func (o *scanOptions) input(args []string, shard scan.Shard) (*scanInput, error) {
-	in := &scanInput{stdin: os.Stdin}
+// input checks the input flags and says how to read the entries. Without
+// a FILE (or --from-zone) the list is read from stdin, unless stdin is a
+// terminal: nobody types a million domains, and a scan waiting for them
+// looks hung (zdns and massdns read a pipe the same way).
+func (o *scanOptions) input(args []string, shard scan.Shard, stdin io.Reader) (*scanInput, error) {
+	in := &scanInput{stdin: stdin}
 	switch {
 	case o.fromZone != "" && len(args) > 0:
 		return nil, usageError("give a FILE or --from-zone, not both")
@@ -260,8 +280,10 @@ func (o *scanOptions) input(args []string, shard scan.Shard) (*scanInput, error)
 		in.path = o.fromZone
 		in.source = func(r io.Reader) scan.Source { return scan.Zone(r, o.origin, o.fromZone) }
 		return in, nil
+	case len(args) == 0 && isTerminal(stdin):
+		return nil, usageError("no input: give a FILE, --from-zone FILE, or a list on standard input (mxtrace scan < list.txt)")
 	case len(args) == 0:
-		return nil, usageError("no input: give a FILE (- for standard input) or --from-zone FILE")
+		args = []string{"-"}
 	}
 	in.path = args[0]
 	in.source = scan.Lines

@@ -204,7 +204,6 @@ func TestScanUsage(t *testing.T) {
 		{[]string{"--format", "xml", list}, "--format"},
 		{[]string{"--shard", "3/3", list}, "--shard"},
 		{[]string{"--resume", list}, "--resume needs --output"},
-		{nil, "no input"},
 		{[]string{"--from-zone", exampleZone, list}, "not both"},
 		{[]string{"--column", "0", list}, "count from 1"},
 		{[]string{"--header", list}, "--header goes with --column"},
@@ -227,7 +226,7 @@ func TestScanInterrupted(t *testing.T) {
 	cancel()
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	var stdout, stderr strings.Builder
-	code := run(ctx, []string{"scan", "--zone", exampleZone, "-o", out, writeList(t, scanDomains...)}, &stdout, &stderr)
+	code := run(ctx, []string{"scan", "--zone", exampleZone, "-o", out, writeList(t, scanDomains...)}, strings.NewReader(""), &stdout, &stderr)
 	if code != exitFailed || !strings.Contains(stderr.String(), "--resume") {
 		t.Errorf("exit %d, %q", code, stderr.String())
 	}
@@ -256,7 +255,7 @@ func TestScanNoAnswers(t *testing.T) {
 
 func TestScanStdin(t *testing.T) {
 	o := &scanOptions{}
-	in, err := o.input([]string{"-"}, scan.Shard{})
+	in, err := o.input([]string{"-"}, scan.Shard{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,4 +364,61 @@ func TestScanResumeNew(t *testing.T) {
 	if ds := domainsOf(t, string(b)); !slices.Equal(ds, []string{"tiers.example", "nullmx.example"}) {
 		t.Errorf("after two runs: %q", ds)
 	}
+}
+
+// TestScanReadsPipedStdin: without a FILE, scan reads standard input when
+// it is not a terminal (mxtrace scan < list.txt), and writes what it
+// writes for the same list in a file; on a terminal it is bad usage.
+func TestScanReadsPipedStdin(t *testing.T) {
+	_, want, _ := mxtrace(t, "scan", "--zone", exampleZone, "--seed", "1", writeList(t, scanDomains...))
+	code, out, errOut := mxtraceInput(t, strings.NewReader(strings.Join(scanDomains, "\n")+"\n"), "scan", "--zone", exampleZone, "--seed", "1")
+	if code != exitOK || stable(out) != stable(want) {
+		t.Errorf("exit %d (%s); from standard input:\n%s\nfrom the file:\n%s", code, errOut, out, want)
+	}
+
+	tty, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no terminal to test with: %v", err)
+	}
+	defer tty.Close()
+	if !isTerminal(tty) {
+		t.Skip("/dev/ptmx is not a terminal here")
+	}
+	code, out, errOut = mxtraceInput(t, tty, "scan", "--zone", exampleZone)
+	if code != exitUsage || out != "" || !strings.Contains(errOut, "no input: give a FILE, --from-zone FILE, or a list on standard input") {
+		t.Errorf("on a terminal: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestScanFailOn: a scan's status ignores the domains' findings unless
+// --fail-on is given; with it, exit 1 when a line has a finding at or
+// above it.
+func TestScanFailOn(t *testing.T) {
+	broken := writeList(t, "tiers.example", "dangling.example") // mx-target-nxdomain is an error
+	clean := writeList(t, "nullmx.example")                     // mx-null is info
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{broken}, exitOK},
+		{[]string{"--fail-on", "error", broken}, exitFindings},
+		{[]string{"--fail-on", "never", broken}, exitOK},
+		{[]string{"--fail-on", "error", clean}, exitOK},
+		{[]string{"--fail-on", "info", clean}, exitFindings},
+		{[]string{"--fail-on", "error", "--mode", "check", broken}, exitFindings},
+	} {
+		code, out, errOut := mxtrace(t, append([]string{"scan", "--zone", exampleZone}, tc.args...)...)
+		if code != tc.want || strings.Count(out, "\n") != strings.Count(mustRead(t, tc.args[len(tc.args)-1]), "\n") {
+			t.Errorf("%q: exit %d, want %d (stderr %s)\n%s", tc.args, code, tc.want, errOut, out)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/internal/dnstest"
+)
+
+// hostileDNSZone is what the honest handler behind each hostile option
+// serves: a domain with one exchange (and its reverse zone, so that check
+// can judge every area; its nameserver is a loopback address where nothing
+// listens, which is a finding), and an alias to itself.
+const hostileDNSZone = `$ORIGIN example.test.
+@     300 SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 300
+@     300 NS  ns.example.test.
+@     300 MX  10 mx.example.test.
+mx    300 A   192.0.2.1
+ns    300 A   127.83.83.83
+loop  300 CNAME loop.example.test.
+$ORIGIN 2.0.192.in-addr.arpa.
+@     300 SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 300
+1     300 PTR mx.example.test.
+`
+
+// TestExitStatusHostile: each hostile DNS server of internal/dnstest, as
+// the only --resolver, gives route and check the same exit status: 3 when
+// no usable answer came back (whatever the way it failed: silence,
+// SERVFAIL, REFUSED, garbage, a reply for another question, TC then a
+// closed or stalled TCP connection), the findings' status when the answer
+// got through in the end (0 at --fail-on never), and 1 for an alias that
+// loops, which is an answer: the domain is broken for good.
+func TestExitStatusHostile(t *testing.T) {
+	zone := func(opts ...dnstest.Option) func(*testing.T) *dnstest.Server {
+		return func(t *testing.T) *dnstest.Server { return dnstest.NewZone(t, hostileDNSZone, opts...) }
+	}
+	handler := func(h dns.Handler) func(*testing.T) *dnstest.Server {
+		return func(t *testing.T) *dnstest.Server { return dnstest.New(t, h) }
+	}
+	for _, tc := range []struct {
+		name         string
+		server       func(*testing.T) *dnstest.Server
+		domain       string
+		route, check int
+	}{
+		{"Silent", handler(dnstest.Silent()), "example.test", exitFailed, exitFailed},
+		{"SERVFAIL", handler(dnstest.Rcode(dns.RcodeServerFailure)), "example.test", exitFailed, exitFailed},
+		{"REFUSED", handler(dnstest.Rcode(dns.RcodeRefused)), "example.test", exitFailed, exitFailed},
+		{"FORMERR", handler(dnstest.Rcode(dns.RcodeFormatError)), "example.test", exitFailed, exitFailed},
+		{"NOTIMP", handler(dnstest.Rcode(dns.RcodeNotImplemented)), "example.test", exitFailed, exitFailed},
+		{"Garbage/RandomBytes", handler(dnstest.Garbage(dnstest.RandomBytes)), "example.test", exitFailed, exitFailed},
+		{"Garbage/ShortHeader", handler(dnstest.Garbage(dnstest.ShortHeader)), "example.test", exitFailed, exitFailed},
+		{"Garbage/LyingCounts", handler(dnstest.Garbage(dnstest.LyingCounts)), "example.test", exitFailed, exitFailed},
+		// The largest answers: the MX set is usable (the plan keeps 64
+		// exchanges); the server has no SOA, so check cannot find the
+		// zone's nameservers.
+		{"Huge", handler(dnstest.Huge()), "example.test", exitOK, exitFailed},
+		{"WrongID", zone(dnstest.WrongID()), "example.test", exitFailed, exitFailed},
+		{"WrongIDThenRight", zone(dnstest.WrongIDThenRight()), "example.test", exitOK, exitOK},
+		{"WrongQuestion/Name", zone(dnstest.WrongQuestion(dnstest.QuestionName)), "example.test", exitFailed, exitFailed},
+		{"WrongQuestion/Type", zone(dnstest.WrongQuestion(dnstest.QuestionType)), "example.test", exitFailed, exitFailed},
+		{"WrongQuestion/Class", zone(dnstest.WrongQuestion(dnstest.QuestionClass)), "example.test", exitFailed, exitFailed},
+		{"NotResponse", zone(dnstest.NotResponse()), "example.test", exitFailed, exitFailed},
+		{"FormErrOnEDNS", zone(dnstest.FormErrOnEDNS()), "example.test", exitOK, exitOK},
+		{"AlwaysTruncated", zone(dnstest.AlwaysTruncated()), "example.test", exitOK, exitOK},
+		{"AlwaysTruncated+BrokenTCP/CloseConn", zone(dnstest.AlwaysTruncated(), dnstest.BrokenTCP(dnstest.CloseConn)), "example.test", exitFailed, exitFailed},
+		{"AlwaysTruncated+BrokenTCP/LengthOnly", zone(dnstest.AlwaysTruncated(), dnstest.BrokenTCP(dnstest.LengthOnly)), "example.test", exitFailed, exitFailed},
+		{"AlwaysTruncated+SlowTCP", zone(dnstest.AlwaysTruncated(), dnstest.SlowTCP(time.Second)), "example.test", exitFailed, exitFailed},
+		{"CNAME to itself", zone(), "loop.example.test", exitFindings, exitFindings},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := tc.server(t)
+			for _, c := range []struct {
+				args []string
+				want int
+			}{{[]string{"route"}, tc.route}, {[]string{"check", "--no-smtp", "--no-dnsbl"}, tc.check}} {
+				// A failure shows in a second; an answer gets the time it
+				// needs on a busy machine.
+				timeout, failOn := "1s", "never"
+				if c.want != exitFailed {
+					timeout = "30s"
+				}
+				if c.want == exitFindings {
+					failOn = "error"
+				}
+				args := append(c.args, "--resolver", srv.Addr, "--timeout", timeout, "--fail-on", failOn, tc.domain)
+				if code, out, errOut := mxtrace(t, args...); code != c.want {
+					t.Errorf("%s: exit %d, want %d\n%s%s", c.args[0], code, c.want, out, errOut)
+				}
+			}
+		})
+	}
+}
