@@ -123,3 +123,20 @@ func TestPlanHugeMXCancelled(t *testing.T) {
 		t.Errorf("cancelled: result %s with %d tiers, error %v; want error, none, context.Canceled", plan.Result, len(plan.Tiers), err)
 	}
 }
+
+// TestMaxRecordsAboveMessage: route.MaxRecords of the smallest MX records
+// a plan can be given (the owner a pointer to the question, the root as
+// exchange) do not fit in a DNS message, so a plan from the network
+// always keeps every record served.
+func TestMaxRecordsAboveMessage(t *testing.T) {
+	m := new(dns.Msg)
+	m.SetQuestion("a.", dns.TypeMX)
+	m.Compress = true
+	for range route.MaxRecords {
+		m.Answer = append(m.Answer, &dns.MX{Hdr: dns.RR_Header{Name: "a.", Rrtype: dns.TypeMX, Class: dns.ClassINET}, Mx: "."})
+	}
+	b, err := m.Pack()
+	if err == nil && len(b) <= dns.MaxMsgSize {
+		t.Errorf("%d MX records pack into %d octets, within a DNS message's %d", route.MaxRecords, len(b), dns.MaxMsgSize)
+	}
+}

@@ -38,10 +38,12 @@ const (
 )
 
 // MaxRecords bounds Plan.Records, the MX records as served. No DNS
-// message can carry more (an MX record takes at least 16 of a message's
-// 65,535 octets); only a zone file can, and then the rest are counted in
-// Plan.RecordsOmitted (docs/routing.md#bounded-work).
-const MaxRecords = 4096
+// message can carry more: an MX record takes at least 15 of a message's
+// 65,535 octets (a compressed owner, type, class, TTL and length, a
+// preference, the root as exchange), so 4,367 at most. Only a zone file
+// can serve more, and then the rest are counted in Plan.RecordsOmitted
+// (docs/routing.md#bounded-work).
+const MaxRecords = 4400
 
 // TTL range outside which mx-ttl is reported.
 const (
