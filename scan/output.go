@@ -62,7 +62,7 @@ type ErrorRecord struct {
 //	domain          the domain (for an invalid entry: the text as read)
 //	result          ok, null-mx, no-mail, nxdomain or error
 //	implicit        true when the domain has no MX and its own address is used
-//	mx_records      MX records as served
+//	mx_records      MX records as served (those left out of the plan's list too)
 //	tiers           preference tiers
 //	exchanges       exchanges in the tiers
 //	first_exchange  the first exchange of the most preferred tier, as served
@@ -248,7 +248,7 @@ func (e *encoder) row(o *outcome) []string {
 			}
 			hosts++
 		}
-		c = append(c, strconv.FormatBool(p.Implicit), strconv.Itoa(len(p.Records)), strconv.Itoa(len(p.Tiers)),
+		c = append(c, strconv.FormatBool(p.Implicit), strconv.Itoa(len(p.Records)+p.RecordsOmitted), strconv.Itoa(len(p.Tiers)),
 			strconv.Itoa(hosts), cell(first), cell(provider), strconv.Itoa(addressCount(p)))
 		if msg == "" && p.Error != "" {
 			msg = p.Error

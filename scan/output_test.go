@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -390,5 +391,16 @@ func BenchmarkSummaryManyFindings(b *testing.B) {
 	o := &outcome{findings: manyFindings(5000)}
 	for b.Loop() {
 		s.add(o)
+	}
+}
+
+// TestCSVRecordsOmitted: mx_records counts every record served, those a
+// plan left out of its list past route.MaxRecords too.
+func TestCSVRecordsOmitted(t *testing.T) {
+	plan := &route.Plan{Domain: "huge.test", Result: route.ResultOK,
+		Records: make([]route.Record, route.MaxRecords), RecordsOmitted: 10}
+	row := newEncoder(FormatCSV).row(&outcome{value: plan, plan: plan})
+	if i := slices.Index(CSVHeader(), "mx_records"); row[i] != fmt.Sprint(route.MaxRecords+10) {
+		t.Errorf("mx_records = %s, want %d", row[i], route.MaxRecords+10)
 	}
 }
