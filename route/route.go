@@ -103,7 +103,7 @@ func (p *Planner) Plan(ctx context.Context, domain dnsname.Name) (*Plan, error) 
 		err = fmt.Errorf("route %s: %w", domain, err)
 	}
 	if p.Logger != nil {
-		p.Logger.Debug("route", "domain", domain, "result", plan.Result, "records", len(plan.Records), "elapsed", time.Since(start), "error", err)
+		p.Logger.Debug("route", "domain", domain, "result", plan.Result, "records", len(plan.Records)+plan.RecordsOmitted, "elapsed", time.Since(start), "error", err)
 	}
 	return plan, err
 }
