@@ -67,8 +67,10 @@ and reports what is wrong with it.
 Names are taken as domains or e-mail addresses (the part after the last @);
 internationalised names are converted to A-labels.
 
-Exit status: 0 nothing at or above --fail-on; 1 findings at or above it;
-2 bad usage or input; 3 could not do the job (no resolver answered).`,
+Exit status (the same for every command): 0 the job was done and nothing is
+at or above --fail-on; 1 a finding is at or above it; 2 bad usage or input;
+3 the job could not be done (no usable answer for the domain's MX records,
+or for check an area that could not be checked).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
