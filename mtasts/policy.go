@@ -24,7 +24,7 @@ const MaxAgeLimit = 31557600
 
 // MaxPolicySize bounds the policy body. RFC 8461 §3.3 lets senders limit
 // the size of the response; 64 KiB is what deployed senders accept, and
-// real policies are a few hundred bytes.
+// real policies are a few hundred bytes (docs/security.md#deadlines-and-caps).
 const MaxPolicySize = 64 << 10
 
 // ErrPolicySyntax is wrapped by every error of ParsePolicy.

@@ -15,7 +15,7 @@ import (
 
 // Caps on what one server may send. RFC 5321 §4.5.3.1.5 limits a reply line
 // to 512 octets; real servers exceed it now and then, so the probe is
-// lenient, but never unbounded.
+// lenient, but never unbounded (docs/security.md#deadlines-and-caps).
 const (
 	// MaxLineLength is the longest reply line accepted, without its CRLF.
 	MaxLineLength = 4096

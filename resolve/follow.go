@@ -12,7 +12,8 @@ import (
 
 // MaxCNAMEChain bounds how many aliases Follow walks. RFC 1034 §3.6.2 asks
 // resolvers to follow chains but to detect loops; 8 is what BIND and Unbound
-// accept in practice (Unbound's max is 11 restarts), far above real use.
+// accept in practice (Unbound's max is 11 restarts), far above real use
+// (docs/routing.md#alias-chain, docs/security.md#deadlines-and-caps).
 const MaxCNAMEChain = 8
 
 // Result is the outcome of Follow: the records of the asked type at the end

@@ -22,7 +22,8 @@ import (
 const (
 	// MaxLineLength caps a line of a list. A longer line becomes an error
 	// item (its first MaxInputEcho bytes are echoed) and reading goes on
-	// with the next line, so one runaway line cannot grow memory.
+	// with the next line, so one runaway line cannot grow memory
+	// (docs/security.md#deadlines-and-caps).
 	MaxLineLength = 64 << 10
 	// MaxCSVRecord caps one CSV record, quoted newlines included. A quote
 	// that is never closed would otherwise swallow the rest of the file

@@ -13,7 +13,8 @@ import (
 
 // Caps on what one server may send in one session (a connection, TLS
 // records included). go-smtp caps each reply line at 2000 octets; these
-// bound the number of lines and the total.
+// bound the number of lines and the total
+// (docs/security.md#deadlines-and-caps).
 const (
 	// MaxSessionBytes is the most a server may send in one session.
 	MaxSessionBytes = 1 << 20
