@@ -17,15 +17,19 @@ import (
 
 // TestMuxSegmented: on Linux a Mux pads its queries to 128 octets (RFC
 // 8467 §4.1, with RFC 7830's option) and sends them segmented; the server
-// gets every query whole, once, and each lookup its answer.
+// gets every query whole, and each lookup its answer. A datagram the
+// sweeper sends again (a reply slower than the retransmission interval,
+// on a loaded machine) is one more of 128 octets, and counted in Resent.
 func TestMuxSegmented(t *testing.T) {
 	const n = 300
 	var mu sync.Mutex
 	sizes := map[int]int{}
+	names := map[string]bool{}
 	record := func(next dns.Handler) dns.Handler {
 		return dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 			mu.Lock()
 			sizes[req.Len()]++
+			names[req.Question[0].Name] = true
 			mu.Unlock()
 			next.ServeDNS(w, req)
 		})
@@ -53,10 +57,14 @@ func TestMuxSegmented(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(sizes) != 1 || sizes[128] != n {
-		t.Errorf("query sizes %v: want all %d of 128 octets", sizes, n)
+	st := m.Stats()
+	if len(sizes) != 1 || sizes[128] != n+int(st.Resent) {
+		t.Errorf("query sizes %v: want all %d datagrams (%d queries, %d sent again) of 128 octets", sizes, n+int(st.Resent), n, st.Resent)
 	}
-	if st := m.Stats(); st.Sent != n || st.Resent != 0 {
-		t.Errorf("stats %+v: want %d queries sent once each", st, n)
+	if len(names) != n {
+		t.Errorf("the server got %d of the %d questions", len(names), n)
+	}
+	if st.Sent != n {
+		t.Errorf("stats %+v: want %d queries sent", st, n)
 	}
 }
