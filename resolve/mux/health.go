@@ -90,7 +90,7 @@ func (m *Mux) preferred() *server {
 
 // order appends to buf the indexes of the servers a lookup asks, in
 // order: first's (the server of the asynchronous try it goes on from) if
-// set, then the others (askOrder), starting a probe of each one down that
+// set, then the others (upstream.AskOrder), starting a probe of each one down that
 // is due for it.
 func (m *Mux) order(buf []int, first *server) []int {
 	return upstream.AskOrder(buf, len(m.servers), slices.Index(m.servers, first), func(i int) bool {
@@ -104,7 +104,7 @@ func (m *Mux) order(buf []int, first *server) []int {
 }
 
 // leave reports whether a lookup asking srv should go on to the next
-// server instead of retrying it (passOver).
+// server instead of retrying it (upstream.PassOver).
 func (m *Mux) leave(srv *server) bool {
 	if srv.health.Up() {
 		return false // the usual case: no search

@@ -270,13 +270,13 @@ func (s *Stub) usable(now int64) func(int) bool {
 }
 
 // order appends to buf the indexes of the servers a lookup asks, in
-// order (askOrder).
+// order (upstream.AskOrder).
 func (s *Stub) order(buf []int) []int {
 	return upstream.AskOrder(buf, len(s.servers), -1, s.usable(s.now()))
 }
 
 // leave reports whether a lookup asking server i should go on to the next
-// instead of retrying it (passOver).
+// instead of retrying it (upstream.PassOver).
 func (s *Stub) leave(i int) bool {
 	return upstream.PassOver(len(s.servers), i, s.usable(s.now()))
 }
