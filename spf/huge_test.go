@@ -1,0 +1,72 @@
+package spf_test
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/spf"
+)
+
+// hugeSPF is a zone whose d.test has one SPF record of n terms, as long as
+// a TXT record can be written in a zone file (255-octet strings), and
+// 2,000 more TXT records that are not SPF.
+func hugeSPF(t testing.TB, term string, n int) *resolve.Zones {
+	t.Helper()
+	rec := "v=spf1" + strings.Repeat(" "+term, n) + " -all"
+	var b strings.Builder
+	b.WriteString("$ORIGIN test.\n$TTL 3600\n@ SOA ns h 1 2 3 4 300\nx.d A 192.0.2.9\nd TXT")
+	for s := range slices.Chunk([]byte(rec), 250) {
+		b.WriteString(` "` + string(s) + `"`)
+	}
+	b.WriteString("\n")
+	for i := range 2000 {
+		b.WriteString("d TXT \"other " + strings.Repeat("x", i%200) + string(rune('a'+i%26)) + "\"\n")
+	}
+	z, err := resolve.ParseZones(strings.NewReader(b.String()), t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+// TestHugeSPFRecord: a record of 5,000 DNS-querying terms (RFC 7208 §4.6.4
+// allows 10) among 2,000 other TXT records is analysed and evaluated as
+// any other: the count, the finding, permerror after the limit.
+func TestHugeSPFRecord(t *testing.T) {
+	z := hugeSPF(t, "a:x.d.test", 5000)
+	an, err := spf.Lookup(t.Context(), z, dnsname.MustParse("d.test"), spf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if an.Lookups != 5000 || !slices.ContainsFunc(spf.Findings(an), func(f finding.Finding) bool { return f.ID == finding.SPFLookupLimit }) {
+		t.Errorf("analysis: %d lookups, findings %v; want 5000 and spf-lookup-limit", an.Lookups, spf.Findings(an))
+	}
+	res := (&spf.Checker{Resolver: z}).CheckHost(t.Context(), spf.Query{IP: netip.MustParseAddr("203.0.113.1"), Domain: "d.test", HELO: "h.test"})
+	if res.Status != spf.PermError {
+		t.Errorf("check_host: %s, want permerror (lookup limit)", res.Status)
+	}
+}
+
+// BenchmarkHugeSPFRecord analyses and evaluates records of n "a" terms:
+// the time per op must grow linearly with n.
+func BenchmarkHugeSPFRecord(b *testing.B) {
+	for _, n := range []int{7500, 15000, 30000} {
+		b.Run(fmt.Sprint("terms=", n), func(b *testing.B) {
+			z := hugeSPF(b, "a", n)
+			c := &spf.Checker{Resolver: z}
+			q := spf.Query{IP: netip.MustParseAddr("203.0.113.1"), Domain: "d.test", HELO: "h.test"}
+			for b.Loop() {
+				if _, err := spf.Lookup(b.Context(), z, dnsname.MustParse("d.test"), spf.Options{}); err != nil {
+					b.Fatal(err)
+				}
+				c.CheckHost(b.Context(), q)
+			}
+		})
+	}
+}
