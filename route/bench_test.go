@@ -150,7 +150,8 @@ func BenchmarkSharedProvider(b *testing.B) {
 // plan itself, its hosts, their addresses as text and the findings; the
 // questions, their Results and the readiness flags stay on the stack
 // (FollowCached inlines). An escape there adds two allocations per
-// exchange, and this fails.
+// exchange, and this fails; so does the MX lookup's Result escaping
+// (lookupMX returns it by value).
 func TestPlanCachedAllocs(t *testing.T) {
 	z, err := resolve.ParseZones(strings.NewReader(fiveExchanges), "five")
 	if err != nil {
@@ -168,8 +169,8 @@ func TestPlanCachedAllocs(t *testing.T) {
 			t.Fatalf("plan %+v, %v", plan, err)
 		}
 	})
-	if n > 24 && !raceEnabled {
-		t.Errorf("planning from the cache: %.0f allocations, want at most 24", n)
+	if n > 22 && !raceEnabled {
+		t.Errorf("planning from the cache: %.0f allocations, want at most 22", n)
 	}
 	if st := c.Stats(); st.Misses != misses {
 		t.Errorf("planning from the cache asked the zone %d more times", st.Misses-misses)
