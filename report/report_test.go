@@ -39,8 +39,8 @@ func TestColor(t *testing.T) {
 }
 
 // TestRouteRecordsOmitted: a plan with no tiers lists its records as
-// served, and says how many more there were when the list was cut
-// (route.MaxRecords).
+// served, the first route.DefaultMaxExchanges of them, and says how many
+// more there were, in the list and past it (route.MaxRecords).
 func TestRouteRecordsOmitted(t *testing.T) {
 	plan := &route.Plan{Domain: "d.example", Result: route.ResultError, Error: "mail loop",
 		Records: []route.Record{{Preference: 10, Exchange: "mx.d.example"}}, RecordsOmitted: 5000}
@@ -56,5 +56,12 @@ func TestRouteRecordsOmitted(t *testing.T) {
 	report.WriteRoute(&b, plan, report.Style{})
 	if strings.Contains(b.String(), "more MX records") {
 		t.Errorf("nothing omitted, output:\n%s", b.String())
+	}
+	plan.Records = make([]route.Record, 100)
+	plan.RecordsOmitted = 7
+	b.Reset()
+	report.WriteRoute(&b, plan, report.Style{})
+	if n := strings.Count(b.String(), "  MX "); n != route.DefaultMaxExchanges || !strings.Contains(b.String(), "… and 43 more MX records") {
+		t.Errorf("100 records and 7 omitted: %d listed, output:\n%s", n, b.String())
 	}
 }

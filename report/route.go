@@ -162,11 +162,14 @@ func writePlanTable(b *strings.Builder, p *route.Plan, st Style) error {
 		}
 		fmt.Fprintf(b, "  order: %s\n", strings.Join(p.Order, ", "))
 	} else if len(p.Records) > 0 && p.Result != route.ResultNullMX {
-		for _, r := range p.Records {
+		// A person reads the first route.DefaultMaxExchanges, as many as
+		// a plan would resolve; the JSON has them all.
+		shown := p.Records[:min(len(p.Records), route.DefaultMaxExchanges)]
+		for _, r := range shown {
 			fmt.Fprintf(b, "  MX %d %s\n", r.Preference, r.Exchange)
 		}
-		if p.RecordsOmitted > 0 {
-			fmt.Fprintf(b, "  … and %d more MX records\n", p.RecordsOmitted)
+		if more := len(p.Records) - len(shown) + p.RecordsOmitted; more > 0 {
+			fmt.Fprintf(b, "  … and %d more MX records\n", more)
 		}
 	}
 	return nil
