@@ -224,10 +224,15 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 func (g *globals) scanExit(err error, sum *scan.Summary, o *scanOptions) error {
 	switch {
 	case err == nil:
-		// Every line an error saying no server answered: the scan could
+		// Every line an error saying no usable answer came (whichever
+		// way it failed, as jobFailed has it for route): the scan could
 		// not be done (exit 3), however well it went through the list.
 		var failed error
-		if sum.Written > 0 && sum.Errors[scan.KindTimeout]+sum.Errors[scan.KindServFail]+sum.Errors[scan.KindRefused] == sum.Written {
+		unanswered := -sum.Errors[scan.KindInvalidInput] - sum.Errors[scan.KindCNAME] - sum.Errors[scan.KindMailLoop]
+		for _, n := range sum.Errors {
+			unanswered += n
+		}
+		if sum.Written > 0 && unanswered == sum.Written {
 			failed = errors.New("no domain got an answer: are the resolvers reachable?")
 		}
 		worst := finding.Severity(0)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/scan"
 )
@@ -239,17 +241,28 @@ func TestScanInterrupted(t *testing.T) {
 // TestScanNoAnswers: when no domain gets an answer (the resolver is
 // silent), the scan could not be done: exit 3, every line an error.
 func TestScanNoAnswers(t *testing.T) {
-	srv := dnstest.New(t, dnstest.Silent())
-	start := time.Now()
-	code, out, errOut := mxtrace(t, "scan", "--resolver", srv.Addr, "--timeout", "400ms", "--retries", "0", writeList(t, "a.example", "b.example"))
-	if code != exitFailed || !strings.Contains(errOut, "no domain got an answer") {
-		t.Errorf("exit %d: %s", code, errOut)
-	}
-	if n := strings.Count(out, `"result":"error"`); n != 2 {
-		t.Errorf("%d error lines, want 2:\n%s", n, out)
-	}
-	if time.Since(start) > 10*time.Second {
-		t.Errorf("took %v", time.Since(start))
+	for _, tc := range []struct {
+		name string
+		srv  func() *dnstest.Server
+	}{
+		{"Silent", func() *dnstest.Server { return dnstest.New(t, dnstest.Silent()) }},
+		{"FORMERR", func() *dnstest.Server { return dnstest.New(t, dnstest.Rcode(dns.RcodeFormatError)) }},
+		{"AlwaysTruncated+BrokenTCP", func() *dnstest.Server {
+			return dnstest.NewZone(t, hostileDNSZone, dnstest.AlwaysTruncated(), dnstest.BrokenTCP(dnstest.CloseConn))
+		}},
+	} {
+		srv := tc.srv()
+		start := time.Now()
+		code, out, errOut := mxtrace(t, "scan", "--resolver", srv.Addr, "--timeout", "400ms", "--retries", "0", writeList(t, "a.example", "b.example"))
+		if code != exitFailed || !strings.Contains(errOut, "no domain got an answer") {
+			t.Errorf("%s: exit %d: %s", tc.name, code, errOut)
+		}
+		if n := strings.Count(out, `"result":"error"`); n != 2 {
+			t.Errorf("%s: %d error lines, want 2:\n%s", tc.name, n, out)
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Errorf("%s: took %v", tc.name, time.Since(start))
+		}
 	}
 }
 
