@@ -175,24 +175,40 @@ func hasSOA(rrs []dns.RR) bool {
 	return false
 }
 
-// EqualNames reports names equal up to ASCII case and a trailing dot, as
-// their CanonicalName forms compare (RFC 4343: only ASCII letters fold),
-// without building them (it runs for every record of every answer a scan
-// reads).
+// EqualNames reports names equal up to ASCII case, a trailing dot and
+// their spelling, as their CanonicalName forms compare (RFC 4343: only
+// ASCII letters fold; "a\032b." and "a b." are one name), without
+// building them (it runs for every record of every answer a scan reads):
+// only names that differ and have an escape, or an octet that may be
+// escaped, are compared in canonical form.
 func EqualNames(a, b string) bool {
 	if a == b {
 		return true
 	}
-	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if lowerASCII(a[i]) != lowerASCII(b[i]) {
-			return false
+	ta, tb := strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
+	if len(ta) == len(tb) {
+		same := true
+		for i := 0; i < len(ta) && same; i++ {
+			same = lowerASCII(ta[i]) == lowerASCII(tb[i])
+		}
+		if same {
+			return true
 		}
 	}
-	return true
+	if !mayBeSpelled(a) && !mayBeSpelled(b) {
+		return false
+	}
+	return CanonicalName(a) == CanonicalName(b)
+}
+
+// mayBeSpelled reports a name with an octet that has another spelling.
+func mayBeSpelled(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if needsSpelling(name[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 func lowerASCII(c byte) byte {

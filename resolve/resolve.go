@@ -14,6 +14,18 @@
 // per server, many queries in flight, asynchronous lookups with a
 // congestion window).
 //
+// Names are kept and compared in one form, CanonicalName's: absolute, ASCII
+// letters in lower case, and each octet spelled as miekg/dns spells names
+// it reads from the wire (presentation format, RFC 1035 §5.1, with "\ ",
+// "\@", "\;", "\\" and "\.", and "\DDD" for octets outside printable
+// ASCII). A name that needs escapes has several spellings: a zone file may
+// write a space as "\032" or "\ ", an SPF macro expansion (RFC 7208 §7.3)
+// hands it over raw. Questions (and so the cache's keys), the zone files'
+// owners and the names Follow walks are all in this form, and EqualNames
+// compares any two spellings, so every spelling of a name finds the same
+// records. The form is the one a transport's answers arrive in, so names
+// read from the network need no conversion.
+//
 // Outcomes are values and failures are errors: NXDOMAIN and NODATA come back
 // as an *Answer; SERVFAIL, REFUSED, time-outs and malformed replies come back
 // as an *Error. A temporary failure is never turned into "no records".
@@ -60,24 +72,89 @@ func Q(name string, qtype uint16) Question {
 	return Question{Name: CanonicalName(name), Type: qtype}
 }
 
-// CanonicalName is name fully qualified, in lower case (RFC 4034 §6.2:
-// only the ASCII letters are folded). It is dns.CanonicalName without the
-// copy when name is already canonical, which it nearly always is on the
-// hot path of a scan (names built by the planner, or read from answers).
+// CanonicalName is the one form resolve keeps and compares names in (see
+// the package documentation): fully qualified, ASCII letters in lower case
+// (RFC 4034 §6.2, RFC 4343), and every octet spelled the way miekg/dns
+// writes a name it reads from the wire. A name nearly always needs nothing
+// but the trailing dot or the case fold (names built by the planner, or
+// read from answers): that is one pass over it, and no copy when it is
+// canonical already. Only a name with an escape or an octet that needs one
+// goes through miekg/dns's packer and back. A name that cannot be packed
+// (an empty label, a label over 63 octets) is only folded: no query can
+// be sent for it, and nothing can match it.
 func CanonicalName(name string) string {
+	upper := -1
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if needsSpelling(c) {
+			if s, ok := spelled(name); ok {
+				return s
+			}
+			return folded(name, 0)
+		}
+		if upper < 0 && 'A' <= c && c <= 'Z' {
+			upper = i
+		}
+	}
+	if upper >= 0 {
+		return folded(name, upper)
+	}
+	if !strings.HasSuffix(name, ".") {
+		return name + "."
+	}
+	return name
+}
+
+// folded is name fully qualified with the ASCII letters from octet from
+// on in lower case.
+func folded(name string, from int) string {
 	if !strings.HasSuffix(name, ".") {
 		name += "."
 	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(name)
-			for j := i; j < len(b); j++ {
-				b[j] = lowerASCII(b[j])
-			}
-			return string(b)
-		}
+	b := []byte(name)
+	for j := from; j < len(b); j++ {
+		b[j] = lowerASCII(b[j])
 	}
-	return name
+	return string(b)
+}
+
+// needsSpelling reports an octet of a name that may be written in more
+// than one way: a backslash (an escape, RFC 1035 §5.1), an octet that
+// miekg/dns escapes when it reads a name from the wire (space, double
+// quote, parentheses, semicolon, at sign and apostrophe as a backslash
+// and the octet, the others as "\DDD"), or one that it writes as such an
+// escape.
+func needsSpelling(c byte) bool {
+	switch c {
+	case '\\', ' ', '"', '(', ')', ';', '@', '\'':
+		return true
+	}
+	return c < ' ' || c > '~'
+}
+
+// spelled is CanonicalName's slow path: name packed to wire form and
+// unpacked again, so that every spelling of an octet ("\032", "\ " or a
+// space) becomes the one miekg/dns reads from the wire ("\ "), with the
+// ASCII letters folded (escapes are digits or punctuation, which do not
+// fold).
+func spelled(name string) (string, bool) {
+	if !strings.HasSuffix(name, ".") {
+		name += "."
+	}
+	var wire [256]byte
+	n, err := dns.PackDomainName(name, wire[:], 0, nil, false)
+	if err != nil {
+		return "", false
+	}
+	s, _, err := dns.UnpackDomainName(wire[:n], 0)
+	if err != nil {
+		return "", false
+	}
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lowerASCII(c)
+	}
+	return string(b), true
 }
 
 func (q Question) String() string {

@@ -113,7 +113,7 @@ func newZones(rrs []dns.RR, source string) (*Zones, error) {
 	byApex := map[string]*zone{}
 	for _, rr := range rrs {
 		if soa, ok := rr.(*dns.SOA); ok {
-			apex := dns.CanonicalName(soa.Hdr.Name)
+			apex := CanonicalName(soa.Hdr.Name)
 			if byApex[apex] != nil {
 				return nil, fmt.Errorf("resolve: %s: two SOA records for %s", source, apex)
 			}
@@ -127,7 +127,7 @@ func newZones(rrs []dns.RR, source string) (*Zones, error) {
 	}
 	slices.SortFunc(z.zones, func(a, b *zone) int { return dns.CountLabel(b.apex) - dns.CountLabel(a.apex) })
 	for _, rr := range rrs {
-		owner := dns.CanonicalName(rr.Header().Name)
+		owner := CanonicalName(rr.Header().Name)
 		zn := z.zoneOf(owner)
 		if zn == nil {
 			return nil, fmt.Errorf("resolve: %s: %s is outside every zone in the file (no SOA above it)", source, strings.TrimSuffix(owner, "."))
@@ -186,7 +186,7 @@ func (z *Zones) lookup(ctx context.Context, q Question) (*Answer, error) {
 		return nil, &Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: %w", ErrTimeout, err)}
 	}
 	a := &Answer{Question: q, Authoritative: true, Server: "zone:" + z.source}
-	name := dns.CanonicalName(q.Name)
+	name := CanonicalName(q.Name)
 	seen := map[string]bool{}
 	a.AD = true
 	for {
@@ -232,7 +232,7 @@ func (z *Zones) lookup(ctx context.Context, q Question) (*Answer, error) {
 		// RFC 1034 §4.3.2 step 3a: restart at the alias target.
 		a.Answer = append(a.Answer, cname)
 		seen[name] = true
-		name = dns.CanonicalName(cname.Target)
+		name = CanonicalName(cname.Target)
 		if seen[name] || len(seen) > MaxCNAMEChain {
 			// A loop: return the chain so far; Follow detects it.
 			return a, nil

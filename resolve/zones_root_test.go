@@ -102,7 +102,8 @@ sub.example.      300 NS  ns.elsewhere.
 
 // FuzzZones loads random zone text at a random apex (the root among them)
 // and asks random questions, and every name the zone holds, each under a
-// deadline: loading and looking up must never panic nor hang.
+// deadline: loading and looking up must never panic nor hang, and an
+// answer starts at the name asked, however it was spelled.
 func FuzzZones(f *testing.F) {
 	for _, seed := range []struct {
 		apex, body, qname string
@@ -149,6 +150,9 @@ func FuzzZones(f *testing.F) {
 			}
 			if a.Question != q {
 				t.Fatalf("asked %s, answer is for %s", q, a.Question)
+			}
+			if len(a.Answer) > 0 && !resolve.EqualNames(a.Answer[0].Header().Name, q.Name) {
+				t.Fatalf("asked %s, the answer starts at %s", q, a.Answer[0].Header().Name)
 			}
 		}
 	})

@@ -266,3 +266,62 @@ mx.plain.test. 300 A 192.0.2.2
 		}
 	}
 }
+
+// TestZonesSpellings: a name with octets that need escapes is found
+// whichever way it is spelled, in the zone file (escaped as "\032" or
+// "\ ") and in the question (raw, as an SPF macro expansion hands it over,
+// or escaped either way), directly, through Follow's chain and through a
+// cache.
+func TestZonesSpellings(t *testing.T) {
+	const text = `
+$ORIGIN example.com.
+@                                    60 SOA ns h 1 2 3 4 5
+macro%percent\032\032space%20url-space 60 A 1.2.3.4
+c\ d                                 60 TXT "spaced"
+at\@sign                             60 A 192.0.2.1
+semi\059colon                        60 A 192.0.2.2
+back\\slash                          60 A 192.0.2.3
+\195\169t\195\169                    60 A 192.0.2.4
+Dot\.Inside                          60 A 192.0.2.5
+alias                                60 CNAME c\032d
+alias2                               60 CNAME C\ D.example.com.
+*.w\ ild                             60 TXT "wild"
+`
+	z, err := resolve.ParseZones(strings.NewReader(text), "spell")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := resolve.NewCache(z, 0)
+	for _, tt := range []struct {
+		spellings []string
+		qtype     uint16
+		want      string
+	}{
+		{[]string{"macro%percent  space%20url-space.example.com.", `macro%percent\032\032space%20url-space.example.com.`, `MACRO%percent\ \ space%20url-space.example.com.`}, dns.TypeA, "1.2.3.4"},
+		{[]string{"c d.example.com.", `c\032d.example.com.`, `C\ D.example.com.`}, dns.TypeTXT, `"spaced"`},
+		{[]string{"alias.example.com.", "alias2.example.com."}, dns.TypeTXT, `"spaced"`},
+		{[]string{"at@sign.example.com.", `at\064sign.example.com.`}, dns.TypeA, "192.0.2.1"},
+		{[]string{"semi;colon.example.com.", `semi\;colon.example.com.`}, dns.TypeA, "192.0.2.2"},
+		{[]string{`back\\slash.example.com.`, `back\092slash.example.com.`}, dns.TypeA, "192.0.2.3"},
+		{[]string{"été.example.com.", `\195\169t\195\169.example.com.`}, dns.TypeA, "192.0.2.4"},
+		{[]string{`dot\.inside.example.com.`, `dot\046inside.example.com.`}, dns.TypeA, "192.0.2.5"},
+		{[]string{"x.w ild.example.com.", `x.w\032ild.example.com.`}, dns.TypeTXT, `"wild"`},
+	} {
+		for _, name := range tt.spellings {
+			for _, r := range []resolve.Resolver{z, c} {
+				res, err := resolve.Follow(t.Context(), r, resolve.Q(name, tt.qtype))
+				if err != nil {
+					t.Errorf("%q: %v", name, err)
+					continue
+				}
+				if len(res.Records) != 1 || !strings.HasSuffix(res.Records[0].String(), "\t"+tt.want) {
+					t.Errorf("%q %s: %v (NXDOMAIN %v), want %s", name, dns.TypeToString[tt.qtype], res.Records, res.NXDomain, tt.want)
+				}
+			}
+		}
+	}
+	// One octet apart is another name.
+	if a, err := z.Lookup(t.Context(), resolve.Q(`c\033d.example.com.`, dns.TypeTXT)); err != nil || !a.NXDomain() {
+		t.Errorf(`c\033d: %v, %v; want NXDOMAIN`, a, err)
+	}
+}

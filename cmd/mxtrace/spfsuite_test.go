@@ -12,11 +12,7 @@ import (
 // through the command yet, by spfsuite.Key, with the reason. Every entry
 // must still fail (the test says when one starts to pass, so the list
 // stays true).
-var suiteExpectedFailures = map[string]string{
-	"Macro expansion rules/macro-mania-in-domain": "the a: target expands to a name with spaces, which the stub asks for raw " +
-		"and the server echoes escaped (macro%percent\\ \\ space...): the reply is dropped as one for another question, " +
-		"until resolve compares names in one canonical form (issue 16 item 2, the core helper's fix in resolve)",
-}
+var suiteExpectedFailures = map[string]string{}
 
 // TestSPFSuite runs every case of the RFC 7208 test suite through the spf
 // command, as a receiving server would ask it (--ip, --sender, --helo and

@@ -139,7 +139,10 @@ type item struct {
 func NewResolver(zone map[string][]yaml.Node) (*Resolver, error) {
 	f := &Resolver{names: map[string][]item{}}
 	for name, entries := range zone {
-		owner := dns.CanonicalName(name)
+		// Keyed as questions are (resolve.CanonicalName): a name with a
+		// space, as macro-mania-in-domain asks for, is one key however
+		// it was spelled on the way.
+		owner := resolve.CanonicalName(name)
 		hdr := func(rrtype uint16) dns.RR_Header {
 			return dns.RR_Header{Name: owner, Rrtype: rrtype, Class: dns.ClassINET, Ttl: 300}
 		}
@@ -182,7 +185,7 @@ func NewResolver(zone map[string][]yaml.Node) (*Resolver, error) {
 				case "PTR":
 					items = append(items, item{rr: &dns.PTR{Hdr: hdr(dns.TypePTR), Ptr: dns.Fqdn(v.Value)}})
 				case "CNAME":
-					items = append(items, item{rr: &dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: dns.CanonicalName(v.Value)}})
+					items = append(items, item{rr: &dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: resolve.CanonicalName(v.Value)}})
 				case "TXT", "SPF":
 					var strs []string
 					if v.Kind == yaml.ScalarNode {
