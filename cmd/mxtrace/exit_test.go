@@ -94,3 +94,28 @@ func TestExitStatusHostile(t *testing.T) {
 		})
 	}
 }
+
+// TestExitStatusEveryCommand: the failures that used to give 1 (or 0 at
+// --fail-on never) on one path and 3 on another give 3 in every command
+// that looks up a domain's MX records or its SPF policy.
+func TestExitStatusEveryCommand(t *testing.T) {
+	for name, srv := range map[string]*dnstest.Server{
+		"SERVFAIL":                    dnstest.New(t, dnstest.Rcode(dns.RcodeServerFailure)),
+		"NOTIMP":                      dnstest.New(t, dnstest.Rcode(dns.RcodeNotImplemented)),
+		"TC, then TCP closes at once": dnstest.NewZone(t, hostileDNSZone, dnstest.AlwaysTruncated(), dnstest.BrokenTCP(dnstest.CloseConn)),
+	} {
+		for _, args := range [][]string{
+			{"route", "example.test"},
+			{"check", "--no-smtp", "--no-dnsbl", "example.test"},
+			{"spf", "example.test", "--ip", "192.0.2.1"},
+			{"probe", "example.test"},
+			{"send", "--to", "postmaster@example.test"},
+			{"scan", "--retries", "0", writeList(t, "example.test")},
+		} {
+			args = append(args, "--resolver", srv.Addr, "--timeout", "2s", "--fail-on", "never")
+			if code, out, errOut := mxtrace(t, args...); code != exitFailed {
+				t.Errorf("%s: %s: exit %d, want %d\n%s%s", name, args[0], code, exitFailed, out, errOut)
+			}
+		}
+	}
+}
