@@ -15,9 +15,9 @@ import (
 
 // resolveHost resolves one exchange to its addresses
 // (docs/routing.md#address-resolution) and notes its problems
-// (docs/routing.md#per-exchange-problems). A and AAAA are asked at once. The name may be
-// absolute, as served (its lookups then need no copy of it), or as
-// displayed.
+// (docs/routing.md#per-exchange-problems). A and AAAA are asked at once.
+// The name may be absolute, as served (its lookups then need no copy of
+// it), or as displayed.
 func (p *Planner) resolveHost(ctx context.Context, domain, name string) (Host, []finding.Finding) {
 	if n := trimDot(name); isIPLiteral(n) {
 		return literalHost(n)
@@ -73,6 +73,10 @@ func (p *Planner) judgeHost(domain, name string, results []resolve.Result, errs 
 
 	nx := false
 	var failed []string
+	// docs/routing.md#bounded-work: the first maxN addresses are kept and
+	// the others only counted, however many a server sent.
+	maxN := cmp.Or(p.MaxAddresses, DefaultMaxAddresses)
+	total := 0
 	var buf [8]netip.Addr
 	addrs := buf[:0]
 	for i, r := range results {
@@ -86,7 +90,9 @@ func (p *Planner) judgeHost(domain, name string, results []resolve.Result, errs 
 		nx = nx || r.NXDomain
 		for _, rr := range r.Records {
 			if ip, ok := resolve.AddrOf(rr); ok {
-				addrs = append(addrs, ip)
+				if total++; len(addrs) < maxN {
+					addrs = append(addrs, ip)
+				}
 			}
 		}
 	}
@@ -106,9 +112,8 @@ func (p *Planner) judgeHost(domain, name string, results []resolve.Result, errs 
 			problem(finding.Newf(finding.MXTargetNoAddress, name, "The exchange %s has no A or AAAA record.", name))
 		}
 	}
-	if maxN := cmp.Or(p.MaxAddresses, DefaultMaxAddresses); len(addrs) > maxN {
-		problem(finding.Newf(finding.MXTooManyAddresses, name, "%s has %d addresses; only the first %d are tried.", name, len(addrs), maxN))
-		addrs = addrs[:maxN]
+	if total > maxN {
+		problem(finding.Newf(finding.MXTooManyAddresses, name, "%s has %d addresses; only the first %d are tried.", name, total, maxN))
 	}
 	var bad []string
 	if len(addrs) > 0 {

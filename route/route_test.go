@@ -330,6 +330,12 @@ func TestBounds(t *testing.T) {
 	if len(big.Addresses) != route.DefaultMaxAddresses || !slices.Contains(big.Problems, finding.MXTooManyAddresses) {
 		t.Errorf("20 addresses: kept %d with problems %v, want %d and mx-too-many-addresses", len(big.Addresses), big.Problems, route.DefaultMaxAddresses)
 	}
+	// The finding counts every address served, those not kept too.
+	if !slices.ContainsFunc(got.Findings, func(f finding.Finding) bool {
+		return f.ID == finding.MXTooManyAddresses && strings.Contains(f.Message, "has 20 addresses")
+	}) {
+		t.Errorf("20 addresses: findings %v, want mx-too-many-addresses counting 20", got.Findings)
+	}
 }
 
 // failing is a resolver that fails the listed questions with SERVFAIL and
