@@ -8,11 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/stub"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -138,5 +141,30 @@ func TestMaxRecordsAboveMessage(t *testing.T) {
 	b, err := m.Pack()
 	if err == nil && len(b) <= dns.MaxMsgSize {
 		t.Errorf("%d MX records pack into %d octets, within a DNS message's %d", route.MaxRecords, len(b), dns.MaxMsgSize)
+	}
+}
+
+// TestPlanLargeMXOverTCP: the largest MX set a server can send (as many
+// records as fit in one 65,535-octet message, over TCP after a truncated
+// UDP answer) is planned through the stub with every record listed and
+// none omitted: route.MaxRecords cuts only what a zone file serves.
+func TestPlanLargeMXOverTCP(t *testing.T) {
+	const n = 2500 // 23 octets each with "mxNNNN" exchanges: 57,500
+	var b strings.Builder
+	b.WriteString("$ORIGIN test.\n$TTL 3600\n@ SOA ns.test. h.test. 1 7200 900 1209600 300\nmx0 A 192.0.2.1\n")
+	for i := range n {
+		fmt.Fprintf(&b, "d MX %d mx%d.test.\n", i/50, i)
+	}
+	srv := dnstest.NewZone(t, b.String())
+	s, err := stub.New(stub.Config{Servers: []string{srv.Addr}, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := (&route.Planner{Resolver: s}).Plan(t.Context(), "d.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Records) != n || plan.RecordsOmitted != 0 || len(plan.Order) != route.DefaultMaxExchanges {
+		t.Errorf("%d records listed, %d omitted, %d planned; want %d, 0, %d", len(plan.Records), plan.RecordsOmitted, len(plan.Order), n, route.DefaultMaxExchanges)
 	}
 }
