@@ -226,9 +226,9 @@ func judgeNameservers(f *Facts) Verdict {
 			asked++
 		}
 	}
-	count := fmt.Sprintf("%d servers asked", asked)
+	count := prose.Count(asked, "server") + " asked"
 	if asked < len(n.Servers) {
-		count = fmt.Sprintf("%d of %d servers asked", asked, len(n.Servers))
+		count = fmt.Sprintf("%d of %s asked", asked, prose.Count(len(n.Servers), "server"))
 	}
 	return judged(nameserver.Findings(n), fmt.Sprintf("zone %s, %s; DNSSEC: %s", strings.TrimSuffix(n.Apex, "."), count, n.DNSSEC.State), nil)
 }
@@ -280,7 +280,11 @@ func judgePTR(f *Facts) Verdict {
 	}
 	summary := prose.Count(n, "address") + " checked"
 	if outside > 0 {
-		summary += fmt.Sprintf(", %d not checked (their reverse zones are not in the --zone files)", outside)
+		zones := "their reverse zones are"
+		if outside == 1 {
+			zones = "its reverse zone is"
+		}
+		summary += fmt.Sprintf(", %d not checked (%s not in the --zone files)", outside, zones)
 	}
 	return judged(fs, summary, err)
 }
@@ -330,7 +334,7 @@ func judgeMTASTS(f *Facts) Verdict {
 	hosts, _ := exchanges(f.Plan)
 	summary := "no record"
 	if m := f.MTASTS; m.Policy != nil {
-		summary = fmt.Sprintf("mode %s, %d MX patterns", m.Policy.Mode, len(m.Policy.MX))
+		summary = fmt.Sprintf("mode %s, %s", m.Policy.Mode, prose.Count(len(m.Policy.MX), "MX pattern"))
 	} else if m.Record != nil {
 		summary = "record id=" + m.Record.ID
 	}
@@ -365,7 +369,7 @@ func judgeDANE(f *Facts) Verdict {
 	for _, r := range f.DANE {
 		fs = append(fs, dane.Findings(r)...)
 	}
-	summary := fmt.Sprintf("TLSA records for %d of %d exchanges", with, len(f.DANE))
+	summary := fmt.Sprintf("TLSA records for %d of %s", with, prose.Count(len(f.DANE), "exchange"))
 	if f.SMTP != nil {
 		// RFC 7672 §3: the records must match what the servers present.
 		checks := daneChecks(f)
@@ -433,7 +437,7 @@ func judgeTiers(f *Facts) Verdict {
 		return nothing
 	}
 	fs := TierFindings(endpoints(f))
-	return judged(fs, fmt.Sprintf("%d backup tiers compared with the primary", len(f.Plan.Tiers)-1), nil)
+	return judged(fs, prose.Count(len(f.Plan.Tiers)-1, "backup tier")+" compared with the primary", nil)
 }
 
 // ptrByAddress indexes the PTR results by address; addresses whose PTR
@@ -520,5 +524,5 @@ func judgeDNSBL(f *Facts) Verdict {
 		names = append(names, l)
 	}
 	slices.Sort(names)
-	return judged(dnsbl.Findings(f.DNSBL), fmt.Sprintf("%d listings on %s", listed, strings.Join(names, ", ")), nil)
+	return judged(dnsbl.Findings(f.DNSBL), prose.Count(listed, "listing")+" on "+strings.Join(names, ", "), nil)
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -173,7 +174,7 @@ func Findings(r *Result) []finding.Finding {
 	if len(bad) == 0 {
 		return fs
 	}
-	msg := fmt.Sprintf("%s has %d TLSA record(s) senders cannot use (%s)", r.Host, len(bad), strings.Join(bad, "; "))
+	msg := fmt.Sprintf("%s has %s senders cannot use (%s)", r.Host, prose.Count(len(bad), "TLSA record"), strings.Join(bad, "; "))
 	if len(bad) == len(r.Records) {
 		// RFC 7672 §2.2: with no usable record left, senders use TLS
 		// without authenticating the server.

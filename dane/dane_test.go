@@ -117,9 +117,9 @@ func TestLookupFindings(t *testing.T) {
 		// its target, with the original name as the fallback.
 		{"mxa.signed.test", "real.signed.test", 1, true, nil, ""},
 		{"mxb.signed.test", "mxb.signed.test", 1, true, nil, ""},
-		{"mx2.signed.test", "mx2.signed.test", 2, true, []finding.ID{finding.DANEInvalid}, "PKIX-EE(1)"},
+		{"mx2.signed.test", "mx2.signed.test", 2, true, []finding.ID{finding.DANEInvalid}, "has 1 TLSA record senders cannot use (TLSA 1 1 1"},
 		{"mx3.signed.test", "mx3.signed.test", 1, true, []finding.ID{finding.DANEInvalid}, "no usable record is left"},
-		{"mx4.signed.test", "mx4.signed.test", 2, true, []finding.ID{finding.DANEInvalid}, "2 TLSA record(s)"},
+		{"mx4.signed.test", "mx4.signed.test", 2, true, []finding.ID{finding.DANEInvalid}, "has 2 TLSA records senders cannot use"},
 		{"mx5.signed.test", "mx5.signed.test", 1, true, []finding.ID{finding.DANEInvalid}, "not a certificate or public key"},
 		{"mx.plain.test", "mx.plain.test", 1, false, []finding.ID{finding.DANEInsecure}, "not DNSSEC-validated"},
 		{"mxc.signed.test", "mxc.signed.test", 1, true, []finding.ID{finding.DANEInsecure}, "address records are not DNSSEC-validated"},

@@ -38,6 +38,7 @@ import (
 
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -454,7 +455,7 @@ func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, 
 	if au.AllowAddress != nil {
 		addrs = slices.DeleteFunc(addrs, func(ip netip.Addr) bool { return !au.AllowAddress(ip) })
 		if n := total - len(addrs); n > 0 {
-			problems = append(problems, fmt.Sprintf("%d address(es) not allowed to be asked", n))
+			problems = append(problems, prose.Count(n, "address")+" not allowed to be asked")
 		}
 	}
 	if maxA := cmp.Or(au.MaxAddresses, DefaultMaxAddresses); len(addrs) > maxA {

@@ -371,7 +371,7 @@ func TestAllowAddress(t *testing.T) {
 	if got := findingKeys(rep, "ns-"); len(got) > 0 {
 		t.Errorf("findings %q for an address not asked", got)
 	}
-	if s := rep.Servers[2]; len(s.Addresses) != 0 || s.AddressesOmitted != 1 || !strings.Contains(s.Problem, "not allowed") {
+	if s := rep.Servers[2]; len(s.Addresses) != 0 || s.AddressesOmitted != 1 || !strings.Contains(s.Problem, "1 address not allowed") {
 		t.Errorf("ns3 %+v", s)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mxtrace/mxtrace/internal/printable"
+	"github.com/mxtrace/mxtrace/internal/prose"
 )
 
 // Caps on what one server may send. RFC 5321 §4.5.3.1.5 limits a reply line
@@ -44,7 +45,7 @@ type PartialError struct {
 }
 
 func (e *PartialError) Error() string {
-	return fmt.Sprintf("partial reply (%d octets: %s): %v", e.Octets, truncate(e.Got, 200), e.Err)
+	return fmt.Sprintf("partial reply (%s: %s): %v", prose.Count(e.Octets, "octet"), truncate(e.Got, 200), e.Err)
 }
 
 func (e *PartialError) Unwrap() error { return e.Err }

@@ -141,3 +141,11 @@ func TestTruncate(t *testing.T) {
 		}
 	}
 }
+
+// TestPartialErrorSingular: one octet is "1 octet".
+func TestPartialErrorSingular(t *testing.T) {
+	err := &PartialError{Got: "2", Octets: 1, Err: io.ErrUnexpectedEOF}
+	if got, want := err.Error(), "partial reply (1 octet: 2): unexpected EOF"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}

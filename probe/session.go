@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mxtrace/mxtrace/internal/printable"
+	"github.com/mxtrace/mxtrace/internal/prose"
 )
 
 // session is one SMTP conversation of a probe.
@@ -250,7 +251,7 @@ func (ss *session) startTLS() bool {
 		// go on safely.
 		// The client speaks first in TLS (RFC 8446 §4.1.2), so this is
 		// a broken handshake, whenever the bytes arrived.
-		ss.fail(StepTLS, KindTLS, ErrMalformed, "the server sent %d bytes after its 220 to STARTTLS instead of waiting for the TLS handshake", n)
+		ss.fail(StepTLS, KindTLS, ErrMalformed, "the server sent %s after its 220 to STARTTLS instead of waiting for the TLS handshake", prose.Count(n, "byte"))
 		return false
 	}
 	serverName := res.Host

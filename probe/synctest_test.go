@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"io"
 	"net"
@@ -21,9 +22,10 @@ import (
 // sent after delay (never, when negative), then EHLO, HELO, QUIT and
 // anything else get fixed answers.
 type pipeDialer struct {
-	delay time.Duration
-	greet string
-	ehlo  string
+	delay    time.Duration
+	greet    string
+	ehlo     string
+	starttls string // the reply to STARTTLS; "": 502
 }
 
 func (d pipeDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
@@ -54,6 +56,8 @@ func (d pipeDialer) serve(c net.Conn) {
 			reply = d.ehlo
 		case "HELO":
 			reply = "250 mx.example.test\r\n"
+		case "STARTTLS":
+			reply = cmp.Or(d.starttls, reply)
 		case "QUIT":
 			io.WriteString(c, "221 2.0.0 bye\r\n")
 			return
@@ -256,6 +260,20 @@ func TestSessionBound(t *testing.T) {
 		}
 		want := "partial greeting (2 octets: 22), then the session's time limit of 7s passed"
 		if r.Err == nil || r.Err.Kind != KindTimeout || r.Err.Message != want {
+			t.Errorf("error %+v, want %q", r.Err, want)
+		}
+	})
+}
+
+// TestClearTextAfterSTARTTLS: one byte after the 220 to STARTTLS ends the
+// session (the STARTTLS injection flaw), and the message counts it in the
+// singular.
+func TestClearTextAfterSTARTTLS(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &Prober{Dialer: pipeDialer{greet: "220 mx.example.test\r\n", ehlo: "250-mx.example.test\r\n250 STARTTLS\r\n", starttls: "220 2.0.0 go ahead\r\nX"}}
+		r := p.Probe(t.Context(), "mx.example.test", netip.MustParseAddr("192.0.2.1"))
+		want := "the server sent 1 byte after its 220 to STARTTLS instead of waiting for the TLS handshake"
+		if r.Err == nil || r.Err.Step != StepTLS || r.Err.Message != want {
 			t.Errorf("error %+v, want %q", r.Err, want)
 		}
 	})

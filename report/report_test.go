@@ -51,10 +51,16 @@ func TestRouteRecordsOmitted(t *testing.T) {
 	if !strings.Contains(b.String(), "MX 10 mx.d.example\n  … and 5000 more MX records\n") {
 		t.Errorf("output:\n%s", b.String())
 	}
+	plan.RecordsOmitted = 1
+	b.Reset()
+	report.WriteRoute(&b, plan, report.Style{})
+	if !strings.Contains(b.String(), "  … and 1 more MX record\n") {
+		t.Errorf("one omitted, output:\n%s", b.String())
+	}
 	plan.RecordsOmitted = 0
 	b.Reset()
 	report.WriteRoute(&b, plan, report.Style{})
-	if strings.Contains(b.String(), "more MX records") {
+	if strings.Contains(b.String(), "more MX record") {
 		t.Errorf("nothing omitted, output:\n%s", b.String())
 	}
 	plan.Records = make([]route.Record, 100)

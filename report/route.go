@@ -169,7 +169,7 @@ func writePlanTable(b *strings.Builder, p *route.Plan, st Style) error {
 			fmt.Fprintf(b, "  MX %d %s\n", r.Preference, r.Exchange)
 		}
 		if more := len(p.Records) - len(shown) + p.RecordsOmitted; more > 0 {
-			fmt.Fprintf(b, "  … and %d more MX records\n", more)
+			fmt.Fprintf(b, "  … and %s\n", prose.Count(more, "more MX record"))
 		}
 	}
 	return nil

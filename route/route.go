@@ -27,6 +27,7 @@ import (
 
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -261,7 +262,7 @@ func (p *Planner) readMX(ctx context.Context, plan *Plan, target string, rrs []d
 	}
 	plan.RecordsOmitted = len(rrs) - len(plan.Records)
 	if ttl < minMXTTL || ttl > maxMXTTL {
-		plan.add(finding.Newf(finding.MXTTL, target, "The MX records of %s have a TTL of %d seconds, outside %d–%d.", target, ttl, minMXTTL, maxMXTTL))
+		plan.add(finding.Newf(finding.MXTTL, target, "The MX records of %s have a TTL of %s, outside %d–%d.", target, prose.Count(int(ttl), "second"), minMXTTL, maxMXTTL))
 	}
 	return records, nil
 }
@@ -278,7 +279,7 @@ func (p *Planner) nullMX(plan *Plan, target string, served int, records []exchan
 		return true
 	}
 	if len(records) < served {
-		plan.add(finding.Newf(finding.MXNullMixed, target, "%s publishes a Null MX (MX 0 .) beside %d other MX records.", target, len(records)))
+		plan.add(finding.Newf(finding.MXNullMixed, target, "%s publishes a Null MX (MX 0 .) beside %s.", target, prose.Count(len(records), "other MX record")))
 	}
 	return false
 }
@@ -326,7 +327,7 @@ func (p *Planner) dedupe(ctx context.Context, plan *Plan, target string, records
 	}
 	if repeats > maxReported {
 		plan.add(finding.Newf(finding.MXDuplicate, target,
-			"%s lists exchanges more than once %d more times; each is tried once, at its lowest preference.", target, repeats-maxReported))
+			"%s has %s, not reported one by one; each exchange is tried once, at its lowest preference.", target, prose.Count(repeats-maxReported, "more repeated MX record")))
 	}
 	return out, nil
 }

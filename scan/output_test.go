@@ -226,11 +226,23 @@ func TestSummary(t *testing.T) {
 	if err := sum.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	if want := "14 lookups: 7 from the cache, 2 joined one in flight, 5 asked; 6 queries sent (1 retries, 3 resent, 1 timed out, 0 over TCP), window 0"; !strings.Contains(text.String(), want) {
+	if want := "14 lookups: 7 from the cache, 2 joined one in flight, 5 asked; 6 queries sent (1 retry, 3 resent, 1 timed out, 0 over TCP), window 0"; !strings.Contains(text.String(), want) {
 		t.Errorf("summary text lacks %q:\n%s", want, text.String())
 	}
 	if b, _ = json.Marshal(sum); !strings.Contains(string(b), `"dns":{"cache":{"hits":7,"joined":2,"misses":5},"queries":{"sent":6,"retries":1,`) {
 		t.Errorf("summary JSON: %s", b)
+	}
+
+	// A count of one is singular.
+	sum.Written, sum.DNS = 1, &DNSCounts{Cache: resolve.CacheStats{Misses: 1}, Queries: mux.Stats{Sent: 1, Down: 1}}
+	text.Reset()
+	if err := sum.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"scanned 1 entry in", "1 lookup: 0 from the cache", "1 query sent (0 retries,", "passed over 1 time after"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("summary text lacks %q:\n%s", want, text.String())
+		}
 	}
 }
 

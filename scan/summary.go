@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/resolve/mux"
 	"github.com/mxtrace/mxtrace/route"
@@ -193,7 +194,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.Interrupted {
 		state = "interrupted after"
 	}
-	fmt.Fprintf(&b, "%s %d entries in %s (%.0f domains/s)", state, s.Written,
+	fmt.Fprintf(&b, "%s %s in %s (%.0f domains/s)", state, prose.Count(int(s.Written), "entry"),
 		(time.Duration(s.ElapsedMS) * time.Millisecond).Round(time.Millisecond), s.PerSecond)
 	if s.Resumed > 0 {
 		fmt.Fprintf(&b, ", %d already done", s.Resumed)
@@ -225,11 +226,11 @@ func (s *Summary) WriteText(w io.Writer) error {
 	line("providers", providers)
 	if d := s.DNS; d != nil {
 		q := d.Queries
-		fmt.Fprintf(&b, "  %-10s %d lookups: %d from the cache, %d joined one in flight, %d asked; %d queries sent (%d retries, %d resent, %d timed out, %d over TCP), window %d\n",
-			"dns:", d.Cache.Hits+d.Cache.Joined+d.Cache.Misses, d.Cache.Hits, d.Cache.Joined, d.Cache.Misses,
-			q.Sent, q.Retries, q.Resent, q.Timeouts, q.TCP, q.Window)
+		fmt.Fprintf(&b, "  %-10s %s: %d from the cache, %d joined one in flight, %d asked; %s sent (%s, %d resent, %d timed out, %d over TCP), window %d\n",
+			"dns:", prose.Count(int(d.Cache.Hits+d.Cache.Joined+d.Cache.Misses), "lookup"), d.Cache.Hits, d.Cache.Joined, d.Cache.Misses,
+			prose.Count(int(q.Sent), "query"), prose.Count(int(q.Retries), "retry"), q.Resent, q.Timeouts, q.TCP, q.Window)
 		if q.Down > 0 {
-			fmt.Fprintf(&b, "  %-10s passed over %d times after one stopped answering (asked after the others until it answered again)\n", "resolvers:", q.Down)
+			fmt.Fprintf(&b, "  %-10s passed over %s after one stopped answering (asked after the others until it answered again)\n", "resolvers:", prose.Count(int(q.Down), "time"))
 		}
 	}
 	_, err := io.WriteString(w, b.String())

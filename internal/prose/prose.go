@@ -8,16 +8,24 @@ import (
 	"strings"
 )
 
-// Count says "1 tier", "2 tiers", "3 addresses": the regular English
-// plural, with "es" after a final "s".
+// Count says "1 tier", "2 tiers", "3 addresses", "4 queries": the
+// regular English plural, with "es" after a final "s" or "x", and "ies"
+// for a final "y" after a consonant.
 func Count(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}
-	if strings.HasSuffix(noun, "s") {
-		return strconv.Itoa(n) + " " + noun + "es"
+	return strconv.Itoa(n) + " " + plural(noun)
+}
+
+func plural(noun string) string {
+	switch {
+	case strings.HasSuffix(noun, "s"), strings.HasSuffix(noun, "x"):
+		return noun + "es"
+	case len(noun) > 1 && noun[len(noun)-1] == 'y' && !strings.ContainsRune("aeiou", rune(noun[len(noun)-2])):
+		return noun[:len(noun)-1] + "ies"
 	}
-	return strconv.Itoa(n) + " " + noun + "s"
+	return noun + "s"
 }
 
 // List joins "a", "a and b", "a, b and c".

@@ -17,6 +17,11 @@ func TestCount(t *testing.T) {
 		{1, "address", "1 address"},
 		{3, "address", "3 addresses"},
 		{2, "void lookup", "2 void lookups"},
+		{4, "query", "4 queries"},
+		{0, "retry", "0 retries"},
+		{2, "day", "2 days"},
+		{2, "box", "2 boxes"},
+		{1, "query", "1 query"},
 	} {
 		if got := Count(tt.n, tt.noun); got != tt.want {
 			t.Errorf("Count(%d, %q) = %q, want %q", tt.n, tt.noun, got, tt.want)
