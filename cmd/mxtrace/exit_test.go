@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/internal/dnstest"
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
 )
 
 // hostileDNSZone is what the honest handler behind each hostile option
@@ -116,6 +121,35 @@ func TestExitStatusEveryCommand(t *testing.T) {
 			if code, out, errOut := mxtrace(t, args...); code != exitFailed {
 				t.Errorf("%s: %s: exit %d, want %d\n%s%s", name, args[0], code, exitFailed, out, errOut)
 			}
+		}
+	}
+}
+
+// TestJobFailed: which errors mean the job could not be done, however
+// deeply wrapped.
+func TestJobFailed(t *testing.T) {
+	lookup := func(err error) error {
+		return fmt.Errorf("route x.example: %w: %w", route.ErrTemporary, &resolve.Error{Question: resolve.Q("x.example.", dns.TypeMX), Rcode: -1, Err: err})
+	}
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{lookup(resolve.ErrTimeout), true},
+		{lookup(resolve.ErrServerFailure), true},
+		{lookup(fmt.Errorf("%w: FORMERR", resolve.ErrRcode)), true},
+		{lookup(fmt.Errorf("%w: connection closed mid-reply", resolve.ErrBadResponse)), true},
+		{lookup(resolve.ErrNotInZone), true},
+		{errors.Join(errors.New("spf: lookup"), lookup(resolve.ErrRefused)), true},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), true},
+		{lookup(fmt.Errorf("%w at loop.example.", resolve.ErrCNAMELoop)), false},
+		{lookup(resolve.ErrCNAMEChain), false},
+		{fmt.Errorf("route x.example: %w", route.ErrMailLoop), false},
+		{errors.New("spf: no SPF record"), false},
+	} {
+		if got := jobFailed(tc.err); got != tc.want {
+			t.Errorf("jobFailed(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }

@@ -121,13 +121,14 @@ func TestExitStatus(t *testing.T) {
 		args []string
 		want int
 	}{
-		{[]string{"tiers.example"}, exitOK},                                  // info findings only
-		{[]string{"--fail-on", "info", "nullmx.example"}, exitFindings},      // mx-null is info
-		{[]string{"dangling.example"}, exitFindings},                         // mx-target-nxdomain is an error
-		{[]string{"--fail-on", "never", "dangling.example"}, exitOK},         // never
-		{[]string{"--fail-on", "warning", "implicit.example"}, exitFindings}, // mx-implicit is a warning
-		{[]string{"--fail-on", "bogus", "tiers.example"}, exitUsage},         // bad flag value
-		{[]string{"--timeout", "0", "tiers.example"}, exitUsage},             // no time at all
+		{[]string{"tiers.example"}, exitOK},                                             // info findings only
+		{[]string{"--fail-on", "info", "nullmx.example"}, exitFindings},                 // mx-null is info
+		{[]string{"dangling.example"}, exitFindings},                                    // mx-target-nxdomain is an error
+		{[]string{"--fail-on", "never", "dangling.example"}, exitOK},                    // never
+		{[]string{"--fail-on", "warning", "implicit.example"}, exitFindings},            // mx-implicit is a warning
+		{[]string{"--fail-on", "bogus", "tiers.example"}, exitUsage},                    // bad flag value
+		{[]string{"--timeout", "0", "tiers.example"}, exitUsage},                        // no time at all
+		{[]string{"--self", "alln-mx-01.tiers.example", "tiers.example"}, exitFindings}, // a mail loop is an answer
 		{[]string{"--timeout", "-5s", "tiers.example"}, exitUsage},
 		{[]string{"-4", "-6", "tiers.example"}, exitUsage},               // exclusive flags
 		{[]string{"--fail-on", "never", "mail.example.org"}, exitFailed}, // outside the zone files
