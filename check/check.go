@@ -101,8 +101,12 @@ type Facts struct {
 	TLSRPT    *tlsrpt.Result `json:"tls_rpt,omitempty"`
 	TLSRPTErr error          `json:"-"`
 
-	DANE    []*dane.Result `json:"dane"`
-	DANEErr error          `json:"-"`
+	// DANE has one result per exchange with addresses (probe.Addressed),
+	// nil where the TLSA lookup failed; DANEErrs says why, in the same
+	// order, and DANEErr in one line.
+	DANE     []*dane.Result `json:"dane"`
+	DANEErrs []error        `json:"-"`
+	DANEErr  error          `json:"-"`
 
 	DNSBL    *dnsbl.Result `json:"dnsbl,omitzero"`
 	DNSBLErr error         `json:"-"`
@@ -131,9 +135,8 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 			inner.Go(func() { f.PTR = probe.GatherPTR(ctx, a.Resolver, hosts, a.Logger) })
 		}
 		inner.Go(func() {
-			var errs []error
-			f.DANE, errs = probe.GatherTLSA(ctx, a.Resolver, probe.Addressed(hosts), dane.Options{Logger: a.Logger})
-			f.DANEErr = oneLine(errs)
+			f.DANE, f.DANEErrs = probe.GatherTLSA(ctx, a.Resolver, probe.Addressed(hosts), dane.Options{Logger: a.Logger})
+			f.DANEErr = oneLine(f.DANEErrs)
 		})
 		if a.DNSBL != nil && len(addrs) > 0 {
 			inner.Go(func() {

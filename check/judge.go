@@ -388,21 +388,14 @@ func judgeDANE(f *Facts) Verdict {
 }
 
 // daneChecks matches every probed endpoint against its exchange's TLSA
-// records.
+// records as probe's Auditor does: an exchange whose lookup failed is
+// lookup-failed, not none.
 func daneChecks(f *Facts) []*probe.DANECheck {
-	byHost := map[string]*dane.Result{}
-	for _, r := range f.DANE {
-		if r != nil {
-			byHost[r.Host] = r
-		}
+	var hosts []route.Host
+	if f.Plan != nil {
+		hosts = f.Plan.Hosts()
 	}
-	var checks []*probe.DANECheck
-	for _, r := range f.SMTP {
-		if r != nil {
-			checks = append(checks, probe.MatchDANE(r, byHost[r.Host]))
-		}
-	}
-	return checks
+	return probe.MatchTLSA(f.SMTP, probe.Addressed(hosts), f.DANE, f.DANEErrs)
 }
 
 func judgeSMTP(f *Facts) Verdict {

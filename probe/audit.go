@@ -161,22 +161,7 @@ func (a *Auditor) Audit(ctx context.Context, t Target) (*Report, error) {
 	}
 	rep.Findings = append(rep.Findings, Findings(rep.Results, now, rep.PTR)...)
 	if a.DANE != nil {
-		byHost := map[string]int{}
-		for i, h := range tlsaHosts {
-			byHost[h] = i
-		}
-		for _, r := range rep.Results {
-			var d *dane.Result
-			i, ok := byHost[r.Host]
-			if ok {
-				d = tlsa[i]
-			}
-			c := MatchDANE(r, d)
-			if ok && tlsaErrs[i] != nil {
-				c.Status, c.Reason = DANELookup, tlsaErrs[i].Error()
-			}
-			rep.DANE = append(rep.DANE, c)
-		}
+		rep.DANE = MatchTLSA(rep.Results, tlsaHosts, tlsa, tlsaErrs)
 		rep.Findings = append(rep.Findings, DANEFindings(rep.DANE)...)
 	}
 	if len(rep.PTR) == 0 {

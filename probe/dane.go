@@ -94,6 +94,36 @@ func MatchDANE(r *Result, d *dane.Result) *DANECheck {
 	return c
 }
 
+// MatchTLSA matches every probed endpoint (nil ones are skipped) against
+// the TLSA records of its exchange, as GatherTLSA gathered them for hosts
+// (tlsa and errs in the order of hosts). An endpoint whose exchange's
+// lookup failed is DANELookup, with the error as its reason: a DANE
+// sender that cannot learn the records defers the mail (RFC 7672 §2.2),
+// so it is not DANENone. An exchange not in hosts has no records.
+func MatchTLSA(results []*Result, hosts []string, tlsa []*dane.Result, errs []error) []*DANECheck {
+	byHost := make(map[string]int, len(hosts))
+	for i, h := range hosts {
+		byHost[h] = i
+	}
+	checks := make([]*DANECheck, 0, len(results))
+	for _, r := range results {
+		if r == nil {
+			continue
+		}
+		i, ok := byHost[r.Host]
+		var d *dane.Result
+		if ok && i < len(tlsa) {
+			d = tlsa[i]
+		}
+		c := MatchDANE(r, d)
+		if ok && i < len(errs) && errs[i] != nil {
+			c.Status, c.Reason = DANELookup, errs[i].Error()
+		}
+		checks = append(checks, c)
+	}
+	return checks
+}
+
 // DANEFindings reports dane-tlsa-mismatch for every endpoint whose usable
 // TLSA records do not let a DANE sender deliver (DANEMismatch and
 // DANENoTLS).

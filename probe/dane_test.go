@@ -5,7 +5,9 @@ import (
 	"crypto/sha512"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -139,5 +141,30 @@ func TestMatchDANENoTLS(t *testing.T) {
 		if want := map[bool]int{true: 1, false: 0}[tt.status == DANENoTLS]; n != want {
 			t.Errorf("%v: %d findings, want %d", tt.b, n, want)
 		}
+	}
+}
+
+// TestMatchTLSA: the one matching of check and probe's Auditor. A failed
+// TLSA lookup is lookup-failed with its error; an exchange without
+// records, or not looked up, is none; nil endpoints are skipped.
+func TestMatchTLSA(t *testing.T) {
+	ep := func(host string) *Result {
+		return &Result{Host: host, Address: netip.MustParseAddr("192.0.2.1"), Port: 25}
+	}
+	checks := MatchTLSA([]*Result{ep("mx1.d.test"), nil, ep("mx2.d.test"), ep("mx3.d.test")},
+		[]string{"mx1.d.test", "mx2.d.test"},
+		[]*dane.Result{nil, {Host: "mx2.d.test", Records: []dane.Record{}}},
+		[]error{errors.New("dane: lookup _25._tcp.mx1.d.test. TLSA: server failure (SERVFAIL)"), nil})
+	var got []string
+	for _, c := range checks {
+		got = append(got, c.Host+" "+string(c.Status)+" "+c.Reason)
+	}
+	want := []string{
+		"mx1.d.test lookup-failed dane: lookup _25._tcp.mx1.d.test. TLSA: server failure (SERVFAIL)",
+		"mx2.d.test none ",
+		"mx3.d.test none ",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("checks\n%q\nwant\n%q", got, want)
 	}
 }
