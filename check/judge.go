@@ -18,6 +18,7 @@ import (
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/rdns"
+	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/spf"
 	"github.com/mxtrace/mxtrace/tlsrpt"
@@ -204,6 +205,15 @@ func judgeRouting(f *Facts) Verdict {
 		}
 		return judged(p.Findings, kind, nil)
 	case route.ResultError:
+		// An alias chain that loops or runs too long is an answer, broken
+		// for good (RFC 1034 §3.6.2): the area was judged, and its finding
+		// (mx-alias-loop, mx-alias-too-long) says what to fix.
+		switch {
+		case errors.Is(f.PlanErr, resolve.ErrCNAMELoop):
+			return judged(p.Findings, "the alias chain loops", nil)
+		case errors.Is(f.PlanErr, resolve.ErrCNAMEChain):
+			return judged(p.Findings, "the alias chain is too long", nil)
+		}
 		return judged(p.Findings, "", f.PlanErr)
 	}
 	return judged(p.Findings, string(p.Result), nil)

@@ -24,6 +24,12 @@ const (
 	MXTooManyAddresses ID = "mx-too-many-addresses"
 	MXAliasChain       ID = "mx-alias"
 	MXSelfLoop         ID = "mx-self-loop"
+
+	MXAliasLoop          ID = "mx-alias-loop"
+	MXAliasTooLong       ID = "mx-alias-too-long"
+	MXTargetAliasLoop    ID = "mx-target-alias-loop"
+	MXTargetAliasTooLong ID = "mx-target-alias-too-long"
+	MXNotInZones         ID = "mx-not-in-zones"
 )
 
 // Catalogue lists every finding ID mxtrace can report, in documentation
@@ -103,6 +109,26 @@ var routingEntries = []Entry{
 		"The domain is an alias (CNAME); mail is routed by the MX records of the name it leads to.",
 		"RFC 5321 §5.1", "Nothing, if the alias is intended.",
 		"`example.test. CNAME example.net.`"},
+	{MXAliasLoop, AreaRouting, Error,
+		"The domain is an alias (CNAME) whose chain loops back on itself, so it leads to no MX records: mail to it cannot be routed. This is the zone's configuration, not a temporary failure.",
+		"RFC 1034 §3.6.2; RFC 5321 §5.1", "Break the loop: point the last alias at the name that owns the MX records, or publish the MX records at the domain instead of the CNAME.",
+		"`d.test. CNAME e.test.` and `e.test. CNAME d.test.`"},
+	{MXAliasTooLong, AreaRouting, Error,
+		"The domain is an alias whose chain is longer than resolvers follow (8 aliases), so senders give up before its MX records. This is the zone's configuration, not a temporary failure.",
+		"RFC 1034 §3.6.2; RFC 1912 §2.4", "Point the alias straight at the canonical name, or publish the MX records at the domain.",
+		"`d.test. CNAME c1.test.`, `c1 CNAME c2`, … nine aliases in a row"},
+	{MXTargetAliasLoop, AreaRouting, Error,
+		"An exchange's name is an alias (CNAME) whose chain loops, so it has no address: senders cannot reach it. This is the zone's configuration, not a temporary failure.",
+		"RFC 2181 §10.3; RFC 1034 §3.6.2", "Point the MX record at the server's canonical host name, which owns its A/AAAA records (no CNAME).",
+		"`MX 10 mx.d.test.` with `mx CNAME mx2` and `mx2 CNAME mx`"},
+	{MXTargetAliasTooLong, AreaRouting, Error,
+		"An exchange's name is an alias chain longer than resolvers follow (8 aliases), so senders find no address for it. This is the zone's configuration, not a temporary failure.",
+		"RFC 2181 §10.3; RFC 1034 §3.6.2", "Point the MX record at the server's canonical host name, which owns its A/AAAA records (no CNAME).",
+		"`MX 10 c1.d.test.` where c1 starts a chain of nine aliases"},
+	{MXNotInZones, AreaRouting, Warning,
+		"A name the route needs is outside the zone files given with --zone, so it was not looked up; nothing says it is wrong.",
+		"", "Not in the zone files: add the zone file that holds it with another --zone, or add --resolver to look up names outside the files on the network.",
+		"`route --zone d.zone d.test` where d.test's MX is `mx.elsewhere.example.`"},
 	{MXSelfLoop, AreaRouting, Error,
 		"The sending host is the most preferred exchange of the domain (--self), so it has nowhere to relay: a mail loop.",
 		"RFC 5321 §5.1", "Publish a more preferred exchange, or deliver the mail locally.",

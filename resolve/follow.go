@@ -110,7 +110,7 @@ func (res *Result) follow(ctx context.Context, r Resolver, fromMemory bool) erro
 			// The names seen are the question and the chain so far, at
 			// most MaxCNAMEChain+1: a scan of them needs no map.
 			if next == q.Name || slices.Contains(res.Chain, next) {
-				return &Error{Question: q, Server: a.Server, Rcode: -1, Err: fmt.Errorf("%w at %s", ErrCNAMELoop, next)}
+				return &Error{Question: q, Server: a.Server, Rcode: -1, Err: fmt.Errorf("%w at %s", ErrCNAMELoop, displayName(next))}
 			}
 			if len(res.Chain) >= MaxCNAMEChain {
 				return &Error{Question: q, Server: a.Server, Rcode: -1, Err: fmt.Errorf("%w (more than %d aliases)", ErrCNAMEChain, MaxCNAMEChain)}
@@ -216,4 +216,13 @@ func lowerASCII(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
+}
+
+// displayName is an absolute name as messages show it, without the
+// trailing dot, so that a sentence ending with it does not end in "..".
+func displayName(name string) string {
+	if name == "." {
+		return name
+	}
+	return strings.TrimSuffix(name, ".")
 }

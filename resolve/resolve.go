@@ -260,14 +260,24 @@ var (
 	ErrUnreachable   = errors.New("server unreachable")
 	ErrBadResponse   = errors.New("malformed response")
 	ErrNoServers     = errors.New("resolve: no DNS servers configured")
-	ErrCNAMELoop     = errors.New("CNAME loop")
-	ErrCNAMEChain    = errors.New("CNAME chain too long")
-	ErrNotInZone     = errors.New("name is not in any loaded zone file")
+
+	// ErrCNAMELoop and ErrCNAMEChain are answers broken for good, not
+	// failures to get one: the alias chain loops, or runs past
+	// MaxCNAMEChain (RFC 1034 §3.6.2). Asking again gives the same.
+	ErrCNAMELoop  = errors.New("CNAME loop")
+	ErrCNAMEChain = errors.New("CNAME chain too long")
+	// ErrNotInZone is a question outside every loaded zone file (Zones):
+	// nothing is wrong with the name, the files just do not hold it.
+	ErrNotInZone = errors.New("name is not in any loaded zone file")
 )
 
-// Error is a lookup that did not settle the question. It is always
-// temporary from the routing point of view: a sender would queue and retry,
-// never bounce, so callers must not report it as "no records".
+// Error is a lookup that did not settle the question. Callers must not
+// report it as "no records". Most are temporary from the routing point of
+// view (a sender would queue and retry, never bounce); an alias chain that
+// loops or runs too long (ErrCNAMELoop, ErrCNAMEChain) is the zone's
+// configuration, broken for good, and a name outside the zone files
+// (ErrNotInZone) is a limit of what was loaded: callers tell them apart
+// with errors.Is.
 type Error struct {
 	Question Question
 	Server   string // the last server tried, if any

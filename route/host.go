@@ -3,6 +3,7 @@ package route
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -77,14 +78,29 @@ func (p *Planner) judgeHost(domain, name string, results []resolve.Result, errs 
 	// the others only counted, however many a server sent.
 	maxN := cmp.Or(p.MaxAddresses, DefaultMaxAddresses)
 	total := 0
+	// An alias chain that loops or runs too long is the zone's
+	// configuration, broken for good (RFC 1034 §3.6.2); a name outside the
+	// --zone files was not looked up. Each has its own finding, not the
+	// temporary mx-lookup-failed.
+	var loop, long, notInZones bool
 	var buf [8]netip.Addr
 	addrs := buf[:0]
 	for i, r := range results {
 		if len(r.Chain) > 0 && h.CanonicalName == "" {
 			h.CanonicalName = trimDot(r.Name)
 		}
+		switch err := errs[i]; {
+		case err == nil:
+		case errors.Is(err, resolve.ErrCNAMELoop):
+			loop = true
+		case errors.Is(err, resolve.ErrCNAMEChain):
+			long = true
+		case errors.Is(err, resolve.ErrNotInZone):
+			notInZones = true
+		default:
+			failed = append(failed, trimDot(err.Error()))
+		}
 		if errs[i] != nil {
-			failed = append(failed, errs[i].Error())
 			continue
 		}
 		nx = nx || r.NXDomain
@@ -102,10 +118,19 @@ func (p *Planner) judgeHost(domain, name string, results []resolve.Result, errs 
 	if h.CanonicalName != "" {
 		problem(finding.Newf(finding.MXTargetCNAME, name, "The exchange %s is an alias (CNAME) of %s.", name, h.CanonicalName))
 	}
+	if loop {
+		problem(finding.Newf(finding.MXTargetAliasLoop, name, "The exchange %s is an alias chain that loops: it has no address.", name))
+	}
+	if long {
+		problem(finding.Newf(finding.MXTargetAliasTooLong, name, "The exchange %s is an alias chain longer than %d aliases: resolvers give up before its address.", name, resolve.MaxCNAMEChain))
+	}
+	if notInZones {
+		problem(finding.Newf(finding.MXNotInZones, name, "The exchange %s is not in the zone files, so its addresses were not looked up.", name))
+	}
 	if len(failed) > 0 {
 		problem(finding.Newf(finding.MXLookupFailed, name, "Resolving %s failed temporarily: %s.", name, strings.Join(failed, "; ")))
 	}
-	if len(addrs) == 0 && len(failed) == 0 {
+	if len(addrs) == 0 && len(failed) == 0 && !loop && !long && !notInZones {
 		if nx {
 			problem(finding.Newf(finding.MXTargetNXDomain, name, "The exchange %s does not exist (NXDOMAIN).", name))
 		} else {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +62,15 @@ func TestPrefetch(t *testing.T) {
 			if extra := m.Stats().Sent - prefetched; extra > 0 && !alias && !failed {
 				t.Errorf("Plan sent %d queries after Prefetch (%d)", extra, prefetched)
 			}
+			if strings.HasSuffix(name, "not-in-zones") {
+				// A name outside the zone file is no question for the
+				// files (mx-not-in-zones) but one the server refuses,
+				// which is a failed lookup: the plans differ there.
+				if !failed {
+					t.Errorf("a name the server refuses: no mx-lookup-failed in %+v", plan.Findings)
+				}
+				return
+			}
 			plan.ElapsedMS = 0
 			got, err := json.MarshalIndent(plan, "", "  ")
 			if err != nil {
@@ -68,7 +78,6 @@ func TestPrefetch(t *testing.T) {
 			}
 			zone := "zone:" + filepath.Join("testdata", "route", name+".zone")
 			got = bytes.ReplaceAll(got, []byte(srv.Addr), []byte(zone))
-			got = bytes.ReplaceAll(got, []byte("query refused (REFUSED)"), []byte(resolve.ErrNotInZone.Error()))
 			golden.Check(t, filepath.Join("testdata", "route", name+".json"), append(got, '\n'))
 		})
 	}

@@ -121,9 +121,9 @@ type exchange struct {
 // section of docs/routing.md each).
 func (p *Planner) plan(ctx context.Context, domain dnsname.Name, plan *Plan) error {
 	mx, err := p.lookupMX(ctx, domain)
-	p.followAlias(plan, domain, &mx)
+	p.followAlias(plan, domain, &mx, err)
 	if err != nil {
-		return p.mxLookupFailed(plan, domain, err)
+		return p.mxLookupFailed(plan, domain, &mx, err)
 	}
 	target := trimDot(mx.Name)
 	switch {
@@ -173,22 +173,52 @@ func (p *Planner) lookupMX(ctx context.Context, domain dnsname.Name) (resolve.Re
 
 // followAlias puts the alias chain the MX lookup followed into the plan
 // (docs/routing.md#alias-chain): mail is routed by the MX records at its
-// end.
-func (p *Planner) followAlias(plan *Plan, domain dnsname.Name, mx *resolve.Result) {
+// end. A chain that loops or runs too long (err) leads to no MX records:
+// mxLookupFailed reports it instead.
+func (p *Planner) followAlias(plan *Plan, domain dnsname.Name, mx *resolve.Result, err error) {
 	for _, n := range mx.Chain {
 		plan.AliasChain = append(plan.AliasChain, trimDot(n))
 	}
-	if len(mx.Chain) > 0 {
+	if len(mx.Chain) > 0 && !errors.Is(err, resolve.ErrCNAMELoop) && !errors.Is(err, resolve.ErrCNAMEChain) {
 		plan.add(finding.Newf(finding.MXAliasChain, domain.String(), "%s is an alias; mail is routed by the MX records of %s.", domain, trimDot(mx.Name)))
 	}
 }
 
 // mxLookupFailed is the plan's end when the MX lookup failed: SERVFAIL,
 // REFUSED and time-outs are temporary, never "no MX" (RFC 5321 §4.5.4.1,
-// docs/routing.md#nxdomain-and-temporary-errors).
-func (p *Planner) mxLookupFailed(plan *Plan, domain dnsname.Name, err error) error {
-	plan.add(finding.Newf(finding.MXLookupFailed, domain.String(), "The MX lookup failed temporarily: %v.", err))
+// docs/routing.md#nxdomain-and-temporary-errors). An alias chain that
+// loops or runs too long is the zone's configuration, broken for good (RFC
+// 1034 §3.6.2, docs/routing.md#alias-chain), and a domain outside the
+// --zone files is a limit of what was loaded: each has its own finding,
+// and the error is the lookup's, not ErrTemporary.
+func (p *Planner) mxLookupFailed(plan *Plan, domain dnsname.Name, mx *resolve.Result, err error) error {
+	d := domain.String()
+	switch {
+	case errors.Is(err, resolve.ErrCNAMELoop):
+		plan.add(finding.Newf(finding.MXAliasLoop, d, "The alias chain of %s loops back on itself after %s: it leads to no MX records.", d, chainText(d, mx.Chain)))
+		return err
+	case errors.Is(err, resolve.ErrCNAMEChain):
+		plan.add(finding.Newf(finding.MXAliasTooLong, d, "The alias chain of %s is longer than %d aliases (%s → …): resolvers give up before its MX records.", d, resolve.MaxCNAMEChain, chainText(d, mx.Chain)))
+		return err
+	case errors.Is(err, resolve.ErrNotInZone):
+		name := trimDot(mx.Name)
+		plan.add(finding.Newf(finding.MXNotInZones, name, "%s is not in the zone files, so its MX records were not looked up.", name))
+		return err
+	}
+	plan.add(finding.Newf(finding.MXLookupFailed, d, "The MX lookup failed temporarily: %s.", trimDot(err.Error())))
 	return fmt.Errorf("%w: %w", ErrTemporary, err)
+}
+
+// chainText is an alias chain for a message: start and every alias
+// target, without trailing dots.
+func chainText(start string, chain []string) string {
+	var b strings.Builder
+	b.WriteString(start)
+	for _, n := range chain {
+		b.WriteString(" → ")
+		b.WriteString(trimDot(n))
+	}
+	return b.String()
 }
 
 // nxdomain ends the plan of a domain that does not exist: no mail route
@@ -212,11 +242,24 @@ func (p *Planner) implicitMX(ctx context.Context, plan *Plan, fqdn string) error
 		return err
 	}
 	if len(host.Addresses) == 0 {
-		if i := slices.IndexFunc(found, func(f finding.Finding) bool { return f.ID == finding.MXLookupFailed }); i >= 0 {
-			// The address lookup failed temporarily: we cannot say there is
-			// no mail, so the plan is an error, not "no-mail".
-			plan.add(found[i])
-			return fmt.Errorf("%w: implicit MX: %s", ErrTemporary, found[i].Message)
+		// The address lookup did not settle: we cannot say there is no
+		// mail, so the plan is an error, not "no-mail".
+		for _, f := range found {
+			var err error
+			switch f.ID {
+			case finding.MXLookupFailed:
+				err = ErrTemporary
+			case finding.MXTargetAliasLoop:
+				err = resolve.ErrCNAMELoop
+			case finding.MXTargetAliasTooLong:
+				err = resolve.ErrCNAMEChain
+			case finding.MXNotInZones:
+				err = &resolve.Error{Question: resolve.Q(fqdn, dns.TypeA), Rcode: -1, Err: resolve.ErrNotInZone}
+			default:
+				continue
+			}
+			plan.add(f)
+			return fmt.Errorf("%w: implicit MX: %s", err, f.Message)
 		}
 		// The findings about the host as an exchange do not apply: there
 		// is no exchange, the domain simply has no mail route.

@@ -112,6 +112,8 @@ func TestRules(t *testing.T) {
 		{"2 nxdomain", "nxdomain", "tiers", route.ResultNXDomain, route.ResultOK},
 		{"2 nxdomain at the end of an alias", "dangling-alias", "alias", route.ResultNXDomain, route.ResultOK},
 		{"1 alias loop is an error", "alias-loop", "alias", route.ResultError, route.ResultOK},
+		{"1 alias chain too long is an error", "alias-too-long", "alias", route.ResultError, route.ResultOK},
+		{"2 a domain outside the zone files is an error", "not-in-zones", "tiers", route.ResultError, route.ResultOK},
 		{"3 null MX", "null-mx", "null-mixed", route.ResultNullMX, route.ResultOK},
 		{"4 implicit MX", "implicit", "tiers", route.ResultOK, route.ResultOK},
 		{"4 no mail", "no-mail", "implicit", route.ResultNoMail, route.ResultOK},
@@ -141,7 +143,12 @@ func TestFindings(t *testing.T) {
 	}{
 		{finding.MXNXDomain, "nxdomain", "tiers", "d.test"},
 		{finding.MXNXDomain, "dangling-alias", "alias", "gone.test"},
-		{finding.MXLookupFailed, "target-lookup-failed", "target-nxdomain", "mx.elsewhere.example"},
+		{finding.MXNotInZones, "target-not-in-zones", "target-nxdomain", "mx.elsewhere.example"},
+		{finding.MXNotInZones, "not-in-zones", "tiers", "d.example"},
+		{finding.MXAliasLoop, "alias-loop", "alias", "d.test"},
+		{finding.MXAliasTooLong, "alias-too-long", "alias", "d.test"},
+		{finding.MXTargetAliasLoop, "target-alias-loop", "target-cname", "mx.d.test"},
+		{finding.MXTargetAliasTooLong, "target-alias-too-long", "target-cname", "c1.test"},
 		{finding.MXImplicit, "implicit", "no-mail", "d.test"},
 		{finding.MXImplicit, "implicit-alias", "alias", "host.test"},
 		{finding.MXNoMail, "no-mail", "implicit", "d.test"},
@@ -188,6 +195,9 @@ func TestEveryRoutingFindingTested(t *testing.T) {
 	// The bounds need dozens of records; TestBounds builds those zones in Go.
 	seen[finding.MXTooManyExchanges] = true
 	seen[finding.MXTooManyAddresses] = true
+	// A zone file never fails temporarily; TestTemporaryFailure makes
+	// lookups fail and asks for mx-lookup-failed.
+	seen[finding.MXLookupFailed] = true
 	for _, e := range finding.Catalogue {
 		if e.Area == finding.AreaRouting && !seen[e.ID] {
 			t.Errorf("no test zone triggers %s", e.ID)
@@ -377,6 +387,9 @@ func TestTemporaryFailure(t *testing.T) {
 		if tt.want == route.ResultError && (!errors.Is(err, route.ErrTemporary) || got.Error == "") {
 			t.Errorf("%s with %v failing: err = %v, error field %q; want ErrTemporary", tt.zone, tt.fail, err, got.Error)
 		}
+		if tt.want == route.ResultError && !slices.ContainsFunc(got.Findings, func(f finding.Finding) bool { return f.ID == finding.MXLookupFailed }) {
+			t.Errorf("%s with %v failing: no mx-lookup-failed in %v", tt.zone, tt.fail, ids(got.Findings))
+		}
 		if tt.wantHost != "" {
 			i := slices.IndexFunc(got.Hosts(), func(h route.Host) bool { return h.Name == tt.wantHost })
 			if i < 0 || !slices.Contains(got.Hosts()[i].Problems, finding.MXLookupFailed) {
@@ -492,5 +505,39 @@ func TestSeedIgnoresServedOrder(t *testing.T) {
 	}
 	if !slices.Equal(orders[0], orders[1]) {
 		t.Errorf("--seed order depends on the served order: %v vs %v", orders[0], orders[1])
+	}
+}
+
+// TestBrokenIsNotTemporary (docs/routing.md#alias-chain): an alias chain
+// that loops or runs too long, for the domain or an exchange, is the
+// zone's configuration, broken for good, and a name outside the zone files
+// was not looked up: neither is the temporary mx-lookup-failed, and the
+// plan's error (if any) is the lookup's own, not ErrTemporary.
+func TestBrokenIsNotTemporary(t *testing.T) {
+	for _, tt := range []struct {
+		zone   string
+		result route.Result
+		cause  error // what the plan's error wraps; nil when the plan is ok
+	}{
+		{"alias-loop", route.ResultError, resolve.ErrCNAMELoop},
+		{"alias-too-long", route.ResultError, resolve.ErrCNAMEChain},
+		{"not-in-zones", route.ResultError, resolve.ErrNotInZone},
+		{"target-alias-loop", route.ResultOK, nil},
+		{"target-alias-too-long", route.ResultOK, nil},
+		{"target-not-in-zones", route.ResultOK, nil},
+	} {
+		got, err := loadCase(t, tt.zone).plan(t)
+		if got.Result != tt.result {
+			t.Errorf("%s: result %s, want %s", tt.zone, got.Result, tt.result)
+		}
+		if tt.cause == nil && err != nil || tt.cause != nil && !errors.Is(err, tt.cause) {
+			t.Errorf("%s: err %v, want one wrapping %v", tt.zone, err, tt.cause)
+		}
+		if errors.Is(err, route.ErrTemporary) || strings.Contains(got.Error, "temporary") {
+			t.Errorf("%s: err %v (error field %q) says temporary", tt.zone, err, got.Error)
+		}
+		if slices.ContainsFunc(got.Findings, func(f finding.Finding) bool { return f.ID == finding.MXLookupFailed || f.ID == finding.MXAliasChain }) {
+			t.Errorf("%s: %v has mx-lookup-failed or mx-alias", tt.zone, ids(got.Findings))
+		}
 	}
 }

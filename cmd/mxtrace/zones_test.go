@@ -1,11 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/finding"
 )
 
 // rootZone is a zone file at the root, as a lab or a test driver writes
@@ -77,5 +83,147 @@ func TestRootApexZone(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// brokenZone holds names whose messages end with a name: alias chains that
+// loop or run too long, for a domain and for an exchange, an exchange
+// outside the zone files, a dangling alias.
+const brokenZone = `$ORIGIN broken.test.
+$TTL 3600
+@      SOA ns.broken.test. h.broken.test. 1 7200 900 1209600 300
+@      NS  ns
+ns     A   192.0.2.53
+loop   CNAME loop2
+loop2  CNAME loop
+long   CNAME c1
+c1 CNAME c2
+c2 CNAME c3
+c3 CNAME c4
+c4 CNAME c5
+c5 CNAME c6
+c6 CNAME c7
+c7 CNAME c8
+c8 CNAME c9
+c9 MX 10 mx
+mx     A   192.0.2.1
+mxloop MX  10 ml1
+mxloop MX  20 c2
+mxloop TXT "v=spf1 include:loop.broken.test. a:gone.broken.test. -all"
+ml1    CNAME ml2
+ml2    CNAME ml1
+out    MX  10 mx.elsewhere.example.
+out    MX  20 10.0.0.1.
+dangle CNAME gone
+`
+
+// TestNoDoubledDot: no message, fix, summary or error ends in "..", the
+// mark of a sentence ending with an absolute name: every finding the
+// catalogue describes, and everything route, check and spf print, in
+// text and JSON, for every domain of the example zones, of route's test
+// zones and of a zone of broken names.
+func TestNoDoubledDot(t *testing.T) {
+	for _, e := range finding.Catalogue {
+		for _, s := range []string{e.Title, e.Fix, e.Example} {
+			if doubledDot(s) {
+				t.Errorf("catalogue %s: %q", e.ID, s)
+			}
+		}
+	}
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken.zone")
+	if err := os.WriteFile(broken, []byte(brokenZone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	routeZones, err := filepath.Glob("../../route/testdata/route/*.zone")
+	if err != nil || len(routeZones) == 0 {
+		t.Fatalf("route's test zones: %v", err)
+	}
+	sets := [][]string{{exampleZone, reverseZone}, {broken}}
+	for _, z := range routeZones {
+		sets = append(sets, []string{z})
+	}
+	checked := 0
+	for _, zones := range sets {
+		var flags []string
+		for _, z := range zones {
+			flags = append(flags, "--zone", z)
+		}
+		for _, d := range zoneDomains(t, zones) {
+			for _, cmd := range [][]string{
+				{"route", d}, {"route", "--json", d},
+				{"check", "--no-smtp", d}, {"check", "--no-smtp", "--json", d},
+				{"spf", d, "--ip", "192.0.2.1"}, {"spf", "--json", d, "--ip", "192.0.2.1"},
+			} {
+				args := append(append(cmd, flags...), "--fail-on", "never")
+				_, out, errOut := mxtrace(t, args...)
+				for _, line := range strings.Split(out+errOut, "\n") {
+					if doubledDot(strings.TrimSpace(line)) {
+						t.Errorf("mxtrace %s: %q", strings.Join(args, " "), line)
+					}
+				}
+				if slices.Contains(cmd, "--json") {
+					var v any
+					if json.Unmarshal([]byte(out), &v) == nil {
+						walkStrings(v, func(s string) {
+							if doubledDot(s) {
+								t.Errorf("mxtrace %s: JSON string %q", strings.Join(args, " "), s)
+							}
+						})
+					}
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 300 {
+		t.Errorf("ran %d commands", checked)
+	}
+}
+
+// doubledDot reports text ending in two dots, not in an ellipsis.
+func doubledDot(s string) bool {
+	return strings.HasSuffix(s, "..") && !strings.HasSuffix(s, "...")
+}
+
+// zoneDomains lists the owners of MX, CNAME, TXT and A records in the
+// zone files, without the trailing dot.
+func zoneDomains(t *testing.T, files []string) []string {
+	t.Helper()
+	var out []string
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zp := dns.NewZoneParser(strings.NewReader(string(text)), ".", f)
+		for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+			switch rr.Header().Rrtype {
+			case dns.TypeMX, dns.TypeCNAME, dns.TypeTXT, dns.TypeA:
+				if n := strings.TrimSuffix(rr.Header().Name, "."); !strings.HasPrefix(n, "_") && !strings.Contains(n, "in-addr") && !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
+		}
+		if err := zp.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// walkStrings calls f with every string in a decoded JSON value.
+func walkStrings(v any, f func(string)) {
+	switch v := v.(type) {
+	case string:
+		f(v)
+	case []any:
+		for _, e := range v {
+			walkStrings(e, f)
+		}
+	case map[string]any:
+		for _, e := range v {
+			walkStrings(e, f)
+		}
 	}
 }
