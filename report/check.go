@@ -53,7 +53,7 @@ func WriteCheck(w io.Writer, r *check.Report, st Style) error {
 		}
 		line := a.Summary
 		if a.Status == check.StatusError {
-			line = "could not check: " + a.Error
+			line = "could not check: " + plain(a.Error)
 		}
 		fmt.Fprintf(&b, "  %s %-*s  %s\n", paint(mark), width, a.Area, line)
 		if a.Status == check.StatusPass {

@@ -32,35 +32,24 @@ type SPF struct {
 func WriteSPF(w io.Writer, o *SPF, st Style) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s  for %s (sender %s, helo %s)  (%d ms)\n", o.Domain, o.Status, o.IP, o.Sender, o.HELO, o.ElapsedMS)
-	if o.Reason != "" {
-		fmt.Fprintf(&b, "  why: %s\n", o.Reason)
+	why := plain(o.Reason)
+	if why != "" {
+		fmt.Fprintf(&b, "  why: %s\n", why)
 	}
 	if o.Explanation != "" {
 		fmt.Fprintf(&b, "  explanation: %s\n", o.Explanation)
 	}
-	if len(o.Path) > 0 {
+	if path := spfPath(o.Path, why); len(path) > 0 {
 		b.WriteString("  decided by:\n")
-		for i, s := range o.Path {
-			indent := strings.Repeat("  ", i)
-			via := ""
-			if s.Via != "" {
-				via = s.Via + " → "
-			}
-			term := s.Term
-			if term == "" {
-				term = "(no term)"
-			}
-			fmt.Fprintf(&b, "    %s%s%s: %s  %s", indent, via, s.Domain, term, s.Result)
-			if s.Detail != "" {
-				fmt.Fprintf(&b, "  (%s)", s.Detail)
-			}
-			b.WriteString("\n")
+		for _, l := range path {
+			b.WriteString("    " + l + "\n")
 		}
 	}
 	fmt.Fprintf(&b, "  evaluation: %s, %s (limits %d and %d)\n",
 		prose.Count(o.Lookups, "DNS-querying term"), prose.Count(o.VoidLookups, "void lookup"), spf.MaxLookups, spf.MaxVoidLookups)
 
-	if o.Tree != nil {
+	// A tree without a root record says only what the why line said.
+	if o.Tree != nil && o.Tree.Record != "" {
 		fmt.Fprintf(&b, "  record tree: %s, %s in all", prose.Count(o.TreeLookups, "DNS-querying term"), prose.Count(o.TreeVoidLookups, "void lookup"))
 		if o.Incomplete {
 			b.WriteString(" (incomplete)")
@@ -68,13 +57,46 @@ func WriteSPF(w io.Writer, o *SPF, st Style) error {
 		b.WriteString("\n")
 		writeSPFNode(&b, o.Tree, "    ", "    ")
 	}
-	if o.Error != "" {
-		fmt.Fprintf(&b, "  analysis failed: %s\n", o.Error)
+	if e := plain(o.Error); e != "" && !strings.Contains(why, e) {
+		fmt.Fprintf(&b, "  analysis failed: %s\n", e)
 	}
 	writeFindings(&b, o.Findings, st)
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// spfPath returns the lines of the deciding path, each step's detail
+// left out when the why line already says it. A path that then tells no
+// more than the result line (one step, no record, no term, nothing
+// left to say) is left out.
+func spfPath(path []spf.Step, why string) []string {
+	var lines []string
+	said := false
+	for i, s := range path {
+		via := ""
+		if s.Via != "" {
+			via = s.Via + " → "
+		}
+		term := s.Term
+		switch {
+		case term == "" && s.Record == "":
+			term = "(no record)"
+		case term == "":
+			term = "(no term)"
+		}
+		l := fmt.Sprintf("%s%s%s: %s  %s", strings.Repeat("  ", i), via, s.Domain, term, s.Result)
+		if d := plain(s.Detail); d != "" && !strings.Contains(why, d) {
+			l += "  (" + d + ")"
+			said = true
+		}
+		said = said || s.Term != "" || s.Record != ""
+		lines = append(lines, l)
+	}
+	if len(path) == 1 && !said {
+		return nil
+	}
+	return lines
 }
 
 // writeSPFNode prints one record of the tree and, indented, its children.
@@ -85,12 +107,14 @@ func writeSPFNode(b *strings.Builder, n *spf.Node, first, rest string) {
 	} else {
 		b.WriteString(n.Domain + "  ")
 	}
-	if n.Record != "" {
-		fmt.Fprintf(b, "%q", n.Record)
-	} else {
-		b.WriteString("(no record)")
+	switch {
+	case n.Record != "":
+		fmt.Fprintf(b, "%q  ", n.Record)
+	case len(n.Errors) == 0:
+		// With errors, they say why there is no record.
+		b.WriteString("(no record)  ")
 	}
-	fmt.Fprintf(b, "  [%s", prose.Count(n.Lookups, "lookup"))
+	fmt.Fprintf(b, "[%s", prose.Count(n.Lookups, "lookup"))
 	if n.TotalLookups != n.Lookups {
 		fmt.Fprintf(b, ", %d with includes", n.TotalLookups)
 	}
@@ -99,7 +123,7 @@ func writeSPFNode(b *strings.Builder, n *spf.Node, first, rest string) {
 	}
 	b.WriteString("]\n")
 	for _, e := range n.Errors {
-		fmt.Fprintf(b, "%s  ! %s\n", rest, e)
+		fmt.Fprintf(b, "%s  ! %s\n", rest, plain(e))
 	}
 	for i, c := range n.Children {
 		if i == len(n.Children)-1 {

@@ -241,6 +241,10 @@ func (e *evaluation) checkHost(domain, via string, depth int) outcome {
 	step := Step{Domain: domain, Via: via, Position: -1}
 	fail := func(s Status, err error) outcome {
 		step.Result, step.Detail = s, err.Error()
+		if nr, ok := errors.AsType[*noRecordError](err); ok {
+			// The step's domain is said already: what was there instead.
+			step.Detail = nr.reason
+		}
 		return outcome{status: s, path: []Step{step}, err: err}
 	}
 	if depth > maxDepth {
@@ -290,7 +294,7 @@ func (e *evaluation) checkHost(domain, via string, depth int) outcome {
 			step.Result, step.Detail = m.status, m.err.Error()
 			switch {
 			case errors.Is(m.err, ErrIncludeNone):
-				step.Detail = "the included domain has no SPF record, which makes include permerror (RFC 7208 §5.2)"
+				step.Detail = "RFC 7208 §5.2: an include of a domain without an SPF record is permerror"
 			case len(m.inner) > 0:
 				step.Detail = fmt.Sprintf("the included domain's evaluation ended in %s", m.status)
 			}
@@ -335,8 +339,8 @@ func (e *evaluation) checkHost(domain, via string, depth int) outcome {
 			}
 			// RFC 7208 §6.1: no record (or a malformed target) at the
 			// redirect target is permerror, not none.
-			err := fmt.Errorf("%w: %s: %w", ErrRedirectNone, target, inner.err)
-			step.Result, step.Detail = PermError, err.Error()
+			err := &targetNoneError{kind: ErrRedirectNone, target: target, inner: inner.err}
+			step.Result, step.Detail = PermError, "RFC 7208 §6.1: a redirect to a domain without an SPF record is permerror"
 			return outcome{status: PermError, path: append([]Step{step}, inner.path...), err: err}
 		}
 		step.Detail = "no mechanism matched; the result is the redirect target's"
@@ -344,7 +348,7 @@ func (e *evaluation) checkHost(domain, via string, depth int) outcome {
 		return inner
 	}
 	// RFC 7208 §4.7: no match and no redirect gives neutral.
-	step.Result, step.Detail = Neutral, "no mechanism matched: the default result is neutral (RFC 7208 §4.7)"
+	step.Result, step.Detail = Neutral, "RFC 7208 §4.7: no mechanism matched, so the result is neutral"
 	return outcome{status: Neutral, path: []Step{step}}
 }
 
@@ -440,7 +444,7 @@ func (e *evaluation) include(target string, depth int) matched {
 			}
 		}
 		// RFC 7208 §5.2: none at the included domain is permerror.
-		return matched{status: PermError, err: fmt.Errorf("%w: %s: %w", ErrIncludeNone, target, inner.err), inner: inner.path}
+		return matched{status: PermError, err: &targetNoneError{kind: ErrIncludeNone, target: target, inner: inner.err}, inner: inner.path}
 	}
 	return matched{status: PermError, err: inner.err, inner: inner.path}
 }

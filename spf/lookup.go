@@ -143,7 +143,7 @@ func fetchRecord(ctx context.Context, r resolve.Resolver, qname string) (fetched
 	case 0:
 		what := "no TXT record starting with \"v=spf1\""
 		if f.nx {
-			what = "the name does not exist (NXDOMAIN)"
+			what = "NXDOMAIN: the name does not exist"
 		} else if f.void {
 			what = "no TXT records"
 		}
@@ -166,6 +166,29 @@ func (e *noRecordError) Error() string {
 }
 
 func (e *noRecordError) Unwrap() error { return ErrNoRecord }
+
+// targetNoneError is ErrIncludeNone or ErrRedirectNone with the target's
+// own error (a noRecordError, or ErrInvalidDomain for a name that is not
+// usable). Its text names the target once and reads as one sentence; it
+// unwraps to both, for errors.Is.
+type targetNoneError struct {
+	kind   error // ErrIncludeNone or ErrRedirectNone
+	target string
+	inner  error
+}
+
+func (e *targetNoneError) Error() string {
+	what := "included domain"
+	if e.kind == ErrRedirectNone {
+		what = "redirect target"
+	}
+	if nr, ok := errors.AsType[*noRecordError](e.inner); ok {
+		return fmt.Sprintf("spf: the %s %s has no SPF record: %s", what, nr.domain, nr.reason)
+	}
+	return fmt.Sprintf("spf: the %s %s: %s", what, e.target, strings.TrimPrefix(e.inner.Error(), "spf: "))
+}
+
+func (e *targetNoneError) Unwrap() []error { return []error{e.kind, e.inner} }
 
 // noRecordReason returns what was found instead of an SPF record ("no TXT
 // records"), or err's text when err is not a noRecordError.

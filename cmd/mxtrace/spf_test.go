@@ -165,7 +165,7 @@ func TestSPFSession(t *testing.T) {
 	}
 	// The text form says why.
 	_, out, _ := mxtrace(t, "spf", "--zone", spfZone, "--sender", "<>", "--helo", "[1.2.3.5]", "--ip", "1.2.3.5")
-	if !strings.Contains(out, "[1.2.3.5]  none") || !strings.Contains(out, `why: spf: not a usable domain name: "[1.2.3.5]" is an address literal`) {
+	if !strings.Contains(out, "[1.2.3.5]  none") || !strings.Contains(out, `why: not a usable domain name: "[1.2.3.5]" is an address literal`) {
 		t.Errorf("text output:\n%s", out)
 	}
 
