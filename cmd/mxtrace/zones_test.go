@@ -227,3 +227,59 @@ func walkStrings(v any, f func(string)) {
 		}
 	}
 }
+
+// danezones: a signed zone (a DNSKEY set at its apex) and an unsigned
+// one, each with an exchange that has TLSA records, and a signed domain
+// whose exchange lives in the unsigned zone.
+const daneZones = `$TTL 300
+signed.test.          SOA    ns.signed.test. h.signed.test. 1 7200 900 1209600 300
+signed.test.          NS     ns.signed.test.
+signed.test.          DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==
+ns.signed.test.       A      192.0.2.53
+signed.test.          MX     10 mx.signed.test.
+mx.signed.test.       A      192.0.2.1
+_25._tcp.mx.signed.test. TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+across.signed.test.   MX     10 mx.plain.test.
+plain.test.           SOA    ns.plain.test. h.plain.test. 1 7200 900 1209600 300
+plain.test.           NS     ns.plain.test.
+ns.plain.test.        A      192.0.2.54
+plain.test.           MX     10 mx.plain.test.
+mx.plain.test.        A      192.0.2.2
+_25._tcp.mx.plain.test. TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+`
+
+// TestSignedZoneDANE: with --zone, a zone file signed with DNSSEC counts
+// as secure for DANE, as a validating resolver will vouch for it once it
+// is published (RFC 7672 §2.2): check reports no dane-tlsa-insecure for
+// its exchange, and does for an exchange in an unsigned zone, whichever
+// domain points at it.
+func TestSignedZoneDANE(t *testing.T) {
+	zone := filepath.Join(t.TempDir(), "dane.zone")
+	if err := os.WriteFile(zone, []byte(daneZones), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		domain   string
+		insecure bool
+	}{
+		{"signed.test", false},
+		{"plain.test", true},
+		{"across.signed.test", true},
+	} {
+		_, out, errOut := mxtrace(t, "check", "--json", "--no-smtp", "--zone", zone, "--fail-on", "never", tt.domain)
+		var r struct {
+			Findings []struct{ ID, Subject string }
+			Areas    []struct{ Area, Status string }
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%s: %v in %q (%s)", tt.domain, err, out, errOut)
+		}
+		insecure := slices.ContainsFunc(r.Findings, func(f struct{ ID, Subject string }) bool { return f.ID == string(finding.DANEInsecure) })
+		if insecure != tt.insecure {
+			t.Errorf("%s: dane-tlsa-insecure %v, want %v: %+v", tt.domain, insecure, tt.insecure, r.Findings)
+		}
+		if !slices.ContainsFunc(r.Areas, func(a struct{ Area, Status string }) bool { return a.Area == "DANE" }) {
+			t.Errorf("%s: no DANE area in %+v", tt.domain, r.Areas)
+		}
+	}
+}
