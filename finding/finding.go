@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Severity orders findings; a higher value is worse.
@@ -71,10 +72,17 @@ type Finding struct {
 // New builds a Finding for id from the catalogue entry, with the subject and
 // a message specific to this occurrence. It panics on an ID missing from the
 // catalogue: that is a programming error caught by every test that runs it.
+//
+// A message is one sentence, and ends with one period: a sentence that
+// ends with text it quotes (an SMTP reply such as "554 Go away.", an error
+// naming an absolute name) would end in "..", and loses one.
 func New(id ID, subject, message string) Finding {
 	e, ok := Lookup(id)
 	if !ok {
 		panic("finding: ID not in catalogue: " + string(id))
+	}
+	if strings.HasSuffix(message, "..") && !strings.HasSuffix(message, "...") {
+		message = message[:len(message)-1]
 	}
 	return Finding{ID: id, Severity: e.Severity, Subject: subject, Message: message, Reference: e.Reference, Fix: e.Fix}
 }

@@ -84,3 +84,19 @@ func TestSeverityJSON(t *testing.T) {
 		t.Error("ParseSeverity(fatal): no error")
 	}
 }
+
+// TestOnePeriod: a message whose sentence ends with quoted text that has
+// its own period (an SMTP reply, an absolute name) ends in one period; an
+// ellipsis is kept.
+func TestOnePeriod(t *testing.T) {
+	for _, tt := range []struct{ format, arg, want string }{
+		{"refused: %s.", "554 Go away.", "refused: 554 Go away."},
+		{"the alias of %s.", "mx.example.", "the alias of mx.example."},
+		{"the alias of %s.", "mx.example", "the alias of mx.example."},
+		{"selectors %s", "a, b, ...", "selectors a, b, ..."},
+	} {
+		if got := Newf(MXNull, "d", tt.format, tt.arg).Message; got != tt.want {
+			t.Errorf("Newf(%q, %q) message %q, want %q", tt.format, tt.arg, got, tt.want)
+		}
+	}
+}

@@ -98,7 +98,7 @@ func (p *Planner) judgeHost(domain, name string, results []resolve.Result, errs 
 		case errors.Is(err, resolve.ErrNotInZone):
 			notInZones = true
 		default:
-			failed = append(failed, trimDot(err.Error()))
+			failed = append(failed, err.Error())
 		}
 		if errs[i] != nil {
 			continue

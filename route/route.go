@@ -205,7 +205,7 @@ func (p *Planner) mxLookupFailed(plan *Plan, domain dnsname.Name, mx *resolve.Re
 		plan.add(finding.Newf(finding.MXNotInZones, name, "%s is not in the zone files, so its MX records were not looked up.", name))
 		return err
 	}
-	plan.add(finding.Newf(finding.MXLookupFailed, d, "The MX lookup failed temporarily: %s.", trimDot(err.Error())))
+	plan.add(finding.Newf(finding.MXLookupFailed, d, "The MX lookup failed temporarily: %v.", err))
 	return fmt.Errorf("%w: %w", ErrTemporary, err)
 }
 
