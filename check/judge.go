@@ -288,6 +288,13 @@ func judgePTR(f *Facts) Verdict {
 		// One line however many failed: the first, and how many more.
 		err = fmt.Errorf("%s (and %d more)", errs[0], len(errs)-1)
 	}
+	switch {
+	case n == 0 && len(errs) == 0 && outside > 0:
+		// Nothing looked at is no pass.
+		return Verdict{Outcome: NotChecked, Reason: "the reverse zones of the exchanges' addresses are not in the --zone files"}
+	case n == 0 && len(errs) == 0:
+		return nothing // no exchange has an address
+	}
 	summary := prose.Count(n, "address") + " checked"
 	if outside > 0 {
 		zones := "their reverse zones are"
@@ -368,6 +375,9 @@ func judgeDANE(f *Facts) Verdict {
 	}
 	if f.DANEErr != nil && len(f.DANE) == 0 {
 		return failed(f.DANEErr)
+	}
+	if len(f.DANE) == 0 {
+		return nothing // no exchange is a name with addresses
 	}
 	with := 0
 	for _, r := range f.DANE {

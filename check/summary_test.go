@@ -2,6 +2,7 @@ package check
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/mxtrace/mxtrace/mtasts"
@@ -39,5 +40,33 @@ func TestSummariesSingular(t *testing.T) {
 		if got := tt.judge(f).Summary; got != tt.want {
 			t.Errorf("%s: summary %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestPTRNoneChecked: reverse DNS with every address outside the --zone
+// files checked nothing, and is not a pass ("0 addresses checked" was).
+func TestPTRNoneChecked(t *testing.T) {
+	f := &Facts{
+		Plan: &route.Plan{Result: route.ResultOK, Tiers: []route.Tier{{Preference: 10, Hosts: []route.Host{{Name: "mx.d.test", Addresses: []string{"10.1.2.3"}}}}}},
+		PTR:  []probe.HostPTR{{Host: "mx.d.test", Outside: 1}},
+	}
+	if v := judgePTR(f); v.Outcome != NotChecked || !strings.Contains(v.Reason, "--zone") {
+		t.Errorf("verdict %+v, want not checked for the --zone files", v)
+	}
+}
+
+// TestNoExchangeAddresses: a plan whose exchanges have no address (an IP
+// literal, a dangling name) has no PTR and no TLSA to check: neither area
+// is a pass ("0 addresses checked", "TLSA records for 0 of 0 exchanges").
+func TestNoExchangeAddresses(t *testing.T) {
+	f := &Facts{
+		Plan: &route.Plan{Result: route.ResultOK, Tiers: []route.Tier{{Preference: 10, Hosts: []route.Host{{Name: "192.0.2.150"}}}}},
+		PTR:  []probe.HostPTR{{Host: "192.0.2.150"}},
+	}
+	if v := judgePTR(f); v.Outcome != NothingToCheck {
+		t.Errorf("reverse DNS %+v, want nothing to check", v)
+	}
+	if v := judgeDANE(f); v.Outcome != NothingToCheck {
+		t.Errorf("DANE %+v, want nothing to check", v)
 	}
 }

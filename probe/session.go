@@ -430,7 +430,7 @@ func (ss *session) describe(kind Kind, err error, timeout time.Duration) string 
 		}
 		switch {
 		case passed(ss.caller):
-			return "the caller's deadline passed"
+			return "the time allowed ran out"
 		case passed(ss.ctx):
 			return "the session's time limit of " + ss.s.t.Session.String() + " passed"
 		}

@@ -278,3 +278,17 @@ func TestClearTextAfterSTARTTLS(t *testing.T) {
 		}
 	})
 }
+
+// TestCallerDeadlineWording: a session cut by the caller's deadline (the
+// command's --timeout) says the time allowed ran out, in a person's words.
+func TestCallerDeadlineWording(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		p := &Prober{Dialer: pipeDialer{delay: -1}}
+		r := p.Probe(ctx, "mx.example.test", netip.MustParseAddr("192.0.2.1"))
+		if want := "greeting: the time allowed ran out"; r.Err == nil || r.Err.Message != want {
+			t.Errorf("error %+v, want %q", r.Err, want)
+		}
+	})
+}

@@ -39,9 +39,10 @@ func WriteCheck(w io.Writer, r *check.Report, st Style) error {
 	}
 	b.WriteString("\n")
 
+	// One width for every domain's block, whichever areas it shows.
 	width := 0
-	for _, a := range r.Areas {
-		width = max(width, len(a.Area))
+	for _, c := range check.Checks() {
+		width = max(width, len(c.Area))
 	}
 	for _, a := range r.Areas {
 		mark, paint := "✓", st.paint(color.FgGreen)
@@ -56,13 +57,8 @@ func WriteCheck(w io.Writer, r *check.Report, st Style) error {
 			line = "could not check: " + plain(a.Error)
 		}
 		fmt.Fprintf(&b, "  %s %-*s  %s\n", paint(mark), width, a.Area, line)
-		if a.Status == check.StatusPass {
-			// Notes (info) on one line each, no fix: the area passed.
-			for _, f := range a.Findings {
-				fmt.Fprintf(&b, "      %s %s  %s\n", st.paint(severityColor(f.Severity)...)(f.Severity), f.ID, f.Message)
-			}
-			continue
-		}
+		// Aligned as everywhere else; a passed area's notes (info) come
+		// without a fix.
 		var ib strings.Builder
 		writeFindings(&ib, a.Findings, st)
 		for l := range strings.Lines(ib.String()) {

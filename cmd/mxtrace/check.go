@@ -31,7 +31,7 @@ func checkCommand(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "check DOMAIN|ADDRESS...",
-		Short: "Audit a domain's mail DNS: routing, nameservers, PTR, SPF, DMARC, DKIM, MTA-STS, TLS-RPT, DANE, blacklists",
+		Short: "Audit a mail domain by area: routing, nameservers, reverse DNS, SPF, DMARC, DKIM, MTA-STS, TLS-RPT, DANE, blacklists, SMTP, tiers",
 		Long: `check audits everything a sender and a receiver look at for a mail domain:
 the delivery plan (as route computes it), the zone's authoritative servers
 (do they agree on the MX set and the serial, is the zone signed), reverse DNS
