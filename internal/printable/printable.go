@@ -21,10 +21,23 @@ import (
 // server text: what it returns is printed and stored as it is, never
 // quoted with %q or escaped again. Text that needs no escape is returned as
 // it is, without copying.
-func String(s string) string {
+func String(s string) string { return escape(s, true) }
+
+// Controls escapes, as String does, invalid UTF-8 and control characters
+// (tabs stay), but leaves backslashes alone: it guards text assembled from
+// parts that should each be escaped already, such as a finding's message,
+// so that one part that was not (a TXT record quoted as it is) cannot
+// reach a terminal raw, while text escaped by String comes through
+// unchanged, never escaped twice.
+func Controls(s string) string { return escape(s, false) }
+
+// escape writes invalid UTF-8 and control characters but tab as \xNN or
+// \uNNNN, and with backslash, a backslash as \\; text that needs no
+// escape is returned as it is.
+func escape(s string, backslash bool) string {
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || r == '\\' || (unicode.IsControl(r) && r != '\t') {
+		if r == utf8.RuneError || (backslash && r == '\\') || (unicode.IsControl(r) && r != '\t') {
 			clean = false
 			break
 		}
@@ -38,7 +51,7 @@ func String(s string) string {
 		switch {
 		case r == utf8.RuneError && size <= 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\\':
+		case backslash && r == '\\':
 			b.WriteString(`\\`)
 		case unicode.IsControl(r) && r != '\t':
 			if r < 0x100 {
@@ -52,4 +65,17 @@ func String(s string) string {
 		i += size
 	}
 	return b.String()
+}
+
+// Cut returns s cut to at most n octets at a character boundary, with
+// "…" in place of what was cut.
+func Cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:max(cut, 0)] + "…"
 }

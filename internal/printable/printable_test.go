@@ -27,6 +27,43 @@ func TestString(t *testing.T) {
 	}
 }
 
+// TestControls: control characters and invalid UTF-8 are escaped as by
+// String, but a backslash stays, so text String escaped comes through
+// unchanged.
+func TestControls(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text":               "plain text",
+		"esc \x1b[31mred\x07":      `esc \x1b[31mred\x07`,
+		"bad utf8 \xff":            `bad utf8 \xff`,
+		`back\slash`:               `back\slash`,
+		String("\x01 and \\"):      `\x01 and \\`,
+		"tab\there, ünïcödé stays": "tab\there, ünïcödé stays",
+	} {
+		if got := Controls(in); got != want {
+			t.Errorf("Controls(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestCut: at most n octets, cut at a character boundary, marked.
+func TestCut(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"a longer text", 10, "a longe…"},
+		{"ééééé", 6, "é…"},
+	} {
+		got := Cut(tt.in, tt.n)
+		if got != tt.want || len(got) > tt.n {
+			t.Errorf("Cut(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}
+
 // FuzzString: the result is valid UTF-8 without control characters other
 // than tab, whatever the input.
 func FuzzString(f *testing.F) {
