@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/mxtrace/mxtrace/internal/printable"
 )
 
 // Severity orders findings; a higher value is worse.
@@ -69,6 +71,11 @@ type Finding struct {
 	Fix       string   `json:"fix"`
 }
 
+// MaxMessage bounds a finding's message (and subject), in octets: a
+// message is one sentence for a person, and what it quotes comes from
+// servers that may send records of 64 KiB.
+const MaxMessage = 2048
+
 // New builds a Finding for id from the catalogue entry, with the subject and
 // a message specific to this occurrence. It panics on an ID missing from the
 // catalogue: that is a programming error caught by every test that runs it.
@@ -76,6 +83,12 @@ type Finding struct {
 // A message is one sentence, and ends with one period: a sentence that
 // ends with text it quotes (an SMTP reply such as "554 Go away.", an error
 // naming an absolute name) would end in "..", and loses one.
+//
+// The subject and message are the last guard before a terminal or a JSON
+// consumer (docs/security.md): a control character that reached them
+// unescaped (a TXT record quoted as served) is escaped, and each is cut to
+// MaxMessage octets. Text already escaped (internal/printable) is kept as
+// it is.
 func New(id ID, subject, message string) Finding {
 	e, ok := Lookup(id)
 	if !ok {
@@ -84,7 +97,13 @@ func New(id ID, subject, message string) Finding {
 	if strings.HasSuffix(message, "..") && !strings.HasSuffix(message, "...") {
 		message = message[:len(message)-1]
 	}
-	return Finding{ID: id, Severity: e.Severity, Subject: subject, Message: message, Reference: e.Reference, Fix: e.Fix}
+	return Finding{ID: id, Severity: e.Severity, Subject: guard(subject), Message: guard(message), Reference: e.Reference, Fix: e.Fix}
+}
+
+// guard escapes control characters and bounds the length of text that
+// quotes what servers sent.
+func guard(s string) string {
+	return printable.Cut(printable.Controls(s), MaxMessage)
 }
 
 // Newf is New with a formatted message.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/mxtrace/mxtrace/internal/golden"
@@ -55,6 +56,24 @@ func TestNewAndSort(t *testing.T) {
 	}
 	if fs[0].Reference == "" || fs[0].Fix == "" {
 		t.Errorf("New must copy reference and fix from the catalogue: %+v", fs[0])
+	}
+}
+
+// TestNewGuardsText: a message or subject with a control character that
+// reached it unescaped (an SPF record with ESC sequences, quoted as
+// served) comes out escaped, and a huge one cut to MaxMessage; text that
+// is already escaped (a backslash) is kept as it is.
+func TestNewGuardsText(t *testing.T) {
+	f := New(SPFSyntax, "d.test\x1b", "record \"v=spf1 \x1b[2J\x1b]0;title\x07 -all\" in \\x01 form")
+	if want := `record "v=spf1 \x1b[2J\x1b]0;title\x07 -all" in \x01 form`; f.Message != want {
+		t.Errorf("message %q, want %q", f.Message, want)
+	}
+	if f.Subject != `d.test\x1b` {
+		t.Errorf("subject %q", f.Subject)
+	}
+	huge := New(SPFSyntax, "d.test", "v=spf1 "+strings.Repeat("ip4:192.0.2.1 ", 5000))
+	if len(huge.Message) > MaxMessage || !strings.HasSuffix(huge.Message, "…") {
+		t.Errorf("a message of 70,000 octets is kept as %d octets", len(huge.Message))
 	}
 }
 
