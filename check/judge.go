@@ -13,6 +13,7 @@ import (
 	"github.com/mxtrace/mxtrace/dmarc"
 	"github.com/mxtrace/mxtrace/dnsbl"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/printable"
 	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/nameserver"
@@ -306,6 +307,9 @@ func judgePTR(f *Facts) Verdict {
 	return judged(fs, summary, err)
 }
 
+// maxSummaryRecord bounds the record an area's summary quotes.
+const maxSummaryRecord = 256
+
 func judgeSPF(f *Facts) Verdict {
 	if f.SPFErr != nil {
 		return failed(f.SPFErr)
@@ -313,7 +317,9 @@ func judgeSPF(f *Facts) Verdict {
 	a := f.SPF
 	summary := "no record"
 	if a.Tree != nil && a.Tree.Record != "" {
-		summary = fmt.Sprintf("%s (%d of 10 DNS lookups, %d void)", a.Tree.Record, a.Lookups, a.VoidLookups)
+		// The record is the served TXT text: escaped (it may carry
+		// terminal escapes) and cut, as the summary is one line.
+		summary = fmt.Sprintf("%s (%d of 10 DNS lookups, %d void)", printable.Cut(printable.String(a.Tree.Record), maxSummaryRecord), a.Lookups, a.VoidLookups)
 	}
 	return judged(spf.Findings(a), summary, nil)
 }
@@ -364,7 +370,7 @@ func judgeTLSRPT(f *Facts) Verdict {
 	}
 	summary := "no record"
 	if f.TLSRPT.Record != nil {
-		summary = f.TLSRPT.Record.String()
+		summary = printable.Cut(f.TLSRPT.Record.String(), maxSummaryRecord)
 	}
 	return judged(tlsrpt.Findings(f.TLSRPT), summary, nil)
 }

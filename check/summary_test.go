@@ -9,6 +9,8 @@ import (
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/rdns"
 	"github.com/mxtrace/mxtrace/route"
+	"github.com/mxtrace/mxtrace/spf"
+	"github.com/mxtrace/mxtrace/tlsrpt"
 )
 
 // TestSummariesSingular pins the areas' summaries where a count can be
@@ -68,5 +70,29 @@ func TestNoExchangeAddresses(t *testing.T) {
 	}
 	if v := judgeDANE(f); v.Outcome != NothingToCheck {
 		t.Errorf("DANE %+v, want nothing to check", v)
+	}
+}
+
+// TestSummaryRecordEscaped: the SPF and TLS-RPT summaries quote the
+// records as served, so a record with terminal escape sequences is
+// escaped (internal/printable) and a huge one cut to one line's worth.
+func TestSummaryRecordEscaped(t *testing.T) {
+	for _, record := range []string{
+		"v=spf1 a:\x1b[2J.d.test \x1b]0;pwned\x07 -all",
+		"v=spf1 " + strings.Repeat("ip4:192.0.2.1 ", 5000) + "-all",
+	} {
+		f := &Facts{SPF: &spf.Analysis{Domain: "d.test", Tree: &spf.Node{Domain: "d.test", Record: record}}}
+		got := judgeSPF(f).Summary
+		if strings.ContainsAny(got, "\x1b\x07") || len(got) > maxSummaryRecord+100 {
+			t.Errorf("summary of %d octets: %.120q", len(got), got)
+		}
+	}
+	rua := "mailto:r@d.test"
+	for range 3000 {
+		rua += ",mailto:r@d.test"
+	}
+	f := &Facts{TLSRPT: &tlsrpt.Result{Domain: "d.test", Record: &tlsrpt.Record{RUA: strings.Split(rua, ",")}}}
+	if got := judgeTLSRPT(f).Summary; len(got) > maxSummaryRecord+100 {
+		t.Errorf("TLS-RPT summary of %d octets", len(got))
 	}
 }
