@@ -16,7 +16,7 @@ func ExampleParse() {
 	fmt.Println(err)
 	// Output:
 	// [mailto:reports@example.com https://reporting.example.com/v1/tlsrpt] <nil>
-	// tlsrpt: rua=reports@example.com: "reports@example.com" is not a URI: write mailto:reports@example.com
+	// tlsrpt: rua: "reports@example.com" is not a URI: write mailto:reports@example.com
 }
 
 func ExampleLookup() {

@@ -129,7 +129,9 @@ func parseRUA(value string, bad func(string, ...any)) []string {
 	for u := range strings.SplitSeq(value, ",") {
 		u = strings.Trim(u, " \t")
 		if msg := checkURI(u); msg != "" {
-			bad("rua=%s: %s", value, msg)
+			// msg quotes the URI (escaped by %q): the raw value may
+			// carry control characters.
+			bad("rua: %s", msg)
 			continue
 		}
 		uris = append(uris, u)

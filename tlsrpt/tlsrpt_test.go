@@ -85,3 +85,16 @@ func TestString(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+// TestProblemsEscaped: a record whose rua carries terminal escape
+// sequences gets problems (the error, the Result's Problems and so the
+// tlsrpt-invalid message) with them escaped, never raw.
+func TestProblemsEscaped(t *testing.T) {
+	_, err := Parse("v=TLSRPTv1; rua=mailto:\x1b[31m@x.example,\x1b]0;title\x07")
+	if err == nil {
+		t.Fatal("parsed")
+	}
+	if strings.ContainsAny(err.Error(), "\x1b\x07") {
+		t.Errorf("problems keep control characters: %q", err)
+	}
+}
