@@ -344,8 +344,12 @@ func judgeDKIM(f *Facts) Verdict {
 		found = append(found, k.Selector)
 	}
 	summary := "no key at the probed selectors"
-	if len(found) > 0 {
-		summary = "keys at " + strings.Join(found, ", ")
+	switch len(found) {
+	case 0:
+	case 1:
+		summary = "key at selector " + found[0]
+	default:
+		summary = "keys at selectors " + prose.List(found)
 	}
 	return judged(dkim.Findings(f.DKIM), summary, f.DKIMErr)
 }
@@ -360,6 +364,10 @@ func judgeMTASTS(f *Facts) Verdict {
 		summary = fmt.Sprintf("mode %s, %s", m.Policy.Mode, prose.Count(len(m.Policy.MX), "MX pattern"))
 	} else if m.Record != nil {
 		summary = "record id=" + m.Record.ID
+		if m.FetchErr == nil && m.PolicyErr == nil {
+			// The fetch was skipped: the record alone is no policy.
+			summary += ", policy not fetched"
+		}
 	}
 	return judged(mtasts.Findings(f.MTASTS, hosts), summary, nil)
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mxtrace/mxtrace/dkim"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/rdns"
@@ -94,5 +95,33 @@ func TestSummaryRecordEscaped(t *testing.T) {
 	f := &Facts{TLSRPT: &tlsrpt.Result{Domain: "d.test", Record: &tlsrpt.Record{RUA: strings.Split(rua, ",")}}}
 	if got := judgeTLSRPT(f).Summary; len(got) > maxSummaryRecord+100 {
 		t.Errorf("TLS-RPT summary of %d octets", len(got))
+	}
+}
+
+// TestMTASTSNotFetched: a record whose policy was not fetched (offline)
+// says so, not just "record id=..." beside a pass mark.
+func TestMTASTSNotFetched(t *testing.T) {
+	f := &Facts{MTASTS: &mtasts.Result{Domain: "d.test", Record: &mtasts.Record{ID: "1"}}}
+	if got, want := judgeMTASTS(f).Summary, "record id=1, policy not fetched"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+}
+
+// TestDKIMSummary: one key is "key at selector mail", two are listed.
+func TestDKIMSummary(t *testing.T) {
+	for _, tt := range []struct {
+		selectors []string
+		want      string
+	}{
+		{[]string{"mail"}, "key at selector mail"},
+		{[]string{"s1", "s2"}, "keys at selectors s1 and s2"},
+	} {
+		res := &dkim.Result{Domain: "d.test"}
+		for _, sel := range tt.selectors {
+			res.Keys = append(res.Keys, dkim.Key{Selector: sel})
+		}
+		if got := judgeDKIM(&Facts{DKIM: res}).Summary; got != tt.want {
+			t.Errorf("summary %q, want %q", got, tt.want)
+		}
 	}
 }
