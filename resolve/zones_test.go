@@ -11,34 +11,12 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/internal/resolvetest"
 )
 
-const testZones = `
-$TTL 3600
-$ORIGIN test.
-@            SOA  ns.test. h.test. 7 7200 900 1209600 300
-@            NS   ns.test.
-ns           A    192.0.2.53
-d            MX   10 mx.d.test.
-d            MX   20 mx2.d.test.
-mx.d         A    192.0.2.1
-mx.d         A    192.0.2.3
-mx.d         AAAA 2001:db8::1
-txt.d        TXT  "only text"
-alias        CNAME d.test.
-chain        CNAME alias.test.
-out          CNAME mx.other.example.
-loop1        CNAME loop2.test.
-loop2        CNAME loop1.test.
-*.wild       MX   5 mx.d.test.
-a.b.ent      A    192.0.2.9
-sub          NS   ns.elsewhere.example.
-into-other   CNAME host.other.test.
-; a second zone in the same file, below the first
-$ORIGIN other.test.
-@            SOA  ns.test. h.test. 9 7200 900 1209600 60
-host         A    192.0.2.77
-`
+// testZones are the names the resolver tests ask about, shared with the
+// transports' tests.
+const testZones = resolvetest.Zones
 
 func loadTestZones(t *testing.T) *resolve.Zones {
 	t.Helper()
