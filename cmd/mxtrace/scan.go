@@ -17,6 +17,7 @@ import (
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/proctune"
+	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/resolve/mux"
@@ -171,7 +172,7 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		defer f.Close()
 		out, cfg.Done = f, done
 		if done != nil && done.Repaired > 0 {
-			fmt.Fprintf(g.stderr, "mxtrace: %s: cut a torn last line (%d bytes)\n", o.output, done.Repaired)
+			fmt.Fprintf(g.stderr, "mxtrace: %s: cut a torn last line (%s)\n", o.output, prose.Count(int(done.Repaired), "byte"))
 		}
 	}
 	if isTerminal(g.stderr) {
