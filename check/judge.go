@@ -538,18 +538,46 @@ func judgeDNSBL(f *Facts) Verdict {
 	if f.DNSBLErr != nil {
 		return failed(f.DNSBLErr)
 	}
-	lists := map[string]bool{}
-	listed := 0
+	// A list that refused every address checked nothing: it is named
+	// apart, and an area where no list answered could not be checked
+	// (a pass would say the addresses are clean).
+	usable, refused := map[string]bool{}, map[string]bool{}
+	listed, why := 0, ""
 	for _, r := range f.DNSBL.Entries {
-		lists[r.List] = true
-		if r.Status == dnsbl.Listed {
+		switch r.Status {
+		case dnsbl.Listed:
 			listed++
+			usable[r.List] = true
+		case dnsbl.Clean:
+			usable[r.List] = true
+		default:
+			refused[r.List] = true
+			if why == "" {
+				why = r.List + ": " + r.Reason
+			}
 		}
 	}
-	names := make([]string, 0, len(lists))
-	for l := range lists {
-		names = append(names, l)
+	if len(usable) == 0 {
+		if why == "" {
+			return nothing
+		}
+		return judged(dnsbl.Findings(f.DNSBL), "", errors.New("no list gave a usable answer; "+why))
 	}
-	slices.Sort(names)
-	return judged(dnsbl.Findings(f.DNSBL), prose.Count(listed, "listing")+" on "+strings.Join(names, ", "), nil)
+	summary := prose.Count(listed, "listing") + " on " + strings.Join(sortedKeys(usable, nil), ", ")
+	if names := sortedKeys(refused, usable); len(names) > 0 {
+		summary += "; not usable: " + strings.Join(names, ", ")
+	}
+	return judged(dnsbl.Findings(f.DNSBL), summary, nil)
+}
+
+// sortedKeys returns the keys of m that are not in except, sorted.
+func sortedKeys(m, except map[string]bool) []string {
+	var out []string
+	for k := range m {
+		if !except[k] {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

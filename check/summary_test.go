@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mxtrace/mxtrace/dkim"
+	"github.com/mxtrace/mxtrace/dnsbl"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/rdns"
@@ -123,5 +124,23 @@ func TestDKIMSummary(t *testing.T) {
 		if got := judgeDKIM(&Facts{DKIM: res}).Summary; got != tt.want {
 			t.Errorf("summary %q, want %q", got, tt.want)
 		}
+	}
+}
+
+// TestDNSBLUnusable: a list that refused every address is named apart
+// from the lists that answered, and when none answered the area is not
+// checked ("could not check", with the list's reason), not a pass with
+// "0 listings".
+func TestDNSBLUnusable(t *testing.T) {
+	plan := &route.Plan{Result: route.ResultOK, Tiers: []route.Tier{{Preference: 10, Hosts: []route.Host{{Name: "mx.d.test", Addresses: []string{"192.0.2.1"}}}}}}
+	a := netip.MustParseAddr("192.0.2.1")
+	refused := dnsbl.Entry{List: "b.test", Address: a, Status: dnsbl.Unusable, Reason: "the list refused the query (return code 127.255.255.254)"}
+	f := &Facts{Plan: plan, DNSBL: &dnsbl.Result{Entries: []dnsbl.Entry{{List: "a.test", Address: a, Status: dnsbl.Clean}, refused}}}
+	if got, want := judgeDNSBL(f).Summary, "0 listings on a.test; not usable: b.test"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	f.DNSBL.Entries = []dnsbl.Entry{refused}
+	if v := judgeDNSBL(f); v.Outcome != Judged || v.Err == nil || !strings.Contains(v.Err.Error(), "b.test: the list refused") {
+		t.Errorf("verdict %+v, want an error with b.test's reason", v)
 	}
 }
