@@ -86,7 +86,8 @@ func ParseZones(r io.Reader, name string) (*Zones, error) {
 }
 
 func parseRRs(r io.Reader, name string, limit int) ([]dns.RR, error) {
-	zp := dns.NewZoneParser(r, ".", name)
+	lines := newLineLimit(r, name, MaxZoneLine)
+	zp := dns.NewZoneParser(lines, ".", name)
 	zp.SetIncludeAllowed(false) // $INCLUDE would let a zone file read any file
 	var rrs []dns.RR
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
@@ -98,8 +99,13 @@ func parseRRs(r io.Reader, name string, limit int) ([]dns.RR, error) {
 		}
 		rrs = append(rrs, rr)
 	}
+	if lines.err != nil {
+		// The parser saw the line cut short: its own error would quote
+		// the megabyte it read.
+		return nil, fmt.Errorf("resolve: %w", lines.err)
+	}
 	if err := zp.Err(); err != nil {
-		return nil, fmt.Errorf("resolve: %w", err)
+		return nil, fmt.Errorf("resolve: %w", ParseError{err})
 	}
 	return rrs, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/resolve"
 )
 
 // Bounds on what one input entry may cost.
@@ -300,8 +301,14 @@ func Zone(r io.Reader, origin, file string) Source {
 				return
 			}
 		}
+		if lc.err != nil {
+			// The parser saw the line cut short; its own error would
+			// quote the megabyte it read.
+			yield(Item{}, fmt.Errorf("scan: zone: %w", lc.err))
+			return
+		}
 		if err := zp.Err(); err != nil {
-			yield(Item{}, fmt.Errorf("scan: zone: %w", err))
+			yield(Item{}, fmt.Errorf("scan: zone: %w", resolve.ParseError{Err: err}))
 		}
 	}
 }
@@ -309,10 +316,16 @@ func Zone(r io.Reader, origin, file string) Source {
 // lineCounter is the io.ByteReader the zone parser reads through (it then
 // adds no buffer of its own), counting lines. lastEnd is the line of the
 // last newline read, which ends the record the parser just returned.
+//
+// A line longer than resolve.MaxZoneLine ends the input with err: the
+// parser would grow one token, and its memory, without end (a zone file
+// that is /dev/zero or binary).
 type lineCounter struct {
 	br      *bufio.Reader
 	line    int64 // the line being read
 	lastEnd int64 // the line the last newline ended
+	run     int   // octets since the last newline
+	err     error // the line grew too long
 }
 
 func (l *lineCounter) Read(p []byte) (int, error) {
@@ -329,10 +342,21 @@ func (l *lineCounter) Read(p []byte) (int, error) {
 }
 
 func (l *lineCounter) ReadByte() (byte, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
 	c, err := l.br.ReadByte()
-	if err == nil && c == '\n' {
+	switch {
+	case err != nil:
+	case c == '\n':
 		l.lastEnd = l.line
 		l.line++
+		l.run = 0
+	case l.run >= resolve.MaxZoneLine:
+		l.err = fmt.Errorf("line %d is longer than %d octets: not a zone file", l.line, resolve.MaxZoneLine)
+		return 0, l.err
+	default:
+		l.run++
 	}
 	return c, err
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"strings"
 	"testing"
 	"testing/iotest"
 
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/resolve"
 )
 
 // got is an item as the tables write it: "LINE NAME" for a domain,
@@ -230,6 +232,33 @@ func TestZoneError(t *testing.T) {
 	if err == nil {
 		t.Error("$INCLUDE accepted")
 	}
+}
+
+// TestZoneLongLine: a zone file that is one endless line (/dev/zero, a
+// binary file) ends the input at resolve.MaxZoneLine octets with a short
+// error, without reading on; a long line of garbage under the bound gives
+// the parser's error with the token it quotes cut, and its line.
+func TestZoneLongLine(t *testing.T) {
+	r := io.LimitReader(zeroReader{}, 8*resolve.MaxZoneLine)
+	_, err := collect(t, Zone(r, "example.", "zero.zone"))
+	if err == nil || !strings.Contains(err.Error(), "line 1 is longer than") {
+		t.Errorf("error %.200q", err)
+	}
+	if rest, _ := io.Copy(io.Discard, r); rest < 6*resolve.MaxZoneLine {
+		t.Errorf("read %d octets past the first line", 8*resolve.MaxZoneLine-rest)
+	}
+	text := "$ORIGIN example.\na MX 10 mx.example.\n" + strings.Repeat("\x00", 900_000) + "\n"
+	_, err = collect(t, Zone(strings.NewReader(text), "", "nul.zone"))
+	if err == nil || len(err.Error()) > 400 || !strings.Contains(err.Error(), "line: 3:") {
+		t.Errorf("error of %d octets: %.200q", len(err.Error()), err)
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 func TestZoneDedupeBounded(t *testing.T) {
