@@ -452,7 +452,11 @@ func judgeSMTP(f *Facts) Verdict {
 			tlsOK++
 		}
 	}
-	summary := fmt.Sprintf("%d of %s answer, %d with STARTTLS", greeted, prose.Count(len(f.SMTP), "address"), tlsOK)
+	verb := "answer"
+	if greeted == 1 {
+		verb = "answers"
+	}
+	summary := fmt.Sprintf("%d of %s %s, %d with STARTTLS", greeted, prose.Count(len(f.SMTP), "address"), verb, tlsOK)
 	return judged(probe.Findings(f.SMTP, f.ProbedAt, ptr), summary, nil)
 }
 

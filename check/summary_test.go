@@ -144,3 +144,21 @@ func TestDNSBLUnusable(t *testing.T) {
 		t.Errorf("verdict %+v, want an error with b.test's reason", v)
 	}
 }
+
+// TestSMTPSummaryVerb: "1 of 2 addresses answers", "0 of 2 addresses answer".
+func TestSMTPSummaryVerb(t *testing.T) {
+	plan := &route.Plan{Result: route.ResultOK, Tiers: []route.Tier{{Preference: 10, Hosts: []route.Host{{Name: "mx.d.test", Addresses: []string{"192.0.2.1", "192.0.2.2"}}}}}}
+	greeted := &probe.Result{Host: "mx.d.test", Address: netip.MustParseAddr("192.0.2.1"), Port: 25, Banner: &probe.Banner{Code: 220}}
+	silent := &probe.Result{Host: "mx.d.test", Address: netip.MustParseAddr("192.0.2.2"), Port: 25}
+	for _, tt := range []struct {
+		smtp []*probe.Result
+		want string
+	}{
+		{[]*probe.Result{greeted, silent}, "1 of 2 addresses answers, 0 with STARTTLS"},
+		{[]*probe.Result{silent, silent}, "0 of 2 addresses answer, 0 with STARTTLS"},
+	} {
+		if got := judgeSMTP(&Facts{Plan: plan, SMTP: tt.smtp}).Summary; got != tt.want {
+			t.Errorf("summary %q, want %q", got, tt.want)
+		}
+	}
+}
