@@ -168,7 +168,16 @@ func Parse(input string) (Name, error) {
 	if len(ascii) > MaxNameLength {
 		return bad("", fmt.Sprintf("is %d characters long, more than %d", len(ascii), MaxNameLength))
 	}
-	for l := range strings.SplitSeq(ascii, ".") {
+	raw, labels := strings.Split(s, "."), strings.Split(ascii, ".")
+	for i, l := range labels {
+		if l == "" {
+			// UTS #46 maps some labels to nothing: "xn--", a soft
+			// hyphen alone.
+			if len(raw) == len(labels) {
+				return bad(raw[i], "is empty once converted to an A-label (UTS #46)")
+			}
+			return bad("", "has a label that is empty once converted to A-labels (UTS #46)")
+		}
 		if err := checkLabel(l); err != "" {
 			return bad(l, err)
 		}
@@ -191,8 +200,9 @@ func addressReason(s string) string {
 	if !strings.Contains(s, ".") {
 		return ""
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] != '.' && (s[i] < '0' || s[i] > '9') {
+	for l := range strings.SplitSeq(s, ".") {
+		// An empty label ("..") is a bad name, not an address.
+		if l == "" || strings.Trim(l, "0123456789") != "" {
 			return ""
 		}
 	}

@@ -67,6 +67,16 @@ func TestParseInvalid(t *testing.T) {
 		{"user@[IPv6:2001:db8::1]", `"user@[IPv6:2001:db8::1]": [IPv6:2001:db8::1] is an address literal`},
 		{"postmaster@192.0.2.1", `"postmaster@192.0.2.1": 192.0.2.1 is an IP address`},
 		{"10.1", "10.1 looks like an IP address"},
+		// Empty labels are bad names, not addresses ("looks like an IP
+		// address" before).
+		{"..", "empty label"},
+		{"1..2", "empty label"},
+		{"...", "empty label"},
+		// UTS #46 maps these labels to nothing ("is empty" before,
+		// naming no label).
+		{"xn--.example", `label "xn--" is empty once converted to an A-label`},
+		{"XN--.example", `label "XN--" is empty once converted`},
+		{"\u00ad.example", "is empty once converted"},
 	} {
 		_, err := Parse(tt.in)
 		if err == nil {
