@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,6 +83,15 @@ or for check an area that could not be checked).`,
 			}
 			if _, err := g.failSeverity(); err != nil {
 				return usageError("--fail-on %q: want error, warning, info or never", g.failOn)
+			}
+			// An empty value (--zone "$UNSET") would silently mean no
+			// zone file, and so the network.
+			for _, name := range []string{"zone", "resolver", "ca"} {
+				f := cmd.Flags().Lookup(name)
+				vals, _ := cmd.Flags().GetStringSlice(name)
+				if f != nil && f.Changed && (len(vals) == 0 || slices.Contains(vals, "")) {
+					return usageError("--%s: an empty value", name)
+				}
 			}
 			if g.timeout <= 0 {
 				return usageError("--timeout %v: want a positive duration, such as 20s or 1m", g.timeout)
@@ -310,7 +320,7 @@ func (g *globals) rootCAs() (*x509.CertPool, error) {
 		pool = x509.NewCertPool()
 	}
 	for _, f := range g.caFiles {
-		pem, err := os.ReadFile(f)
+		pem, err := readFile(f, maxCAFile)
 		if err != nil {
 			return nil, usageError("--ca: %w", err)
 		}
@@ -319,4 +329,26 @@ func (g *globals) rootCAs() (*x509.CertPool, error) {
 		}
 	}
 	return pool, nil
+}
+
+// maxCAFile bounds a --ca file: a system's whole bundle of roots is a few
+// hundred KiB.
+const maxCAFile = 10 << 20
+
+// readFile reads the file a flag names, refusing one over limit octets
+// (--ca /dev/zero, a wrong file): the read stops there.
+func readFile(name string, limit int) ([]byte, error) {
+	fh, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("%s is larger than %d octets", name, limit)
+	}
+	return b, nil
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -227,19 +225,8 @@ func (g *globals) send(cmd *cobra.Command, f *sendFlags) error {
 
 // readBody reads a message body, refusing files over send.MaxBodySize.
 func readBody(name string) (string, error) {
-	fh, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, send.MaxBodySize+1))
-	if err != nil {
-		return "", err
-	}
-	if len(b) > send.MaxBodySize {
-		return "", fmt.Errorf("%s is larger than %d octets", name, send.MaxBodySize)
-	}
-	return string(b), nil
+	b, err := readFile(name, send.MaxBodySize)
+	return string(b), err
 }
 
 // defaultSenderDomain is the domain of the default sender address: the

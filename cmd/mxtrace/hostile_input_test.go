@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestHostileInput: hostile or mistaken input on the command line gets one
+// short line naming the problem and the status README.md gives, never a
+// hang, a huge message or a quiet fall-back to the network.
+func TestHostileInput(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	zone := file("ok.zone", []byte("$ORIGIN d.test.\n@ 300 SOA ns h 1 2 3 4 5\n@ 300 MX 10 mx\nmx 300 A 192.0.2.1\n"))
+	zeros := file("zeros.zone", make([]byte, 2<<20))
+	nul := file("nul.zone", append([]byte("$ORIGIN x.\n@ 300 SOA ns h 1 2 3 4 5\n"), append(make([]byte, 500_000), '\n')...))
+	bigCA := file("big.pem", bytes.Repeat([]byte("-----BEGIN CERTIFICATE-----\n"), 400_000))
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		want string // in the error line
+	}{
+		{"zone of zeros", []string{"route", "--zone", zeros, "d.test"}, exitUsage, "line 1 is longer than 1048576 octets"},
+		{"zone of zeros, scan", []string{"scan", "--zone", zone, "--from-zone", zeros}, exitFailed, "line 1 is longer than 1048576 octets"},
+		{"long garbage line", []string{"check", "--zone", nul, "x"}, exitUsage, "at line: 3:500000"},
+		{"huge --ca", []string{"check", "--zone", zone, "--ca", bigCA, "d.test"}, exitUsage, "--ca: " + bigCA + " is larger than"},
+		{"empty --zone", []string{"route", "--zone", "", "d.test"}, exitUsage, "--zone: an empty value"},
+		{"empty --zone in a list", []string{"route", "--zone", zone + ",", "d.test"}, exitUsage, "--zone: an empty value"},
+		{"empty --resolver", []string{"check", "--resolver", "", "d.test"}, exitUsage, "--resolver: an empty value"},
+		{"empty --ca", []string{"probe", "--ca", "", "192.0.2.1"}, exitUsage, "--ca: an empty value"},
+		{"two dots", []string{"route", "--zone", zone, ".."}, exitUsage, "empty label"},
+		{"xn-- alone", []string{"check", "--zone", zone, "xn--.d.test"}, exitUsage, `label "xn--" is empty once converted`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := mxtrace(t, tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d, want %d; stderr %.300q, want %q\n%.300s", code, tt.code, errOut, tt.want, out)
+			}
+			if lines := strings.Split(strings.TrimSpace(errOut), "\n"); len(lines) > 3 || len(errOut) > 600 {
+				t.Errorf("stderr of %d lines, %d octets: %.300q", len(lines), len(errOut), errOut)
+			}
+		})
+	}
+}
