@@ -68,8 +68,8 @@ func WriteSPF(w io.Writer, o *SPF, st Style) error {
 
 // spfPath returns the lines of the deciding path, each step's detail
 // left out when the why line already says it. A path that then tells no
-// more than the result line (one step, no record, no term, nothing
-// left to say) is left out.
+// more than the result line (one step, no term, nothing left to say) is
+// left out.
 func spfPath(path []spf.Step, why string) []string {
 	var lines []string
 	said := false
@@ -80,9 +80,12 @@ func spfPath(path []spf.Step, why string) []string {
 		}
 		term := s.Term
 		switch {
-		case term == "" && s.Record == "":
+		case term != "":
+		case s.Record == "" && s.Result == spf.TempError:
+			term = "(lookup failed)"
+		case s.Record == "" && s.Result == spf.None:
 			term = "(no record)"
-		case term == "":
+		default:
 			term = "(no term)"
 		}
 		l := fmt.Sprintf("%s%s%s: %s  %s", strings.Repeat("  ", i), via, s.Domain, term, s.Result)
@@ -90,7 +93,7 @@ func spfPath(path []spf.Step, why string) []string {
 			l += "  (" + d + ")"
 			said = true
 		}
-		said = said || s.Term != "" || s.Record != ""
+		said = said || s.Term != ""
 		lines = append(lines, l)
 	}
 	if len(path) == 1 && !said {

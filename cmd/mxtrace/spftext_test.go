@@ -22,6 +22,7 @@ func TestSPFTextGolden(t *testing.T) {
 		{"redir.example.test", "--ip", "192.0.2.7"},
 		{"nospf.example.test", "--ip", "192.0.2.7"},
 		{"neutral.example.test", "--ip", "192.0.2.7"},
+		{"broken.example.test", "--ip", "192.0.2.7"},
 		{"--sender", "<>", "--helo", "a..b.example.test", "--ip", "192.0.2.7"},
 	} {
 		code, out, errOut := mxtrace(t, append([]string{"spf", "--zone", zone}, args...)...)
