@@ -39,6 +39,7 @@ import (
 	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
@@ -190,8 +191,8 @@ func (s *Sender) Send(ctx context.Context, m *Message) (res *Result, err error) 
 		wait := s.Retry.Backoff(n)
 		wait += Jitter(wait, s.Rand)
 		if s.now().Sub(start)+wait > s.Retry.Budget() {
-			return res, fmt.Errorf("%w; gave up after %d rounds: the next wait (%v) would pass the retry time limit of %v",
-				err, round, wait.Round(time.Second), s.Retry.Budget())
+			return res, fmt.Errorf("%w; gave up after %s: the next wait (%v) would pass the retry time limit of %v",
+				err, prose.Count(round, "round"), wait.Round(time.Second), s.Retry.Budget())
 		}
 		s.emit(Event{Kind: EventWait, Round: round, Wait: wait, Schedule: s.Retry.remaining(n, s.now().Sub(start))})
 		if err := s.sleep(ctx, wait); err != nil {

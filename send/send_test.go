@@ -814,3 +814,18 @@ func TestIPv6(t *testing.T) {
 	}
 	wantOutcomes(t, res, "mx1.example.test connect deferred", "mx1.example.test message accepted")
 }
+
+// TestRetryGivesUpAfterOneRound: a first wait already past the retry time
+// limit gives up "after 1 round".
+func TestRetryGivesUpAfterOneRound(t *testing.T) {
+	port := smtptest.Port(t)
+	smtptest.Start(t, smtptest.Options{Addr: at(2, port), Greylist: 1000})
+	clock := &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := newSender(t, zones(t, strings.Replace(baseZone, "@    3600 IN MX 20 mx2\n", "", 1)), port)
+	s.Retry = &Retry{Base: time.Hour, For: time.Minute}
+	s.Sleep, s.Now = clock.Sleep, clock.Now
+	res, err := s.Send(t.Context(), testMessage())
+	if err == nil || !strings.Contains(err.Error(), "gave up after 1 round:") || res.Rounds != 1 {
+		t.Errorf("rounds %d, err %v; want 'gave up after 1 round'", res.Rounds, err)
+	}
+}
