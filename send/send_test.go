@@ -829,3 +829,31 @@ func TestRetryGivesUpAfterOneRound(t *testing.T) {
 		t.Errorf("rounds %d, err %v; want 'gave up after 1 round'", res.Rounds, err)
 	}
 }
+
+// TestTranscriptBounded: a server that answers EHLO with endless lines
+// (1 MiB of them before the session cap) gives at most
+// MaxTranscriptLines transcript lines, printed (EventLine) or kept, and
+// one saying where it stopped.
+func TestTranscriptBounded(t *testing.T) {
+	port := smtptest.Port(t)
+	smtptest.StartRaw(t, smtptest.RawOptions{Addr: at(2, port), Behaviour: smtptest.EndlessEHLO})
+	smtptest.Refused(t, at(3, port))
+	s := newSender(t, zones(t, baseZone), port)
+	printed := 0
+	s.Observer = func(e Event) {
+		if e.Kind == EventLine {
+			printed++
+		}
+	}
+	res, _ := s.Send(t.Context(), testMessage())
+	if printed > MaxTranscriptLines+1 {
+		t.Errorf("%d lines printed, more than %d", printed, MaxTranscriptLines+1)
+	}
+	if len(res.Attempts) == 0 {
+		t.Fatal("no attempt")
+	}
+	tr := res.Attempts[0].Transcript
+	if len(tr) != MaxTranscriptLines+1 || !strings.Contains(tr[len(tr)-1], "stops at") {
+		t.Errorf("%d transcript lines, the last %q", len(tr), tr[len(tr)-1])
+	}
+}

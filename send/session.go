@@ -99,9 +99,19 @@ func (s *Sender) attempt(ctx context.Context, e hostEntry, addr string, hp hostP
 		sctx, cancel = context.WithTimeout(ctx, ss.t.Session)
 		defer cancel()
 	}
+	// The transcript, printed live (-v) and kept, stops at
+	// MaxTranscriptLines with one line saying so: a server may send 1 MiB
+	// of short lines in one session, 50,000 lines for every address.
+	lines := 0
 	line := func(l string) {
+		switch lines++; {
+		case lines > MaxTranscriptLines+1:
+			return
+		case lines == MaxTranscriptLines+1:
+			l = fmt.Sprintf("… (the transcript stops at %d lines)", MaxTranscriptLines)
+		}
 		s.emit(Event{Kind: EventLine, Host: a.Host, Address: addr, Line: l})
-		if s.Transcript && len(a.Transcript) < MaxTranscriptLines {
+		if s.Transcript {
 			a.Transcript = append(a.Transcript, l)
 		}
 	}
