@@ -200,6 +200,25 @@ func TestProbeHostile(t *testing.T) {
 	}
 }
 
+// TestTranscriptEscapedOnce: a malformed greeting with a control byte
+// and a backslash is escaped once in the transcript's own line about it
+// ("banner failed: ..."), as in the server's line; it was escaped twice
+// there (\\x01, \\\\).
+func TestTranscriptEscapedOnce(t *testing.T) {
+	raw := smtptest.StartRaw(t, smtptest.RawOptions{Behaviour: smtptest.CustomBanner, Banner: "\x01\\bad\r\n"})
+	r := quick(int(raw.Addr().Port()), nil).Probe(t.Context(), "mx.example.test", raw.Addr().Addr())
+	var got []string
+	for _, l := range r.Transcript {
+		got = append(got, l.Dir+" "+l.Text)
+	}
+	want := []string{"S \\x01\\\\bad", `* banner failed: greeting: probe: malformed SMTP reply: \x01\\bad`}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("transcript %q lacks %q", got, w)
+		}
+	}
+}
+
 // TestProbeWrongCodeQuits: after a 554 greeting the probe says QUIT
 // (RFC 5321 §3.1) and nothing else.
 func TestProbeWrongCodeQuits(t *testing.T) {

@@ -113,13 +113,21 @@ func (s *settings) probe(ctx context.Context, host string, addr netip.Addr) (res
 // ms is the time since the start of the session.
 func (ss *session) ms() int64 { return time.Since(ss.start).Milliseconds() }
 
-// note adds a line to the transcript, within its bound.
+// note adds a line to the transcript, within its bound. What the server
+// sent ("S") is escaped here, once; the probe's own lines ("*", "C") quote
+// server text escaped already (a malformed reply in an error), so only
+// control characters are guarded there, and backslashes are not doubled.
 func (ss *session) note(dir, text string) {
 	if len(ss.res.Transcript) >= MaxTranscriptLines {
 		ss.res.TranscriptCut = true
 		return
 	}
-	ss.res.Transcript = append(ss.res.Transcript, TranscriptLine{Dir: dir, Text: truncate(printable.String(text), maxTranscriptText), MS: ss.ms()})
+	if dir == "S" {
+		text = printable.String(text)
+	} else {
+		text = printable.Controls(text)
+	}
+	ss.res.Transcript = append(ss.res.Transcript, TranscriptLine{Dir: dir, Text: truncate(text, maxTranscriptText), MS: ss.ms()})
 }
 
 // fail records why the session ended and adds it to the transcript.
