@@ -181,6 +181,11 @@ func TestProbeHostile(t *testing.T) {
 			if step != tt.step || kind != tt.kind {
 				t.Errorf("ended at %q/%q (%v), want %q/%q", step, kind, r.Err, tt.step, tt.kind)
 			}
+			// The message goes into findings, for people: no Go package
+			// prefix ("probe: reply of more than 200 lines" before).
+			if r.Err != nil && (strings.Contains(r.Err.Message, "probe: ") || strings.Contains(r.Err.Message, ": tls: ")) {
+				t.Errorf("message %q", r.Err.Message)
+			}
 			if got := ids(Findings([]*Result{r}, time.Time{}, nil)); !slices.Equal(got, tt.want) {
 				t.Errorf("findings %v, want %v", got, tt.want)
 			}
@@ -211,7 +216,7 @@ func TestTranscriptEscapedOnce(t *testing.T) {
 	for _, l := range r.Transcript {
 		got = append(got, l.Dir+" "+l.Text)
 	}
-	want := []string{"S \\x01\\\\bad", `* banner failed: greeting: probe: malformed SMTP reply: \x01\\bad`}
+	want := []string{"S \\x01\\\\bad", `* banner failed: greeting: malformed SMTP reply: \x01\\bad`}
 	for _, w := range want {
 		if !slices.Contains(got, w) {
 			t.Errorf("transcript %q lacks %q", got, w)

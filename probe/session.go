@@ -459,7 +459,14 @@ func (ss *session) describe(kind Kind, err error, timeout time.Duration) string 
 	if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Err != nil {
 		return oe.Err.Error()
 	}
-	return err.Error()
+	// The message is for a person, and goes into findings: the sentinels'
+	// "probe: " (ErrMalformed, ErrTooManyLines) and crypto/tls's "tls: "
+	// are for programs.
+	text := err.Error()
+	for _, prefix := range []string{"probe: ", "tls: "} {
+		text = strings.TrimPrefix(text, prefix)
+	}
+	return text
 }
 
 // replyError is a well-formed reply that stops the session.
