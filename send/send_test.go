@@ -857,3 +857,30 @@ func TestTranscriptBounded(t *testing.T) {
 		t.Errorf("%d transcript lines, the last %q", len(tr), tr[len(tr)-1])
 	}
 }
+
+// TestLostConnectionWords: a server that closes or resets the connection,
+// or breaks the TLS handshake, is deferred with words a person reads
+// ("EOF" and "read tcp A->B: read: connection reset by peer" before).
+func TestLostConnectionWords(t *testing.T) {
+	for _, tt := range []struct {
+		b    smtptest.Behaviour
+		want string
+	}{
+		{smtptest.CloseAfterBanner, "the server closed the connection"},
+		{smtptest.Reset, "the server reset the connection"},
+		{smtptest.BrokenSTARTTLS, "TLS handshake failed: first record does not look like a TLS handshake"},
+	} {
+		t.Run(tt.b.String(), func(t *testing.T) {
+			port := smtptest.Port(t)
+			smtptest.StartRaw(t, smtptest.RawOptions{Addr: at(2, port), Behaviour: tt.b})
+			s := newSender(t, zones(t, strings.Replace(baseZone, "@    3600 IN MX 20 mx2\n", "", 1)), port)
+			res, _ := s.Send(t.Context(), testMessage())
+			if len(res.Attempts) == 0 || res.Attempts[0].Err == nil {
+				t.Fatalf("attempts %+v", res.Attempts)
+			}
+			if got := res.Attempts[0].Err.Error(); !strings.HasSuffix(got, tt.want) || strings.Contains(got, "tls: ") {
+				t.Errorf("error %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -7,12 +7,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"net/textproto"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -398,7 +400,7 @@ func (ss *session) startTLS(ctx context.Context, line func(string)) (done bool) 
 			ss.policy(err)
 			return true
 		}
-		err = fmt.Errorf("%w: %w", ErrHandshake, err)
+		err = fmt.Errorf("%w: %w", ErrHandshake, readable(err))
 		if hp.rule.Required() {
 			ss.policy(err)
 			return true
@@ -511,8 +513,34 @@ func (ss *session) fail(err error) *Attempt {
 		err = &stageTimeout{want: ss.want, limit: roundLimit(ss.stageLimit), err: err}
 		ss.tap.cut()
 	}
-	return ss.deferred(err)
+	return ss.deferred(readable(err))
 }
+
+// readable gives a lost connection's error the words a person reads:
+// "the server closed the connection", not "EOF"; "the server reset the
+// connection", not "read tcp 192.0.2.1:4711->192.0.2.25:25: read:
+// connection reset by peer"; crypto/tls's errors without their "tls: ".
+// errors.Is and As still find the error underneath.
+func readable(err error) error {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &textError{"the server closed the connection", err}
+	case errors.Is(err, syscall.ECONNRESET):
+		return &textError{"the server reset the connection", err}
+	case strings.HasPrefix(err.Error(), "tls: "):
+		return &textError{strings.TrimPrefix(err.Error(), "tls: "), err}
+	}
+	return err
+}
+
+// textError is err with other words.
+type textError struct {
+	text string
+	err  error
+}
+
+func (e *textError) Error() string { return e.text }
+func (e *textError) Unwrap() error { return e.err }
 
 func (ss *session) deferred(err error) *Attempt {
 	ss.a.Outcome, ss.a.Err = OutcomeDeferred, err
