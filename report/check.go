@@ -54,7 +54,7 @@ func WriteCheck(w io.Writer, r *check.Report, st Style) error {
 		}
 		line := a.Summary
 		if a.Status == check.StatusError {
-			line = "could not check: " + plain(a.Error)
+			line = "could not check: " + Plain(a.Error)
 		}
 		fmt.Fprintf(&b, "  %s %-*s  %s\n", paint(mark), width, a.Area, line)
 		// Aligned as everywhere else; a passed area's notes (info) come

@@ -32,7 +32,7 @@ func WriteProbe(w io.Writer, r *probe.Report, st Style, o ProbeOptions) error {
 	verdict := "no problems"
 	switch worst := finding.Worst(r.Findings); {
 	case r.Error != "" && len(r.Results) == 0:
-		verdict = "could not probe: " + plain(r.Error)
+		verdict = "could not probe: " + Plain(r.Error)
 	case worst == finding.Error:
 		verdict = "errors"
 	case worst == finding.Warning:
@@ -42,7 +42,7 @@ func WriteProbe(w io.Writer, r *probe.Report, st Style, o ProbeOptions) error {
 	if r.Plan != nil && r.Plan.Result != route.ResultOK {
 		head += "  " + st.paint(resultColor(r.Plan.Result)...)(r.Plan.Result) + "  nothing to probe"
 		if r.Error != "" {
-			verdict = plain(r.Error)
+			verdict = Plain(r.Error)
 		}
 	} else if len(r.Results) > 0 {
 		n := "1 address"

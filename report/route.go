@@ -99,7 +99,7 @@ func WriteRoute(w io.Writer, p *route.Plan, st Style) error {
 	case p.Result == route.ResultOK:
 		fmt.Fprintf(&b, "  %s in %s", prose.Count(len(p.Hosts()), "exchange"), prose.Count(len(p.Tiers), "tier"))
 	case p.Result == route.ResultError:
-		fmt.Fprintf(&b, "  %s", plain(p.Error))
+		fmt.Fprintf(&b, "  %s", Plain(p.Error))
 	}
 	fmt.Fprintf(&b, "  %s\n", dim(fmt.Sprintf("(%d ms)", p.ElapsedMS)))
 	if len(p.AliasChain) > 0 {

@@ -62,7 +62,7 @@ func (p *SendPrinter) Event(e send.Event) {
 	case send.EventMTASTS:
 		st := e.MTASTS
 		if st.Error != "" {
-			p.printf("  MTA-STS: announced, not in force: %s\n", plain(st.Error))
+			p.printf("  MTA-STS: announced, not in force: %s\n", Plain(st.Error))
 		} else {
 			p.printf("  MTA-STS: mode %s, mx %s\n", st.Mode, strings.Join(st.MX, ", "))
 		}
@@ -126,7 +126,7 @@ func (p *SendPrinter) plan(e send.Event) {
 		p.printf("%s%s %s%s  %s\n", prefix, pl.Domain, res, implicit, strings.Join(tiers, "; "))
 		p.printf("  order: %s\n", strings.Join(pl.Order, ", "))
 	case pl.Error != "":
-		p.printf("%s%s %s  %s\n", prefix, pl.Domain, res, plain(pl.Error))
+		p.printf("%s%s %s  %s\n", prefix, pl.Domain, res, Plain(pl.Error))
 	default:
 		p.printf("%s%s %s\n", prefix, pl.Domain, res)
 	}
@@ -160,7 +160,7 @@ func (p *SendPrinter) attemptText(a *send.Attempt) string {
 	case a.Outcome == send.OutcomeAccepted:
 		fmt.Fprintf(&b, ": %s", replyText(a.Code, a.Enhanced, a.Reply))
 	case a.Error != "":
-		fmt.Fprintf(&b, ": %s", plain(a.Error))
+		fmt.Fprintf(&b, ": %s", Plain(a.Error))
 	}
 	if a.TLS != nil {
 		fmt.Fprintf(&b, "  (%s)", tlsText(a.TLS))

@@ -32,7 +32,7 @@ type SPF struct {
 func WriteSPF(w io.Writer, o *SPF, st Style) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s  for %s (sender %s, helo %s)  (%d ms)\n", o.Domain, o.Status, o.IP, o.Sender, o.HELO, o.ElapsedMS)
-	why := plain(o.Reason)
+	why := Plain(o.Reason)
 	if why != "" {
 		fmt.Fprintf(&b, "  why: %s\n", why)
 	}
@@ -57,7 +57,7 @@ func WriteSPF(w io.Writer, o *SPF, st Style) error {
 		b.WriteString("\n")
 		writeSPFNode(&b, o.Tree, "    ", "    ")
 	}
-	if e := plain(o.Error); e != "" && !strings.Contains(why, e) {
+	if e := Plain(o.Error); e != "" && !strings.Contains(why, e) {
 		fmt.Fprintf(&b, "  analysis failed: %s\n", e)
 	}
 	writeFindings(&b, o.Findings, st)
@@ -89,7 +89,7 @@ func spfPath(path []spf.Step, why string) []string {
 			term = "(no term)"
 		}
 		l := fmt.Sprintf("%s%s%s: %s  %s", strings.Repeat("  ", i), via, s.Domain, term, s.Result)
-		if d := plain(s.Detail); d != "" && !strings.Contains(why, d) {
+		if d := Plain(s.Detail); d != "" && !strings.Contains(why, d) {
 			l += "  (" + d + ")"
 			said = true
 		}
@@ -126,7 +126,7 @@ func writeSPFNode(b *strings.Builder, n *spf.Node, first, rest string) {
 	}
 	b.WriteString("]\n")
 	for _, e := range n.Errors {
-		fmt.Fprintf(b, "%s  ! %s\n", rest, plain(e))
+		fmt.Fprintf(b, "%s  ! %s\n", rest, Plain(e))
 	}
 	for i, c := range n.Children {
 		if i == len(n.Children)-1 {

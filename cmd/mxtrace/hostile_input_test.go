@@ -23,6 +23,7 @@ func TestHostileInput(t *testing.T) {
 	zone := file("ok.zone", []byte("$ORIGIN d.test.\n@ 300 SOA ns h 1 2 3 4 5\n@ 300 MX 10 mx\nmx 300 A 192.0.2.1\n"))
 	zeros := file("zeros.zone", make([]byte, 2<<20))
 	nul := file("nul.zone", append([]byte("$ORIGIN x.\n@ 300 SOA ns h 1 2 3 4 5\n"), append(make([]byte, 500_000), '\n')...))
+	garbage := file("garbage.zone", []byte("garbage here\n"))
 	bigCA := file("big.pem", bytes.Repeat([]byte("-----BEGIN CERTIFICATE-----\n"), 400_000))
 	for _, tt := range []struct {
 		name string
@@ -40,11 +41,21 @@ func TestHostileInput(t *testing.T) {
 		{"empty --ca", []string{"probe", "--ca", "", "192.0.2.1"}, exitUsage, "--ca: an empty value"},
 		{"two dots", []string{"route", "--zone", zone, ".."}, exitUsage, "empty label"},
 		{"xn-- alone", []string{"check", "--zone", zone, "xn--.d.test"}, exitUsage, `label "xn--" is empty once converted`},
+		// Errors read for people: no Go package prefixes, no Go parser
+		// names.
+		{"zone syntax", []string{"route", "--zone", garbage, "d.test"}, exitUsage, "mxtrace: --zone: " + garbage + `: not a TTL: "here" at line: 1:12`},
+		{"bad resolver", []string{"route", "--resolver", "bad host", "d.test"}, exitUsage, `mxtrace: --resolver: server "bad host": not an IP address`},
+		{"timeout without unit", []string{"route", "--timeout", "1", "d.test"}, exitUsage, `mxtrace: --timeout "1": want a duration with its unit, such as 20s or 1m`},
+		{"seed", []string{"route", "--seed", "abc", "d.test"}, exitUsage, `mxtrace: --seed "abc": want a whole number, 0 or more`},
+		{"concurrency", []string{"scan", "--concurrency", "x"}, exitUsage, `mxtrace: --concurrency "x": want a whole number`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := mxtrace(t, tt.args...)
 			if code != tt.code || !strings.Contains(errOut, tt.want) {
 				t.Errorf("exit %d, want %d; stderr %.300q, want %q\n%.300s", code, tt.code, errOut, tt.want, out)
+			}
+			if strings.Contains(errOut, "strconv.") || strings.Contains(errOut, "time: ") {
+				t.Errorf("stderr names Go's parser: %q", errOut)
 			}
 			if lines := strings.Split(strings.TrimSpace(errOut), "\n"); len(lines) > 3 || len(errOut) > 600 {
 				t.Errorf("stderr of %d lines, %d octets: %.300q", len(lines), len(errOut), errOut)

@@ -20,10 +20,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/resolve/stub"
 	"github.com/mxtrace/mxtrace/route"
@@ -110,7 +112,7 @@ or for check an area that could not be checked).`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetContext(ctx)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{exitUsage, err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{exitUsage, flagError(err)} })
 
 	pf := root.PersistentFlags()
 	pf.StringSliceVar(&g.resolvers, "resolver", nil, "DNS resolver `HOST[:PORT]` to ask (repeatable; default: the system's, from /etc/resolv.conf)")
@@ -135,7 +137,7 @@ or for check an area that could not be checked).`,
 	err := root.Execute()
 	code := exitStatus(err)
 	if code != exitOK && code != exitFindings {
-		fmt.Fprintf(stderr, "mxtrace: %v\n", err)
+		fmt.Fprintf(stderr, "mxtrace: %s\n", report.Plain(err.Error()))
 	}
 	return code
 }
@@ -351,4 +353,26 @@ func readFile(name string, limit int) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d octets", name, limit)
 	}
 	return b, nil
+}
+
+// flagError words a flag value that does not parse for a person: pflag
+// says 'invalid argument "1" for "--timeout" flag: time: missing unit in
+// duration "1"', naming Go's parser.
+func flagError(err error) error {
+	e, ok := errors.AsType[*pflag.InvalidValueError](err)
+	if !ok {
+		return err
+	}
+	want := map[string]string{
+		"duration": "a duration with its unit, such as 20s or 1m",
+		"int":      "a whole number",
+		"uint":     "a whole number, 0 or more",
+		"uint64":   "a whole number, 0 or more",
+		"float64":  "a number",
+		"bool":     "true or false",
+	}[e.GetFlag().Value.Type()]
+	if want == "" {
+		return err
+	}
+	return fmt.Errorf("--%s %q: want %s", e.GetFlag().Name, e.GetValue(), want)
 }
