@@ -246,7 +246,7 @@ func (g *globals) scanExit(err error, sum *scan.Summary, o *scanOptions) error {
 		if o.output != "" && o.output != "-" {
 			where = o.output
 		}
-		return &exitError{exitFailed, fmt.Errorf("%w; %d lines written to %s, run the same command with --resume to continue", err, sum.Written, where)}
+		return &exitError{exitFailed, interrupted(err, sum.Written, where)}
 	case errors.Is(err, scan.ErrResume):
 		return &exitError{exitUsage, err}
 	}
@@ -488,4 +488,9 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// interrupted says how far an interrupted scan got and how to go on.
+func interrupted(err error, written int64, where string) error {
+	return fmt.Errorf("%w; %s written to %s, run the same command with --resume to continue", err, prose.Count(int(written), "line"), where)
 }

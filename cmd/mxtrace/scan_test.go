@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -434,4 +435,15 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestScanInterruptedOneLine: the interrupted scan's count agrees with
+// its noun ('1 line written', not '1 lines').
+func TestScanInterruptedOneLine(t *testing.T) {
+	for n, want := range map[int64]string{1: "; 1 line written to out.jsonl,", 2: "; 2 lines written to out.jsonl,"} {
+		err := interrupted(scan.ErrInterrupted, n, "out.jsonl")
+		if !strings.Contains(err.Error(), want) || !errors.Is(err, scan.ErrInterrupted) {
+			t.Errorf("%d lines: %q, want it to contain %q", n, err, want)
+		}
+	}
 }
