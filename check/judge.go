@@ -404,6 +404,16 @@ func judgeDANE(f *Facts) Verdict {
 		fs = append(fs, dane.Findings(r)...)
 	}
 	summary := fmt.Sprintf("TLSA records for %d of %s", with, prose.Count(len(f.DANE), "exchange"))
+	if len(f.DANE) < len(f.Plan.Hosts()) {
+		// TLSA records are looked up only for exchanges with addresses
+		// (probe.Addressed): say what is counted, or the count disagrees
+		// with routing's.
+		if len(f.DANE) == 1 {
+			summary += " with an address"
+		} else {
+			summary += " with addresses"
+		}
+	}
 	if f.SMTP != nil {
 		// RFC 7672 §3: the records must match what the servers present.
 		checks := daneChecks(f)

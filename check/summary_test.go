@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mxtrace/mxtrace/dane"
 	"github.com/mxtrace/mxtrace/dkim"
 	"github.com/mxtrace/mxtrace/dnsbl"
 	"github.com/mxtrace/mxtrace/mtasts"
@@ -160,5 +161,24 @@ func TestSMTPSummaryVerb(t *testing.T) {
 		if got := judgeSMTP(&Facts{Plan: plan, SMTP: tt.smtp}).Summary; got != tt.want {
 			t.Errorf("summary %q, want %q", got, tt.want)
 		}
+	}
+}
+
+// TestDANECountsAgree: DANE counts only exchanges with addresses, and
+// says so when routing has more ("2 exchanges" beside "0 of 1 exchange"
+// read as a contradiction).
+func TestDANECountsAgree(t *testing.T) {
+	plan := &route.Plan{Result: route.ResultOK, Tiers: []route.Tier{
+		{Preference: 10, Hosts: []route.Host{{Name: "gone.d.test"}}},
+		{Preference: 20, Hosts: []route.Host{{Name: "mx.d.test", Addresses: []string{"192.0.2.1"}}}},
+	}}
+	f := &Facts{Plan: plan, DANE: []*dane.Result{{Host: "mx.d.test"}}}
+	if got, want := judgeDANE(f).Summary, "TLSA records for 0 of 1 exchange with an address"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	plan.Tiers[0].Hosts[0].Addresses = []string{"192.0.2.2"}
+	f.DANE = append(f.DANE, &dane.Result{Host: "gone.d.test"})
+	if got, want := judgeDANE(f).Summary, "TLSA records for 0 of 2 exchanges"; got != want {
+		t.Errorf("every exchange with an address: summary %q, want %q", got, want)
 	}
 }
