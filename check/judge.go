@@ -216,6 +216,13 @@ func judgeRouting(f *Facts) Verdict {
 			return judged(p.Findings, "the alias chain is too long", nil)
 		}
 		return judged(p.Findings, "", f.PlanErr)
+	case route.ResultNullMX:
+		return judged(p.Findings, "accepts no mail (Null MX, RFC 7505)", nil)
+	case route.ResultNXDomain:
+		return judged(p.Findings, "the domain does not exist", nil)
+	case route.ResultNoMail:
+		// RFC 5321 §5.1: no MX records and no address for the implicit MX.
+		return judged(p.Findings, "no MX and no address: no mail", nil)
 	}
 	return judged(p.Findings, string(p.Result), nil)
 }

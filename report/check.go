@@ -55,6 +55,10 @@ func WriteCheck(w io.Writer, r *check.Report, st Style) error {
 		line := a.Summary
 		if a.Status == check.StatusError {
 			line = "could not check: " + Plain(a.Error)
+			if id := saidBy(a.Findings, a.Error); id != "" {
+				// The finding below quotes the error: say it once.
+				line = "could not check: see " + string(id)
+			}
 		}
 		fmt.Fprintf(&b, "  %s %-*s  %s\n", paint(mark), width, a.Area, line)
 		// Aligned as everywhere else; a passed area's notes (info) come
@@ -88,4 +92,19 @@ func WriteCheck(w io.Writer, r *check.Report, st Style) error {
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// saidBy returns the ID of the finding in fs whose message ends with the
+// cause that errText ends with ("The MX lookup failed temporarily:
+// lookup ..." for "route d.test: temporary DNS failure: lookup ..."), or
+// "" when none does.
+func saidBy(fs []finding.Finding, errText string) finding.ID {
+	for _, f := range fs {
+		_, cause, ok := strings.Cut(f.Message, ": ")
+		cause = strings.TrimSuffix(cause, ".")
+		if ok && cause != "" && strings.HasSuffix(errText, cause) {
+			return f.ID
+		}
+	}
+	return ""
 }

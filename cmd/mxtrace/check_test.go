@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/miekg/dns"
+
+	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/internal/golden"
 	"github.com/mxtrace/mxtrace/internal/smtptest"
 	"github.com/mxtrace/mxtrace/internal/testpki"
@@ -236,5 +239,27 @@ mx     300 A   192.0.2.1
 	}
 	if got := spfFindings("fine.spf.test"); len(got) != 0 {
 		t.Errorf("fine.spf.test: SPF findings %q, want none", got)
+	}
+}
+
+// TestCheckRouteFailedOnce: when the MX lookup fails, the routing block
+// says the lookup's error once (in mx-lookup-failed), not again in its
+// "could not check" line.
+func TestCheckRouteFailedOnce(t *testing.T) {
+	srv := dnstest.New(t, dnstest.Rcode(dns.RcodeServerFailure))
+	code, out, _ := mxtrace(t, "check", "--resolver", srv.Addr, "--timeout", "5s", "d.example")
+	if code != exitFailed {
+		t.Errorf("exit %d, want %d", code, exitFailed)
+	}
+	var block string
+	for l := range strings.Lines(out) {
+		if strings.HasPrefix(l, "  ! routing") || (block != "" && strings.HasPrefix(l, "      ")) {
+			block += l
+		} else if block != "" {
+			break
+		}
+	}
+	if n := strings.Count(block, "lookup d.example. MX"); n != 1 || !strings.Contains(block, "mx-lookup-failed") {
+		t.Errorf("routing block says the lookup error %d times, want once:\n%s", n, block)
 	}
 }
