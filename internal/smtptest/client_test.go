@@ -20,11 +20,15 @@ type client struct {
 	conn net.Conn
 	br   *bufio.Reader
 	tp   *textproto.Reader
+	// dialed is when the connect began: before the server accepted, so
+	// before any delay of the server's started.
+	dialed time.Time
 }
 
 func dial(t *testing.T, ap netip.AddrPort) *client {
 	t.Helper()
 	d := net.Dialer{Timeout: ioDeadline}
+	dialed := time.Now()
 	conn, err := d.DialContext(t.Context(), "tcp", ap.String())
 	if err != nil {
 		t.Fatalf("dial %s: %v", ap, err)
@@ -34,7 +38,7 @@ func dial(t *testing.T, ap netip.AddrPort) *client {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(conn)
-	return &client{t: t, conn: conn, br: br, tp: textproto.NewReader(br)}
+	return &client{t: t, conn: conn, br: br, tp: textproto.NewReader(br), dialed: dialed}
 }
 
 // send writes one command line.
