@@ -35,7 +35,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -283,12 +286,28 @@ type Error struct {
 	Server   string // the last server tried, if any
 	Rcode    int    // the rcode that caused it, or -1 when there was no response
 	Err      error  // one of the Err* sentinels, possibly wrapping a cause
+	// TCP is set when the failure came over TCP, after the server had
+	// truncated its UDP reply (RFC 7766 §5).
+	TCP bool
+	// Waited is how long the server was given to answer, each of Tries
+	// times, when it did not (ErrTimeout); zero when not known.
+	Waited time.Duration
+	Tries  int
 }
 
+// Error says what happened in DNS terms: the question, the server and
+// what it did ("lookup d.test. MX: 192.0.2.53:53 refused the query (port
+// unreachable)"), not the socket's text; Unwrap still gives the socket's
+// error (syscall.ECONNREFUSED and the like) to errors.Is.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("lookup ")
 	b.WriteString(e.Question.String())
+	if what := e.exchange(); what != "" {
+		b.WriteString(": ")
+		b.WriteString(what)
+		return b.String()
+	}
 	if e.Server != "" {
 		b.WriteString(" at ")
 		b.WriteString(e.Server)
@@ -296,6 +315,69 @@ func (e *Error) Error() string {
 	b.WriteString(": ")
 	b.WriteString(e.Err.Error())
 	return b.String()
+}
+
+// exchange says how the exchange with e.Server failed, starting with the
+// server, or "" when e is not about one (a CNAME loop, a name outside the
+// zone files, no server at all).
+func (e *Error) exchange() string {
+	srv := e.Server
+	if srv == "" || e.Err == nil {
+		return ""
+	}
+	// detail is what e.Err says past its sentinel's text.
+	detail := func(sentinel error) string {
+		return strings.TrimLeft(strings.TrimPrefix(e.Err.Error(), sentinel.Error()), ": ")
+	}
+	overTCP := ""
+	if e.TCP {
+		overTCP = " over TCP (after a truncated UDP reply)"
+	}
+	switch {
+	case errors.Is(e.Err, context.Canceled):
+		return "canceled while waiting for " + srv
+	case errors.Is(e.Err, context.DeadlineExceeded):
+		return "no answer from " + srv + overTCP + " before the time allowed ran out"
+	case errors.Is(e.Err, ErrTimeout):
+		s := "no answer from " + srv + overTCP
+		if e.Waited > 0 {
+			s += " within " + e.Waited.String()
+			if e.Tries > 1 {
+				s += fmt.Sprintf(" (%d tries)", e.Tries)
+			}
+		}
+		if d := detail(ErrTimeout); d != "" {
+			s += " " + d // "(and dropped a reply: ...)"
+		}
+		return s
+	case errors.Is(e.Err, syscall.ECONNREFUSED):
+		if e.TCP {
+			return srv + " truncated its UDP reply and refused the TCP connection for the whole one"
+		}
+		return srv + " refused the query (port unreachable)"
+	case errors.Is(e.Err, syscall.ENETUNREACH):
+		return srv + " cannot be reached (network unreachable)"
+	case errors.Is(e.Err, syscall.EHOSTUNREACH):
+		return srv + " cannot be reached (host unreachable)"
+	case errors.Is(e.Err, syscall.EHOSTDOWN):
+		return srv + " cannot be reached (host down)"
+	case errors.Is(e.Err, ErrUnreachable):
+		return srv + " cannot be reached"
+	case errors.Is(e.Err, io.EOF) || errors.Is(e.Err, io.ErrUnexpectedEOF):
+		if e.TCP {
+			return srv + " truncated its UDP reply, then closed the TCP connection before the whole one"
+		}
+		return srv + " closed the connection mid-reply"
+	case errors.Is(e.Err, ErrBadResponse):
+		return srv + " sent a malformed reply" + overTCP + ": " + detail(ErrBadResponse)
+	case errors.Is(e.Err, ErrServerFailure):
+		return srv + " answered SERVFAIL (server failure)"
+	case errors.Is(e.Err, ErrRefused):
+		return srv + " refused to answer (REFUSED)"
+	case errors.Is(e.Err, ErrRcode):
+		return srv + " answered " + detail(ErrRcode) + ", an unexpected response code"
+	}
+	return ""
 }
 
 func (e *Error) Unwrap() error { return e.Err }

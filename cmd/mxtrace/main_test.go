@@ -213,7 +213,7 @@ func TestNoResolverAnswers(t *testing.T) {
 	l.Close()
 	for _, cmd := range []string{"route", "check"} {
 		code, _, errOut := mxtrace(t, cmd, "--resolver", closed, "--timeout", "4s", "--fail-on", "never", "example.com")
-		if code != exitFailed || !strings.Contains(errOut, "server unreachable") {
+		if code != exitFailed || !strings.Contains(errOut, closed+" refused the query (port unreachable)") {
 			t.Errorf("%s: exit %d, want %d; stderr %q", cmd, code, exitFailed, errOut)
 		}
 	}

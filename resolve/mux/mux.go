@@ -549,13 +549,14 @@ func (m *Mux) ask(ctx context.Context, srv *server, p *query, q resolve.Question
 			p.pack(m, edns)
 			s, r, err = m.exchange(ctx, srv, p, last != nil)
 		}
-		if err == nil && r.Truncated {
+		tcp := err == nil && r.Truncated
+		if tcp {
 			// RFC 7766 §5: a truncated UDP reply is retried over TCP.
 			s.tcp.Add(1)
 			r, err = upstream.Exchange(ctx, "tcp", srv.addr, &p.msg, m.cfg.Timeout)
 		}
 		if err != nil {
-			last = &resolve.Error{Question: q, Server: srv.addr, Rcode: -1, Err: err}
+			last = &resolve.Error{Question: q, Server: srv.addr, Rcode: -1, Err: err, TCP: tcp}
 			if (errors.Is(err, resolve.ErrTimeout) || errors.Is(err, syscall.ECONNREFUSED)) && ctx.Err() == nil {
 				continue
 			}

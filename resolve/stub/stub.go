@@ -188,6 +188,7 @@ func (s *Stub) ask(ctx context.Context, i int, q resolve.Question) (*resolve.Ans
 	server := s.servers[i]
 	edns := true
 	var last *resolve.Error
+	timeouts := 0
 	for attempt := 0; attempt < s.cfg.Attempts; attempt++ {
 		if last != nil && s.leave(i) {
 			// Found silent meanwhile: the next server, not a retry.
@@ -197,14 +198,19 @@ func (s *Stub) ask(ctx context.Context, i int, q resolve.Question) (*resolve.Ans
 		sent := s.now()
 		r, err := upstream.Exchange(ctx, "udp", server, m, s.cfg.Timeout)
 		s.note(ctx, i, sent, err)
-		if err == nil && r.Truncated {
+		tcp := err == nil && r.Truncated
+		if tcp {
 			// RFC 7766 §5: a truncated UDP reply is retried over TCP.
 			r, err = upstream.Exchange(ctx, "tcp", server, m, s.cfg.Timeout)
 		}
 		if err != nil {
-			last = &resolve.Error{Question: q, Server: server, Rcode: -1, Err: err}
-			if errors.Is(err, resolve.ErrTimeout) && ctx.Err() == nil {
-				continue
+			last = &resolve.Error{Question: q, Server: server, Rcode: -1, Err: err, TCP: tcp}
+			if errors.Is(err, resolve.ErrTimeout) {
+				timeouts++
+				last.Waited, last.Tries = s.cfg.Timeout, timeouts
+				if ctx.Err() == nil {
+					continue
+				}
 			}
 			return nil, last
 		}

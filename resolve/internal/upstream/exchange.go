@@ -181,7 +181,7 @@ func NetError(ctx context.Context, err error) error {
 		return resolve.ErrTimeout
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: connection closed mid-reply", resolve.ErrBadResponse)
+		return fmt.Errorf("%w: the connection closed mid-reply: %w", resolve.ErrBadResponse, err)
 	}
 	// ICMP port or host unreachable (over UDP, reported on a later read),
 	// a refused TCP connection, no route: nothing answers at the address.
