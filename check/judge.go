@@ -184,13 +184,22 @@ func Judge(f *Facts, skipped []Skip) *Report {
 	return r
 }
 
-// Errors returns the errors that kept areas from being judged, wrapping
+// AreaError is an area that could not be judged, and why.
+type AreaError struct {
+	Area finding.Area
+	Err  error
+}
+
+func (e *AreaError) Error() string { return string(e.Area) + ": " + e.Err.Error() }
+func (e *AreaError) Unwrap() error { return e.Err }
+
+// Errors returns the errors (*AreaError) that kept areas from being judged, wrapping
 // the lookups' errors (errors.Is finds resolve.ErrTimeout and the like).
 func (r *Report) Errors() []error {
 	var errs []error
 	for _, a := range r.Areas {
 		if a.Status == StatusError {
-			errs = append(errs, fmt.Errorf("%s: %w", a.Area, a.err))
+			errs = append(errs, &AreaError{Area: a.Area, Err: a.err})
 		}
 	}
 	return errs

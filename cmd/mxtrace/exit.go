@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/probe"
+	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 )
@@ -109,4 +111,50 @@ func auditFailed(r *check.Report) error {
 		}
 	}
 	return nil
+}
+
+// errorLine is the line a person reads on standard error when a command
+// ends with err: one sentence saying what failed, for which name, why and
+// what to do. The innermost lookup error (*resolve.Error) names the
+// question, the server and what it did; the context each layer added on
+// the way up ("route d.test: temporary DNS failure: ", "DNS lookup
+// failed: ") only repeats it, and is left out here, as are the Go package
+// prefixes (report.Plain). The error itself, and the JSON, keep them all.
+func errorLine(err error) string {
+	text := err.Error()
+	if e, ok := errors.AsType[*resolve.Error](err); ok && strings.HasSuffix(text, e.Error()) {
+		text = e.Error()
+		if ae, ok := errors.AsType[*check.AreaError](err); ok {
+			text = "could not check " + string(ae.Area) + ": " + text
+		}
+	}
+	text = report.Plain(text)
+	if hint := whatToDo(err); hint != "" {
+		text += "; " + hint
+	}
+	return text
+}
+
+// whatToDo is the advice for a lookup that failed, or "".
+func whatToDo(err error) string {
+	e, ok := errors.AsType[*resolve.Error](err)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "allow more time with --timeout"
+	case !ok:
+		return ""
+	case errors.Is(err, resolve.ErrNotInZone):
+		return "add its zone with --zone, or look names outside the files up on the network with --resolver"
+	case e.Server == "":
+		return ""
+	case errors.Is(err, resolve.ErrTimeout) || errors.Is(err, resolve.ErrUnreachable):
+		return "check that a DNS server answers at " + e.Server + ", or name another with --resolver"
+	case errors.Is(err, resolve.ErrRefused):
+		return "name a resolver that answers for any domain with --resolver"
+	case errors.Is(err, resolve.ErrServerFailure):
+		return "the domain's DNS servers did not answer the resolver, or its DNSSEC does not validate: try again later, and check the domain's nameservers"
+	case errors.Is(err, resolve.ErrBadResponse):
+		return "the server, or something on the way, mangles DNS: try another with --resolver"
+	}
+	return ""
 }

@@ -25,7 +25,6 @@ import (
 
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
-	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/resolve/stub"
 	"github.com/mxtrace/mxtrace/route"
@@ -137,7 +136,7 @@ or for check an area that could not be checked).`,
 	err := root.Execute()
 	code := exitStatus(err)
 	if code != exitOK && code != exitFindings {
-		fmt.Fprintf(stderr, "mxtrace: %s\n", report.Plain(err.Error()))
+		fmt.Fprintf(stderr, "mxtrace: %s\n", errorLine(err))
 	}
 	return code
 }

@@ -218,3 +218,41 @@ func TestNoResolverAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorLineOneSentence: a command that could not do its job says so
+// on standard error in one sentence: what failed, for which name, why and
+// what to do, without Go package prefixes or the context each layer
+// added ("routing: route d: temporary DNS failure: lookup d MX ...",
+// "spf: DNS lookup failed: ..."). The JSON keeps the whole error.
+func TestErrorLineOneSentence(t *testing.T) {
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.LocalAddr().String()
+	l.Close()
+	why := closed + " refused the query (port unreachable); check that a DNS server answers at " + closed + ", or name another with --resolver\n"
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"route", "example.com"}, "mxtrace: lookup example.com. MX: " + why},
+		{[]string{"check", "--no-smtp", "example.com"}, "mxtrace: could not check routing: lookup example.com. MX: " + why},
+		{[]string{"spf", "example.com", "--ip", "192.0.2.1"}, "mxtrace: lookup example.com. TXT: " + why},
+		{[]string{"probe", "example.com"}, "mxtrace: lookup example.com. MX: " + why},
+		{[]string{"send", "--to", "a@example.com"}, "mxtrace: lookup example.com. MX: " + why},
+	} {
+		code, _, errOut := mxtrace(t, append(tt.args, "--resolver", closed, "--timeout", "4s")...)
+		if code != exitFailed || errOut != tt.want {
+			t.Errorf("%q: exit %d, stderr\n %q\nwant\n %q", tt.args, code, errOut, tt.want)
+		}
+	}
+	code, _, errOut := mxtrace(t, "route", "--zone", exampleZone, "x.test")
+	if want := "mxtrace: lookup x.test. MX at zone:" + exampleZone + ": name is not in any loaded zone file; add its zone with --zone, or look names outside the files up on the network with --resolver\n"; code != exitFailed || errOut != want {
+		t.Errorf("outside the zones: exit %d, stderr\n %q\nwant\n %q", code, errOut, want)
+	}
+	_, out, _ := mxtrace(t, "route", "--json", "--resolver", closed, "example.com")
+	if !strings.Contains(out, `"error":"temporary DNS failure: lookup example.com. MX: `+closed) {
+		t.Errorf("the JSON lost the error's context: %s", out)
+	}
+}

@@ -328,7 +328,7 @@ func TestSendCommand(t *testing.T) {
 
 	t.Run("DNS failure", func(t *testing.T) {
 		code, _, errOut := mxtrace(t, e.args("--to", "a@elsewhere.invalid")...)
-		if code != exitFailed || !strings.Contains(errOut, "DNS lookup failed") {
+		if code != exitFailed || !strings.Contains(errOut, "lookup elsewhere.invalid. MX") {
 			t.Errorf("exit %d, stderr %s", code, errOut)
 		}
 	})
