@@ -9,6 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
@@ -150,6 +151,27 @@ func TestJobFailed(t *testing.T) {
 	} {
 		if got := jobFailed(tc.err); got != tc.want {
 			t.Errorf("jobFailed(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestErrorLineAdvice: each way a lookup fails gets its advice.
+func TestErrorLineAdvice(t *testing.T) {
+	q := resolve.Q("d.test.", dns.TypeMX)
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{&resolve.Error{Question: q, Server: "192.0.2.53:53", Rcode: -1, Err: fmt.Errorf("%w: %w", resolve.ErrTimeout, context.DeadlineExceeded)},
+			"lookup d.test. MX: no answer from 192.0.2.53:53 before the time allowed ran out; allow more time with --timeout"},
+		{fmt.Errorf("route d.test: %w: %w", route.ErrTemporary, &resolve.Error{Question: q, Server: "192.0.2.53:53", Rcode: dns.RcodeRefused, Err: resolve.ErrRefused}),
+			"lookup d.test. MX: 192.0.2.53:53 refused to answer (REFUSED); name a resolver that answers for any domain with --resolver"},
+		{&check.AreaError{Area: "DMARC", Err: &resolve.Error{Question: q, Server: "192.0.2.53:53", Rcode: -1, Err: fmt.Errorf("%w: x", resolve.ErrBadResponse)}},
+			"could not check DMARC: lookup d.test. MX: 192.0.2.53:53 sent a malformed reply: x; the server, or something on the way, mangles DNS: try another with --resolver"},
+		{fmt.Errorf("spf: %w", errors.New("dns: bad rdata")), "bad rdata"},
+	} {
+		if got := errorLine(tt.err); got != tt.want {
+			t.Errorf("errorLine(%v)\n = %q\nwant %q", tt.err, got, tt.want)
 		}
 	}
 }
