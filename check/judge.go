@@ -483,7 +483,9 @@ func judgeSMTP(f *Facts) Verdict {
 		verb = "answers"
 	}
 	summary := fmt.Sprintf("%d of %s %s, %d with STARTTLS", greeted, prose.Count(len(f.SMTP), "address"), verb, tlsOK)
-	return judged(probe.Findings(f.SMTP, f.ProbedAt, ptr), summary, nil)
+	// An address our own deadline cut short was not probed: the area
+	// could not be checked there, which is no finding about the server.
+	return judged(probe.Findings(f.SMTP, f.ProbedAt, ptr), summary, probe.OutOfTime(f.SMTP))
 }
 
 func judgeTiers(f *Facts) Verdict {
@@ -534,7 +536,9 @@ func endpoints(f *Facts) []Endpoint {
 	}
 	var eps []Endpoint
 	for _, r := range f.SMTP {
-		if r == nil {
+		if r == nil || (r.Err != nil && (r.Err.Kind == probe.KindOutOfTime || r.Err.Kind == probe.KindCanceled)) {
+			// Not given its time: nothing to compare (a primary that
+			// was not probed is not one that refuses).
 			continue
 		}
 		t := tierOf[r.Host]

@@ -1,6 +1,8 @@
 package check
 
 import (
+	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -8,6 +10,7 @@ import (
 	"github.com/mxtrace/mxtrace/dane"
 	"github.com/mxtrace/mxtrace/dkim"
 	"github.com/mxtrace/mxtrace/dnsbl"
+	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/rdns"
@@ -180,5 +183,34 @@ func TestDANECountsAgree(t *testing.T) {
 	f.DANE = append(f.DANE, &dane.Result{Host: "gone.d.test"})
 	if got, want := judgeDANE(f).Summary, "TLSA records for 0 of 2 exchanges"; got != want {
 		t.Errorf("every exchange with an address: summary %q, want %q", got, want)
+	}
+}
+
+// TestSMTPOutOfTime: an address our own deadline cut short was not
+// probed: the SMTP area could not be checked (an error unwrapping to
+// context.DeadlineExceeded), with no finding about that server, and the
+// tiers are not compared on it (a primary not probed in time is not a
+// primary that refuses: no mx-nolisting).
+func TestSMTPOutOfTime(t *testing.T) {
+	plan := &route.Plan{Result: route.ResultOK, Tiers: []route.Tier{
+		{Preference: 10, Hosts: []route.Host{{Name: "mx1.d.test", Addresses: []string{"192.0.2.1"}}}},
+		{Preference: 20, Hosts: []route.Host{{Name: "mx2.d.test", Addresses: []string{"192.0.2.2"}}}},
+	}}
+	cut := &probe.Result{Host: "mx1.d.test", Address: netip.MustParseAddr("192.0.2.1"), Port: 25,
+		Err: &probe.StepError{Step: probe.StepConnect, Kind: probe.KindOutOfTime, Message: "connect 192.0.2.1:25: the time allowed ran out"}}
+	greeted := &probe.Result{Host: "mx2.d.test", Address: netip.MustParseAddr("192.0.2.2"), Port: 25, Connected: true,
+		Banner: &probe.Banner{Code: 220, Host: "mx2.d.test"}, EHLO: &probe.EHLO{Command: "EHLO", Code: 250}, StartTLS: true}
+	f := &Facts{Plan: plan, SMTP: []*probe.Result{cut, greeted}}
+	v := judgeSMTP(f)
+	if v.Err == nil || !errors.Is(v.Err, context.DeadlineExceeded) || v.Err.Error() != "mx1.d.test[192.0.2.1]:25 not probed: the time allowed ran out" {
+		t.Errorf("SMTP error %v, want mx1 not probed", v.Err)
+	}
+	for _, fd := range v.Findings {
+		if fd.ID == finding.SMTPUnreachable {
+			t.Errorf("finding %v about a server that was not probed", fd)
+		}
+	}
+	if fs := judgeTiers(f).Findings; len(fs) != 0 {
+		t.Errorf("tier findings %v, want none", fs)
 	}
 }

@@ -168,6 +168,11 @@ func (a *Auditor) Audit(ctx context.Context, t Target) (*Report, error) {
 		rep.PTR = nil
 	}
 	finding.Sort(rep.Findings)
+	if err := OutOfTime(rep.Results); err != nil {
+		// Not probed in time is the job not done, not a finding.
+		rep.Error = err.Error()
+		return rep, err
+	}
 	return rep, nil
 }
 

@@ -20,15 +20,16 @@ const CertExpiryWarning = 14 * 24 * time.Hour
 // carry instead of the MX name; nil is fine. Certificate dates are judged
 // at now (the zero time means time.Now()).
 //
-// A result whose probe the caller canceled yields nothing: there is no
-// verdict on a server that was not given its time.
+// A result whose probe the caller canceled, or our own deadline cut
+// short (KindOutOfTime: OutOfTime is the error to report), yields
+// nothing: there is no verdict on a server that was not given its time.
 func Findings(results []*Result, now time.Time, ptr map[netip.Addr][]string) []finding.Finding {
 	if now.IsZero() {
 		now = time.Now()
 	}
 	var fs []finding.Finding
 	for _, r := range results {
-		if r == nil || (r.Err != nil && r.Err.Kind == KindCanceled) {
+		if r == nil || (r.Err != nil && (r.Err.Kind == KindCanceled || r.Err.Kind == KindOutOfTime)) {
 			continue
 		}
 		fs = append(fs, judge(r, now, ptr[r.Address])...)

@@ -33,6 +33,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/dial"
+	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -132,7 +133,41 @@ const (
 	KindNoRoute   Kind = "no-route"  // no route to the host or its network
 	KindNetwork   Kind = "network"   // any other network error
 	KindCanceled  Kind = "canceled"  // the caller's context ended
+	// KindOutOfTime is our own deadline (the session's limit or the
+	// caller's) passing before the session could connect or finish:
+	// nothing is known about the server, which yields no finding
+	// (OutOfTime is the error to report instead).
+	KindOutOfTime Kind = "out-of-time"
 )
+
+// OutOfTimeError names the endpoints whose probe our own deadline cut
+// short (KindOutOfTime): they were not probed, which is a failure to do
+// the job, not a finding about the servers. It unwraps to
+// context.DeadlineExceeded.
+type OutOfTimeError struct {
+	Subjects []string // Result.Subject of each
+}
+
+func (e *OutOfTimeError) Error() string {
+	return prose.List(e.Subjects) + " not probed: the time allowed ran out"
+}
+
+func (e *OutOfTimeError) Unwrap() error { return context.DeadlineExceeded }
+
+// OutOfTime returns an *OutOfTimeError for the results whose probe our
+// own deadline cut short, or nil when there are none.
+func OutOfTime(results []*Result) error {
+	var subjects []string
+	for _, r := range results {
+		if r != nil && r.Err != nil && r.Err.Kind == KindOutOfTime {
+			subjects = append(subjects, r.Subject())
+		}
+	}
+	if len(subjects) == 0 {
+		return nil
+	}
+	return &OutOfTimeError{Subjects: subjects}
+}
 
 // StepError is why a session ended early (or, for StepQuit and
 // StepRelay, what went wrong after the probe had its answers).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -402,5 +403,50 @@ func TestSubject(t *testing.T) {
 		if got := tt.r.Subject(); got != tt.want {
 			t.Errorf("Subject() = %q, want %q", got, tt.want)
 		}
+	}
+}
+
+// TestProbeOutOfTime: our own deadline passing is no verdict on the
+// server. A silent server whose greeting time-out is still far off when
+// the caller's deadline passes, and a slow-banner server whose session
+// limit passes first, were not probed (KindOutOfTime, no finding, and
+// OutOfTime's error, which unwraps to context.DeadlineExceeded); a
+// refused connection is still smtp-unreachable.
+func TestProbeOutOfTime(t *testing.T) {
+	silent := smtptest.StartRaw(t, smtptest.RawOptions{Behaviour: smtptest.Silent})
+	slow := smtptest.StartRaw(t, smtptest.RawOptions{Behaviour: smtptest.SlowBanner, Delay: time.Minute})
+	refused := smtptest.Refused(t, "127.0.0.9")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	p := quick(int(silent.Addr().Port()), nil)
+	p.Timeouts.Greeting = time.Minute
+	r := p.Probe(ctx, "mx.example.test", silent.Addr().Addr())
+	if r.Err == nil || r.Err.Kind != KindOutOfTime || r.Err.Message != "greeting: the time allowed ran out" {
+		t.Fatalf("caller's deadline: error %+v, want %s", r.Err, KindOutOfTime)
+	}
+
+	p = quick(int(slow.Addr().Port()), nil)
+	p.Timeouts.Greeting = time.Minute
+	p.Timeouts.Session = 200 * time.Millisecond
+	rs := p.Probe(t.Context(), "mx.example.test", slow.Addr().Addr())
+	if rs.Err == nil || rs.Err.Kind != KindOutOfTime || rs.Err.Message != "greeting: the session's time limit of 200ms passed" {
+		t.Fatalf("session limit: error %+v, want %s", rs.Err, KindOutOfTime)
+	}
+
+	rr := quick(int(refused.Port()), nil).Probe(t.Context(), "mx.example.test", refused.Addr())
+	results := []*Result{r, rs, rr}
+	if got := ids(Findings(results, time.Time{}, nil)); !slices.Equal(got, []finding.ID{finding.SMTPUnreachable}) {
+		t.Errorf("findings %v, want only the refused server's smtp-unreachable", got)
+	}
+	err := OutOfTime(results)
+	if want := r.Subject() + " and " + rs.Subject() + " not probed: the time allowed ran out"; err == nil || err.Error() != want {
+		t.Errorf("OutOfTime = %v, want %q", err, want)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("OutOfTime's error does not unwrap to context.DeadlineExceeded")
+	}
+	if err := OutOfTime([]*Result{rr}); err != nil {
+		t.Errorf("OutOfTime of a refused server: %v", err)
 	}
 }

@@ -167,10 +167,9 @@ func (ss *session) connect() bool {
 	conn, err := s.dialer.DialContext(ctx, "tcp", endpoint)
 	res.ConnectMS = ss.ms()
 	if err != nil {
+		// The connect time-out is the server's (smtp-unreachable); our
+		// own deadline passing first is not (classify).
 		kind := ss.classify(err)
-		if ss.ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			kind = KindTimeout
-		}
 		ss.fail(StepConnect, kind, err, "connect %s: %s", endpoint, ss.describe(kind, err, s.t.Connect))
 		return false
 	}
@@ -368,7 +367,7 @@ func (ss *session) read() (*Reply, error) {
 func (ss *session) readFailed(step Step, err error, timeout time.Duration, what string) {
 	kind := ss.classify(err)
 	pe, ok := errors.AsType[*PartialError](err)
-	if !ok || (kind != KindTimeout && kind != KindClosed && kind != KindCanceled) {
+	if !ok || (kind != KindTimeout && kind != KindClosed && kind != KindCanceled && kind != KindOutOfTime) {
 		ss.fail(step, kind, err, "%s: %s", what, ss.describe(kind, err, timeout))
 		return
 	}
@@ -381,15 +380,25 @@ func (ss *session) readFailed(step Step, err error, timeout time.Duration, what 
 	ss.res.Err.Partial = pe.Got
 }
 
-// classify maps an error to a Kind; the caller's context comes first.
+// classify maps an error to a Kind; the session's context comes first:
+// its deadline (the caller's, or the session's limit) passing is our own
+// time running out, not the server's doing.
 func (ss *session) classify(err error) Kind {
-	if ss.ctx.Err() != nil {
-		if errors.Is(ss.ctx.Err(), context.DeadlineExceeded) {
-			return KindTimeout
-		}
+	if errors.Is(ss.ctx.Err(), context.Canceled) {
 		return KindCanceled
 	}
+	if passed(ss.ctx, time.Now()) {
+		return KindOutOfTime
+	}
 	return classify(err)
+}
+
+// passed reports whether c has ended or its deadline is reached at now: a
+// read cut at a context's deadline may end a moment before the context
+// itself says so.
+func passed(c context.Context, now time.Time) bool {
+	dl, ok := c.Deadline()
+	return c.Err() != nil || ok && !now.Before(dl)
 }
 
 func classify(err error) Kind {
@@ -428,20 +437,12 @@ func classify(err error) Kind {
 // describe says in words what went wrong.
 func (ss *session) describe(kind Kind, err error, timeout time.Duration) string {
 	switch kind {
-	case KindTimeout:
-		// A read cut at a context's deadline may end a moment before the
-		// context itself says so.
-		now := time.Now()
-		passed := func(c context.Context) bool {
-			dl, ok := c.Deadline()
-			return c.Err() != nil || ok && !now.Before(dl)
-		}
-		switch {
-		case passed(ss.caller):
-			return "the time allowed ran out"
-		case passed(ss.ctx):
+	case KindOutOfTime:
+		if !passed(ss.caller, time.Now()) && ss.s.t.Session > 0 {
 			return "the session's time limit of " + ss.s.t.Session.String() + " passed"
 		}
+		return "the time allowed ran out"
+	case KindTimeout:
 		return "nothing within " + timeout.String()
 	case KindRefused:
 		return "connection refused"

@@ -259,7 +259,7 @@ func TestSessionBound(t *testing.T) {
 			t.Errorf("took %v, want the session bound", took)
 		}
 		want := "partial greeting (2 octets: 22), then the session's time limit of 7s passed"
-		if r.Err == nil || r.Err.Kind != KindTimeout || r.Err.Message != want {
+		if r.Err == nil || r.Err.Kind != KindOutOfTime || r.Err.Message != want {
 			t.Errorf("error %+v, want %q", r.Err, want)
 		}
 	})
@@ -289,6 +289,32 @@ func TestCallerDeadlineWording(t *testing.T) {
 		r := p.Probe(ctx, "mx.example.test", netip.MustParseAddr("192.0.2.1"))
 		if want := "greeting: the time allowed ran out"; r.Err == nil || r.Err.Message != want {
 			t.Errorf("error %+v, want %q", r.Err, want)
+		}
+	})
+}
+
+// TestConnectOutOfTime: the caller's deadline passing while the
+// connection is still being made is our time running out, not the server
+// refusing connections: no smtp-unreachable. The connect time-out itself
+// (TestConnectErrors) still is.
+func TestConnectOutOfTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		p := &Prober{Dialer: errDialer{nil}}
+		start := time.Now()
+		r := p.Probe(ctx, "mx.example.test", netip.MustParseAddr("192.0.2.1"))
+		if took := time.Since(start); took != 2*time.Second {
+			t.Errorf("took %v, want the caller's 2s", took)
+		}
+		if r.Err == nil || r.Err.Step != StepConnect || r.Err.Kind != KindOutOfTime || r.Err.Message != "connect 192.0.2.1:25: the time allowed ran out" {
+			t.Errorf("error %+v, want %s", r.Err, KindOutOfTime)
+		}
+		if fs := Findings([]*Result{r}, time.Time{}, nil); len(fs) != 0 {
+			t.Errorf("findings %v, want none", fs)
+		}
+		if err := OutOfTime([]*Result{r}); err == nil || err.Error() != "mx.example.test[192.0.2.1]:25 not probed: the time allowed ran out" {
+			t.Errorf("OutOfTime = %v", err)
 		}
 	})
 }

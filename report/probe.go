@@ -33,6 +33,8 @@ func WriteProbe(w io.Writer, r *probe.Report, st Style, o ProbeOptions) error {
 	switch worst := finding.Worst(r.Findings); {
 	case r.Error != "" && len(r.Results) == 0:
 		verdict = "could not probe: " + Plain(r.Error)
+	case r.Error != "":
+		verdict = Plain(r.Error) // addresses not probed in time
 	case worst == finding.Error:
 		verdict = "errors"
 	case worst == finding.Warning:

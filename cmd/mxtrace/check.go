@@ -130,10 +130,8 @@ func (g *globals) auditor(core *dnsCore, p *route.Planner, selectors, lists []st
 }
 
 // checkProber is the SMTP prober of check: each step's deadline fits in
-// the per-domain --timeout, so a silent or slow server is reported as such
-// instead of running the whole audit out of time (which leaves no verdict).
+// the per-domain --timeout (fittedTimeouts).
 func (g *globals) checkProber(roots *x509.CertPool, helo, relayTo string) *probe.Prober {
-	def := probe.DefaultTimeouts()
 	return &probe.Prober{
 		Port:      g.smtpPort,
 		HelloName: helo,
@@ -141,12 +139,21 @@ func (g *globals) checkProber(roots *x509.CertPool, helo, relayTo string) *probe
 		RelayTo:   relayTo,
 		Logger:    g.logger,
 		Dialer:    g.dialer(),
-		Timeouts: dial.SMTPTimeouts{
-			Connect:      min(def.Connect, g.timeout/4),
-			Greeting:     min(def.Greeting, g.timeout/2),
-			Command:      min(def.Command, g.timeout/4),
-			TLSHandshake: min(def.TLSHandshake, g.timeout/4),
-		},
+		Timeouts:  g.fittedTimeouts(),
+	}
+}
+
+// fittedTimeouts are the SMTP step deadlines that fit in --timeout, so a
+// silent or slow server is reported as such (its step timed out: a
+// finding) instead of running the whole job out of time, which leaves no
+// verdict on it (probe.KindOutOfTime).
+func (g *globals) fittedTimeouts() dial.SMTPTimeouts {
+	def := probe.DefaultTimeouts()
+	return dial.SMTPTimeouts{
+		Connect:      min(def.Connect, g.timeout/4),
+		Greeting:     min(def.Greeting, g.timeout/2),
+		Command:      min(def.Command, g.timeout/4),
+		TLSHandshake: min(def.TLSHandshake, g.timeout/4),
 	}
 }
 

@@ -85,7 +85,11 @@ within that time.`,
 				IPv4:     g.ipv4,
 				IPv6:     g.ipv6,
 			}
-			return g.probeTargets(cmd.Context(), a, targets, cmd.Flags().Changed("timeout"))
+			bounded := cmd.Flags().Changed("timeout")
+			if bounded {
+				a.Prober.Timeouts = g.fittedTimeouts()
+			}
+			return g.probeTargets(cmd.Context(), a, targets, bounded)
 		},
 	}
 	cmd.Flags().BoolVar(&hosts, "host", false, "take every argument as a host name, not a domain (no MX lookup)")
