@@ -364,21 +364,26 @@ func (s *socket) queue(b []byte) {
 	o.mu.Unlock()
 }
 
-// flush sends what the outbox holds, in batches. A failed send leaves the
-// queries registered: the sweeper sends them again after their
-// retransmission interval, as if the datagrams were lost.
-func (s *socket) flush() { s.flushAtLeast(1) }
+// flush sends what the outbox holds, in batches, and returns how many
+// queries it took from it. A failed send leaves the queries registered:
+// the sweeper sends them again after their retransmission interval, as if
+// the datagrams were lost.
+func (s *socket) flush() int {
+	n, _ := s.flushAtLeast(1)
+	return n
+}
 
 // flushAtLeast is flush when the outbox holds at least least queries; it
-// reports whether it left some (fewer than least) waiting.
-func (s *socket) flushAtLeast(least int) (left bool) {
+// returns how many it took, and whether it left some (fewer than least)
+// waiting.
+func (s *socket) flushAtLeast(least int) (taken int, left bool) {
 	o := &s.out
 	o.flushMu.Lock()
 	defer o.flushMu.Unlock()
 	o.mu.Lock()
 	if n := len(o.ends); n < least {
 		o.mu.Unlock()
-		return n > 0
+		return 0, n > 0
 	}
 	buf, ends := o.buf, o.ends
 	o.buf, o.ends = o.spare[:0], o.spareEnds[:0]
@@ -409,7 +414,7 @@ func (s *socket) flushAtLeast(least int) (left bool) {
 		start, i = ends[j-1], j
 	}
 	o.spare, o.spareEnds = buf[:0], ends[:0]
-	return false
+	return len(ends), false
 }
 
 // sameSize returns the end (exclusive) of the run of datagrams from i on
@@ -502,7 +507,7 @@ func (m *Mux) flushBatches() {
 	deferred := false
 	for _, srv := range m.servers {
 		for _, s := range srv.socks {
-			if s.flushAtLeast(flushBatch) {
+			if _, left := s.flushAtLeast(flushBatch); left {
 				deferred = true
 			}
 		}
@@ -537,11 +542,11 @@ func (m *Mux) flusher() {
 	}
 }
 
-// flushAll flushes every socket's outbox.
+// flushAll flushes every socket's outbox, for the flusher.
 func (m *Mux) flushAll() {
 	for _, srv := range m.servers {
 		for _, s := range srv.socks {
-			s.flush()
+			m.deferredSent.Add(int64(s.flush()))
 		}
 	}
 }

@@ -150,6 +150,8 @@ type Mux struct {
 	// flushSoon wakes the flusher: a batch's end left queries in an
 	// outbox (see flushBatches).
 	flushSoon chan struct{}
+	// deferredSent counts the queries the flusher sent (export_test.go).
+	deferredSent atomic.Int64
 	// segment is set when the kernel segments UDP sends (udpGSO): queries
 	// are padded to one size (padQuery) and an outbox leaves in a few
 	// segmented sends (sendSegments). Set by New before any lookup.

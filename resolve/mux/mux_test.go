@@ -227,10 +227,16 @@ func TestTransportHostile(t *testing.T) {
 		for _, tt := range cases {
 			t.Run(tt.name, func(t *testing.T) {
 				srv := dnstest.New(t, tt.handler(t), tt.opts...)
-				r := newResolver(stub.Config{Attempts: 2}, srv)
+				const attempts = 2
+				r := newResolver(stub.Config{Attempts: attempts}, srv)
 				start := time.Now()
 				a, err := r.Lookup(t.Context(), resolve.Q("d.test.", dns.TypeMX))
 				elapsed := time.Since(start)
+				// A hang, not the time the tries take: that is bounded by
+				// their number, counted below.
+				if elapsed > 30*time.Second {
+					t.Errorf("took %v", elapsed)
+				}
 				if tt.wantErr == nil {
 					if err != nil || len(a.Answer) == 0 {
 						t.Fatalf("got %v, %v; want the answer", a, err)
@@ -246,11 +252,11 @@ func TestTransportHostile(t *testing.T) {
 				if a != nil {
 					t.Errorf("an answer came with the error: %v", a)
 				}
-				// Two attempts, each with a UDP and maybe a TCP leg, each
-				// bounded by the timeout, and the Mux's pause between
-				// them; generous slack for a loaded machine.
-				if limit := 4*resolvetest.ShortTimeout + 2*time.Second; elapsed > limit {
-					t.Errorf("took %v, more than %v", elapsed, limit)
+				// Two attempts, each a UDP query and maybe a TCP one
+				// (each bounded by the timeout), and no more: the
+				// retries are bounded.
+				if q := srv.Queries(); q < 1 || q > 2*attempts {
+					t.Errorf("the server got %d queries, want 1 to %d (%d attempts, UDP and TCP)", q, 2*attempts, attempts)
 				}
 			})
 		}
@@ -322,7 +328,9 @@ func TestTransportContext(t *testing.T) {
 		if !errors.Is(err, resolve.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("err = %v, want ErrTimeout wrapping the deadline", err)
 		}
-		if elapsed := time.Since(start); elapsed > 5*time.Second {
+		// Far below the one-minute try: the deadline ended it. Only a
+		// wait for the try would take that long, not a loaded machine.
+		if elapsed := time.Since(start); elapsed > 30*time.Second {
 			t.Errorf("took %v after a 100 ms deadline", elapsed)
 		}
 
@@ -365,8 +373,9 @@ func TestTransportUnreachable(t *testing.T) {
 		if !errors.Is(err, resolve.ErrUnreachable) && !errors.Is(err, resolve.ErrTimeout) {
 			t.Errorf("err = %v, want ErrUnreachable or ErrTimeout", err)
 		}
-		if elapsed, limit := time.Since(start), 2*resolvetest.ShortTimeout+2*time.Second; elapsed > limit {
-			t.Errorf("took %v, more than %v", elapsed, limit)
+		// A hang: the tries are bounded by Attempts.
+		if elapsed := time.Since(start); elapsed > 30*time.Second {
+			t.Errorf("took %v", elapsed)
 		}
 		if _, err := r.Lookup(t.Context(), resolve.Q("a..test.", dns.TypeMX)); !errors.Is(err, resolve.ErrBadResponse) {
 			t.Errorf("empty label: err = %v, want ErrBadResponse (packing)", err)
@@ -470,9 +479,10 @@ func TestMuxLossy(t *testing.T) {
 		MaxInFlight: workers, // no lookup waits for a slot: elapsed is the lookup's own
 		Backoff:     backoff,
 	}, srv)
-	// The longest a lookup may take: every attempt times out, with the
-	// longest pauses between, and slack for a loaded machine.
-	limit := attempts*timeout + 3*backoff/2*(1+2+4+8) + 5*time.Second
+	// A lookup that does not return: every attempt timing out, with the
+	// longest pauses between, takes about 1.2 s; the bound only catches a
+	// hang, as the exactly-once count below catches a lost callback.
+	limit := 30 * time.Second
 	type result struct {
 		a       *resolve.Answer
 		err     error
@@ -929,7 +939,10 @@ func TestMuxRetransmit(t *testing.T) {
 		})
 	})
 	srv := dnstest.NewZone(t, resolvetest.ManyZone(20), dropFirst)
-	const timeout = 3 * time.Second
+	// The time-out is the interval before the first sample (initialRTO,
+	// RFC 6298 §2.1): only a retransmission timed by the samples comes
+	// before it; one that waited for the time-out never leaves.
+	const timeout = time.Second
 	for _, async := range []bool{false, true} {
 		m := newMux(t, mux.Config{Config: stub.Config{Timeout: timeout, Attempts: 1}, Sockets: 1}, srv)
 		var r resolve.Resolver = m
@@ -946,18 +959,12 @@ func TestMuxRetransmit(t *testing.T) {
 		if async {
 			name = "n11.test."
 		}
-		start := time.Now()
 		a, err := r.Lookup(t.Context(), resolve.Q(name, dns.TypeA))
-		elapsed := time.Since(start)
 		if err != nil || len(a.Answer) != 1 {
 			t.Fatalf("async %v: lookup after a lost datagram: %v, %v", async, a, err)
 		}
 		if st := m.Stats(); st.Resent != 1 || st.Timeouts != 0 || st.Retries != 0 {
 			t.Errorf("async %v: stats %+v: want one datagram resent, no time-out, no retry", async, st)
-		}
-		// Generous for a loaded machine, and still far below the time-out.
-		if elapsed > timeout/3 {
-			t.Errorf("async %v: answered after %v: the retransmission waited for (most of) the %v time-out", async, elapsed, timeout)
 		}
 	}
 }
@@ -1006,10 +1013,11 @@ func TestMuxAsyncGoroutines(t *testing.T) {
 // TestMuxDeferredFlush: a query started by a callback, during a reader's
 // batch of replies, waits for the batch's end; alone in its outbox it is
 // left to the flusher, which sends it two milliseconds later. A chain of
-// such lookups, each started by the previous one's callback, must go at the
-// flusher's pace (100 links: about 220 ms), not the sweeper's
-// (sweepInterval, 10 ms: a wait of 5 ms on average, so 100 links would take
-// 500 ms, with a standard deviation of 30 ms).
+// such lookups, each started by the previous one's callback, goes at the
+// flusher's pace, not the sweeper's (sweepInterval, 10 ms): the flusher
+// sends most of the chain's queries (the sweeper's tick comes first in
+// about one wait in five), none when it does not do its job. Counted, not
+// timed (the 100 links take about 220 ms, 500 ms at the sweeper's pace).
 func TestMuxDeferredFlush(t *testing.T) {
 	srv := dnstest.NewZone(t, resolvetest.ManyZone(100))
 	m := newMux(t, mux.Config{Config: stub.Config{Timeout: 5 * time.Second}, Sockets: 1}, srv)
@@ -1028,18 +1036,17 @@ func TestMuxDeferredFlush(t *testing.T) {
 			}
 		})
 	}
-	start := time.Now()
 	next(0)
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the chain of lookups stalled")
 	}
-	if elapsed := time.Since(start); elapsed > 380*time.Millisecond {
-		t.Errorf("%d chained lookups took %v: the deferred queries waited for the sweeper", links, elapsed)
+	if flushed := mux.DeferredSent(m); flushed < links/2 {
+		t.Errorf("the flusher sent %d of the %d chained queries: the others waited for the sweeper", flushed, links)
 	}
 	if st := m.Stats(); st.Sent != links || st.Resent != 0 {
 		t.Errorf("stats %+v: want %d queries sent once each", st, links)
@@ -1118,7 +1125,9 @@ func TestMuxServerDown(t *testing.T) {
 
 	// Back: within the hold-down and a probe, lookups return to it.
 	silent.Store(false)
-	deadline := time.Now().Add(upstream.InitialHoldDown + 2*time.Second)
+	// The hold-down and a probe bring it back; the bound only catches a
+	// server never asked again.
+	deadline := time.Now().Add(upstream.InitialHoldDown + 30*time.Second)
 	for {
 		before := primary.Queries()
 		lookups(0, 10)
@@ -1126,7 +1135,7 @@ func TestMuxServerDown(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the first server answers again, but after %v lookups still go elsewhere (stats %+v)", upstream.InitialHoldDown+2*time.Second, m.Stats())
+			t.Fatalf("the first server answers again, but after %v lookups still go elsewhere (stats %+v)", upstream.InitialHoldDown+30*time.Second, m.Stats())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -87,13 +87,13 @@ func TestStubServerDown(t *testing.T) {
 	if got := primary.Queries(); got != 2 {
 		t.Errorf("the silent server got %d queries, want the first lookup's 2", got)
 	}
+	// Counted, not timed: a lookup that asked the server held down (and
+	// so waited for it) is a query to it.
 	for i := 1; i < 10; i++ {
-		if took := lookup(i); took >= try {
-			t.Errorf("lookup %d took %v: it waited for the server held down", i, took)
-		}
+		lookup(i)
 	}
 	if got := primary.Queries(); got != 2 {
-		t.Errorf("the server held down got %d more queries", got-2)
+		t.Errorf("the server held down got %d more queries: lookups waited for it", got-2)
 	}
 
 	silent.Store(false)
