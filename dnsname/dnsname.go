@@ -168,12 +168,13 @@ func Parse(input string) (Name, error) {
 	if len(ascii) > MaxNameLength {
 		return bad("", fmt.Sprintf("is %d characters long, more than %d", len(ascii), MaxNameLength))
 	}
-	raw, labels := strings.Split(s, "."), strings.Split(ascii, ".")
-	for i, l := range labels {
+	i := 0 // the index of l
+	for l := range strings.SplitSeq(ascii, ".") {
 		if l == "" {
 			// UTS #46 maps some labels to nothing: "xn--", a soft
-			// hyphen alone.
-			if len(raw) == len(labels) {
+			// hyphen alone. Only this error splits the raw name (a
+			// scan parses every input line: no allocation otherwise).
+			if raw := strings.Split(s, "."); len(raw) == strings.Count(ascii, ".")+1 {
 				return bad(raw[i], "is empty once converted to an A-label (UTS #46)")
 			}
 			return bad("", "has a label that is empty once converted to A-labels (UTS #46)")
@@ -181,6 +182,7 @@ func Parse(input string) (Name, error) {
 		if err := checkLabel(l); err != "" {
 			return bad(l, err)
 		}
+		i++
 	}
 	return Name(ascii), nil
 }

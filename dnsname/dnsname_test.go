@@ -248,3 +248,18 @@ func FuzzParent(f *testing.F) {
 		}
 	})
 }
+
+// TestParseAllocs: a scan parses every input line, so checking a plain
+// name's labels allocates nothing beyond the IDNA mapping (one) and the
+// lower-casing of a name that needs it (one more); the error path alone
+// splits the raw name.
+func TestParseAllocs(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want float64
+	}{{"example.com", 1}, {"d123.tld3.test", 1}, {"Mail.Example.COM", 2}} {
+		if got := testing.AllocsPerRun(100, func() { Parse(tt.in) }); got > tt.want {
+			t.Errorf("Parse(%q): %v allocations, want at most %v", tt.in, got, tt.want)
+		}
+	}
+}
