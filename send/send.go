@@ -85,6 +85,10 @@ type Sender struct {
 	// bound: giving up there can deliver the message twice (RFC 5321
 	// §4.5.3.2.6, §6.1). Zero fields take DefaultTimeouts.
 	Timeouts dial.SMTPTimeouts
+	// MaxAddresses is the most addresses tried in one round; 0 means
+	// DefaultMaxAddresses. RFC 5321 §5.1 allows such a limit and asks
+	// for at least two.
+	MaxAddresses int
 	// Retry, when set, repeats the route after a round in which every
 	// exchange deferred. Nil: one round.
 	Retry *Retry
@@ -103,6 +107,14 @@ type Sender struct {
 	// time.Now. A test that stubs Sleep advances it there.
 	Now func() time.Time
 }
+
+// DefaultMaxAddresses is the most addresses a round tries unless
+// Sender.MaxAddresses says otherwise: as many as one exchange may have
+// (route.DefaultMaxAddresses), and far below the 1,024 of 64 exchanges with 16
+// addresses each, which at a 10 s connect time-out each kept a round
+// going for three hours. Postfix tries 5 (smtp_mx_address_limit), Exim 5
+// (hosts_max_try).
+const DefaultMaxAddresses = 16
 
 // EventKind says what an Event reports.
 type EventKind string
@@ -262,7 +274,11 @@ func (s *Sender) round(ctx context.Context, round int, domain dnsname.Name, sts 
 	}
 
 	// RFC 5321 §5.1: the plan's order: tiers by preference, hosts
-	// shuffled inside a tier; every address of a host in the order served.
+	// shuffled inside a tier; every address of a host in the order served,
+	// up to the limit of a round.
+	limit := cmp.Or(s.MaxAddresses, DefaultMaxAddresses)
+	addresses := 0
+route:
 	for _, name := range plan.Order {
 		e, ok := hosts[name]
 		if !ok {
@@ -288,6 +304,11 @@ func (s *Sender) round(ctx context.Context, round int, domain dnsname.Name, sts 
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			if addresses == limit {
+				reasons = append(reasons, fmt.Sprintf("no more addresses tried after %d (the limit of a round, RFC 5321 §5.1)", limit))
+				break route
+			}
+			addresses++
 			tried = true
 			a := s.attempt(ctx, e, addr, hp, msg, data, false)
 			record(a)

@@ -884,3 +884,28 @@ func TestLostConnectionWords(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxAddresses: a round tries at most MaxAddresses addresses (RFC
+// 5321 §5.1 allows the limit), so 64 exchanges of 16 silent addresses
+// each do not keep send connecting for hours; the error says where it
+// stopped.
+func TestMaxAddresses(t *testing.T) {
+	port := smtptest.Port(t)
+	zone := "$ORIGIN example.test.\n@ 3600 IN SOA ns hostmaster 1 3600 600 86400 300\n"
+	for i := range 6 {
+		zone += fmt.Sprintf("@ 3600 IN MX %d mx%d\nmx%d 3600 IN A 127.0.0.%d\n", 10*i, i, i, 2+i)
+		smtptest.Refused(t, at(byte(2+i), port))
+	}
+	s := newSender(t, zones(t, zone), port)
+	s.MaxAddresses = 4
+	res, err := s.Send(t.Context(), testMessage())
+	if len(res.Attempts) != 4 {
+		t.Errorf("%d attempts, want 4", len(res.Attempts))
+	}
+	if !errors.Is(err, ErrTemporary) || !strings.Contains(err.Error(), "no more addresses tried after 4") {
+		t.Errorf("err %v", err)
+	}
+	if DefaultMaxAddresses < 2 {
+		t.Error("RFC 5321 §5.1: a sender SHOULD try at least two addresses")
+	}
+}
