@@ -41,6 +41,12 @@ import (
 // Defaults for Config.
 const (
 	DefaultConcurrency = 256
+	// MaxConcurrency and MaxWindow bound Config.Concurrency and
+	// Config.Window (larger values are cut to them): the window's buffers
+	// are allocated up front, and --concurrency 100000000 asked for 28 GB
+	// at once. 65,536 workers are far more than any resolver serves.
+	MaxConcurrency = 1 << 16
+	MaxWindow      = 4 * MaxConcurrency
 	DefaultBackoff     = 250 * time.Millisecond
 	// MaxBackoff caps the delay before one retry.
 	MaxBackoff = 10 * time.Second
@@ -71,10 +77,12 @@ type Config struct {
 	Mode string
 	// Format is FormatJSON (the default) or FormatCSV.
 	Format Format
-	// Concurrency is the number of workers (default DefaultConcurrency).
+	// Concurrency is the number of workers (default DefaultConcurrency,
+	// at most MaxConcurrency).
 	Concurrency int
 	// Window is the number of entries that may be started but not yet
-	// written (default 4 × Concurrency, at least Concurrency). In input
+	// written (default 4 × Concurrency, at least Concurrency, at most
+	// MaxWindow). In input
 	// order, the entries waiting for an earlier, slower one are held
 	// there; when it is full no new entry starts.
 	Window int
@@ -138,8 +146,8 @@ func Run(ctx context.Context, src Source, out io.Writer, cfg Config) (*Summary, 
 		return nil, errors.New("scan: no Job")
 	}
 	cfg.Format = cmp.Or(cfg.Format, FormatJSON)
-	cfg.Concurrency = cmp.Or(max(cfg.Concurrency, 0), DefaultConcurrency)
-	cfg.Window = max(cmp.Or(cfg.Window, 4*cfg.Concurrency), cfg.Concurrency)
+	cfg.Concurrency = min(cmp.Or(max(cfg.Concurrency, 0), DefaultConcurrency), MaxConcurrency)
+	cfg.Window = min(max(cmp.Or(cfg.Window, 4*cfg.Concurrency), cfg.Concurrency), MaxWindow)
 	cfg.Backoff = cmp.Or(cfg.Backoff, DefaultBackoff)
 
 	r := &runner{cfg: cfg, sum: newSummary(cfg.Mode)}

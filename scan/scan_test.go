@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -495,5 +496,27 @@ func TestShardRun(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	if _, err := Run(t.Context(), Lines(strings.NewReader("a.example\n")), io.Discard, Config{}); err == nil {
 		t.Error("Run without a Job accepted")
+	}
+}
+
+// TestConcurrencyBounded: a Concurrency or Window above MaxConcurrency
+// or MaxWindow is cut to it, so the run costs what one at the bounds
+// does: the workers and the window's buffers are made up front, and
+// --concurrency 100000000 asked for 28 GB at once and crashed.
+func TestConcurrencyBounded(t *testing.T) {
+	alloc := func(cfg Config) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		cfg.Job = instant
+		if _, err := Run(t.Context(), Lines(strings.NewReader(list(3))), io.Discard, cfg); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	atBounds := alloc(Config{Concurrency: MaxConcurrency, Window: MaxWindow})
+	above := alloc(Config{Concurrency: 4 * MaxConcurrency, Window: 4 * MaxWindow})
+	if above > atBounds*3/2 {
+		t.Errorf("%d MB allocated above the bounds, %d MB at them", above>>20, atBounds>>20)
 	}
 }

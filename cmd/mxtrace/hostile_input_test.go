@@ -24,6 +24,7 @@ func TestHostileInput(t *testing.T) {
 	zeros := file("zeros.zone", make([]byte, 2<<20))
 	nul := file("nul.zone", append([]byte("$ORIGIN x.\n@ 300 SOA ns h 1 2 3 4 5\n"), append(make([]byte, 500_000), '\n')...))
 	garbage := file("garbage.zone", []byte("garbage here\n"))
+	list := file("list.txt", []byte("d.test\n"))
 	bigCA := file("big.pem", bytes.Repeat([]byte("-----BEGIN CERTIFICATE-----\n"), 400_000))
 	for _, tt := range []struct {
 		name string
@@ -48,6 +49,9 @@ func TestHostileInput(t *testing.T) {
 		{"timeout without unit", []string{"route", "--timeout", "1", "d.test"}, exitUsage, `mxtrace: --timeout "1": want a duration with its unit, such as 20s or 1m`},
 		{"seed", []string{"route", "--seed", "abc", "d.test"}, exitUsage, `mxtrace: --seed "abc": want a whole number, 0 or more`},
 		{"concurrency", []string{"scan", "--concurrency", "x"}, exitUsage, `mxtrace: --concurrency "x": want a whole number`},
+		// --concurrency 100000000 crashed: out of memory making its buffers.
+		{"concurrency too high", []string{"scan", "--zone", zone, "--concurrency", "70000", list}, exitUsage, "--concurrency 70000: want at most 65536"},
+		{"window too high", []string{"scan", "--zone", zone, "--window", "300000", list}, exitUsage, "--window 300000: want at most 262144"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := mxtrace(t, tt.args...)

@@ -142,6 +142,10 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		return usageError("--mode %q: want route or check", o.mode)
 	case o.concurrency < 1:
 		return usageError("--concurrency %d: want at least 1", o.concurrency)
+	case o.concurrency > scan.MaxConcurrency:
+		return usageError("--concurrency %d: want at most %d", o.concurrency, scan.MaxConcurrency)
+	case o.window > scan.MaxWindow:
+		return usageError("--window %d: want at most %d", o.window, scan.MaxWindow)
 	case o.window < 0, o.retries < 0, o.qps < 0:
 		return usageError("--window, --retries and --qps cannot be negative")
 	case o.resume && (o.output == "" || o.output == "-"):
