@@ -47,7 +47,7 @@ const (
 	// at once. 65,536 workers are far more than any resolver serves.
 	MaxConcurrency = 1 << 16
 	MaxWindow      = 4 * MaxConcurrency
-	DefaultBackoff     = 250 * time.Millisecond
+	DefaultBackoff = 250 * time.Millisecond
 	// MaxBackoff caps the delay before one retry.
 	MaxBackoff = 10 * time.Second
 	// flushInterval bounds how long a finished line may sit in the
