@@ -55,6 +55,9 @@ func Resume(f *os.File, format Format, unordered bool) (*Done, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrResume, err)
 	}
+	if err := checkStart(f, f.Name(), st.Size(), format); err != nil {
+		return nil, err
+	}
 	d := &Done{Repaired: st.Size() - end}
 	if end < st.Size() {
 		if err := f.Truncate(end); err != nil {
@@ -135,6 +138,34 @@ func (d *Done) rest() error {
 		return fmt.Errorf("%w: %s has more lines than the input has entries (line %d is %q)", ErrResume, d.keys.name, d.keys.line, k)
 	}
 	d.pending = false
+	return nil
+}
+
+// checkStart refuses a file that cannot be an output of scan in format,
+// before anything in it is cut: one whose first line does not start a
+// JSON object, or is not the CSV header (or, when the file holds no
+// newline, the start of it). A wrong --output file (a binary, the input
+// list) is then left as it was; its torn "last line" was cut before.
+func checkStart(f io.ReaderAt, name string, size int64, format Format) error {
+	if size == 0 {
+		return nil
+	}
+	head := make([]byte, min(size, 4096))
+	if _, err := f.ReadAt(head, 0); err != nil && err != io.EOF {
+		return fmt.Errorf("%w: %w", ErrResume, err)
+	}
+	line, _, complete := bytes.Cut(head, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if format == FormatCSV {
+		want := strings.Join(CSVHeader(), ",")
+		if complete && string(line) != want || !complete && !strings.HasPrefix(want, string(line)) {
+			return fmt.Errorf("%w: %s does not start with the CSV header %q; it was left as it was", ErrResume, name, want)
+		}
+		return nil
+	}
+	if len(line) == 0 || line[0] != '{' {
+		return fmt.Errorf("%w: the first line of %s is not a JSON object, as every line scan writes is; it was left as it was", ErrResume, name)
+	}
 	return nil
 }
 

@@ -76,7 +76,8 @@ func TestResumeTornLine(t *testing.T) {
 }
 
 func TestResumeNothingDone(t *testing.T) {
-	for _, content := range []string{"", "{\"schema\":1,\"dom"} {
+	// A run killed while writing the header leaves part of it.
+	for _, content := range []string{"", "line,domain,res"} {
 		f := openForResume(t, content)
 		done, err := Resume(f, FormatCSV, false)
 		if err != nil {
@@ -154,6 +155,33 @@ func TestResumeBadFile(t *testing.T) {
 			}
 			if !errors.Is(err, ErrResume) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want ErrResume mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestResumeNotOurs: a file that is not an output of scan (a binary, the
+// input list given as --output by mistake) is refused before anything in
+// it is cut; its "torn last line" was cut first.
+func TestResumeNotOurs(t *testing.T) {
+	for _, tt := range []struct {
+		name, content string
+		format        Format
+	}{
+		{"binary", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\xff", FormatJSON},
+		{"the input list", "a.example\nb.example\nc.exa", FormatJSON},
+		{"an empty first line", "\n{\"schema\":1,\"dom", FormatJSON},
+		{"the input list, as CSV", "a.example\nb.exa", FormatCSV},
+		{"one torn line, not the header", "domain,resu", FormatCSV},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := openForResume(t, tt.content)
+			_, err := Resume(f, tt.format, false)
+			if !errors.Is(err, ErrResume) || !strings.Contains(err.Error(), "left as it was") {
+				t.Errorf("error %v", err)
+			}
+			if got := contents(t, f); got != tt.content {
+				t.Errorf("file changed to %q", got)
 			}
 		})
 	}
