@@ -67,6 +67,7 @@ type Node struct {
 	inRedirectChain bool // the root, or reached from it by redirects only
 	kind            nodeProblem
 	problemErr      error
+	records         int // SPF records at the name, when more than one
 }
 
 type nodeProblem int
@@ -210,6 +211,7 @@ func (w *walker) node(domain, via, term string, ancestors []string, redirectChai
 		}
 		return problem(nodeNoRecord, err)
 	case err != nil:
+		n.records = len(f.others)
 		return problem(nodeMultiple, err)
 	}
 	n.Record = f.text
@@ -384,7 +386,8 @@ func Findings(an *Analysis) []finding.Finding {
 					parent.Domain, n.Term, n.Domain, noRecordReason(n.problemErr)))
 			}
 		case nodeMultiple:
-			add(finding.Newf(finding.SPFMultiple, n.Domain, "%s publishes more than one SPF record%s: %v.", n.Domain, from, n.problemErr))
+			// RFC 7208 §4.5: more than one record is permerror.
+			add(finding.Newf(finding.SPFMultiple, n.Domain, "%s publishes %d SPF records%s; receivers then return permerror, as if it had a broken one.", n.Domain, n.records, from))
 		case nodeSyntax:
 			add(finding.Newf(finding.SPFSyntax, n.Domain, "The SPF record of %s%s does not parse: %v (record %q).", n.Domain, from, n.problemErr, n.Record))
 		}

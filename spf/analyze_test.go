@@ -246,3 +246,34 @@ func TestLookupBounded(t *testing.T) {
 		t.Errorf("no spf-lookup-limit: %+v", Findings(an))
 	}
 }
+
+// TestFindingWords: finding messages are for people: spf-multiple says how
+// many records, once ("publishes more than one SPF record: spf: more than
+// one SPF record at ... (2 records)" before), and spf-missing for a name
+// that is not usable (a single label) carries no "spf: ".
+func TestFindingWords(t *testing.T) {
+	zones, err := resolve.ParseZones(strings.NewReader(`$ORIGIN example.test.
+@ 300 SOA ns hostmaster 1 2 3 4 5
+@ TXT "v=spf1 include:multi.example.test -all"
+multi TXT "v=spf1 a -all"
+multi TXT "v=spf1 mx -all"
+`), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, name := range []string{"example.test", "test"} {
+		an, _ := Lookup(t.Context(), zones, dnsname.MustParse(name), Options{})
+		for _, f := range Findings(an) {
+			msgs = append(msgs, f.Message)
+		}
+	}
+	for _, want := range []string{
+		"multi.example.test publishes 2 SPF records (reached by include:multi.example.test from example.test); receivers then return permerror, as if it had a broken one.",
+		`test publishes no SPF record (not a usable domain name: "test").`,
+	} {
+		if !slices.Contains(msgs, want) {
+			t.Errorf("findings %q lack %q", msgs, want)
+		}
+	}
+}

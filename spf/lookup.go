@@ -196,5 +196,6 @@ func noRecordReason(err error) string {
 	if nr, ok := errors.AsType[*noRecordError](err); ok {
 		return nr.reason
 	}
-	return err.Error()
+	// The text goes into a finding: without the sentinels' "spf: ".
+	return strings.TrimPrefix(err.Error(), "spf: ")
 }
