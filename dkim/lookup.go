@@ -142,7 +142,7 @@ func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 	seen := map[string]bool{}
 	for _, s := range selectors {
 		s = strings.Trim(s, ".")
-		if _, ok := dns.IsDomainName(s + "._domainkey." + domain.FQDN()); !ok || !validSelector(s) {
+		if _, ok := dns.IsDomainName(s + "._domainkey." + domain.FQDN()); !ok || !ValidSelector(s) {
 			return nil, fmt.Errorf("%w: %q", ErrBadSelector, s)
 		}
 		s = strings.ToLower(s) // ASCII only, checked above
@@ -272,10 +272,11 @@ func hasCNAME(rrs []dns.RR) bool {
 	return false
 }
 
-// validSelector: selector = sub-domain *( "." sub-domain ) (RFC 6376 §3.1),
-// sub-domain being letters, digits and hyphens (RFC 5321 §4.1.2).
-// Underscores are accepted too: some signers use them and DNS carries them.
-func validSelector(s string) bool {
+// ValidSelector reports whether s is a selector: selector = sub-domain
+// *( "." sub-domain ) (RFC 6376 §3.1), sub-domain being letters, digits
+// and hyphens (RFC 5321 §4.1.2). Underscores are accepted too: some
+// signers use them and DNS carries them.
+func ValidSelector(s string) bool {
 	for label := range strings.SplitSeq(s, ".") {
 		if label == "" || len(label) > 63 {
 			return false

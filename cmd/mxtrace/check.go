@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/dial"
+	"github.com/mxtrace/mxtrace/dkim"
 	"github.com/mxtrace/mxtrace/dnsbl"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
@@ -75,6 +77,9 @@ the exchanges all the same, e.g. new servers before the zone is published).`,
 			if err != nil {
 				return err
 			}
+			if err := auditFlags(selectors, lists); err != nil {
+				return err
+			}
 			a := g.auditor(core, g.planner(cmd, core.resolver, seed), selectors, lists, noDNSBL)
 			switch {
 			case noSMTP:
@@ -127,6 +132,24 @@ func (g *globals) auditor(core *dnsCore, p *route.Planner, selectors, lists []st
 		a.DNSBL = &dnsbl.Options{Lists: lists}
 	}
 	return a
+}
+
+// auditFlags checks --dkim-selector and --dnsbl before anything is
+// asked: a selector that cannot be one (RFC 6376 §3.1), or a list zone
+// that is not a domain name, is bad usage, not an area that could not be
+// checked.
+func auditFlags(selectors, lists []string) error {
+	for _, s := range selectors {
+		if !dkim.ValidSelector(strings.Trim(s, ".")) {
+			return usageError("--dkim-selector %q: not a selector (labels of letters, digits, hyphens and underscores, RFC 6376 §3.1)", s)
+		}
+	}
+	for _, l := range lists {
+		if _, err := dnsname.Parse(l); err != nil {
+			return usageError("--dnsbl: %w", err)
+		}
+	}
+	return nil
 }
 
 // checkProber is the SMTP prober of check: each step's deadline fits in

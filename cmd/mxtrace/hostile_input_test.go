@@ -49,6 +49,13 @@ func TestHostileInput(t *testing.T) {
 		{"timeout without unit", []string{"route", "--timeout", "1", "d.test"}, exitUsage, `mxtrace: --timeout "1": want a duration with its unit, such as 20s or 1m`},
 		{"seed", []string{"route", "--seed", "abc", "d.test"}, exitUsage, `mxtrace: --seed "abc": want a whole number, 0 or more`},
 		{"concurrency", []string{"scan", "--concurrency", "x"}, exitUsage, `mxtrace: --concurrency "x": want a whole number`},
+		// A selector or list that cannot be one was an area that could
+		// not be checked (exit 3); an empty one meant the defaults.
+		{"bad selector", []string{"check", "--zone", zone, "--dkim-selector", "a..b", "d.test"}, exitUsage, `--dkim-selector "a..b": not a selector`},
+		{"bad selector, scan", []string{"scan", "--mode", "check", "--zone", zone, "--dkim-selector", "a b", list}, exitUsage, `--dkim-selector "a b": not a selector`},
+		{"empty selector", []string{"check", "--zone", zone, "--dkim-selector", "", "d.test"}, exitUsage, "--dkim-selector: an empty value"},
+		{"bad list", []string{"check", "--zone", zone, "--dnsbl", "x..y", "d.test"}, exitUsage, `--dnsbl: invalid domain name "x..y"`},
+		{"empty list", []string{"check", "--zone", zone, "--dnsbl", "", "d.test"}, exitUsage, "--dnsbl: an empty value"},
 		// --concurrency 100000000 crashed: out of memory making its buffers.
 		{"concurrency too high", []string{"scan", "--zone", zone, "--concurrency", "70000", list}, exitUsage, "--concurrency 70000: want at most 65536"},
 		{"window too high", []string{"scan", "--zone", zone, "--window", "300000", list}, exitUsage, "--window 300000: want at most 262144"},

@@ -87,7 +87,7 @@ or for check an area that could not be checked).`,
 			}
 			// An empty value (--zone "$UNSET") would silently mean no
 			// zone file, and so the network.
-			for _, name := range []string{"zone", "resolver", "ca"} {
+			for _, name := range []string{"zone", "resolver", "ca", "dkim-selector", "dnsbl"} {
 				f := cmd.Flags().Lookup(name)
 				vals, _ := cmd.Flags().GetStringSlice(name)
 				if f != nil && f.Changed && (len(vals) == 0 || slices.Contains(vals, "")) {

@@ -409,6 +409,9 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := auditFlags(o.selectors, o.lists); err != nil {
+		return nil, nil, err
+	}
 	a := g.auditor(core, p, o.selectors, o.lists, o.noDNSBL)
 	if o.smtp {
 		// As check --smtp, without the relay test: a scan never tests
