@@ -43,7 +43,7 @@ var routingEntries = []Entry{
 		"`mxtrace route nosuch.example` where the registry has no such name"},
 	{MXLookupFailed, AreaRouting, Error,
 		"A lookup needed for the route failed temporarily (SERVFAIL, REFUSED or time-out); this is not the same as having no MX.",
-		"RFC 5321 §5.1", "Make every authoritative server answer for the zone; check DNSSEC signatures and delegation.",
+		"RFC 5321 §5.1", "Ask again through another resolver (--resolver): if it answers, the first resolver was at fault; if it fails too, make every authoritative server answer for the zone, and check the delegation and the DNSSEC signatures.",
 		"the only nameserver of the zone is down"},
 	{MXImplicit, AreaRouting, Warning,
 		"The domain has no MX records, so senders fall back to its A/AAAA records (implicit MX).",
