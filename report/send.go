@@ -216,7 +216,7 @@ func WriteSend(w io.Writer, r *send.Result, st Style) error {
 			totals = "no TLS; " + totals
 		}
 	} else {
-		line = fmt.Sprintf("%s %s", st.paint(color.FgRed, color.Bold)("not delivered:"), r.Error)
+		line = fmt.Sprintf("%s %s", st.paint(color.FgRed, color.Bold)("not delivered:"), Plain(r.Error))
 	}
 	_, err := fmt.Fprintf(w, "%s  %s\n", line, dim("("+totals+")"))
 	return err

@@ -104,3 +104,68 @@ func TestDripBanner(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileSMTPEveryCommand: every hostile SMTP server smtptest knows,
+// behind one exchange, against probe -v, send -v and check --smtp: an
+// answer (0 or 1, never a usage error or a failed job), a bounded output
+// without raw control characters, and reasons in words ("the server
+// closed the connection", not "EOF"; no Go package prefixes).
+func TestHostileSMTPEveryCommand(t *testing.T) {
+	var zone strings.Builder
+	zone.WriteString("$ORIGIN example.test.\n@ 3600 IN SOA ns hostmaster 1 3600 600 86400 300\n")
+	port := smtptest.Port(t)
+	for i, b := range smtptest.Behaviours() {
+		ip := fmt.Sprintf("127.0.0.%d", 60+i)
+		fmt.Fprintf(&zone, "b%d 3600 IN MX 10 mx.b%d\nmx.b%d 3600 IN A %s\n", i, i, i, ip)
+		o := smtptest.RawOptions{Addr: fmt.Sprintf("%s:%d", ip, port), Behaviour: b, Delay: 300 * time.Millisecond}
+		if b == smtptest.CustomBanner {
+			o.Banner = "220 mx \x1b[2J\x1b]0;title\x07 ESMTP\r\n"
+		}
+		smtptest.StartRaw(t, o)
+	}
+	path := filepath.Join(t.TempDir(), "hostile.zone")
+	if err := os.WriteFile(path, []byte(zone.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range smtptest.Behaviours() {
+		domain := fmt.Sprintf("b%d.example.test", i)
+		for _, args := range [][]string{
+			{"probe", "-v", domain},
+			{"send", "-v", "--no-mta-sts", "--no-dane", "--to", "user@" + domain},
+			{"check", "--smtp", domain},
+		} {
+			t.Run(b.String()+"/"+args[0], func(t *testing.T) {
+				args = append(args, "--zone", path, "--smtp-port", fmt.Sprint(port), "--timeout", "2s", "--helo", "client.example.test")
+				start := time.Now()
+				code, out, errOut := mxtrace(t, args...)
+				if took := time.Since(start); took > 10*time.Second {
+					t.Errorf("took %v with --timeout 2s", took)
+				}
+				if code != exitOK && code != exitFindings {
+					t.Errorf("exit %d\n%s%s", code, out, errOut)
+				}
+				all := out + errOut
+				if len(all) > 100<<10 {
+					t.Errorf("%d octets of output", len(all))
+				}
+				if strings.ContainsAny(all, "\x00\x07\x1b") {
+					t.Errorf("raw control characters in the output")
+				}
+				// The debug log of -v (slog's time=... lines) is for
+				// programs, and keeps the errors as they are.
+				var text strings.Builder
+				for l := range strings.Lines(all) {
+					if !strings.HasPrefix(l, "time=") {
+						text.WriteString(l)
+					}
+				}
+				for _, bad := range []string{"probe: ", "send: ", ": tls: ", ": EOF", "read tcp "} {
+					if strings.Contains(text.String(), bad) {
+						i := strings.Index(text.String(), bad)
+						t.Errorf("output has %q: …%s…", bad, text.String()[max(0, i-300):min(len(text.String()), i+200)])
+					}
+				}
+			})
+		}
+	}
+}
