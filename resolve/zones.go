@@ -156,7 +156,46 @@ func newZones(rrs []dns.RR, source string) (*Zones, error) {
 			}
 		}
 	}
+	if err := aliasConflict(rrs, z); err != nil {
+		return nil, fmt.Errorf("resolve: %s: %w", source, err)
+	}
 	return z, nil
+}
+
+// aliasConflict finds, in file order, the first name with a CNAME record
+// and other data, or with two CNAME records: RFC 2181 §10.1 (and RFC 1034
+// §3.6.2) allow neither, and authoritative servers (Knot, BIND) refuse to
+// load such a zone, so it is refused here too, not answered one way or
+// the other. DNSSEC's RRSIG and NSEC records may sit beside a CNAME (RFC
+// 4035 §2.5).
+func aliasConflict(rrs []dns.RR, z *Zones) error {
+	checked := map[string]bool{}
+	for _, rr := range rrs {
+		owner := rr.Header().Name
+		if rr.Header().Rrtype != dns.TypeCNAME || checked[owner] {
+			continue
+		}
+		checked[owner] = true
+		targets := map[string]bool{}
+		var others []string
+		for _, o := range z.zoneOf(owner).rrs[owner] {
+			switch t := o.Header().Rrtype; {
+			case t == dns.TypeCNAME:
+				targets[CanonicalName(o.(*dns.CNAME).Target)] = true
+			case t != dns.TypeRRSIG && t != dns.TypeNSEC && t != dns.TypeNSEC3:
+				others = append(others, dns.TypeToString[t])
+			}
+		}
+		name := strings.TrimSuffix(owner, ".")
+		slices.Sort(others)
+		switch {
+		case len(others) > 0:
+			return fmt.Errorf("%s has a CNAME record and other data (%s): an alias can have no other records (RFC 2181 §10.1), and a server refuses the zone", name, strings.Join(slices.Compact(others), ", "))
+		case len(targets) > 1:
+			return fmt.Errorf("%s has %d CNAME records: an alias has exactly one (RFC 2181 §10.1), and a server refuses the zone", name, len(targets))
+		}
+	}
+	return nil
 }
 
 // zoneOf returns the closest loaded zone containing name.
