@@ -86,12 +86,42 @@ func leading(a netip.Addr) (int, byte) {
 // address under a real domain is a mistake.
 func specialPurpose(a netip.Addr, domain string) string {
 	a = a.WithZone("")
+	if v4, how, ok := embeddedIPv4(a); ok {
+		if why := specialPurpose(v4, domain); why != "" {
+			return how + " of " + v4.String() + ", " + why
+		}
+		return ""
+	}
 	if fam, first := leading(a); !specialFirst[fam][first] {
 		// Most addresses are global: no range starts with their first
 		// byte, so none of them needs a look.
 		return ""
 	}
 	return inSpecialRanges(a, domain)
+}
+
+// Prefixes whose addresses lead to the IPv4 address inside them.
+var (
+	nat64WellKnown = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour      = netip.MustParsePrefix("2002::/16")
+)
+
+// embeddedIPv4 returns the IPv4 address an IPv6 address reaches through a
+// translator: the last 32 bits of the NAT64 well-known prefix (RFC 6052
+// §2.1, §3.1: it must not carry a non-global IPv4 address), and bits 16 to
+// 47 of a 6to4 address (RFC 3056 §2). An MX address 64:ff9b::a00:1 is
+// 10.0.0.1 for a sender behind NAT64: private all the same.
+func embeddedIPv4(a netip.Addr) (netip.Addr, string, bool) {
+	b := a.As16()
+	switch {
+	case !a.Is6() || a.Is4In6():
+		return netip.Addr{}, "", false
+	case nat64WellKnown.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:16])), "NAT64", true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6])), "6to4", true
+	}
+	return netip.Addr{}, "", false
 }
 
 // inSpecialRanges is specialPurpose's look at every range.

@@ -114,3 +114,23 @@ func TestIsIPLiteral(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbeddedIPv4: an IPv6 address that reaches an IPv4 one through a
+// translator (NAT64's well-known prefix, 6to4) is as private as the IPv4
+// address inside it; it was taken for a public address.
+func TestEmbeddedIPv4(t *testing.T) {
+	for addr, want := range map[string]string{
+		"64:ff9b::a00:1":       "NAT64 of 10.0.0.1, private, RFC 1918",
+		"64:ff9b::7f00:1":      "NAT64 of 127.0.0.1, loopback",
+		"2002:a00:1::1":        "6to4 of 10.0.0.1, private, RFC 1918",
+		"2002:c0a8:101::25":    "6to4 of 192.168.1.1, private, RFC 1918",
+		"64:ff9b::808:808":     "",
+		"2002:808:808::1":      "",
+		"64:ff9b::c000:201":    "", // documentation, under a documentation domain
+		"2001:4860:4860::8888": "",
+	} {
+		if got := specialPurpose(netip.MustParseAddr(addr), "d.test"); got != want {
+			t.Errorf("specialPurpose(%s) = %q, want %q", addr, got, want)
+		}
+	}
+}
