@@ -25,6 +25,7 @@ func TestHostileInput(t *testing.T) {
 	nul := file("nul.zone", append([]byte("$ORIGIN x.\n@ 300 SOA ns h 1 2 3 4 5\n"), append(make([]byte, 500_000), '\n')...))
 	garbage := file("garbage.zone", []byte("garbage here\n"))
 	list := file("list.txt", []byte("d.test\n"))
+	aliasZone := file("alias.zone", []byte("$ORIGIN d.test.\n@ 300 SOA ns h 1 2 3 4 5\na 300 CNAME b\na 300 MX 10 mx\n"))
 	bigCA := file("big.pem", bytes.Repeat([]byte("-----BEGIN CERTIFICATE-----\n"), 400_000))
 	for _, tt := range []struct {
 		name string
@@ -56,6 +57,11 @@ func TestHostileInput(t *testing.T) {
 		{"empty selector", []string{"check", "--zone", zone, "--dkim-selector", "", "d.test"}, exitUsage, "--dkim-selector: an empty value"},
 		{"bad list", []string{"check", "--zone", zone, "--dnsbl", "x..y", "d.test"}, exitUsage, `--dnsbl: invalid domain name "x..y"`},
 		{"empty list", []string{"check", "--zone", zone, "--dnsbl", "", "d.test"}, exitUsage, "--dnsbl: an empty value"},
+		// Brackets only as a pair: "[::1" was taken for ::1.
+		{"unbalanced bracket", []string{"probe", "--zone", zone, "[::1"}, exitUsage, `contains the character '['`},
+		{"bracket at the end", []string{"probe", "--zone", zone, "::1]"}, exitUsage, `contains the character`},
+		// A name with a CNAME and other data: refused as servers refuse it.
+		{"CNAME and other data", []string{"route", "--zone", aliasZone, "a.d.test"}, exitUsage, "a.d.test has a CNAME record and other data (MX)"},
 		// --concurrency 100000000 crashed: out of memory making its buffers.
 		{"concurrency too high", []string{"scan", "--zone", zone, "--concurrency", "70000", list}, exitUsage, "--concurrency 70000: want at most 65536"},
 		{"window too high", []string{"scan", "--zone", zone, "--window", "300000", list}, exitUsage, "--window 300000: want at most 262144"},
