@@ -37,7 +37,8 @@ import (
 // unsigned zone is not AD.
 type Zones struct {
 	source string
-	zones  []*zone // longest apex first, so the first match is the closest
+	zones  []*zone          // longest apex first
+	byApex map[string]*zone // the same zones by apex
 }
 
 // zone is one zone's data.
@@ -115,8 +116,8 @@ func parseRRs(r io.Reader, name string, limit int) ([]dns.RR, error) {
 var ErrNoSOA = errors.New("resolve: zone file has no SOA record (every zone needs one to mark its apex)")
 
 func newZones(rrs []dns.RR, source string) (*Zones, error) {
-	z := &Zones{source: source}
 	byApex := map[string]*zone{}
+	z := &Zones{source: source, byApex: byApex}
 	for _, rr := range rrs {
 		if soa, ok := rr.(*dns.SOA); ok {
 			apex := CanonicalName(soa.Hdr.Name)
@@ -198,10 +199,14 @@ func aliasConflict(rrs []dns.RR, z *Zones) error {
 	return nil
 }
 
-// zoneOf returns the closest loaded zone containing name.
+// zoneOf returns the closest loaded zone containing name (canonical, as
+// CanonicalName makes it): it looks the name and each of its ancestors up
+// by apex, so a file of many zones costs a lookup the name's labels, not
+// the number of zones (20,000 zones took 72 s to load when every record
+// was compared with every apex).
 func (z *Zones) zoneOf(name string) *zone {
-	for _, zn := range z.zones {
-		if dns.IsSubDomain(zn.apex, name) {
+	for n, ok := name, true; ok; n, ok = dnsname.Parent(n) {
+		if zn := z.byApex[n]; zn != nil {
 			return zn
 		}
 	}
