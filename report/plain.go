@@ -1,6 +1,10 @@
 package report
 
-import "regexp"
+import (
+	"regexp"
+
+	"github.com/mxtrace/mxtrace/internal/printable"
+)
 
 // goPrefixes matches the package prefixes of the library's error texts
 // ("spf: ", "dmarc: ", "resolve: ", and miekg/dns's "dns: "), at the start
@@ -9,8 +13,10 @@ var goPrefixes = regexp.MustCompile(`(^|: )(?:(?:check|dane|dial|dkim|dmarc|dns|
 
 // Plain returns an error's text for a person: without the Go package
 // prefixes its sentinels carry for programs and logs ("spf: included
-// domain ..." reads "included domain ..."). The errors themselves, and
-// the JSON that quotes them, keep the prefixes.
+// domain ..." reads "included domain ..."), and with any control
+// character left in it escaped (internal/printable), as the last guard
+// before the terminal: an error can quote what a server sent. The errors
+// themselves, and the JSON that quotes them, keep the prefixes.
 func Plain(text string) string {
-	return goPrefixes.ReplaceAllString(text, "$1")
+	return goPrefixes.ReplaceAllString(printable.Controls(text), "$1")
 }

@@ -12,6 +12,7 @@ func TestPlain(t *testing.T) {
 		"include:spf.d.test: no record":                                   "include:spf.d.test: no record",
 		"dane: address of mx.d.test: x":                                   "address of mx.d.test: x",
 		"nothing to strip":                                                "nothing to strip",
+		"fetching: 200 \x1b[2J\x1b]0;x\x07 OK":                            `fetching: 200 \x1b[2J\x1b]0;x\x07 OK`,
 		"mta-sts: lookup _mta-sts.d.test. TXT: x":                         "lookup _mta-sts.d.test. TXT: x",
 		"--zone: resolve: x.zone: dns: not a TTL: \"here\" at line: 1:12": "--zone: x.zone: not a TTL: \"here\" at line: 1:12",
 	} {
