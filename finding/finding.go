@@ -103,6 +103,8 @@ func New(id ID, subject, message string) Finding {
 // guard escapes control characters and bounds the length of text that
 // quotes what servers sent.
 func guard(s string) string {
+	// A message is one line: errors.Join's newlines separate a list.
+	s = strings.ReplaceAll(s, "\n", "; ")
 	return printable.Cut(printable.Controls(s), MaxMessage)
 }
 

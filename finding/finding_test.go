@@ -71,6 +71,9 @@ func TestNewGuardsText(t *testing.T) {
 	if f.Subject != `d.test\x1b` {
 		t.Errorf("subject %q", f.Subject)
 	}
+	if f := New(MXLookupFailed, "d.test", "lookup A: x\nlookup AAAA: y"); f.Message != "lookup A: x; lookup AAAA: y" {
+		t.Errorf("joined errors in a message: %q", f.Message)
+	}
 	huge := New(SPFSyntax, "d.test", "v=spf1 "+strings.Repeat("ip4:192.0.2.1 ", 5000))
 	if len(huge.Message) > MaxMessage || !strings.HasSuffix(huge.Message, "…") {
 		t.Errorf("a message of 70,000 octets is kept as %d octets", len(huge.Message))

@@ -2,6 +2,7 @@ package report
 
 import (
 	"regexp"
+	"strings"
 
 	"github.com/mxtrace/mxtrace/internal/printable"
 )
@@ -18,5 +19,8 @@ var goPrefixes = regexp.MustCompile(`(^|: )(?:(?:check|dane|dial|dkim|dmarc|dns|
 // before the terminal: an error can quote what a server sent. The errors
 // themselves, and the JSON that quotes them, keep the prefixes.
 func Plain(text string) string {
+	// errors.Join puts a newline between the errors; one line reads them
+	// as a list.
+	text = strings.ReplaceAll(text, "\n", "; ")
 	return goPrefixes.ReplaceAllString(printable.Controls(text), "$1")
 }

@@ -13,6 +13,7 @@ func TestPlain(t *testing.T) {
 		"dane: address of mx.d.test: x":                                   "address of mx.d.test: x",
 		"nothing to strip":                                                "nothing to strip",
 		"fetching: 200 \x1b[2J\x1b]0;x\x07 OK":                            `fetching: 200 \x1b[2J\x1b]0;x\x07 OK`,
+		"lookup b. A: x\nlookup b. AAAA: y":                               "lookup b. A: x; lookup b. AAAA: y",
 		"mta-sts: lookup _mta-sts.d.test. TXT: x":                         "lookup _mta-sts.d.test. TXT: x",
 		"--zone: resolve: x.zone: dns: not a TTL: \"here\" at line: 1:12": "--zone: x.zone: not a TTL: \"here\" at line: 1:12",
 	} {
