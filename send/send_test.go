@@ -909,3 +909,29 @@ func TestMaxAddresses(t *testing.T) {
 		t.Error("RFC 5321 §5.1: a sender SHOULD try at least two addresses")
 	}
 }
+
+// timeoutDialer fails every dial with a socket time-out (as a dialer's own
+// Timeout does), not the context's deadline.
+type timeoutDialer struct{}
+
+type ioTimeout struct{}
+
+func (ioTimeout) Error() string   { return "i/o timeout" }
+func (ioTimeout) Timeout() bool   { return true }
+func (ioTimeout) Temporary() bool { return true }
+
+func (timeoutDialer) DialContext(_ context.Context, network, addr string) (net.Conn, error) {
+	return nil, &net.OpError{Op: "dial", Net: network, Err: ioTimeout{}}
+}
+
+// TestConnectTimeoutWords: a connection that times out is "no connection
+// within" the connect time-out however the time-out came (it was "dial
+// tcp 192.0.2.10:25: i/o timeout" when the socket's own deadline ended it).
+func TestConnectTimeoutWords(t *testing.T) {
+	s := newSender(t, zones(t, strings.Replace(baseZone, "@    3600 IN MX 20 mx2\n", "", 1)), 25)
+	s.Dialer = timeoutDialer{}
+	res, _ := s.Send(t.Context(), testMessage())
+	if len(res.Attempts) != 1 || res.Attempts[0].Error != "connect: no connection within 2s" {
+		t.Errorf("attempts %+v", res.Attempts)
+	}
+}

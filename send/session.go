@@ -127,7 +127,7 @@ func (s *Sender) attempt(ctx context.Context, e hostEntry, addr string, hp hostP
 	raw, err := s.dialer().DialContext(dctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
 	cancel()
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)) {
 			return ss.deferred(fmt.Errorf("connect: no connection within %s", roundLimit(ss.stageLimit)))
 		}
 		return ss.deferred(fmt.Errorf("connect: %w", err))

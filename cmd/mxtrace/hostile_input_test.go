@@ -62,6 +62,9 @@ func TestHostileInput(t *testing.T) {
 		{"bracket at the end", []string{"probe", "--zone", zone, "::1]"}, exitUsage, `contains the character`},
 		// A name with a CNAME and other data: refused as servers refuse it.
 		{"CNAME and other data", []string{"route", "--zone", aliasZone, "a.d.test"}, exitUsage, "a.d.test has a CNAME record and other data (MX)"},
+		// NaN passed the "at least 1" check (NaN < 1 is false).
+		{"retry factor NaN", []string{"send", "--zone", zone, "--retry", "--retry-factor", "NaN", "--to", "a@d.test"}, exitUsage, "--retry-factor a number at least 1"},
+		{"retry factor Inf", []string{"send", "--zone", zone, "--retry", "--retry-factor", "Inf", "--to", "a@d.test"}, exitUsage, "--retry-factor a number at least 1"},
 		// --concurrency 100000000 crashed: out of memory making its buffers.
 		{"concurrency too high", []string{"scan", "--zone", zone, "--concurrency", "70000", list}, exitUsage, "--concurrency 70000: want at most 65536"},
 		{"window too high", []string{"scan", "--zone", zone, "--window", "300000", list}, exitUsage, "--window 300000: want at most 262144"},

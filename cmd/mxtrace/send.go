@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -126,8 +127,9 @@ func (g *globals) send(cmd *cobra.Command, f *sendFlags) error {
 	if f.body != "" && f.bodyFile != "" {
 		return usageError("--body and --body-file exclude each other")
 	}
-	if f.retryFactor < 1 || f.retryBase <= 0 || f.retryMax <= 0 || f.retryFor <= 0 {
-		return usageError("--retry-base, --retry-max and --retry-for must be positive and --retry-factor at least 1")
+	// !(x >= 1) refuses NaN too; +Inf is no growth factor either.
+	if !(f.retryFactor >= 1) || math.IsInf(f.retryFactor, 1) || f.retryBase <= 0 || f.retryMax <= 0 || f.retryFor <= 0 {
+		return usageError("--retry-base, --retry-max and --retry-for must be positive and --retry-factor a number at least 1")
 	}
 	if f.httpsPort < 1 || f.httpsPort > 65535 {
 		return usageError("--mta-sts-port %d: not a TCP port", f.httpsPort)
