@@ -65,6 +65,7 @@ func TestHostileInput(t *testing.T) {
 		// NaN passed the "at least 1" check (NaN < 1 is false).
 		{"retry factor NaN", []string{"send", "--zone", zone, "--retry", "--retry-factor", "NaN", "--to", "a@d.test"}, exitUsage, "--retry-factor a number at least 1"},
 		{"retry factor Inf", []string{"send", "--zone", zone, "--retry", "--retry-factor", "Inf", "--to", "a@d.test"}, exitUsage, "--retry-factor a number at least 1"},
+		{"qps NaN", []string{"scan", "--zone", zone, "--qps", "NaN", list}, exitUsage, "--qps NaN: want a number"},
 		// --concurrency 100000000 crashed: out of memory making its buffers.
 		{"concurrency too high", []string{"scan", "--zone", zone, "--concurrency", "70000", list}, exitUsage, "--concurrency 70000: want at most 65536"},
 		{"window too high", []string{"scan", "--zone", zone, "--window", "300000", list}, exitUsage, "--window 300000: want at most 262144"},

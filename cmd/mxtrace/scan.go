@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -146,6 +147,8 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		return usageError("--concurrency %d: want at most %d", o.concurrency, scan.MaxConcurrency)
 	case o.window > scan.MaxWindow:
 		return usageError("--window %d: want at most %d", o.window, scan.MaxWindow)
+	case math.IsNaN(o.qps):
+		return usageError("--qps NaN: want a number of queries a second (0: no limit)")
 	case o.window < 0, o.retries < 0, o.qps < 0:
 		return usageError("--window, --retries and --qps cannot be negative")
 	case o.resume && (o.output == "" || o.output == "-"):
