@@ -31,7 +31,15 @@ type SPF struct {
 // path, the counts, then the record tree and the findings.
 func WriteSPF(w io.Writer, o *SPF, st Style) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %s  for %s (sender %s, helo %s)  (%d ms)\n", o.Domain, o.Status, o.IP, o.Sender, o.HELO, o.ElapsedMS)
+	// A domain or HELO name taken from the session may be empty (sender
+	// "user@"): shown as "", not as nothing.
+	shown := func(s string) string {
+		if s == "" {
+			return `""`
+		}
+		return s
+	}
+	fmt.Fprintf(&b, "%s  %s  for %s (sender %s, helo %s)  (%d ms)\n", shown(o.Domain), o.Status, o.IP, o.Sender, shown(o.HELO), o.ElapsedMS)
 	why := Plain(o.Reason)
 	if why != "" {
 		fmt.Fprintf(&b, "  why: %s\n", why)

@@ -27,3 +27,19 @@ func TestSPFPathLookupFailed(t *testing.T) {
 		t.Errorf("output:\n%s", b.String())
 	}
 }
+
+// TestSPFEmptyDomain: a domain and HELO name taken from the session may be
+// empty (--sender '@'); the result line shows them as "", not as nothing
+// (it began with two spaces and ended 'helo )').
+func TestSPFEmptyDomain(t *testing.T) {
+	err := errors.New(`spf: not a usable domain name: "" is empty (RFC 7208 §4.3)`)
+	o := &report.SPF{Result: &spf.Result{Status: spf.None, Err: err, Reason: err.Error()}}
+	var b bytes.Buffer
+	if err := report.WriteSPF(&b, o, report.Style{}); err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(b.String(), "\n")
+	if !strings.HasPrefix(first, `""  none  for `) || !strings.Contains(first, `helo "")`) {
+		t.Errorf("result line %q", first)
+	}
+}
