@@ -107,6 +107,9 @@ or for check an area that could not be checked).`,
 	}
 	root.Version = readVersion(debug.ReadBuildInfo()).String()
 	root.SetVersionTemplate("{{.Version}}\n")
+	// Declared here so that --help describes it in the tool's words;
+	// cobra only adds its own ("version for mxtrace") when none exists.
+	root.Flags().Bool("version", false, "print mxtrace's version, the commit it was built from, and the Go that built it")
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -40,6 +40,9 @@ func TestVersion(t *testing.T) {
 	if code, flag, _ := mxtrace(t, "--version"); code != exitOK || flag != out {
 		t.Errorf("--version: exit %d, %q; want %q", code, flag, out)
 	}
+	if _, help, _ := mxtrace(t, "--help"); !strings.Contains(help, "--version  ") || strings.Contains(help, "version for mxtrace") {
+		t.Errorf("--help does not describe --version in the tool's words:\n%s", help)
+	}
 	code, out, _ = mxtrace(t, "version", "--json")
 	var v buildVersion
 	if err := json.Unmarshal([]byte(out), &v); code != exitOK || err != nil || v.Version == "" || v.Go != runtime.Version() {
