@@ -218,24 +218,76 @@ type macroEnv struct {
 	ptr      func(domain string) string // p, for the current domain
 }
 
-// expand expands a macro-string already checked by tokenizeMacro.
+// Bounds on the memory an expansion takes. A domain-spec expansion (%{l}
+// repeated over a long local part grows without limit) keeps only its last
+// nameTail bytes once it passes maxExpansion: RFC 7208 §4.8, §7.3 keep the
+// longest right-hand run of whole labels that fits in 253 characters, and
+// whether the run starting at each of the last 254 positions is whole is
+// decided by the byte before it, so the last 256 bytes (one more for a
+// trailing dot) decide the query name exactly as the whole expansion would.
+// An explanation has no such rule: over MaxRecordLength it is dropped, as
+// an explanation that cannot be expanded is (RFC 7208 §6.2).
+const (
+	maxExpansion = 4096
+	nameTail     = MaxNameLength + 3
+)
+
+// expand expands a macro-string already checked by tokenizeMacro. For a
+// domain-spec (space false) the result may be its right-hand end only, cut
+// after a dot: the labels RFC 7208 §4.8 and §7.3 drop anyway.
 func (m MacroString) expand(env *macroEnv, letters string, space bool) (string, error) {
 	toks, err := tokenizeMacro(string(m), letters, space)
 	if err != nil {
 		return "", fmt.Errorf("%w: position %d: %s", ErrSyntax, err.off, err.msg)
 	}
 	var b strings.Builder
+	cut := false
+	// A record may repeat one macro thousands of times over a long value:
+	// each distinct macro is expanded once.
+	applied := map[macroToken]string{}
 	for _, t := range toks {
-		if t.letter == 0 {
-			b.WriteString(t.literal)
+		out := t.literal
+		if t.letter != 0 {
+			t.off = 0
+			v, ok := applied[t]
+			if !ok {
+				v = t.apply(env.value(t.letter))
+				applied[t] = v
+			}
+			out = v
+		}
+		if !space && len(out) >= nameTail {
+			// Everything before the last nameTail bytes is dropped
+			// anyway: do not copy it.
+			b.Reset()
+			out, cut = out[len(out)-nameTail:], true
+		}
+		b.WriteString(out)
+		if space {
+			if b.Len() > MaxRecordLength {
+				return "", fmt.Errorf("%w: explanation longer than %d bytes after macro expansion", ErrSyntax, MaxRecordLength)
+			}
 			continue
 		}
-		b.WriteString(t.apply(env.value(t.letter)))
-		if b.Len() > MaxRecordLength {
-			return "", fmt.Errorf("%w: macro expansion longer than %d bytes", ErrSyntax, MaxRecordLength)
+		if b.Len() <= maxExpansion {
+			continue
+		}
+		tail := b.String()[b.Len()-nameTail:]
+		b.Reset()
+		b.WriteString(tail)
+		cut = true
+	}
+	s := b.String()
+	if cut {
+		s = s[max(0, len(s)-nameTail):]
+		// The first label of the tail is a piece of a longer one, which
+		// the truncation drops. No dot at all: the last label alone is
+		// longer than a name can be, and the tail stays unusable as it is.
+		if dot := strings.IndexByte(s, '.'); dot >= 0 {
+			s = s[dot+1:]
 		}
 	}
-	return b.String(), nil
+	return s, nil
 }
 
 // value returns the unmodified value of a macro letter (RFC 7208 §7.2).
