@@ -30,30 +30,40 @@ var (
 
 // MaxNameLength is the longest domain name in text form (RFC 1035 §2.3.4,
 // without the trailing dot), the length macro expansions are truncated to
-// (RFC 7208 §7.3).
+// (RFC 7208 §4.8, §7.3).
 const MaxNameLength = 253
 
-// queryName turns a domain (possibly the result of macro expansion) into an
-// absolute query name. It reports false for a name no DNS query can be made
-// for: empty or over-long labels (RFC 7208 §4.3, §4.8 treat those as
-// non-existent). Names longer than 253 characters lose labels on the left
-// until they fit (RFC 7208 §7.3).
+// truncateName implements RFC 7208 §4.8 and §7.3 for the result of a macro
+// expansion used as a query name: over 253 characters (a trailing dot not
+// counted), labels and their dots are removed from the left until it fits.
+// A name whose last label alone is too long stays as it is, for queryName
+// to reject. The name is raw text, where every dot separates labels.
+func truncateName(domain string) string {
+	trimmed := strings.TrimSuffix(domain, ".")
+	for len(trimmed) > MaxNameLength {
+		dot := strings.IndexByte(trimmed, '.')
+		if dot < 0 {
+			return domain
+		}
+		trimmed, domain = trimmed[dot+1:], domain[dot+1:]
+	}
+	return domain
+}
+
+// queryName turns a domain into an absolute query name. It reports false
+// for a name no DNS query can be made for: empty or over-long labels, or
+// more than 253 characters (RFC 7208 §4.3 and §4.8 treat those as
+// non-existent). A macro expansion is first cut to length by truncateName.
 //
 // The domain is raw text, where every dot separates labels and a backslash
 // is an octet like any other, not presentation format: its labels are cut
 // from a split, not walked with dnsname.Parent, which reads escapes.
 func queryName(domain string) (string, bool) {
 	domain = strings.TrimSuffix(domain, ".")
-	labels := strings.Split(domain, ".")
-	for n := len(domain); n > MaxNameLength; labels = labels[1:] {
-		if len(labels) == 1 {
-			return "", false
-		}
-		n -= len(labels[0]) + 1
-	}
-	if len(labels) == 1 && labels[0] == "" {
+	if domain == "" || len(domain) > MaxNameLength {
 		return "", false
 	}
+	labels := strings.Split(domain, ".")
 	var b strings.Builder
 	for _, label := range labels {
 		if label == "" || len(label) > 63 {
@@ -88,6 +98,9 @@ func whyUnusable(domain string) string {
 		return "is empty"
 	case strings.HasPrefix(d, "["):
 		return "is an address literal, not a domain"
+	}
+	if len(d) > MaxNameLength {
+		return fmt.Sprintf("is %d characters long, more than %d", len(d), MaxNameLength)
 	}
 	for label := range strings.SplitSeq(d, ".") {
 		switch {

@@ -232,9 +232,10 @@ const (
 	nameTail     = MaxNameLength + 3
 )
 
-// expand expands a macro-string already checked by tokenizeMacro. For a
-// domain-spec (space false) the result may be its right-hand end only, cut
-// after a dot: the labels RFC 7208 §4.8 and §7.3 drop anyway.
+// expand expands a macro-string already checked by tokenizeMacro. A
+// domain-spec (space false) becomes a query name, so its expansion is
+// truncated to 253 characters by removing labels on the left (RFC 7208
+// §4.8, §7.3).
 func (m MacroString) expand(env *macroEnv, letters string, space bool) (string, error) {
 	toks, err := tokenizeMacro(string(m), letters, space)
 	if err != nil {
@@ -286,6 +287,9 @@ func (m MacroString) expand(env *macroEnv, letters string, space bool) (string, 
 		if dot := strings.IndexByte(s, '.'); dot >= 0 {
 			s = s[dot+1:]
 		}
+	}
+	if !space {
+		s = truncateName(s)
 	}
 	return s, nil
 }

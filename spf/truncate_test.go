@@ -2,6 +2,7 @@ package spf
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"sync"
@@ -141,12 +142,56 @@ func TestExpansionTailEquivalent(t *testing.T) {
 					t.Errorf("spec %d, n %d: expansion of %d bytes kept", si, n, len(got))
 				}
 				whole := strings.ReplaceAll(strings.ReplaceAll(m, "%{l}", l), "%{d}", "example.com")
-				wq, wok := queryName(whole)
+				wq, wok := queryName(truncateName(whole))
 				gq, gok := queryName(got)
 				if wq != gq || wok != gok {
 					t.Errorf("local %.20q…, spec %d, n %d: %q, %v; the whole expansion gives %q, %v", l, si, n, gq, gok, wq, wok)
 				}
 			}
 		}
+	}
+}
+
+func TestTruncateName(t *testing.T) {
+	a63 := strings.Repeat("a", 63)
+	name253 := strings.Join([]string{a63, a63, a63, strings.Repeat("b", 61)}, ".")
+	for _, tc := range []struct{ in, want string }{
+		{"example.com", "example.com"},
+		{name253, name253},
+		{name253 + ".", name253 + "."},
+		{"x." + name253, name253},
+		{strings.Repeat("x.", 10) + name253, name253},
+		{"xx" + name253, name253[64:]},
+		{"x." + name253 + ".", name253 + "."},
+		{strings.Repeat("c", 300), strings.Repeat("c", 300)},
+		{strings.Repeat("c", 300) + ".example.com", "example.com"},
+	} {
+		if got := truncateName(tc.in); got != tc.want {
+			t.Errorf("truncateName(%.30q…) = %.30q…; want %.30q…", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestLongDomainNotTruncated: the domain check_host() starts from is not a
+// macro expansion. Over 253 characters it is malformed, and the result is
+// none (RFC 7208 §4.3), not the policy of a shorter name.
+func TestLongDomainNotTruncated(t *testing.T) {
+	short := strings.Repeat("abcdefghi.", 23) + "example.test" // 242 characters
+	zone := `
+$ORIGIN example.test.
+@ 300 SOA ns hostmaster 1 7200 900 1209600 300
+` + short + `. TXT "v=spf1 +all"
+`
+	zones, err := resolve.ParseZones(strings.NewReader(zone), "long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &seenResolver{r: zones}
+	res := (&Checker{Resolver: r}).CheckHost(t.Context(), Query{IP: netip.MustParseAddr("192.0.2.1"), Sender: "joe@abcdefghi.abcdefghi." + short})
+	if res.Status != None || !errors.Is(res.Err, ErrInvalidDomain) || !strings.Contains(res.Err.Error(), "262 characters long") {
+		t.Errorf("%s %v; want none, too long", res.Status, res.Err)
+	}
+	if n := r.names(); len(n) != 0 {
+		t.Errorf("asked %q", n)
 	}
 }
