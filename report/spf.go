@@ -39,13 +39,14 @@ func WriteSPF(w io.Writer, o *SPF, st Style) error {
 		}
 		return s
 	}
-	fmt.Fprintf(&b, "%s  %s  for %s (sender %s, helo %s)  (%d ms)\n", shown(o.Domain), o.Status, o.IP, o.Sender, shown(o.HELO), o.ElapsedMS)
+	fmt.Fprintf(&b, "%s  %s  for %s (sender %s, helo %s)  (%d ms)\n",
+		shown(clip(o.Domain, maxShownName)), o.Status, o.IP, shownSender(o.Sender), shown(clip(o.HELO, maxShownName)), o.ElapsedMS)
 	why := Plain(o.Reason)
 	if why != "" {
-		fmt.Fprintf(&b, "  why: %s\n", why)
+		fmt.Fprintf(&b, "  why: %s\n", clip(why, maxShownText))
 	}
 	if o.Explanation != "" {
-		fmt.Fprintf(&b, "  explanation: %s\n", o.Explanation)
+		fmt.Fprintf(&b, "  explanation: %s\n", clip(o.Explanation, maxShownText))
 	}
 	if path := spfPath(o.Path, why); len(path) > 0 {
 		b.WriteString("  decided by:\n")
@@ -143,4 +144,39 @@ func writeSPFNode(b *strings.Builder, n *spf.Node, first, rest string) {
 			writeSPFNode(b, c, rest+"├─ ", rest+"│  ")
 		}
 	}
+}
+
+// Bounds on what the result line and the why and explanation lines print
+// of values taken from the session: a name is at most 253 characters (RFC
+// 1035 §2.3.4), a local part at most 64 octets (RFC 5321 §4.5.3.1.1), an
+// SMTP reply line at most 512 octets (RFC 5321 §4.5.3.1.5). JSON keeps
+// the values whole.
+const (
+	maxShownName  = 253
+	maxShownLocal = 64
+	maxShownText  = 512
+)
+
+// clip returns s, or its first max octets and how long it was.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + fmt.Sprintf("… (%d octets in all)", len(s))
+}
+
+// shownSender is the sender for the result line: a local part over 64
+// octets (RFC 5321 §4.5.3.1.1) is cut there and its length said; the
+// evaluation used it whole for %{l} and %{s}.
+func shownSender(sender string) string {
+	at := strings.LastIndexByte(sender, '@')
+	if at < 0 {
+		return clip(sender, maxShownName)
+	}
+	local, domain := sender[:at], clip(sender[at+1:], maxShownName)
+	if len(local) <= maxShownLocal {
+		return local + "@" + domain
+	}
+	return fmt.Sprintf("%s…@%s [local part of %d octets, more than the %d of RFC 5321 §4.5.3.1.1]",
+		strings.ToValidUTF8(local[:maxShownLocal], ""), domain, len(local), maxShownLocal)
 }

@@ -43,3 +43,37 @@ func TestSPFEmptyDomain(t *testing.T) {
 		t.Errorf("result line %q", first)
 	}
 }
+
+// TestSPFLongSender: a sender whose local part is over 64 octets (RFC 5321
+// §4.5.3.1.1), and a long explanation and reason, are printed cut, with
+// their length; the sender was printed whole before.
+func TestSPFLongSender(t *testing.T) {
+	local := strings.Repeat("x", 100000)
+	err := errors.New("spf: something about " + local)
+	o := &report.SPF{Result: &spf.Result{Status: spf.Fail, Domain: "d.test", Sender: local + "@d.test", HELO: "h.test",
+		Explanation: local, Err: err, Reason: err.Error()}}
+	var b bytes.Buffer
+	if err := report.WriteSPF(&b, o, report.Style{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if b.Len() > 4000 {
+		t.Errorf("%d bytes printed", b.Len())
+	}
+	for _, want := range []string{
+		"(sender " + strings.Repeat("x", 64) + "…@d.test [local part of 100000 octets, more than the 64 of RFC 5321 §4.5.3.1.1], helo h.test)",
+		"  explanation: " + strings.Repeat("x", 512) + "… (100000 octets in all)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %.80q… in:\n%.2000s", want, out)
+		}
+	}
+	short := &report.SPF{Result: &spf.Result{Status: spf.Pass, Domain: "d.test", Sender: strings.Repeat("y", 64) + "@d.test", HELO: "h.test"}}
+	b.Reset()
+	if err := report.WriteSPF(&b, short, report.Style{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "(sender "+strings.Repeat("y", 64)+"@d.test, helo h.test)") {
+		t.Errorf("a 64-octet local part is cut:\n%s", b.String())
+	}
+}

@@ -253,7 +253,7 @@ func (e *evaluation) checkHost(domain, via string, depth int) outcome {
 	// RFC 7208 §4.3: a malformed or single-label domain gives "none".
 	qname, ok := queryName(domain)
 	if !ok || !multiLabel(qname) || strings.HasPrefix(domain, "[") {
-		return fail(None, fmt.Errorf("%w: %q %s (RFC 7208 §4.3)", ErrInvalidDomain, domain, whyUnusable(domain)))
+		return fail(None, fmt.Errorf("%w: %s %s (RFC 7208 §4.3)", ErrInvalidDomain, quoteName(domain), whyUnusable(domain)))
 	}
 	step.Domain = strings.TrimSuffix(domain, ".")
 	f, err := fetchRecord(e.ctx, e.c.Resolver, qname)

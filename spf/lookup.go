@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -114,6 +115,16 @@ func whyUnusable(domain string) string {
 		return "is a single label, not a fully qualified domain"
 	}
 	return "is not a usable name"
+}
+
+// quoteName quotes a domain for an error message: whole up to 253
+// characters, else its first 253 and "…", so a hostile sender's domain does
+// not fill the message (its length is in whyUnusable's words).
+func quoteName(domain string) string {
+	if len(domain) <= MaxNameLength {
+		return strconv.Quote(domain)
+	}
+	return strconv.Quote(domain[:MaxNameLength]) + "…"
 }
 
 // multiLabel reports whether a query name has at least two labels (RFC 7208

@@ -194,4 +194,10 @@ $ORIGIN example.test.
 	if n := r.names(); len(n) != 0 {
 		t.Errorf("asked %q", n)
 	}
+	// A domain of 100,000 characters is not quoted whole.
+	huge := strings.Repeat("x", 100000) + ".example.test"
+	res = (&Checker{Resolver: r}).CheckHost(t.Context(), Query{IP: netip.MustParseAddr("192.0.2.1"), Sender: "joe@" + huge})
+	if res.Status != None || len(res.Err.Error()) > 400 || !strings.Contains(res.Err.Error(), "100013 characters long") {
+		t.Errorf("%s, %d-byte error %.300q", res.Status, len(res.Err.Error()), res.Err)
+	}
 }
