@@ -20,15 +20,17 @@ func TestPolicyCheck(t *testing.T) {
 		{"2001:3::1", ""},        // AMT, globally reachable inside 2001::/23
 		{"2001:4:112::1", ""},    // AS112-v6
 		{"64:ff9b::808:808", ""}, // NAT64 of 8.8.8.8
-		{"0.1.2.3", "this-network"},
+		{"0.1.2.3", "this network"},
 		{"10.1.2.3", "private-use"},
-		{"100.64.0.1", "shared (CGN)"},
+		{"100.64.0.1", "shared address space"},
 		{"127.0.0.1", "loopback"},
 		{"127.255.255.254", "loopback"},
 		{"169.254.169.254", "link-local"},
 		{"172.16.0.1", "private-use"},
 		{"172.31.255.255", "private-use"},
-		{"192.0.0.8", "IETF protocol assignment"},
+		{"192.0.0.8", "IETF protocol assignments"},
+		{"192.0.0.9", ""}, // PCP anycast, globally reachable
+		{"192.88.99.1", "deprecated 6to4 relay anycast"},
 		{"192.0.2.1", "documentation"},
 		{"192.168.1.1", "private-use"},
 		{"198.18.0.1", "benchmarking"},
@@ -36,23 +38,26 @@ func TestPolicyCheck(t *testing.T) {
 		{"203.0.113.9", "documentation"},
 		{"224.0.0.251", "multicast"},
 		{"240.0.0.1", "reserved"},
-		{"255.255.255.255", "reserved"},
+		{"255.255.255.255", "limited broadcast"},
 		{"::", "unspecified"},
 		{"::1", "loopback"},
 		{"::ffff:127.0.0.1", "loopback"},
 		{"::ffff:10.0.0.1", "private-use"},
-		{"64:ff9b::7f00:1", "NAT64-translated loopback"},
-		{"64:ff9b:1::1", "reserved"},
-		{"100::1", "reserved"},
+		{"64:ff9b::7f00:1", "loopback"}, // NAT64 of 127.0.0.1,
+		{"64:ff9b:1::1", "local-use NAT64"},
+		{"4000::1", "reserved"},
+		{"100::1", "discard-only"},
 		{"fe80::1", "link-local"},
 		{"fe80::1%eth0", "link-local"},
 		{"fc00::1", "unique-local"},
 		{"fd12:3456::1", "unique-local"},
 		{"ff02::1", "multicast"},
 		{"fec0::1", "reserved"},
-		{"2001::1", "IETF protocol assignment"}, // Teredo
+		{"2001::1", "Teredo"},
+		{"2001:20::1", "IETF protocol assignments"}, // ORCHIDv2
 		{"2001:db8::1", "documentation"},
-		{"2002:7f00:1::1", "6to4"},
+		{"2002:7f00:1::1", "loopback"}, // 6to4 of 127.0.0.1
+		{"2002:808:808::1", ""},        // 6to4 of 8.8.8.8,
 		{"3fff::1", "documentation"},
 	} {
 		addr := netip.MustParseAddr(tt.addr)

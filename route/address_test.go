@@ -5,58 +5,6 @@ import (
 	"testing"
 )
 
-// TestSpecialFirst: the first-byte filter never hides a range. Every first
-// byte of both families, and the first and last address of every range
-// and their neighbours, give what a look at every range gives.
-func TestSpecialFirst(t *testing.T) {
-	var addrs []netip.Addr
-	for b := range 256 {
-		addrs = append(addrs, netip.AddrFrom4([4]byte{byte(b), 1, 2, 3}))
-		var v6 [16]byte
-		v6[0], v6[1], v6[15] = byte(b), 0x22, 1
-		addrs = append(addrs, netip.AddrFrom16(v6))
-	}
-	for _, r := range specialRanges {
-		first := r.prefix.Masked().Addr()
-		last := first
-		for i := r.prefix.Bits(); i < first.BitLen(); i++ {
-			last = setBit(last, i)
-		}
-		addrs = append(addrs, first, last, first.Prev(), last.Next())
-	}
-	addrs = append(addrs, netip.MustParseAddr("::ffff:10.0.0.1"), netip.MustParseAddr("fe80::1%eth0"))
-	special := 0
-	for _, a := range addrs {
-		if !a.IsValid() {
-			continue
-		}
-		for _, domain := range []string{"example.com", "mail.example.org", "d.test"} {
-			want := inSpecialRanges(a.WithZone(""), domain)
-			if got := specialPurpose(a, domain); got != want {
-				t.Errorf("specialPurpose(%s, %s) = %q, every range says %q", a, domain, got, want)
-			}
-			if want != "" {
-				special++
-			}
-		}
-	}
-	if special < 2*len(specialRanges) {
-		t.Errorf("only %d special cases met: the test misses ranges", special)
-	}
-}
-
-// setBit sets bit i (from the most significant) of a.
-func setBit(a netip.Addr, i int) netip.Addr {
-	if a.Is4() {
-		b := a.As4()
-		b[i/8] |= 0x80 >> (i % 8)
-		return netip.AddrFrom4(b)
-	}
-	b := a.As16()
-	b[i/8] |= 0x80 >> (i % 8)
-	return netip.AddrFrom16(b)
-}
-
 // TestOwners: the first host of each address is kept, in the slice and,
 // past ownersInline addresses, in the map; only reports a sole address.
 func TestOwners(t *testing.T) {
@@ -120,10 +68,12 @@ func TestIsIPLiteral(t *testing.T) {
 // address inside it; it was taken for a public address.
 func TestEmbeddedIPv4(t *testing.T) {
 	for addr, want := range map[string]string{
-		"64:ff9b::a00:1":       "NAT64 of 10.0.0.1, private, RFC 1918",
-		"64:ff9b::7f00:1":      "NAT64 of 127.0.0.1, loopback",
-		"2002:a00:1::1":        "6to4 of 10.0.0.1, private, RFC 1918",
-		"2002:c0a8:101::25":    "6to4 of 192.168.1.1, private, RFC 1918",
+		"64:ff9b::a00:1":       "NAT64 of 10.0.0.1, private-use, RFC 1918",
+		"64:ff9b::7f00:1":      "NAT64 of 127.0.0.1, loopback, RFC 1122",
+		"2002:a00:1::1":        "6to4 of 10.0.0.1, private-use, RFC 1918",
+		"2002:c0a8:101::25":    "6to4 of 192.168.1.1, private-use, RFC 1918",
+		"::ffff:10.0.0.1":      "IPv4-mapped of 10.0.0.1, private-use, RFC 1918",
+		"::ffff:8.8.8.8":       "",
 		"64:ff9b::808:808":     "",
 		"2002:808:808::1":      "",
 		"64:ff9b::c000:201":    "", // documentation, under a documentation domain

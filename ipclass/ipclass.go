@@ -1,0 +1,231 @@
+// Package ipclass classifies an IP address by the IANA IPv4 and IPv6
+// Special-Purpose Address Registries (RFC 6890 and its updates): whether
+// a sender on the Internet can reach it, and if not, which block it is in.
+//
+// It is the one table of these blocks: route flags an MX target with such
+// an address (mx-target-private), and dial refuses to connect to one
+// unless its policy allows private addresses (docs/security.md). An IPv6
+// address that leads to an IPv4 address (IPv4-mapped, the NAT64
+// well-known prefix, 6to4) is judged by that IPv4 address.
+package ipclass
+
+import "net/netip"
+
+// Class is what Of says about an address.
+type Class struct {
+	// Name is the registry's name of the block the address is in, in
+	// lower case ("private-use", "loopback"); "" for a globally reachable
+	// address.
+	Name string
+	// RFC is the document that defines the block ("RFC 1918").
+	RFC string
+	// Doc marks the documentation blocks (RFC 5737, RFC 3849, RFC 9637).
+	Doc bool
+	// Via is how an IPv6 address leads to IPv4 ("IPv4-mapped", "NAT64",
+	// "6to4"), and Inner that IPv4 address, which the other fields
+	// describe; "" for an address judged by itself.
+	Via   string
+	Inner netip.Addr
+}
+
+// Global reports whether the address is globally reachable.
+func (c Class) Global() bool { return c.Name == "" }
+
+// String is "private-use, RFC 1918", or "NAT64 of 10.0.0.1, private-use,
+// RFC 1918" for an address judged by the IPv4 address inside it; "" for
+// a globally reachable address.
+func (c Class) String() string {
+	if c.Global() {
+		return ""
+	}
+	s := c.Name + ", " + c.RFC
+	if c.Via != "" {
+		s = c.Via + " of " + c.Inner.String() + ", " + s
+	}
+	return s
+}
+
+// block is one entry of a registry.
+type block struct {
+	prefix netip.Prefix
+	name   string
+	rfc    string
+	doc    bool
+}
+
+// blocks are the special-purpose blocks that are not globally reachable,
+// and the few globally reachable blocks inside them (empty name), more
+// specific before less specific: the first block that contains an
+// address decides. The IPv6 blocks that lead to IPv4 (::ffff:0:0/96,
+// 64:ff9b::/96, 2002::/16) are not here: Of judges them by their IPv4
+// address. An IPv6 address outside 2000::/3 and every block here is
+// "reserved" (RFC 4291 §2.4: only 2000::/3 is allocated for global
+// unicast).
+var blocks = []block{
+	// IANA IPv4 Special-Purpose Address Registry (RFC 6890 §2.2.2).
+	{pfx("0.0.0.0/8"), "this network", "RFC 791", false},
+	{pfx("10.0.0.0/8"), "private-use", "RFC 1918", false},
+	{pfx("100.64.0.0/10"), "shared address space", "RFC 6598", false},
+	{pfx("127.0.0.0/8"), "loopback", "RFC 1122", false},
+	{pfx("169.254.0.0/16"), "link-local", "RFC 3927", false},
+	{pfx("172.16.0.0/12"), "private-use", "RFC 1918", false},
+	{pfx("192.0.0.9/32"), "", "RFC 7723", false},  // PCP anycast: globally reachable
+	{pfx("192.0.0.10/32"), "", "RFC 8155", false}, // TURN anycast: globally reachable
+	{pfx("192.0.0.0/24"), "IETF protocol assignments", "RFC 6890", false},
+	{pfx("192.0.2.0/24"), "documentation", "RFC 5737", true},
+	{pfx("192.88.99.0/24"), "deprecated 6to4 relay anycast", "RFC 7526", false},
+	{pfx("192.168.0.0/16"), "private-use", "RFC 1918", false},
+	{pfx("198.18.0.0/15"), "benchmarking", "RFC 2544", false},
+	{pfx("198.51.100.0/24"), "documentation", "RFC 5737", true},
+	{pfx("203.0.113.0/24"), "documentation", "RFC 5737", true},
+	{pfx("224.0.0.0/4"), "multicast", "RFC 5771", false},
+	{pfx("255.255.255.255/32"), "limited broadcast", "RFC 919", false},
+	{pfx("240.0.0.0/4"), "reserved", "RFC 1112", false},
+
+	// IANA IPv6 Special-Purpose Address Registry (RFC 6890 §2.2.3).
+	{pfx("::/128"), "unspecified", "RFC 4291", false},
+	{pfx("::1/128"), "loopback", "RFC 4291", false},
+	// RFC 8215: the prefix length, hence where an IPv4 address sits, is
+	// the operator's choice, so it cannot be judged by one.
+	{pfx("64:ff9b:1::/48"), "local-use NAT64", "RFC 8215", false},
+	{pfx("100::/64"), "discard-only", "RFC 6666", false},
+	{pfx("2001:1::1/128"), "", "RFC 7723", false},   // PCP anycast: globally reachable
+	{pfx("2001:1::2/128"), "", "RFC 8155", false},   // TURN anycast: globally reachable
+	{pfx("2001:3::/32"), "", "RFC 7450", false},     // AMT: globally reachable
+	{pfx("2001:4:112::/48"), "", "RFC 7535", false}, // AS112-v6: globally reachable
+	{pfx("2001::/32"), "Teredo", "RFC 4380", false},
+	{pfx("2001:2::/48"), "benchmarking", "RFC 5180", false},
+	// ORCHIDv2 (RFC 7343) and DRIP DETs (RFC 9374) are identifiers, not
+	// locators: nothing answers at them, so they stay in 2001::/23.
+	{pfx("2001::/23"), "IETF protocol assignments", "RFC 2928", false},
+	{pfx("2001:db8::/32"), "documentation", "RFC 3849", true},
+	{pfx("3fff::/20"), "documentation", "RFC 9637", true},
+	{pfx("5f00::/16"), "SRv6 SIDs", "RFC 9602", false},
+	{pfx("fc00::/7"), "unique-local", "RFC 4193", false},
+	{pfx("fe80::/10"), "link-local", "RFC 4291", false},
+	{pfx("ff00::/8"), "multicast", "RFC 4291", false},
+}
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// Prefixes of IPv6 addresses that lead to an IPv4 address, and the one
+// block allocated for global unicast.
+var (
+	nat64WellKnown = pfx("64:ff9b::/96")
+	sixToFour      = pfx("2002::/16")
+	globalUnicast  = pfx("2000::/3")
+)
+
+// reserved is the class of an IPv6 address outside 2000::/3 and every
+// block.
+var reserved = Class{Name: "reserved", RFC: "RFC 4291"}
+
+// first marks, per family (0: IPv4, 1: IPv6), the first bytes some
+// non-global address can start with: an address whose first byte is not
+// marked is global without a look at the blocks, the usual case.
+var first = func() (marks [2][256]bool) {
+	for _, b := range blocks {
+		p := b.prefix.Masked()
+		fam, f := leading(p.Addr())
+		span := 1
+		if p.Bits() < 8 {
+			span = 1 << (8 - p.Bits())
+		}
+		for i := range span {
+			marks[fam][int(f)+i] = true
+		}
+	}
+	for f := range 256 {
+		if f < 0x20 || f > 0x3f {
+			marks[1][f] = true // outside 2000::/3
+		}
+	}
+	return marks
+}()
+
+// leading returns a's family (0: IPv4, 1: IPv6) and first byte.
+func leading(a netip.Addr) (int, byte) {
+	if a.Is4() {
+		return 0, a.As4()[0]
+	}
+	return 1, a.As16()[0]
+}
+
+// Of classifies a (its zone ignored). The zero Class means globally
+// reachable.
+func Of(a netip.Addr) Class {
+	if !a.IsValid() {
+		return reserved
+	}
+	a = a.WithZone("")
+	if a.Is6() {
+		b := a.As16()
+		var via string
+		var v4 netip.Addr
+		switch {
+		case a.Is4In6():
+			// RFC 4291 §2.5.5.2: an IPv4-mapped address reaches the
+			// IPv4 one.
+			via, v4 = "IPv4-mapped", a.Unmap()
+		case nat64WellKnown.Contains(a):
+			// RFC 6052 §2.1, §3.1: the last 32 bits are the IPv4
+			// address, which must not be a non-global one.
+			via, v4 = "NAT64", netip.AddrFrom4([4]byte(b[12:16]))
+		case sixToFour.Contains(a):
+			// RFC 3056 §2: bits 16 to 47 are the 6to4 site's IPv4
+			// address.
+			via, v4 = "6to4", netip.AddrFrom4([4]byte(b[2:6]))
+		}
+		if via != "" {
+			c := Of(v4)
+			if c.Global() {
+				return Class{}
+			}
+			c.Via, c.Inner = via, v4
+			return c
+		}
+	}
+	if fam, f := leading(a); !first[fam][f] {
+		return Class{}
+	}
+	return lookup(a)
+}
+
+// Block is one entry of the table Of uses.
+type Block struct {
+	Prefix netip.Prefix
+	// Class is what Of says of an address in Prefix that no more
+	// specific block holds: the zero Class for the globally reachable
+	// blocks inside non-global ones.
+	Class Class
+}
+
+// Blocks returns the table Of uses, more specific blocks first, without
+// the IPv6 blocks judged by their IPv4 address (::ffff:0:0/96,
+// 64:ff9b::/96, 2002::/16) and the "reserved" rest outside 2000::/3.
+func Blocks() []Block {
+	out := make([]Block, len(blocks))
+	for i, b := range blocks {
+		if b.name != "" {
+			out[i].Class = Class{Name: b.name, RFC: b.rfc, Doc: b.doc}
+		}
+		out[i].Prefix = b.prefix
+	}
+	return out
+}
+
+// lookup is Of's look at every block.
+func lookup(a netip.Addr) Class {
+	for _, b := range blocks {
+		if b.prefix.Contains(a) {
+			if b.name == "" {
+				return Class{}
+			}
+			return Class{Name: b.name, RFC: b.rfc, Doc: b.doc}
+		}
+	}
+	if a.Is6() && !globalUnicast.Contains(a) {
+		return reserved
+	}
+	return Class{}
+}
