@@ -279,19 +279,16 @@ func (m MacroString) expand(env *macroEnv, letters string, space bool) (string, 
 		cut = true
 	}
 	s := b.String()
+	if space {
+		return s, nil
+	}
 	if cut {
-		s = s[max(0, len(s)-nameTail):]
-		// The first label of the tail is a piece of a longer one, which
-		// the truncation drops. No dot at all: the last label alone is
-		// longer than a name can be, and the tail stays unusable as it is.
-		if dot := strings.IndexByte(s, '.'); dot >= 0 {
-			s = s[dot+1:]
-		}
+		// nameTail bytes are over 253 even without a trailing dot, so
+		// truncateName drops the first label of the tail, which is a piece
+		// of a longer one.
+		s = s[len(s)-nameTail:]
 	}
-	if !space {
-		s = truncateName(s)
-	}
-	return s, nil
+	return truncateName(s), nil
 }
 
 // value returns the unmodified value of a macro letter (RFC 7208 §7.2).

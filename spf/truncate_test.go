@@ -201,3 +201,44 @@ $ORIGIN example.test.
 		t.Errorf("%s, %d-byte error %.300q", res.Status, len(res.Err.Error()), res.Err)
 	}
 }
+
+// FuzzExpansionTail checks that the bounded expansion of a domain-spec
+// gives the query name the whole expansion gives once truncated (RFC 7208
+// §4.8, §7.3), for any macro-string repeated any number of times and any
+// local part.
+func FuzzExpansionTail(f *testing.F) {
+	f.Add("%{l}", "abcdefghi.abcdefghi", uint16(300))
+	f.Add("%{L}.", strings.Repeat("x", 70), uint16(50))
+	f.Add("%{l2r-}.x", "a-b.c-d", uint16(2000))
+	f.Add("%{d}.%{l}", "..", uint16(100))
+	f.Fuzz(func(t *testing.T, unit, local string, n uint16) {
+		toks, serr := tokenizeMacro(unit, domainLetters, false)
+		if serr != nil || len(unit) > 64 || len(local) > 300 || n > 2000 {
+			return
+		}
+		env := &macroEnv{local: local, sender: local + "@example.com", domain: "example.com", domainOf: "example.com", helo: "h.example"}
+		var whole strings.Builder
+		for range n {
+			for _, t := range toks {
+				if t.letter == 0 {
+					whole.WriteString(t.literal)
+				} else {
+					whole.WriteString(t.apply(env.value(t.letter)))
+				}
+			}
+		}
+		m := MacroString(strings.Repeat(unit, int(n)))
+		got, err := m.expand(env, domainLetters, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > maxExpansion {
+			t.Fatalf("%d bytes kept", len(got))
+		}
+		wq, wok := queryName(truncateName(whole.String()))
+		gq, gok := queryName(got)
+		if wq != gq || wok != gok {
+			t.Fatalf("%q, %v; the whole expansion gives %q, %v", gq, gok, wq, wok)
+		}
+	})
+}
