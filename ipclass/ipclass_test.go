@@ -253,3 +253,37 @@ func BenchmarkOf(b *testing.B) {
 		}
 	}
 }
+
+// FuzzOf: any address classifies without a panic, and an IPv4 address
+// behind IPv4 mapping, NAT64 or 6to4 is judged as the address itself.
+func FuzzOf(f *testing.F) {
+	f.Add([]byte{10, 0, 0, 1})
+	f.Add([]byte{192, 0, 2, 1})
+	f.Add([]byte{8, 8, 8, 8})
+	f.Add(netip.MustParseAddr("fe80::1").AsSlice())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, ok := netip.AddrFromSlice(b)
+		if !ok {
+			return
+		}
+		c := Of(a)
+		if c.Global() && (c.Doc || c.Via != "") {
+			t.Errorf("Of(%s) = %+v: global with details", a, c)
+		}
+		if !a.Is4() {
+			return
+		}
+		v4 := a.As4()
+		var nat64, sixToFour [16]byte
+		copy(nat64[:], netip.MustParseAddr("64:ff9b::").AsSlice())
+		copy(nat64[12:], v4[:])
+		sixToFour[0], sixToFour[1] = 0x20, 0x02
+		copy(sixToFour[2:], v4[:])
+		for _, v6 := range []netip.Addr{netip.AddrFrom16(a.As16()), netip.AddrFrom16(nat64), netip.AddrFrom16(sixToFour)} {
+			d := Of(v6)
+			if d.Name != c.Name || d.Doc != c.Doc || (!d.Global() && d.Inner != a) {
+				t.Errorf("Of(%s) = %+v, but Of(%s) = %+v", v6, d, a, c)
+			}
+		}
+	})
+}
