@@ -120,10 +120,11 @@ var (
 // block.
 var reserved = Class{Name: "reserved", RFC: "RFC 4291"}
 
-// first marks, per family (0: IPv4, 1: IPv6), the first bytes some
-// non-global address can start with: an address whose first byte is not
-// marked is global without a look at the blocks, the usual case.
-var first = func() (marks [2][256]bool) {
+// byFirst holds, per family (0: IPv4, 1: IPv6) and first byte, the
+// blocks an address starting with that byte can be in, in the order of
+// blocks: most addresses are global and have none to look at, and the
+// others look at a few.
+var byFirst = func() (idx [2][256][]block) {
 	for _, b := range blocks {
 		p := b.prefix.Masked()
 		fam, f := leading(p.Addr())
@@ -132,15 +133,10 @@ var first = func() (marks [2][256]bool) {
 			span = 1 << (8 - p.Bits())
 		}
 		for i := range span {
-			marks[fam][int(f)+i] = true
+			idx[fam][int(f)+i] = append(idx[fam][int(f)+i], b)
 		}
 	}
-	for f := range 256 {
-		if f < 0x20 || f > 0x3f {
-			marks[1][f] = true // outside 2000::/3
-		}
-	}
-	return marks
+	return idx
 }()
 
 // leading returns a's family (0: IPv4, 1: IPv6) and first byte.
@@ -185,9 +181,6 @@ func Of(a netip.Addr) Class {
 			return c
 		}
 	}
-	if fam, f := leading(a); !first[fam][f] {
-		return Class{}
-	}
 	return lookup(a)
 }
 
@@ -214,9 +207,10 @@ func Blocks() []Block {
 	return out
 }
 
-// lookup is Of's look at every block.
+// lookup is Of for an address judged by itself.
 func lookup(a netip.Addr) Class {
-	for _, b := range blocks {
+	fam, f := leading(a)
+	for _, b := range byFirst[fam][f] {
 		if b.prefix.Contains(a) {
 			if b.name == "" {
 				return Class{}
@@ -224,8 +218,8 @@ func lookup(a netip.Addr) Class {
 			return Class{Name: b.name, RFC: b.rfc, Doc: b.doc}
 		}
 	}
-	if a.Is6() && !globalUnicast.Contains(a) {
-		return reserved
+	if fam == 1 && (f < 0x20 || f > 0x3f) {
+		return reserved // outside 2000::/3
 	}
 	return Class{}
 }
