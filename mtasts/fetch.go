@@ -21,6 +21,7 @@ import (
 
 	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/internal/printable"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -164,7 +165,7 @@ func (f *Fetcher) get(ctx context.Context, u string) (string, error) {
 		if where == "" {
 			where = "no Location"
 		}
-		return "", fail(StageRedirect, fmt.Errorf("%w (%s to %s)", ErrRedirect, resp.Status, truncate(where, 200)))
+		return "", fail(StageRedirect, fmt.Errorf("%w (%s to %s)", ErrRedirect, resp.Status, printable.Cut(where, 200)))
 	case resp.StatusCode != http.StatusOK:
 		// RFC 8461 §3.3: a policy is only valid with status 200 (OK).
 		return "", fail(StageStatus, fmt.Errorf("%w: %s", ErrHTTPStatus, resp.Status))
@@ -175,7 +176,7 @@ func (f *Fetcher) get(ctx context.Context, u string) (string, error) {
 		if ct == "" {
 			ct = "none"
 		}
-		return "", fail(StageContentType, fmt.Errorf("%w (Content-Type: %s)", ErrContentType, truncate(ct, 100)))
+		return "", fail(StageContentType, fmt.Errorf("%w (Content-Type: %s)", ErrContentType, printable.Cut(ct, 100)))
 	}
 	if resp.ContentLength > MaxPolicySize {
 		return "", fail(StageSize, fmt.Errorf("%w (Content-Length %d, limit %d bytes)", ErrTooLarge, resp.ContentLength, MaxPolicySize))
@@ -367,11 +368,4 @@ func mediaType(ct string) string {
 	}
 	mt, _, _ := strings.Cut(ct, ";")
 	return strings.ToLower(strings.TrimSpace(mt))
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/mxtrace/mxtrace/internal/printable"
 	"github.com/mxtrace/mxtrace/internal/prose"
@@ -45,7 +44,7 @@ type PartialError struct {
 }
 
 func (e *PartialError) Error() string {
-	return fmt.Sprintf("partial reply (%s: %s): %v", prose.Count(e.Octets, "octet"), truncate(e.Got, 200), e.Err)
+	return fmt.Sprintf("partial reply (%s: %s): %v", prose.Count(e.Octets, "octet"), printable.Cut(e.Got, 200), e.Err)
 }
 
 func (e *PartialError) Unwrap() error { return e.Err }
@@ -74,7 +73,7 @@ func (r *Reply) String() string {
 // Text is the reply's text, lines joined by a space, made safe to print
 // (Clean) and cut to n bytes.
 func (r *Reply) Text(n int) string {
-	return truncate(printable.String(strings.Join(r.Lines, " ")), n)
+	return printable.Cut(printable.String(strings.Join(r.Lines, " ")), n)
 }
 
 // readReply reads one reply. Each line is passed to seen as it arrives
@@ -114,7 +113,7 @@ func readReply(br *bufio.Reader, seen func(line string)) (*Reply, error) {
 		code, last, text, ok := parseLine(line)
 		if !ok {
 			// Escaped once, by printable; not quoted again.
-			return r, fmt.Errorf("%w: %s", ErrMalformed, truncate(printable.String(line), 80))
+			return r, fmt.Errorf("%w: %s", ErrMalformed, printable.Cut(printable.String(line), 80))
 		}
 		if r == nil {
 			r = &Reply{Code: code}
@@ -175,17 +174,4 @@ func parseLine(line string) (code int, last bool, text string, ok bool) {
 		return code, false, line[4:], true
 	}
 	return 0, false, "", false
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, marking the cut
-// with "…".
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:max(cut, 0)] + "…"
 }

@@ -125,23 +125,6 @@ func TestParseEHLO(t *testing.T) {
 	}
 }
 
-func TestTruncate(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		n    int
-		want string
-	}{
-		{"short", 10, "short"},
-		{"abcdefghij", 6, "abc…"},
-		{"ééééé", 6, "é…"}, // never cuts inside a rune
-		{"abcdef", 1, "…"},
-	} {
-		if got := truncate(tt.in, tt.n); got != tt.want {
-			t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
-		}
-	}
-}
-
 // TestPartialErrorSingular: one octet is "1 octet".
 func TestPartialErrorSingular(t *testing.T) {
 	err := &PartialError{Got: "2", Octets: 1, Err: io.ErrUnexpectedEOF}

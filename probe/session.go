@@ -127,7 +127,7 @@ func (ss *session) note(dir, text string) {
 	} else {
 		text = printable.Controls(text)
 	}
-	ss.res.Transcript = append(ss.res.Transcript, TranscriptLine{Dir: dir, Text: truncate(text, maxTranscriptText), MS: ss.ms()})
+	ss.res.Transcript = append(ss.res.Transcript, TranscriptLine{Dir: dir, Text: printable.Cut(text, maxTranscriptText), MS: ss.ms()})
 }
 
 // fail records why the session ended and adds it to the transcript.
@@ -376,7 +376,7 @@ func (ss *session) readFailed(step Step, err error, timeout time.Duration, what 
 	if pe.Octets == 1 {
 		octets = "octet"
 	}
-	ss.fail(step, kind, err, "partial %s (%d %s: %s), then %s", what, pe.Octets, octets, truncate(pe.Got, 200), ss.describe(kind, err, timeout))
+	ss.fail(step, kind, err, "partial %s (%d %s: %s), then %s", what, pe.Octets, octets, printable.Cut(pe.Got, 200), ss.describe(kind, err, timeout))
 	ss.res.Err.Partial = pe.Got
 }
 
@@ -491,7 +491,7 @@ func firstWord(s string) string {
 	if i := strings.IndexAny(s, " \t"); i >= 0 {
 		s = s[:i]
 	}
-	return truncate(printable.String(s), 255)
+	return printable.Cut(printable.String(s), 255)
 }
 
 // parseEHLO reads an EHLO reply (RFC 5321 §4.1.1.1): the first line is
@@ -511,7 +511,7 @@ func parseEHLO(r *Reply) *EHLO {
 		kw := strings.ToUpper(fields[0])
 		params := fields[1:]
 		if len(e.Extensions) < maxExtensions {
-			e.Extensions = append(e.Extensions, truncate(printable.String(strings.Join(append([]string{kw}, params...), " ")), 200))
+			e.Extensions = append(e.Extensions, printable.Cut(printable.String(strings.Join(append([]string{kw}, params...), " ")), 200))
 		}
 		switch kw {
 		case "SIZE":

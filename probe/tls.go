@@ -86,8 +86,8 @@ func judgeTLS(st tls.ConnectionState, host string, roots *x509.CertPool, now tim
 func summarise(c *x509.Certificate) Certificate {
 	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
 	out := Certificate{
-		Subject:    truncate(printable.String(c.Subject.String()), 512),
-		Issuer:     truncate(printable.String(c.Issuer.String()), 512),
+		Subject:    printable.Cut(printable.String(c.Subject.String()), 512),
+		Issuer:     printable.Cut(printable.String(c.Issuer.String()), 512),
 		SANs:       []string{},
 		NotBefore:  c.NotBefore.UTC(),
 		NotAfter:   c.NotAfter.UTC(),
@@ -95,7 +95,7 @@ func summarise(c *x509.Certificate) Certificate {
 	}
 	for _, n := range c.DNSNames {
 		if len(out.SANs) < 100 {
-			out.SANs = append(out.SANs, truncate(printable.String(n), 255))
+			out.SANs = append(out.SANs, printable.Cut(printable.String(n), 255))
 		}
 	}
 	for _, ip := range c.IPAddresses {
