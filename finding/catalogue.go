@@ -79,7 +79,7 @@ var routingEntries = []Entry{
 		"`MX 10 mx.example.test.` where mx has only TXT"},
 	{MXTargetPrivate, AreaRouting, Error,
 		"An exchange resolves to an address that is not reachable from the Internet (private, loopback, link-local, documentation or other reserved range).",
-		"RFC 6890; RFC 1918", "Publish the server's public address.",
+		"RFC 6890", "Publish the server's public address; the message names the range and the RFC that reserves it.",
 		"`mx A 10.0.0.5`"},
 	{MXDuplicate, AreaRouting, Warning,
 		"The same exchange is listed more than once, or two exchanges share an address; it adds no redundancy.",
