@@ -372,11 +372,7 @@ func (ss *session) readFailed(step Step, err error, timeout time.Duration, what 
 		return
 	}
 	// A reply cut short is not a reply: it is reported with what came.
-	octets := "octets"
-	if pe.Octets == 1 {
-		octets = "octet"
-	}
-	ss.fail(step, kind, err, "partial %s (%d %s: %s), then %s", what, pe.Octets, octets, printable.Cut(pe.Got, 200), ss.describe(kind, err, timeout))
+	ss.fail(step, kind, err, "partial %s (%s: %s), then %s", what, prose.Count(pe.Octets, "octet"), printable.Cut(pe.Got, 200), ss.describe(kind, err, timeout))
 	ss.res.Err.Partial = pe.Got
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/mxtrace/mxtrace/dane"
 	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/internal/printable"
+	"github.com/mxtrace/mxtrace/internal/prose"
 )
 
 // Errors of an attempt, for errors.Is on Attempt.Err.
@@ -289,11 +290,7 @@ type cutError struct {
 }
 
 func (e *cutError) Error() string {
-	octets := "octets"
-	if len(e.got) == 1 {
-		octets = "octet"
-	}
-	return fmt.Sprintf("partial %s (%d %s: %s) then nothing", e.what, len(e.got), octets, clip(strings.TrimRight(string(e.got), "\r\n")))
+	return fmt.Sprintf("partial %s (%s: %s) then nothing", e.what, prose.Count(len(e.got), "octet"), clip(strings.TrimRight(string(e.got), "\r\n")))
 }
 
 func (e *cutError) Unwrap() error { return e.err }
