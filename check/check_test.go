@@ -20,6 +20,16 @@ import (
 // exampleZones loads the zones shipped in examples/, as check --zone does.
 func exampleZones(t testing.TB) *resolve.Zones {
 	t.Helper()
+	z, err := resolve.ParseZones(strings.NewReader(exampleZoneText(t)), "examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+// exampleZoneText is the text of the zone files in examples/.
+func exampleZoneText(t testing.TB) string {
+	t.Helper()
 	var text strings.Builder
 	for _, f := range []string{"../examples/example.zone", "../examples/reverse.zone"} {
 		b, err := os.ReadFile(f)
@@ -29,11 +39,7 @@ func exampleZones(t testing.TB) *resolve.Zones {
 		text.Write(b)
 		text.WriteString("\n")
 	}
-	z, err := resolve.ParseZones(strings.NewReader(text.String()), "examples")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return z
+	return text.String()
 }
 
 func auditor(r resolve.Resolver) *check.Auditor {
@@ -105,11 +111,15 @@ func TestAuditProblems(t *testing.T) {
 	}
 }
 
-// failTXT fails every TXT lookup with SERVFAIL.
-type failTXT struct{ next resolve.Resolver }
+// failType fails every lookup of one type with SERVFAIL and passes the
+// rest to next.
+type failType struct {
+	next  resolve.Resolver
+	qtype uint16
+}
 
-func (f failTXT) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
-	if q.Type == dns.TypeTXT {
+func (f failType) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	if q.Type == f.qtype {
 		return nil, &resolve.Error{Question: q, Rcode: dns.RcodeServerFailure, Err: resolve.ErrServerFailure}
 	}
 	return f.next.Lookup(ctx, q)
@@ -118,7 +128,7 @@ func (f failTXT) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answe
 // TestAuditTemporaryFailure: a SERVFAIL makes the areas that depend on it
 // "error", never a "missing" finding; the others are still judged.
 func TestAuditTemporaryFailure(t *testing.T) {
-	r := auditor(failTXT{exampleZones(t)}).Audit(t.Context(), dnsname.MustParse("good.example"))
+	r := auditor(failType{exampleZones(t), dns.TypeTXT}).Audit(t.Context(), dnsname.MustParse("good.example"))
 	for _, name := range []finding.Area{finding.AreaSPF, finding.AreaDMARC, finding.AreaMTASTS, finding.AreaTLSRPT} {
 		a, ok := area(r, name)
 		if !ok || a.Status != check.StatusError || a.Error == "" {

@@ -1,7 +1,6 @@
 package check_test
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -74,18 +73,8 @@ func TestAuditRoutingBroken(t *testing.T) {
 		}
 	}
 	// A real temporary failure is still "could not check".
-	r := auditor(failMX{z}).Audit(t.Context(), dnsname.MustParse("mxloop.test"))
+	r := auditor(failType{z, dns.TypeMX}).Audit(t.Context(), dnsname.MustParse("mxloop.test"))
 	if a, _ := area(r, finding.AreaRouting); a.Status != check.StatusError || !slices.ContainsFunc(a.Findings, func(f finding.Finding) bool { return f.ID == finding.MXLookupFailed }) {
 		t.Errorf("SERVFAIL on MX: routing %+v, want status error with mx-lookup-failed", a)
 	}
-}
-
-// failMX fails every MX lookup with SERVFAIL.
-type failMX struct{ next resolve.Resolver }
-
-func (f failMX) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
-	if q.Type == dns.TypeMX {
-		return nil, &resolve.Error{Question: q, Rcode: dns.RcodeServerFailure, Err: resolve.ErrServerFailure}
-	}
-	return f.next.Lookup(ctx, q)
 }
