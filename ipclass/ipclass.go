@@ -9,7 +9,10 @@
 // well-known prefix, 6to4) is judged by that IPv4 address.
 package ipclass
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+)
 
 // Class is what Of says about an address.
 type Class struct {
@@ -45,65 +48,57 @@ func (c Class) String() string {
 	return s
 }
 
-// block is one entry of a registry.
-type block struct {
-	prefix netip.Prefix
-	name   string
-	rfc    string
-	doc    bool
-}
-
 // blocks are the special-purpose blocks that are not globally reachable,
-// and the few globally reachable blocks inside them (empty name), more
+// and the few globally reachable blocks inside them (the zero Class), more
 // specific before less specific: the first block that contains an
 // address decides. The IPv6 blocks that lead to IPv4 (::ffff:0:0/96,
 // 64:ff9b::/96, 2002::/16) are not here: Of judges them by their IPv4
 // address. An IPv6 address outside 2000::/3 and every block here is
 // "reserved" (RFC 4291 §2.4: only 2000::/3 is allocated for global
 // unicast).
-var blocks = []block{
+var blocks = []Block{
 	// IANA IPv4 Special-Purpose Address Registry (RFC 6890 §2.2.2).
-	{pfx("0.0.0.0/8"), "this network", "RFC 791", false},
-	{pfx("10.0.0.0/8"), "private-use", "RFC 1918", false},
-	{pfx("100.64.0.0/10"), "shared address space", "RFC 6598", false},
-	{pfx("127.0.0.0/8"), "loopback", "RFC 1122", false},
-	{pfx("169.254.0.0/16"), "link-local", "RFC 3927", false},
-	{pfx("172.16.0.0/12"), "private-use", "RFC 1918", false},
-	{pfx("192.0.0.9/32"), "", "RFC 7723", false},  // PCP anycast: globally reachable
-	{pfx("192.0.0.10/32"), "", "RFC 8155", false}, // TURN anycast: globally reachable
-	{pfx("192.0.0.0/24"), "IETF protocol assignments", "RFC 6890", false},
-	{pfx("192.0.2.0/24"), "documentation", "RFC 5737", true},
-	{pfx("192.88.99.0/24"), "deprecated 6to4 relay anycast", "RFC 7526", false},
-	{pfx("192.168.0.0/16"), "private-use", "RFC 1918", false},
-	{pfx("198.18.0.0/15"), "benchmarking", "RFC 2544", false},
-	{pfx("198.51.100.0/24"), "documentation", "RFC 5737", true},
-	{pfx("203.0.113.0/24"), "documentation", "RFC 5737", true},
-	{pfx("224.0.0.0/4"), "multicast", "RFC 5771", false},
-	{pfx("255.255.255.255/32"), "limited broadcast", "RFC 919", false},
-	{pfx("240.0.0.0/4"), "reserved", "RFC 1112", false},
+	{pfx("0.0.0.0/8"), Class{Name: "this network", RFC: "RFC 791"}},
+	{pfx("10.0.0.0/8"), Class{Name: "private-use", RFC: "RFC 1918"}},
+	{pfx("100.64.0.0/10"), Class{Name: "shared address space", RFC: "RFC 6598"}},
+	{pfx("127.0.0.0/8"), Class{Name: "loopback", RFC: "RFC 1122"}},
+	{pfx("169.254.0.0/16"), Class{Name: "link-local", RFC: "RFC 3927"}},
+	{pfx("172.16.0.0/12"), Class{Name: "private-use", RFC: "RFC 1918"}},
+	{pfx("192.0.0.9/32"), Class{}},  // PCP anycast (RFC 7723): globally reachable
+	{pfx("192.0.0.10/32"), Class{}}, // TURN anycast (RFC 8155): globally reachable
+	{pfx("192.0.0.0/24"), Class{Name: "IETF protocol assignments", RFC: "RFC 6890"}},
+	{pfx("192.0.2.0/24"), Class{Name: "documentation", RFC: "RFC 5737", Doc: true}},
+	{pfx("192.88.99.0/24"), Class{Name: "deprecated 6to4 relay anycast", RFC: "RFC 7526"}},
+	{pfx("192.168.0.0/16"), Class{Name: "private-use", RFC: "RFC 1918"}},
+	{pfx("198.18.0.0/15"), Class{Name: "benchmarking", RFC: "RFC 2544"}},
+	{pfx("198.51.100.0/24"), Class{Name: "documentation", RFC: "RFC 5737", Doc: true}},
+	{pfx("203.0.113.0/24"), Class{Name: "documentation", RFC: "RFC 5737", Doc: true}},
+	{pfx("224.0.0.0/4"), Class{Name: "multicast", RFC: "RFC 5771"}},
+	{pfx("255.255.255.255/32"), Class{Name: "limited broadcast", RFC: "RFC 919"}},
+	{pfx("240.0.0.0/4"), Class{Name: "reserved", RFC: "RFC 1112"}},
 
 	// IANA IPv6 Special-Purpose Address Registry (RFC 6890 §2.2.3).
-	{pfx("::/128"), "unspecified", "RFC 4291", false},
-	{pfx("::1/128"), "loopback", "RFC 4291", false},
+	{pfx("::/128"), Class{Name: "unspecified", RFC: "RFC 4291"}},
+	{pfx("::1/128"), Class{Name: "loopback", RFC: "RFC 4291"}},
 	// RFC 8215: the prefix length, hence where an IPv4 address sits, is
 	// the operator's choice, so it cannot be judged by one.
-	{pfx("64:ff9b:1::/48"), "local-use NAT64", "RFC 8215", false},
-	{pfx("100::/64"), "discard-only", "RFC 6666", false},
-	{pfx("2001:1::1/128"), "", "RFC 7723", false},   // PCP anycast: globally reachable
-	{pfx("2001:1::2/128"), "", "RFC 8155", false},   // TURN anycast: globally reachable
-	{pfx("2001:3::/32"), "", "RFC 7450", false},     // AMT: globally reachable
-	{pfx("2001:4:112::/48"), "", "RFC 7535", false}, // AS112-v6: globally reachable
-	{pfx("2001::/32"), "Teredo", "RFC 4380", false},
-	{pfx("2001:2::/48"), "benchmarking", "RFC 5180", false},
+	{pfx("64:ff9b:1::/48"), Class{Name: "local-use NAT64", RFC: "RFC 8215"}},
+	{pfx("100::/64"), Class{Name: "discard-only", RFC: "RFC 6666"}},
+	{pfx("2001:1::1/128"), Class{}},   // PCP anycast (RFC 7723): globally reachable
+	{pfx("2001:1::2/128"), Class{}},   // TURN anycast (RFC 8155): globally reachable
+	{pfx("2001:3::/32"), Class{}},     // AMT (RFC 7450): globally reachable
+	{pfx("2001:4:112::/48"), Class{}}, // AS112-v6 (RFC 7535): globally reachable
+	{pfx("2001::/32"), Class{Name: "Teredo", RFC: "RFC 4380"}},
+	{pfx("2001:2::/48"), Class{Name: "benchmarking", RFC: "RFC 5180"}},
 	// ORCHIDv2 (RFC 7343) and DRIP DETs (RFC 9374) are identifiers, not
 	// locators: nothing answers at them, so they stay in 2001::/23.
-	{pfx("2001::/23"), "IETF protocol assignments", "RFC 2928", false},
-	{pfx("2001:db8::/32"), "documentation", "RFC 3849", true},
-	{pfx("3fff::/20"), "documentation", "RFC 9637", true},
-	{pfx("5f00::/16"), "SRv6 SIDs", "RFC 9602", false},
-	{pfx("fc00::/7"), "unique-local", "RFC 4193", false},
-	{pfx("fe80::/10"), "link-local", "RFC 4291", false},
-	{pfx("ff00::/8"), "multicast", "RFC 4291", false},
+	{pfx("2001::/23"), Class{Name: "IETF protocol assignments", RFC: "RFC 2928"}},
+	{pfx("2001:db8::/32"), Class{Name: "documentation", RFC: "RFC 3849", Doc: true}},
+	{pfx("3fff::/20"), Class{Name: "documentation", RFC: "RFC 9637", Doc: true}},
+	{pfx("5f00::/16"), Class{Name: "SRv6 SIDs", RFC: "RFC 9602"}},
+	{pfx("fc00::/7"), Class{Name: "unique-local", RFC: "RFC 4193"}},
+	{pfx("fe80::/10"), Class{Name: "link-local", RFC: "RFC 4291"}},
+	{pfx("ff00::/8"), Class{Name: "multicast", RFC: "RFC 4291"}},
 }
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
@@ -124,9 +119,9 @@ var reserved = Class{Name: "reserved", RFC: "RFC 4291"}
 // blocks an address starting with that byte can be in, in the order of
 // blocks: most addresses are global and have none to look at, and the
 // others look at a few.
-var byFirst = func() (idx [2][256][]block) {
+var byFirst = func() (idx [2][256][]Block) {
 	for _, b := range blocks {
-		p := b.prefix.Masked()
+		p := b.Prefix.Masked()
 		fam, f := leading(p.Addr())
 		span := 1
 		if p.Bits() < 8 {
@@ -196,26 +191,14 @@ type Block struct {
 // Blocks returns the table Of uses, more specific blocks first, without
 // the IPv6 blocks judged by their IPv4 address (::ffff:0:0/96,
 // 64:ff9b::/96, 2002::/16) and the "reserved" rest outside 2000::/3.
-func Blocks() []Block {
-	out := make([]Block, len(blocks))
-	for i, b := range blocks {
-		if b.name != "" {
-			out[i].Class = Class{Name: b.name, RFC: b.rfc, Doc: b.doc}
-		}
-		out[i].Prefix = b.prefix
-	}
-	return out
-}
+func Blocks() []Block { return slices.Clone(blocks) }
 
 // lookup is Of for an address judged by itself.
 func lookup(a netip.Addr) Class {
 	fam, f := leading(a)
 	for _, b := range byFirst[fam][f] {
-		if b.prefix.Contains(a) {
-			if b.name == "" {
-				return Class{}
-			}
-			return Class{Name: b.name, RFC: b.rfc, Doc: b.doc}
+		if b.Prefix.Contains(a) {
+			return b.Class
 		}
 	}
 	if fam == 1 && (f < 0x20 || f > 0x3f) {
