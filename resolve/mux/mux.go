@@ -551,11 +551,9 @@ func (m *Mux) ask(ctx context.Context, srv *server, p *query, q resolve.Question
 			p.pack(m, edns)
 			s, r, err = m.exchange(ctx, srv, p, last != nil)
 		}
-		tcp := err == nil && r.Truncated
+		r, tcp, err := upstream.RetryTruncated(ctx, srv.addr, &p.msg, m.cfg.Timeout, r, err)
 		if tcp {
-			// RFC 7766 §5: a truncated UDP reply is retried over TCP.
 			s.tcp.Add(1)
-			r, err = upstream.Exchange(ctx, "tcp", srv.addr, &p.msg, m.cfg.Timeout)
 		}
 		if err != nil {
 			last = &resolve.Error{Question: q, Server: srv.addr, Rcode: -1, Err: err, TCP: tcp}
@@ -564,9 +562,8 @@ func (m *Mux) ask(ctx context.Context, srv *server, p *query, q resolve.Question
 			}
 			return nil, last
 		}
-		if edns && (r.Rcode == dns.RcodeFormatError || r.Rcode == dns.RcodeNotImplemented) && r.IsEdns0() == nil {
-			// RFC 6891 §7: ask a server that does not know EDNS again
-			// without it; this does not count as an attempt.
+		if edns && upstream.EDNSUnknown(r) {
+			// Ask again without EDNS; this does not count as an attempt.
 			edns = false
 			attempt--
 			continue

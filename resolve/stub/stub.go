@@ -198,11 +198,7 @@ func (s *Stub) ask(ctx context.Context, i int, q resolve.Question) (*resolve.Ans
 		sent := s.now()
 		r, err := upstream.Exchange(ctx, "udp", server, m, s.cfg.Timeout)
 		s.note(ctx, i, sent, err)
-		tcp := err == nil && r.Truncated
-		if tcp {
-			// RFC 7766 §5: a truncated UDP reply is retried over TCP.
-			r, err = upstream.Exchange(ctx, "tcp", server, m, s.cfg.Timeout)
-		}
+		r, tcp, err := upstream.RetryTruncated(ctx, server, m, s.cfg.Timeout, r, err)
 		if err != nil {
 			last = &resolve.Error{Question: q, Server: server, Rcode: -1, Err: err, TCP: tcp}
 			if errors.Is(err, resolve.ErrTimeout) {
@@ -214,10 +210,8 @@ func (s *Stub) ask(ctx context.Context, i int, q resolve.Question) (*resolve.Ans
 			}
 			return nil, last
 		}
-		if edns && (r.Rcode == dns.RcodeFormatError || r.Rcode == dns.RcodeNotImplemented) && r.IsEdns0() == nil {
-			// RFC 6891 §7: a server that does not know EDNS answers
-			// FORMERR (or NOTIMP) without an OPT record; ask it again
-			// without one. This does not count as an attempt.
+		if edns && upstream.EDNSUnknown(r) {
+			// Ask again without EDNS; this does not count as an attempt.
 			edns = false
 			attempt--
 			continue

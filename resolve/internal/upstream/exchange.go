@@ -197,6 +197,24 @@ func IsTimeout(err error) bool {
 	return ok && ne.Timeout()
 }
 
+// RetryTruncated asks m again over TCP when r, the reply to it over UDP
+// (err its error), is truncated (RFC 7766 §5), and returns the reply to
+// go on with and whether it came over TCP.
+func RetryTruncated(ctx context.Context, server string, m *dns.Msg, timeout time.Duration, r *dns.Msg, err error) (*dns.Msg, bool, error) {
+	if err != nil || !r.Truncated {
+		return r, false, err
+	}
+	r, err = Exchange(ctx, "tcp", server, m, timeout)
+	return r, true, err
+}
+
+// EDNSUnknown reports a reply from a server that does not know EDNS:
+// FORMERR (or NOTIMP) without an OPT record (RFC 6891 §7). The query is
+// asked again without EDNS.
+func EDNSUnknown(r *dns.Msg) bool {
+	return (r.Rcode == dns.RcodeFormatError || r.Rcode == dns.RcodeNotImplemented) && r.IsEdns0() == nil
+}
+
 // RcodeOf is a's rcode for a log line ("" without an answer).
 func RcodeOf(a *resolve.Answer) string {
 	if a == nil {
