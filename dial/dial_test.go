@@ -71,8 +71,8 @@ func TestPolicyCheck(t *testing.T) {
 				t.Errorf("%s: %v, want a ForbiddenError", tt.addr, err)
 				continue
 			}
-			if fe.Range != tt.range_ {
-				t.Errorf("%s: range %q, want %q", tt.addr, fe.Range, tt.range_)
+			if fe.Class.Name != tt.range_ {
+				t.Errorf("%s: range %q, want %q", tt.addr, fe.Class.Name, tt.range_)
 			}
 		}
 		if err := (&Policy{AllowPrivate: true}).Check(addr); err != nil {

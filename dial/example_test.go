@@ -23,7 +23,7 @@ func ExampleNet() {
 	_, err = d.DialContext(context.Background(), "tcp", ln.Addr().String())
 	fmt.Println(errors.Is(err, dial.ErrForbidden))
 	if fe, ok := errors.AsType[*dial.ForbiddenError](err); ok {
-		fmt.Println(fe.Range)
+		fmt.Println(fe.Class.Name)
 	}
 	// Output:
 	// true

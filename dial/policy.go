@@ -14,12 +14,11 @@ var ErrForbidden = errors.New("dial: address not allowed")
 // ForbiddenError is a connection the Policy refused.
 type ForbiddenError struct {
 	Addr netip.Addr
-	// Range names the special-purpose block the address is in, as the
-	// IANA registries of RFC 6890 name it ("loopback", "private-use"); for
-	// an IPv6 address that leads to an IPv4 one, the IPv4 address's block.
-	Range string
-	// Class is the whole classification, with the block's RFC and, for
-	// NAT64, 6to4 and IPv4-mapped addresses, the IPv4 address inside.
+	// Class is what package ipclass says of Addr: Class.Name names the
+	// special-purpose block, as the IANA registries of RFC 6890 name it
+	// ("loopback", "private-use"), with the block's RFC and, for NAT64,
+	// 6to4 and IPv4-mapped addresses, the IPv4 address inside, whose block
+	// it is.
 	Class ipclass.Class
 }
 
@@ -53,7 +52,7 @@ func (p *Policy) Check(addr netip.Addr) error {
 		return nil
 	}
 	if c := ipclass.Of(addr); !c.Global() {
-		return &ForbiddenError{Addr: addr, Range: c.Name, Class: c}
+		return &ForbiddenError{Addr: addr, Class: c}
 	}
 	return nil
 }
