@@ -416,3 +416,17 @@ func TestCSVRecordsOmitted(t *testing.T) {
 		t.Errorf("mx_records = %s, want %d", row[i], route.MaxRecords+10)
 	}
 }
+
+// TestUnanswered: the error lines for want of an answer are every kind
+// but the answers that are broken (a CNAME loop, a mail loop) and the
+// entries that are not domains.
+func TestUnanswered(t *testing.T) {
+	s := &Summary{Errors: map[ErrorKind]int64{
+		KindInvalidInput: 1, KindCNAME: 2, KindMailLoop: 4,
+		KindTimeout: 8, KindServFail: 16, KindRefused: 32, KindBadResponse: 64,
+		KindNotInZone: 128, KindCancelled: 256, KindOther: 512,
+	}}
+	if got := s.Unanswered(); got != 1016 {
+		t.Errorf("Unanswered() = %d, want 1016", got)
+	}
+}

@@ -150,6 +150,22 @@ func (s *Summary) add(o *outcome) {
 	}
 }
 
+// Unanswered counts the error lines that are errors for want of a usable
+// answer: every kind but invalid input, and a CNAME loop or chain or a
+// mail loop, which are answers (broken ones). When every line written is
+// one, the scan could not be done, however well it went through the list.
+func (s *Summary) Unanswered() int64 {
+	var n int64
+	for kind, c := range s.Errors {
+		switch kind {
+		case KindInvalidInput, KindCNAME, KindMailLoop:
+		default:
+			n += c
+		}
+	}
+	return n
+}
+
 // countFindings counts each ID of one domain's findings once. A domain
 // has a few findings, where a scan of those before finds a repeat
 // without building a set; past onceScan of them a set does, so that a

@@ -236,11 +236,7 @@ func (g *globals) scanExit(err error, sum *scan.Summary, o *scanOptions) error {
 		// way it failed, as jobFailed has it for route): the scan could
 		// not be done (exit 3), however well it went through the list.
 		var failed error
-		unanswered := -sum.Errors[scan.KindInvalidInput] - sum.Errors[scan.KindCNAME] - sum.Errors[scan.KindMailLoop]
-		for _, n := range sum.Errors {
-			unanswered += n
-		}
-		if sum.Written > 0 && unanswered == sum.Written {
+		if sum.Written > 0 && sum.Unanswered() == sum.Written {
 			failed = errors.New("no domain got an answer: are the resolvers reachable?")
 		}
 		worst := finding.Severity(0)
