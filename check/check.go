@@ -103,10 +103,9 @@ type Facts struct {
 
 	// DANE has one result per exchange with addresses (probe.Addressed),
 	// nil where the TLSA lookup failed; DANEErrs says why, in the same
-	// order, and DANEErr in one line.
+	// order.
 	DANE     []*dane.Result `json:"dane"`
 	DANEErrs []error        `json:"-"`
-	DANEErr  error          `json:"-"`
 
 	DNSBL    *dnsbl.Result `json:"dnsbl,omitzero"`
 	DNSBLErr error         `json:"-"`
@@ -136,7 +135,6 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		}
 		inner.Go(func() {
 			f.DANE, f.DANEErrs = probe.GatherTLSA(ctx, a.Resolver, probe.Addressed(hosts), dane.Options{Logger: a.Logger})
-			f.DANEErr = oneLine(f.DANEErrs)
 		})
 		if a.DNSBL != nil && len(addrs) > 0 {
 			inner.Go(func() {

@@ -403,9 +403,6 @@ func judgeDANE(f *Facts) Verdict {
 	if v, ok := noRoute(f); ok {
 		return v
 	}
-	if f.DANEErr != nil && len(f.DANE) == 0 {
-		return failed(f.DANEErr)
-	}
 	if len(f.DANE) == 0 {
 		return nothing // no exchange is a name with addresses
 	}
@@ -444,7 +441,7 @@ func judgeDANE(f *Facts) Verdict {
 			summary += fmt.Sprintf("; %s matched", prose.Count(matched, "server"))
 		}
 	}
-	return judged(fs, summary, f.DANEErr)
+	return judged(fs, summary, oneLine(f.DANEErrs))
 }
 
 // daneChecks matches every probed endpoint against its exchange's TLSA
