@@ -20,12 +20,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/lookuplog"
 	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/resolve"
 )
@@ -77,21 +77,17 @@ func (r *Result) Usable() []*dns.TLSA {
 // alias is followed. A lookup that does not settle (SERVFAIL, time-out) is
 // the error: a validating sender defers mail then, and it must not be
 // reported as "no TLSA".
-func Lookup(ctx context.Context, r resolve.Resolver, host string, opts Options) (res *Result, err error) {
-	if opts.Logger != nil {
-		start := time.Now()
-		defer func() {
-			args := []any{"host", host, "duration", time.Since(start)}
-			if err != nil {
-				args = append(args, "err", err)
-			} else {
-				args = append(args, "records", len(res.Records), "secure", res.Secure, "base", res.Base)
-			}
-			opts.Logger.Debug("dane lookup", args...)
-		}()
-	}
+func Lookup(ctx context.Context, r resolve.Resolver, host string, opts Options) (*Result, error) {
 	host = strings.TrimSuffix(dns.CanonicalName(host), ".")
-	res = &Result{Host: host, Name: opts.tlsaName(host), Records: []Record{}}
+	return lookuplog.Run(opts.Logger, "dane lookup", []any{"host", host},
+		func() (*Result, error) { return lookup(ctx, r, host, opts) },
+		func(res *Result) []any {
+			return []any{"records", len(res.Records), "secure", res.Secure, "base", res.Base}
+		})
+}
+
+func lookup(ctx context.Context, r resolve.Resolver, host string, opts Options) (*Result, error) {
+	res := &Result{Host: host, Name: opts.tlsaName(host), Records: []Record{}}
 	var addr, direct *resolve.Result
 	var addrErr, directErr error
 	var wg sync.WaitGroup

@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/internal/lookuplog"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -109,21 +109,12 @@ type Result struct {
 // returned joined with the others, next to the Result; a failure is never
 // read as "no key". Invalid caller selectors (Options.Selectors) are an
 // error wrapping ErrBadSelector, with a nil Result.
-func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (res *Result, err error) {
-	if opts.Logger != nil {
-		start := time.Now()
-		defer func() {
-			args := []any{"domain", domain, "duration", time.Since(start)}
-			if res != nil {
-				args = append(args, "probed", len(res.Probed), "keys", len(res.Keys), "failed", len(res.Failed))
-			}
-			if err != nil {
-				args = append(args, "err", err)
-			}
-			opts.Logger.Debug("dkim lookup", args...)
-		}()
-	}
-	return lookup(ctx, r, domain, opts.Selectors)
+func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (*Result, error) {
+	return lookuplog.Run(opts.Logger, "dkim lookup", []any{"domain", domain},
+		func() (*Result, error) { return lookup(ctx, r, domain, opts.Selectors) },
+		func(res *Result) []any {
+			return []any{"probed", len(res.Probed), "keys", len(res.Keys), "failed", len(res.Failed)}
+		})
 }
 
 // Options configure Lookup; the zero value probes DefaultSelectors only.

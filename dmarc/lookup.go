@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/internal/lookuplog"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -91,21 +91,10 @@ func OrganizationalDomain(d dnsname.Name) dnsname.Name {
 // failure is never "no DMARC record". A failure of a consent query does not
 // lose the rest: the Result comes back with that destination's Consent
 // Unknown, together with an error naming the failed queries.
-func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (res *Result, err error) {
-	if opts.Logger != nil {
-		start := time.Now()
-		defer func() {
-			args := []any{"domain", domain, "duration", time.Since(start)}
-			if res != nil {
-				args = append(args, "policy_domain", res.PolicyDomain, "policy", res.Policy)
-			}
-			if err != nil {
-				args = append(args, "err", err)
-			}
-			opts.Logger.Debug("dmarc lookup", args...)
-		}()
-	}
-	return lookup(ctx, r, domain)
+func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (*Result, error) {
+	return lookuplog.Run(opts.Logger, "dmarc lookup", []any{"domain", domain},
+		func() (*Result, error) { return lookup(ctx, r, domain) },
+		func(res *Result) []any { return []any{"policy_domain", res.PolicyDomain, "policy", res.Policy} })
 }
 
 // Options configure Lookup; the zero value is ready to use.

@@ -21,11 +21,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/lookuplog"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -105,28 +105,21 @@ func QueryName(addr netip.Addr, zone string) string {
 // A list that fails or refuses is an Unusable entry, not an error. The
 // error is for a blacklist check that could not be done at all: not one
 // query, test entries included, got an answer (the resolver is down).
-func Lookup(ctx context.Context, r resolve.Resolver, addrs []netip.Addr, opts Options) (res *Result, err error) {
-	if opts.Logger != nil {
-		start := time.Now()
-		defer func() {
-			args := []any{"addresses", len(addrs), "duration", time.Since(start)}
-			if res != nil {
-				args = append(args, "entries", len(res.Entries))
-			}
-			if err != nil {
-				args = append(args, "err", err)
-			}
-			opts.Logger.Debug("dnsbl lookup", args...)
-		}()
-	}
+func Lookup(ctx context.Context, r resolve.Resolver, addrs []netip.Addr, opts Options) (*Result, error) {
 	addrs = slices.DeleteFunc(slices.Clone(addrs), func(a netip.Addr) bool {
 		a = a.Unmap()
 		return !a.IsGlobalUnicast() || a.IsPrivate()
 	})
+	return lookuplog.Run(opts.Logger, "dnsbl lookup", []any{"addresses", len(addrs)},
+		func() (*Result, error) { return check(ctx, r, addrs, opts.Lists) },
+		func(res *Result) []any { return []any{"entries", len(res.Entries)} })
+}
+
+// check asks every list about every one of addrs, which are all global.
+func check(ctx context.Context, r resolve.Resolver, addrs []netip.Addr, lists []string) (*Result, error) {
 	if len(addrs) == 0 {
 		return &Result{Entries: []Entry{}}, nil
 	}
-	lists := opts.Lists
 	if len(lists) == 0 {
 		lists = DefaultLists
 	}

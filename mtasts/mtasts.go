@@ -24,12 +24,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/lookuplog"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -100,20 +100,14 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 // policy is fetched even when the record is malformed, so one run reports
 // every problem. A temporary failure of the TXT lookup is the error; every
 // other problem is in the Result.
-func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (res *Result, err error) {
-	if opts.Logger != nil {
-		start := time.Now()
-		defer func() {
-			args := []any{"domain", domain, "duration", time.Since(start)}
-			if err != nil {
-				args = append(args, "err", err)
-			} else {
-				args = append(args, "records", len(res.TXT), "policy", res.Policy != nil)
-			}
-			opts.Logger.Debug("mta-sts lookup", args...)
-		}()
-	}
-	res = &Result{Domain: string(domain), TXT: []string{}}
+func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (*Result, error) {
+	return lookuplog.Run(opts.Logger, "mta-sts lookup", []any{"domain", domain},
+		func() (*Result, error) { return lookup(ctx, r, domain, opts) },
+		func(res *Result) []any { return []any{"records", len(res.TXT), "policy", res.Policy != nil} })
+}
+
+func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (*Result, error) {
+	res := &Result{Domain: string(domain), TXT: []string{}}
 	// RFC 8461 §3.1: the record is a TXT record at _mta-sts.DOMAIN; a
 	// CNAME there is followed like any other.
 	txt, err := resolve.Follow(ctx, r, resolve.Q("_mta-sts."+domain.FQDN(), dns.TypeTXT))

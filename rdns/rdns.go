@@ -13,11 +13,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/lookuplog"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -37,21 +37,10 @@ type Result struct {
 // Lookup finds the PTR names of addr and confirms them forward, asking for
 // every name at once. A temporary failure of the PTR lookup is an error;
 // failures of the forward lookups leave that name unconfirmed.
-func Lookup(ctx context.Context, r resolve.Resolver, addr netip.Addr, opts Options) (res *Result, err error) {
-	if opts.Logger != nil {
-		start := time.Now()
-		defer func() {
-			args := []any{"address", addr, "duration", time.Since(start)}
-			if res != nil {
-				args = append(args, "names", len(res.Names), "confirmed", res.Confirmed)
-			}
-			if err != nil {
-				args = append(args, "err", err)
-			}
-			opts.Logger.Debug("rdns lookup", args...)
-		}()
-	}
-	return lookup(ctx, r, addr)
+func Lookup(ctx context.Context, r resolve.Resolver, addr netip.Addr, opts Options) (*Result, error) {
+	return lookuplog.Run(opts.Logger, "rdns lookup", []any{"address", addr},
+		func() (*Result, error) { return lookup(ctx, r, addr) },
+		func(res *Result) []any { return []any{"names", len(res.Names), "confirmed", res.Confirmed} })
 }
 
 // Options configure Lookup; the zero value is ready to use.

@@ -13,12 +13,12 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/lookuplog"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -206,21 +206,10 @@ type Result struct {
 
 // Lookup asks for the TLS-RPT record of domain (RFC 8460 §3). A temporary
 // failure is an error with a nil Result, never "no record".
-func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (res *Result, err error) {
-	if opts.Logger != nil {
-		start := time.Now()
-		defer func() {
-			args := []any{"domain", domain, "duration", time.Since(start)}
-			if res != nil {
-				args = append(args, "records", len(res.Records))
-			}
-			if err != nil {
-				args = append(args, "err", err)
-			}
-			opts.Logger.Debug("tlsrpt lookup", args...)
-		}()
-	}
-	return lookup(ctx, r, domain)
+func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (*Result, error) {
+	return lookuplog.Run(opts.Logger, "tlsrpt lookup", []any{"domain", domain},
+		func() (*Result, error) { return lookup(ctx, r, domain) },
+		func(res *Result) []any { return []any{"records", len(res.Records)} })
 }
 
 // Options configure Lookup; the zero value is ready to use.
