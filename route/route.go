@@ -348,17 +348,15 @@ func (p *Planner) dedupe(ctx context.Context, plan *Plan, target string, records
 		if k%checkEvery == checkEvery-1 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		i, seen := -1, false
-		if index != nil {
-			i, seen = index[r.Exchange]
-		} else {
+		i := -1
+		if index == nil {
 			i = slices.IndexFunc(out, func(o exchange) bool { return o.Exchange == r.Exchange })
-			seen = i >= 0
+		} else if j, ok := index[r.Exchange]; ok {
+			i = j
+		} else {
+			index[r.Exchange] = len(out)
 		}
-		if !seen {
-			if index != nil {
-				index[r.Exchange] = len(out)
-			}
+		if i < 0 {
 			out = append(out, r)
 			continue
 		}
