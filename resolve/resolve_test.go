@@ -56,6 +56,21 @@ func TestCanonicalName(t *testing.T) {
 	}
 }
 
+// TestCanonicalNameNoAlloc: every question a scan asks goes through
+// CanonicalName (Q), most of them already canonical, and every record of
+// every answer through EqualNames: neither allocates for such a name.
+func TestCanonicalNameNoAlloc(t *testing.T) {
+	for _, name := range []string{"mx1.example.com.", "_25._tcp.mx.example.", "."} {
+		if n := testing.AllocsPerRun(100, func() { resolve.Q(name, dns.TypeMX) }); n != 0 {
+			t.Errorf("Q(%q): %v allocations, want 0", name, n)
+		}
+		upper := strings.ToUpper(name)
+		if n := testing.AllocsPerRun(100, func() { resolve.EqualNames(upper, name) }); n != 0 {
+			t.Errorf("EqualNames(%q, %q): %v allocations, want 0", upper, name, n)
+		}
+	}
+}
+
 // FuzzCanonicalName: the canonical form is fully qualified, folded and a
 // fixed point; EqualNames agrees with it; a name without escapes is
 // dns.CanonicalName's, and one miekg/dns can pack is what it reads back
