@@ -287,24 +287,20 @@ func judgePTR(f *Facts) Verdict {
 		return nothing
 	}
 	var fs []finding.Finding
-	var errs []string
+	var errs []error
 	n, outside := 0, 0
 	for _, h := range f.PTR {
 		for _, r := range h.Results {
 			fs = append(fs, rdns.Findings(r, h.Host)...)
 		}
-		errs = append(errs, h.Errors...)
+		for _, e := range h.Errors {
+			errs = append(errs, errors.New(e))
+		}
 		n += len(h.Results)
 		outside += h.Outside
 	}
-	var err error
-	switch {
-	case len(errs) == 1:
-		err = errors.New(errs[0])
-	case len(errs) > 1:
-		// One line however many failed: the first, and how many more.
-		err = fmt.Errorf("%s (and %d more)", errs[0], len(errs)-1)
-	}
+	// One line however many failed: the first, and how many more.
+	err := oneLine(errs)
 	switch {
 	case n == 0 && len(errs) == 0 && outside > 0:
 		// Nothing looked at is no pass.
