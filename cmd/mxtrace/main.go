@@ -16,7 +16,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -177,11 +176,7 @@ func parseNames(args []string) ([]dnsname.Name, error) {
 		n, err := parseName(a)
 		if err != nil {
 			return nil, hintIP(err, func(addr string) string {
-				addr = strings.Trim(addr, "[]")
-				if len(addr) > 5 && strings.EqualFold(addr[:5], "IPv6:") {
-					addr = addr[5:]
-				}
-				return "give a mail domain instead, or talk to that server with mxtrace probe " + addr
+				return "give a mail domain instead, or talk to that server with mxtrace probe " + literalAddress(addr)
 			})
 		}
 		names = append(names, n)

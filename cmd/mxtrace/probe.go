@@ -128,20 +128,25 @@ func (g *globals) probeTargets(ctx context.Context, a *probe.Auditor, targets []
 	return g.verdict(failed, worst)
 }
 
+// literalAddress returns the address inside an address literal (RFC 5321
+// §4.1.3: [192.0.2.1], [IPv6:2001:db8::1]; brackets only as a pair), or s
+// as it is.
+func literalAddress(s string) string {
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return s
+	}
+	s = s[1 : len(s)-1]
+	if len(s) > 5 && strings.EqualFold(s[:5], "IPv6:") {
+		s = s[5:]
+	}
+	return s
+}
+
 // parseTarget decides what an argument names: an IP address, or anything
 // with a port, is one host; so is a name with --host; anything else is a
 // domain or an e-mail address.
 func parseTarget(arg string, host bool) (probe.Target, error) {
-	addr := arg
-	if len(arg) >= 2 && arg[0] == '[' && arg[len(arg)-1] == ']' {
-		// An address literal (RFC 5321 §4.1.3): [192.0.2.1],
-		// [IPv6:2001:db8::1]; brackets only as a pair.
-		addr = arg[1 : len(arg)-1]
-		if len(addr) > 5 && strings.EqualFold(addr[:5], "IPv6:") {
-			addr = addr[5:]
-		}
-	}
-	if ip, err := netip.ParseAddr(addr); err == nil {
+	if ip, err := netip.ParseAddr(literalAddress(arg)); err == nil {
 		return probe.Target{Host: ip.Unmap().String()}, nil
 	}
 	if h, p, err := net.SplitHostPort(arg); err == nil {
