@@ -64,9 +64,8 @@ func queryName(domain string) (string, bool) {
 	if domain == "" || len(domain) > MaxNameLength {
 		return "", false
 	}
-	labels := strings.Split(domain, ".")
 	var b strings.Builder
-	for _, label := range labels {
+	for label := range strings.SplitSeq(domain, ".") {
 		if label == "" || len(label) > 63 {
 			return "", false
 		}
