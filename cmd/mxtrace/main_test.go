@@ -27,6 +27,18 @@ func mxtraceInput(t *testing.T, stdin io.Reader, args ...string) (int, string, s
 	return code, out.String(), errOut.String()
 }
 
+// closedUDP is a loopback UDP address where nothing listens: a query to
+// it is refused (port unreachable).
+func closedUDP(t *testing.T) string {
+	t.Helper()
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.LocalAddr().String()
+}
+
 // TestInvalidInput: every malformed name gets exit status 2 and one line
 // that names the problem, before any query is sent.
 func TestInvalidInput(t *testing.T) {
@@ -205,12 +217,7 @@ func TestHelp(t *testing.T) {
 // refused) means the job could not be done: exit 3, not a finding about
 // the domain.
 func TestNoResolverAnswers(t *testing.T) {
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.LocalAddr().String()
-	l.Close()
+	closed := closedUDP(t)
 	for _, cmd := range []string{"route", "check"} {
 		code, _, errOut := mxtrace(t, cmd, "--resolver", closed, "--timeout", "4s", "--fail-on", "never", "example.com")
 		if code != exitFailed || !strings.Contains(errOut, closed+" refused the query (port unreachable)") {
@@ -225,12 +232,7 @@ func TestNoResolverAnswers(t *testing.T) {
 // added ("routing: route d: temporary DNS failure: lookup d MX ...",
 // "spf: DNS lookup failed: ..."). The JSON keeps the whole error.
 func TestErrorLineOneSentence(t *testing.T) {
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.LocalAddr().String()
-	l.Close()
+	closed := closedUDP(t)
 	why := closed + " refused the query (port unreachable); check that a DNS server answers at " + closed + ", or name another with --resolver\n"
 	for _, tt := range []struct {
 		args []string
