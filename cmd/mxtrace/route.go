@@ -71,7 +71,7 @@ func (g *globals) printPlans(ctx context.Context, p *route.Planner, names []dnsn
 		func(ctx context.Context, n dnsname.Name) (*route.Plan, error) {
 			plan, err := p.Plan(ctx, n)
 			if !jobFailed(err) {
-				err = nil // a mail loop: a finding
+				err = nil // an answer broken for good (brokenForGood): a finding
 			}
 			return plan, err
 		},
