@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 )
 
 // CertExpiryWarning is how close to its end a certificate is reported as
@@ -150,13 +151,10 @@ func judgeCert(subj, host string, t *TLS, now time.Time) []finding.Finding {
 
 func days(d time.Duration) string {
 	n := int(d.Hours() / 24)
-	if n == 1 {
-		return "1 day"
-	}
 	if n < 1 {
 		return "less than a day"
 	}
-	return fmt.Sprintf("%d days", n)
+	return prose.Count(n, "day")
 }
 
 // bannerProblem says what is wrong with a failed greeting.

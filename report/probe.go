@@ -10,6 +10,7 @@ import (
 
 	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/route"
 )
@@ -47,11 +48,7 @@ func WriteProbe(w io.Writer, r *probe.Report, st Style, o ProbeOptions) error {
 			verdict = Plain(r.Error)
 		}
 	} else if len(r.Results) > 0 {
-		n := "1 address"
-		if len(r.Results) != 1 {
-			n = fmt.Sprintf("%d addresses", len(r.Results))
-		}
-		head += "  " + n + " probed"
+		head += "  " + prose.Count(len(r.Results), "address") + " probed"
 		if port := r.Results[0].Port; port != dial.SMTPPort {
 			head += fmt.Sprintf(" on port %d", port)
 		}
