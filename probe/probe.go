@@ -360,18 +360,13 @@ func (p *Prober) settings() *settings {
 	if s.dialer == nil {
 		s.dialer = &dial.Net{Timeout: s.t.Connect}
 	}
-	s.slow = cmpOr(s.slow, DefaultSlowBanner)
+	if s.slow <= 0 {
+		s.slow = DefaultSlowBanner
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	return s
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
 
 // defaultHelloName is the machine's name when it is fully qualified
