@@ -458,10 +458,6 @@ func judgeSMTP(f *Facts) Verdict {
 	if f.SMTP == nil {
 		return nothing
 	}
-	ptr := map[netip.Addr][]string{}
-	for a, r := range f.ptrByAddress() {
-		ptr[a] = r.Names
-	}
 	greeted, tlsOK := 0, 0
 	for _, r := range f.SMTP {
 		if r.Greeted() {
@@ -478,7 +474,7 @@ func judgeSMTP(f *Facts) Verdict {
 	summary := fmt.Sprintf("%d of %s %s, %d with STARTTLS", greeted, prose.Count(len(f.SMTP), "address"), verb, tlsOK)
 	// An address our own deadline cut short was not probed: the area
 	// could not be checked there, which is no finding about the server.
-	return judged(probe.Findings(f.SMTP, f.ProbedAt, ptr), summary, probe.OutOfTime(f.SMTP))
+	return judged(probe.Findings(f.SMTP, f.ProbedAt, probe.PTRNames(f.PTR)), summary, probe.OutOfTime(f.SMTP))
 }
 
 func judgeTiers(f *Facts) Verdict {
