@@ -74,15 +74,18 @@ func (res *Result) follow(ctx context.Context, r Resolver, fromMemory bool) erro
 		if queries > MaxCNAMEChain {
 			return &Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w (more than %d aliases)", ErrCNAMEChain, MaxCNAMEChain)}
 		}
+		// res.Name is canonical already, q's (Q, NewQuestion) or an
+		// alias target made so below: not canonicalised again.
+		ask := Question{Name: res.Name, Type: q.Type}
 		var a *Answer
 		if fromMemory {
 			var ok bool
-			if a, ok = CachedAnswer(r, Q(res.Name, q.Type)); !ok {
+			if a, ok = CachedAnswer(r, ask); !ok {
 				return ErrNotCached
 			}
 		} else {
 			var err error
-			if a, err = r.Lookup(ctx, Q(res.Name, q.Type)); err != nil {
+			if a, err = r.Lookup(ctx, ask); err != nil {
 				return err
 			}
 		}

@@ -236,7 +236,7 @@ func (z *Zones) lookup(ctx context.Context, q Question) (*Answer, error) {
 		return nil, &Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: %w", ErrTimeout, err)}
 	}
 	a := &Answer{Question: q, Authoritative: true, Server: "zone:" + z.source}
-	name := CanonicalName(q.Name)
+	name := q.Name // canonical (Q, NewQuestion)
 	seen := map[string]bool{}
 	a.AD = true
 	for {
