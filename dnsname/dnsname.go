@@ -196,8 +196,13 @@ func addressReason(s string) string {
 	if len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']' {
 		return "is an address literal, not a domain name"
 	}
-	if _, err := netip.ParseAddr(s); err == nil {
-		return "is an IP address, not a domain name"
+	// An IPv6 address has a colon, an IPv4 one only digits and dots: no
+	// name has either form, and netip.ParseAddr allocates its error for
+	// every name it is given.
+	if strings.Contains(s, ":") || strings.Trim(s, "0123456789.") == "" {
+		if _, err := netip.ParseAddr(s); err == nil {
+			return "is an IP address, not a domain name"
+		}
 	}
 	if !strings.Contains(s, ".") {
 		return ""

@@ -249,6 +249,17 @@ func FuzzParent(f *testing.F) {
 	})
 }
 
+// TestParseAddressCheckNoAlloc: telling an address from a name (an IP
+// address parsed as one) allocates nothing for a name, which no address
+// parser needs to see: a scan parses every input line.
+func TestParseAddressCheckNoAlloc(t *testing.T) {
+	for _, in := range []string{"example.com", "d123.tld3.test", "mx-1.example"} {
+		if got := testing.AllocsPerRun(100, func() { addressReason(in) }); got != 0 {
+			t.Errorf("addressReason(%q): %v allocations, want 0", in, got)
+		}
+	}
+}
+
 // TestParseAllocs: a scan parses every input line, so checking a plain
 // name's labels allocates nothing beyond the IDNA mapping (one) and the
 // lower-casing of a name that needs it (one more); the error path alone
