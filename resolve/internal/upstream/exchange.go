@@ -70,7 +70,7 @@ func Exchange(ctx context.Context, network, server string, m *dns.Msg, timeout t
 	for range MaxStrayReplies {
 		n, err := conn.Read(buf)
 		if err != nil {
-			if stray != nil && IsTimeout(err) {
+			if stray != nil && isTimeout(err) {
 				return nil, fmt.Errorf("%w (and dropped a reply: %w)", resolve.ErrTimeout, stray)
 			}
 			return nil, NetError(ctx, err)
@@ -177,7 +177,7 @@ func NetError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: %w", resolve.ErrTimeout, ctx.Err())
 	}
-	if IsTimeout(err) {
+	if isTimeout(err) {
 		return resolve.ErrTimeout
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -191,8 +191,8 @@ func NetError(ctx context.Context, err error) error {
 	return err
 }
 
-// IsTimeout reports whether err is a network time-out.
-func IsTimeout(err error) bool {
+// isTimeout reports whether err is a network time-out.
+func isTimeout(err error) bool {
 	ne, ok := errors.AsType[net.Error](err)
 	return ok && ne.Timeout()
 }
