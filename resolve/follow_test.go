@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/resolve/internal/resolvetest"
 )
 
 // TestFollowBounds: loops (to the name asked or to a name inside the
@@ -59,7 +60,7 @@ func (f fixed) Lookup(context.Context, resolve.Question) (*resolve.Answer, error
 // with the answer, not copied, and cannot be appended into it; records
 // interleaved with others are copied.
 func TestFollowRecords(t *testing.T) {
-	rr := func(s string) dns.RR { return mustRR(t, s) }
+	rr := func(s string) dns.RR { return resolvetest.MustRR(t, s) }
 	q := resolve.Q("a.test.", dns.TypeA)
 	for _, tt := range []struct {
 		name   string
@@ -114,7 +115,7 @@ func (tb table) Lookup(_ context.Context, q resolve.Question) (*resolve.Answer, 
 // (also the second of a chain the server stopped), and otherwise gives
 // Follow's result; a resolver with no memory never has an answer.
 func TestFollowCached(t *testing.T) {
-	rr := func(s string) dns.RR { return mustRR(t, s) }
+	rr := func(s string) dns.RR { return resolvetest.MustRR(t, s) }
 	soa := []dns.RR{rr("test. 300 SOA ns.test. h.test. 1 2 3 4 60")}
 	qa, qb, qnx := resolve.Q("a.test.", dns.TypeA), resolve.Q("b.other.", dns.TypeA), resolve.Q("nx.test.", dns.TypeA)
 	asked := 0

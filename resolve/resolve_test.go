@@ -8,7 +8,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/resolve"
-	"github.com/mxtrace/mxtrace/resolve/internal/resolvetest"
 )
 
 // TestCanonicalName: names without escapes agree with miekg's
@@ -131,9 +130,4 @@ func TestEqualNames(t *testing.T) {
 			}
 		}
 	}
-}
-
-func mustRR(t *testing.T, s string) dns.RR {
-	t.Helper()
-	return resolvetest.MustRR(t, s)
 }
