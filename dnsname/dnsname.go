@@ -76,11 +76,11 @@ func (n Name) Unicode() string {
 // Parent returns the name with its first label removed, and false at a
 // top-level name (whose parent, the root, is not a Name).
 func (n Name) Parent() (Name, bool) {
-	p, ok := Parent(n.FQDN())
+	p, ok := Parent(string(n))
 	if !ok || p == "." {
 		return "", false
 	}
-	return Name(strings.TrimSuffix(p, ".")), true
+	return Name(p), true
 }
 
 // Parent returns the parent of a domain name in presentation format (RFC
