@@ -153,11 +153,7 @@ func spelled(name string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	b := []byte(s)
-	for i, c := range b {
-		b[i] = lowerASCII(c)
-	}
-	return string(b), true
+	return folded(s, 0), true
 }
 
 func (q Question) String() string {
