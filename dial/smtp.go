@@ -10,13 +10,17 @@ const SMTPPort = 25
 // The time-outs RFC 5321 §4.5.3.2 asks an SMTP client to allow, per stage.
 const (
 	GreetingTimeout     = 5 * time.Minute  // §4.5.3.2.1 Initial 220 Message
-	MailTimeout         = 5 * time.Minute  // §4.5.3.2.2 MAIL Command
-	RcptTimeout         = 5 * time.Minute  // §4.5.3.2.3 RCPT Command
+	MailTimeout         = 5 * time.Minute  // §4.5.3.2.2 MAIL Command, and §4.5.3.2.3 RCPT Command: the same
 	DataInitTimeout     = 2 * time.Minute  // §4.5.3.2.4 DATA Initiation
 	DataBlockTimeout    = 3 * time.Minute  // §4.5.3.2.5 Data Block
 	DataTermTimeout     = 10 * time.Minute // §4.5.3.2.6 DATA Termination
 	TLSHandshakeTimeout = 5 * time.Minute  // RFC 3207 sets none; as for a command
 )
+
+// QuitTimeout bounds the wait for the reply to QUIT, which RFC 5321
+// §4.5.3.2 gives no time-out of its own: by then the session has done what
+// it came for, and the reply changes nothing (§4.1.1.10).
+const QuitTimeout = 5 * time.Second
 
 // SMTPTimeouts bound one SMTP session: Session the whole of it, each other
 // field one stage inside it (a stage ends at its own time-out or at the

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/internal/printable"
 	"github.com/mxtrace/mxtrace/internal/prose"
 )
@@ -327,15 +328,11 @@ func (ss *session) relay() bool {
 // Result's error.
 func (ss *session) quit() {
 	prev := ss.res.Err
-	_, err := ss.cmdWithin(StepQuit, "QUIT", min(ss.s.t.Command, quitTimeout))
+	_, err := ss.cmdWithin(StepQuit, "QUIT", min(ss.s.t.Command, dial.QuitTimeout))
 	if err != nil && prev != nil {
 		ss.res.Err = prev
 	}
 }
-
-// quitTimeout bounds the wait for the 221 to QUIT: the probe has its
-// answers by then.
-const quitTimeout = 5 * time.Second
 
 // cmd sends one command line and reads the reply. On failure it records
 // the step's error and returns it.

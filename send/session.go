@@ -58,9 +58,6 @@ func (e *ReplyError) Error() string {
 // Permanent reports a 5xx reply (RFC 5321 §4.2.1).
 func (e *ReplyError) Permanent() bool { return e.Code >= 500 && e.Code < 600 }
 
-// quitTimeout bounds the wait for the reply to QUIT, which changes nothing.
-const quitTimeout = 5 * time.Second
-
 // maxReplyText cuts reply texts kept in an Attempt.
 const maxReplyText = 1024
 
@@ -567,7 +564,7 @@ func (ss *session) quit() {
 	if ss.c == nil {
 		return
 	}
-	ss.c.CommandTimeout = min(ss.t.Command, quitTimeout)
+	ss.c.CommandTimeout = min(ss.t.Command, dial.QuitTimeout)
 	_ = ss.c.Quit()
 }
 
