@@ -1,0 +1,147 @@
+// Package serve is mxtrace's HTTP face: a JSON API whose bodies are the
+// very objects the command line prints with --json, server-sent events for
+// a check in progress, a bulk scan endpoint, and a server-rendered web page
+// (templates and assets in web/, embedded). It calls route, check, probe,
+// spf and scan as cmd/mxtrace does and has no mail logic of its own.
+//
+// A server is meant to be exposed to strangers, who may name any domain,
+// and so any host, since an MX record is a pointer its owner controls: the
+// outbound dialer it is given refuses non-public addresses at connect time
+// (package dial), clients are rate-limited, concurrent checks are bounded,
+// and every request has a deadline (docs/serve.md).
+package serve
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/probe"
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
+	"github.com/mxtrace/mxtrace/spf"
+)
+
+// Config is what a Server is built from: the engine, wired by the caller
+// exactly as the command line wires it, and the limits.
+type Config struct {
+	// Resolver is the one DNS cache every request shares, so a popular
+	// domain is resolved once per TTL however many people ask.
+	Resolver resolve.Resolver
+	// Planner computes delivery plans through Resolver.
+	Planner *route.Planner
+	// Auditor runs checks; its Probe, when set, dials through a dialer
+	// whose policy refuses non-public addresses.
+	Auditor *check.Auditor
+	// Prober audits a domain's exchanges over SMTP (GET /api/v1/probe).
+	Prober *probe.Auditor
+	// SPF evaluates check_host for GET /api/v1/spf.
+	SPF *spf.Checker
+
+	// Timeout is the deadline of one request's work (504 past it).
+	Timeout time.Duration
+	// MaxChecks bounds the checks, probes and scans running at once;
+	// beyond it requests get 503 with Retry-After.
+	MaxChecks int
+	// Rate and Burst are each client's token bucket: requests per second
+	// and the burst allowed, per IPv4 address and per IPv6 /64.
+	Rate  float64
+	Burst int
+	// TrustProxy lists the reverse proxies whose X-Forwarded-For is
+	// believed; a client elsewhere is its own address.
+	TrustProxy []netip.Prefix
+	// MaxScanDomains and MaxScanBytes bound a POST /api/v1/scan body.
+	MaxScanDomains int
+	MaxScanBytes   int64
+
+	Logger *slog.Logger // nil: silent
+}
+
+// Server serves the API and the page. Build it with New.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	handler http.Handler
+}
+
+// New checks cfg and builds a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Resolver == nil || cfg.Planner == nil || cfg.Auditor == nil {
+		return nil, errors.New("serve: Resolver, Planner and Auditor are required")
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	for _, e := range s.endpoints() {
+		mux.Handle(e.Method+" "+e.Pattern, e.Handler)
+	}
+	s.handler = mux
+	return s, nil
+}
+
+// Handler is the server's whole HTTP handler, for tests and for mounting.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// endpoint is one route served.
+type endpoint struct {
+	Method, Pattern string
+	// API: the route is part of the JSON API and so of openapi.json.
+	API     bool
+	Handler http.Handler
+}
+
+// endpoints lists every route the server answers, in one place: the mux
+// is built from it and openapi.json is tested against it.
+func (s *Server) endpoints() []endpoint {
+	return []endpoint{
+		{"GET", "/api/v1/route/{domain}", true, http.HandlerFunc(s.apiRoute)},
+		{"GET", "/api/v1/check/{domain}", true, http.HandlerFunc(s.apiCheck)},
+		{"GET", "/api/v1/check/{domain}/events", true, http.HandlerFunc(s.apiCheckEvents)},
+		{"GET", "/api/v1/probe/{domain}", true, http.HandlerFunc(s.apiProbe)},
+		{"GET", "/api/v1/spf/{domain}", true, http.HandlerFunc(s.apiSPF)},
+		{"POST", "/api/v1/scan", true, http.HandlerFunc(s.apiScan)},
+		{"GET", "/api/v1/openapi.json", true, http.HandlerFunc(s.apiOpenAPI)},
+		{"GET", "/{$}", false, http.HandlerFunc(s.pageHome)},
+		{"GET", "/d/{domain}", false, http.HandlerFunc(s.pageDomain)},
+		{"GET", "/static/", false, http.HandlerFunc(s.pageStatic)},
+		{"GET", "/healthz", false, http.HandlerFunc(s.healthz)},
+	}
+}
+
+// Serve answers on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, lets requests in flight finish for up to grace, and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	return err
+}
+
+// healthz answers 200 "ok" while the server runs.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
