@@ -14,8 +14,8 @@
 #   mxtrace serve --zone examples/example.zone --zone examples/reverse.zone
 # on 127.0.0.1 with the per-client rate limit lifted (--rate and --burst
 # of a million: every request comes from 127.0.0.1, one client, which the
-# default limit would answer with 429), asks for the route once so that every later request is answered
-# from the shared cache, then runs wrk --latency for each number of wrk
+# default limit would answer with 429), asks for the route once so that
+# every later request is answered from the shared cache, then runs wrk --latency for each number of wrk
 # threads and connections, and prints requests/s and the p50/p99 latency
 # of each run, with the server's CPU time and the load average. The server
 # and wrk share the machine's cores, as the target asks (10,000 requests/s
