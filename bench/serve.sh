@@ -15,11 +15,12 @@
 # on 127.0.0.1 with the per-client rate limit lifted (--rate and --burst
 # of a million: every request comes from 127.0.0.1, one client, which the
 # default limit would answer with 429), asks for the route once so that
-# every later request is answered from the shared cache, then runs wrk --latency for each number of wrk
-# threads and connections, and prints requests/s and the p50/p99 latency
-# of each run, with the server's CPU time and the load average. The server
-# and wrk share the machine's cores, as the target asks (10,000 requests/s
-# or more, p99 under 50 ms, on a 2-core machine).
+# every later request is answered from the shared cache, then runs
+# wrk --latency for each number of wrk threads and connections, and prints
+# requests/s and the p50/p99 latency of each run, with the server's CPU
+# time and the load average. The server and wrk share the machine's cores,
+# as the target asks (10,000 requests/s or more, p99 under 50 ms, on a
+# 2-core machine).
 #
 # The server and wrk are killed by their PIDs on exit; the work directory
 # is removed unless KEEP=1.
