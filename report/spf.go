@@ -5,31 +5,13 @@ import (
 	"io"
 	"strings"
 
-	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/spf"
 )
 
-// SPF is what `spf --json` prints: check_host()'s result with the
-// record tree and its findings.
-type SPF struct {
-	Schema int `json:"schema"`
-	*spf.Result
-	Tree            *spf.Node         `json:"tree"`
-	TreeLookups     int               `json:"tree_lookups"`
-	TreeVoidLookups int               `json:"tree_void_lookups"`
-	Incomplete      bool              `json:"incomplete,omitempty"`
-	Findings        []finding.Finding `json:"findings"`
-	Error           string            `json:"error,omitempty"`
-	ElapsedMS       int64             `json:"elapsed_ms"`
-
-	// AnalysisErr is the tree walk's error (Error holds its text).
-	AnalysisErr error `json:"-"`
-}
-
 // WriteSPF prints the result for a person: the result line, the deciding
 // path, the counts, then the record tree and the findings.
-func WriteSPF(w io.Writer, o *SPF, st Style) error {
+func WriteSPF(w io.Writer, o *spf.Evaluation, st Style) error {
 	var b strings.Builder
 	// A domain or HELO name taken from the session may be empty (sender
 	// "user@"): shown as "", not as nothing.

@@ -15,7 +15,7 @@ import (
 // none.
 func TestSPFPathLookupFailed(t *testing.T) {
 	err := errors.New("spf: DNS lookup failed: lookup _spf.d.test. TXT: server failure (SERVFAIL)")
-	o := &report.SPF{Result: &spf.Result{Status: spf.TempError, Domain: "d.test", Err: err, Reason: err.Error(), Path: []spf.Step{
+	o := &spf.Evaluation{Result: &spf.Result{Status: spf.TempError, Domain: "d.test", Err: err, Reason: err.Error(), Path: []spf.Step{
 		{Domain: "d.test", Record: "v=spf1 include:_spf.d.test -all", Term: "include:_spf.d.test", Result: spf.TempError, Detail: "the included domain's evaluation ended in temperror"},
 		{Domain: "_spf.d.test", Via: "include", Position: -1, Result: spf.TempError, Detail: err.Error()},
 	}}}
@@ -33,7 +33,7 @@ func TestSPFPathLookupFailed(t *testing.T) {
 // (it began with two spaces and ended 'helo )').
 func TestSPFEmptyDomain(t *testing.T) {
 	err := errors.New(`spf: not a usable domain name: "" is empty (RFC 7208 §4.3)`)
-	o := &report.SPF{Result: &spf.Result{Status: spf.None, Err: err, Reason: err.Error()}}
+	o := &spf.Evaluation{Result: &spf.Result{Status: spf.None, Err: err, Reason: err.Error()}}
 	var b bytes.Buffer
 	if err := report.WriteSPF(&b, o, report.Style{}); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestSPFEmptyDomain(t *testing.T) {
 func TestSPFLongSender(t *testing.T) {
 	local := strings.Repeat("x", 100000)
 	err := errors.New("spf: something about " + local)
-	o := &report.SPF{Result: &spf.Result{Status: spf.Fail, Domain: "d.test", Sender: local + "@d.test", HELO: "h.test",
+	o := &spf.Evaluation{Result: &spf.Result{Status: spf.Fail, Domain: "d.test", Sender: local + "@d.test", HELO: "h.test",
 		Explanation: local, Err: err, Reason: err.Error()}}
 	var b bytes.Buffer
 	if err := report.WriteSPF(&b, o, report.Style{}); err != nil {
@@ -68,7 +68,7 @@ func TestSPFLongSender(t *testing.T) {
 			t.Errorf("no %.80q… in:\n%.2000s", want, out)
 		}
 	}
-	short := &report.SPF{Result: &spf.Result{Status: spf.Pass, Domain: "d.test", Sender: strings.Repeat("y", 64) + "@d.test", HELO: "h.test"}}
+	short := &spf.Evaluation{Result: &spf.Result{Status: spf.Pass, Domain: "d.test", Sender: strings.Repeat("y", 64) + "@d.test", HELO: "h.test"}}
 	b.Reset()
 	if err := report.WriteSPF(&b, short, report.Style{}); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@
 // client's address and gets pass, fail, softfail, neutral, none, temperror
 // or permerror.
 //
-// The package has three parts:
+// The package has these parts:
 //
 //   - Parse reads a record into Terms, checking the whole RFC 7208 §12
 //     grammar, macros included (§7). A *SyntaxError names the byte
@@ -25,6 +25,9 @@
 //     Findings judges it (spf-missing, spf-include-none, spf-redirect-none, spf-multiple,
 //     spf-syntax, spf-lookup-limit, spf-void-lookups, spf-plus-all,
 //     spf-neutral-all, spf-ptr).
+//   - Evaluate runs both for one client, as "mxtrace spf" and its HTTP
+//     API do, into an Evaluation; Request.Query builds its input from the
+//     text a person typed (a *RequestError when it cannot be used).
 //
 // Every DNS question goes through a resolve.Resolver. A temporary DNS
 // failure gives temperror (and an error from Lookup), never "none" or

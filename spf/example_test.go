@@ -74,3 +74,37 @@ _spf.shop 3600 TXT "v=spf1 ip4:198.51.100.0/24 ptr -all"
 	// tree: 3 lookups, 0 void
 	// spf-ptr _spf.shop.example
 }
+
+// Evaluate a request as "mxtrace spf" and GET /api/v1/spf/{domain} take
+// it: text parameters, checked by Query (a *RequestError is bad input),
+// then check_host() and the record tree at once.
+func ExampleEvaluate() {
+	zones, err := resolve.ParseZones(strings.NewReader(`
+$ORIGIN example.
+@     3600 SOA ns.example. hostmaster.example. 1 7200 900 1209600 300
+shop  3600 TXT "v=spf1 ip4:198.51.100.0/24 ?all"
+`), "example.zone")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c := &spf.Checker{Resolver: resolve.NewCache(zones, 0)}
+
+	_, _, err = spf.Request{Domain: "shop.example", IP: "198.51.100.300"}.Query()
+	fmt.Println(err)
+
+	q, tree, err := spf.Request{Domain: "orders@shop.example", IP: "198.51.100.7"}.Query()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	e := spf.Evaluate(context.Background(), c, q, tree, spf.Options{})
+	fmt.Println(e.Status, "for", e.Sender, "from", e.IP)
+	for _, f := range e.Findings {
+		fmt.Println(f.ID)
+	}
+	// Output:
+	// ip: "198.51.100.300" is not an IP address
+	// pass for orders@shop.example from 198.51.100.7
+	// spf-neutral-all
+}

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"net/netip"
-	"strings"
-	"sync"
-	"time"
+	"errors"
 
 	"github.com/spf13/cobra"
 
-	"github.com/mxtrace/mxtrace/dnsname"
-	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/spf"
 )
@@ -53,26 +48,24 @@ Exit status: 0 the evaluation ran, whatever the SPF result; 2 bad input
   mxtrace spf --json joe@example.org --ip 2001:db8::25`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if ipText == "" {
-				return usageError("--ip is required: the client address to evaluate the policy for")
+			req := spf.Request{IP: ipText, Sender: sender, HELO: helo}
+			if len(args) == 1 {
+				req.Domain = args[0]
 			}
-			ip, err := netip.ParseAddr(ipText)
-			if err != nil || ip.Zone() != "" {
-				return usageError("--ip: %q is not an IP address", ipText)
+			if sender == "" && cmd.Flags().Changed("sender") {
+				req.Sender = "<>" // --sender '': the null sender
 			}
-			q, name, err := spfQuery(args, sender, cmd.Flags().Changed("sender"), helo)
+			q, name, err := req.Query()
 			if err != nil {
-				return err
+				return spfUsage(err)
 			}
-			q.IP = ip
 			r, err := g.resolver()
 			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
 			defer cancel()
-			out := g.runSPF(ctx, &spf.Checker{Resolver: r, Logger: g.logger, Timeout: g.timeout},
-				spf.Options{Logger: g.logger}, name, q)
+			out := spf.Evaluate(ctx, &spf.Checker{Resolver: r, Logger: g.logger, Timeout: g.timeout}, q, name, spf.Options{Logger: g.logger})
 			if g.json {
 				err = report.WriteJSON(g.stdout, out)
 			} else {
@@ -99,69 +92,18 @@ Exit status: 0 the evaluation ran, whatever the SPF result; 2 bad input
 	return cmd
 }
 
-// spfQuery builds check_host()'s input from the command line: a DOMAIN
-// (or ADDRESS) typed as the argument, which must be valid; or, without
-// one, the session's sender and HELO name, from which check_host() derives
-// the domain (spf.Query.Identity) and judges it. name is the domain whose
-// record tree is walked: "" when the derived one is not a name the tree
-// walk can take, for which check_host() says none and why.
-func spfQuery(args []string, sender string, senderGiven bool, helo string) (q spf.Query, name dnsname.Name, err error) {
-	null := senderGiven && (sender == "" || sender == "<>")
-	if !null && sender != "" && !strings.Contains(sender, "@") {
-		return q, "", usageError("--sender: %q is not an e-mail address ('<>' is the null sender)", sender)
+// spfUsage is the usage error of a request spf.Request.Query refused,
+// worded for the command line: its parameters are flags, and an address
+// typed as the DOMAIN gets a hint.
+func spfUsage(err error) error {
+	re, ok := errors.AsType[*spf.RequestError](err)
+	switch {
+	case !ok:
+		return err
+	case re.Param == spf.ParamDomain:
+		return hintIP(&exitError{exitUsage, re.Err}, func(string) string { return "the client address goes in --ip" })
+	case re.Param != "":
+		return usageError("--%w", err)
 	}
-	if len(args) == 1 {
-		if name, err = parseName(args[0]); err != nil {
-			return q, "", hintIP(err, func(string) string { return "the client address goes in --ip" })
-		}
-		switch {
-		case !senderGiven && strings.Contains(args[0], "@"):
-			sender = strings.TrimSpace(args[0])
-		case !senderGiven:
-			sender = "postmaster@" + name.String()
-		}
-		if helo == "" {
-			helo = name.String()
-		}
-		return spf.Query{Domain: name.String(), Sender: sender, HELO: helo}, name, nil
-	}
-	if (null || sender == "") && helo == "" {
-		return q, "", usageError("give a DOMAIN, or the session it comes from: --sender ADDRESS, or --helo NAME (with a null sender, or none)")
-	}
-	q = spf.Query{Sender: sender, HELO: helo}
-	_, domain := q.Identity()
-	if q.HELO == "" {
-		q.HELO = domain
-	}
-	// RFC 7208 §4.3: a single-label domain gives none; no tree to walk.
-	if n, err := dnsname.Parse(domain); err == nil && strings.Contains(n.String(), ".") {
-		name = n
-	}
-	return q, name, nil
-}
-
-// runSPF evaluates and analyses at once: the two walk the same records, and
-// the shared cache answers the second asker. The analysis asks through c's
-// resolver. Without a name (a domain from the session that is not one)
-// there is no tree to walk.
-func (g *globals) runSPF(ctx context.Context, c *spf.Checker, opts spf.Options, name dnsname.Name, q spf.Query) *report.SPF {
-	start := time.Now()
-	out := &report.SPF{Schema: 1}
-	var an *spf.Analysis
-	var wg sync.WaitGroup
-	wg.Go(func() { out.Result = c.CheckHost(ctx, q) })
-	if name != "" {
-		wg.Go(func() { an, out.AnalysisErr = spf.Lookup(ctx, c.Resolver, name, opts) })
-	}
-	wg.Wait()
-	out.Findings = []finding.Finding{}
-	if an != nil {
-		out.Tree, out.TreeLookups, out.TreeVoidLookups = an.Tree, an.Lookups, an.VoidLookups
-		out.Incomplete, out.Findings = an.Incomplete, spf.Findings(an)
-	}
-	if out.AnalysisErr != nil {
-		out.Error = out.AnalysisErr.Error()
-	}
-	out.ElapsedMS = time.Since(start).Milliseconds()
-	return out
+	return usageError("%w", err)
 }
