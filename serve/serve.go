@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/mxtrace/mxtrace/check"
@@ -43,7 +44,8 @@ type Config struct {
 	// SPF evaluates check_host for GET /api/v1/spf.
 	SPF *spf.Checker
 
-	// Timeout is the deadline of one request's work (504 past it).
+	// Timeout is the deadline of one request's work (504 past it);
+	// zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxChecks bounds the checks, probes and scans running at once;
 	// beyond it requests get 503 with Retry-After.
@@ -62,11 +64,17 @@ type Config struct {
 	Logger *slog.Logger // nil: silent
 }
 
+// DefaultTimeout is a request's deadline when Config.Timeout is zero, as
+// the command line's --timeout.
+const DefaultTimeout = 20 * time.Second
+
 // Server serves the API and the page. Build it with New.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	handler http.Handler
+	hub     hub      // the checks running and recently finished
+	index   apiIndex // the API's paths, for 404 and 405
 }
 
 // New checks cfg and builds a Server.
@@ -78,11 +86,15 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.cfg.Timeout <= 0 {
+		s.cfg.Timeout = DefaultTimeout
+	}
 	mux := http.NewServeMux()
 	for _, e := range s.endpoints() {
-		mux.Handle(e.Method+" "+e.Pattern, e.Handler)
+		mux.Handle(strings.TrimSpace(e.Method+" "+e.Pattern), e.Handler)
 	}
 	s.handler = mux
+	s.index = newAPIIndex(s.endpoints())
 	return s, nil
 }
 
@@ -112,6 +124,8 @@ func (s *Server) endpoints() []endpoint {
 		{"GET", "/d/{domain}", false, http.HandlerFunc(s.pageDomain)},
 		{"GET", "/static/", false, http.HandlerFunc(s.pageStatic)},
 		{"GET", "/healthz", false, http.HandlerFunc(s.healthz)},
+		// Any other path under /api/: a problem, not the page's 404.
+		{"", "/api/", false, http.HandlerFunc(s.apiNotFound)},
 	}
 }
 

@@ -133,6 +133,7 @@ or for check an area that could not be checked).`,
 	root.AddCommand(scanCommand(g))
 	root.AddCommand(probeCommand(g))
 	root.AddCommand(sendCommand(g))
+	root.AddCommand(serveCommand(g))
 	root.AddCommand(versionCommand(g))
 
 	err := root.Execute()

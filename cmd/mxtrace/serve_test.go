@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// listening finds the address the server logs when it listens.
+var listening = regexp.MustCompile(`msg="serve: listening" addr=(http://\S+/)`)
+
+// startServe runs mxtrace serve with args on a free loopback port until
+// ctx ends, and returns its base URL and a channel with its exit status.
+func startServe(t *testing.T, ctx context.Context, args ...string) (string, <-chan int, *lockedBuffer) {
+	t.Helper()
+	stderr := &lockedBuffer{}
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), strings.NewReader(""), io.Discard, stderr)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
+			return m[1], exit, stderr
+		}
+		select {
+		case code := <-exit:
+			t.Fatalf("serve exited with %d before listening:\n%s", code, stderr)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not log its address:\n%s", stderr)
+	return "", nil, nil
+}
+
+// getJSON asks url and decodes its JSON body, without the members that
+// differ between two runs of the same job (elapsed_ms, and the attempt
+// order, randomised in each tier).
+func getJSON(t *testing.T, url string) (int, any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, comparable(t, b)
+}
+
+func comparable(t *testing.T, b []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, b)
+	}
+	var strip func(any)
+	strip = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			delete(v, "elapsed_ms")
+			delete(v, "order")
+			for _, x := range v {
+				strip(x)
+			}
+		case []any:
+			for _, x := range v {
+				strip(x)
+			}
+		}
+	}
+	strip(v)
+	return v
+}
+
+// TestServeOffline: mxtrace serve on the example zones answers the API
+// with the very objects route and check print with --json, and the
+// same 400 message for an invalid name; it stops with status 0 when its
+// context ends.
+func TestServeOffline(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	zones := []string{"--zone", exampleZone, "--zone", "../../examples/reverse.zone"}
+	base, exit, stderr := startServe(t, ctx, zones...)
+	for _, cmdName := range []string{"route", "check"} {
+		for _, domain := range []string{"tiers.example", "nullmx.example", "implicit.example", "nosuch.example", "cname-mx.example"} {
+			_, out, errOut := mxtrace(t, append([]string{cmdName, "--json", "--fail-on", "never"}, append(zones, domain)...)...)
+			status, got := getJSON(t, base+"api/v1/"+cmdName+"/"+domain)
+			if status != http.StatusOK {
+				t.Errorf("%s %s: status %d", cmdName, domain, status)
+			}
+			if diff := cmp.Diff(comparable(t, []byte(out)), got); diff != "" {
+				t.Errorf("%s %s: the API differs from %s --json (-cli +api):\n%s%s", cmdName, domain, cmdName, diff, errOut)
+			}
+		}
+	}
+	code, _, errOut := mxtrace(t, append([]string{"route"}, append(zones, "192.0.2.1")...)...)
+	cliLine := strings.TrimPrefix(strings.TrimSpace(errOut), "mxtrace: ")
+	status, got := getJSON(t, base+"api/v1/route/192.0.2.1")
+	detail, _ := got.(map[string]any)["detail"].(string)
+	if code != exitUsage || status != http.StatusBadRequest || !strings.HasPrefix(cliLine, detail) || detail == "" {
+		t.Errorf("an IP address: CLI exit %d %q, API %d %q: want 2 and 400 with the same message", code, cliLine, status, detail)
+	}
+	cancel()
+	select {
+	case code := <-exit:
+		if code != exitOK {
+			t.Errorf("serve exited with %d, want 0:\n%s", code, stderr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop when its context ended")
+	}
+}
+
+// TestServeSIGTERM: SIGTERM stops the server gracefully, with status 0.
+func TestServeSIGTERM(t *testing.T) {
+	_, exit, stderr := startServe(t, t.Context(), "--zone", exampleZone)
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exit:
+		if code != exitOK || !strings.Contains(stderr.String(), "serve: stopped") {
+			t.Errorf("exit %d, want 0 after logging the stop:\n%s", code, stderr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+}
+
+// TestServeUsage: bad flags are status 2, an address it cannot listen on
+// status 3.
+func TestServeUsage(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"serve", "--zone", exampleZone, "--max-checks", "0"}, exitUsage, "--max-checks 0"},
+		{[]string{"serve", "--zone", exampleZone, "--rate", "-1"}, exitUsage, "--rate -1"},
+		{[]string{"serve", "--zone", exampleZone, "--trust-proxy", "10.0.0.0/33"}, exitUsage, `--trust-proxy "10.0.0.0/33"`},
+		{[]string{"serve", "--zone", exampleZone, "extra"}, exitUsage, "unknown command"},
+		{[]string{"serve", "--zone", exampleZone, "--listen", "127.0.0.1:99999"}, exitFailed, "--listen"},
+	} {
+		code, _, errOut := mxtrace(t, tt.args...)
+		if code != tt.code || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d %q, want %d mentioning %q", tt.args, code, errOut, tt.code, tt.want)
+		}
+	}
+}

@@ -1,0 +1,394 @@
+package serve
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/report"
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
+)
+
+const testZone = "testdata/serve.zone"
+
+// env is a server on loopback answering from a zone file, with the
+// planner and auditor it was built from, to compute what the command
+// line prints for the same zone.
+type env struct {
+	srv     *Server
+	url     string
+	planner *route.Planner
+	auditor *check.Auditor
+}
+
+// newEnv starts a server over r (nil: the test zone), as the command
+// line wires it offline (--zone without --resolver), with a fixed seed so
+// that the plans' attempt orders can be compared.
+func newEnv(t *testing.T, r resolve.Resolver, edit ...func(*Config)) *env {
+	t.Helper()
+	if r == nil {
+		zones, err := resolve.LoadZones(testZone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = resolve.NewCache(zones, 0)
+	}
+	p := &route.Planner{Resolver: r, Seed: 1, HasSeed: true}
+	a := &check.Auditor{Resolver: r, Planner: p, SkipReason: "they need the network: --zone without --resolver"}
+	cfg := Config{Resolver: r, Planner: p, Auditor: a, Timeout: 10 * time.Second}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return &env{srv: s, url: ts.URL, planner: p, auditor: a}
+}
+
+// get asks path and returns the status, the content type and the body.
+func (e *env) get(t *testing.T, path string) (int, string, []byte) {
+	t.Helper()
+	return e.do(t, http.MethodGet, path, nil)
+}
+
+func (e *env) do(t *testing.T, method, path string, body io.Reader) (int, string, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, e.url+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), b
+}
+
+// normalized decodes one JSON object with every elapsed_ms member
+// removed (the one thing two runs of the same job differ in).
+func normalized(t *testing.T, b []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, b)
+	}
+	var strip func(any)
+	strip = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			delete(v, "elapsed_ms")
+			for _, x := range v {
+				strip(x)
+			}
+		case []any:
+			for _, x := range v {
+				strip(x)
+			}
+		}
+	}
+	strip(v)
+	return v
+}
+
+// jsonOf is v as the command line prints it with --json.
+func jsonOf(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := report.AppendJSON(nil, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRouteJSON: the body of GET /api/v1/route is the object route
+// --json prints, for every kind of result and for an address.
+func TestRouteJSON(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, in := range []string{"tiers.example", "nullmx.example", "implicit.example", "nomail.example", "nosuch.example", "postmaster@Tiers.Example."} {
+		status, ctype, body := e.get(t, "/api/v1/route/"+url.PathEscape(in))
+		if status != http.StatusOK || ctype != "application/json" {
+			t.Errorf("%s: %d %s, want 200 application/json\n%s", in, status, ctype, body)
+			continue
+		}
+		plan, _ := e.planner.Plan(t.Context(), dnsname.MustParse(in))
+		if diff := cmp.Diff(normalized(t, jsonOf(t, plan)), normalized(t, body)); diff != "" {
+			t.Errorf("%s: body differs from route --json (-cli +api):\n%s", in, diff)
+		}
+	}
+}
+
+// TestCheckJSON: the body of GET /api/v1/check is the object check
+// --json prints, with the DKIM selectors asked for.
+func TestCheckJSON(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, tt := range []struct {
+		query     string
+		selectors []string
+	}{
+		{"", nil},
+		{"?dkim_selector=sel", []string{"sel"}},
+		{"?dkim_selector=sel&dkim_selector=other&smtp=0", []string{"sel", "other"}},
+	} {
+		status, ctype, body := e.get(t, "/api/v1/check/tiers.example"+tt.query)
+		if status != http.StatusOK || ctype != "application/json" {
+			t.Fatalf("%q: %d %s\n%s", tt.query, status, ctype, body)
+		}
+		a := *e.auditor
+		a.DKIMSelectors = tt.selectors
+		rep := a.Audit(t.Context(), dnsname.MustParse("tiers.example"))
+		if diff := cmp.Diff(normalized(t, jsonOf(t, rep)), normalized(t, body)); diff != "" {
+			t.Errorf("%q: body differs from check --json (-cli +api):\n%s", tt.query, diff)
+		}
+	}
+}
+
+// TestInvalidDomain: a name the command line refuses is a 400 problem
+// with the command line's message, before anything is asked.
+func TestInvalidDomain(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, tt := range []struct{ path, want string }{
+		{"/api/v1/route/a..example", `invalid domain name "a..example": has an empty label`},
+		{"/api/v1/check/-lead.example", "starts with a hyphen"},
+		{"/api/v1/check/" + strings.Repeat("a", 64) + ".example/events", "64 octets"},
+		{"/api/v1/probe/bad%20name.example", "white space"},
+		{"/api/v1/route/192.0.2.1", "192.0.2.1 is an IP address, not a domain name; give a mail domain instead"},
+		{"/api/v1/probe/2001:db8::25", "2001:db8::25 is an IP address, not a domain name; the API probes a mail domain's exchanges"},
+		{"/api/v1/check/tiers.example?dkim_selector=a..b", `dkim_selector "a..b": not a selector`},
+		{"/api/v1/check/tiers.example?smtp=maybe", `smtp "maybe": want 0 or 1`},
+	} {
+		status, ctype, body := e.get(t, tt.path)
+		if status != http.StatusBadRequest || ctype != "application/problem+json" {
+			t.Errorf("%s: %d %s, want 400 application/problem+json", tt.path, status, ctype)
+		}
+		var p Problem
+		if err := json.Unmarshal(body, &p); err != nil || p.Status != 400 || !strings.Contains(p.Detail, tt.want) {
+			t.Errorf("%s: %s, want a 400 problem saying %q", tt.path, body, tt.want)
+		}
+	}
+}
+
+// TestUnknownAPIRoute: a path under /api/ that is not served is a 404
+// problem; a served path asked with another method, a 405 with Allow.
+func TestUnknownAPIRoute(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", "/api/v1/nothing", 404, ""},
+		{"GET", "/api/v2/route/tiers.example", 404, ""},
+		{"GET", "/api/", 404, ""},
+		{"POST", "/api/v1/route/tiers.example", 405, "GET"},
+		{"GET", "/api/v1/scan", 405, "POST"},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), tt.method, e.url+tt.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p Problem
+		err = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || p.Status != tt.status || err != nil ||
+			resp.Header.Get("Content-Type") != "application/problem+json" || resp.Header.Get("Allow") != tt.allow {
+			t.Errorf("%s %s: %d %q Allow %q (%v), want %d problem+json Allow %q", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"), err, tt.status, tt.allow)
+		}
+	}
+}
+
+// TestOpenAPI: openapi.json is an OpenAPI 3.1 document listing exactly
+// the API routes served, method and path, both ways.
+func TestOpenAPI(t *testing.T) {
+	e := newEnv(t, nil)
+	status, ctype, body := e.get(t, "/api/v1/openapi.json")
+	if status != 200 || ctype != "application/json" {
+		t.Fatalf("%d %s", status, ctype)
+	}
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.1.") {
+		t.Errorf("openapi %q, want 3.1.x", doc.OpenAPI)
+	}
+	var documented, served []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	for _, ep := range e.srv.endpoints() {
+		if ep.API {
+			served = append(served, ep.Method+" "+ep.Pattern)
+		}
+	}
+	slices.Sort(documented)
+	slices.Sort(served)
+	if diff := cmp.Diff(served, documented); diff != "" {
+		t.Errorf("openapi.json's routes differ from the served ones (-served +documented):\n%s", diff)
+	}
+}
+
+// sse is one server-sent event.
+type sse struct{ name, data string }
+
+// readEvents reads an event stream to its end.
+func readEvents(t *testing.T, r io.Reader) []sse {
+	t.Helper()
+	var evs []sse
+	var cur sse
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if cur != (sse{}) {
+				evs = append(evs, cur)
+			}
+			cur = sse{}
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "event: "):
+			cur.name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			if cur.data != "" {
+				t.Errorf("event %q has two data lines", cur.name)
+			}
+			cur.data = strings.TrimPrefix(line, "data: ")
+		default:
+			t.Errorf("unexpected line in the event stream: %q", line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// TestCheckEvents: the events stream sends the plan, each area once
+// (judged or skipped), then the result, which is the check object.
+func TestCheckEvents(t *testing.T) {
+	e := newEnv(t, nil)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", e.url+"/api/v1/check/tiers.example/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
+		t.Fatalf("%d %s", resp.StatusCode, ct)
+	}
+	evs := readEvents(t, resp.Body)
+	if len(evs) == 0 || evs[len(evs)-1].name != "result" {
+		t.Fatalf("the stream does not end with a result event: %v", evs)
+	}
+	rep := e.auditor.Audit(t.Context(), dnsname.MustParse("tiers.example"))
+	if diff := cmp.Diff(normalized(t, jsonOf(t, rep)), normalized(t, []byte(evs[len(evs)-1].data))); diff != "" {
+		t.Errorf("the result event differs from check --json (-cli +events):\n%s", diff)
+	}
+	seen := map[string]int{}
+	for _, ev := range evs[:len(evs)-1] {
+		switch ev.name {
+		case "area":
+			var ar check.AreaResult
+			if err := json.Unmarshal([]byte(ev.data), &ar); err != nil {
+				t.Fatal(err)
+			}
+			seen[string(ar.Area)]++
+		case "skip":
+			var sk check.Skip
+			if err := json.Unmarshal([]byte(ev.data), &sk); err != nil || sk.Reason == "" {
+				t.Fatalf("skip %s: %v", ev.data, err)
+			}
+			seen[string(sk.Area)]++
+		case "route":
+			if !json.Valid([]byte(ev.data)) {
+				t.Errorf("route event: %s", ev.data)
+			}
+		default:
+			t.Errorf("unexpected event %q", ev.name)
+		}
+	}
+	var want = map[string]int{}
+	for _, ar := range rep.Areas {
+		want[string(ar.Area)]++
+	}
+	for _, sk := range rep.Skipped {
+		want[string(sk.Area)]++
+	}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("areas seen in the stream differ from the report's, each once (-want +got):\n%s", diff)
+	}
+}
+
+// blocking is a resolver that answers nothing until the lookup's context
+// ends: every job runs into the request deadline.
+type blocking struct{}
+
+func (blocking) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	<-ctx.Done()
+	return nil, &resolve.Error{Question: q, Rcode: -1, Err: ctx.Err()}
+}
+
+// TestDeadline: a job that does not finish within Config.Timeout is a
+// 504 problem, and its events stream ends with an error event.
+func TestDeadline(t *testing.T) {
+	e := newEnv(t, blocking{}, func(c *Config) { c.Timeout = 50 * time.Millisecond })
+	for _, path := range []string{"/api/v1/route/tiers.example", "/api/v1/check/tiers.example"} {
+		status, ctype, body := e.get(t, path)
+		if status != http.StatusGatewayTimeout || ctype != "application/problem+json" {
+			t.Errorf("%s: %d %s, want 504 problem+json\n%s", path, status, ctype, body)
+		}
+	}
+	_, _, body := e.get(t, "/api/v1/check/tiers.example/events")
+	evs := readEvents(t, strings.NewReader(string(body)))
+	if len(evs) == 0 || evs[len(evs)-1].name != "error" || !strings.Contains(evs[len(evs)-1].data, `"status":504`) {
+		t.Errorf("events: %v, want the last an error event with status 504", evs)
+	}
+}
+
+// failing answers every question with SERVFAIL.
+type failing struct{}
+
+func (failing) Lookup(_ context.Context, q resolve.Question) (*resolve.Answer, error) {
+	return nil, &resolve.Error{Question: q, Rcode: 2, Err: resolve.ErrServerFailure}
+}
+
+// TestTemporaryFailure: a DNS failure is not "no MX": the plan's result
+// is "error", answered as route --json prints it.
+func TestTemporaryFailure(t *testing.T) {
+	e := newEnv(t, failing{})
+	status, _, body := e.get(t, "/api/v1/route/tiers.example")
+	var plan struct {
+		Result route.Result `json:"result"`
+		Error  string       `json:"error"`
+	}
+	if err := json.Unmarshal(body, &plan); status != 200 || err != nil || plan.Result != route.ResultError || plan.Error == "" {
+		t.Errorf("%d %s, want 200 with result error", status, body)
+	}
+}
