@@ -6,7 +6,9 @@
 // an address (mx-target-private), and dial refuses to connect to one
 // unless its policy allows private addresses (docs/security.md). An IPv6
 // address that leads to an IPv4 address (IPv4-mapped, the NAT64
-// well-known prefix, 6to4) is judged by that IPv4 address.
+// well-known prefix, 6to4) is judged by that IPv4 address; the other
+// forms that embed one (the deprecated IPv4-compatible ::/96, the local-use
+// NAT64 prefix 64:ff9b:1::/48, Teredo) are not global whatever they hold.
 package ipclass
 
 import (
@@ -80,6 +82,11 @@ var blocks = []Block{
 	// IANA IPv6 Special-Purpose Address Registry (RFC 6890 §2.2.3).
 	{pfx("::/128"), Class{Name: "unspecified", RFC: "RFC 4291"}},
 	{pfx("::1/128"), Class{Name: "loopback", RFC: "RFC 4291"}},
+	// RFC 4291 §2.5.5.1: IPv4-compatible addresses are deprecated and no
+	// transition mechanism uses them; nothing routes them, so they are
+	// refused whatever IPv4 address they hold (outside 2000::/3 they
+	// would be "reserved" anyway: the name says what they are).
+	{pfx("::/96"), Class{Name: "IPv4-compatible", RFC: "RFC 4291"}},
 	// RFC 8215: the prefix length, hence where an IPv4 address sits, is
 	// the operator's choice, so it cannot be judged by one.
 	{pfx("64:ff9b:1::/48"), Class{Name: "local-use NAT64", RFC: "RFC 8215"}},
@@ -88,6 +95,10 @@ var blocks = []Block{
 	{pfx("2001:1::2/128"), Class{}},   // TURN anycast (RFC 8155): globally reachable
 	{pfx("2001:3::/32"), Class{}},     // AMT (RFC 7450): globally reachable
 	{pfx("2001:4:112::/48"), Class{}}, // AS112-v6 (RFC 7535): globally reachable
+	// RFC 4380 §4: a Teredo address holds the Teredo server's IPv4
+	// address and the client's, obfuscated, and is reached through a
+	// relay that tunnels over UDP to whatever the client's mapped address
+	// is: it is refused outright, whatever IPv4 addresses it carries.
 	{pfx("2001::/32"), Class{Name: "Teredo", RFC: "RFC 4380"}},
 	{pfx("2001:2::/48"), Class{Name: "benchmarking", RFC: "RFC 5180"}},
 	// ORCHIDv2 (RFC 7343) and DRIP DETs (RFC 9374) are identifiers, not

@@ -73,8 +73,10 @@ func TestOf(t *testing.T) {
 
 		{"::", "unspecified, RFC 4291"},
 		{"::1", "loopback, RFC 4291"},
-		{"::2", "reserved, RFC 4291"},
-		{"::a00:1", "reserved, RFC 4291"}, // deprecated IPv4-compatible
+		{"::2", "IPv4-compatible, RFC 4291"}, // of 0.0.0.2
+		{"::a00:1", "IPv4-compatible, RFC 4291"},
+		{"::808:808", "IPv4-compatible, RFC 4291"}, // of 8.8.8.8: refused all the same
+		{"::1:0:0:0", "reserved, RFC 4291"},
 		{"::ffff:8.8.8.8", ""},
 		{"::ffff:10.0.0.1", "IPv4-mapped of 10.0.0.1, private-use, RFC 1918"},
 		{"::ffff:192.0.2.1", "IPv4-mapped of 192.0.2.1, documentation, RFC 5737"},
