@@ -46,9 +46,10 @@ type Policy struct {
 // 240.0.0.0/4, Teredo, ORCHID and, for IPv6, everything outside
 // 2000::/3, the only block allocated for global unicast (RFC 4291 §2.4).
 // NAT64, 6to4 and IPv4-mapped addresses are judged by the IPv4 address
-// they lead to.
+// they lead to. A nil Policy allows every address, as Net's nil Policy
+// does.
 func (p *Policy) Check(addr netip.Addr) error {
-	if p.AllowPrivate {
+	if p == nil || p.AllowPrivate {
 		return nil
 	}
 	if c := ipclass.Of(addr); !c.Global() {

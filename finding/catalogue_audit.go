@@ -7,6 +7,7 @@ const (
 	NSSerialMismatch  ID = "ns-serial-mismatch"
 	NSUnreachable     ID = "ns-unreachable"
 	NSLame            ID = "ns-lame"
+	NSTargetRefused   ID = "ns-target-refused"
 	DNSSECUnsigned    ID = "dnssec-unsigned"
 	DNSSECBogus       ID = "dnssec-bogus"
 	PTRMissing        ID = "ptr-missing"
@@ -36,6 +37,7 @@ const (
 	MTASTSInvalid     ID = "mta-sts-policy-invalid"
 	MTASTSNotCovered  ID = "mta-sts-mx-not-covered"
 	MTASTSTesting     ID = "mta-sts-testing"
+	MTASTSRefused     ID = "mta-sts-fetch-refused"
 	TLSRPTMissing     ID = "tlsrpt-missing"
 	TLSRPTInvalid     ID = "tlsrpt-invalid"
 	DANEInsecure      ID = "dane-tlsa-insecure"
@@ -61,6 +63,10 @@ var auditEntries = []Entry{
 		"A server listed as authoritative for the zone does not answer authoritatively for it (lame delegation).",
 		"RFC 1912 §2.8; RFC 8499 §7", "Configure the zone on that server, or remove it from the NS set.",
 		"ns3 answers REFUSED or without the AA bit"},
+	{NSTargetRefused, AreaNameservers, Info,
+		"An address of an authoritative server is not public (loopback, private, link-local or another special-purpose range), and this server (mxtrace serve) asks no such address, since an NS record is a pointer any domain owner controls: it was not asked.",
+		"RFC 6890", "Nothing, if the address is meant to be internal; otherwise publish the server's public address. `mxtrace check` on the command line, or a server started with `serve --allow-private`, asks such addresses.",
+		"`ns2 A 10.0.0.53` checked through `mxtrace serve`"},
 	{DNSSECUnsigned, AreaNameservers, Info,
 		"The zone is not DNSSEC-signed, so its MX, TLSA and policy records can be forged on the path; DANE cannot be used.",
 		"RFC 4033; RFC 7672 §2.2", "Sign the zone and publish the DS record at the parent.",
@@ -177,6 +183,10 @@ var auditEntries = []Entry{
 		"The MTA-STS policy is in `testing` mode: failures are reported but not enforced.",
 		"RFC 8461 §5", "Switch to `mode: enforce` once TLS reports show no failures.",
 		"`mode: testing`"},
+	{MTASTSRefused, AreaMTASTS, Info,
+		"Every address of the MTA-STS policy host is not public (loopback, private, link-local or another special-purpose range), and this server (mxtrace serve) connects to no such address, since the policy host's name is a pointer any domain owner controls: the policy was not fetched.",
+		"RFC 6890; RFC 8461 §3.3", "Nothing, if the policy host is meant to be internal; otherwise publish its public address. `mxtrace check` on the command line, or a server started with `serve --allow-private`, fetches from such addresses.",
+		"`mta-sts A 127.0.0.1` checked through `mxtrace serve`"},
 	{TLSRPTMissing, AreaTLSRPT, Info,
 		"No TLS reporting record: the domain never hears of senders that fail to negotiate TLS with it.",
 		"RFC 8460 §3", "Publish `_smtp._tls.DOMAIN TXT \"v=TLSRPTv1; rua=mailto:...\"`.",

@@ -5,6 +5,7 @@ package finding
 // tiers of a plan.
 const (
 	SMTPUnreachable      ID = "smtp-unreachable"
+	SMTPTargetRefused    ID = "smtp-target-refused"
 	SMTPBannerInvalid    ID = "smtp-banner-invalid"
 	SMTPEHLOFailed       ID = "smtp-ehlo-failed"
 	SMTPBannerSlow       ID = "smtp-banner-slow"
@@ -27,6 +28,10 @@ var transportEntries = []Entry{
 		"An exchange address does not accept SMTP connections (refused, time-out, or no reachable route), so senders must skip it.",
 		"RFC 5321 §5.1", "Start the MTA or open port 25 to the Internet on that address, or remove the address or the MX record.",
 		"connect 192.0.2.10:25: connection refused"},
+	{SMTPTargetRefused, AreaSMTP, Info,
+		"An exchange address is not public (loopback, private, link-local or another special-purpose range), and this server (mxtrace serve) connects to no such address, since an MX record is a pointer any domain owner controls: it was not probed.",
+		"RFC 6890", "Nothing, if the exchange is meant to be internal; otherwise publish its public address. `mxtrace check` on the command line, or a server started with `serve --allow-private`, probes such addresses.",
+		"`mx A 192.168.1.25` checked through `mxtrace serve`"},
 	{SMTPBannerInvalid, AreaSMTP, Error,
 		"The server's greeting is not a well-formed `220` reply (garbage, another code, over-long lines, or nothing before the deadline).",
 		"RFC 5321 §4.2, §4.3.1", "Make the MTA send `220 host.name ESMTP` promptly; check for a middlebox that rewrites or blocks SMTP.",

@@ -45,6 +45,7 @@ type Stage string
 const (
 	StageDNS         Stage = "dns"          // the policy host name does not resolve
 	StageConnect     Stage = "connect"      // no TCP connection to port 443
+	StageForbidden   Stage = "forbidden"    // every address is one the Dialer's policy refuses (not public)
 	StageTLS         Stage = "tls"          // handshake or certificate failure
 	StageHTTP        Stage = "http"         // the HTTP exchange itself failed
 	StageRedirect    Stage = "redirect"     // a 3xx answer (RFC 8461 §3.3: not followed)
@@ -234,9 +235,11 @@ func (f *Fetcher) dial(ctx context.Context, network, address string) (net.Conn, 
 	if f.Resolver == nil {
 		c, err := d.DialContext(ctx, network, address)
 		if err != nil {
-			var dnsErr *net.DNSError
-			if errors.As(err, &dnsErr) {
+			if _, ok := errors.AsType[*net.DNSError](err); ok {
 				return nil, &stageError{StageDNS, err}
+			}
+			if errors.Is(err, dial.ErrForbidden) {
+				return nil, &stageError{StageForbidden, err}
 			}
 			return nil, &stageError{StageConnect, err}
 		}
@@ -251,15 +254,24 @@ func (f *Fetcher) dial(ctx context.Context, network, address string) (net.Conn, 
 		return nil, &stageError{StageDNS, err}
 	}
 	var errs []error
+	forbidden := 0
 	for _, a := range addrs {
 		c, err := d.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
 		if err == nil {
 			return c, nil
 		}
 		errs = append(errs, err)
+		if errors.Is(err, dial.ErrForbidden) {
+			forbidden++
+		}
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if forbidden == len(addrs) {
+		// Not one address was allowed: nothing is known of the host
+		// (docs/security.md#what-serve-refuses), which is no failure of it.
+		return nil, &stageError{StageForbidden, errors.Join(errs...)}
 	}
 	return nil, &stageError{StageConnect, errors.Join(errs...)}
 }

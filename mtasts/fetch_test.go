@@ -1,16 +1,21 @@
 package mtasts
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -257,5 +262,61 @@ func TestMediaType(t *testing.T) {
 		if got := mediaType(tt.in); got != tt.want {
 			t.Errorf("mediaType(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// portDialer sends every connection to its address on another port,
+// through d: the address policy of d is checked on the real address.
+type portDialer struct {
+	d    dial.Dialer
+	port string
+}
+
+func (p portDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	return p.d.DialContext(ctx, network, net.JoinHostPort(host, p.port))
+}
+
+// TestFetchForbidden: through a Dialer whose policy refuses non-public
+// addresses, a policy host on loopback is never connected to; the failure
+// is the forbidden stage, and the finding mta-sts-fetch-refused names the
+// address and its range instead of mta-sts-policy-unreachable.
+func TestFetchForbidden(t *testing.T) {
+	w := newFetchWorld(t)
+	var accepted atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			accepted.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	f := &Fetcher{Resolver: w.zones, Dialer: portDialer{&dial.Net{Policy: &dial.Policy{}}, port}, Timeout: 10 * time.Second}
+	for _, domain := range []dnsname.Name{"good.test", "v6only.test"} {
+		_, _, err := f.Fetch(t.Context(), domain)
+		fe, ok := errors.AsType[*FetchError](err)
+		if !ok || fe.Stage != StageForbidden || !errors.Is(err, dial.ErrForbidden) {
+			t.Fatalf("%s: %v, want the forbidden stage", domain, err)
+		}
+		fs := Findings(&Result{Domain: string(domain), TXT: []string{"v=STSv1; id=1"}, PolicyURL: PolicyURL(domain), FetchErr: err}, nil)
+		if len(fs) != 1 || fs[0].ID != finding.MTASTSRefused || fs[0].Severity != finding.Info {
+			t.Fatalf("%s: findings %+v", domain, fs)
+		}
+		if !strings.Contains(fs[0].Message, "is not a public address (loopback,") {
+			t.Errorf("%s: %q", domain, fs[0].Message)
+		}
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("the policy server accepted %d connections", n)
+	}
+	// Without the policy, the same dialer reaches the server.
+	f.Dialer = portDialer{&dial.Net{}, port}
+	if _, _, err := f.Fetch(t.Context(), "good.test"); errors.Is(err, dial.ErrForbidden) || accepted.Load() == 0 {
+		t.Errorf("without a policy: %v, %d connections", err, accepted.Load())
 	}
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/lookuplog"
@@ -173,6 +174,13 @@ func Findings(res *Result, exchanges []string) []finding.Finding {
 		if fe, ok := errors.AsType[*FetchError](res.FetchErr); ok {
 			stage = fe.Stage
 		}
+		if stage == StageForbidden {
+			// Not fetched: the Dialer refuses non-public addresses
+			// (docs/security.md#what-serve-refuses), which says nothing
+			// of the policy host.
+			return append(fs, finding.Newf(finding.MTASTSRefused, res.PolicyURL,
+				"The MTA-STS policy of %s was not fetched: %s, and this server connects to public addresses only.", d, refusedText(res.FetchErr)))
+		}
 		fs = append(fs, finding.Newf(finding.MTASTSUnreachable, res.PolicyURL,
 			"The MTA-STS policy of %s could not be fetched (%s): %s.", d, stageText(stage), trimErr(unwrapFetch(res.FetchErr))))
 	}
@@ -210,6 +218,8 @@ func stageText(s Stage) string {
 		return "the policy host name does not resolve"
 	case StageConnect:
 		return "no connection to port 443"
+	case StageForbidden:
+		return "not a public address"
 	case StageTLS:
 		return "TLS or certificate failure"
 	case StageRedirect:
@@ -224,6 +234,32 @@ func stageText(s Stage) string {
 		return "time-out"
 	}
 	return "HTTP failure"
+}
+
+// refusedText names the addresses a Dialer's policy refused and what each
+// is: "127.0.0.1 is not a public address (loopback, RFC 1122)".
+func refusedText(err error) string {
+	var parts []string
+	var walk func(error)
+	walk = func(err error) {
+		if fe, ok := err.(*dial.ForbiddenError); ok {
+			parts = append(parts, fe.Addr.String()+" is not a public address ("+fe.Class.String()+")")
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		}
+	}
+	walk(err)
+	if len(parts) == 0 {
+		return "its address is not a public one"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // unwrapFetch drops the FetchError wrapper, whose URL and stage the finding

@@ -39,7 +39,13 @@ func serverFindings(res *Result) []finding.Finding {
 			st     Status
 			reason string
 		}
+		var refused []netip.Addr
+		var why []string
 		for _, a := range s.Addresses {
+			if a.MX.Status == StatusNotAllowed {
+				refused, why = append(refused, a.Address), append(why, a.MX.Reason)
+				continue
+			}
 			st := StatusUnreachable
 			if a.MX.Status == StatusLame || a.SOA.Status == StatusLame {
 				st = StatusLame
@@ -65,6 +71,14 @@ func serverFindings(res *Result) []finding.Finding {
 				fs = append(fs, finding.Newf(finding.NSUnreachable, subject,
 					"%s, in the NS set of %s, did not answer on port %d: it %s.", subject, apex, port, o.reason))
 			}
+		}
+		if len(refused) > 0 {
+			// Not asked: the policy refuses non-public addresses
+			// (docs/security.md#what-serve-refuses), which says nothing
+			// of the server.
+			subject := label(s.Name, refused)
+			fs = append(fs, finding.Newf(finding.NSTargetRefused, subject,
+				"%s, in the NS set of %s, was not asked: %s, and this server connects to public addresses only.", subject, apex, strings.Join(why, "; ")))
 		}
 	}
 	return fs

@@ -36,9 +36,9 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
-	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -87,11 +87,16 @@ type Options struct {
 	// both. Set one of them on a host without the other family, or every
 	// server's other addresses are reported unreachable.
 	IPv4, IPv6 bool
-	// AllowAddress, when set, is asked before any server address is
-	// contacted; addresses it rejects are not asked and are noted on the
-	// server. serve uses it to keep away from private ranges, since an NS
-	// record, like an MX record, is an attacker-controlled pointer.
-	AllowAddress func(netip.Addr) bool
+	// Policy, when set, is checked on every server address before it is
+	// asked: an address it refuses is not asked (no packet is sent to it)
+	// and is kept with the status not-allowed, which is the finding
+	// ns-target-refused. serve passes its dialer's policy, which refuses
+	// non-public addresses, since an NS record, like an MX record, is a
+	// pointer any domain owner controls (docs/security.md#what-serve-refuses).
+	// The address is asked as it is, with no name resolution between the
+	// check and the socket, so checking it here is as sure as in
+	// net.Dialer.Control. Nil: every address is asked.
+	Policy *dial.Policy
 	// Logger receives one debug line per audit; nil is silent.
 	Logger *slog.Logger
 }
@@ -151,8 +156,7 @@ func Findings(res *Result) []finding.Finding {
 type Server struct {
 	Name      string    `json:"name"`
 	Addresses []Address `json:"addresses"`
-	// AddressesOmitted counts addresses beyond MaxAddresses or rejected
-	// by AllowAddress, not asked.
+	// AddressesOmitted counts addresses beyond MaxAddresses, not asked.
 	AddressesOmitted int `json:"addresses_omitted,omitempty"`
 	// Problem says why the server has no address asked, or what went
 	// wrong resolving it; empty when all is well.
@@ -189,6 +193,9 @@ const (
 	// referral to the apex or above, a negative answer from another zone,
 	// or a malformed reply (RFC 1912 §2.8, RFC 8499 §7 "lame delegation").
 	StatusLame Status = "lame"
+	// StatusNotAllowed: the address was not asked, because Options.Policy
+	// refuses it (not public); Reason says what it is.
+	StatusNotAllowed Status = "not-allowed"
 )
 
 // Reply is one server's reply to one question.
@@ -439,12 +446,6 @@ func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, 
 		}
 	}
 	total := len(addrs)
-	if au.AllowAddress != nil {
-		addrs = slices.DeleteFunc(addrs, func(ip netip.Addr) bool { return !au.AllowAddress(ip) })
-		if n := total - len(addrs); n > 0 {
-			problems = append(problems, prose.Count(n, "address")+" not allowed to be asked")
-		}
-	}
 	if maxA := cmp.Or(au.MaxAddresses, DefaultMaxAddresses); len(addrs) > maxA {
 		problems = append(problems, fmt.Sprintf("%d addresses; only the first %d were asked", len(addrs), maxA))
 		addrs = addrs[:maxA]
@@ -488,6 +489,12 @@ func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, 
 	var asks sync.WaitGroup
 	for i, ip := range addrs {
 		s.Addresses[i].Address = ip
+		if err := au.Policy.Check(ip); err != nil {
+			// Not asked: the policy refuses the address.
+			r := Reply{Status: StatusNotAllowed, Reason: notAllowed(err)}
+			s.Addresses[i].MX, s.Addresses[i].SOA = r, r
+			continue
+		}
 		server := netip.AddrPortFrom(ip, port)
 		asks.Go(func() {
 			mx, err := direct.Ask(ctx, server, resolve.Q(qname, dns.TypeMX))
@@ -500,6 +507,15 @@ func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, 
 	}
 	asks.Wait()
 	return s, nil
+}
+
+// notAllowed says why the policy refused an address: "127.0.0.1 is not a
+// public address (loopback, RFC 1122)".
+func notAllowed(err error) string {
+	if fe, ok := errors.AsType[*dial.ForbiddenError](err); ok {
+		return fe.Addr.String() + " is not a public address (" + fe.Class.String() + ")"
+	}
+	return err.Error()
 }
 
 // expired is ctx.Err(), or context.DeadlineExceeded once the deadline has

@@ -12,7 +12,9 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -359,20 +361,66 @@ func TestFamilies(t *testing.T) {
 	})
 }
 
-func TestAllowAddress(t *testing.T) {
+// askLog is a Direct that records every address it is asked to send to.
+type askLog struct {
+	next  Direct
+	mu    sync.Mutex
+	asked []netip.Addr
+}
+
+func (d *askLog) Ask(ctx context.Context, server netip.AddrPort, q resolve.Question) (*resolve.Answer, error) {
+	d.mu.Lock()
+	d.asked = append(d.asked, server.Addr())
+	d.mu.Unlock()
+	return d.next.Ask(ctx, server, q)
+}
+
+// TestPolicy: with a policy that refuses non-public addresses (serve's),
+// the loopback servers are never asked and are ns-target-refused, naming
+// the range; the public one is asked and judged as usual.
+func TestPolicy(t *testing.T) {
 	t.Parallel()
-	d := sameZone(t, served)
-	delete(d.servers, netip.MustParseAddr("127.0.0.4")) // would time out if asked
-	r, opts := zones(t, world), Options{Direct: d, AllowAddress: func(a netip.Addr) bool { return a != netip.MustParseAddr("127.0.0.4") }}
-	rep, err := Lookup(t.Context(), r, dnsname.MustParse("example.test"), opts)
+	const public = "9.9.9.9"
+	z := zones(t, served)
+	d := &askLog{next: newZoneDirect(map[string]resolve.Resolver{"127.0.0.2": z, "127.0.0.3": z, public: z})}
+	r := zones(t, strings.Replace(world, "ns3  A   127.0.0.4", "ns3  A   "+public, 1))
+	rep, err := Lookup(t.Context(), r, dnsname.MustParse("example.test"), Options{Direct: d, Policy: &dial.Policy{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := findingKeys(rep, "ns-"); len(got) > 0 {
-		t.Errorf("findings %q for an address not asked", got)
+	if want := []netip.Addr{netip.MustParseAddr(public), netip.MustParseAddr(public)}; !slices.Equal(d.asked, want) {
+		t.Errorf("asked %v, want only %s (MX and SOA)", d.asked, public)
 	}
-	if s := rep.Servers[2]; len(s.Addresses) != 0 || s.AddressesOmitted != 1 || !strings.Contains(s.Problem, "1 address not allowed") {
-		t.Errorf("ns3 %+v", s)
+	want := []string{"ns-target-refused ns1.example.test (127.0.0.2)", "ns-target-refused ns2.example.test (127.0.0.3)"}
+	if got := findingKeys(rep, "ns-"); !slices.Equal(got, want) {
+		t.Errorf("findings %q, want %q", got, want)
+	}
+	for _, f := range Findings(rep) {
+		if f.ID == finding.NSTargetRefused && (f.Severity != finding.Info || !strings.Contains(f.Message, "127.0.0.2 is not a public address (loopback, RFC 1122)") && !strings.Contains(f.Message, "127.0.0.3 is not a public address (loopback, RFC 1122)")) {
+			t.Errorf("%s: %s %q", f.Subject, f.Severity, f.Message)
+		}
+	}
+	if a := rep.Servers[0].Addresses; len(a) != 1 || a[0].MX.Status != StatusNotAllowed || a[0].SOA.Status != StatusNotAllowed {
+		t.Errorf("ns1 %+v", a)
+	}
+
+	// Every server refused: the audit is judged (no error), with one
+	// finding per server.
+	d = &askLog{next: sameZone(t, served)}
+	rep, err = Lookup(t.Context(), zones(t, world), dnsname.MustParse("example.test"), Options{Direct: d, Policy: &dial.Policy{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.asked) != 0 {
+		t.Errorf("asked %v", d.asked)
+	}
+	if got := findingKeys(rep, "ns-"); len(got) != 3 || !strings.HasPrefix(got[2], "ns-target-refused ns3") {
+		t.Errorf("findings %q", got)
+	}
+	// AllowPrivate asks them all.
+	d = &askLog{next: sameZone(t, served)}
+	if _, err := Lookup(t.Context(), zones(t, world), dnsname.MustParse("example.test"), Options{Direct: d, Policy: &dial.Policy{AllowPrivate: true}}); err != nil || len(d.asked) != 6 {
+		t.Errorf("AllowPrivate: %v, asked %v", err, d.asked)
 	}
 }
 

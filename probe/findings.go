@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/ipclass"
 	"github.com/mxtrace/mxtrace/internal/prose"
 )
 
@@ -48,12 +49,18 @@ func judge(r *Result, now time.Time, ptr []string) []finding.Finding {
 	if r.Err != nil {
 		failed = r.Err.Step
 	}
-	switch failed {
-	case StepConnect:
+	switch {
+	case failed == StepConnect && r.Err.Kind == KindForbidden:
+		// Not probed: the Dialer refuses non-public addresses
+		// (docs/security.md#what-serve-refuses), which says nothing of
+		// the server.
+		add(finding.SMTPTargetRefused, "%s was not probed: %s is not a public address (%s), and this server connects to public addresses only.", subj, r.Address, ipclass.Of(r.Address))
+		return fs
+	case failed == StepConnect:
 		// RFC 5321 §5.1: a sender skips an address it cannot connect to.
 		add(finding.SMTPUnreachable, "%s does not accept SMTP connections: %s.", subj, r.Err.Message)
 		return fs
-	case StepBanner:
+	case failed == StepBanner:
 		// RFC 5321 §4.2, §4.3.1: the greeting is a 220 reply.
 		add(finding.SMTPBannerInvalid, "%s %s.", subj, bannerProblem(r))
 		return fs

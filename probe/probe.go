@@ -133,6 +133,11 @@ const (
 	KindNoRoute   Kind = "no-route"  // no route to the host or its network
 	KindNetwork   Kind = "network"   // any other network error
 	KindCanceled  Kind = "canceled"  // the caller's context ended
+	// KindForbidden is an address the Dialer's policy refused to connect
+	// to (dial.ErrForbidden: not public, and the Dialer is serve's): it
+	// was not probed, which is the finding smtp-target-refused, not
+	// smtp-unreachable.
+	KindForbidden Kind = "forbidden"
 	// KindOutOfTime is our own deadline (the session's limit or the
 	// caller's) passing before the session could connect or finish:
 	// nothing is known about the server, which yields no finding

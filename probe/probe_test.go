@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/smtptest"
 	"github.com/mxtrace/mxtrace/internal/testpki"
@@ -448,5 +449,39 @@ func TestProbeOutOfTime(t *testing.T) {
 	}
 	if err := OutOfTime([]*Result{rr}); err != nil {
 		t.Errorf("OutOfTime of a refused server: %v", err)
+	}
+}
+
+// TestProbeForbidden: through a Dialer whose policy refuses non-public
+// addresses (serve's), a loopback server is never connected to, and the
+// result is smtp-target-refused naming the range, not smtp-unreachable.
+func TestProbeForbidden(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	p := quick(int(srv.Addr().Port()), nil)
+	p.Dialer = &dial.Net{Policy: &dial.Policy{}}
+	r := p.Probe(t.Context(), "mx.example.test", srv.Addr().Addr())
+	if r.Connected || r.Err == nil || r.Err.Step != StepConnect || r.Err.Kind != KindForbidden || !errors.Is(r.Err, dial.ErrForbidden) {
+		t.Fatalf("err = %+v", r.Err)
+	}
+	fs := Findings([]*Result{r}, time.Time{}, nil)
+	if got := ids(fs); !slices.Equal(got, []finding.ID{finding.SMTPTargetRefused}) {
+		t.Fatalf("findings %v", got)
+	}
+	if m := fs[0].Message; !strings.Contains(m, "127.0.0.1 is not a public address (loopback, RFC 1122)") {
+		t.Errorf("message %q", m)
+	}
+	if fs[0].Severity != finding.Info {
+		t.Errorf("severity %v", fs[0].Severity)
+	}
+	if n := srv.Connections(); n != 0 {
+		t.Errorf("the server accepted %d connections", n)
+	}
+	if err := OutOfTime([]*Result{r}); err != nil {
+		t.Errorf("OutOfTime = %v: a refused address is no failure to do the job", err)
+	}
+	// Allowed: the same server is probed.
+	p.Dialer = &dial.Net{Policy: &dial.Policy{AllowPrivate: true}}
+	if r := p.Probe(t.Context(), "mx.example.test", srv.Addr().Addr()); !r.Connected {
+		t.Errorf("with AllowPrivate: %+v", r.Err)
 	}
 }

@@ -395,6 +395,9 @@ func passed(c context.Context, now time.Time) bool {
 }
 
 func classify(err error) Kind {
+	if errors.Is(err, dial.ErrForbidden) {
+		return KindForbidden
+	}
 	if _, ok := errors.AsType[*replyError](err); ok {
 		return KindReply
 	}
@@ -445,6 +448,10 @@ func (ss *session) describe(kind Kind, err error, timeout time.Duration) string 
 		return "canceled"
 	case KindNoRoute:
 		return "no route to the address"
+	case KindForbidden:
+		if fe, ok := errors.AsType[*dial.ForbiddenError](err); ok {
+			return "not allowed: " + fe.Addr.String() + " is not a public address (" + fe.Class.String() + ")"
+		}
 	}
 	// "dial tcp 192.0.2.1:25: connect: …" repeats what the message says.
 	if se, ok := errors.AsType[*os.SyscallError](err); ok {

@@ -124,8 +124,10 @@ func (g *globals) auditor(core *dnsCore, p *route.Planner, selectors, lists []st
 		a.SkipReason = "they need the network: --zone without --resolver"
 		return a
 	}
-	a.Nameservers = &nameserver.Options{CDResolver: core.checkingDisabled, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6}
-	a.MTASTS = &mtasts.Options{Fetcher: &mtasts.Fetcher{Resolver: core.resolver, Logger: g.logger}, Logger: g.logger}
+	// The nameservers' addresses and the MTA-STS policy host come from the
+	// domain's owner: both go through the command's address policy.
+	a.Nameservers = &nameserver.Options{CDResolver: core.checkingDisabled, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6, Policy: g.policy}
+	a.MTASTS = &mtasts.Options{Fetcher: &mtasts.Fetcher{Resolver: core.resolver, Dialer: g.dialer(), Logger: g.logger}, Logger: g.logger}
 	if noDNSBL {
 		a.SkipReason = "--no-dnsbl"
 	} else {

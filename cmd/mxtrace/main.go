@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/resolve"
@@ -48,6 +49,10 @@ type globals struct {
 	verbose   bool
 	smtpPort  int
 	caFiles   []string
+	// policy is the address policy of every outbound connection
+	// (dialer) and of the nameserver audit's direct questions: nil for
+	// the commands, set by serve.
+	policy *dial.Policy
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
