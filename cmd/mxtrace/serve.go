@@ -137,12 +137,12 @@ func (g *globals) serve(cmd *cobra.Command, o *serveOptions) error {
 	// pointers their owner controls: every connection the server opens
 	// for a stranger is checked against the policy at connect time
 	// (docs/security.md).
-	dialer := &dial.Net{IPv4: g.ipv4, IPv6: g.ipv6, Policy: &dial.Policy{AllowPrivate: o.allowPrivate}}
+	// g.policy reaches the auditor's MTA-STS fetcher and the nameserver
+	// audit's direct questions (NS records are such pointers too).
+	g.policy = &dial.Policy{AllowPrivate: o.allowPrivate}
+	dialer := g.dialer()
 	planner := g.planner(cmd, core.resolver, 0)
 	a := g.auditor(core, planner, nil, nil, false)
-	if a.MTASTS != nil {
-		a.MTASTS.Fetcher.Dialer = dialer
-	}
 	if !core.offline {
 		// As check: offline, the SMTP areas are skipped with the
 		// other network areas. Never a relay test (no RelayTo).
