@@ -1,9 +1,368 @@
 package serve
 
-import "net/http"
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
 
-// The web page: templates and assets in web/.
+	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/internal/prose"
+	"github.com/mxtrace/mxtrace/spf"
+)
 
-func (s *Server) pageHome(w http.ResponseWriter, r *http.Request)   { notYet(w, r) }
-func (s *Server) pageDomain(w http.ResponseWriter, r *http.Request) { notYet(w, r) }
-func (s *Server) pageStatic(w http.ResponseWriter, r *http.Request) { notYet(w, r) }
+// The web page: server-rendered with html/template from web/templates,
+// assets from web/static, both embedded, so the binary is the whole site
+// and no page loads anything from another host. The page works without
+// JavaScript (the report is sent when the check is done, after a
+// "checking…" line flushed at once); web/static/live.js fills the areas in
+// as they finish from /d/{domain}/events, a stream of the same templates'
+// HTML fragments.
+
+//go:embed web/templates/*.html
+var templateFS embed.FS
+
+//go:embed web/static
+var staticFS embed.FS
+
+// pageWait is how long a report page waits for the check before it sends
+// its head and a "checking…" line: a cached or quick check comes whole.
+const pageWait = 300 * time.Millisecond
+
+// assets maps each static file to its URL with a content hash, so it can
+// be cached for good and a new binary's assets are fetched anew.
+var assets = func() map[string]string {
+	m := map[string]string{}
+	fs.WalkDir(staticFS, "web/static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := staticFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		name := strings.TrimPrefix(p, "web/static/")
+		m[name] = "/static/" + name + "?v=" + hex.EncodeToString(sum[:6])
+		return nil
+	})
+	return m
+}()
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"asset": func(name string) string {
+		if u, ok := assets[name]; ok {
+			return u
+		}
+		panic("serve: no asset " + name)
+	},
+	"mark":    statusMark,
+	"count":   prose.Count,
+	"list":    func(s []string) string { return prose.List(s) },
+	"code":    inlineCode,
+	"lookups": spfLookups,
+}).ParseFS(templateFS, "web/templates/*.html"))
+
+// pageData is what the layout and the pages are executed with.
+type pageData struct {
+	Title, SkipTo string
+	HeaderSearch  bool
+	// The report page's domain, for its heading and links.
+	Domain, Unicode, JSON, Events, Timeout string
+	// The error page's heading, the input and what is wrong with it.
+	Heading, Query, Error string
+}
+
+// statusMark is the symbol beside a status, so colour is never the only
+// sign of it.
+func statusMark(status string) string {
+	switch status {
+	case "ok", "pass":
+		return "✓"
+	case "error":
+		return "✗"
+	case "warning", "failed":
+		return "!"
+	}
+	return "i"
+}
+
+// inlineCode escapes s and sets the `quoted` parts of a fix as code.
+func inlineCode(s string) template.HTML {
+	parts := strings.Split(s, "`")
+	if len(parts)%2 == 0 {
+		return template.HTML(template.HTMLEscapeString(s))
+	}
+	var b strings.Builder
+	for i, p := range parts {
+		if i%2 == 1 {
+			b.WriteString("<code>" + template.HTMLEscapeString(p) + "</code>")
+		} else {
+			b.WriteString(template.HTMLEscapeString(p))
+		}
+	}
+	return template.HTML(b.String())
+}
+
+// spfLookups says a record's DNS lookups, with its includes' (RFC 7208
+// §4.6.4: nested includes count toward the limit).
+func spfLookups(n *spf.Node) string {
+	s := prose.Count(n.Lookups, "lookup")
+	if n.TotalLookups != n.Lookups {
+		s += fmt.Sprintf(", %d with includes", n.TotalLookups)
+	}
+	if n.VoidLookups > 0 {
+		s += ", " + prose.Count(n.VoidLookups, "void lookup")
+	}
+	return s
+}
+
+// render executes the named templates into one buffer and writes it with
+// status: a template error becomes a 500, not half a page.
+func (s *Server) render(w http.ResponseWriter, status int, data any, names ...string) {
+	var b bytes.Buffer
+	for _, n := range names {
+		if err := pages.ExecuteTemplate(&b, n, data); err != nil {
+			s.log.Error("page template", "template", n, "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b.Bytes())
+}
+
+// pageHome is the search page.
+func (s *Server) pageHome(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, pageData{Title: "mxtrace: where does a domain's mail go?", SkipTo: "the search"}, "home")
+}
+
+// pageSearch is where the search form goes (GET /d?domain=): a valid
+// name is redirected to its report's shareable address, 303 See Other
+// (RFC 9110 §15.4.4); an invalid one gets the error page.
+func (s *Server) pageSearch(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query().Get("domain")
+	name, err := parseDomain(q)
+	if err != nil {
+		s.pageInvalid(w, q, err)
+		return
+	}
+	http.Redirect(w, r, reportURL(name), http.StatusSeeOther)
+}
+
+// reportURL is the shareable address of name's report.
+func reportURL(name dnsname.Name) string { return "/d/" + url.PathEscape(name.String()) }
+
+// parseDomain reads a domain or e-mail address as the command line does,
+// with its message for an IP address.
+func parseDomain(s string) (dnsname.Name, error) {
+	n, err := dnsname.Parse(s)
+	if e, ok := errors.AsType[*dnsname.Error](err); ok && e.Address {
+		return "", fmt.Errorf("%w; give a mail domain instead", err)
+	}
+	return n, err
+}
+
+// pageInvalid answers 400 with the error page for input.
+func (s *Server) pageInvalid(w http.ResponseWriter, input string, err error) {
+	s.render(w, http.StatusBadRequest, pageData{
+		Title: "Not a domain name · mxtrace", SkipTo: "the search",
+		Heading: "That is not a domain name", Query: input, Error: err.Error(),
+	}, "error-page")
+}
+
+// pageDomain is the report of one domain (GET /d/{domain}).
+func (s *Server) pageDomain(w http.ResponseWriter, r *http.Request) {
+	raw := r.PathValue("domain")
+	name, err := parseDomain(raw)
+	if err != nil {
+		s.pageInvalid(w, raw, err)
+		return
+	}
+	if raw != name.String() {
+		// One address per report: an e-mail address, capitals or a
+		// Unicode name lead to the canonical A-label one.
+		http.Redirect(w, r, reportURL(name), http.StatusMovedPermanently)
+		return
+	}
+	data := pageData{
+		Title: name.Unicode() + " · mxtrace", SkipTo: "the report", HeaderSearch: true,
+		Domain: name.String(), JSON: "/api/v1/check/" + name.String(), Events: reportURL(name) + "/events",
+	}
+	if u := name.Unicode(); u != name.String() {
+		data.Unicode = u
+	}
+	if s.cfg.Timeout > 0 {
+		data.Timeout = s.cfg.Timeout.String()
+	}
+	done := make(chan pageResult, 1)
+	go func() { done <- s.pageCheck(r.Context(), name, nil) }()
+
+	var res pageResult
+	select {
+	case res = <-done:
+		var b bytes.Buffer
+		if err := s.writeReport(&b, name, res, data, "report-head"); err != nil {
+			s.log.Error("page template", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(b.Bytes())
+		return
+	case <-time.After(pageWait):
+	}
+	// The check takes a while: the head and a "checking…" line now, so
+	// the browser shows progress (and live.js can stream the areas), the
+	// report when it is done.
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	for _, n := range []string{"report-head", "progress"} {
+		if err := pages.ExecuteTemplate(w, n, data); err != nil {
+			s.log.Error("page template", "template", n, "err", err)
+			return
+		}
+	}
+	http.NewResponseController(w).Flush()
+	select {
+	case res = <-done:
+	case <-r.Context().Done():
+		return
+	}
+	if err := s.writeReport(w, name, res, data); err != nil {
+		s.log.Error("page template", "err", err)
+	}
+}
+
+// writeReport writes the finished report, after the templates named in
+// before, and the page's end.
+func (s *Server) writeReport(w io.Writer, name dnsname.Name, res pageResult, data pageData, before ...string) error {
+	for _, n := range before {
+		if err := pages.ExecuteTemplate(w, n, data); err != nil {
+			return err
+		}
+	}
+	if err := pages.ExecuteTemplate(w, "report", newReportView(name, res.report, res.err)); err != nil {
+		return err
+	}
+	return pages.ExecuteTemplate(w, "bottom", data)
+}
+
+// pageResult is a finished check and its context's error (a deadline).
+type pageResult struct {
+	report *check.Report
+	err    error
+}
+
+// pageCheck runs the check of name, bounded by the server's deadline, and
+// calls emit (when not nil) with each part as it is known.
+func (s *Server) pageCheck(ctx context.Context, name dnsname.Name, emit func(pageEvent)) pageResult {
+	if s.cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.Timeout)
+		defer cancel()
+	}
+	rep := s.cfg.Auditor.Audit(ctx, name)
+	if emit != nil {
+		if rep.Plan != nil {
+			emit(pageEvent{report: rep})
+		}
+		for i := range rep.Areas {
+			emit(pageEvent{area: &rep.Areas[i]})
+		}
+	}
+	return pageResult{report: rep, err: ctx.Err()}
+}
+
+// pageEvent is one part of a check as it finishes: the plan (the route
+// picture), or one area.
+type pageEvent struct {
+	report *check.Report // with its Plan
+	area   *check.AreaResult
+}
+
+// pageEvents streams the check of one domain as server-sent events for
+// live.js: "route" with the route's HTML once the plan is known, "area"
+// with each area's HTML as it is judged, then "done" (HTML Living
+// Standard §9.2, server-sent events).
+func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
+	name, err := parseDomain(r.PathValue("domain"))
+	if err != nil {
+		writeProblem(w, r, http.StatusBadRequest, err.Error(), 0)
+		return
+	}
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on at once
+	w.WriteHeader(http.StatusOK)
+	rc.Flush()
+	order := map[string]int{}
+	for i, c := range check.Checks() {
+		order[string(c.Area)] = i
+	}
+	send := func(event string, html []byte) {
+		var b bytes.Buffer
+		b.WriteString("event: " + event + "\n")
+		for line := range strings.Lines(string(html)) {
+			b.WriteString("data: " + strings.TrimRight(line, "\n") + "\n")
+		}
+		if len(html) == 0 {
+			b.WriteString("data:\n")
+		}
+		b.WriteString("\n")
+		w.Write(b.Bytes())
+		rc.Flush()
+	}
+	s.pageCheck(r.Context(), name, func(e pageEvent) {
+		var b bytes.Buffer
+		var err error
+		switch {
+		case e.report != nil:
+			err = pages.ExecuteTemplate(&b, "route", newReportView(name, e.report, nil))
+			if err == nil {
+				send("route", b.Bytes())
+			}
+		case e.area != nil:
+			err = pages.ExecuteTemplate(&b, "area", newAreaView(*e.area, order[string(e.area.Area)]))
+			if err == nil {
+				send("area", b.Bytes())
+			}
+		}
+		if err != nil {
+			s.log.Error("page template", "err", err)
+		}
+	})
+	send("done", nil)
+}
+
+// pageStatic serves the embedded assets; an address with the content
+// hash (as pages link them) may be cached for good.
+func (s *Server) pageStatic(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(path.Clean(r.URL.Path), "/static/")
+	u, ok := assets[name]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if r.URL.RawQuery != "" && "/static/"+name+"?"+r.URL.RawQuery == u {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+	}
+	http.ServeFileFS(w, r, staticFS, "web/static/"+name)
+}

@@ -121,7 +121,9 @@ func (s *Server) endpoints() []endpoint {
 		{"POST", "/api/v1/scan", true, http.HandlerFunc(s.apiScan)},
 		{"GET", "/api/v1/openapi.json", true, http.HandlerFunc(s.apiOpenAPI)},
 		{"GET", "/{$}", false, http.HandlerFunc(s.pageHome)},
+		{"GET", "/d", false, http.HandlerFunc(s.pageSearch)},
 		{"GET", "/d/{domain}", false, http.HandlerFunc(s.pageDomain)},
+		{"GET", "/d/{domain}/events", false, http.HandlerFunc(s.pageEvents)},
 		{"GET", "/static/", false, http.HandlerFunc(s.pageStatic)},
 		{"GET", "/healthz", false, http.HandlerFunc(s.healthz)},
 		// Any other path under /api/: a problem, not the page's 404.

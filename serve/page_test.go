@@ -1,0 +1,339 @@
+package serve
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
+)
+
+// exampleZones are the repository's example zones, the offline site of
+// "mxtrace serve --zone examples/example.zone --zone examples/reverse.zone".
+var exampleZones = []string{"../examples/example.zone", "../examples/reverse.zone"}
+
+// exampleDomains are the example zone's domains, one for each case the
+// README walks through.
+var exampleDomains = []string{
+	"tiers.example", "multihomed.example", "bigtiers.example", "nullmx.example", "implicit.example",
+	"nomail.example", "alias.example", "cname-mx.example", "ip-mx.example", "dangling.example",
+	"private.example", "mixed-null.example", "good.example", "nosuch.example",
+}
+
+// newPageServer is a Server over r (the example zones when nil), wired as
+// "mxtrace serve --zone" wires it: offline, the network areas skipped.
+func newPageServer(t testing.TB, r resolve.Resolver, timeout time.Duration) *Server {
+	t.Helper()
+	if r == nil {
+		z, err := resolve.LoadZones(exampleZones...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = resolve.NewCache(z, 0)
+	}
+	p := &route.Planner{Resolver: r, Seed: 1, HasSeed: true}
+	a := &check.Auditor{Resolver: r, Planner: p, SkipReason: "they need the network: --zone without --resolver"}
+	s, err := New(Config{Resolver: r, Planner: p, Auditor: a, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// get answers one request to s.
+func get(t testing.TB, s *Server, target string) (*http.Response, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), "GET", target, nil))
+	res := rec.Result()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, string(b)
+}
+
+// cspSafe fails t for anything the page's Content-Security-Policy
+// (script-src 'self'; style-src 'self') would block: inline scripts,
+// event handler attributes, style attributes and style elements.
+func cspSafe(t *testing.T, page, body string) {
+	t.Helper()
+	for _, m := range scriptTag.FindAllStringIndex(body, -1) {
+		tag := body[m[0]:m[1]]
+		if !strings.Contains(tag, ` src="/static/`) || !strings.HasPrefix(body[m[1]:], "</script>") {
+			t.Errorf("%s: %q is an inline script or loads one from elsewhere", page, tag)
+		}
+	}
+	for _, re := range []*regexp.Regexp{
+		regexp.MustCompile(`(?i)\sstyle\s*=`),                     // a style attribute
+		regexp.MustCompile(`(?i)<style[\s>]`),                     // a style element
+		regexp.MustCompile(`(?i)\son[a-z]+\s*=`),                  // an event handler attribute
+		regexp.MustCompile(`(?i)(?:href|src)\s*=\s*"javascript:`), // a javascript: URL
+	} {
+		if m := re.FindString(body); m != "" {
+			t.Errorf("%s: %q would be blocked by the CSP", page, m)
+		}
+	}
+}
+
+var scriptTag = regexp.MustCompile(`(?i)<script\b[^>]*>`)
+
+func TestHome(t *testing.T) {
+	s := newPageServer(t, nil, 0)
+	res, body := get(t, s, "/")
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("status %d, type %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	for _, want := range []string{
+		`<html lang="en">`,
+		`<form class="search" action="/d" method="get" role="search">`,
+		`<label for="q">Domain or e-mail address</label>`,
+		`<input id="q" name="domain"`,
+		`<a class="skip" href="#main">`,
+		`<main id="main"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("home page lacks %q", want)
+		}
+	}
+	cspSafe(t, "/", body)
+}
+
+func TestSearchRedirects(t *testing.T) {
+	s := newPageServer(t, nil, 0)
+	for _, c := range []struct{ target, location string }{
+		{"/d?domain=good.example", "/d/good.example"},
+		{"/d?domain=Postmaster%40Good.Example.", "/d/good.example"},
+		{"/d?domain=b%C3%BCcher.example", "/d/xn--bcher-kva.example"},
+	} {
+		res, _ := get(t, s, c.target)
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != c.location {
+			t.Errorf("%s: %d to %q, want 303 to %q", c.target, res.StatusCode, res.Header.Get("Location"), c.location)
+		}
+	}
+	// A report's address is canonical: anything else is moved there.
+	res, _ := get(t, s, "/d/Good.Example")
+	if res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != "/d/good.example" {
+		t.Errorf("/d/Good.Example: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
+func TestInvalidName(t *testing.T) {
+	s := newPageServer(t, nil, 0)
+	for _, c := range []struct{ target, message string }{
+		{"/d?domain=", "is empty"},
+		{"/d?domain=192.0.2.1", "give a mail domain instead"},
+		{"/d?domain=a..b", "has an empty label"},
+		{"/d/exa%20mple.com", "contains white space"},
+		{"/d/" + strings.Repeat("a", 64) + ".example", "label"},
+	} {
+		res, body := get(t, s, c.target)
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", c.target, res.StatusCode)
+		}
+		if !strings.Contains(body, c.message) || !strings.Contains(body, `aria-invalid="true"`) {
+			t.Errorf("%s: the page does not say %q at the input", c.target, c.message)
+		}
+		cspSafe(t, c.target, body)
+	}
+}
+
+func TestReportPages(t *testing.T) {
+	s := newPageServer(t, nil, 0)
+	for _, d := range exampleDomains {
+		res, body := get(t, s, "/d/"+d)
+		if res.StatusCode != 200 {
+			t.Errorf("%s: status %d", d, res.StatusCode)
+			continue
+		}
+		for _, want := range []string{
+			`<html lang="en">`,
+			`<h1>` + d + `</h1>`,
+			`class="verdict `,
+			`<svg class="route" xmlns="http://www.w3.org/2000/svg"`,
+			`role="img" aria-label="`,
+			`href="/api/v1/check/` + d + `"`,
+			`id="report"`,
+			`</html>`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: the report lacks %q", d, want)
+			}
+		}
+		// A quick check comes whole: no "checking" block, no script.
+		if strings.Contains(body, `id="progress"`) {
+			t.Errorf("%s: a check done at once still shows the progress block", d)
+		}
+		cspSafe(t, d, body)
+	}
+}
+
+func TestReportContent(t *testing.T) {
+	s := newPageServer(t, nil, 0)
+	for _, c := range []struct {
+		domain string
+		want   []string
+	}{
+		{"good.example", []string{
+			"Mail for good.example is set up right",
+			`class="verdict v-ok"`,
+			"1 of 10 DNS lookups", // the SPF tree's count
+			`<code class="spf-rec">v=spf1 mx -all</code>`,
+			"Not checked", // the skipped areas, and why
+			"they need the network: --zone without --resolver",
+		}},
+		{"bigtiers.example", []string{
+			"Mail gets through, with 13 warnings",
+			"5 exchanges at equal preference: each sender tries them in random order",
+			"If every exchange at preference 10 is down, senders try preference 20.",
+			`<code class="f-id">ptr-missing</code> <span class="f-subject">× 11</span>`, // grouped, one fix
+			`<a href="https://www.rfc-editor.org/rfc/rfc1912#section-2.1">RFC 1912 §2.1</a>`,
+			"Publish a TXT record starting with <code>v=spf1</code>", // the fix, with its code
+		}},
+		{"nullmx.example", []string{"nullmx.example accepts no mail", `class="verdict v-info"`, "Null MX: nullmx.example accepts no mail"}},
+		{"nosuch.example", []string{"nosuch.example does not exist", `class="verdict v-error"`, "(NXDOMAIN)"}},
+		{"nomail.example", []string{"Mail to nomail.example bounces", "No MX and no address for nomail.example"}},
+		{"implicit.example", []string{"No MX records: implicit MX", "has no MX records: mail goes to its own address"}},
+		{"dangling.example", []string{"✗ the name does not exist", "Nothing at preference 10 can take mail: senders go straight to preference 20."}},
+		{"cname-mx.example", []string{"→ alias (CNAME) of host.cname-mx.example"}},
+		{"private.example", []string{"✗ not reachable from the Internet", "No exchange can take mail"}},
+		{"alias.example", []string{"alias.example is an alias (CNAME) of tiers.example"}},
+	} {
+		_, body := get(t, s, "/d/"+c.domain)
+		for _, w := range c.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: the report lacks %q", c.domain, w)
+			}
+		}
+	}
+}
+
+// TestReportSize: a report page, with its style sheet and script, stays
+// under 100 KB on the biggest example domain.
+func TestReportSize(t *testing.T) {
+	s := newPageServer(t, nil, 0)
+	biggest, size := "", 0
+	for _, d := range exampleDomains {
+		_, body := get(t, s, "/d/"+d)
+		if len(body) > size {
+			biggest, size = d, len(body)
+		}
+	}
+	total := size
+	for _, name := range []string{"style.css", "live.js", "icon.svg"} {
+		_, b := get(t, s, assets[name])
+		total += len(b)
+	}
+	t.Logf("biggest report: %s, %d bytes; with its assets %d bytes", biggest, size, total)
+	if total >= 100_000 {
+		t.Errorf("the report of %s weighs %d bytes with its assets, over 100 KB", biggest, total)
+	}
+}
+
+// blockingResolver answers nothing until the context ends.
+type blockingResolver struct{}
+
+func (blockingResolver) Lookup(ctx context.Context, _ resolve.Question) (*resolve.Answer, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestReportDeadline: when the server's deadline passes, the report says
+// what ran out of time (after the "checking" line it flushed first).
+func TestReportDeadline(t *testing.T) {
+	s := newPageServer(t, blockingResolver{}, pageWait+200*time.Millisecond)
+	res, body := get(t, s, "/d/good.example")
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	for _, want := range []string{
+		`id="progress"`, "Checking good.example…", // flushed before the check ended
+		`<script src="/static/live.js?v=`,
+		"The check ran out of time",
+		"Timed out before it finished:",
+		`id="report"`, "</html>",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if i, j := strings.Index(body, `id="progress"`), strings.Index(body, `id="report"`); i > j {
+		t.Error("the report comes before the progress block")
+	}
+	cspSafe(t, "deadline", body)
+}
+
+func TestPageEvents(t *testing.T) {
+	s := newPageServer(t, nil, 0)
+	res, body := get(t, s, "/d/good.example/events")
+	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	for _, want := range []string{
+		"event: route\ndata: <section class=\"route-sec\"",
+		"event: area\ndata: <section class=\"area s-pass\" id=\"area-spf\" data-order=\"3\"",
+		"event: done\ndata:\n\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the stream lacks %q", want)
+		}
+	}
+	if !strings.HasSuffix(body, "event: done\ndata:\n\n") {
+		t.Error("the stream does not end with done")
+	}
+	res, _ = get(t, s, "/d/192.0.2.1/events")
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("an invalid name's stream: status %d", res.StatusCode)
+	}
+}
+
+func TestStatic(t *testing.T) {
+	s := newPageServer(t, nil, 0)
+	for name, ct := range map[string]string{"style.css": "text/css; charset=utf-8", "live.js": "text/javascript; charset=utf-8", "icon.svg": "image/svg+xml"} {
+		res, body := get(t, s, assets[name])
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != ct || body == "" {
+			t.Errorf("%s: %d %q", name, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+		if cc := res.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+			t.Errorf("%s with its hash: Cache-Control %q", name, cc)
+		}
+		res, _ = get(t, s, "/static/"+name+"?v=old")
+		if cc := res.Header.Get("Cache-Control"); strings.Contains(cc, "immutable") {
+			t.Errorf("%s with another hash is cached for good", name)
+		}
+	}
+	for _, p := range []string{"/static/nothing.css", "/static/", "/static/templates/home.html"} {
+		if res, _ := get(t, s, p); res.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404", p, res.StatusCode)
+		}
+	}
+}
+
+func TestRefLinks(t *testing.T) {
+	for ref, want := range map[string]string{
+		"RFC 5321 §5.1":           "RFC 5321 §5.1=https://www.rfc-editor.org/rfc/rfc5321#section-5.1",
+		"RFC 5321 §4.1.1.1, §3.2": "RFC 5321 §4.1.1.1=https://www.rfc-editor.org/rfc/rfc5321#section-4.1.1.1|, |§3.2=https://www.rfc-editor.org/rfc/rfc5321#section-3.2",
+		"RFC 1912 §2.1; RFC 8499": "RFC 1912 §2.1=https://www.rfc-editor.org/rfc/rfc1912#section-2.1|; |RFC 8499=https://www.rfc-editor.org/rfc/rfc8499",
+		"docs/routing.md#null-mx": "docs/routing.md#null-mx",
+		"":                        "",
+	} {
+		var parts []string
+		for _, p := range refLinks(ref) {
+			if p.URL != "" {
+				parts = append(parts, p.Text+"="+p.URL)
+			} else {
+				parts = append(parts, p.Text)
+			}
+		}
+		if got := strings.Join(parts, "|"); got != want {
+			t.Errorf("refLinks(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}

@@ -1,0 +1,534 @@
+package serve
+
+import (
+	"cmp"
+	"fmt"
+	"html"
+	"html/template"
+	"net/netip"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/dane"
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/prose"
+	"github.com/mxtrace/mxtrace/probe"
+	"github.com/mxtrace/mxtrace/route"
+)
+
+// The route as a picture: an inline SVG drawn on the server from the
+// delivery plan (RFC 5321 §5.1) and the check's details, so the page needs
+// no script to show it and a test can compare it byte for byte. The
+// geometry is fixed (a 720-unit wide viewBox that the page scales); every
+// colour comes from classes the style sheet sets for light and dark, so the
+// picture carries no style of its own (the page's CSP has no inline style).
+
+// Geometry of the picture, in viewBox units.
+const (
+	svgWidth   = 720
+	svgPad     = 12                                 // inside a tier's frame
+	svgGap     = 16                                 // between two exchange boxes
+	svgBoxW    = (svgWidth - 2*svgPad - svgGap) / 2 // 340
+	svgLine    = 18                                 // one line of text in a box
+	svgBadgeH  = 20
+	svgArrowH  = 52 // the connector between two blocks
+	svgCharW   = 7.9
+	svgMaxText = int((svgBoxW - 2*svgPad) / svgCharW) // characters that fit one box line
+	// svgMaxHosts and svgMaxAddrs bound what one tier and one box draw;
+	// the table under the picture lists everything.
+	svgMaxHosts = 12
+	svgMaxAddrs = 4
+)
+
+// badge is one mark on an exchange: a protection it has ("ok"), lacks
+// ("bad") or does not use ("off"), with a tooltip saying why.
+type badge struct {
+	Label, State, Title string
+}
+
+// svgHost is an exchange as the picture draws it.
+type svgHost struct {
+	route.Host
+	Notes  []string // what is wrong with it, one short line each
+	Usable bool     // a sender can deliver to it
+	Badges []badge
+}
+
+// routeSVG draws the route of r: the tiers in attempt order, each exchange
+// with its addresses and badges, what happens when a tier is down, and the
+// dead ends (Null MX, NXDOMAIN, no mail, a failed lookup) as what they are.
+func routeSVG(r *check.Report) template.HTML {
+	p := r.Plan
+	var b svgBuilder
+	label := routeLabel(r)
+	y := b.pill(0, "Sending server, with mail for "+p.Domain)
+	if len(p.AliasChain) > 0 {
+		y = b.arrow(y, p.Domain+" is an alias (CNAME) of "+p.AliasChain[len(p.AliasChain)-1]+": its MX records are used.", "")
+	} else {
+		y = b.arrow(y, "Looks up the MX records of "+p.Domain+".", "")
+	}
+	switch {
+	case p.Result == route.ResultNullMX:
+		y = b.end(y, "info", "Null MX: "+p.Domain+" accepts no mail",
+			"It publishes MX 0 . (RFC 7505): senders return mail at once, without trying.", "")
+	case p.Result == route.ResultNXDomain:
+		y = b.end(y, "bad", p.Domain+" does not exist (NXDOMAIN)",
+			"There is nowhere to deliver: senders bounce mail to it at once.", "")
+	case p.Result == route.ResultNoMail:
+		y = b.end(y, "bad", "No MX and no address for "+p.Domain,
+			"There is nowhere to deliver: mail to it bounces.", "")
+	case p.Result == route.ResultError || len(p.Tiers) == 0:
+		y = b.end(y, "warn", "The route could not be computed", cmp.Or(p.Error, "a lookup failed"),
+			"Senders queue the mail and retry: this is temporary, not a missing MX.")
+	default:
+		y = b.tiers(y, p, hostsOf(r))
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, `<svg class="route" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" role="img" aria-label="%s">`+"\n",
+		svgWidth, y, esc(label))
+	fmt.Fprintf(&out, "<title>Delivery route for %s</title>\n<desc>%s</desc>\n", esc(p.Domain), esc(label))
+	for _, s := range b.parts {
+		out.WriteString(s)
+		out.WriteByte('\n')
+	}
+	out.WriteString("</svg>")
+	return template.HTML(out.String())
+}
+
+// tiers draws every tier and the connectors between them.
+func (b *svgBuilder) tiers(y int, p *route.Plan, hosts map[string]*svgHost) int {
+	anyUsable := false
+	for i, t := range p.Tiers {
+		var hs []*svgHost
+		for _, h := range t.Hosts {
+			hs = append(hs, hosts[h.Name])
+		}
+		y = b.tier(y, i, p, hs)
+		usable := slices.ContainsFunc(hs, func(h *svgHost) bool { return h.Usable })
+		anyUsable = anyUsable || usable
+		if i < len(p.Tiers)-1 {
+			next := p.Tiers[i+1].Preference
+			if usable {
+				y = b.arrow(y, fmt.Sprintf("If every exchange at preference %d is down, senders try preference %d.", t.Preference, next), "")
+			} else {
+				y = b.arrow(y, fmt.Sprintf("Nothing at preference %d can take mail: senders go straight to preference %d.", t.Preference, next), "bad")
+			}
+			continue
+		}
+		if anyUsable {
+			y = b.arrow(y, "If all are down, senders queue the mail, retry for days (RFC 5321 §4.5.4.1), then bounce it.", "")
+		} else {
+			y = b.arrow(y, "No exchange can take mail: senders retry for days, then bounce it.", "bad")
+		}
+	}
+	return y
+}
+
+// tier draws one tier: its heading, then its exchanges two to a row.
+func (b *svgBuilder) tier(y, i int, p *route.Plan, hs []*svgHost) int {
+	t := p.Tiers[i]
+	title := fmt.Sprintf("%s · preference %d", ordinal(i+1)+" choice", t.Preference)
+	sub := "Every sender tries this exchange first."
+	switch {
+	case p.Implicit:
+		title = "No MX records: implicit MX"
+		sub = "Senders fall back to the domain's own address (RFC 5321 §5.1)."
+	case len(hs) > 1:
+		sub = fmt.Sprintf("%d exchanges at equal preference: each sender tries them in random order, spreading the load.", len(hs))
+	case i > 0:
+		sub = "Backup: gets mail only while the tiers above are unreachable."
+	}
+	if !slices.ContainsFunc(hs, func(h *svgHost) bool { return h.Usable }) {
+		sub = "No exchange here can receive mail."
+	}
+	shown := hs[:min(len(hs), svgMaxHosts)]
+	rows := (len(shown) + 1) / 2
+	heights := make([]int, rows)
+	for k, h := range shown {
+		heights[k/2] = max(heights[k/2], boxHeight(h))
+	}
+	top := y
+	y += svgPad
+	head := []string{fmt.Sprintf(`<text class="rt-tier-title" x="%d" y="%d">%s</text>`, svgPad, y+14, esc(title))}
+	subClass := "rt-sub"
+	if sub == "No exchange here can receive mail." {
+		subClass = "rt-sub rt-bad-text"
+	}
+	head = append(head, fmt.Sprintf(`<text class="%s" x="%d" y="%d">%s</text>`, subClass, svgPad, y+33, esc(sub)))
+	y += 44
+	var body []string
+	for r := range rows {
+		for c := range 2 {
+			k := r*2 + c
+			if k >= len(shown) {
+				break
+			}
+			body = append(body, b.box(svgPad+c*(svgBoxW+svgGap), y, heights[r], shown[k], p.Implicit)...)
+		}
+		y += heights[r] + svgGap/2
+	}
+	if more := len(hs) - len(shown); more > 0 {
+		body = append(body, fmt.Sprintf(`<text class="rt-sub" x="%d" y="%d">… and %s at this preference (listed in the table below).</text>`,
+			svgPad, y+14, esc(prose.Count(more, "more exchange"))))
+		y += 22
+	}
+	y += svgPad - svgGap/2
+	class := "rt-tier"
+	if i == 0 {
+		class += " rt-primary"
+	}
+	b.add(fmt.Sprintf(`<g class="rt-tier-g"><rect class="%s" x="0" y="%d" width="%d" height="%d" rx="10"/>`, class, top, svgWidth, y-top))
+	b.parts = append(b.parts, head...)
+	b.parts = append(b.parts, body...)
+	b.add("</g>")
+	return y
+}
+
+// boxHeight is the height of an exchange's box.
+func boxHeight(h *svgHost) int {
+	lines := 1 + len(h.Notes) + min(len(h.Addresses), svgMaxAddrs)
+	if len(h.Addresses) > svgMaxAddrs {
+		lines++
+	}
+	if len(h.Addresses) == 0 && len(h.Notes) == 0 {
+		lines++ // "no address"
+	}
+	ht := 12 + lines*svgLine + 8
+	if len(h.Badges) > 0 {
+		ht += svgBadgeH + 8
+	}
+	return ht
+}
+
+// box draws one exchange at x, y.
+func (b *svgBuilder) box(x, y, height int, h *svgHost, implicit bool) []string {
+	class := "rt-box"
+	switch {
+	case !h.Usable:
+		class += " rt-box-bad"
+	case implicit:
+		class += " rt-box-implicit"
+	}
+	out := []string{fmt.Sprintf(`<rect class="%s" x="%d" y="%d" width="%d" height="%d" rx="6"/>`, class, x, y, svgBoxW, height)}
+	tx := x + svgPad
+	ty := y + 12 + 13
+	out = append(out, textLine(tx, ty, "rt-name", h.Name))
+	for _, n := range h.Notes {
+		ty += svgLine
+		class := "rt-note"
+		if strings.HasPrefix(n, "→") {
+			class = "rt-note-warn"
+		}
+		out = append(out, textLine(tx, ty, class, n))
+	}
+	for _, a := range h.Addresses[:min(len(h.Addresses), svgMaxAddrs)] {
+		ty += svgLine
+		out = append(out, textLine(tx, ty, "rt-addr", a))
+	}
+	if more := len(h.Addresses) - svgMaxAddrs; more > 0 {
+		ty += svgLine
+		out = append(out, textLine(tx, ty, "rt-sub", "+ "+prose.Count(more, "more address")))
+	}
+	if len(h.Addresses) == 0 && len(h.Notes) == 0 {
+		ty += svgLine
+		out = append(out, textLine(tx, ty, "rt-note", "✗ no address"))
+	}
+	bx := tx
+	by := y + height - 8 - svgBadgeH
+	for _, bd := range h.Badges {
+		text := map[string]string{"ok": "✓ ", "bad": "✗ ", "off": "– "}[bd.State] + bd.Label
+		w := int(float64(utf8.RuneCountInString(text))*7.4) + 14
+		out = append(out, fmt.Sprintf(`<g class="rt-badge rt-badge-%s"><title>%s</title><rect x="%d" y="%d" width="%d" height="%d" rx="10"/><text x="%d" y="%d">%s</text></g>`,
+			bd.State, esc(bd.Title), bx, by, w, svgBadgeH, bx+7, by+14, esc(text)))
+		bx += w + 6
+	}
+	return out
+}
+
+// textLine is one line of text in a box, cut to fit with the whole text
+// as its tooltip.
+func textLine(x, y int, class, s string) string { return textLineN(x, y, class, s, svgMaxText) }
+
+// textLineN is textLine for a line of n characters.
+func textLineN(x, y int, class, s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return fmt.Sprintf(`<text class="%s" x="%d" y="%d">%s</text>`, class, x, y, esc(s))
+	}
+	return fmt.Sprintf(`<text class="%s" x="%d" y="%d"><title>%s</title>%s</text>`, class, x, y, esc(s), esc(clipText(s, n)))
+}
+
+// svgBuilder collects the picture's elements.
+type svgBuilder struct{ parts []string }
+
+func (b *svgBuilder) add(s string) { b.parts = append(b.parts, s) }
+
+func (b *svgBuilder) text(x, y int, class, s string) {
+	b.add(fmt.Sprintf(`<text class="%s" x="%d" y="%d">%s</text>`, class, x, y, esc(s)))
+}
+
+// pill draws the sender at the top.
+func (b *svgBuilder) pill(y int, s string) int {
+	s = clipText(s, 80)
+	w := int(float64(utf8.RuneCountInString(s))*7.9) + 28
+	b.add(fmt.Sprintf(`<rect class="rt-sender" x="0" y="%d" width="%d" height="32" rx="16"/>`, y, w))
+	b.text(14, y+21, "rt-sender-text", s)
+	return y + 32
+}
+
+// arrow draws a connector down from y with its caption beside it.
+func (b *svgBuilder) arrow(y int, caption, state string) int {
+	class := "rt-arrow"
+	if state != "" {
+		class += " rt-arrow-" + state
+	}
+	x := 28
+	b.add(fmt.Sprintf(`<path class="%s" d="M%d %d V%d M%d %d l6 10 l6 -10"/>`, class, x, y+4, y+svgArrowH-4, x-6, y+svgArrowH-14))
+	textClass := "rt-caption"
+	if state == "bad" {
+		textClass += " rt-bad-text"
+	}
+	b.text(x+22, y+svgArrowH/2+5, textClass, clipText(caption, 100))
+	return y + svgArrowH
+}
+
+// end draws the block a route ends in when there is no exchange: a
+// title and one or two lines saying what senders do.
+func (b *svgBuilder) end(y int, state, title, detail, more string) int {
+	h := 64
+	if more != "" {
+		h += 20
+	}
+	b.add(fmt.Sprintf(`<rect class="rt-end rt-end-%s" x="0" y="%d" width="%d" height="%d" rx="10"/>`, state, y, svgWidth, h))
+	mark := map[string]string{"info": "⊘ ", "bad": "✗ ", "warn": "! "}[state]
+	b.text(svgPad+4, y+26, "rt-tier-title", mark+title)
+	b.add(textLineN(svgPad+4, y+47, "rt-sub", detail, 100))
+	if more != "" {
+		b.text(svgPad+4, y+67, "rt-sub", more)
+	}
+	return y + h
+}
+
+// hostsOf builds the picture's view of every exchange of r's plan: what
+// is wrong with it, and its badges from the check's details.
+func hostsOf(r *check.Report) map[string]*svgHost {
+	out := map[string]*svgHost{}
+	for _, h := range r.Plan.Hosts() {
+		v := &svgHost{Host: h, Usable: len(h.Addresses) > 0}
+		if h.CanonicalName != "" {
+			v.Notes = append(v.Notes, "→ alias (CNAME) of "+h.CanonicalName)
+		}
+		for _, id := range h.Problems {
+			switch id {
+			case finding.MXTargetCNAME:
+				// said by the alias line
+			case finding.MXTargetNXDomain:
+				v.Notes = append(v.Notes, "✗ the name does not exist")
+			case finding.MXTargetNoAddress:
+				v.Notes = append(v.Notes, "✗ no A or AAAA record")
+			case finding.MXTargetIP:
+				v.Notes = append(v.Notes, "✗ an IP address, not a host name")
+				v.Usable = false
+			case finding.MXTargetPrivate:
+				v.Notes = append(v.Notes, "✗ not reachable from the Internet")
+				v.Usable = v.Usable && slices.ContainsFunc(h.Addresses, isPublic)
+			case finding.MXDuplicate:
+				v.Notes = append(v.Notes, "listed more than once")
+			default:
+				v.Notes = append(v.Notes, "✗ "+string(id))
+			}
+		}
+		if r.Details != nil {
+			v.Badges = hostBadges(h, r.Details)
+		}
+		out[h.Name] = v
+	}
+	return out
+}
+
+// isPublic reports whether an address of a host can be reached from the
+// Internet, as mx-target-private judges it.
+func isPublic(s string) bool {
+	ip, err := netip.ParseAddr(s)
+	return err == nil && ip.IsGlobalUnicast() && !ip.IsPrivate()
+}
+
+// hostBadges are the marks of one exchange: STARTTLS and a valid
+// certificate from the SMTP probe (RFC 3207), DANE from its TLSA records
+// (RFC 7672), and forward-confirmed reverse DNS of its addresses. A badge
+// whose facts were not gathered (SMTP not probed) is left out.
+func hostBadges(h route.Host, f *check.Facts) []badge {
+	var out []badge
+	var probed, connected []*probe.Result
+	for _, res := range f.SMTP {
+		if res != nil && res.Host == h.Name {
+			probed = append(probed, res)
+			if res.Connected {
+				connected = append(connected, res)
+			}
+		}
+	}
+	switch {
+	case len(probed) > 0 && len(connected) == 0:
+		out = append(out, badge{"SMTP", "bad", "No address answered over SMTP."})
+	case len(connected) > 0:
+		out = append(out, starttlsBadge(connected))
+		if bd, ok := certBadge(connected); ok {
+			out = append(out, bd)
+		}
+	}
+	if bd, ok := daneBadge(h, f, connected); ok {
+		out = append(out, bd)
+	}
+	if bd, ok := ptrBadge(h, f); ok {
+		out = append(out, bd)
+	}
+	return out
+}
+
+func starttlsBadge(rs []*probe.Result) badge {
+	var without []string
+	for _, r := range rs {
+		if !r.StartTLS {
+			without = append(without, r.Address.String())
+		}
+	}
+	if len(without) > 0 {
+		return badge{"STARTTLS", "bad", "No STARTTLS at " + prose.List(without) + ": mail travels in clear text."}
+	}
+	return badge{"STARTTLS", "ok", fmt.Sprintf("STARTTLS offered at %s.", prose.Count(len(rs), "address"))}
+}
+
+// certBadge judges the certificates of the sessions that offered
+// STARTTLS; none did: no badge (the STARTTLS badge says it).
+func certBadge(rs []*probe.Result) (badge, bool) {
+	var bad []string
+	days := -1
+	tls := 0
+	for _, r := range rs {
+		if !r.StartTLS {
+			continue
+		}
+		tls++
+		switch {
+		case r.TLS == nil:
+			bad = append(bad, r.Address.String()+": no TLS session")
+		case !r.TLS.Verified:
+			bad = append(bad, r.Address.String()+": "+cmp.Or(r.TLS.VerifyError, "not verified"))
+		case days < 0 || r.TLS.ExpiresInDays < days:
+			days = r.TLS.ExpiresInDays
+		}
+	}
+	switch {
+	case tls == 0:
+		return badge{}, false
+	case len(bad) > 0:
+		return badge{"certificate", "bad", "Certificate not valid: " + strings.Join(bad, "; ") + "."}, true
+	}
+	return badge{"certificate", "ok", fmt.Sprintf("Certificate valid for %s; expires in %s.", rs[0].Host, prose.Count(days, "day"))}, true
+}
+
+func daneBadge(h route.Host, f *check.Facts, connected []*probe.Result) (badge, bool) {
+	i := slices.IndexFunc(f.DANE, func(d *dane.Result) bool { return d != nil && d.Host == h.Name })
+	if i < 0 {
+		return badge{}, false
+	}
+	d := f.DANE[i]
+	switch {
+	case len(d.Records) == 0:
+		return badge{"DANE", "off", "No TLSA records at " + d.Name + ": DANE is not used."}, true
+	case !d.Secure || !d.AddressSecure:
+		return badge{"DANE", "bad", "TLSA records, but not DNSSEC-validated: senders ignore them."}, true
+	}
+	for _, r := range connected {
+		if c := probe.MatchDANE(r, d); c.Status != probe.DANEMatch {
+			return badge{"DANE", "bad", fmt.Sprintf("DANE %s at %s: %s", c.Status, r.Address, c.Reason)}, true
+		}
+	}
+	if len(connected) == 0 {
+		return badge{"DANE", "ok", "DNSSEC-signed TLSA records (not matched: SMTP was not probed)."}, true
+	}
+	return badge{"DANE", "ok", "DNSSEC-signed TLSA records match the certificate at every address."}, true
+}
+
+func ptrBadge(h route.Host, f *check.Facts) (badge, bool) {
+	i := slices.IndexFunc(f.PTR, func(p probe.HostPTR) bool { return p.Host == h.Name })
+	if i < 0 || len(f.PTR[i].Results) == 0 {
+		return badge{}, false
+	}
+	var bad []string
+	for _, r := range f.PTR[i].Results {
+		switch {
+		case len(r.Names) == 0:
+			bad = append(bad, r.Address.String()+" has no PTR")
+		case r.Confirmed == "":
+			bad = append(bad, r.Address.String()+" → "+r.Names[0]+", which does not lead back")
+		}
+	}
+	if len(bad) > 0 {
+		return badge{"PTR", "bad", "Reverse DNS: " + strings.Join(bad, "; ") + "."}, true
+	}
+	return badge{"PTR", "ok", fmt.Sprintf("Reverse DNS confirmed for %s.", prose.Count(len(f.PTR[i].Results), "address"))}, true
+}
+
+// routeLabel says the route in one paragraph, for the picture's
+// accessible name.
+func routeLabel(r *check.Report) string {
+	p := r.Plan
+	switch p.Result {
+	case route.ResultNullMX:
+		return p.Domain + " publishes a Null MX: it accepts no mail."
+	case route.ResultNXDomain:
+		return p.Domain + " does not exist: mail to it bounces."
+	case route.ResultNoMail:
+		return p.Domain + " has no MX and no address: mail to it bounces."
+	}
+	if len(p.Tiers) == 0 {
+		return "The route of " + p.Domain + " could not be computed; senders retry later."
+	}
+	var parts []string
+	for i, t := range p.Tiers {
+		names := make([]string, len(t.Hosts))
+		for k, h := range t.Hosts {
+			names[k] = h.Name
+		}
+		s := fmt.Sprintf("%s, preference %d: %s", ordinal(i+1), t.Preference, prose.List(names))
+		if len(names) > 1 {
+			s += ", in random order"
+		}
+		parts = append(parts, s)
+	}
+	lead := "Mail for " + p.Domain + " goes to"
+	if p.Implicit {
+		lead = p.Domain + " has no MX records; mail goes to its own address:"
+	}
+	return lead + " " + strings.Join(parts, "; then, if those are down, ") + "."
+}
+
+// ordinal is "1st", "2nd", "3rd", "4th"…
+func ordinal(n int) string {
+	suffix := "th"
+	if n%100 < 11 || n%100 > 13 {
+		switch n % 10 {
+		case 1:
+			suffix = "st"
+		case 2:
+			suffix = "nd"
+		case 3:
+			suffix = "rd"
+		}
+	}
+	return fmt.Sprint(n) + suffix
+}
+
+// clipText cuts s to n characters, ending in "…".
+func clipText(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+func esc(s string) string { return html.EscapeString(s) }
