@@ -12,6 +12,11 @@
 // the moment the plan is known, so independent lookups never wait for each
 // other. Judge then runs the checks listed in Checks — small functions over
 // the gathered Facts — and merges their findings in a stable order.
+//
+// Audit does both. AuditEach does both at once, for a page or a stream
+// that shows progress: each check declares the facts it reads
+// (Check.Needs), and is judged the moment they are gathered, so the route
+// and the DNS-only areas are known long before the SMTP probes end.
 package check
 
 import (
@@ -20,7 +25,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/mxtrace/mxtrace/dane"
@@ -116,56 +120,146 @@ type Facts struct {
 	ProbedAt time.Time       `json:"-"`
 }
 
+// Fact names the Facts fields one gatherer writes. A Check lists the
+// facts its judge reads (Check.Needs), so that AuditEach judges an area
+// the moment they are complete, and never while a gatherer may still be
+// writing them.
+type Fact uint16
+
+// Facts, by the fields they stand for.
+const (
+	FactPlan        Fact = 1 << iota // Plan, PlanErr
+	FactNameservers                  // Nameservers, NameserversErr
+	FactPTR                          // PTR
+	FactSPF                          // SPF, SPFErr
+	FactDMARC                        // DMARC, DMARCErr
+	FactDKIM                         // DKIM, DKIMErr
+	FactMTASTS                       // MTASTS, MTASTSErr
+	FactTLSRPT                       // TLSRPT, TLSRPTErr
+	FactDANE                         // DANE, DANEErrs
+	FactDNSBL                        // DNSBL, DNSBLErr
+	FactSMTP                         // SMTP, ProbedAt
+
+	allFacts  = FactSMTP<<1 - 1
+	factCount = 11
+)
+
+// only returns a copy of f with Domain and the fields of need, the rest
+// zero: what a judge that declared need may read. A judge reading a fact
+// it did not declare sees it missing in every audit, not only when a
+// gatherer is late, so a wrong declaration fails the tests every time.
+func (f *Facts) only(need Fact) *Facts {
+	v := &Facts{Domain: f.Domain}
+	if need&FactPlan != 0 {
+		v.Plan, v.PlanErr = f.Plan, f.PlanErr
+	}
+	if need&FactNameservers != 0 {
+		v.Nameservers, v.NameserversErr = f.Nameservers, f.NameserversErr
+	}
+	if need&FactPTR != 0 {
+		v.PTR = f.PTR
+	}
+	if need&FactSPF != 0 {
+		v.SPF, v.SPFErr = f.SPF, f.SPFErr
+	}
+	if need&FactDMARC != 0 {
+		v.DMARC, v.DMARCErr = f.DMARC, f.DMARCErr
+	}
+	if need&FactDKIM != 0 {
+		v.DKIM, v.DKIMErr = f.DKIM, f.DKIMErr
+	}
+	if need&FactMTASTS != 0 {
+		v.MTASTS, v.MTASTSErr = f.MTASTS, f.MTASTSErr
+	}
+	if need&FactTLSRPT != 0 {
+		v.TLSRPT, v.TLSRPTErr = f.TLSRPT, f.TLSRPTErr
+	}
+	if need&FactDANE != 0 {
+		v.DANE, v.DANEErrs = f.DANE, f.DANEErrs
+	}
+	if need&FactDNSBL != 0 {
+		v.DNSBL, v.DNSBLErr = f.DNSBL, f.DNSBLErr
+	}
+	if need&FactSMTP != 0 {
+		v.SMTP, v.ProbedAt = f.SMTP, f.ProbedAt
+	}
+	return v
+}
+
 // Gather asks every question about domain, in parallel, and returns the
 // facts. It does not fail: each area's error is in its field.
 func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
+	done := make(chan Fact, factCount)
+	f := a.gather(ctx, domain, done)
+	for range factCount {
+		<-done
+	}
+	return f
+}
+
+// gather starts every gatherer and returns the Facts they fill in. Each
+// fact is sent on done once, when its fields are written (or left empty,
+// when the Auditor does not gather it): the receive is what makes the
+// fields safe to read. done must hold factCount facts, so no gatherer
+// waits for the reader.
+func (a *Auditor) gather(ctx context.Context, domain dnsname.Name, done chan<- Fact) *Facts {
 	f := &Facts{Domain: domain}
-	var wg sync.WaitGroup
+	run := func(fact Fact, gather func()) {
+		go func() {
+			gather()
+			done <- fact
+		}()
+	}
 
 	// The plan first, and everything that needs its exchanges as soon as
 	// it is known; the independent areas meanwhile.
-	wg.Go(func() {
+	go func() {
 		f.Plan, f.PlanErr = a.Planner.Plan(ctx, domain)
+		done <- FactPlan
 		_, addrs := exchanges(f.Plan)
-		var inner sync.WaitGroup
 		var hosts []route.Host
 		if f.Plan != nil {
 			hosts = f.Plan.Hosts()
-			inner.Go(func() { f.PTR = probe.GatherPTR(ctx, a.Resolver, hosts, a.Logger) })
 		}
-		inner.Go(func() {
+		run(FactPTR, func() {
+			if f.Plan != nil {
+				f.PTR = probe.GatherPTR(ctx, a.Resolver, hosts, a.Logger)
+			}
+		})
+		run(FactDANE, func() {
 			f.DANE, f.DANEErrs = probe.GatherTLSA(ctx, a.Resolver, probe.Addressed(hosts), dane.Options{Logger: a.Logger})
 		})
-		if a.DNSBL != nil && len(addrs) > 0 {
-			inner.Go(func() {
+		run(FactDNSBL, func() {
+			if a.DNSBL != nil && len(addrs) > 0 {
 				opts := *a.DNSBL
 				opts.Logger = cmp.Or(opts.Logger, a.Logger)
 				f.DNSBL, f.DNSBLErr = dnsbl.Lookup(ctx, a.Resolver, addrs, opts)
-			})
-		}
-		if a.Probe != nil && len(addrs) > 0 {
-			inner.Go(func() {
+			}
+		})
+		run(FactSMTP, func() {
+			if a.Probe != nil && len(addrs) > 0 {
 				f.ProbedAt = time.Now()
 				f.SMTP = a.Probe.ProbePlan(ctx, f.Plan)
-			})
-		}
-		inner.Wait()
-	})
-	if a.Nameservers != nil {
-		wg.Go(func() {
+			}
+		})
+	}()
+	run(FactNameservers, func() {
+		if a.Nameservers != nil {
 			opts := *a.Nameservers
 			opts.Logger = cmp.Or(opts.Logger, a.Logger)
 			f.Nameservers, f.NameserversErr = nameserver.Lookup(ctx, a.Resolver, domain, opts)
-		})
-	}
-	wg.Go(func() {
+		}
+	})
+	run(FactSPF, func() {
 		f.SPF, f.SPFErr = spf.Lookup(ctx, a.Resolver, domain, spf.Options{Logger: a.Logger})
 	})
-	wg.Go(func() { f.DMARC, f.DMARCErr = dmarc.Lookup(ctx, a.Resolver, domain, dmarc.Options{Logger: a.Logger}) })
-	wg.Go(func() {
+	run(FactDMARC, func() {
+		f.DMARC, f.DMARCErr = dmarc.Lookup(ctx, a.Resolver, domain, dmarc.Options{Logger: a.Logger})
+	})
+	run(FactDKIM, func() {
 		f.DKIM, f.DKIMErr = dkim.Lookup(ctx, a.Resolver, domain, dkim.Options{Selectors: a.DKIMSelectors, Logger: a.Logger})
 	})
-	wg.Go(func() {
+	run(FactMTASTS, func() {
 		opts := mtasts.Options{NoFetch: true}
 		if a.MTASTS != nil {
 			opts = *a.MTASTS
@@ -173,10 +267,9 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 		opts.Logger = cmp.Or(opts.Logger, a.Logger)
 		f.MTASTS, f.MTASTSErr = mtasts.Lookup(ctx, a.Resolver, domain, opts)
 	})
-	wg.Go(func() {
+	run(FactTLSRPT, func() {
 		f.TLSRPT, f.TLSRPTErr = tlsrpt.Lookup(ctx, a.Resolver, domain, tlsrpt.Options{Logger: a.Logger})
 	})
-	wg.Wait()
 	return f
 }
 
@@ -227,9 +320,43 @@ func oneLine(errs []error) error {
 
 // Audit gathers the facts about domain and judges them.
 func (a *Auditor) Audit(ctx context.Context, domain dnsname.Name) *Report {
+	return a.AuditEach(ctx, domain, nil)
+}
+
+// Progress is one area decided during AuditEach: judged (Result, what
+// Report.Areas holds for it) or not checked (Skip, what Report.Skipped
+// holds for it). Exactly one of Result and Skip is set.
+type Progress struct {
+	Area   finding.Area `json:"area"`
+	Result *AreaResult  `json:"result,omitempty"`
+	Skip   *Skip        `json:"skipped,omitempty"`
+	// Plan is set on the routing area's event: the delivery plan, known
+	// long before the slowest area (the SMTP probes), so a page can draw
+	// the route at once.
+	Plan *route.Plan `json:"plan,omitempty"`
+}
+
+// AuditEach is Audit, calling emit as each area is decided: one call per
+// entry of the returned Report's Areas and Skipped (areas with nothing to
+// check are in neither, and get none), in the order they are decided,
+// never concurrently, all before AuditEach returns. The Auditor's own
+// skips (areas it was told to leave out) come first; every other area is
+// judged the moment the facts its Check needs are gathered, so a slow
+// area (SMTP probes wait for greeting delays of minutes, RFC 5321
+// §4.5.3.2) does not hold back the quick ones. The Report is the one
+// Audit returns: areas and skips in Checks order, whatever the order of
+// the events. emit may be nil; while it runs, gathering goes on but no
+// other area is judged.
+func (a *Auditor) AuditEach(ctx context.Context, domain dnsname.Name, emit func(Progress)) *Report {
 	start := time.Now()
-	f := a.Gather(ctx, domain)
-	r := Judge(f, a.skipped())
+	done := make(chan Fact, factCount)
+	f := a.gather(ctx, domain, done)
+	j := newJudging(f, a.skipped(), emit)
+	for have := Fact(0); have != allFacts; {
+		have |= <-done
+		j.judgeReady(have)
+	}
+	r := j.report()
 	r.ElapsedMS = time.Since(start).Milliseconds()
 	if a.Logger != nil {
 		a.Logger.Debug("check", "domain", domain, "result", r.Result, "findings", len(r.Findings), "elapsed", time.Since(start))

@@ -27,7 +27,12 @@ import (
 
 // Check is one area's judgement over the gathered facts.
 type Check struct {
-	Area  finding.Area
+	Area finding.Area
+	// Needs lists the facts Judge reads; it is handed only those (the
+	// others are zero), as soon as they are gathered. A check not marked
+	// WithoutDomain also waits for the plan, which says whether the
+	// domain exists.
+	Needs Fact
 	Judge func(f *Facts) Verdict
 	// WithoutDomain: the area is judged even when the domain does not
 	// exist. The others are about names below it, which are NXDOMAIN too
@@ -39,18 +44,23 @@ type Check struct {
 // what an audit looks at.
 func Checks() []Check {
 	return []Check{
-		{Area: finding.AreaRouting, Judge: judgeRouting, WithoutDomain: true},
-		{Area: finding.AreaNameservers, Judge: judgeNameservers, WithoutDomain: true},
-		{Area: finding.AreaPTR, Judge: judgePTR},
-		{Area: finding.AreaSPF, Judge: judgeSPF},
-		{Area: finding.AreaDMARC, Judge: judgeDMARC},
-		{Area: finding.AreaDKIM, Judge: judgeDKIM},
-		{Area: finding.AreaMTASTS, Judge: judgeMTASTS},
-		{Area: finding.AreaTLSRPT, Judge: judgeTLSRPT},
-		{Area: finding.AreaDANE, Judge: judgeDANE},
-		{Area: finding.AreaDNSBL, Judge: judgeDNSBL},
-		{Area: finding.AreaSMTP, Judge: judgeSMTP},
-		{Area: finding.AreaTiers, Judge: judgeTiers},
+		{Area: finding.AreaRouting, Needs: FactPlan, Judge: judgeRouting, WithoutDomain: true},
+		{Area: finding.AreaNameservers, Needs: FactNameservers, Judge: judgeNameservers, WithoutDomain: true},
+		{Area: finding.AreaPTR, Needs: FactPlan | FactPTR, Judge: judgePTR},
+		{Area: finding.AreaSPF, Needs: FactSPF, Judge: judgeSPF},
+		{Area: finding.AreaDMARC, Needs: FactDMARC, Judge: judgeDMARC},
+		{Area: finding.AreaDKIM, Needs: FactDKIM, Judge: judgeDKIM},
+		// mta-sts-mx-not-covered compares the policy with the exchanges.
+		{Area: finding.AreaMTASTS, Needs: FactMTASTS | FactPlan, Judge: judgeMTASTS},
+		{Area: finding.AreaTLSRPT, Needs: FactTLSRPT, Judge: judgeTLSRPT},
+		// RFC 7672 §3: the records are matched against what the servers
+		// present.
+		{Area: finding.AreaDANE, Needs: FactPlan | FactDANE | FactSMTP, Judge: judgeDANE},
+		{Area: finding.AreaDNSBL, Needs: FactPlan | FactDNSBL, Judge: judgeDNSBL},
+		// The banner name is compared with the address's PTR names.
+		{Area: finding.AreaSMTP, Needs: FactPlan | FactSMTP | FactPTR, Judge: judgeSMTP},
+		// A backup tier is compared on PTR and blacklist entries too.
+		{Area: finding.AreaTiers, Needs: FactPlan | FactSMTP | FactPTR | FactDNSBL, Judge: judgeTiers},
 	}
 }
 
@@ -142,43 +152,114 @@ type Report struct {
 // does not exist, only the checks marked WithoutDomain run; the others are
 // listed as skipped.
 func Judge(f *Facts, skipped []Skip) *Report {
-	r := &Report{Plan: f.Plan, Findings: []finding.Finding{}, Areas: []AreaResult{}, Skipped: skipped, Details: f}
+	j := newJudging(f, skipped, nil)
+	j.judgeReady(allFacts)
+	return j.report()
+}
+
+// judging is one audit's judgement, built check by check as the facts
+// come in (AuditEach), or all at once (Judge): one code path, so both
+// give the same Report.
+type judging struct {
+	f       *Facts
+	checks  []Check
+	skipped []Skip // the Auditor's own, first in the report
+	emit    func(Progress)
+	decided []bool
+	areas   []*AreaResult // per check; nil: not judged
+	skips   []*Skip       // per check; nil: not skipped, or skipped by the Auditor already
+}
+
+// newJudging starts judging f, emitting the Auditor's skips at once.
+func newJudging(f *Facts, skipped []Skip, emit func(Progress)) *judging {
+	if emit == nil {
+		emit = func(Progress) {}
+	}
+	cs := Checks()
+	j := &judging{f: f, checks: cs, skipped: skipped, emit: emit,
+		decided: make([]bool, len(cs)), areas: make([]*AreaResult, len(cs)), skips: make([]*Skip, len(cs))}
+	for _, s := range skipped {
+		emit(Progress{Area: s.Area, Skip: &s})
+	}
+	return j
+}
+
+// waitsFor is what c must wait for: its facts, and the plan unless it is
+// judged without the domain.
+func (c Check) waitsFor() Fact {
+	if c.WithoutDomain {
+		return c.Needs
+	}
+	return c.Needs | FactPlan
+}
+
+// judgeReady decides every check not yet decided whose facts are all in
+// have, in Checks order, and emits each.
+func (j *judging) judgeReady(have Fact) {
+	for i, c := range j.checks {
+		if j.decided[i] || c.waitsFor()&^have != 0 {
+			continue
+		}
+		j.decided[i] = true
+		ar, skip := j.decide(c)
+		switch {
+		case ar != nil:
+			j.areas[i] = ar
+			p := Progress{Area: c.Area, Result: new(*ar)}
+			if c.Area == finding.AreaRouting {
+				p.Plan = j.f.Plan
+			}
+			j.emit(p)
+		case skip != nil && !slices.ContainsFunc(j.skipped, func(s Skip) bool { return s.Area == c.Area }):
+			j.skips[i] = skip
+			j.emit(Progress{Area: c.Area, Skip: new(*skip)})
+		}
+	}
+}
+
+// decide judges c over the facts it needs: the area's result, or why it
+// was not checked, or neither when there is nothing to check.
+func (j *judging) decide(c Check) (*AreaResult, *Skip) {
+	// The plan is read only by a check that waits for it.
+	if !c.WithoutDomain && j.f.Plan != nil && j.f.Plan.Result == route.ResultNXDomain {
+		return nil, &Skip{c.Area, "the domain does not exist"}
+	}
+	v := c.Judge(j.f.only(c.Needs))
+	switch v.Outcome {
+	case NotChecked:
+		return nil, &Skip{c.Area, v.Reason}
+	case NothingToCheck:
+		return nil, nil
+	}
+	fs, err := v.Findings, v.Err
+	finding.Sort(fs)
+	ar := &AreaResult{Area: c.Area, Status: StatusPass, Summary: v.Summary, Findings: fs}
+	if ar.Findings == nil {
+		ar.Findings = []finding.Finding{}
+	}
+	if finding.Worst(fs) > finding.Info {
+		ar.Status = StatusProblems
+	}
+	if err != nil {
+		ar.Status, ar.Error, ar.err = StatusError, err.Error(), err
+	}
+	return ar, nil
+}
+
+// report builds the Report from the decided checks, in Checks order.
+func (j *judging) report() *Report {
+	r := &Report{Plan: j.f.Plan, Findings: []finding.Finding{}, Areas: []AreaResult{}, Skipped: slices.Clone(j.skipped), Details: j.f}
 	if r.Skipped == nil {
 		r.Skipped = []Skip{}
 	}
-	nx := f.Plan != nil && f.Plan.Result == route.ResultNXDomain
-	skip := func(area finding.Area, reason string) {
-		if !slices.ContainsFunc(r.Skipped, func(s Skip) bool { return s.Area == area }) {
-			r.Skipped = append(r.Skipped, Skip{area, reason})
+	for i := range j.checks {
+		if s := j.skips[i]; s != nil {
+			r.Skipped = append(r.Skipped, *s)
 		}
-	}
-	for _, c := range Checks() {
-		if nx && !c.WithoutDomain {
-			skip(c.Area, "the domain does not exist")
-			continue
+		if ar := j.areas[i]; ar != nil {
+			r.Areas = append(r.Areas, *ar)
+			r.Findings = append(r.Findings, ar.Findings...)
 		}
-		v := c.Judge(f)
-		switch v.Outcome {
-		case NotChecked:
-			skip(c.Area, v.Reason)
-			continue
-		case NothingToCheck:
-			continue
-		}
-		fs, err := v.Findings, v.Err
-		finding.Sort(fs)
-		ar := AreaResult{Area: c.Area, Status: StatusPass, Summary: v.Summary, Findings: fs}
-		if ar.Findings == nil {
-			ar.Findings = []finding.Finding{}
-		}
-		if finding.Worst(fs) > finding.Info {
-			ar.Status = StatusProblems
-		}
-		if err != nil {
-			ar.Status, ar.Error, ar.err = StatusError, err.Error(), err
-		}
-		r.Areas = append(r.Areas, ar)
-		r.Findings = append(r.Findings, fs...)
 	}
 	finding.Sort(r.Findings)
 	return r
