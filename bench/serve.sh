@@ -31,7 +31,6 @@ DURATION=${DURATION:-10}
 THREADS=${THREADS:-"1 2"}
 CONNS=${CONNS:-"8 32 128 512"}
 DOMAIN=${DOMAIN:-tiers.example}
-PORT=${PORT:-18025}
 SERVE_FLAGS=${SERVE_FLAGS:-}
 
 for tool in wrk curl go; do
@@ -54,22 +53,25 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/mxtrace" ./cmd/mxtrace
-base=http://127.0.0.1:$PORT
-url=$base/api/v1/route/$DOMAIN
-
 # The access log goes to a file, as it would to the journal; it is part of
 # the work of every request.
 # shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags
-"$work/mxtrace" serve --listen "127.0.0.1:$PORT" \
+"$work/mxtrace" serve --listen 127.0.0.1:0 \
 	--zone examples/example.zone --zone examples/reverse.zone \
 	--rate 1000000 --burst 1000000 $SERVE_FLAGS 2>"$work/serve.log" &
 server=$!
 
+# The port is the kernel's choice, read from the "listening" log line.
+base=
 for _ in $(seq 100); do
-	curl -fsS -o /dev/null "$base/healthz" 2>/dev/null && break
+	base=$(sed -n 's/.*msg="serve: listening" addr=\(http:[^ ]*\)\/ .*/\1/p' "$work/serve.log")
+	[[ -n $base ]] && break
 	kill -0 "$server" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
 	sleep 0.1
 done
+[[ -n $base ]] || { echo "bench/serve.sh: the server did not say where it listens" >&2; cat "$work/serve.log" >&2; exit 1; }
+curl -fsS -o /dev/null "$base/healthz"
+url=$base/api/v1/route/$DOMAIN
 # Warm the cache, and check that the route answers what the CLI prints.
 status=$(curl -sS -o "$work/route.json" -w '%{http_code}' "$url")
 if [[ $status != 200 ]]; then
