@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/mxtrace/mxtrace/dane"
@@ -46,6 +47,11 @@ import (
 // should use the same Resolver, so the plan's answers are shared); an area
 // whose field is nil is skipped and listed in Report.Skipped with the
 // reason in SkipReason. An Auditor is safe for concurrent use.
+//
+// An audit only reads its Auditor, so a copy of the value is a variant
+// for one request (a server's "smtp=0"): change the copy's fields, never
+// what they point to, which the copy shares with the original. The With
+// methods make such copies.
 type Auditor struct {
 	Resolver resolve.Resolver
 	Planner  *route.Planner
@@ -118,6 +124,26 @@ type Facts struct {
 	// not probed. ProbedAt is when, for judging certificate dates.
 	SMTP     []*probe.Result `json:"smtp,omitempty"`
 	ProbedAt time.Time       `json:"-"`
+}
+
+// WithoutSMTP returns a copy of a that does not talk SMTP: the SMTP, tier
+// and DANE-match checks are skipped for reason. When a has no Prober,
+// they are skipped already, for its own reason, which the copy keeps.
+func (a *Auditor) WithoutSMTP(reason string) *Auditor {
+	c := *a
+	if c.Probe != nil {
+		c.Probe, c.SMTPSkipReason = nil, reason
+	}
+	return &c
+}
+
+// WithDKIMSelectors returns a copy of a that also probes selectors, after
+// a's own. The copy has its own list: appending to a shared one could
+// write into the original's array while another audit reads it.
+func (a *Auditor) WithDKIMSelectors(selectors ...string) *Auditor {
+	c := *a
+	c.DKIMSelectors = slices.Concat(a.DKIMSelectors, selectors)
+	return &c
 }
 
 // Fact names the Facts fields one gatherer writes. A Check lists the

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,5 +140,41 @@ func TestAuditSMTPSkipped(t *testing.T) {
 	}
 	if w.mx1.Connections()+w.mx2.Connections() != 0 {
 		t.Error("connected to an exchange with SMTP skipped")
+	}
+}
+
+// TestAuditorWith: the variants of one shared Auditor (a server's
+// smtp=0 and dkim_selector=) change only the copy, even when many
+// requests make them at once (run with -race).
+func TestAuditorWith(t *testing.T) {
+	w := newSMTPWorld(t)
+	w.auditor.DKIMSelectors = make([]string, 1, 8) // room to append in place
+	w.auditor.DKIMSelectors[0] = "shared"
+	noSMTP := w.auditor.WithoutSMTP("smtp=0")
+	if noSMTP.Probe != nil || w.auditor.Probe == nil {
+		t.Fatalf("WithoutSMTP: copy's Probe %v, original's %v", noSMTP.Probe, w.auditor.Probe)
+	}
+	r := noSMTP.Audit(t.Context(), dnsname.MustParse("weak.smtp.test"))
+	if !slices.Contains(r.Skipped, check.Skip{Area: finding.AreaSMTP, Reason: "smtp=0"}) || w.mx1.Connections()+w.mx2.Connections() != 0 {
+		t.Errorf("smtp=0: skipped %v, %d connections", r.Skipped, w.mx1.Connections()+w.mx2.Connections())
+	}
+	if again := (&check.Auditor{SMTPSkipReason: "--no-smtp"}).WithoutSMTP("smtp=0"); again.SMTPSkipReason != "--no-smtp" {
+		t.Errorf("an Auditor without a Prober lost its reason: %q", again.SMTPSkipReason)
+	}
+
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			sel := fmt.Sprint("s", i)
+			c := w.auditor.WithoutSMTP("smtp=0").WithDKIMSelectors(sel)
+			if !slices.Equal(c.DKIMSelectors, []string{"shared", sel}) {
+				t.Errorf("copy %d has selectors %v", i, c.DKIMSelectors)
+			}
+			c.Audit(t.Context(), dnsname.MustParse("weak.smtp.test"))
+		})
+	}
+	wg.Wait()
+	if !slices.Equal(w.auditor.DKIMSelectors, []string{"shared"}) || w.auditor.Probe == nil {
+		t.Errorf("the shared Auditor changed: %v, probe %v", w.auditor.DKIMSelectors, w.auditor.Probe)
 	}
 }
