@@ -201,9 +201,9 @@ func TestReportContent(t *testing.T) {
 		{"nosuch.example", []string{"nosuch.example does not exist", `class="verdict v-error"`, "(NXDOMAIN)"}},
 		{"nomail.example", []string{"Mail to nomail.example bounces", "No MX and no address for nomail.example"}},
 		{"implicit.example", []string{"No MX records: implicit MX", "has no MX records: mail goes to its own address"}},
-		{"dangling.example", []string{"✗ the name does not exist", "Nothing at preference 10 can take mail: senders go straight to preference 20."}},
+		{"dangling.example", []string{"Mail for dangling.example goes to mx.dangling.example, since nothing at preference 10 can take it.", "✗ the name does not exist", "Nothing at preference 10 can take mail: senders go straight to preference 20."}},
 		{"cname-mx.example", []string{"→ alias (CNAME) of host.cname-mx.example"}},
-		{"private.example", []string{"✗ not reachable from the Internet", "No exchange can take mail"}},
+		{"private.example", []string{"No exchange of private.example can take mail", "✗ not reachable from the Internet", "No exchange can take mail"}},
 		{"alias.example", []string{"alias.example is an alias (CNAME) of tiers.example"}},
 	} {
 		_, body := get(t, s, "/d/"+c.domain)
@@ -212,6 +212,10 @@ func TestReportContent(t *testing.T) {
 				t.Errorf("%s: the report lacks %q", c.domain, w)
 			}
 		}
+	}
+	// Without an SPF record there is no tree to draw.
+	if _, body := get(t, s, "/d/bigtiers.example"); strings.Contains(body, "Include tree") {
+		t.Error("bigtiers.example has no SPF record, but the page draws its include tree")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/mxtrace/mxtrace/check"
@@ -114,7 +115,7 @@ func newReportView(domain dnsname.Name, r *check.Report, ctxErr error) *reportVi
 	}
 	for _, a := range r.Areas {
 		av := newAreaView(a, order[a.Area])
-		if a.Area == finding.AreaSPF && r.Details != nil && r.Details.SPF != nil && r.Details.SPF.Tree != nil {
+		if a.Area == finding.AreaSPF && r.Details != nil && r.Details.SPF != nil && hasTree(r.Details.SPF.Tree) {
 			s := r.Details.SPF
 			av.SPF = &spfView{Tree: s.Tree, Lookups: s.Lookups, Void: s.VoidLookups, MaxLookups: spf.MaxLookups,
 				MaxVoid: spf.MaxVoidLookups, Over: s.Lookups > spf.MaxLookups, Loop: s.Loop, Incomplete: s.Incomplete}
@@ -134,6 +135,10 @@ func newReportView(domain dnsname.Name, r *check.Report, ctxErr error) *reportVi
 	v.Verdict = verdict(r, ctxErr)
 	return v
 }
+
+// hasTree reports whether an SPF tree has anything to draw: a record, or
+// includes.
+func hasTree(n *spf.Node) bool { return n != nil && (n.Record != "" || len(n.Children) > 0) }
 
 func newAreaView(a check.AreaResult, order int) areaView {
 	av := areaView{ID: areaID(a.Area), Order: order, Name: string(a.Area), Summary: a.Summary, Error: a.Error}
@@ -295,15 +300,34 @@ func verdict(r *check.Report, ctxErr error) verdictView {
 		}
 		return v
 	}
-	where := "Mail for " + d + " goes to " + p.Tiers[0].Hosts[0].Name
-	if n := len(p.Tiers[0].Hosts); n > 1 {
-		where = fmt.Sprintf("Mail for %s is spread over %d exchanges", d, n)
+	// Where mail goes: the first tier with an exchange that can take it
+	// (as the picture judges them).
+	hosts := hostsOf(r)
+	first := -1
+	for i, t := range p.Tiers {
+		if slices.ContainsFunc(t.Hosts, func(h route.Host) bool { return hosts[h.Name].Usable }) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		v.Class, v.Title = "error", "No exchange of "+d+" can take mail"
+		v.Detail = "Senders retry for days, then bounce every message; the findings below say why."
+		return v
+	}
+	t := p.Tiers[first]
+	where := "Mail for " + d + " goes to " + t.Hosts[0].Name
+	if n := len(t.Hosts); n > 1 {
+		where = fmt.Sprintf("Mail for %s is spread over %d exchanges at preference %d", d, n, t.Preference)
 	}
 	if p.Implicit {
 		where = d + " has no MX records: mail goes to its own address"
 	}
-	if len(p.Tiers) > 1 {
-		where += fmt.Sprintf(", with %s behind", prose.Count(len(p.Tiers)-1, "backup tier"))
+	if first > 0 {
+		where += fmt.Sprintf(", since nothing at preference %d can take it", p.Tiers[0].Preference)
+	}
+	if n := len(p.Tiers) - first - 1; n > 0 {
+		where += fmt.Sprintf(", with %s behind", prose.Count(n, "backup tier"))
 	}
 	v.Detail = where + "."
 	switch {
