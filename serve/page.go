@@ -20,6 +20,7 @@ import (
 	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/internal/prose"
+	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/spf"
 )
 
@@ -208,14 +209,15 @@ func (s *Server) pageDomain(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Timeout > 0 {
 		data.Timeout = s.cfg.Timeout.String()
 	}
-	done := make(chan pageResult, 1)
-	go func() { done <- s.pageCheck(r.Context(), name, nil) }()
-
-	var res pageResult
-	select {
-	case res = <-done:
+	// The page, its events stream and its JSON link share one check
+	// through the hub.
+	run := s.checkRun(r.Context(), name, checkOptions{})
+	wait, cancel := context.WithTimeout(r.Context(), pageWait)
+	rep, err := run.Wait(wait)
+	cancel()
+	if rep != nil {
 		var b bytes.Buffer
-		if err := s.writeReport(&b, name, res, data, "report-head"); err != nil {
+		if err := s.writeReport(&b, name, rep, err, data, "report-head"); err != nil {
 			s.log.Error("page template", "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
@@ -223,7 +225,9 @@ func (s *Server) pageDomain(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(b.Bytes())
 		return
-	case <-time.After(pageWait):
+	}
+	if r.Context().Err() != nil {
+		return
 	}
 	// The check takes a while: the head and a "checking…" line now, so
 	// the browser shows progress (and live.js can stream the areas), the
@@ -237,61 +241,27 @@ func (s *Server) pageDomain(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.NewResponseController(w).Flush()
-	select {
-	case res = <-done:
-	case <-r.Context().Done():
-		return
+	if rep, err = run.Wait(r.Context()); rep == nil {
+		return // the client went away
 	}
-	if err := s.writeReport(w, name, res, data); err != nil {
+	if err := s.writeReport(w, name, rep, err, data); err != nil {
 		s.log.Error("page template", "err", err)
 	}
 }
 
-// writeReport writes the finished report, after the templates named in
-// before, and the page's end.
-func (s *Server) writeReport(w io.Writer, name dnsname.Name, res pageResult, data pageData, before ...string) error {
+// writeReport writes the finished report (checkErr: ErrDeadline when it
+// ran out of time), after the templates named in before, and the page's
+// end.
+func (s *Server) writeReport(w io.Writer, name dnsname.Name, rep *check.Report, checkErr error, data pageData, before ...string) error {
 	for _, n := range before {
 		if err := pages.ExecuteTemplate(w, n, data); err != nil {
 			return err
 		}
 	}
-	if err := pages.ExecuteTemplate(w, "report", newReportView(name, res.report, res.err)); err != nil {
+	if err := pages.ExecuteTemplate(w, "report", newReportView(name, rep, checkErr)); err != nil {
 		return err
 	}
 	return pages.ExecuteTemplate(w, "bottom", data)
-}
-
-// pageResult is a finished check and its context's error (a deadline).
-type pageResult struct {
-	report *check.Report
-	err    error
-}
-
-// pageCheck runs the check of name, bounded by the server's deadline, and
-// calls emit (when not nil) with each part as it is known.
-func (s *Server) pageCheck(ctx context.Context, name dnsname.Name, emit func(pageEvent)) pageResult {
-	if s.cfg.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.Timeout)
-		defer cancel()
-	}
-	rep := s.cfg.Auditor.Audit(ctx, name)
-	if emit != nil {
-		if rep.Plan != nil {
-			emit(pageEvent{report: rep})
-		}
-		for i := range rep.Areas {
-			emit(pageEvent{area: &rep.Areas[i]})
-		}
-	}
-	return pageResult{report: rep, err: ctx.Err()}
-}
-
-// pageEvent is one part of a check as it finishes: the plan (the route
-// picture), or one area.
-type pageEvent struct {
-	report *check.Report // with its Plan
-	area   *check.AreaResult
 }
 
 // pageEvents streams the check of one domain as server-sent events for
@@ -328,25 +298,25 @@ func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
 		w.Write(b.Bytes())
 		rc.Flush()
 	}
-	s.pageCheck(r.Context(), name, func(e pageEvent) {
+	for e := range s.checkRun(r.Context(), name, checkOptions{}).Events(r.Context()) {
 		var b bytes.Buffer
 		var err error
-		switch {
-		case e.report != nil:
-			err = pages.ExecuteTemplate(&b, "route", newReportView(name, e.report, nil))
-			if err == nil {
+		switch d := e.Data.(type) {
+		case *route.Plan:
+			// The route as soon as it is known; its badges come with the
+			// finished report.
+			if err = pages.ExecuteTemplate(&b, "route", newReportView(name, &check.Report{Plan: d}, nil)); err == nil {
 				send("route", b.Bytes())
 			}
-		case e.area != nil:
-			err = pages.ExecuteTemplate(&b, "area", newAreaView(*e.area, order[string(e.area.Area)]))
-			if err == nil {
+		case check.AreaResult:
+			if err = pages.ExecuteTemplate(&b, "area", newAreaView(d, order[string(d.Area)])); err == nil {
 				send("area", b.Bytes())
 			}
 		}
 		if err != nil {
 			s.log.Error("page template", "err", err)
 		}
-	})
+	}
 	send("done", nil)
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,5 +340,40 @@ func TestRefLinks(t *testing.T) {
 		if got := strings.Join(parts, "|"); got != want {
 			t.Errorf("refLinks(%q) = %q, want %q", ref, got, want)
 		}
+	}
+}
+
+// countingResolver counts the questions asked.
+type countingResolver struct {
+	resolve.Resolver
+	n atomic.Int64
+}
+
+func (c *countingResolver) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	c.n.Add(1)
+	return c.Resolver.Lookup(ctx, q)
+}
+
+// TestPageSharesCheck: the report page, its events stream and its JSON
+// link are one check (the hub's), not three.
+func TestPageSharesCheck(t *testing.T) {
+	z, err := resolve.LoadZones(exampleZones...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &countingResolver{Resolver: z}
+	s := newPageServer(t, c, 0)
+	get(t, s, "/d/good.example")
+	once := c.n.Load()
+	if once == 0 {
+		t.Fatal("the page asked nothing")
+	}
+	_, events := get(t, s, "/d/good.example/events")
+	res, _ := get(t, s, "/api/v1/check/good.example")
+	if res.StatusCode != 200 || !strings.Contains(events, "event: area") {
+		t.Fatalf("API %d, events %q", res.StatusCode, events)
+	}
+	if n := c.n.Load(); n != once {
+		t.Errorf("the page's check asked %d questions, and its events and JSON %d more", once, n-once)
 	}
 }

@@ -90,9 +90,9 @@ type skipGroup struct {
 	Areas  []string
 }
 
-// newReportView builds the page's view of r for domain. ctxErr is the
-// check's context error, to tell a deadline from a failure.
-func newReportView(domain dnsname.Name, r *check.Report, ctxErr error) *reportView {
+// newReportView builds the page's view of r for domain. checkErr is the
+// hub's error for the check, ErrDeadline when it ran out of time.
+func newReportView(domain dnsname.Name, r *check.Report, checkErr error) *reportView {
 	if r.Plan == nil {
 		// The planner gives no plan when its context ended or --self
 		// left nothing: the route is an error, as the JSON says.
@@ -132,7 +132,7 @@ func newReportView(domain dnsname.Name, r *check.Report, ctxErr error) *reportVi
 			v.RouteNote += "."
 		}
 	}
-	v.Verdict = verdict(r, ctxErr)
+	v.Verdict = verdict(r, checkErr)
 	return v
 }
 
@@ -245,7 +245,7 @@ func skipGroups(skipped []check.Skip) []skipGroup {
 
 // verdict is the answer first: whether mail can reach the domain, and
 // what needs fixing.
-func verdict(r *check.Report, ctxErr error) verdictView {
+func verdict(r *check.Report, checkErr error) verdictView {
 	p := r.Plan
 	v := verdictView{}
 	for _, f := range r.Findings {
@@ -274,7 +274,7 @@ func verdict(r *check.Report, ctxErr error) verdictView {
 			}
 		}
 	}
-	if errors.Is(ctxErr, context.DeadlineExceeded) && len(v.TimedOut) == 0 {
+	if (errors.Is(checkErr, ErrDeadline) || errors.Is(checkErr, context.DeadlineExceeded)) && len(v.TimedOut) == 0 {
 		v.TimedOut = failed
 	}
 
