@@ -328,9 +328,11 @@ func judgeNameservers(f *Facts) Verdict {
 	if err := noServerAsked(n); err != nil {
 		return failed(err)
 	}
+	// A server whose every address the policy refused was not asked
+	// (ns-target-refused says so): it is not counted as asked.
 	asked := 0
 	for _, s := range n.Servers {
-		if len(s.Addresses) > 0 {
+		if slices.ContainsFunc(s.Addresses, func(a nameserver.Address) bool { return a.MX.Status != nameserver.StatusNotAllowed }) {
 			asked++
 		}
 	}
@@ -539,7 +541,7 @@ func judgeSMTP(f *Facts) Verdict {
 	if f.SMTP == nil {
 		return nothing
 	}
-	greeted, tlsOK := 0, 0
+	greeted, tlsOK, forbidden := 0, 0, 0
 	for _, r := range f.SMTP {
 		if r.Greeted() {
 			greeted++
@@ -547,12 +549,19 @@ func judgeSMTP(f *Facts) Verdict {
 		if r.TLS != nil {
 			tlsOK++
 		}
+		if refusedByPolicy(r) {
+			forbidden++
+		}
 	}
 	verb := "answer"
 	if greeted == 1 {
 		verb = "answers"
 	}
 	summary := fmt.Sprintf("%d of %s %s, %d with STARTTLS", greeted, prose.Count(len(f.SMTP), "address"), verb, tlsOK)
+	if forbidden > 0 {
+		// smtp-target-refused says which, and why.
+		summary += fmt.Sprintf("; %d not probed (not a public address)", forbidden)
+	}
 	// An address our own deadline cut short was not probed: the area
 	// could not be checked there, which is no finding about the server.
 	return judged(probe.Findings(f.SMTP, f.ProbedAt, probe.PTRNames(f.PTR)), summary, probe.OutOfTime(f.SMTP))
@@ -606,9 +615,10 @@ func endpoints(f *Facts) []Endpoint {
 	}
 	var eps []Endpoint
 	for _, r := range f.SMTP {
-		if r == nil || (r.Err != nil && (r.Err.Kind == probe.KindOutOfTime || r.Err.Kind == probe.KindCanceled)) {
-			// Not given its time: nothing to compare (a primary that
-			// was not probed is not one that refuses).
+		if r == nil || (r.Err != nil && (r.Err.Kind == probe.KindOutOfTime || r.Err.Kind == probe.KindCanceled)) || refusedByPolicy(r) {
+			// Not given its time, or not a public address the dialer
+			// may connect to: nothing to compare (a primary that was not
+			// probed is not one that refuses).
 			continue
 		}
 		t := tierOf[r.Host]
@@ -684,4 +694,10 @@ func sortedKeys(m, except map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// refusedByPolicy reports whether the dialer's address policy refused r's
+// address (smtp-target-refused): it was not probed.
+func refusedByPolicy(r *probe.Result) bool {
+	return r != nil && r.Err != nil && r.Err.Kind == probe.KindForbidden
 }
