@@ -12,6 +12,7 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -48,10 +49,11 @@ type Config struct {
 	// zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxChecks bounds the checks, probes and scans running at once;
-	// beyond it requests get 503 with Retry-After.
+	// beyond it requests get 503 with Retry-After. Zero: no bound.
 	MaxChecks int
 	// Rate and Burst are each client's token bucket: requests per second
-	// and the burst allowed, per IPv4 address and per IPv6 /64.
+	// and the burst allowed, per IPv4 address and per IPv6 /64. Zero
+	// Rate: no rate limit.
 	Rate  float64
 	Burst int
 	// TrustProxy lists the reverse proxies whose X-Forwarded-For is
@@ -60,6 +62,9 @@ type Config struct {
 	// MaxScanDomains and MaxScanBytes bound a POST /api/v1/scan body.
 	MaxScanDomains int
 	MaxScanBytes   int64
+	// HeaderTimeout bounds the reading of a request's headers, against
+	// clients that send them a byte at a time (slowloris). Zero: 5 seconds.
+	HeaderTimeout time.Duration
 
 	Logger *slog.Logger // nil: silent
 }
@@ -73,8 +78,11 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	handler http.Handler
-	hub     hub      // the checks running and recently finished
-	index   apiIndex // the API's paths, for 404 and 405
+	hub     hub           // the checks running and recently finished
+	index   apiIndex      // the API's paths, for 404 and 405
+	limiter *limiter      // nil: no rate limit
+	slots   chan struct{} // MaxChecks; nil: no bound
+	metrics *metrics
 }
 
 // New checks cfg and builds a Server.
@@ -82,20 +90,33 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Resolver == nil || cfg.Planner == nil || cfg.Auditor == nil {
 		return nil, errors.New("serve: Resolver, Planner and Auditor are required")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Resolver)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.cfg.Timeout <= 0 {
 		s.cfg.Timeout = DefaultTimeout
 	}
-	mux := http.NewServeMux()
-	for _, e := range s.endpoints() {
-		mux.Handle(strings.TrimSpace(e.Method+" "+e.Pattern), e.Handler)
+	s.cfg.HeaderTimeout = cmp.Or(s.cfg.HeaderTimeout, defaultHeaderTimeout)
+	if cfg.Rate > 0 {
+		s.limiter = newLimiter(cfg.Rate, cfg.Burst, maxClients)
 	}
-	s.handler = mux
+	if cfg.MaxChecks > 0 {
+		s.slots = make(chan struct{}, cfg.MaxChecks)
+	}
+	s.handler = s.build(s.endpoints())
 	s.index = newAPIIndex(s.endpoints())
 	return s, nil
+}
+
+// build makes the whole handler: the mux of endpoints, each behind its
+// policy (guard), inside the middleware every response goes through.
+func (s *Server) build(endpoints []endpoint) http.Handler {
+	mux := http.NewServeMux()
+	for _, e := range endpoints {
+		mux.Handle(strings.TrimSpace(e.Method+" "+e.Pattern), s.guard(e))
+	}
+	return s.outer(mux)
 }
 
 // Handler is the server's whole HTTP handler, for tests and for mounting.
@@ -126,18 +147,32 @@ func (s *Server) endpoints() []endpoint {
 		{"GET", "/d/{domain}/events", false, http.HandlerFunc(s.pageEvents)},
 		{"GET", "/static/", false, http.HandlerFunc(s.pageStatic)},
 		{"GET", "/healthz", false, http.HandlerFunc(s.healthz)},
+		{"GET", "/metrics", false, s.metrics.handler()},
 		// Any other path under /api/: a problem, not the page's 404.
 		{"", "/api/", false, http.HandlerFunc(s.apiNotFound)},
 	}
 }
 
+const (
+	defaultHeaderTimeout = 5 * time.Second
+	// idleTimeout closes a kept-alive connection with no request.
+	idleTimeout = 60 * time.Second
+	// maxHeaderBytes caps a request's headers (net/http answers 431,
+	// RFC 6585 §5): a browser's are a few KB.
+	maxHeaderBytes = 16 << 10
+)
+
 // Serve answers on ln until ctx ends, then shuts down gracefully: it stops
 // accepting, lets requests in flight finish for up to grace, and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	// No ReadTimeout or WriteTimeout: they would cut event streams and
+	// scans; each request's deadline bounds its connection (guard).
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
@@ -150,6 +185,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	if err != nil {
+		// Past grace: cut what is still running (its context ends).
+		srv.Close()
+	}
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
 	}
