@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/mxtrace/mxtrace/finding"
-	"github.com/mxtrace/mxtrace/ipclass"
 	"github.com/mxtrace/mxtrace/internal/prose"
+	"github.com/mxtrace/mxtrace/ipclass"
 )
 
 // CertExpiryWarning is how close to its end a certificate is reported as
