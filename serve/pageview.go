@@ -28,7 +28,9 @@ type reportView struct {
 	Unicode string // the name in Unicode, when it differs
 	JSON    string // the API object's URL
 	Verdict verdictView
-	Route   template.HTML // the picture (routeSVG)
+	// Route is the picture (routeSVG) for a wide screen, RouteNarrow the
+	// same in one column for a phone; the style sheet shows one.
+	Route, RouteNarrow template.HTML
 	// RouteNote says which badges are missing from the picture, and why.
 	RouteNote string
 	Plan      *route.Plan
@@ -108,7 +110,7 @@ func newReportView(domain dnsname.Name, r *check.Report, checkErr error) *report
 	if u := domain.Unicode(); u != domain.String() {
 		v.Unicode = u
 	}
-	v.Route = routeSVG(r)
+	v.Route, v.RouteNarrow = routeSVG(r, wide), routeSVG(r, narrow)
 	order := map[finding.Area]int{}
 	for i, c := range check.Checks() {
 		order[c.Area] = i

@@ -27,20 +27,36 @@ import (
 
 // Geometry of the picture, in viewBox units.
 const (
-	svgWidth   = 720
-	svgPad     = 12                                 // inside a tier's frame
-	svgGap     = 16                                 // between two exchange boxes
-	svgBoxW    = (svgWidth - 2*svgPad - svgGap) / 2 // 340
-	svgLine    = 18                                 // one line of text in a box
-	svgBadgeH  = 20
-	svgArrowH  = 52 // the connector between two blocks
-	svgCharW   = 7.9
-	svgMaxText = int((svgBoxW - 2*svgPad) / svgCharW) // characters that fit one box line
+	svgPad    = 12 // inside a tier's frame
+	svgGap    = 16 // between two exchange boxes
+	svgBoxW   = 340
+	svgLine   = 18 // one line of text in a box
+	svgBadgeH = 20
+	svgCharW  = 7.9 // a monospace character at 13px
+	svgSansW  = 7.0 // an average sans-serif character at 13px, generously
+	// svgMaxText is the characters that fit one line of a box.
+	svgMaxText = int((svgBoxW - 2*svgPad) / svgCharW)
 	// svgMaxHosts and svgMaxAddrs bound what one tier and one box draw;
 	// the table under the picture lists everything.
 	svgMaxHosts = 12
 	svgMaxAddrs = 4
 )
+
+// layout is the picture's shape: two columns of exchanges for a wide
+// screen, one for a phone, where a wide picture scaled down would make the
+// text too small to read.
+type layout struct{ cols int }
+
+var (
+	wide   = layout{cols: 2}
+	narrow = layout{cols: 1}
+)
+
+// width is the picture's width in viewBox units.
+func (l layout) width() int { return l.cols*svgBoxW + (l.cols-1)*svgGap + 2*svgPad }
+
+// chars is how many sans-serif characters fit a line starting at x.
+func (l layout) chars(x int) int { return int(float64(l.width()-x-svgPad) / svgSansW) }
 
 // badge is one mark on an exchange: a protection it has ("ok"), lacks
 // ("bad") or does not use ("off"), with a tooltip saying why.
@@ -56,14 +72,15 @@ type svgHost struct {
 	Badges []badge
 }
 
-// routeSVG draws the route of r: the tiers in attempt order, each exchange
-// with its addresses and badges, what happens when a tier is down, and the
-// dead ends (Null MX, NXDOMAIN, no mail, a failed lookup) as what they are.
-func routeSVG(r *check.Report) template.HTML {
+// routeSVG draws the route of r in layout l: the tiers in attempt order,
+// each exchange with its addresses and badges, what happens when a tier is
+// down, and the dead ends (Null MX, NXDOMAIN, no mail, a failed lookup) as
+// what they are.
+func routeSVG(r *check.Report, l layout) template.HTML {
 	p := r.Plan
-	var b svgBuilder
+	b := &svgBuilder{layout: l}
 	label := routeLabel(r)
-	y := b.pill(0, "Sending server, with mail for "+p.Domain)
+	y := b.pill(0, "Sending server")
 	if len(p.AliasChain) > 0 {
 		y = b.arrow(y, p.Domain+" is an alias (CNAME) of "+p.AliasChain[len(p.AliasChain)-1]+": its MX records are used.", "")
 	} else {
@@ -72,22 +89,22 @@ func routeSVG(r *check.Report) template.HTML {
 	switch {
 	case p.Result == route.ResultNullMX:
 		y = b.end(y, "info", "Null MX: "+p.Domain+" accepts no mail",
-			"It publishes MX 0 . (RFC 7505): senders return mail at once, without trying.", "")
+			"It publishes MX 0 . (RFC 7505): senders return mail at once, without trying.")
 	case p.Result == route.ResultNXDomain:
 		y = b.end(y, "bad", p.Domain+" does not exist (NXDOMAIN)",
-			"There is nowhere to deliver: senders bounce mail to it at once.", "")
+			"There is nowhere to deliver: senders bounce mail to it at once.")
 	case p.Result == route.ResultNoMail:
 		y = b.end(y, "bad", "No MX and no address for "+p.Domain,
-			"There is nowhere to deliver: mail to it bounces.", "")
+			"There is nowhere to deliver: mail to it bounces.")
 	case p.Result == route.ResultError || len(p.Tiers) == 0:
-		y = b.end(y, "warn", "The route could not be computed", cmp.Or(p.Error, "a lookup failed"),
+		y = b.end(y, "warn", "The route could not be computed", clipText(cmp.Or(p.Error, "a lookup failed"), 200),
 			"Senders queue the mail and retry: this is temporary, not a missing MX.")
 	default:
 		y = b.tiers(y, p, hostsOf(r))
 	}
 	var out strings.Builder
-	fmt.Fprintf(&out, `<svg class="route" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" role="img" aria-label="%s">`+"\n",
-		svgWidth, y, esc(label))
+	fmt.Fprintf(&out, `<svg class="route route-%s" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" role="img" aria-label="%s">`+"\n",
+		map[int]string{1: "narrow", 2: "wide"}[l.cols], l.width(), y, esc(label))
 	fmt.Fprintf(&out, "<title>Delivery route for %s</title>\n<desc>%s</desc>\n", esc(p.Domain), esc(label))
 	for _, s := range b.parts {
 		out.WriteString(s)
@@ -118,6 +135,8 @@ func (b *svgBuilder) tiers(y int, p *route.Plan, hosts map[string]*svgHost) int 
 			continue
 		}
 		if anyUsable {
+			// RFC 5321 §4.5.4.1: retry until the give-up time, at
+			// least 4-5 days, then bounce.
 			y = b.arrow(y, "If all are down, senders queue the mail, retry for days (RFC 5321 §4.5.4.1), then bounce it.", "")
 		} else {
 			y = b.arrow(y, "No exchange can take mail: senders retry for days, then bounce it.", "bad")
@@ -126,7 +145,8 @@ func (b *svgBuilder) tiers(y int, p *route.Plan, hosts map[string]*svgHost) int 
 	return y
 }
 
-// tier draws one tier: its heading, then its exchanges two to a row.
+// tier draws one tier: its heading, then its exchanges in the layout's
+// columns.
 func (b *svgBuilder) tier(y, i int, p *route.Plan, hs []*svgHost) int {
 	t := p.Tiers[i]
 	title := fmt.Sprintf("%s · preference %d", ordinal(i+1)+" choice", t.Preference)
@@ -140,28 +160,33 @@ func (b *svgBuilder) tier(y, i int, p *route.Plan, hs []*svgHost) int {
 	case i > 0:
 		sub = "Backup: gets mail only while the tiers above are unreachable."
 	}
+	subClass := "rt-sub"
 	if !slices.ContainsFunc(hs, func(h *svgHost) bool { return h.Usable }) {
-		sub = "No exchange here can receive mail."
+		sub, subClass = "No exchange here can receive mail.", "rt-sub rt-bad-text"
 	}
+	cols := b.layout.cols
 	shown := hs[:min(len(hs), svgMaxHosts)]
-	rows := (len(shown) + 1) / 2
+	rows := (len(shown) + cols - 1) / cols
 	heights := make([]int, rows)
 	for k, h := range shown {
-		heights[k/2] = max(heights[k/2], boxHeight(h))
+		heights[k/cols] = max(heights[k/cols], boxHeight(h))
 	}
 	top := y
-	y += svgPad
-	head := []string{fmt.Sprintf(`<text class="rt-tier-title" x="%d" y="%d">%s</text>`, svgPad, y+14, esc(title))}
-	subClass := "rt-sub"
-	if sub == "No exchange here can receive mail." {
-		subClass = "rt-sub rt-bad-text"
+	var head []string
+	y += svgPad + 14
+	for _, line := range wrap(title, b.layout.chars(svgPad)) {
+		head = append(head, fmt.Sprintf(`<text class="rt-tier-title" x="%d" y="%d">%s</text>`, svgPad, y, esc(line)))
+		y += 18
 	}
-	head = append(head, fmt.Sprintf(`<text class="%s" x="%d" y="%d">%s</text>`, subClass, svgPad, y+33, esc(sub)))
-	y += 44
+	for _, line := range wrap(sub, b.layout.chars(svgPad)) {
+		head = append(head, fmt.Sprintf(`<text class="%s" x="%d" y="%d">%s</text>`, subClass, svgPad, y+1, esc(line)))
+		y += 17
+	}
+	y -= 6
 	var body []string
 	for r := range rows {
-		for c := range 2 {
-			k := r*2 + c
+		for c := range cols {
+			k := r*cols + c
 			if k >= len(shown) {
 				break
 			}
@@ -170,16 +195,18 @@ func (b *svgBuilder) tier(y, i int, p *route.Plan, hs []*svgHost) int {
 		y += heights[r] + svgGap/2
 	}
 	if more := len(hs) - len(shown); more > 0 {
-		body = append(body, fmt.Sprintf(`<text class="rt-sub" x="%d" y="%d">… and %s at this preference (listed in the table below).</text>`,
-			svgPad, y+14, esc(prose.Count(more, "more exchange"))))
-		y += 22
+		for _, line := range wrap(fmt.Sprintf("… and %s at this preference (listed in the table below).", prose.Count(more, "more exchange")), b.layout.chars(svgPad)) {
+			body = append(body, fmt.Sprintf(`<text class="rt-sub" x="%d" y="%d">%s</text>`, svgPad, y+14, esc(line)))
+			y += 18
+		}
+		y += 4
 	}
 	y += svgPad - svgGap/2
 	class := "rt-tier"
 	if i == 0 {
 		class += " rt-primary"
 	}
-	b.add(fmt.Sprintf(`<g class="rt-tier-g"><rect class="%s" x="0" y="%d" width="%d" height="%d" rx="10"/>`, class, top, svgWidth, y-top))
+	b.add(fmt.Sprintf(`<g class="rt-tier-g"><rect class="%s" x="0" y="%d" width="%d" height="%d" rx="10"/>`, class, top, b.layout.width(), y-top))
 	b.parts = append(b.parts, head...)
 	b.parts = append(b.parts, body...)
 	b.add("</g>")
@@ -214,26 +241,26 @@ func (b *svgBuilder) box(x, y, height int, h *svgHost, implicit bool) []string {
 	out := []string{fmt.Sprintf(`<rect class="%s" x="%d" y="%d" width="%d" height="%d" rx="6"/>`, class, x, y, svgBoxW, height)}
 	tx := x + svgPad
 	ty := y + 12 + 13
-	out = append(out, textLine(tx, ty, "rt-name", h.Name))
+	out = append(out, textLine(tx, ty, "rt-name", h.Name, svgMaxText))
 	for _, n := range h.Notes {
 		ty += svgLine
 		class := "rt-note"
 		if strings.HasPrefix(n, "→") {
 			class = "rt-note-warn"
 		}
-		out = append(out, textLine(tx, ty, class, n))
+		out = append(out, textLine(tx, ty, class, n, svgMaxText))
 	}
 	for _, a := range h.Addresses[:min(len(h.Addresses), svgMaxAddrs)] {
 		ty += svgLine
-		out = append(out, textLine(tx, ty, "rt-addr", a))
+		out = append(out, textLine(tx, ty, "rt-addr", a, svgMaxText))
 	}
 	if more := len(h.Addresses) - svgMaxAddrs; more > 0 {
 		ty += svgLine
-		out = append(out, textLine(tx, ty, "rt-sub", "+ "+prose.Count(more, "more address")))
+		out = append(out, textLine(tx, ty, "rt-sub", "+ "+prose.Count(more, "more address"), svgMaxText))
 	}
 	if len(h.Addresses) == 0 && len(h.Notes) == 0 {
 		ty += svgLine
-		out = append(out, textLine(tx, ty, "rt-note", "✗ no address"))
+		out = append(out, textLine(tx, ty, "rt-note", "✗ no address", svgMaxText))
 	}
 	bx := tx
 	by := y + height - 8 - svgBadgeH
@@ -247,20 +274,39 @@ func (b *svgBuilder) box(x, y, height int, h *svgHost, implicit bool) []string {
 	return out
 }
 
-// textLine is one line of text in a box, cut to fit with the whole text
-// as its tooltip.
-func textLine(x, y int, class, s string) string { return textLineN(x, y, class, s, svgMaxText) }
-
-// textLineN is textLine for a line of n characters.
-func textLineN(x, y int, class, s string, n int) string {
+// textLine is one line of text of at most n characters, cut to fit with
+// the whole text as its tooltip.
+func textLine(x, y int, class, s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return fmt.Sprintf(`<text class="%s" x="%d" y="%d">%s</text>`, class, x, y, esc(s))
 	}
 	return fmt.Sprintf(`<text class="%s" x="%d" y="%d"><title>%s</title>%s</text>`, class, x, y, esc(s), esc(clipText(s, n)))
 }
 
+// wrap breaks s into lines of at most n characters at spaces (a word
+// longer than a line is cut).
+func wrap(s string, n int) []string {
+	var lines []string
+	line := ""
+	for w := range strings.FieldsSeq(s) {
+		switch {
+		case line == "":
+			line = w
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(w) <= n:
+			line += " " + w
+		default:
+			lines = append(lines, clipText(line, n))
+			line = w
+		}
+	}
+	return append(lines, clipText(line, n))
+}
+
 // svgBuilder collects the picture's elements.
-type svgBuilder struct{ parts []string }
+type svgBuilder struct {
+	layout layout
+	parts  []string
+}
 
 func (b *svgBuilder) add(s string) { b.parts = append(b.parts, s) }
 
@@ -270,43 +316,56 @@ func (b *svgBuilder) text(x, y int, class, s string) {
 
 // pill draws the sender at the top.
 func (b *svgBuilder) pill(y int, s string) int {
-	s = clipText(s, 80)
+	s = clipText(s, int(float64(b.layout.width()-28)/7.9))
 	w := int(float64(utf8.RuneCountInString(s))*7.9) + 28
 	b.add(fmt.Sprintf(`<rect class="rt-sender" x="0" y="%d" width="%d" height="32" rx="16"/>`, y, w))
 	b.text(14, y+21, "rt-sender-text", s)
 	return y + 32
 }
 
-// arrow draws a connector down from y with its caption beside it.
+// arrow draws a connector down from y with its caption beside it, on as
+// many lines as it needs.
 func (b *svgBuilder) arrow(y int, caption, state string) int {
 	class := "rt-arrow"
 	if state != "" {
 		class += " rt-arrow-" + state
 	}
-	x := 28
-	b.add(fmt.Sprintf(`<path class="%s" d="M%d %d V%d M%d %d l6 10 l6 -10"/>`, class, x, y+4, y+svgArrowH-4, x-6, y+svgArrowH-14))
 	textClass := "rt-caption"
 	if state == "bad" {
 		textClass += " rt-bad-text"
 	}
-	b.text(x+22, y+svgArrowH/2+5, textClass, clipText(caption, 100))
-	return y + svgArrowH
+	const x = 28
+	lines := wrap(caption, b.layout.chars(x+22))
+	h := max(52, 20+17*len(lines))
+	b.add(fmt.Sprintf(`<path class="%s" d="M%d %d V%d M%d %d l6 10 l6 -10"/>`, class, x, y+4, y+h-4, x-6, y+h-14))
+	ty := y + h/2 + 5 - 17*(len(lines)-1)/2
+	for _, line := range lines {
+		b.text(x+22, ty, textClass, line)
+		ty += 17
+	}
+	return y + h
 }
 
-// end draws the block a route ends in when there is no exchange: a
-// title and one or two lines saying what senders do.
-func (b *svgBuilder) end(y int, state, title, detail, more string) int {
-	h := 64
-	if more != "" {
-		h += 20
-	}
-	b.add(fmt.Sprintf(`<rect class="rt-end rt-end-%s" x="0" y="%d" width="%d" height="%d" rx="10"/>`, state, y, svgWidth, h))
+// end draws the block a route ends in when there is no exchange: a title,
+// and what senders do.
+func (b *svgBuilder) end(y int, state, title string, detail ...string) int {
 	mark := map[string]string{"info": "⊘ ", "bad": "✗ ", "warn": "! "}[state]
-	b.text(svgPad+4, y+26, "rt-tier-title", mark+title)
-	b.add(textLineN(svgPad+4, y+47, "rt-sub", detail, 100))
-	if more != "" {
-		b.text(svgPad+4, y+67, "rt-sub", more)
+	var parts []string
+	ty := y + 26
+	for _, line := range wrap(mark+title, b.layout.chars(svgPad+4)) {
+		parts = append(parts, fmt.Sprintf(`<text class="rt-tier-title" x="%d" y="%d">%s</text>`, svgPad+4, ty, esc(line)))
+		ty += 19
 	}
+	ty += 2
+	for _, d := range detail {
+		for _, line := range wrap(d, b.layout.chars(svgPad+4)) {
+			parts = append(parts, fmt.Sprintf(`<text class="rt-sub" x="%d" y="%d">%s</text>`, svgPad+4, ty, esc(line)))
+			ty += 18
+		}
+	}
+	h := ty - y + 2
+	b.add(fmt.Sprintf(`<rect class="rt-end rt-end-%s" x="0" y="%d" width="%d" height="%d" rx="10"/>`, state, y, b.layout.width(), h))
+	b.parts = append(b.parts, parts...)
 	return y + h
 }
 

@@ -73,12 +73,19 @@ func TestRouteSVG(t *testing.T) {
 	}
 	for name, report := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := string(routeSVG(report(t)))
-			wellFormed(t, got)
-			if strings.Contains(got, "style=") {
-				t.Error("the picture has a style attribute, which the CSP blocks")
+			rep := report(t)
+			for _, l := range []layout{wide, narrow} {
+				got := string(routeSVG(rep, l))
+				wellFormed(t, got)
+				if strings.Contains(got, "style=") {
+					t.Error("the picture has a style attribute, which the CSP blocks")
+				}
+				file := name + ".svg"
+				if l == narrow {
+					file = name + "-narrow.svg"
+				}
+				golden.Check(t, filepath.Join("testdata", "svg", file), []byte(got+"\n"))
 			}
-			golden.Check(t, filepath.Join("testdata", "svg", name+".svg"), []byte(got+"\n"))
 		})
 	}
 }
@@ -121,7 +128,7 @@ func TestRouteSVGSays(t *testing.T) {
 		"dangling.test": {"✗ the name does not exist", "<title>this-exchange-has-a-name-longer-than-a-box.dangling.test</title>"},
 		"many.test":     {"14 exchanges at equal preference", "… and 2 more exchanges at this preference"},
 	} {
-		got := string(routeSVG(auditTest(t, domain)))
+		got := string(routeSVG(auditTest(t, domain), wide))
 		for _, w := range want {
 			if !strings.Contains(got, w) {
 				t.Errorf("%s: the picture lacks %q", domain, w)
