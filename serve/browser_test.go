@@ -1,7 +1,9 @@
 package serve
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,10 +17,13 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -56,14 +61,21 @@ func chromium(t *testing.T) string {
 type pageSite struct {
 	url    string
 	events atomic.Int32
+	// release ends the /live-test page.
+	release chan struct{}
 }
 
 func startSite(t *testing.T, s *Server) *pageSite {
 	t.Helper()
-	site := &pageSite{}
+	site := &pageSite{release: make(chan struct{})}
 	inner := s.handler
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", browserCSP)
+		switch r.URL.Path {
+		case "/live-test", "/live-test/events":
+			liveTest(t, s, site.release, w, r)
+			return
+		}
 		if r.URL.Path == "/canary" {
 			// A page the CSP must block, to show that violations are seen.
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -90,6 +102,49 @@ func startSite(t *testing.T, s *Server) *pageSite {
 	})
 	site.url = "http://" + ln.Addr().String()
 	return site
+}
+
+// liveTest serves a report page whose check never ends until release is
+// closed, and its events stream: the route, then two areas out of order,
+// so live.js is seen filling the page in.
+func liveTest(t *testing.T, s *Server, release <-chan struct{}, w http.ResponseWriter, r *http.Request) {
+	name := dnsname.MustParse("good.example")
+	rc := http.NewResponseController(w)
+	if strings.HasSuffix(r.URL.Path, "/events") {
+		w.Header().Set("Content-Type", "text/event-stream")
+		rep := s.cfg.Auditor.Audit(r.Context(), name)
+		var route, dkim, routing bytes.Buffer
+		if err := errors.Join(
+			pages.ExecuteTemplate(&route, "route", newReportView(name, &check.Report{Plan: rep.Plan}, nil)),
+			pages.ExecuteTemplate(&dkim, "area", newAreaView(rep.Areas[4], 5)),
+			pages.ExecuteTemplate(&routing, "area", newAreaView(rep.Areas[0], 0)),
+		); err != nil {
+			t.Error(err)
+			return
+		}
+		for _, e := range []struct {
+			name string
+			html []byte
+		}{{"route", route.Bytes()}, {"area", dkim.Bytes()}, {"area", routing.Bytes()}} {
+			w.Write(pageSSE(e.name, e.html))
+			rc.Flush()
+			time.Sleep(50 * time.Millisecond)
+		}
+		<-release
+		w.Write(pageSSE("done", nil))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	data := pageData{Title: "live", SkipTo: "the report", Domain: name.String(), Events: "/live-test/events"}
+	if err := errors.Join(pages.ExecuteTemplate(w, "report-head", data), pages.ExecuteTemplate(w, "progress", data)); err != nil {
+		t.Error(err)
+	}
+	rc.Flush()
+	select {
+	case <-release:
+	case <-r.Context().Done():
+	}
+	pages.ExecuteTemplate(w, "bottom", data)
 }
 
 // slowResolver delays every answer, so a check outlasts pageWait and the
@@ -377,6 +432,31 @@ func TestBrowser(t *testing.T) {
 		if eval[bool](t, ctx, "document.getElementById('progress') !== null") {
 			t.Error("the progress block stayed after the report came")
 		}
+		clean(t, seen)
+	})
+	t.Run("live-fill-in", func(t *testing.T) {
+		// While the page is still loading, live.js puts the route and the
+		// areas in, in the report's order whatever the events' order.
+		ctx, seen := tab(t, b)
+		if _, err := chromedp.Call(ctx, page.Navigate, page.NavigateParams{URL: site.url + "/live-test"}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for eval[int](t, ctx, "document.querySelectorAll('#live-areas > .area').length") < 2 {
+			if time.Now().After(deadline) {
+				t.Fatal("live.js did not fill in the areas")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if ids := eval[string](t, ctx, "Array.from(document.querySelectorAll('#live-areas > .area'), a => a.id).join(' ')"); ids != "area-routing area-dkim" {
+			t.Errorf("live areas in the order %q", ids)
+		}
+		if n := eval[int](t, ctx, "document.querySelectorAll('#live-route svg.route').length"); n == 0 {
+			t.Error("live.js did not draw the route")
+		}
+		screenshot(t, ctx, "live")
+		close(site.release)
+		do(t, ctx, "finish", chromedp.WaitReady(chromedp.CSS("footer.site")))
 		clean(t, seen)
 	})
 	t.Run("live-no-javascript", func(t *testing.T) {

@@ -286,16 +286,7 @@ func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
 		order[string(c.Area)] = i
 	}
 	send := func(event string, html []byte) {
-		var b bytes.Buffer
-		b.WriteString("event: " + event + "\n")
-		for line := range strings.Lines(string(html)) {
-			b.WriteString("data: " + strings.TrimRight(line, "\n") + "\n")
-		}
-		if len(html) == 0 {
-			b.WriteString("data:\n")
-		}
-		b.WriteString("\n")
-		w.Write(b.Bytes())
+		w.Write(pageSSE(event, html))
 		rc.Flush()
 	}
 	for e := range s.checkRun(r.Context(), name, checkOptions{}).Events(r.Context()) {
@@ -318,6 +309,21 @@ func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	send("done", nil)
+}
+
+// pageSSE is one server-sent event of the page: its name, and its HTML as data
+// lines (the browser joins them with newlines).
+func pageSSE(event string, html []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("event: " + event + "\n")
+	for line := range strings.Lines(string(html)) {
+		b.WriteString("data: " + strings.TrimRight(line, "\n") + "\n")
+	}
+	if len(html) == 0 {
+		b.WriteString("data:\n")
+	}
+	b.WriteString("\n")
+	return b.Bytes()
 }
 
 // pageStatic serves the embedded assets; an address with the content
