@@ -54,6 +54,7 @@ func (s *Server) apiRoute(w http.ResponseWriter, r *http.Request) {
 		s.cutShort(w, r, ErrDeadline)
 		return
 	}
+	s.metrics.observePlan(plan)
 	writeJSON(w, r, plan)
 }
 
@@ -146,6 +147,7 @@ func (s *Server) apiProbe(w http.ResponseWriter, r *http.Request) {
 		s.cutShort(w, r, ErrDeadline)
 		return
 	}
+	s.metrics.observeProbe(rep)
 	writeJSON(w, r, rep)
 }
 
@@ -191,9 +193,9 @@ func (s *Server) apiScan(w http.ResponseWriter, r *http.Request) {
 	}
 	cfg := scan.Config{Mode: mode, Timeout: s.cfg.Timeout, Retries: 2, Concurrency: scanConcurrency, Logger: s.log}
 	if mode == "route" {
-		cfg.Job, cfg.Prefetch = scan.Route(s.cfg.Planner), s.cfg.Planner.Prefetch
+		cfg.Job, cfg.Prefetch = s.metrics.observeJob(scan.Route(s.cfg.Planner)), s.cfg.Planner.Prefetch
 	} else {
-		cfg.Job = scan.Check(s.auditor(checkOptions{NoSMTP: true}))
+		cfg.Job = s.metrics.observeJob(scan.Check(s.auditor(checkOptions{NoSMTP: true})))
 	}
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")

@@ -127,6 +127,7 @@ func (s *Server) startCheck(key string, domain dnsname.Name, opts checkOptions) 
 	go func() {
 		defer cancel()
 		rep := auditEach(ctx, a, domain, r.add)
+		s.metrics.observeCheck(rep)
 		var err error
 		if ctx.Err() != nil && failed(rep) {
 			err = ErrDeadline

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,10 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
+	"github.com/mxtrace/mxtrace/scan"
 )
 
 // metrics are the server's Prometheus metrics, on a registry of its own
@@ -155,6 +158,25 @@ func (m *metrics) observePlan(p *route.Plan) {
 		return
 	}
 	m.observeFindings(p.Findings)
+}
+
+// observeJob is job counting what each domain of a scan found. scan
+// retries a domain whose lookups failed, so only a complete outcome
+// counts, once.
+func (m *metrics) observeJob(job scan.Job) scan.Job {
+	return func(ctx context.Context, domain dnsname.Name) (any, error) {
+		v, err := job(ctx, domain)
+		if err != nil {
+			return v, err
+		}
+		switch v := v.(type) {
+		case *route.Plan:
+			m.observePlan(v)
+		case *check.Report:
+			m.observeCheck(v)
+		}
+		return v, err
+	}
 }
 
 // cacheCollector reads the shared DNS cache's counters at scrape time.

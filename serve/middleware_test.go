@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,20 +56,36 @@ func serveTest(t *testing.T, cfg Config, override map[string]http.Handler) (*Ser
 		t.Fatalf("no such patterns: %v", override)
 	}
 	s.handler = s.build(eps)
+	base, stop := startServe(t, s, time.Second)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return s, base
+}
+
+// startServe runs s.Serve on a loopback port with grace, and returns its
+// base URL and a stop that ends it and returns Serve's error; stop may be
+// called more than once.
+func startServe(t *testing.T, s *Server, grace time.Duration) (base string, stop func() error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln, time.Second) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return s, "http://" + ln.Addr().String()
+	go func() { done <- s.Serve(ctx, ln, grace) }()
+	var once sync.Once
+	var serveErr error
+	return "http://" + ln.Addr().String(), func() error {
+		once.Do(func() {
+			cancel()
+			serveErr = <-done
+		})
+		return serveErr
+	}
 }
 
 // fetch sends a GET with the given headers (key, value, ...).
