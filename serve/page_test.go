@@ -378,3 +378,25 @@ func TestPageSharesCheck(t *testing.T) {
 		t.Errorf("the page's check asked %d questions, and its events and JSON %d more", once, n-once)
 	}
 }
+
+// TestSPFTree: the SPF area draws the include tree with each record's
+// lookups and the total against the limit of ten (RFC 7208 §4.6.4).
+func TestSPFTree(t *testing.T) {
+	z, err := resolve.LoadZones("testdata/route.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newPageServer(t, resolve.NewCache(z, 0), 0)
+	_, body := get(t, s, "/d/spf.test")
+	for _, want := range []string{
+		`<meter min="0" max="10" high="10" optimum="0" value="5" aria-hidden="true"></meter> <span><span>5 of 10 DNS lookups</span>, 1 void (at most 2)</span>`,
+		`<li><span class="spf-name">spf.test</span> <span class="spf-n">3 lookups, 5 with includes</span><br><code class="spf-rec">v=spf1 include:_spf.a.spf.test include:_spf.b.spf.test mx -all</code><ul>`,
+		`<li><span class="spf-name">include:_spf.a.spf.test</span> <span class="spf-n">1 lookup</span><br><code class="spf-rec">v=spf1 ip4:192.0.2.0/24 include:_spf.c.spf.test ~all</code><ul>`,
+		`<li><span class="spf-name">include:_spf.c.spf.test</span> <span class="spf-n">0 lookups</span>`,
+		`<li><span class="spf-name">include:_spf.b.spf.test</span> <span class="spf-n">1 lookup, 1 void lookup</span>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the SPF tree lacks %q", want)
+		}
+	}
+}
