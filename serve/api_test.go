@@ -20,6 +20,7 @@ import (
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
+	"github.com/mxtrace/mxtrace/scan"
 )
 
 const testZone = "testdata/serve.zone"
@@ -38,6 +39,11 @@ type env struct {
 // line wires it offline (--zone without --resolver), with a fixed seed so
 // that the plans' attempt orders can be compared.
 func newEnv(t *testing.T, r resolve.Resolver, edit ...func(*Config)) *env {
+	return newEnvIn(t, false, r, edit...)
+}
+
+// newEnvIn is newEnv, without the HTTP server in a synctest bubble.
+func newEnvIn(t *testing.T, inBubble bool, r resolve.Resolver, edit ...func(*Config)) *env {
 	t.Helper()
 	if r == nil {
 		zones, err := resolve.LoadZones(testZone)
@@ -56,9 +62,15 @@ func newEnv(t *testing.T, r resolve.Resolver, edit ...func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	return &env{srv: s, url: ts.URL, planner: p, auditor: a}
+	e := &env{srv: s, planner: p, auditor: a}
+	// A listener is never durably blocked: no server in a synctest
+	// bubble, whose clock would then stand still.
+	if !inBubble {
+		ts := httptest.NewServer(s.Handler())
+		t.Cleanup(ts.Close)
+		e.url = ts.URL
+	}
+	return e
 }
 
 // get asks path and returns the status, the content type and the body.
@@ -390,5 +402,80 @@ func TestTemporaryFailure(t *testing.T) {
 	}
 	if err := json.Unmarshal(body, &plan); status != 200 || err != nil || plan.Result != route.ResultError || plan.Error == "" {
 		t.Errorf("%d %s, want 200 with result error", status, body)
+	}
+}
+
+// scanLines runs scan as mxtrace scan --json does, over input.
+func scanLines(t *testing.T, job scan.Job, input string) []string {
+	t.Helper()
+	var out strings.Builder
+	if _, err := scan.Run(t.Context(), scan.Lines(strings.NewReader(input)), &out, scan.Config{Job: job}); err != nil {
+		t.Fatal(err)
+	}
+	return strings.SplitAfter(out.String(), "\n")
+}
+
+// TestScan: POST /api/v1/scan answers the JSON Lines scan writes for the
+// same list, in input order, invalid entries included.
+func TestScan(t *testing.T) {
+	e := newEnv(t, nil)
+	input := "# customers\ntiers.example\n\nnullmx.example\nbad..name\npostmaster@implicit.example\nnosuch.example\n"
+	for _, tt := range []struct {
+		mode string
+		job  scan.Job
+	}{
+		{"", scan.Route(e.planner)},
+		{"?mode=check", scan.Check(e.auditor)},
+	} {
+		status, ctype, body := e.do(t, http.MethodPost, "/api/v1/scan"+tt.mode, strings.NewReader(input))
+		if status != 200 || ctype != "application/x-ndjson" {
+			t.Fatalf("%q: %d %s\n%s", tt.mode, status, ctype, body)
+		}
+		got := strings.SplitAfter(string(body), "\n")
+		want := scanLines(t, tt.job, input)
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d lines, want %d:\n%s", tt.mode, len(got), len(want), body)
+		}
+		for i := range want {
+			if want[i] == "" && got[i] == "" {
+				continue
+			}
+			if diff := cmp.Diff(normalized(t, []byte(want[i])), normalized(t, []byte(got[i]))); diff != "" {
+				t.Errorf("%q line %d differs from scan's (-scan +api):\n%s", tt.mode, i+1, diff)
+			}
+		}
+	}
+}
+
+// TestScanLimits: a body over the size or the domain count is a 413
+// before any line is written; no domain, or an unknown mode, a 400.
+func TestScanLimits(t *testing.T) {
+	e := newEnv(t, nil, func(c *Config) { c.MaxScanDomains, c.MaxScanBytes = 3, 100 })
+	for _, tt := range []struct {
+		path, body string
+		status     int
+		want       string
+	}{
+		{"/api/v1/scan", "tiers.example\nnullmx.example\nimplicit.example\n# not counted\n\n", 200, ""},
+		{"/api/v1/scan", "a.example\nb.example\nc.example\nd.example\n", 413, "4 domains in the body: at most 3"},
+		{"/api/v1/scan", strings.Repeat("x", 101), 413, "larger than 100 octets"},
+		{"/api/v1/scan", "\n# only a comment\n", 400, "no domain in the body"},
+		{"/api/v1/scan?mode=probe", "a.example\n", 400, `mode "probe": want route or check`},
+	} {
+		status, ctype, body := e.do(t, http.MethodPost, tt.path, strings.NewReader(tt.body))
+		if status != tt.status {
+			t.Errorf("%q: %d, want %d\n%s", tt.body, status, tt.status, body)
+			continue
+		}
+		if tt.status == 200 {
+			if n := strings.Count(string(body), "\n"); n != 3 {
+				t.Errorf("%q: %d lines, want 3", tt.body, n)
+			}
+			continue
+		}
+		var p Problem
+		if err := json.Unmarshal(body, &p); err != nil || ctype != "application/problem+json" || !strings.Contains(p.Detail, tt.want) {
+			t.Errorf("%q: %s %s, want a problem saying %q", tt.body, ctype, body, tt.want)
+		}
 	}
 }
