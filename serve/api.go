@@ -18,6 +18,7 @@ import (
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/scan"
+	"github.com/mxtrace/mxtrace/spf"
 )
 
 // The API handlers; each body is the object the CLI prints with --json,
@@ -151,10 +152,35 @@ func (s *Server) apiProbe(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, rep)
 }
 
-func (s *Server) apiSPF(w http.ResponseWriter, r *http.Request) { notYet(w, r) }
-
-func notYet(w http.ResponseWriter, r *http.Request) {
-	writeProblem(w, r, http.StatusNotImplemented, "not built yet", 0)
+// apiSPF evaluates the domain's SPF policy for the client address ip
+// (required), the sender (empty: the null sender; absent:
+// postmaster@domain) and the HELO name, as mxtrace spf does.
+func (s *Server) apiSPF(w http.ResponseWriter, r *http.Request) {
+	if _, ok := pathDomain(w, r, "the client address goes in ip"); !ok {
+		return
+	}
+	q := r.URL.Query()
+	req := spf.Request{Domain: r.PathValue("domain"), IP: q.Get("ip"), Sender: q.Get("sender"), HELO: q.Get("helo")}
+	if q.Has("sender") && req.Sender == "" {
+		req.Sender = "<>" // sender= given empty: the null sender
+	}
+	query, tree, err := req.Query()
+	if err != nil {
+		writeProblem(w, r, http.StatusBadRequest, report.Plain(err.Error()), 0)
+		return
+	}
+	c := s.cfg.SPF
+	if c == nil {
+		c = &spf.Checker{Resolver: s.cfg.Resolver, Logger: s.cfg.Logger, Timeout: s.cfg.Timeout}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
+	defer cancel()
+	out := spf.Evaluate(ctx, c, query, tree, spf.Options{Logger: s.cfg.Logger})
+	if ctx.Err() != nil && (out.AnalysisErr != nil || out.Status == spf.TempError) {
+		s.cutShort(w, r, ErrDeadline)
+		return
+	}
+	writeJSON(w, r, out)
 }
 
 // apiScan answers a list of domains, one a line as scan reads a file, with

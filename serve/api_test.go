@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -16,11 +18,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/internal/smtptest"
+	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/scan"
+	"github.com/mxtrace/mxtrace/spf"
 )
 
 const testZone = "testdata/serve.zone"
@@ -477,5 +483,128 @@ func TestScanLimits(t *testing.T) {
 		if err := json.Unmarshal(body, &p); err != nil || ctype != "application/problem+json" || !strings.Contains(p.Detail, tt.want) {
 			t.Errorf("%q: %s %s, want a problem saying %q", tt.body, ctype, body, tt.want)
 		}
+	}
+}
+
+// TestSPF: GET /api/v1/spf answers what spf --json prints for the same
+// request; the parameters are checked as the command line checks them.
+func TestSPF(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, tt := range []struct {
+		path string
+		req  spf.Request
+	}{
+		{"tiers.example?ip=192.0.2.20", spf.Request{Domain: "tiers.example", IP: "192.0.2.20"}},
+		{"tiers.example?ip=198.51.100.1&helo=mail.example", spf.Request{Domain: "tiers.example", IP: "198.51.100.1", HELO: "mail.example"}},
+		{"joe@tiers.example?ip=2001:db8::10", spf.Request{Domain: "joe@tiers.example", IP: "2001:db8::10"}},
+		{"tiers.example?ip=192.0.2.10&sender=", spf.Request{Domain: "tiers.example", IP: "192.0.2.10", Sender: "<>"}},
+		{"nomail.example?ip=192.0.2.10&sender=bounce@nomail.example", spf.Request{Domain: "nomail.example", IP: "192.0.2.10", Sender: "bounce@nomail.example"}},
+		{"nosuch.example?ip=192.0.2.10", spf.Request{Domain: "nosuch.example", IP: "192.0.2.10"}},
+	} {
+		status, ctype, body := e.get(t, "/api/v1/spf/"+tt.path)
+		if status != 200 || ctype != "application/json" {
+			t.Errorf("%s: %d %s\n%s", tt.path, status, ctype, body)
+			continue
+		}
+		q, tree, err := tt.req.Query()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &spf.Checker{Resolver: e.planner.Resolver}
+		want := spf.Evaluate(t.Context(), c, q, tree, spf.Options{})
+		if diff := cmp.Diff(normalized(t, jsonOf(t, want)), normalized(t, body)); diff != "" {
+			t.Errorf("%s: differs from spf --json (-cli +api):\n%s", tt.path, diff)
+		}
+	}
+	for _, tt := range []struct{ path, want string }{
+		{"tiers.example", "ip is required"},
+		{"tiers.example?ip=nope", `ip: "nope" is not an IP address`},
+		{"tiers.example?ip=192.0.2.1&sender=joe", `sender: "joe" is not an e-mail address`},
+		{"192.0.2.1?ip=192.0.2.1", "192.0.2.1 is an IP address, not a domain name; the client address goes in ip"},
+		{"a..b?ip=192.0.2.1", "empty label"},
+	} {
+		status, _, body := e.get(t, "/api/v1/spf/"+tt.path)
+		var p Problem
+		if err := json.Unmarshal(body, &p); status != 400 || err != nil || !strings.Contains(p.Detail, tt.want) {
+			t.Errorf("%s: %d %s, want 400 saying %q", tt.path, status, body, tt.want)
+		}
+	}
+}
+
+// probeZone sends tiers.example's mail to a loopback address, where a
+// test SMTP server listens.
+const probeZone = `$ORIGIN example.
+@        3600 SOA ns hostmaster 1 3600 600 86400 300
+tiers    3600 MX 10 mx.tiers
+mx.tiers 3600 A  127.0.0.2
+`
+
+// probeEnv is a server whose prober dials through policy, and the SMTP
+// server its test domain's exchange points to.
+func probeEnv(t *testing.T, allowPrivate bool) (*env, *probe.Auditor, *smtptest.Raw) {
+	t.Helper()
+	zones, err := resolve.ParseZones(strings.NewReader(probeZone), "probe.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := smtptest.Port(t)
+	mx := smtptest.StartRaw(t, smtptest.RawOptions{Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(port)).String(), Behaviour: smtptest.NoSTARTTLS, Hostname: "mx.tiers.example"})
+	r := resolve.NewCache(zones, 0)
+	pa := &probe.Auditor{
+		Prober:   &probe.Prober{Port: port, HelloName: "serve.example", Dialer: &dial.Net{Policy: &dial.Policy{AllowPrivate: allowPrivate}}},
+		Resolver: r,
+		Planner:  &route.Planner{Resolver: r},
+	}
+	e := newEnv(t, r, func(c *Config) { c.Prober = pa })
+	return e, pa, mx
+}
+
+// probeSummary is what two probes of the same server agree on: the
+// target and, per result, the address, whether it connected, the kind
+// of failure and the findings.
+func probeSummary(t *testing.T, b []byte) string {
+	t.Helper()
+	var rep struct {
+		Schema  int    `json:"schema"`
+		Target  string `json:"target"`
+		Kind    string `json:"kind"`
+		Results []struct {
+			Host      string `json:"host"`
+			Addr      string `json:"address"`
+			Connected bool   `json:"connected"`
+			Kind      string `json:"kind"`
+		} `json:"results"`
+		Findings []struct {
+			ID string `json:"id"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	return fmt.Sprintf("%+v", rep)
+}
+
+// TestProbe: GET /api/v1/probe answers what probe --json prints for the
+// domain, through the server's dialer: with private addresses allowed the
+// exchange is probed; without, it is refused (a finding) and never
+// connected to.
+func TestProbe(t *testing.T) {
+	e, pa, mx := probeEnv(t, true)
+	status, ctype, body := e.get(t, "/api/v1/probe/tiers.example")
+	if status != 200 || ctype != "application/json" {
+		t.Fatalf("%d %s\n%s", status, ctype, body)
+	}
+	want, _ := pa.Audit(t.Context(), probe.Target{Domain: tiers})
+	if got, want := probeSummary(t, body), probeSummary(t, jsonOf(t, want)); got != want {
+		t.Errorf("the API's probe differs from probe --json's:\n%s\nwant\n%s", got, want)
+	}
+	if !strings.Contains(string(body), "smtp-starttls-missing") || mx.Connections() != 2 {
+		t.Errorf("%d connections, body %s: want the server probed twice (API, CLI), no STARTTLS found", mx.Connections(), body)
+	}
+
+	e, _, mx = probeEnv(t, false)
+	status, _, body = e.get(t, "/api/v1/probe/tiers.example")
+	if status != 200 || !strings.Contains(string(body), `"smtp-target-refused"`) || mx.Connections() != 0 {
+		t.Errorf("refused: %d, %d connections, body %s: want 200, smtp-target-refused and no connection", status, mx.Connections(), body)
 	}
 }

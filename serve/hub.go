@@ -145,27 +145,30 @@ func (s *Server) startCheck(key string, domain dnsname.Name, opts checkOptions) 
 
 // auditor is the server's Auditor with a request's options.
 func (s *Server) auditor(opts checkOptions) *check.Auditor {
-	a := *s.cfg.Auditor
-	a.DKIMSelectors = opts.Selectors
-	if opts.NoSMTP && a.Probe != nil {
-		a.Probe, a.SMTPSkipReason = nil, "smtp=0"
+	a := s.cfg.Auditor
+	if opts.NoSMTP {
+		a = a.WithoutSMTP("smtp=0")
 	}
-	return &a
+	if len(opts.Selectors) > 0 {
+		a = a.WithDKIMSelectors(opts.Selectors...)
+	}
+	return a
 }
 
-// auditEach audits domain, telling emit each step as it is known.
+// auditEach audits domain, telling emit each area as it is decided, and
+// the plan as soon as it is known (with the routing area).
 func auditEach(ctx context.Context, a *check.Auditor, domain dnsname.Name, emit func(Event)) *check.Report {
-	rep := a.Audit(ctx, domain)
-	if rep.Plan != nil {
-		emit(Event{"route", rep.Plan})
-	}
-	for _, ar := range rep.Areas {
-		emit(Event{"area", ar})
-	}
-	for _, sk := range rep.Skipped {
-		emit(Event{"skip", sk})
-	}
-	return rep
+	return a.AuditEach(ctx, domain, func(p check.Progress) {
+		if p.Plan != nil {
+			emit(Event{"route", p.Plan})
+		}
+		switch {
+		case p.Result != nil:
+			emit(Event{"area", *p.Result})
+		case p.Skip != nil:
+			emit(Event{"skip", *p.Skip})
+		}
+	})
 }
 
 // failed reports whether an area of rep could not be judged.
