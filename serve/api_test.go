@@ -608,3 +608,79 @@ func TestProbe(t *testing.T) {
 		t.Errorf("refused: %d, %d connections, body %s: want 200, smtp-target-refused and no connection", status, mx.Connections(), body)
 	}
 }
+
+// holdDMARC answers from next, holding the DMARC question until open is
+// closed.
+type holdDMARC struct {
+	next resolve.Resolver
+	open chan struct{}
+}
+
+func (h holdDMARC) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	if strings.HasPrefix(q.Name, "_dmarc.") {
+		select {
+		case <-h.open:
+		case <-ctx.Done():
+			return nil, &resolve.Error{Question: q, Rcode: -1, Err: ctx.Err()}
+		}
+	}
+	return h.next.Lookup(ctx, q)
+}
+
+// TestCheckEventsLive: the stream sends each area as it is decided, not
+// when the whole check is done: the routing area arrives while the DMARC
+// answer is held back, and the DMARC area and the result after it.
+func TestCheckEventsLive(t *testing.T) {
+	zones, err := resolve.LoadZones(testZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := holdDMARC{next: zones, open: make(chan struct{})}
+	e := newEnv(t, hold)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", e.url+"/api/v1/check/tiers.example/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := make(chan sse)
+	go func() {
+		defer close(events)
+		var cur sse
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			switch line := sc.Text(); {
+			case line == "":
+				events <- cur
+				cur = sse{}
+			case strings.HasPrefix(line, "event: "):
+				cur.name = line[len("event: "):]
+			case strings.HasPrefix(line, "data: "):
+				cur.data = line[len("data: "):]
+			}
+		}
+	}()
+	area := func(ev sse) string {
+		var ar check.AreaResult
+		json.Unmarshal([]byte(ev.data), &ar)
+		return string(ar.Area)
+	}
+	for ev := range events {
+		if ev.name == "result" || ev.name == "area" && area(ev) == "DMARC" {
+			t.Fatalf("%s event before the DMARC answer came", ev.name)
+		}
+		if ev.name == "area" && area(ev) == "routing" {
+			break
+		}
+	}
+	close(hold.open)
+	var dmarc, result bool
+	for ev := range events {
+		dmarc = dmarc || ev.name == "area" && area(ev) == "DMARC"
+		result = result || ev.name == "result"
+	}
+	if !dmarc || !result {
+		t.Errorf("after the DMARC answer: DMARC area %v, result %v; want both", dmarc, result)
+	}
+}
