@@ -198,7 +198,7 @@ func (s *Server) apiScan(w http.ResponseWriter, r *http.Request) {
 	maxDomains := cmp.Or(s.cfg.MaxScanDomains, DefaultMaxScanDomains)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		writeProblem(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d octets", maxBytes), 0)
+		writeProblem(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is over its limit of %d bytes", maxBytes), 0)
 		return
 	}
 	if err != nil {

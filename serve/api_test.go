@@ -464,11 +464,17 @@ func TestScanLimits(t *testing.T) {
 	}{
 		{"/api/v1/scan", "tiers.example\nnullmx.example\nimplicit.example\n# not counted\n\n", 200, ""},
 		{"/api/v1/scan", "a.example\nb.example\nc.example\nd.example\n", 413, "4 domains in the body: at most 3"},
-		{"/api/v1/scan", strings.Repeat("x", 101), 413, "larger than 100 octets"},
+		{"/api/v1/scan", strings.Repeat("x", 101), 413, "over its limit of 100 bytes"},
+		{"/api/v1/scan", "chunked:" + strings.Repeat("x", 101), 413, "over its limit of 100 bytes"},
 		{"/api/v1/scan", "\n# only a comment\n", 400, "no domain in the body"},
 		{"/api/v1/scan?mode=probe", "a.example\n", 400, `mode "probe": want route or check`},
 	} {
-		status, ctype, body := e.do(t, http.MethodPost, tt.path, strings.NewReader(tt.body))
+		var in io.Reader = strings.NewReader(tt.body)
+		if rest, ok := strings.CutPrefix(tt.body, "chunked:"); ok {
+			// No length known in advance: sent chunked, cut while read.
+			in = io.MultiReader(strings.NewReader(rest))
+		}
+		status, ctype, body := e.do(t, http.MethodPost, tt.path, in)
 		if status != tt.status {
 			t.Errorf("%q: %d, want %d\n%s", tt.body, status, tt.status, body)
 			continue

@@ -135,10 +135,12 @@ func (s *Server) startCheck(key string, domain dnsname.Name, opts checkOptions) 
 				err = ctx.Err()
 			}
 		}
-		r.finish(rep, err)
 		if err != nil || failed(rep) {
+			// Forgotten before it ends: no request that comes after
+			// its followers are told gets it.
 			s.hub.drop(r)
 		}
+		r.finish(rep, err)
 	}()
 	return r
 }
