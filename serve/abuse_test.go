@@ -3,6 +3,7 @@ package serve
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,6 +15,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/resolve"
+	"github.com/mxtrace/mxtrace/route"
 )
 
 // TestHeadersTooLarge: headers over maxHeaderBytes get 431 (RFC 6585 §5)
@@ -197,4 +202,56 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// gateResolver holds every lookup until open is closed, telling entered
+// (once) that one is waiting.
+type gateResolver struct {
+	next    resolve.Resolver
+	entered chan struct{}
+	once    sync.Once
+	open    chan struct{}
+}
+
+func (g *gateResolver) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	g.once.Do(func() { close(g.entered) })
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.next.Lookup(ctx, q)
+}
+
+// TestSaturationSlowDNS: with MaxChecks 1, a real check held up by a slow
+// resolver takes the one slot, so the next check, probe or report page is
+// 503 with Retry-After at once; the held check then completes.
+func TestSaturationSlowDNS(t *testing.T) {
+	cfg := testConfig(t)
+	gate := &gateResolver{next: cfg.Resolver, entered: make(chan struct{}), open: make(chan struct{})}
+	cfg.Planner = &route.Planner{Resolver: gate}
+	cfg.Auditor = &check.Auditor{Resolver: gate, Planner: cfg.Planner}
+	cfg.MaxChecks = 1
+	_, base := serveTest(t, cfg, nil)
+
+	first := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(base + "/api/v1/check/example.test")
+		if err != nil {
+			t.Error(err)
+			first <- 0
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	<-gate.entered
+	for _, path := range []string{"/api/v1/check/example.test?smtp=0", "/d/example.test", "/api/v1/check/example.test/events"} {
+		wantProblem(t, fetch(t, base+path), http.StatusServiceUnavailable, true)
+	}
+	close(gate.open)
+	if status := <-first; status != http.StatusOK {
+		t.Errorf("the held check: %d", status)
+	}
 }
