@@ -3,6 +3,7 @@ package serve_test
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -134,4 +135,36 @@ func BenchmarkCheckLatencyAPI(b *testing.B) {
 	b.ReportMetric(float64(cliTotal)/float64(n)/float64(benchDelay), "cli-delays/op")
 	b.ReportMetric(float64(apiTotal)/float64(n)/float64(benchDelay), "api-delays/op")
 	b.ReportMetric(float64(apiTotal)/float64(cliTotal), "api/cli")
+}
+
+// BenchmarkRouteCached answers GET /api/v1/route/{domain} from the cache
+// through the whole handler (security headers, rate limit, metrics, the
+// access log as serve writes it, at info in text, to io.Discard), without
+// the network: the server's own CPU per request, which bench/serve.sh
+// measures under wrk with the load generator beside it.
+func BenchmarkRouteCached(b *testing.B) {
+	z, err := resolve.ParseZones(strings.NewReader(dnstest.AuditZone), "audit")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := resolve.NewCache(z, 0)
+	a := &check.Auditor{Resolver: r, Planner: &route.Planner{Resolver: r}}
+	s, err := serve.New(serve.Config{
+		Resolver: r, Planner: a.Planner, Auditor: a,
+		Rate: 1e9, Burst: 1e9,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := s.Handler()
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/route/d.test", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
 }
