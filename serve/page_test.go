@@ -400,3 +400,70 @@ func TestSPFTree(t *testing.T) {
 		}
 	}
 }
+
+// gatedResolver holds every question until its gate is opened.
+type gatedResolver struct {
+	resolve.Resolver
+	gate chan struct{}
+}
+
+func (g gatedResolver) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Resolver.Lookup(ctx, q)
+}
+
+// TestReportFlushesProgress: over a real connection, through the server's
+// middleware, the head and the "checking" line reach the browser while
+// the check is still held, and the report follows when it ends.
+func TestReportFlushesProgress(t *testing.T) {
+	z, err := resolve.LoadZones(exampleZones...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	s := newPageServer(t, gatedResolver{resolve.NewCache(z, 0), gate}, 0)
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	res, err := ts.Client().Get(ts.URL + "/d/good.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+
+	// Read until the progress block; the check cannot end before the
+	// gate opens, so whatever arrives was flushed ahead of it.
+	got := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		buf := make([]byte, 4096)
+		for !strings.Contains(b.String(), `<script src="/static/live.js`) {
+			n, err := res.Body.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		got <- b.String()
+	}()
+	var head string
+	select {
+	case head = <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("nothing of the page arrived while the check was held")
+	}
+	if !strings.Contains(head, "Checking good.example…") || strings.Contains(head, `id="report"`) {
+		t.Fatalf("before the check ended the page had %q", head)
+	}
+	close(gate)
+	rest, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rest), "Mail for good.example is set up right") || !strings.HasSuffix(string(rest), "</html>\n") {
+		t.Errorf("after the check the page ended with %q", rest)
+	}
+}
