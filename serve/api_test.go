@@ -68,7 +68,7 @@ func newEnvIn(t *testing.T, inBubble bool, r resolve.Resolver, edit ...func(*Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{srv: s, planner: p, auditor: a}
+	e := &env{srv: s, planner: cfg.Planner, auditor: cfg.Auditor}
 	// A listener is never durably blocked: no server in a synctest
 	// bubble, whose clock would then stand still.
 	if !inBubble {
