@@ -224,13 +224,28 @@ func (s *Server) apiScan(w http.ResponseWriter, r *http.Request) {
 		cfg.Job = s.metrics.observeJob(scan.Check(s.auditor(checkOptions{NoSMTP: true})))
 	}
 	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h.Set("Content-Type", "application/x-ndjson")
+	h.Set("Cache-Control", "no-store")
+	// The lines are a valid prefix of the answer whenever the stream
+	// ends; the trailer says whether it is all of it (RFC 9110 §6.5).
+	h.Set("Trailer", scanEndTrailer)
 	w.WriteHeader(http.StatusOK)
-	if _, err := scan.Run(r.Context(), scan.Lines(bytes.NewReader(body)), flusher{w, rc}, cfg); err != nil && r.Context().Err() == nil {
-		s.log.Warn("serve: scan ended early", "error", err)
+	_, err = scan.Run(r.Context(), scan.Lines(bytes.NewReader(body)), flusher{w, rc}, cfg)
+	if err != nil {
+		h.Set(scanEndTrailer, "interrupted")
+		if r.Context().Err() == nil {
+			s.log.Warn("serve: scan ended early", "error", err)
+		}
+		return
 	}
+	h.Set(scanEndTrailer, "complete")
 }
+
+// scanEndTrailer ends a scan stream: "complete" when every entry has its
+// line, "interrupted" when the request's deadline (or the server's stop)
+// cut it after the lines sent, which a client resumes from.
+const scanEndTrailer = "Mxtrace-Scan-End"
 
 // flusher sends each write on at once: scan writes whole lines, in
 // batches at most a second old.

@@ -433,9 +433,17 @@ func TestScan(t *testing.T) {
 		{"", scan.Route(e.planner)},
 		{"?mode=check", scan.Check(e.auditor)},
 	} {
-		status, ctype, body := e.do(t, http.MethodPost, "/api/v1/scan"+tt.mode, strings.NewReader(input))
-		if status != 200 || ctype != "application/x-ndjson" {
-			t.Fatalf("%q: %d %s\n%s", tt.mode, status, ctype, body)
+		resp, err := http.Post(e.url+"/api/v1/scan"+tt.mode, "text/plain", strings.NewReader(input))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if ctype := resp.Header.Get("Content-Type"); err != nil || resp.StatusCode != 200 || ctype != "application/x-ndjson" {
+			t.Fatalf("%q: %d %s %v\n%s", tt.mode, resp.StatusCode, ctype, err, body)
+		}
+		if end := resp.Trailer.Get("Mxtrace-Scan-End"); end != "complete" {
+			t.Errorf("%q: trailer Mxtrace-Scan-End %q, want complete", tt.mode, end)
 		}
 		got := strings.SplitAfter(string(body), "\n")
 		want := scanLines(t, tt.job, input)

@@ -104,14 +104,14 @@ func comparable(t *testing.T, b []byte) any {
 }
 
 // TestServeOffline: mxtrace serve on the example zones answers the API
-// with the very objects route and check print with --json, and the
+// with the very objects route, check and spf print with --json, and the
 // same 400 message for an invalid name; it stops with status 0 when its
 // context ends.
 func TestServeOffline(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	zones := []string{"--zone", exampleZone, "--zone", "../../examples/reverse.zone"}
-	base, exit, stderr := startServe(t, ctx, zones...)
+	base, exit, stderr := startServe(t, ctx, append(zones, "--zone", "testdata/spf-example.zone")...)
 	for _, cmdName := range []string{"route", "check"} {
 		for _, domain := range []string{"tiers.example", "nullmx.example", "implicit.example", "nosuch.example", "cname-mx.example"} {
 			_, out, errOut := mxtrace(t, append([]string{cmdName, "--json", "--fail-on", "never"}, append(zones, domain)...)...)
@@ -122,6 +122,19 @@ func TestServeOffline(t *testing.T) {
 			if diff := cmp.Diff(comparable(t, []byte(out)), got); diff != "" {
 				t.Errorf("%s %s: the API differs from %s --json (-cli +api):\n%s%s", cmdName, domain, cmdName, diff, errOut)
 			}
+		}
+	}
+	for _, q := range []string{"shop.example.test?ip=198.51.100.7", "bounce@shop.example.test?ip=192.0.2.1&helo=mail.example.net"} {
+		domain, query, _ := strings.Cut(q, "?")
+		args := []string{"spf", "--json", "--zone", "testdata/spf-example.zone", domain}
+		for kv := range strings.SplitSeq(query, "&") {
+			k, v, _ := strings.Cut(kv, "=")
+			args = append(args, "--"+k, v)
+		}
+		_, out, errOut := mxtrace(t, args...)
+		status, got := getJSON(t, base+"api/v1/spf/"+q)
+		if diff := cmp.Diff(comparable(t, []byte(out)), got); status != http.StatusOK || diff != "" {
+			t.Errorf("spf %s: %d, the API differs from spf --json (-cli +api):\n%s%s", q, status, diff, errOut)
 		}
 	}
 	code, _, errOut := mxtrace(t, append([]string{"route"}, append(zones, "192.0.2.1")...)...)
