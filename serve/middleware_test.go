@@ -25,7 +25,7 @@ mx1 3600 IN A 192.0.2.1
 `
 
 // testConfig is a Config over an in-memory zone, behind a DNS cache.
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	t.Helper()
 	z, err := resolve.ParseZones(strings.NewReader(guardZone), "test.zone")
 	if err != nil {
