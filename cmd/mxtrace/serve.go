@@ -133,24 +133,20 @@ func (g *globals) serve(cmd *cobra.Command, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	// An MX record, an MTA-STS host and the addresses they name are
-	// pointers their owner controls: every connection the server opens
-	// for a stranger is checked against the policy at connect time
-	// (docs/security.md).
-	// g.policy reaches the auditor's MTA-STS fetcher and the nameserver
-	// audit's direct questions (NS records are such pointers too).
+	// An MX record, an MTA-STS host, an NS record and the addresses they
+	// name are pointers their owner controls: every connection the
+	// server opens for a stranger (g.dialer: the SMTP probes, the
+	// MTA-STS fetch; the nameserver audit's direct questions) is checked
+	// against the policy at connect time (docs/security.md).
 	g.policy = &dial.Policy{AllowPrivate: o.allowPrivate}
-	dialer := g.dialer()
 	planner := g.planner(cmd, core.resolver, 0)
 	a := g.auditor(core, planner, nil, nil, false)
 	if !core.offline {
 		// As check: offline, the SMTP areas are skipped with the
 		// other network areas. Never a relay test (no RelayTo).
 		a.Probe = g.checkProber(roots, helo, "")
-		a.Probe.Dialer = dialer
 	}
 	prober := g.checkProber(roots, helo, "")
-	prober.Dialer = dialer
 	srv, err := serve.New(serve.Config{
 		Resolver: core.resolver,
 		Planner:  planner,

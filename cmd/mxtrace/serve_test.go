@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -14,6 +18,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mxtrace/mxtrace/internal/smtptest"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
@@ -189,5 +195,43 @@ func TestServeUsage(t *testing.T) {
 		if code != tt.code || !strings.Contains(errOut, tt.want) {
 			t.Errorf("%v: exit %d %q, want %d mentioning %q", tt.args, code, errOut, tt.code, tt.want)
 		}
+	}
+}
+
+// TestServeProbePolicy: GET /api/v1/probe dials through serve's address
+// policy: the test domain's exchange is on loopback, so it is refused (a
+// finding) and never connected to, unless --allow-private; --smtp-port
+// and --helo reach the prober.
+func TestServeProbePolicy(t *testing.T) {
+	port := smtptest.Port(t)
+	mx := smtptest.StartRaw(t, smtptest.RawOptions{Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(port)).String(), Behaviour: smtptest.NoSTARTTLS})
+	zone := filepath.Join(t.TempDir(), "probe.zone")
+	if err := os.WriteFile(zone, []byte("$ORIGIN example.test.\n@ 300 SOA ns hostmaster 1 7200 900 1209600 300\n@ 300 MX 10 mx\nmx 300 A 127.0.0.2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, allow := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(t.Context())
+		args := []string{"--zone", zone, "--smtp-port", fmt.Sprint(port), "--helo", "serve.example.test"}
+		if allow {
+			args = append(args, "--allow-private")
+		}
+		base, exit, _ := startServe(t, ctx, args...)
+		resp, err := http.Get(base + "api/v1/probe/example.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		refused := strings.Contains(string(body), `"smtp-target-refused"`)
+		switch {
+		case resp.StatusCode != http.StatusOK:
+			t.Errorf("allow-private %v: %d %s", allow, resp.StatusCode, body)
+		case !allow && (!refused || mx.Connections() != 0):
+			t.Errorf("without --allow-private: refused %v, %d connections; want a refusal and none\n%s", refused, mx.Connections(), body)
+		case allow && (refused || mx.Connections() != 1 || !strings.Contains(strings.Join(mx.Transcript(), "\n"), "EHLO serve.example.test")):
+			t.Errorf("with --allow-private: refused %v, %d connections, transcript %q; want the exchange probed once with our HELO\n%s", refused, mx.Connections(), mx.Transcript(), body)
+		}
+		cancel()
+		<-exit
 	}
 }
