@@ -73,6 +73,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"count":   prose.Count,
 	"list":    func(s []string) string { return prose.List(s) },
 	"code":    inlineCode,
+	"add":     func(a, b int) int { return a + b },
 	"lookups": spfLookups,
 }).ParseFS(templateFS, "web/templates/*.html"))
 

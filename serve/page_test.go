@@ -2,9 +2,12 @@ package serve
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -465,5 +468,37 @@ func TestReportFlushesProgress(t *testing.T) {
 	}
 	if !strings.Contains(string(rest), "Mail for good.example is set up right") || !strings.HasSuffix(string(rest), "</html>\n") {
 		t.Errorf("after the check the page ended with %q", rest)
+	}
+}
+
+// TestReportSizeWorstCase: the most a route can hold (64 exchanges of 16
+// addresses, route.DefaultMaxExchanges and DefaultMaxAddresses), each in
+// its own tier, still makes a page under 100 KB: the picture draws the
+// first tiers and says how many more there are.
+func TestReportSizeWorstCase(t *testing.T) {
+	var zone strings.Builder
+	zone.WriteString("$ORIGIN worst.test.\n$TTL 3600\n@ SOA ns.worst.test. h.worst.test. 1 7200 900 1209600 300\n@ NS ns.worst.test.\n")
+	for i := range 64 {
+		fmt.Fprintf(&zone, "@ MX %d mx-exchange-number-%02d.worst.test.\n", i, i)
+		for j := range 16 {
+			fmt.Fprintf(&zone, "mx-exchange-number-%02d AAAA 2001:db8:%x:%x::1234:5678\n", i, i, j)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "worst.zone")
+	if err := os.WriteFile(path, []byte(zone.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	z, err := resolve.LoadZones(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newPageServer(t, resolve.NewCache(z, 0), 0)
+	_, body := get(t, s, "/d/worst.test")
+	if !strings.Contains(body, "… and 58 more tiers with 58 exchanges behind, listed in the table below.") {
+		t.Errorf("the page does not say it left tiers out of the picture")
+	}
+	t.Logf("%d bytes", len(body))
+	if len(body) >= 100_000 {
+		t.Errorf("the page of 64 exchanges of 16 addresses weighs %d bytes, over 100 KB", len(body))
 	}
 }

@@ -71,7 +71,13 @@ type findingGroup struct {
 	Fix   string
 	Refs  []refPart
 	Items []finding.Finding
+	// More counts the findings past maxGroupItems, left to the JSON.
+	More int
 }
+
+// maxGroupItems bounds the findings of one ID a page lists: a domain with
+// 64 exchanges of 16 addresses each could have a thousand without PTR.
+const maxGroupItems = 10
 
 // refPart is a piece of a reference: a link to an RFC section, or the
 // text between two.
@@ -159,7 +165,12 @@ func newAreaView(a check.AreaResult, order int) areaView {
 	for _, f := range a.Findings {
 		// Sorted worst first, then by ID: one ID's findings are together.
 		if n := len(av.Findings); n > 0 && av.Findings[n-1].ID == f.ID {
-			av.Findings[n-1].Items = append(av.Findings[n-1].Items, f)
+			g := &av.Findings[n-1]
+			if len(g.Items) < maxGroupItems {
+				g.Items = append(g.Items, f)
+			} else {
+				g.More++
+			}
 			continue
 		}
 		av.Findings = append(av.Findings, findingGroup{ID: f.ID, Sev: f.Severity.String(), Fix: f.Fix,

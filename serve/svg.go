@@ -36,9 +36,13 @@ const (
 	svgSansW  = 7.0 // an average sans-serif character at 13px, generously
 	// svgMaxText is the characters that fit one line of a box.
 	svgMaxText = int((svgBoxW - 2*svgPad) / svgCharW)
-	// svgMaxHosts and svgMaxAddrs bound what one tier and one box draw;
-	// the table under the picture lists everything.
+	// svgMaxHosts, svgMaxBoxes, svgMaxTiers and svgMaxAddrs bound what
+	// one tier and the whole picture draw, and one box lists, so that a domain with 64 exchanges
+	// of 16 addresses each still makes a small page; the table under the
+	// picture lists everything.
 	svgMaxHosts = 12
+	svgMaxBoxes = 12
+	svgMaxTiers = 6
 	svgMaxAddrs = 4
 )
 
@@ -117,14 +121,28 @@ func routeSVG(r *check.Report, l layout) template.HTML {
 // tiers draws every tier and the connectors between them.
 func (b *svgBuilder) tiers(y int, p *route.Plan, hosts map[string]*svgHost) int {
 	anyUsable := false
+	budget := svgMaxBoxes
 	for i, t := range p.Tiers {
 		var hs []*svgHost
 		for _, h := range t.Hosts {
 			hs = append(hs, hosts[h.Name])
 		}
-		y = b.tier(y, i, p, hs)
 		usable := slices.ContainsFunc(hs, func(h *svgHost) bool { return h.Usable })
 		anyUsable = anyUsable || usable
+		if budget == 0 || i == svgMaxTiers {
+			// The rest in one line: the picture shows the shape, the
+			// table under it every exchange.
+			var n int
+			for _, rest := range p.Tiers[i:] {
+				n += len(rest.Hosts)
+			}
+			y = b.note(y, fmt.Sprintf("… and %s with %s behind, listed in the table below.",
+				prose.Count(len(p.Tiers)-i, "more tier"), prose.Count(n, "exchange")))
+			y = b.arrow(y, "If all are down, senders queue the mail, retry for days (RFC 5321 §4.5.4.1), then bounce it.", "")
+			break
+		}
+		y = b.tier(y, i, p, hs, min(budget, svgMaxHosts))
+		budget -= min(len(hs), budget, svgMaxHosts)
 		if i < len(p.Tiers)-1 {
 			next := p.Tiers[i+1].Preference
 			if usable {
@@ -145,9 +163,18 @@ func (b *svgBuilder) tiers(y int, p *route.Plan, hosts map[string]*svgHost) int 
 	return y
 }
 
-// tier draws one tier: its heading, then its exchanges in the layout's
-// columns.
-func (b *svgBuilder) tier(y, i int, p *route.Plan, hs []*svgHost) int {
+// note draws a line of text between blocks, wrapped.
+func (b *svgBuilder) note(y int, s string) int {
+	for _, line := range wrap(s, b.layout.chars(svgPad)) {
+		b.text(svgPad, y+18, "rt-sub", line)
+		y += 18
+	}
+	return y + 6
+}
+
+// tier draws one tier: its heading, then at most limit of its exchanges in
+// the layout's columns.
+func (b *svgBuilder) tier(y, i int, p *route.Plan, hs []*svgHost, limit int) int {
 	t := p.Tiers[i]
 	title := fmt.Sprintf("%s · preference %d", ordinal(i+1)+" choice", t.Preference)
 	sub := "Every sender tries this exchange first."
@@ -165,7 +192,7 @@ func (b *svgBuilder) tier(y, i int, p *route.Plan, hs []*svgHost) int {
 		sub, subClass = "No exchange here can receive mail.", "rt-sub rt-bad-text"
 	}
 	cols := b.layout.cols
-	shown := hs[:min(len(hs), svgMaxHosts)]
+	shown := hs[:min(len(hs), limit)]
 	rows := (len(shown) + cols - 1) / cols
 	heights := make([]int, rows)
 	for k, h := range shown {

@@ -126,7 +126,7 @@ func TestRouteSVGSays(t *testing.T) {
 		"cname.test":    {"→ alias (CNAME) of host.cname.test"},
 		"private.test":  {"✗ not reachable from the Internet", "No exchange here can receive mail.", "senders go straight to preference 20"},
 		"dangling.test": {"✗ the name does not exist", "<title>this-exchange-has-a-name-longer-than-a-box.dangling.test</title>"},
-		"many.test":     {"14 exchanges at equal preference", "… and 2 more exchanges at this preference"},
+		"many.test":     {"14 exchanges at equal preference", "… and 2 more exchanges at this preference", "… and 2 more tiers with 2 exchanges behind,"},
 	} {
 		got := string(routeSVG(auditTest(t, domain), wide))
 		for _, w := range want {
