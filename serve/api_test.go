@@ -376,8 +376,11 @@ func (blocking) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer
 // TestDeadline: a job that does not finish within Config.Timeout is a
 // 504 problem, and its events stream ends with an error event.
 func TestDeadline(t *testing.T) {
-	e := newEnv(t, blocking{}, func(c *Config) { c.Timeout = 50 * time.Millisecond })
-	for _, path := range []string{"/api/v1/route/tiers.example", "/api/v1/check/tiers.example"} {
+	e := newEnv(t, blocking{}, func(c *Config) {
+		c.Timeout = 50 * time.Millisecond
+		c.Prober = &probe.Auditor{Prober: &probe.Prober{}, Resolver: blocking{}, Planner: c.Planner}
+	})
+	for _, path := range []string{"/api/v1/route/tiers.example", "/api/v1/check/tiers.example", "/api/v1/probe/tiers.example", "/api/v1/spf/tiers.example?ip=192.0.2.1"} {
 		status, ctype, body := e.get(t, path)
 		if status != http.StatusGatewayTimeout || ctype != "application/problem+json" {
 			t.Errorf("%s: %d %s, want 504 problem+json\n%s", path, status, ctype, body)
