@@ -62,16 +62,18 @@ var assets = func() map[string]string {
 	return m
 }()
 
+// pages are the templates, parsed once; a template that does not parse
+// fails every test.
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"asset": func(name string) string {
+	"asset": func(name string) (string, error) {
 		if u, ok := assets[name]; ok {
-			return u
+			return u, nil
 		}
-		panic("serve: no asset " + name)
+		return "", fmt.Errorf("serve: no asset %q", name)
 	},
 	"mark":    statusMark,
 	"count":   prose.Count,
-	"list":    func(s []string) string { return prose.List(s) },
+	"list":    prose.List,
 	"code":    inlineCode,
 	"add":     func(a, b int) int { return a + b },
 	"lookups": spfLookups,

@@ -502,3 +502,16 @@ func TestReportSizeWorstCase(t *testing.T) {
 		t.Errorf("the page of 64 exchanges of 16 addresses weighs %d bytes, over 100 KB", len(body))
 	}
 }
+
+func TestInlineCode(t *testing.T) {
+	for in, want := range map[string]string{
+		"Publish `MX 0 .` now.": "Publish <code>MX 0 .</code> now.",
+		"<b>`<i>`</b>":          "&lt;b&gt;<code>&lt;i&gt;</code>&lt;/b&gt;",
+		"an odd ` quote <x>":    "an odd ` quote &lt;x&gt;",
+		"`a` and `b & c`":       "<code>a</code> and <code>b &amp; c</code>",
+	} {
+		if got := string(inlineCode(in)); got != want {
+			t.Errorf("inlineCode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
