@@ -87,6 +87,11 @@ type run struct {
 // before it does. Follow it with Wait and Events.
 func (s *Server) checkRun(ctx context.Context, domain dnsname.Name, opts checkOptions) *run {
 	h := &s.hub
+	if s.cfg.Auditor.Probe == nil {
+		// smtp=0 changes nothing on a server that never probes: one
+		// check for both.
+		opts.NoSMTP = false
+	}
 	key := opts.key(domain)
 	now := time.Now()
 	h.mu.Lock()
