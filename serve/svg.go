@@ -14,6 +14,7 @@ import (
 	"github.com/mxtrace/mxtrace/dane"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/prose"
+	"github.com/mxtrace/mxtrace/ipclass"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/route"
 )
@@ -417,8 +418,14 @@ func hostsOf(r *check.Report) map[string]*svgHost {
 				v.Notes = append(v.Notes, "✗ an IP address, not a host name")
 				v.Usable = false
 			case finding.MXTargetPrivate:
-				v.Notes = append(v.Notes, "✗ not reachable from the Internet")
-				v.Usable = v.Usable && slices.ContainsFunc(h.Addresses, isPublic)
+				var private []string
+				for _, a := range h.Addresses {
+					if !isPublic(a) {
+						private = append(private, a)
+					}
+				}
+				v.Notes = append(v.Notes, "✗ not reachable from the Internet: "+strings.Join(private, ", "))
+				v.Usable = len(private) < len(h.Addresses)
 			case finding.MXDuplicate:
 				v.Notes = append(v.Notes, "listed more than once")
 			default:
@@ -434,10 +441,15 @@ func hostsOf(r *check.Report) map[string]*svgHost {
 }
 
 // isPublic reports whether an address of a host can be reached from the
-// Internet, as mx-target-private judges it.
+// Internet: outside every special-purpose block (RFC 6890), or in a
+// documentation one, which test zones use for their public addresses.
 func isPublic(s string) bool {
 	ip, err := netip.ParseAddr(s)
-	return err == nil && ip.IsGlobalUnicast() && !ip.IsPrivate()
+	if err != nil {
+		return false
+	}
+	c := ipclass.Of(ip)
+	return c.Global() || c.Doc
 }
 
 // hostBadges are the marks of one exchange: STARTTLS and a valid
