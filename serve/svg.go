@@ -459,8 +459,13 @@ func isPublic(s string) bool {
 func hostBadges(h route.Host, f *check.Facts) []badge {
 	var out []badge
 	var probed, connected []*probe.Result
+	refused := 0
 	for _, res := range f.SMTP {
-		if res != nil && res.Host == h.Name {
+		switch {
+		case res == nil || res.Host != h.Name:
+		case res.Err != nil && res.Err.Kind == probe.KindForbidden:
+			refused++
+		default:
 			probed = append(probed, res)
 			if res.Connected {
 				connected = append(connected, res)
@@ -468,6 +473,8 @@ func hostBadges(h route.Host, f *check.Facts) []badge {
 		}
 	}
 	switch {
+	case refused > 0 && len(probed) == 0:
+		out = append(out, badge{"SMTP", "off", "Not probed: this server does not connect to addresses outside the public Internet (smtp-target-refused)."})
 	case len(probed) > 0 && len(connected) == 0:
 		out = append(out, badge{"SMTP", "bad", "No address answered over SMTP."})
 	case len(connected) > 0:

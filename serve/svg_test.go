@@ -70,6 +70,15 @@ func TestRouteSVG(t *testing.T) {
 			}
 			return r
 		},
+		"refused": func(t *testing.T) *check.Report {
+			// serve's dialer refused to probe the private exchanges.
+			r := auditTest(t, "private.test")
+			for host, a := range map[string]string{"mx.private.test": "10.0.0.25", "mx2.private.test": "192.168.1.25"} {
+				r.Details.SMTP = append(r.Details.SMTP, &probe.Result{Host: host, Address: netip.MustParseAddr(a),
+					Err: &probe.StepError{Step: probe.StepConnect, Kind: probe.KindForbidden, Message: "refused by policy"}})
+			}
+			return r
+		},
 	}
 	for name, report := range cases {
 		t.Run(name, func(t *testing.T) {
