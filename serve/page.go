@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,9 +145,15 @@ func (s *Server) render(w http.ResponseWriter, status int, data any, names ...st
 			return
 		}
 	}
+	writeHTML(w, status, b.Bytes())
+}
+
+// writeHTML answers with a whole page.
+func writeHTML(w http.ResponseWriter, status int, page []byte) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(page)))
 	w.WriteHeader(status)
-	w.Write(b.Bytes())
+	w.Write(page)
 }
 
 // pageHome is the search page.
@@ -225,8 +232,7 @@ func (s *Server) pageDomain(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(b.Bytes())
+		writeHTML(w, http.StatusOK, b.Bytes())
 		return
 	}
 	if r.Context().Err() != nil {
