@@ -451,6 +451,9 @@ func TestBrowser(t *testing.T) {
 		if ids := eval[string](t, ctx, "Array.from(document.querySelectorAll('#live-areas > .area'), a => a.id).join(' ')"); ids != "area-routing area-dkim" {
 			t.Errorf("live areas in the order %q", ids)
 		}
+		if s := eval[string](t, ctx, "document.getElementById('live-status').textContent"); s != "2 areas checked so far." {
+			t.Errorf("the live status says %q", s)
+		}
 		if n := eval[int](t, ctx, "document.querySelectorAll('#live-route svg.route').length"); n == 0 {
 			t.Error("live.js did not draw the route")
 		}

@@ -10,6 +10,7 @@
   }
   var routeBox = document.getElementById("live-route");
   var areaBox = document.getElementById("live-areas");
+  var status = document.getElementById("live-status");
   var source = new EventSource(progress.getAttribute("data-events"));
 
   function fragment(html) {
@@ -34,6 +35,9 @@
       return Number(c.getAttribute("data-order")) > order;
     });
     areaBox.insertBefore(node, next || null);
+    // A short line for screen readers, not every area read aloud.
+    var n = areaBox.children.length;
+    status.textContent = n + (n === 1 ? " area" : " areas") + " checked so far.";
   });
   source.addEventListener("done", finish);
   source.addEventListener("error", finish);
