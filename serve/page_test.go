@@ -294,6 +294,14 @@ func TestPageEvents(t *testing.T) {
 			t.Errorf("the stream lacks %q", want)
 		}
 	}
+	// The route comes before the badges' facts: no legend for them yet.
+	_, route, _ := strings.Cut(body, "event: route\n")
+	if route, _, _ = strings.Cut(route, "\n\n"); !strings.Contains(route, "<svg") || strings.Contains(route, "Point at a badge") {
+		t.Error("the live route explains badges it does not have")
+	}
+	if _, page := get(t, s, "/d/good.example"); !strings.Contains(page, "Point at a badge for details.") {
+		t.Error("the report does not explain its badges")
+	}
 	if !strings.HasSuffix(body, "event: done\ndata:\n\n") {
 		t.Error("the stream does not end with done")
 	}

@@ -31,7 +31,9 @@ type reportView struct {
 	// Route is the picture (routeSVG) for a wide screen, RouteNarrow the
 	// same in one column for a phone; the style sheet shows one.
 	Route, RouteNarrow template.HTML
-	// RouteNote says which badges are missing from the picture, and why.
+	// Badges: some exchange in the picture has badges, which the caption
+	// explains; RouteNote says which are missing, and why.
+	Badges    bool
 	RouteNote string
 	Plan      *route.Plan
 	Areas     []areaView
@@ -117,6 +119,11 @@ func newReportView(domain dnsname.Name, r *check.Report, checkErr error) *report
 		v.Unicode = u
 	}
 	v.Route, v.RouteNarrow = routeSVG(r, wide), routeSVG(r, narrow)
+	if r.Plan.Result == route.ResultOK {
+		for _, h := range hostsOf(r) {
+			v.Badges = v.Badges || len(h.Badges) > 0
+		}
+	}
 	order := map[finding.Area]int{}
 	for i, c := range check.Checks() {
 		order[c.Area] = i
