@@ -22,7 +22,7 @@ import (
 // The route as a picture: an inline SVG drawn on the server from the
 // delivery plan (RFC 5321 §5.1) and the check's details, so the page needs
 // no script to show it and a test can compare it byte for byte. The
-// geometry is fixed (a 720-unit wide viewBox that the page scales); every
+// geometry is fixed (a viewBox the page scales, in two layouts); every
 // colour comes from classes the style sheet sets for light and dark, so the
 // picture carries no style of its own (the page's CSP has no inline style).
 
@@ -38,9 +38,9 @@ const (
 	// svgMaxText is the characters that fit one line of a box.
 	svgMaxText = int((svgBoxW - 2*svgPad) / svgCharW)
 	// svgMaxHosts, svgMaxBoxes, svgMaxTiers and svgMaxAddrs bound what
-	// one tier and the whole picture draw, and one box lists, so that a domain with 64 exchanges
-	// of 16 addresses each still makes a small page; the table under the
-	// picture lists everything.
+	// one tier and the whole picture draw, and what one box lists, so
+	// that a domain with 64 exchanges of 16 addresses each still makes a
+	// small page; the table under the picture lists every exchange.
 	svgMaxHosts = 12
 	svgMaxBoxes = 12
 	svgMaxTiers = 6
@@ -423,6 +423,11 @@ func hostsOf(r *check.Report) map[string]*svgHost {
 					if !isPublic(a) {
 						private = append(private, a)
 					}
+				}
+				if len(private) == 0 {
+					// Documentation addresses outside a documentation
+					// domain: route judged them, trust it.
+					private = h.Addresses
 				}
 				v.Notes = append(v.Notes, "✗ not reachable from the Internet: "+strings.Join(private, ", "))
 				v.Usable = len(private) < len(h.Addresses)
