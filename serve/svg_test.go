@@ -11,6 +11,7 @@ import (
 	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/dane"
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/golden"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/resolve"
@@ -143,6 +144,32 @@ func TestRouteSVGSays(t *testing.T) {
 			if !strings.Contains(got, w) {
 				t.Errorf("%s: the picture lacks %q", domain, w)
 			}
+		}
+	}
+}
+
+// TestHostsOfPrivate: an exchange is reachable while one of its addresses
+// is public; the note names the others, or all of them when route judged
+// addresses (documentation ones, outside a documentation domain) that
+// the address table alone would pass.
+func TestHostsOfPrivate(t *testing.T) {
+	plan := &route.Plan{Domain: "mail.org", Result: route.ResultOK, Tiers: []route.Tier{{Preference: 10, Hosts: []route.Host{
+		{Name: "half.mail.org", Addresses: []string{"10.0.0.1", "203.0.113.1"}, Problems: []finding.ID{finding.MXTargetPrivate}},
+		{Name: "doc.mail.org", Addresses: []string{"192.0.2.5"}, Problems: []finding.ID{finding.MXTargetPrivate}},
+		{Name: "lan.mail.org", Addresses: []string{"192.168.0.1", "fe80::1"}, Problems: []finding.ID{finding.MXTargetPrivate}},
+	}}}}
+	hosts := hostsOf(&check.Report{Plan: plan})
+	for name, want := range map[string]struct {
+		note   string
+		usable bool
+	}{
+		"half.mail.org": {"✗ not reachable from the Internet: 10.0.0.1", true},
+		"doc.mail.org":  {"✗ not reachable from the Internet: 192.0.2.5", false},
+		"lan.mail.org":  {"✗ not reachable from the Internet: 192.168.0.1, fe80::1", false},
+	} {
+		h := hosts[name]
+		if len(h.Notes) != 1 || h.Notes[0] != want.note || h.Usable != want.usable {
+			t.Errorf("%s: notes %q, usable %v; want %q, %v", name, h.Notes, h.Usable, want.note, want.usable)
 		}
 	}
 }
