@@ -210,6 +210,8 @@ func TestReportContent(t *testing.T) {
 		{"cname-mx.example", []string{"→ alias (CNAME) of host.cname-mx.example"}},
 		{"private.example", []string{"No exchange of private.example can take mail", "✗ not reachable from the Internet", "No exchange can take mail"}},
 		{"alias.example", []string{"alias.example is an alias (CNAME) of tiers.example"}},
+		{"xn--bcher-kva.example", []string{ // an IDN: the name as people write it, and its A-label
+			`<h1>bücher.example <span class="alabel">xn--bcher-kva.example</span></h1>`, "<title>bücher.example · mxtrace</title>"}},
 	} {
 		_, body := get(t, s, "/d/"+c.domain)
 		for _, w := range c.want {
