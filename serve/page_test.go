@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 )
@@ -522,6 +523,25 @@ func TestInlineCode(t *testing.T) {
 	} {
 		if got := string(inlineCode(in)); got != want {
 			t.Errorf("inlineCode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestFindingGroups: the findings of one ID are one item with one fix; a
+// long list shows its first ten and counts the rest, a short one all.
+func TestFindingGroups(t *testing.T) {
+	for n, want := range map[int][2]int{1: {1, 0}, 11: {11, 0}, 12: {12, 0}, 13: {10, 3}, 1000: {10, 990}} {
+		a := check.AreaResult{Area: finding.AreaPTR, Status: check.StatusProblems}
+		for i := range n {
+			a.Findings = append(a.Findings, finding.Newf(finding.PTRMissing, fmt.Sprintf("192.0.2.%d", i), "192.0.2.%d has no PTR record.", i))
+		}
+		a.Findings = append(a.Findings, finding.New(finding.MXNoIPv6, "x.test", "No exchange of x.test has an IPv6 address."))
+		v := newAreaView(a, 2)
+		if len(v.Findings) != 2 {
+			t.Fatalf("%d findings of one ID and one of another: %d groups", n, len(v.Findings))
+		}
+		if g := v.Findings[0]; g.ID != finding.PTRMissing || len(g.Items) != want[0] || g.More != want[1] {
+			t.Errorf("%d findings: %s with %d items and %d more, want %d and %d", n, g.ID, len(g.Items), g.More, want[0], want[1])
 		}
 	}
 }

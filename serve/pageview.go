@@ -172,16 +172,17 @@ func newAreaView(a check.AreaResult, order int) areaView {
 	for _, f := range a.Findings {
 		// Sorted worst first, then by ID: one ID's findings are together.
 		if n := len(av.Findings); n > 0 && av.Findings[n-1].ID == f.ID {
-			g := &av.Findings[n-1]
-			if len(g.Items) < maxGroupItems {
-				g.Items = append(g.Items, f)
-			} else {
-				g.More++
-			}
+			av.Findings[n-1].Items = append(av.Findings[n-1].Items, f)
 			continue
 		}
 		av.Findings = append(av.Findings, findingGroup{ID: f.ID, Sev: f.Severity.String(), Fix: f.Fix,
 			Refs: refLinks(f.Reference), Items: []finding.Finding{f}})
+	}
+	for i := range av.Findings {
+		// "… and 1 more" would hide what one more line shows.
+		if g := &av.Findings[i]; len(g.Items) > maxGroupItems+2 {
+			g.Items, g.More = g.Items[:maxGroupItems], len(g.Items)-maxGroupItems
+		}
 	}
 	return av
 }
