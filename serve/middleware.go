@@ -56,7 +56,7 @@ const (
 )
 
 // policyOf is each route's policy. The API and the pages spend tokens;
-// static assets, /healthz and /metrics do not, so that a page's own
+// static assets, /healthz, /metrics and the not-found page do not, so that a page's own
 // assets, the orchestrator's probes and the scraper are never refused.
 // Checks, probes, scans, events streams and report pages are the
 // expensive work bounded by MaxChecks, one slot a request: requests that
@@ -65,7 +65,7 @@ const (
 func (s *Server) policyOf(pattern string) policy {
 	p := policy{limited: true, timeout: s.cfg.Timeout}
 	switch pattern {
-	case "/static/", "/healthz", "/metrics":
+	case "/static/", "/healthz", "/metrics", notFoundPattern:
 		p.limited = false
 	case "/api/v1/check/{domain}", "/api/v1/check/{domain}/events", "/api/v1/probe/{domain}",
 		"/d/{domain}", "/d/{domain}/events":
@@ -169,8 +169,12 @@ func (s *Server) observe(r *http.Request, rec *recorder, start time.Time) {
 		status = http.StatusOK
 	}
 	elapsed := time.Since(start)
-	s.metrics.request(r.Pattern, status, elapsed)
-	s.log.Info("request", "method", r.Method, "pattern", r.Pattern, "path", r.URL.Path, "status", status,
+	pattern := r.Pattern
+	if pattern == notFoundPattern {
+		pattern = "" // the not-found page: no route matched
+	}
+	s.metrics.request(pattern, status, elapsed)
+	s.log.Info("request", "method", r.Method, "pattern", pattern, "path", r.URL.Path, "status", status,
 		"bytes", rec.bytes, "duration", elapsed, "client", clientAddr(r, s.cfg.TrustProxy).String())
 }
 

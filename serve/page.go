@@ -86,8 +86,9 @@ type pageData struct {
 	HeaderSearch  bool
 	// The report page's domain, for its heading and links.
 	Domain, Unicode, JSON, Events, Timeout string
-	// The error page's heading, the input and what is wrong with it.
-	Heading, Query, Error string
+	// The error page's heading, the input and what is wrong with it;
+	// Retry says when to come back (a status page: 429, 503).
+	Heading, Query, Error, Retry string
 }
 
 // statusMark is the symbol beside a status, so colour is never the only
@@ -185,6 +186,11 @@ func parseDomain(s string) (dnsname.Name, error) {
 		return "", fmt.Errorf("%w; give a mail domain instead", err)
 	}
 	return n, err
+}
+
+// pageNotFound answers a path no route serves with a page saying so.
+func (s *Server) pageNotFound(w http.ResponseWriter, r *http.Request) {
+	writeProblem(w, r, http.StatusNotFound, "There is no page at this address. Reports are at /d/ followed by a domain, such as /d/example.com.", 0)
 }
 
 // pageInvalid answers 400 with the error page for input.

@@ -150,8 +150,13 @@ func (s *Server) endpoints() []endpoint {
 		{"GET", "/metrics", false, s.metrics.handler()},
 		// Any other path under /api/: a problem, not the page's 404.
 		{"", "/api/", false, http.HandlerFunc(s.apiNotFound)},
+		{"", notFoundPattern, false, http.HandlerFunc(s.pageNotFound)},
 	}
 }
+
+// notFoundPattern matches every path no other route serves: it answers
+// the page saying so, and is counted and logged as no route.
+const notFoundPattern = "/"
 
 const (
 	defaultHeaderTimeout = 5 * time.Second
