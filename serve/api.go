@@ -83,12 +83,7 @@ func (s *Server) apiCheckEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run := s.checkRun(r.Context(), name, opts)
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on at once
-	w.WriteHeader(http.StatusOK)
+	rc := startStream(w)
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	var buf []byte
@@ -122,14 +117,10 @@ func (s *Server) apiCheckEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sseEvent appends e in the event stream format: its name, then its data
-// as one line of JSON, which holds no line break.
+// sseEvent appends e as a server-sent event whose data is e's JSON.
 func sseEvent(b []byte, e Event) ([]byte, error) {
-	b = append(b, "event: "...)
-	b = append(b, e.Name...)
-	b = append(b, "\ndata: "...)
-	b, err := report.AppendJSON(b, e.Data)
-	return append(b, '\n'), err
+	data, err := report.AppendJSON(nil, e.Data)
+	return appendEvent(b, e.Name, data), err
 }
 
 func (s *Server) apiProbe(w http.ResponseWriter, r *http.Request) {

@@ -126,12 +126,12 @@ func liveTest(t *testing.T, s *Server, release <-chan struct{}, w http.ResponseW
 			name string
 			html []byte
 		}{{"route", route.Bytes()}, {"area", dkim.Bytes()}, {"area", routing.Bytes()}} {
-			w.Write(pageSSE(e.name, e.html))
+			w.Write(appendEvent(nil, e.name, e.html))
 			rc.Flush()
 			time.Sleep(50 * time.Millisecond)
 		}
 		<-release
-		w.Write(pageSSE("done", nil))
+		w.Write(appendEvent(nil, "done", nil))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -289,19 +289,13 @@ func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusBadRequest, err.Error(), 0)
 		return
 	}
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on at once
-	w.WriteHeader(http.StatusOK)
-	rc.Flush()
+	rc := startStream(w)
 	order := map[string]int{}
 	for i, c := range check.Checks() {
 		order[string(c.Area)] = i
 	}
 	send := func(event string, html []byte) {
-		w.Write(pageSSE(event, html))
+		w.Write(appendEvent(nil, event, html))
 		rc.Flush()
 	}
 	for e := range s.checkRun(r.Context(), name, checkOptions{}).Events(r.Context()) {
@@ -324,21 +318,6 @@ func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	send("done", nil)
-}
-
-// pageSSE is one server-sent event of the page: its name, and its HTML as data
-// lines (the browser joins them with newlines).
-func pageSSE(event string, html []byte) []byte {
-	var b bytes.Buffer
-	b.WriteString("event: " + event + "\n")
-	for line := range strings.Lines(string(html)) {
-		b.WriteString("data: " + strings.TrimRight(line, "\n") + "\n")
-	}
-	if len(html) == 0 {
-		b.WriteString("data:\n")
-	}
-	b.WriteString("\n")
-	return b.Bytes()
 }
 
 // pageStatic serves the embedded assets; an address with the content

@@ -86,3 +86,18 @@ func TestProblemAsPage(t *testing.T) {
 		t.Errorf("rate-limited API: %d %s %.200q, want problem+json", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 }
+
+// TestAppendEvent: data of several lines is several data lines (a CR LF
+// is one line break), and empty data still makes an event.
+func TestAppendEvent(t *testing.T) {
+	for _, c := range []struct{ name, data, want string }{
+		{"area", `{"a":1}`, "event: area\ndata: {\"a\":1}\n\n"},
+		{"area", "{\"a\":1}\n", "event: area\ndata: {\"a\":1}\n\n"},
+		{"route", "<p>\r\none</p>\n<p>two</p>", "event: route\ndata: <p>\ndata: one</p>\ndata: <p>two</p>\n\n"},
+		{"done", "", "event: done\ndata:\n\n"},
+	} {
+		if got := string(appendEvent(nil, c.name, []byte(c.data))); got != c.want {
+			t.Errorf("appendEvent(%q, %q) = %q, want %q", c.name, c.data, got, c.want)
+		}
+	}
+}
