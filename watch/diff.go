@@ -67,6 +67,24 @@ const (
 	KindFindingResolved    ChangeKind = "finding-resolved"
 )
 
+// Kinds lists every change kind, in the order Diff reports them.
+func Kinds() []ChangeKind {
+	return []ChangeKind{
+		KindResultChanged, KindNullMXAdded, KindNullMXRemoved, KindImplicitMXAdded, KindImplicitMXRemoved,
+		KindExchangeAdded, KindExchangeRemoved, KindPreferenceChanged, KindTTLChanged, KindAddressChanged,
+		KindNSMXDisagree, KindNSMXAgree, KindNSSerialDisagree, KindNSSerialAgree,
+		KindSPFWeakened, KindSPFStrengthened, KindSPFChanged,
+		KindDMARCWeakened, KindDMARCStrengthened, KindDMARCChanged,
+		KindDKIMWeakened, KindDKIMStrengthened, KindDKIMChanged,
+		KindMTASTSWeakened, KindMTASTSStrengthened, KindMTASTSChanged,
+		KindTLSRPTWeakened, KindTLSRPTStrengthened, KindTLSRPTChanged,
+		KindStartTLSLost, KindStartTLSGained, KindCertRenewed, KindCertChanged, KindCertUnverified, KindCertVerified,
+		KindCertExpiring, KindCertExpired,
+		KindDNSBLListed, KindDNSBLDelisted,
+		KindFindingNew, KindFindingResolved,
+	}
+}
+
 // ExpiryWarning is how close to its end a certificate is "expiring".
 const ExpiryWarning = 14 * 24 * time.Hour
 
