@@ -67,7 +67,7 @@ const (
 	KindFindingResolved    ChangeKind = "finding-resolved"
 )
 
-// Kinds lists every change kind, in the order Diff reports them.
+// Kinds lists every change kind, grouped as Diff reports them.
 func Kinds() []ChangeKind {
 	return []ChangeKind{
 		KindResultChanged, KindNullMXAdded, KindNullMXRemoved, KindImplicitMXAdded, KindImplicitMXRemoved,
@@ -284,10 +284,16 @@ func exchangeMap(rs []MX) map[string]MX {
 	return m
 }
 
-func hostMap(hs []Host) map[string]Host {
-	m := map[string]Host{}
-	for _, h := range hs {
-		m[h.Name] = h
+func hostMap(hs []Host) map[string]Host { return firstByKey(hs, func(h Host) string { return h.Name }) }
+
+// firstByKey indexes xs by key; the first of several with one key wins,
+// on both sides of a diff alike, so a snapshot never differs from itself.
+func firstByKey[T any](xs []T, key func(T) string) map[string]T {
+	m := map[string]T{}
+	for _, x := range xs {
+		if _, ok := m[key(x)]; !ok {
+			m[key(x)] = x
+		}
 	}
 	return m
 }
@@ -688,16 +694,14 @@ func (d *differ) smtp() {
 		return
 	}
 	key := func(s SMTP) string { return s.Host + "[" + s.Address + "]" }
-	om := map[string]SMTP{}
-	for _, s := range d.o.SMTP {
-		om[key(s)] = s
-	}
+	om, seen := firstByKey(d.o.SMTP, key), map[string]bool{}
 	for _, b := range d.n.SMTP {
 		subject := key(b)
 		a, ok := om[subject]
-		if !ok {
+		if !ok || seen[subject] {
 			continue
 		}
+		seen[subject] = true
 		// RFC 3207: whether STARTTLS is offered is known only from an
 		// EHLO answer; an address that did not answer has lost nothing.
 		if a.Reached && b.Reached && a.StartTLS != b.StartTLS {
@@ -760,16 +764,17 @@ func (d *differ) dnsbl() {
 		return
 	}
 	key := func(l Listing) string { return l.Address + " on " + l.List }
-	om := map[string]bool{}
-	for _, l := range d.o.DNSBL {
-		om[key(l)] = l.Listed
-	}
+	om, seen := firstByKey(d.o.DNSBL, key), map[string]bool{}
 	for _, l := range d.n.DNSBL {
-		was, ok := om[key(l)]
-		if !ok || was == l.Listed {
+		subject := key(l)
+		was, ok := om[subject]
+		if !ok || seen[subject] {
 			continue
 		}
-		subject := key(l)
+		seen[subject] = true
+		if was.Listed == l.Listed {
+			continue
+		}
 		if l.Listed {
 			d.add(Change{Kind: KindDNSBLListed, Subject: subject, Severity: finding.Error, Old: "clean", New: "listed",
 				Message: fmt.Sprintf("%s is listed on %s now: mail from it may be refused.", l.Address, l.List)}, finding.DNSBLListed)
@@ -799,20 +804,26 @@ func (d *differ) findings() {
 		return m
 	}
 	om, nm := index(d.o), index(d.n)
+	done := map[key]bool{}
 	for _, f := range d.n.Findings {
-		if _, ok := nm[key{f.ID, f.Subject}]; !ok || f.Severity < finding.Error {
+		k := key{f.ID, f.Subject}
+		if _, ok := nm[k]; !ok || done[k] || f.Severity < finding.Error {
 			continue
 		}
+		done[k] = true
 		if _, was := om[key{f.ID, f.Subject}]; was || d.isCovered(f) {
 			continue
 		}
 		d.add(Change{Kind: KindFindingNew, Subject: f.Subject, Severity: finding.Error, New: string(f.ID),
 			Message: fmt.Sprintf("New error %s about %s: %s.", f.ID, f.Subject, title(f.ID))})
 	}
+	clear(done)
 	for _, f := range d.o.Findings {
-		if _, ok := om[key{f.ID, f.Subject}]; !ok || f.Severity < finding.Warning {
+		k := key{f.ID, f.Subject}
+		if _, ok := om[k]; !ok || done[k] || f.Severity < finding.Warning {
 			continue
 		}
+		done[k] = true
 		if _, still := nm[key{f.ID, f.Subject}]; still || d.isCovered(f) {
 			continue
 		}
