@@ -2,6 +2,7 @@ package watch
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -328,5 +329,18 @@ func TestDiffIncomplete(t *testing.T) {
 	}
 	if got := Diff(nil, n); got != nil {
 		t.Errorf("Diff(nil, s) = %+v, want nothing", got)
+	}
+}
+
+// TestKindsDocumented: docs/watch.md has a row for every kind.
+func TestKindsDocumented(t *testing.T) {
+	b, err := os.ReadFile("../docs/watch.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range Kinds() {
+		if !strings.Contains(string(b), "| `"+string(k)+"` |") {
+			t.Errorf("docs/watch.md has no row for %s", k)
+		}
 	}
 }
