@@ -33,9 +33,14 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/mxtrace/mxtrace/store/postgres"
+	"github.com/mxtrace/mxtrace/store/sqlite"
 )
 
 // Errors returned (wrapped) by a Store.
@@ -72,10 +77,10 @@ type Watch struct {
 	// Alerts are the targets of the domain's alerts: "https://..." (a
 	// webhook) or "mailto:addr" (e-mail); empty means a log line only.
 	Alerts []string
-	// NextRun is when the watch is due next.
+	// NextRun is when the watch is due next; AddWatch takes zero as now.
 	NextRun time.Time
-	// Added is when the watch was first added; AddWatch on an existing
-	// domain keeps it.
+	// Added is when the watch was first added (AddWatch: zero is now); AddWatch
+	// on an existing domain keeps it.
 	Added time.Time
 }
 
@@ -199,6 +204,28 @@ type Store interface {
 	AlertFailed(ctx context.Context, id int64, next time.Time, errText string) error
 
 	Close() error
+}
+
+// Open opens the database named by dsn and brings its schema up to date:
+// a postgres:// or postgresql:// URL is PostgreSQL, anything else the path
+// of a SQLite file (created, with its directory, when missing), and ""
+// DefaultPath().
+func Open(ctx context.Context, dsn string) (Store, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		db, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		return &sqlStore{db: db, d: postgresDialect}, nil
+	}
+	if dsn == "" {
+		dsn = DefaultPath()
+	}
+	db, err := sqlite.Open(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return &sqlStore{db: db, d: sqliteDialect}, nil
 }
 
 // DefaultPath is the SQLite database used when no --db is given:

@@ -126,18 +126,31 @@ type process struct {
 	logPath string
 	done    chan struct{} // closed when the process has exited
 	waitErr error         // valid after done is closed
+	// stopSignal asks the process to exit; zero means SIGTERM.
+	stopSignal syscall.Signal
 }
 
 // startProcess runs bin with args in the foreground, its output appended to
 // logPath. The process dies with the test binary where the OS allows it.
 func startProcess(name, logPath, bin string, args ...string) (*process, error) {
+	return startCmd(name, logPath, exec.Command(bin, args...), nil)
+}
+
+// startCmd is startProcess for a command the caller prepared (its working
+// directory), run as the user cred when it is not nil.
+func startCmd(name, logPath string, cmd *exec.Cmd, cred *syscall.Credential) (*process, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("peers: %s log: %w", name, err)
 	}
-	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
+	if cred != nil {
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		cmd.SysProcAttr.Credential = cred
+	}
 	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {
@@ -170,13 +183,17 @@ func (p *process) exited() bool {
 	}
 }
 
-// stop ends the process by its PID: SIGTERM, then SIGKILL if it has not
-// exited within stopTimeout, and waits for it.
+// stop ends the process by its PID: its stop signal (SIGTERM unless set),
+// then SIGKILL if it has not exited within stopTimeout, and waits for it.
 func (p *process) stop() error {
 	if p.exited() {
 		return nil
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	sig := p.stopSignal
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	_ = p.cmd.Process.Signal(sig)
 	select {
 	case <-p.done:
 		return nil
@@ -185,7 +202,7 @@ func (p *process) stop() error {
 	_ = p.cmd.Process.Kill()
 	select {
 	case <-p.done:
-		return fmt.Errorf("peers: %s (pid %d) ignored SIGTERM and was killed", p.name, p.cmd.Process.Pid)
+		return fmt.Errorf("peers: %s (pid %d) ignored %v and was killed", p.name, p.cmd.Process.Pid, sig)
 	case <-time.After(stopTimeout):
 		return fmt.Errorf("peers: %s (pid %d) did not exit after SIGKILL", p.name, p.cmd.Process.Pid)
 	}

@@ -1,0 +1,566 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// dialect is what differs between the two engines; every statement is
+// otherwise the same text (both read $1, $2 ... as positional parameters).
+type dialect struct {
+	name string
+	// lockRows ends the SELECT that picks the rows a worker leases. On
+	// PostgreSQL it is FOR UPDATE SKIP LOCKED: a row another worker is
+	// leasing right now is passed over instead of waited for, and a row it
+	// has just leased is re-checked after its commit (READ COMMITTED), so
+	// its new lease excludes it. SQLite has one writer at a time (every
+	// transaction here begins IMMEDIATE), which gives the same guarantee
+	// with nothing added.
+	lockRows string
+	// timeArg is a time as the engine's column holds it: timestamptz on
+	// PostgreSQL, microseconds since the epoch on SQLite (an INTEGER sorts
+	// and compares exactly; SQLite has no time type).
+	timeArg func(time.Time) any
+}
+
+var (
+	sqliteDialect = dialect{
+		name:    "sqlite",
+		timeArg: func(t time.Time) any { return t.UnixMicro() },
+	}
+	postgresDialect = dialect{
+		name:     "postgres",
+		lockRows: "FOR UPDATE SKIP LOCKED",
+		timeArg:  func(t time.Time) any { return t },
+	}
+)
+
+// sqlStore is the Store on either engine.
+type sqlStore struct {
+	db *sql.DB
+	d  dialect
+}
+
+// utc is t as stored: UTC, to the microsecond (both engines keep no more).
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// at is t as a column value.
+func (s *sqlStore) at(t time.Time) any { return s.d.timeArg(utc(t)) }
+
+// nullAt is t as a nullable column value: NULL for the zero time.
+func (s *sqlStore) nullAt(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return s.at(t)
+}
+
+// scanTime reads a time column of either engine into *t; NULL is the zero
+// time.
+type scanTime struct{ t *time.Time }
+
+func (s scanTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*s.t = time.Time{}
+	case int64:
+		*s.t = time.UnixMicro(v).UTC()
+	case time.Time:
+		*s.t = v.UTC()
+	default:
+		return fmt.Errorf("store: a time column holds %T", src)
+	}
+	return nil
+}
+
+// scanString reads a nullable text column; NULL is "".
+type scanString struct{ s *string }
+
+func (s scanString) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*s.s = ""
+	case string:
+		*s.s = v
+	case []byte:
+		*s.s = string(v)
+	default:
+		return fmt.Errorf("store: a text column holds %T", src)
+	}
+	return nil
+}
+
+// scanBytes reads a BLOB (SQLite) or json (PostgreSQL) column into a copy.
+type scanBytes struct{ b *[]byte }
+
+func (s scanBytes) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*s.b = nil
+	case []byte:
+		*s.b = slices.Clone(v)
+	case string:
+		*s.b = []byte(v)
+	default:
+		return fmt.Errorf("store: a JSON column holds %T", src)
+	}
+	return nil
+}
+
+// limitArg is limit as a LIMIT value; <= 0 means no limit.
+func limitArg(limit int) int64 {
+	if limit <= 0 {
+		return math.MaxInt32
+	}
+	return int64(limit)
+}
+
+// jsonArg is a JSON value to store: nil or empty is JSON null. Invalid JSON
+// is refused here, so both engines refuse it alike (PostgreSQL's json type
+// would, SQLite's BLOB would not).
+func jsonArg(what string, b []byte) ([]byte, error) {
+	if len(b) == 0 {
+		return []byte("null"), nil
+	}
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("store: %s is not valid JSON", what)
+	}
+	return b, nil
+}
+
+// inTx runs fn in one transaction and commits it, or rolls it back when fn
+// or the commit fails.
+func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) AddWatch(ctx context.Context, w Watch) error {
+	if w.Domain == "" {
+		return errors.New("store: watch without a domain")
+	}
+	if w.Every < time.Millisecond {
+		return fmt.Errorf("store: watch %s: period %v is under a millisecond", w.Domain, w.Every)
+	}
+	alerts, err := json.Marshal(cmpNil(w.Alerts))
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if w.Added.IsZero() {
+		w.Added = time.Now()
+	}
+	if w.NextRun.IsZero() {
+		w.NextRun = w.Added
+	}
+	_, err = s.db.ExecContext(ctx, `
+		INSERT INTO watches (domain, every_ms, alerts, next_run, added)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (domain) DO UPDATE
+		SET every_ms = excluded.every_ms, alerts = excluded.alerts, next_run = excluded.next_run`,
+		w.Domain, w.Every.Milliseconds(), string(alerts), s.at(w.NextRun), s.at(w.Added))
+	if err != nil {
+		return fmt.Errorf("store: add watch %s: %w", w.Domain, err)
+	}
+	return nil
+}
+
+// cmpNil is ss, or an empty list for nil, so a watch without targets is
+// stored as [] rather than null.
+func cmpNil(ss []string) []string {
+	if ss == nil {
+		return []string{}
+	}
+	return ss
+}
+
+func (s *sqlStore) RemoveWatch(ctx context.Context, domain string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM watches WHERE domain = $1`, domain)
+	if err != nil {
+		return false, fmt.Errorf("store: remove watch %s: %w", domain, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: remove watch %s: %w", domain, err)
+	}
+	return n > 0, nil
+}
+
+const watchColumns = `domain, every_ms, alerts, next_run, added`
+
+// scanWatch reads the watchColumns, then extra.
+func scanWatch(row interface{ Scan(...any) error }, extra ...any) (Watch, error) {
+	var (
+		w       Watch
+		everyMS int64
+		alerts  string
+	)
+	dest := append([]any{&w.Domain, &everyMS, &alerts, scanTime{&w.NextRun}, scanTime{&w.Added}}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return Watch{}, fmt.Errorf("store: %w", err)
+	}
+	w.Every = time.Duration(everyMS) * time.Millisecond
+	if err := json.Unmarshal([]byte(alerts), &w.Alerts); err != nil {
+		return Watch{}, fmt.Errorf("store: watch %s: alert targets: %w", w.Domain, err)
+	}
+	if len(w.Alerts) == 0 {
+		w.Alerts = nil
+	}
+	return w, nil
+}
+
+func (s *sqlStore) Watches(ctx context.Context) ([]WatchStatus, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT `+watchColumns+`, last_run, last_status, worker, lease_until
+		FROM watches ORDER BY domain`)
+	if err != nil {
+		return nil, fmt.Errorf("store: watches: %w", err)
+	}
+	defer rows.Close()
+	var out []WatchStatus
+	for rows.Next() {
+		var ws WatchStatus
+		w, err := scanWatch(rows, scanTime{&ws.LastRun}, scanString{&ws.LastStatus}, scanString{&ws.Worker}, scanTime{&ws.LeaseUntil})
+		if err != nil {
+			return nil, err
+		}
+		ws.Watch = w
+		out = append(out, ws)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: watches: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) Claim(ctx context.Context, worker string, now time.Time, limit int, lease time.Duration, all bool) ([]Watch, error) {
+	if worker == "" {
+		return nil, errors.New("store: claim without a worker name")
+	}
+	if lease <= 0 {
+		return nil, fmt.Errorf("store: claim: lease %v is not positive", lease)
+	}
+	var out []Watch
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// One statement: pick the due rows no live lease holds, lease them,
+		// return them. $5 (all) takes every free watch, due or not.
+		rows, err := tx.QueryContext(ctx, `
+			UPDATE watches SET worker = $1, lease_until = $2
+			WHERE domain IN (
+				SELECT domain FROM watches
+				WHERE ($5 OR next_run <= $3) AND (lease_until IS NULL OR lease_until <= $3)
+				ORDER BY next_run, domain
+				LIMIT $4 `+s.d.lockRows+`)
+			RETURNING `+watchColumns,
+			worker, s.at(now.Add(lease)), s.at(now), limitArg(limit), all)
+		if err != nil {
+			return fmt.Errorf("store: claim: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			w, err := scanWatch(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, w)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: claim: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// RETURNING has no order: earliest due first, as picked.
+	slices.SortFunc(out, func(a, b Watch) int {
+		if c := a.NextRun.Compare(b.NextRun); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Domain, b.Domain)
+	})
+	return out, nil
+}
+
+func (s *sqlStore) Record(ctx context.Context, worker string, r Result, changes []Change, alerts []Alert, nextRun time.Time) (int64, error) {
+	if r.Domain == "" {
+		return 0, errors.New("store: result without a domain")
+	}
+	report, err := jsonArg("the result's report", r.Report)
+	if err != nil {
+		return 0, err
+	}
+	facts, err := jsonArg("the result's facts", r.Facts)
+	if err != nil {
+		return 0, err
+	}
+	bodies := make([][]byte, len(alerts))
+	for i, a := range alerts {
+		if bodies[i], err = jsonArg("an alert's body", a.Body); err != nil {
+			return 0, err
+		}
+	}
+	var id int64
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		// The watch row first: it is the lease check, and on PostgreSQL it
+		// locks the row, so a worker claiming it after an expired lease
+		// either waits for this commit (and then finds it leased to no one,
+		// due at nextRun) or has already taken it (and this fails).
+		if worker != "" {
+			res, err := tx.ExecContext(ctx, `
+				UPDATE watches
+				SET next_run = $1, worker = NULL, lease_until = NULL, last_run = $2, last_status = $3
+				WHERE domain = $4 AND worker = $5`,
+				s.at(nextRun), s.at(r.At), r.Status, r.Domain, worker)
+			if err != nil {
+				return fmt.Errorf("store: record %s: %w", r.Domain, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("store: record %s: %w", r.Domain, err)
+			} else if n == 0 {
+				return fmt.Errorf("%w: %s, worker %s", ErrLeaseLost, r.Domain, worker)
+			}
+		} else {
+			// A result from outside the schedule (a scan) still tells
+			// watch list the domain's latest status, unless it is older.
+			_, err := tx.ExecContext(ctx, `
+				UPDATE watches SET last_run = $1, last_status = $2
+				WHERE domain = $3 AND (last_run IS NULL OR last_run <= $1)`,
+				s.at(r.At), r.Status, r.Domain)
+			if err != nil {
+				return fmt.Errorf("store: record %s: %w", r.Domain, err)
+			}
+		}
+		err := tx.QueryRowContext(ctx, `
+			INSERT INTO results (domain, at, status, temporary, report, facts)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			r.Domain, s.at(r.At), r.Status, r.Temporary, report, facts).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("store: record %s: result: %w", r.Domain, err)
+		}
+		for _, c := range changes {
+			_, err := tx.ExecContext(ctx, `
+				INSERT INTO changes (result_id, domain, at, kind, subject, severity, message, old_value, new_value)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				id, r.Domain, s.at(r.At), c.Kind, c.Subject, c.Severity, c.Message, c.Old, c.New)
+			if err != nil {
+				return fmt.Errorf("store: record %s: change: %w", r.Domain, err)
+			}
+		}
+		for i, a := range alerts {
+			_, err := tx.ExecContext(ctx, `
+				INSERT INTO alerts (result_id, domain, target, kind, body, next_attempt, created)
+				VALUES ($1, $2, $3, $4, $5, $6, $6)`,
+				id, r.Domain, a.Target, a.Kind, bodies[i], s.at(r.At))
+			if err != nil {
+				return fmt.Errorf("store: record %s: alert: %w", r.Domain, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+const resultColumns = `id, domain, at, status, temporary, report, facts`
+
+func scanResult(row interface{ Scan(...any) error }) (Result, error) {
+	var r Result
+	err := row.Scan(&r.ID, &r.Domain, scanTime{&r.At}, &r.Status, &r.Temporary, scanBytes{&r.Report}, scanBytes{&r.Facts})
+	return r, err
+}
+
+func (s *sqlStore) Last(ctx context.Context, domain string) (*Result, error) {
+	r, err := scanResult(s.db.QueryRowContext(ctx, `
+		SELECT `+resultColumns+` FROM results WHERE domain = $1
+		ORDER BY at DESC, id DESC LIMIT 1`, domain))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: last result of %s: %w", domain, err)
+	}
+	return &r, nil
+}
+
+func (s *sqlStore) Results(ctx context.Context, domain string, since time.Time, limit int) ([]Result, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT `+resultColumns+` FROM results WHERE domain = $1 AND at >= $2
+		ORDER BY at DESC, id DESC LIMIT $3`, domain, s.at(since), limitArg(limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: results of %s: %w", domain, err)
+	}
+	defer rows.Close()
+	var out []Result
+	for rows.Next() {
+		r, err := scanResult(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: results of %s: %w", domain, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: results of %s: %w", domain, err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) Changes(ctx context.Context, domain string, since time.Time, limit int) ([]Change, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT result_id, domain, at, kind, subject, severity, message, old_value, new_value
+		FROM changes WHERE domain = $1 AND at >= $2
+		ORDER BY at DESC, id DESC LIMIT $3`, domain, s.at(since), limitArg(limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: changes of %s: %w", domain, err)
+	}
+	defer rows.Close()
+	var out []Change
+	for rows.Next() {
+		var c Change
+		if err := rows.Scan(&c.ResultID, &c.Domain, scanTime{&c.At}, &c.Kind, &c.Subject, &c.Severity, &c.Message, &c.Old, &c.New); err != nil {
+			return nil, fmt.Errorf("store: changes of %s: %w", domain, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: changes of %s: %w", domain, err)
+	}
+	return out, nil
+}
+
+const alertColumns = `id, result_id, domain, target, kind, body, attempts, next_attempt, sent, last_error, created`
+
+func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
+	var (
+		a        Alert
+		resultID sql.NullInt64
+	)
+	err := row.Scan(&a.ID, &resultID, &a.Domain, &a.Target, &a.Kind, scanBytes{&a.Body}, &a.Attempts,
+		scanTime{&a.NextAttempt}, scanTime{&a.Sent}, &a.LastError, scanTime{&a.Created})
+	a.ResultID = resultID.Int64
+	return a, err
+}
+
+// queryAlerts runs a query returning alertColumns.
+func queryAlerts(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args ...any) ([]Alert, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Alert
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) Alerts(ctx context.Context, domain string, since time.Time, limit int) ([]Alert, error) {
+	out, err := queryAlerts(ctx, s.db, `
+		SELECT `+alertColumns+` FROM alerts WHERE domain = $1 AND created >= $2
+		ORDER BY created DESC, id DESC LIMIT $3`, domain, s.at(since), limitArg(limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: alerts of %s: %w", domain, err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) DueAlerts(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Alert, error) {
+	if lease <= 0 {
+		return nil, fmt.Errorf("store: due alerts: lease %v is not positive", lease)
+	}
+	var out []Alert
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = queryAlerts(ctx, tx, `
+			UPDATE alerts SET next_attempt = $1
+			WHERE id IN (
+				SELECT id FROM alerts
+				WHERE next_attempt IS NOT NULL AND next_attempt <= $2
+				ORDER BY next_attempt, id
+				LIMIT $3 `+s.d.lockRows+`)
+			RETURNING `+alertColumns,
+			s.at(now.Add(lease)), s.at(now), limitArg(limit))
+		if err != nil {
+			return fmt.Errorf("store: due alerts: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b Alert) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return int(a.ID - b.ID)
+	})
+	return out, nil
+}
+
+func (s *sqlStore) AlertSent(ctx context.Context, id int64, at time.Time) error {
+	// An alert already marked sent keeps its first time: a late duplicate
+	// confirmation changes nothing.
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE alerts SET sent = COALESCE(sent, $1), next_attempt = NULL WHERE id = $2`,
+		s.at(at), id)
+	return s.oneAlert(res, err, "sent", id)
+}
+
+func (s *sqlStore) AlertFailed(ctx context.Context, id int64, next time.Time, errText string) error {
+	// Only an alert not yet sent: a deliverer whose lease ran out must not
+	// put back an alert another one has delivered meanwhile.
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE alerts SET attempts = attempts + 1, last_error = $1, next_attempt = $2
+		WHERE id = $3 AND sent IS NULL`,
+		errText, s.nullAt(next), id)
+	if err := s.oneAlert(res, err, "failed", id); !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	var sent bool
+	if err := s.db.QueryRowContext(ctx, `SELECT sent IS NOT NULL FROM alerts WHERE id = $1`, id).Scan(&sent); err == nil && sent {
+		return nil
+	}
+	return fmt.Errorf("%w: alert %d", ErrNotFound, id)
+}
+
+// oneAlert checks that an UPDATE of alert id changed one row.
+func (s *sqlStore) oneAlert(res sql.Result, err error, what string, id int64) error {
+	if err != nil {
+		return fmt.Errorf("store: alert %d %s: %w", id, what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: alert %d %s: %w", id, what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: alert %d", ErrNotFound, id)
+	}
+	return nil
+}
+
+func (s *sqlStore) Close() error { return s.db.Close() }
