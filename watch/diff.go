@@ -12,6 +12,7 @@ import (
 	"github.com/mxtrace/mxtrace/dkim"
 	"github.com/mxtrace/mxtrace/dmarc"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/printable"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/route"
 )
@@ -85,6 +86,10 @@ func Kinds() []ChangeKind {
 	}
 }
 
+// MaxMessage bounds a change's message, in octets: one line of an alert,
+// cut where it would list dozens of nameservers.
+const MaxMessage = 512
+
 // ExpiryWarning is how close to its end a certificate is "expiring".
 const ExpiryWarning = 14 * 24 * time.Hour
 
@@ -139,6 +144,10 @@ type differ struct {
 }
 
 func (d *differ) add(c Change, covers ...finding.ID) {
+	// The facts were escaped when the snapshot was taken; a stored
+	// snapshot may have been written by anything.
+	c.Message = printable.Cut(printable.Controls(c.Message), MaxMessage)
+	c.Subject, c.Old, c.New = printable.Controls(c.Subject), printable.Controls(c.Old), printable.Controls(c.New)
 	d.out = append(d.out, c)
 	for _, id := range covers {
 		d.covered[id] = append(d.covered[id], c.coverToken())

@@ -344,3 +344,26 @@ func TestKindsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffHostileText: text from a domain's DNS or its policy server
+// reaches an alert escaped and one line long, however the snapshot was
+// stored.
+func TestDiffHostileText(t *testing.T) {
+	o, n := base(), base()
+	n.MTASTS.MX = []string{"mx1.example.com\r\nX-Injected: yes\x1b[2J", strings.Repeat("*.example.com ", 200)}
+	n.TLSRPT.Record, n.TLSRPT.RUA = "v=TLSRPTv1; rua=mailto:a@b\n", []string{"mailto:a@b\x1b]0;owned\x07"}
+	got := Diff(o, n)
+	if len(got) != 2 {
+		t.Fatalf("Diff = %+v, want the MTA-STS and TLS-RPT changes", got)
+	}
+	for _, c := range got {
+		for _, s := range []string{c.Message, c.Old, c.New, c.Subject} {
+			if strings.ContainsAny(s, "\r\n\x1b\x07") {
+				t.Errorf("%s: control character in %q", c.Kind, s)
+			}
+		}
+		if len(c.Message) > MaxMessage {
+			t.Errorf("%s: message of %d octets", c.Kind, len(c.Message))
+		}
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"github.com/mxtrace/mxtrace/dmarc"
 	"github.com/mxtrace/mxtrace/dnsbl"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/printable"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/probe"
@@ -305,6 +306,10 @@ func SnapshotOf(r *check.Report) *Snapshot {
 	return s
 }
 
+// joined is the records a domain serves, as one escaped text: the
+// records come from its DNS and may hold control characters.
+func joined(records []string) string { return printable.String(strings.Join(records, " | ")) }
+
 func lower(name string) string { return strings.ToLower(strings.TrimSuffix(name, ".")) }
 
 func nameserversOf(r *nameserver.Result) *Nameservers {
@@ -351,7 +356,7 @@ func spfOf(a *spf.Analysis) *SPF {
 	}
 	s := &SPF{}
 	if a.Tree != nil {
-		s.Record = a.Tree.Record
+		s.Record = printable.String(a.Tree.Record)
 		s.All = effectiveAll(a.Tree, 0)
 	}
 	return s
@@ -384,7 +389,7 @@ func dmarcOf(r *dmarc.Result) *DMARC {
 	if r == nil {
 		return nil
 	}
-	d := &DMARC{Record: strings.Join(r.Records, " | "), PolicyDomain: r.PolicyDomain, Policy: r.Policy}
+	d := &DMARC{Record: joined(r.Records), PolicyDomain: r.PolicyDomain, Policy: r.Policy}
 	if rec := r.Record; rec != nil && r.Policy != "" {
 		d.Subdomain = cmp.Or(rec.SubdomainPolicy, rec.Policy)
 		d.Percent = rec.Percent
@@ -399,7 +404,7 @@ func dkimOf(r *dkim.Result) *DKIM {
 	d := &DKIM{Probed: slices.Sorted(slices.Values(r.Probed)), Keys: []DKIMKey{}, Failed: slices.Sorted(slices.Values(r.Failed))}
 	d.Probed = slices.Compact(d.Probed)
 	for _, k := range r.Keys {
-		dk := DKIMKey{Selector: k.Selector, Text: k.Text, Usable: k.Usable()}
+		dk := DKIMKey{Selector: k.Selector, Text: printable.String(k.Text), Usable: k.Usable()}
 		if k.Record != nil {
 			dk.KeyType, dk.Bits = k.Record.KeyType, k.Record.Bits
 		}
@@ -415,13 +420,16 @@ func mtastsOf(r *mtasts.Result) *MTASTS {
 	if r == nil {
 		return nil
 	}
-	m := &MTASTS{TXT: strings.Join(r.TXT, " | ")}
+	m := &MTASTS{TXT: joined(r.TXT)}
 	if r.Record != nil {
-		m.ID = r.Record.ID
+		m.ID = printable.String(r.Record.ID)
 	}
 	if p := r.Policy; p != nil && r.FetchErr == nil && r.PolicyErr == nil {
 		m.Fetched, m.Mode, m.MaxAge = true, p.Mode, p.MaxAge
-		m.MX = slices.Sorted(slices.Values(p.MX))
+		for _, mx := range p.MX {
+			m.MX = append(m.MX, printable.String(mx))
+		}
+		slices.Sort(m.MX)
 	}
 	return m
 }
@@ -430,9 +438,11 @@ func tlsrptOf(r *tlsrpt.Result) *TLSRPT {
 	if r == nil {
 		return nil
 	}
-	t := &TLSRPT{Record: strings.Join(r.Records, " | ")}
+	t := &TLSRPT{Record: joined(r.Records)}
 	if r.Record != nil {
-		t.RUA = slices.Clone(r.Record.RUA)
+		for _, u := range r.Record.RUA {
+			t.RUA = append(t.RUA, printable.String(u))
+		}
 	}
 	return t
 }
@@ -446,7 +456,7 @@ func smtpOf(rs []*probe.Result) []SMTP {
 		s := SMTP{Host: lower(r.Host), Address: r.Address.String(), Reached: r.EHLO != nil, StartTLS: r.StartTLS}
 		if r.TLS != nil && len(r.TLS.Chain) > 0 {
 			leaf := r.TLS.Chain[0]
-			c := &Cert{Subject: leaf.Subject, NotAfter: leaf.NotAfter.UTC(), Verified: r.TLS.Verified}
+			c := &Cert{Subject: printable.String(leaf.Subject), NotAfter: leaf.NotAfter.UTC(), Verified: r.TLS.Verified}
 			if len(r.Chain) > 0 {
 				sum := sha256.Sum256(r.Chain[0].Raw)
 				c.Fingerprint = hex.EncodeToString(sum[:])
