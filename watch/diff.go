@@ -423,14 +423,23 @@ func (d *differ) spf() {
 		return
 	}
 	o, n := d.o.SPF, d.n.SPF
-	rn := spfRank(n.All)
-	v := policyVerdict(cmp.Compare(rn, spfRank(o.All)), rn <= 1, KindSPFWeakened, KindSPFStrengthened, KindSPFChanged)
+	unknown := func(s *SPF) bool { return s.All == "" && s.Record != "" && s.Incomplete }
+	if o.Record == n.Record && (unknown(o) || unknown(n)) {
+		return // the same record, only not evaluated in full this time
+	}
+	rn, c := spfRank(n.All), cmp.Compare(spfRank(n.All), spfRank(o.All))
+	if unknown(o) || unknown(n) {
+		c = 0 // a policy not known is not ranked
+	}
+	v := policyVerdict(c, rn <= 1, KindSPFWeakened, KindSPFStrengthened, KindSPFChanged)
 	msg := fmt.Sprintf("The SPF policy of %s was %s: %s → %s.", d.n.Domain, v.word, spfText(o), spfText(n))
 	switch {
 	case o.Record == "":
 		msg = fmt.Sprintf("%s now publishes an SPF record (%s).", d.n.Domain, spfText(n))
 	case n.Record == "":
 		msg = fmt.Sprintf("The SPF record of %s was removed.", d.n.Domain)
+	case unknown(o) || unknown(n):
+		msg = fmt.Sprintf("The SPF record of %s changed (its policy could not be evaluated in full).", d.n.Domain)
 	case v.kind == KindSPFChanged:
 		msg = fmt.Sprintf("The SPF record of %s changed; its policy is still %s.", d.n.Domain, spfText(n))
 	}

@@ -155,6 +155,10 @@ func TestDiffKinds(t *testing.T) {
 	test("SPF removed", spf("+all"), spf(""), want{KindSPFWeakened, finding.Error, dom})
 	test("SPF published", spf(""), nil, want{KindSPFStrengthened, finding.Info, dom})
 	test("SPF ~all to -all", spf("~all"), nil, want{KindSPFStrengthened, finding.Info, dom})
+	redirectFailed := func(s *Snapshot) { s.SPF = &SPF{Record: "v=spf1 redirect=_spf.example.com", Incomplete: true} }
+	test("SPF redirect target failed", func(s *Snapshot) { s.SPF = &SPF{Record: "v=spf1 redirect=_spf.example.com", All: "-all"} }, redirectFailed)
+	test("SPF redirect target failed before", redirectFailed, func(s *Snapshot) { s.SPF = &SPF{Record: "v=spf1 redirect=_spf.example.com", All: "-all"} })
+	test("SPF record changed, policy unknown", nil, redirectFailed, want{KindSPFChanged, finding.Info, dom})
 	test("SPF same policy", nil, func(s *Snapshot) { s.SPF.Record = "v=spf1 a mx -all" }, want{KindSPFChanged, finding.Info, dom})
 
 	// DMARC: reject > quarantine > none > no record; sp; pct.

@@ -138,6 +138,9 @@ type SPF struct {
 	// record ends without one (RFC 7208 §4.7: neutral); "" when there is
 	// no usable record.
 	All string `json:"all,omitempty"`
+	// Incomplete: part of the record's tree could not be looked at (a
+	// lookup failed temporarily); an All of "" is then unknown, not none.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // DMARC is the DMARC policy that applies to the domain.
@@ -354,7 +357,7 @@ func spfOf(a *spf.Analysis) *SPF {
 	if a == nil {
 		return nil
 	}
-	s := &SPF{}
+	s := &SPF{Incomplete: a.Incomplete}
 	if a.Tree != nil {
 		s.Record = printable.String(a.Tree.Record)
 		s.All = effectiveAll(a.Tree, 0)
