@@ -463,8 +463,9 @@ func dmarcRank(p dmarc.Policy) int {
 	return map[dmarc.Policy]int{dmarc.Reject: 3, dmarc.Quarantine: 2, dmarc.None: 1}[p]
 }
 
-// dmarcCompare compares p, then sp, then pct (RFC 7489 §6.3: the share
-// of failing mail the policy applies to; meaningless under p=none). Mixed
+// dmarcCompare ranks p, sp and pct each (RFC 7489 §6.3; pct is the share
+// of failing mail the policy applies to, meaningless under p=none): some
+// weaker and none stronger is weaker, the reverse stronger. Mixed
 // (one part weaker, another stronger) is 0 with mixed set.
 func dmarcCompare(o, n *DMARC) (c int, mixed bool) {
 	parts := []int{
@@ -533,7 +534,7 @@ func dkimStrength(keys []DKIMKey) int {
 			continue
 		}
 		s := max(k.Bits, 1)
-		if k.KeyType == dkim.KeyType("ed25519") {
+		if k.KeyType == dkim.Ed25519 {
 			s = 3072
 		}
 		best = max(best, s)
