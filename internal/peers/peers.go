@@ -2,7 +2,8 @@
 // Knot DNS as the authoritative server (RFC 1034 §4.3.1, with automatic
 // DNSSEC signing, RFC 4033–4035) and Unbound as a recursive, validating
 // resolver (RFC 4035 §4.3) whose every zone is a stub pointing at Knot, so
-// nothing ever leaves the machine.
+// nothing ever leaves the machine; and PostgreSQL, the database several
+// watch workers share.
 //
 // Every server runs in the foreground from a configuration written into the
 // test's temporary directory, listens on 127.0.0.1 at a free port, is
@@ -10,7 +11,7 @@
 // the test ends. Its log is a file in the temporary directory and is printed
 // with the test's log when the test fails.
 //
-// The programs come from Debian packages (knot, unbound). A test that needs
+// The programs come from Debian packages (knot, unbound, postgresql). A test that needs
 // a missing program is skipped, except under CI=true, where it fails: a test
 // that needs a peer must fail rather than skip silently in CI (DEVELOPERS.md).
 package peers
