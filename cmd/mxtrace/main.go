@@ -139,6 +139,9 @@ or for check an area that could not be checked).`,
 	root.AddCommand(probeCommand(g))
 	root.AddCommand(sendCommand(g))
 	root.AddCommand(serveCommand(g))
+	root.AddCommand(watchCommand(g))
+	root.AddCommand(historyCommand(g))
+	root.AddCommand(diffCommand(g))
 	root.AddCommand(versionCommand(g))
 
 	err := root.Execute()

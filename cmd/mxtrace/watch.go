@@ -1,0 +1,819 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fatih/color"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/printable"
+	"github.com/mxtrace/mxtrace/internal/prose"
+	"github.com/mxtrace/mxtrace/report"
+	"github.com/mxtrace/mxtrace/store"
+	"github.com/mxtrace/mxtrace/watch"
+)
+
+// minEvery is the shortest period of a watch: a domain's DNS and its
+// exchanges are not asked more often than once a minute.
+const minEvery = time.Minute
+
+// addDBFlag declares --db on a command that opens the store.
+func addDBFlag(f *pflag.FlagSet, db *string) {
+	f.StringVar(db, "db", "", "the database: a SQLite `FILE`, or postgres://… for PostgreSQL (default "+store.DefaultPath()+")")
+}
+
+// openDB opens the store --db names: a PostgreSQL URL, or a SQLite file
+// (store.DefaultPath() when none is given). A database that cannot be
+// opened is a job that could not be done.
+func openDB(ctx context.Context, dsn string) (store.Store, error) {
+	if dsn == "" {
+		dsn = store.DefaultPath()
+	}
+	s, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, &exitError{exitFailed, fmt.Errorf("--db: %w", err)}
+	}
+	return s, nil
+}
+
+// storeFailed is the exit error of a store that failed after it opened.
+func storeFailed(err error) error {
+	return &exitError{exitFailed, err}
+}
+
+func watchCommand(g *globals) *cobra.Command {
+	var db string
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "Watch domains: check them on a schedule, keep every result, alert on change",
+		Long: `watch keeps a list of domains in a database (SQLite by default, PostgreSQL
+with --db postgres://...), checks each one on its own schedule exactly as
+check does, and stores every result whole with the typed facts a diff needs.
+Each change between two results (an exchange removed, a DMARC policy
+weakened, a certificate renewed, a blacklist listing...) is kept, and sent
+to the watch's alert targets: a webhook, an e-mail address, or a log line.
+
+  watch add DOMAIN...     start watching (or change a watch's period and alerts)
+  watch remove DOMAIN...  stop watching (the history stays)
+  watch list              every watch, its last status and its next run
+  watch run               the daemon (with --once: check what is due, and exit)
+
+See also mxtrace history and mxtrace diff, which read the same database.`,
+		Example: `  mxtrace watch add example.com --every 30m
+  mxtrace watch list
+  mxtrace watch run --once --all
+  mxtrace watch run --concurrency 32`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError("watch needs a command: add, remove, list or run (mxtrace watch --help)")
+		},
+	}
+	addDBFlag(cmd.PersistentFlags(), &db)
+	cmd.AddCommand(watchAddCommand(g, &db), watchRemoveCommand(g, &db), watchListCommand(g, &db), watchRunCommand(g, &db))
+	return cmd
+}
+
+func watchAddCommand(g *globals, db *string) *cobra.Command {
+	var every time.Duration
+	cmd := &cobra.Command{
+		Use:   "add DOMAIN|ADDRESS...",
+		Short: "Watch domains: check each every --every",
+		Long: `add starts watching each domain, or changes the period and alert targets of
+a domain already watched (its history stays). A new watch is due at once:
+the next watch run checks it.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names, err := parseNames(args)
+			if err != nil {
+				return err
+			}
+			if every < minEvery {
+				return usageError("--every %v: want at least %v", every, minEvery)
+			}
+			s, err := openDB(cmd.Context(), *db)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return g.watchAdd(cmd.Context(), s, names, every, nil)
+		},
+	}
+	cmd.Flags().DurationVar(&every, "every", time.Hour, "check each domain this often (at least 1m)")
+	return cmd
+}
+
+func (g *globals) watchAdd(ctx context.Context, s store.Store, names []dnsname.Name, every time.Duration, targets []string) error {
+	existing, err := s.Watches(ctx)
+	if err != nil {
+		return storeFailed(err)
+	}
+	now := time.Now().UTC()
+	var added []store.WatchStatus
+	for _, n := range names {
+		w := store.Watch{Domain: n.String(), Every: every, Alerts: targets, NextRun: now, Added: now}
+		i := slices.IndexFunc(existing, func(e store.WatchStatus) bool { return e.Domain == w.Domain })
+		if i >= 0 {
+			// Changing a watch keeps its schedule, but never lets it
+			// wait longer than the new period.
+			if w.NextRun = existing[i].NextRun; w.NextRun.After(now.Add(every)) {
+				w.NextRun = now.Add(every)
+			}
+			w.Added = existing[i].Added
+		}
+		if err := s.AddWatch(ctx, w); err != nil {
+			return storeFailed(err)
+		}
+		ws := store.WatchStatus{Watch: w}
+		if i >= 0 {
+			ws.LastRun, ws.LastStatus = existing[i].LastRun, existing[i].LastStatus
+		}
+		added = append(added, ws)
+	}
+	if g.json {
+		return writeWatchesJSON(g.stdout, added)
+	}
+	var b strings.Builder
+	for _, w := range added {
+		alerts := "a log line"
+		if len(w.Alerts) > 0 {
+			alerts = prose.List(w.Alerts)
+		}
+		verb := "watching"
+		if !w.LastRun.IsZero() {
+			verb = "still watching"
+		}
+		fmt.Fprintf(&b, "%s %s every %s, alerts to %s; next check %s\n", verb, w.Domain, shortEvery(w.Every), alerts, whenText(w.NextRun, now))
+	}
+	_, err = io.WriteString(g.stdout, b.String())
+	return err
+}
+
+func watchRemoveCommand(g *globals, db *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove DOMAIN|ADDRESS...",
+		Short: "Stop watching domains (their history stays)",
+		Long: `remove stops watching each domain. Its stored results, changes and alerts
+stay, so history and diff still show them. A domain that is not watched is
+bad input: nothing is removed, and the exit status is 2.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names, err := parseNames(args)
+			if err != nil {
+				return err
+			}
+			s, err := openDB(cmd.Context(), *db)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ctx := cmd.Context()
+			ws, err := s.Watches(ctx)
+			if err != nil {
+				return storeFailed(err)
+			}
+			// Every name is checked before any is removed: a typo in the
+			// fifth does not leave four removed.
+			for _, n := range names {
+				if !slices.ContainsFunc(ws, func(w store.WatchStatus) bool { return w.Domain == n.String() }) {
+					return usageError("%s is not watched (mxtrace watch list shows what is)", n)
+				}
+			}
+			for _, n := range names {
+				if _, err := s.RemoveWatch(ctx, n.String()); err != nil {
+					return storeFailed(err)
+				}
+				if !g.json {
+					fmt.Fprintf(g.stdout, "stopped watching %s; its history stays\n", n)
+				}
+			}
+			if g.json {
+				for _, n := range names {
+					if err := report.WriteJSON(g.stdout, map[string]any{"domain": n.String(), "removed": true}); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func watchListCommand(g *globals, db *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List watched domains with their last status and next run",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openDB(cmd.Context(), *db)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ws, err := s.Watches(cmd.Context())
+			if err != nil {
+				return storeFailed(err)
+			}
+			if g.json {
+				return writeWatchesJSON(g.stdout, ws)
+			}
+			return writeWatches(g.stdout, ws, time.Now(), report.Style{Color: g.color()})
+		},
+	}
+}
+
+// watchJSON is a watch in --json output.
+type watchJSON struct {
+	Domain     string    `json:"domain"`
+	Every      string    `json:"every"`
+	EverySec   int64     `json:"every_seconds"`
+	Alerts     []string  `json:"alerts"`
+	Added      time.Time `json:"added"`
+	NextRun    time.Time `json:"next_run"`
+	LastRun    time.Time `json:"last_run,omitzero"`
+	LastStatus string    `json:"last_status,omitempty"`
+	Worker     string    `json:"worker,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+}
+
+// writeWatchesJSON writes one object per watch.
+func writeWatchesJSON(w io.Writer, ws []store.WatchStatus) error {
+	var b []byte
+	for _, x := range ws {
+		alerts := x.Alerts
+		if alerts == nil {
+			alerts = []string{}
+		}
+		var err error
+		b, err = report.AppendJSON(b, watchJSON{
+			Domain: x.Domain, Every: shortEvery(x.Every), EverySec: int64(x.Every / time.Second), Alerts: alerts,
+			Added: x.Added.UTC(), NextRun: x.NextRun.UTC(), LastRun: x.LastRun.UTC(), LastStatus: x.LastStatus,
+			Worker: x.Worker, LeaseUntil: x.LeaseUntil.UTC(),
+		})
+		if err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+// writeWatches writes the watches as a table.
+func writeWatches(w io.Writer, ws []store.WatchStatus, now time.Time, st report.Style) error {
+	if len(ws) == 0 {
+		_, err := io.WriteString(w, "no domain is watched; start with mxtrace watch add DOMAIN\n")
+		return err
+	}
+	var table strings.Builder
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "DOMAIN\tEVERY\tLAST CHECK\tSTATUS\tNEXT CHECK\tALERTS\n")
+	for _, x := range ws {
+		last, status := "never", "-"
+		if !x.LastRun.IsZero() {
+			last, status = timeText(x.LastRun), x.LastStatus
+		}
+		next := whenText(x.NextRun, now)
+		if x.Worker != "" && x.LeaseUntil.After(now) {
+			next = "checking now"
+		}
+		alerts := "log"
+		if len(x.Alerts) > 0 {
+			alerts = strings.Join(x.Alerts, " ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Domain, shortEvery(x.Every), last, status, next, alerts)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for l := range strings.Lines(table.String()) {
+		b.WriteString(strings.TrimRight(l, " \n") + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func watchRunCommand(g *globals, db *string) *cobra.Command {
+	var (
+		once, all   bool
+		concurrency int
+		grace       time.Duration
+		jitter      float64
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Check watched domains when they are due: the daemon, or --once for cron",
+		Long: `run is the daemon: it checks each watched domain when it is due (every
+--every of its watch, spread by a random ±10% so that domains added together
+do not stay in step), --concurrency at a time, and stores each result with its
+changes and alerts in one transaction; it delivers the alerts beside it.
+Several run processes, on several machines, can share one PostgreSQL
+database: they split the work with leases, so no domain is checked twice in a
+period, and the domains of a process that dies are taken over once their
+leases run out.
+
+A domain that could not be checked (a DNS time-out) is stored as such and not
+compared, so a hiccup is never reported as every record removed.
+
+SIGINT or SIGTERM stops it: it claims nothing more, lets the checks in flight
+finish within --grace, and exits 0; a check cut by the grace is not stored
+(its lease runs out and another run takes it).
+
+With --once it checks what is due (everything with --all), delivers the
+alerts that are due, and exits: for cron. The exit status is 0 when every
+result was stored, whatever was found (the findings are in the results and
+their alerts), and 3 when the database failed.`,
+		Example: `  mxtrace watch run
+  mxtrace watch run --once
+  mxtrace --zone examples/example.zone watch run --once --all`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case all && !once:
+				return usageError("--all needs --once (the daemon checks each domain when it is due)")
+			case concurrency < 1:
+				return usageError("--concurrency %d: want at least 1", concurrency)
+			case grace <= 0:
+				return usageError("--grace %v: want a positive duration", grace)
+			}
+			return g.watchRun(cmd, *db, once, all, concurrency, grace)
+		},
+	}
+	cmd.Flags().BoolVar(&once, "once", false, "check what is due, deliver the due alerts, and exit")
+	cmd.Flags().BoolVar(&all, "all", false, "with --once: check every watched domain, due or not")
+	cmd.Flags().IntVar(&concurrency, "concurrency", watch.DefaultConcurrency, "domains checked at once")
+	cmd.Flags().DurationVar(&grace, "grace", watch.DefaultGrace, "on SIGTERM, time the checks in flight have to finish")
+	cmd.Flags().Float64Var(&jitter, "jitter", 0.1, "spread each next check by up to this `FRACTION` of its period, either way")
+	_ = cmd.Flags().MarkHidden("jitter")
+	return cmd
+}
+
+// watchRun wires the runner exactly as check wires its audit (the same
+// flags give the same audit), and runs it.
+func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, concurrency int, grace time.Duration) error {
+	core, roots, err := g.smtpCore()
+	if err != nil {
+		return err
+	}
+	a := g.auditor(core, g.planner(cmd, core.resolver, 0), nil, nil, false)
+	if !core.offline {
+		a.Probe = g.checkProber(roots, "", "")
+	}
+	if !once {
+		// The daemon's log says what it does, as serve's does.
+		level := slog.LevelInfo
+		if g.verbose {
+			level = slog.LevelDebug
+		}
+		g.logger = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+		a.Logger = g.logger
+	}
+	// SIGINT comes through main's context; a service manager stops a
+	// daemon with SIGTERM.
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
+	defer stop()
+	s, err := openDB(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	r := &watch.Runner{
+		Store:       s,
+		Auditor:     a,
+		Logger:      g.logger,
+		Concurrency: concurrency,
+		Timeout:     g.timeout,
+		Grace:       grace,
+		Jitter:      0.1,
+	}
+	if !once {
+		g.logger.Info("watch: running", "worker", r.WorkerName(), "concurrency", concurrency, "offline", core.offline)
+		if err := r.Run(ctx); err != nil {
+			return storeFailed(err)
+		}
+		g.logger.Info("watch: stopped")
+		return nil
+	}
+	checked, err := r.RunOnce(ctx, all)
+	if werr := writeChecked(g, checked); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return storeFailed(err)
+	}
+	for _, c := range checked {
+		if c.Err != nil && !errors.Is(c.Err, store.ErrLeaseLost) && !errors.Is(c.Err, watch.ErrAbandoned) {
+			return storeFailed(c.Err)
+		}
+	}
+	return nil
+}
+
+// checkedJSON is one checked watch in watch run --once --json.
+type checkedJSON struct {
+	Domain    string       `json:"domain"`
+	ResultID  int64        `json:"result_id,omitempty"`
+	Status    string       `json:"status,omitempty"`
+	Temporary bool         `json:"temporary"`
+	Changes   []changeJSON `json:"changes"`
+	Alerts    int          `json:"alerts"`
+	Error     string       `json:"error,omitempty"`
+}
+
+// writeChecked writes what watch run --once did, by domain.
+func writeChecked(g *globals, checked []watch.Checked) error {
+	slices.SortFunc(checked, func(a, b watch.Checked) int { return strings.Compare(a.Domain, b.Domain) })
+	var b strings.Builder
+	var js []byte
+	st := report.Style{Color: g.color()}
+	width := 0
+	for _, c := range checked {
+		width = max(width, len(c.Domain))
+	}
+	for _, c := range checked {
+		changes := make([]store.Change, len(c.Changes))
+		for i, ch := range c.Changes {
+			changes[i] = watch.StoreChange(ch)
+		}
+		if g.json {
+			o := checkedJSON{Domain: c.Domain, ResultID: c.ResultID, Status: c.Status, Temporary: c.Temporary, Changes: changesJSON(changes), Alerts: c.Alerts}
+			if c.Err != nil {
+				o.Error = c.Err.Error()
+			}
+			var err error
+			if js, err = report.AppendJSON(js, o); err != nil {
+				return err
+			}
+			continue
+		}
+		switch {
+		case c.Err != nil:
+			fmt.Fprintf(&b, "%-*s  not stored: %s\n", width, c.Domain, report.Plain(c.Err.Error()))
+		case c.Temporary:
+			fmt.Fprintf(&b, "%-*s  %-8s  could not be checked: stored, not compared\n", width, c.Domain, c.Status)
+		default:
+			fmt.Fprintf(&b, "%-*s  %-8s  %s, %s\n", width, c.Domain, c.Status, prose.Count(len(c.Changes), "change"), prose.Count(c.Alerts, "alert"))
+		}
+		writeChanges(&b, "  ", changes, st)
+	}
+	if g.json {
+		_, err := g.stdout.Write(js)
+		return err
+	}
+	if len(checked) == 0 {
+		b.WriteString("nothing was due\n")
+	}
+	_, err := io.WriteString(g.stdout, b.String())
+	return err
+}
+
+// changeJSON is a change in --json output.
+type changeJSON struct {
+	At       time.Time `json:"at,omitzero"`
+	ResultID int64     `json:"result_id,omitempty"`
+	Kind     string    `json:"kind"`
+	Subject  string    `json:"subject"`
+	Severity string    `json:"severity"`
+	Message  string    `json:"message"`
+	Old      string    `json:"old"`
+	New      string    `json:"new"`
+}
+
+func changesJSON(cs []store.Change) []changeJSON {
+	out := make([]changeJSON, len(cs))
+	for i, c := range cs {
+		out[i] = changeJSON{At: c.At.UTC(), ResultID: c.ResultID, Kind: c.Kind, Subject: c.Subject, Severity: c.Severity, Message: c.Message, Old: c.Old, New: c.New}
+	}
+	return out
+}
+
+// writeChanges writes changes one a line, aligned, the severity coloured
+// on a terminal; remote text (record contents) is escaped.
+func writeChanges(b *strings.Builder, indent string, cs []store.Change, st report.Style) {
+	if len(cs) == 0 {
+		return
+	}
+	var table strings.Builder
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\n", indent, c.Severity, c.Kind, printable.String(c.Subject), printable.String(c.Message))
+	}
+	_ = tw.Flush()
+	for l := range strings.Lines(table.String()) {
+		l = strings.TrimRight(l, " \n")
+		sev, rest, _ := strings.Cut(strings.TrimPrefix(l, indent), " ")
+		b.WriteString(indent + paint(st, severityColor(sev))(sev) + " " + rest + "\n")
+	}
+}
+
+func historyCommand(g *globals) *cobra.Command {
+	var (
+		db    string
+		since string
+		limit int
+	)
+	cmd := &cobra.Command{
+		Use:   "history DOMAIN|ADDRESS",
+		Short: "The timeline of a watched domain: what changed, and when (newest first)",
+		Long: `history reads the results watch run stored for a domain and prints its
+timeline, newest first: each check that found a change (with the changes),
+each check whose status differed from the one before (ok, problems, error:
+could not be checked), and the first check.`,
+		Example: `  mxtrace history example.com
+  mxtrace history --since 7d --json example.com`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names, err := parseNames(args)
+			if err != nil {
+				return err
+			}
+			from, err := parseSince(since, time.Now())
+			if err != nil {
+				return err
+			}
+			if limit < 1 {
+				return usageError("--limit %d: want at least 1", limit)
+			}
+			s, err := openDB(cmd.Context(), db)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return g.history(cmd.Context(), s, names[0].String(), from, limit)
+		},
+	}
+	addDBFlag(cmd.Flags(), &db)
+	cmd.Flags().StringVar(&since, "since", "", "only what happened from `TIME` on: 2026-01-31, 2026-01-31T12:00:00Z, or a while ago such as 36h or 7d")
+	cmd.Flags().IntVar(&limit, "limit", 100, "show at most this many events")
+	return cmd
+}
+
+// event is one line of a domain's timeline: a result with the changes it
+// showed.
+type event struct {
+	At        time.Time    `json:"at"`
+	ResultID  int64        `json:"result_id"`
+	Status    string       `json:"status"`
+	Temporary bool         `json:"temporary"`
+	First     bool         `json:"first,omitempty"`
+	Changes   []changeJSON `json:"changes"`
+
+	changes []store.Change
+}
+
+func (g *globals) history(ctx context.Context, s store.Store, domain string, since time.Time, limit int) error {
+	results, err := s.Results(ctx, domain, since, 0)
+	if err != nil {
+		return storeFailed(err)
+	}
+	if len(results) == 0 {
+		return noResults(domain, since)
+	}
+	changes, err := s.Changes(ctx, domain, since, 0)
+	if err != nil {
+		return storeFailed(err)
+	}
+	// Newest first, and one result's changes in the order Diff gives
+	// them (route first): the store numbers them in that order.
+	byResult := map[int64][]store.Change{}
+	for _, c := range slices.Backward(changes) {
+		byResult[c.ResultID] = append(byResult[c.ResultID], c)
+	}
+	var events []event
+	for i, r := range results {
+		older := i + 1
+		first := older == len(results) && since.IsZero()
+		cs := byResult[r.ID]
+		if len(cs) == 0 && !first && older < len(results) && results[older].Status == r.Status {
+			continue
+		}
+		events = append(events, event{At: r.At.UTC(), ResultID: r.ID, Status: r.Status, Temporary: r.Temporary, First: first, Changes: changesJSON(cs), changes: cs})
+	}
+	events = events[:min(len(events), limit)]
+	if g.json {
+		return report.WriteJSON(g.stdout, struct {
+			Domain string  `json:"domain"`
+			Checks int     `json:"checks"`
+			Events []event `json:"events"`
+		}{domain, len(results), events})
+	}
+	st := report.Style{Color: g.color()}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %s, last %s (%s)\n", paint(st, color.Bold)(domain), prose.Count(len(results), "check"), timeText(results[0].At), results[0].Status)
+	for _, e := range events {
+		what := prose.Count(len(e.changes), "change")
+		switch {
+		case e.Temporary:
+			what = "could not be checked"
+		case e.First && len(e.changes) == 0:
+			what = "first check"
+		case len(e.changes) == 0:
+			what = "status changed"
+		}
+		fmt.Fprintf(&b, "%s  %-8s  %s\n", timeText(e.At), e.Status, what)
+		writeChanges(&b, "    ", e.changes, st)
+	}
+	_, err = io.WriteString(g.stdout, b.String())
+	return err
+}
+
+// noResults is the error of a domain with nothing stored: bad input (a
+// domain that is not watched, or a --since after its last check).
+func noResults(domain string, since time.Time) error {
+	if since.IsZero() {
+		return usageError("no result stored for %s; watch it with mxtrace watch add %s, then mxtrace watch run", domain, domain)
+	}
+	return usageError("no result stored for %s since %s", domain, timeText(since))
+}
+
+func diffCommand(g *globals) *cobra.Command {
+	var (
+		db    string
+		since string
+	)
+	cmd := &cobra.Command{
+		Use:   "diff DOMAIN|ADDRESS",
+		Short: "What changed in a watched domain: the latest result against an earlier one",
+		Long: `diff compares the domain's latest stored result with an earlier one: by
+default the one before it, or with --since the one at or just before TIME
+(the domain as it was then). It compares the typed facts (exchanges and
+preferences, addresses, TTLs, SPF, DMARC, MTA-STS, TLS-RPT and DKIM records,
+certificates, STARTTLS, blacklists, findings), never the JSON text. Results
+of checks that could not be done are passed over: they are not a state of
+the domain.
+
+The exit status follows --fail-on on the changes' severities: 1 when a change
+is at or above it (a DMARC policy weakened, an exchange removed...), else 0.`,
+		Example: `  mxtrace diff example.com
+  mxtrace diff --since 2026-01-31 example.com
+  mxtrace diff --since 7d --json example.com`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names, err := parseNames(args)
+			if err != nil {
+				return err
+			}
+			at, err := parseSince(since, time.Now())
+			if err != nil {
+				return err
+			}
+			s, err := openDB(cmd.Context(), db)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return g.diff(cmd.Context(), s, names[0].String(), at)
+		},
+	}
+	addDBFlag(cmd.Flags(), &db)
+	cmd.Flags().StringVar(&since, "since", "", "compare with the result at or just before `TIME`: 2026-01-31, 2026-01-31T12:00:00Z, or a while ago such as 36h or 7d (default: the result before the latest)")
+	return cmd
+}
+
+// resultRef names a result in diff --json.
+type resultRef struct {
+	ID     int64     `json:"result_id"`
+	At     time.Time `json:"at"`
+	Status string    `json:"status"`
+}
+
+func (g *globals) diff(ctx context.Context, s store.Store, domain string, at time.Time) error {
+	all, err := s.Results(ctx, domain, time.Time{}, 0)
+	if err != nil {
+		return storeFailed(err)
+	}
+	// Only results of checks that were done are states of the domain.
+	good := slices.DeleteFunc(all, func(r store.Result) bool { return r.Temporary })
+	if len(good) == 0 {
+		return noResults(domain, time.Time{})
+	}
+	latest := good[0]
+	var base *store.Result
+	switch {
+	case at.IsZero() && len(good) > 1:
+		base = &good[1]
+	case at.IsZero():
+		return usageError("%s has one stored result (%s): nothing to compare it with yet", domain, timeText(latest.At))
+	default:
+		i := slices.IndexFunc(good, func(r store.Result) bool { return !r.At.After(at) })
+		if i < 0 {
+			return usageError("no result stored for %s at or before %s; the first is from %s", domain, timeText(at), timeText(good[len(good)-1].At))
+		}
+		base = &good[i]
+	}
+	changes, err := watch.DiffFacts(base.Facts, latest.Facts)
+	if err != nil {
+		return storeFailed(fmt.Errorf("%s: %w", domain, err))
+	}
+	stored := make([]store.Change, len(changes))
+	worst := finding.Severity(0)
+	for i, c := range changes {
+		stored[i] = watch.StoreChange(c)
+		worst = max(worst, c.Severity)
+	}
+	if g.json {
+		err = report.WriteJSON(g.stdout, struct {
+			Domain  string       `json:"domain"`
+			From    resultRef    `json:"from"`
+			To      resultRef    `json:"to"`
+			Changes []changeJSON `json:"changes"`
+		}{domain, resultRef{base.ID, base.At.UTC(), base.Status}, resultRef{latest.ID, latest.At.UTC(), latest.Status}, changesJSON(stored)})
+	} else {
+		st := report.Style{Color: g.color()}
+		var b strings.Builder
+		what := prose.Count(len(changes), "change")
+		if len(changes) == 0 {
+			what = "no change"
+		}
+		fmt.Fprintf(&b, "%s  %s from %s (%s) to %s (%s)\n", paint(st, color.Bold)(domain), what, timeText(base.At), base.Status, timeText(latest.At), latest.Status)
+		writeChanges(&b, "  ", stored, st)
+		_, err = io.WriteString(g.stdout, b.String())
+	}
+	if err != nil {
+		return err
+	}
+	return g.verdict(nil, worst)
+}
+
+// parseSince reads a --since TIME: an RFC 3339 time, a date (midnight
+// UTC), a date and time without a zone (UTC), or a duration ago (36h,
+// 90m, or days: 7d). "" is the zero time.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", time.DateOnly} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.Add(-time.Duration(n) * 24 * time.Hour).UTC(), nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d).UTC(), nil
+	}
+	return time.Time{}, usageError("--since %q: want a time (2026-01-31, 2026-01-31T12:00:00Z) or a while ago (36h, 7d)", v)
+}
+
+// timeText is a stored time as the commands print it: UTC, to the second.
+func timeText(t time.Time) string {
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// whenText is a next run as people read it: "now" when due, else the time.
+func whenText(t, now time.Time) string {
+	if !t.After(now) {
+		return "now"
+	}
+	return timeText(t)
+}
+
+// shortEvery writes a period without its zero units: 1h, 30m, 1h30m.
+func shortEvery(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// paint colours text when st says so.
+func paint(st report.Style, attr color.Attribute) func(a ...any) string {
+	c := color.New(attr)
+	if st.Color {
+		c.EnableColor()
+	} else {
+		c.DisableColor()
+	}
+	return c.SprintFunc()
+}
+
+// severityColor is a change's colour, as report colours findings.
+func severityColor(severity string) color.Attribute {
+	switch severity {
+	case finding.Error.String():
+		return color.FgRed
+	case finding.Warning.String():
+		return color.FgYellow
+	}
+	return color.FgCyan
+}

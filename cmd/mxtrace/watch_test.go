@@ -1,0 +1,499 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mxtrace/mxtrace/store"
+)
+
+// shopZone is shop.example as it starts: two exchanges, SPF, and a DMARC
+// policy that rejects.
+const shopZone = `$ORIGIN example.
+@            3600 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 300
+@            3600 IN NS  ns.example.
+ns           3600 IN A   192.0.2.53
+shop         3600 IN MX  10 mx1.shop.example.
+shop         3600 IN MX  20 mx2.shop.example.
+shop         3600 IN TXT "v=spf1 mx -all"
+_dmarc.shop  3600 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@shop.example"
+mx1.shop     3600 IN A   192.0.2.25
+mx2.shop     3600 IN A   192.0.2.26
+blog         3600 IN MX  10 mx1.shop.example.
+blog         3600 IN TXT "v=spf1 mx -all"
+`
+
+// shopZoneLater is shop.example after a careless change: mx2 gone, and
+// DMARC weakened to p=none. blog.example has not changed.
+const shopZoneLater = `$ORIGIN example.
+@            3600 IN SOA ns.example. hostmaster.example. 2 3600 600 86400 300
+@            3600 IN NS  ns.example.
+ns           3600 IN A   192.0.2.53
+shop         3600 IN MX  10 mx1.shop.example.
+shop         3600 IN TXT "v=spf1 mx -all"
+_dmarc.shop  3600 IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@shop.example"
+mx1.shop     3600 IN A   192.0.2.25
+mx2.shop     3600 IN A   192.0.2.26
+blog         3600 IN MX  10 mx1.shop.example.
+blog         3600 IN TXT "v=spf1 mx -all"
+`
+
+// watchEnv is a temporary database and zone file for the watch commands.
+type watchEnv struct {
+	db, zone string
+}
+
+func newWatchEnv(t *testing.T) *watchEnv {
+	t.Helper()
+	dir := t.TempDir()
+	e := &watchEnv{db: filepath.Join(dir, "watch.db"), zone: filepath.Join(dir, "shop.zone")}
+	e.setZone(t, shopZone)
+	return e
+}
+
+func (e *watchEnv) setZone(t *testing.T, text string) {
+	t.Helper()
+	if err := os.WriteFile(e.zone, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run runs a command line with --db and --zone, and fails the test
+// unless it exits with want.
+func (e *watchEnv) run(t *testing.T, want int, args ...string) string {
+	t.Helper()
+	args = append([]string{"--zone", e.zone}, args...)
+	args = append(args, "--db", e.db)
+	code, out, errOut := mxtrace(t, args...)
+	if code != want {
+		t.Fatalf("mxtrace %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+	}
+	return out
+}
+
+// jsonLines decodes one JSON object per line.
+func jsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var objs []map[string]any
+	for l := range strings.Lines(out) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not a JSON line: %v: %q", err, l)
+		}
+		objs = append(objs, m)
+	}
+	return objs
+}
+
+// TestWatchScenario: add, list, run, a zone change, run again; history
+// and diff show the typed changes, in text and in JSON.
+func TestWatchScenario(t *testing.T) {
+	e := newWatchEnv(t)
+	out := e.run(t, exitOK, "watch", "add", "Shop.Example.", "postmaster@blog.example", "--every", "30m")
+	if !strings.Contains(out, "watching shop.example every 30m") || !strings.Contains(out, "watching blog.example every 30m") {
+		t.Errorf("watch add:\n%s", out)
+	}
+	out = e.run(t, exitOK, "watch", "list")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "DOMAIN") || !strings.HasPrefix(lines[1], "blog.example") ||
+		!strings.Contains(lines[2], "shop.example  30m    never") || !strings.Contains(lines[2], "now") {
+		t.Errorf("watch list:\n%s", out)
+	}
+
+	out = e.run(t, exitOK, "watch", "run", "--once", "--all")
+	if !strings.Contains(out, "shop.example  ok        0 changes, 0 alerts") {
+		t.Errorf("first run:\n%s", out)
+	}
+	// Nothing is due until the period has passed.
+	if out := e.run(t, exitOK, "watch", "run", "--once"); out != "nothing was due\n" {
+		t.Errorf("a run with nothing due:\n%s", out)
+	}
+	objs := jsonLines(t, e.run(t, exitOK, "watch", "list", "--json"))
+	if len(objs) != 2 || objs[1]["domain"] != "shop.example" || objs[1]["last_status"] != "ok" || objs[1]["every"] != "30m" ||
+		objs[1]["every_seconds"] != 1800.0 || len(anyStrings(objs[1]["alerts"])) != 0 {
+		t.Errorf("watch list --json: %v", objs)
+	}
+
+	e.setZone(t, shopZoneLater)
+	objs = jsonLines(t, e.run(t, exitOK, "watch", "run", "--once", "--all", "--json"))
+	if len(objs) != 2 || objs[0]["domain"] != "blog.example" || len(objs[0]["changes"].([]any)) != 0 {
+		t.Fatalf("second run --json: %v", objs)
+	}
+	shop := objs[1]
+	if shop["domain"] != "shop.example" || shop["temporary"] != false || shop["result_id"] == nil {
+		t.Errorf("second run, shop.example: %v", shop)
+	}
+	kinds := changeKinds(shop["changes"])
+	for _, k := range wantShopKinds {
+		if !slices.Contains(kinds, k) {
+			t.Errorf("second run: changes %v, want %s among them", kinds, k)
+		}
+	}
+
+	out = e.run(t, exitOK, "history", "shop.example")
+	if !strings.HasPrefix(out, "shop.example  2 checks, last ") || !strings.Contains(out, "first check") ||
+		!strings.Contains(out, "mx2.shop.example") {
+		t.Errorf("history:\n%s", out)
+	}
+	if i, j := strings.Index(out, "change"), strings.Index(out, "first check"); i < 0 || i > j {
+		t.Errorf("history is not newest first:\n%s", out)
+	}
+	var hist struct {
+		Domain string
+		Checks int
+		Events []struct {
+			At       time.Time
+			ResultID int64 `json:"result_id"`
+			Status   string
+			First    bool
+			Changes  []map[string]any
+		}
+	}
+	if err := json.Unmarshal([]byte(e.run(t, exitOK, "history", "shop.example", "--json")), &hist); err != nil {
+		t.Fatal(err)
+	}
+	if hist.Domain != "shop.example" || hist.Checks != 2 || len(hist.Events) != 2 || hist.Events[1].First == false ||
+		len(hist.Events[0].Changes) != len(kinds) || hist.Events[0].At.Before(hist.Events[1].At) {
+		t.Errorf("history --json: %+v", hist)
+	}
+
+	// diff exits 1: a change is at --fail-on error (or below with never).
+	out = e.run(t, exitFindings, "diff", "shop.example", "--fail-on", "warning")
+	if !strings.HasPrefix(out, "shop.example  ") || !strings.Contains(out, "mx2.shop.example") {
+		t.Errorf("diff:\n%s", out)
+	}
+	var d struct {
+		Domain   string
+		From, To struct {
+			ResultID int64 `json:"result_id"`
+			At       time.Time
+			Status   string
+		}
+		Changes []map[string]any
+	}
+	if err := json.Unmarshal([]byte(e.run(t, exitOK, "diff", "shop.example", "--json", "--fail-on", "never")), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Domain != "shop.example" || d.From.ResultID >= d.To.ResultID || !slices.Equal(changeKinds(anySlice(d.Changes)), kinds) {
+		t.Errorf("diff --json: %+v", d)
+	}
+	// --since before the first check: the domain as it was then does not
+	// exist in the store.
+	if code, _, errOut := mxtrace(t, "diff", "shop.example", "--since", "2000-01-01", "--db", e.db); code != exitUsage || !strings.Contains(errOut, "no result stored for shop.example at or before 2000-01-01") {
+		t.Errorf("diff --since before the first: exit %d, %s", code, errOut)
+	}
+	// --since now: the latest against itself, as it is now.
+	if out := e.run(t, exitOK, "diff", "shop.example", "--since", "0s"); !strings.Contains(out, "no change") {
+		t.Errorf("diff --since 0s:\n%s", out)
+	}
+	out = e.run(t, exitOK, "diff", "blog.example")
+	if !strings.Contains(out, "no change") {
+		t.Errorf("diff of an unchanged domain:\n%s", out)
+	}
+
+	e.run(t, exitOK, "watch", "remove", "shop.example")
+	if out := e.run(t, exitOK, "watch", "list"); strings.Contains(out, "shop.example") {
+		t.Errorf("list after remove:\n%s", out)
+	}
+	// The history stays.
+	e.run(t, exitOK, "history", "shop.example")
+}
+
+func anyStrings(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return out
+}
+
+func anySlice[T any](v []T) any {
+	out := make([]any, len(v))
+	for i, x := range v {
+		out[i] = x
+	}
+	return out
+}
+
+func changeKinds(v any) []string {
+	var out []string
+	for _, c := range v.([]any) {
+		out = append(out, c.(map[string]any)["kind"].(string))
+	}
+	return out
+}
+
+// wantShopKinds are the changes shopZoneLater makes.
+var wantShopKinds = []string{"exchange-removed", "dmarc-weakened"}
+
+// TestWatchUsage: bad input is exit status 2, before the database is
+// touched.
+func TestWatchUsage(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sub", "w.db")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"watch"}, "watch needs a command"},
+		{[]string{"watch", "add"}, "requires at least 1 arg"},
+		{[]string{"watch", "add", "bad..example"}, "empty label"},
+		{[]string{"watch", "add", "192.0.2.1"}, "is an IP address"},
+		{[]string{"watch", "add", "a.example", "--every", "30s"}, "--every 30s: want at least 1m"},
+		{[]string{"watch", "add", "a.example", "--every", "1"}, "--every \"1\": want a duration"},
+		{[]string{"watch", "run", "--all"}, "--all needs --once"},
+		{[]string{"watch", "run", "--once", "--concurrency", "0"}, "--concurrency 0"},
+		{[]string{"history", "a.example", "--since", "yesterday"}, "--since \"yesterday\""},
+		{[]string{"diff"}, "accepts 1 arg"},
+	} {
+		code, out, errOut := mxtrace(t, append(tt.args, "--db", db)...)
+		if code != exitUsage || out != "" || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and %q", tt.args, code, out, errOut, tt.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(db)); err == nil {
+		t.Errorf("bad usage created the database's directory")
+	}
+	// A watched domain's name is checked against the database: not
+	// watched is bad input, and nothing is removed.
+	mxtrace(t, "watch", "add", "a.example", "--db", db)
+	code, _, errOut := mxtrace(t, "watch", "remove", "a.example", "b.example", "--db", db)
+	if code != exitUsage || !strings.Contains(errOut, "b.example is not watched") {
+		t.Errorf("remove of a domain not watched: exit %d, %s", code, errOut)
+	}
+	if _, out, _ := mxtrace(t, "watch", "list", "--db", db); !strings.Contains(out, "a.example") {
+		t.Errorf("a failed remove removed a.example:\n%s", out)
+	}
+	for _, args := range [][]string{{"history", "b.example"}, {"diff", "b.example"}} {
+		code, _, errOut := mxtrace(t, append(args, "--db", db)...)
+		if code != exitUsage || !strings.Contains(errOut, "no result stored for b.example") {
+			t.Errorf("%s of a domain never checked: exit %d, %s", args[0], code, errOut)
+		}
+	}
+}
+
+// TestParseSince: the forms --since takes.
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"":                          {},
+		"2026-12-01":                time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+		"2026-12-01T10:30:00Z":      time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC),
+		"2026-12-01T10:30:00+01:00": time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC),
+		"2026-12-01 10:30":          time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC),
+		"36h":                       time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC),
+		"7d":                        time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC),
+	} {
+		got, err := parseSince(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"yesterday", "-3h", "7days", "2026-13-01"} {
+		if _, err := parseSince(in, now); exitStatus(err) != exitUsage {
+			t.Errorf("parseSince(%q): %v, want a usage error", in, err)
+		}
+	}
+}
+
+// TestWatchChild is not a test: it is the watch run child process of
+// TestWatchRunSIGTERM, run from the test binary.
+func TestWatchChild(t *testing.T) {
+	args := os.Getenv("MXTRACE_WATCH_CHILD")
+	if args == "" {
+		return
+	}
+	os.Exit(run(t.Context(), strings.Split(args, "\x1f"), strings.NewReader(""), os.Stdout, os.Stderr))
+}
+
+// startWatchRun starts watch run as a child process (this test binary)
+// and returns it with its standard error as lines.
+func startWatchRun(t *testing.T, args ...string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWatchChild$")
+	cmd.Env = append(os.Environ(), "MXTRACE_WATCH_CHILD="+strings.Join(args, "\x1f"))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	lines := make(chan string, 1000)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return cmd, lines
+}
+
+// waitLines reads lines until each of want has been in one, failing the
+// test after limit.
+func waitLines(t *testing.T, lines <-chan string, limit time.Duration, want ...string) []string {
+	t.Helper()
+	var seen []string
+	deadline := time.After(limit)
+	for len(want) > 0 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the daemon ended before logging %q:\n%s", want, strings.Join(seen, "\n"))
+			}
+			seen = append(seen, l)
+			want = slices.DeleteFunc(want, func(w string) bool { return strings.Contains(l, w) })
+		case <-deadline:
+			t.Fatalf("no %q logged in %v:\n%s", want, limit, strings.Join(seen, "\n"))
+		}
+	}
+	return seen
+}
+
+// silentUDP is a loopback UDP address where a socket takes queries and
+// never answers: every lookup sent there waits for its time-out.
+func silentUDP(t *testing.T) string {
+	t.Helper()
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.LocalAddr().String()
+}
+
+// TestWatchRunSIGTERM: SIGTERM stops the daemon with status 0 within the
+// grace. A check that finished is stored whole; a check that cannot
+// finish in the grace (its resolver never answers) is abandoned and
+// nothing of it is stored.
+func TestWatchRunSIGTERM(t *testing.T) {
+	e := newWatchEnv(t)
+	e.run(t, exitOK, "watch", "add", "shop.example", "blog.example")
+
+	// Offline on the zone file: both domains are checked at once, and
+	// the daemon waits for the next run.
+	cmd, lines := startWatchRun(t, "--zone", e.zone, "watch", "run", "--db", e.db, "--grace", "2s")
+	seen := waitLines(t, lines, 20*time.Second, "checked\" domain=blog.example", "checked\" domain=shop.example")
+	sigterm(t, cmd, lines, 5*time.Second)
+	rs := storeResults(t, e.db, "shop.example", "blog.example")
+	for d, r := range rs {
+		if len(r) != 1 || r[0].Status == store.StatusError || r[0].Temporary {
+			t.Fatalf("%s: %d results, want 1 checked in full\n%s", d, len(r), strings.Join(seen, "\n"))
+		}
+		var rep struct{ Domain string }
+		if err := json.Unmarshal(r[0].Report, &rep); err != nil || rep.Domain != d || !json.Valid(r[0].Facts) {
+			t.Errorf("%s: stored report %v %q, facts valid %v", d, err, rep.Domain, json.Valid(r[0].Facts))
+		}
+	}
+
+	// A domain outside the zone file, asked of a resolver that never
+	// answers: its check outlasts the grace.
+	e.run(t, exitOK, "watch", "add", "elsewhere.test")
+	cmd, lines = startWatchRun(t, "--zone", e.zone, "--resolver", silentUDP(t), "--timeout", "1m", "-v",
+		"watch", "run", "--db", e.db, "--grace", "1s")
+	waitLines(t, lines, 20*time.Second, "watch: checking")
+	rest := sigterm(t, cmd, lines, 5*time.Second)
+	if !slices.ContainsFunc(rest, func(l string) bool { return strings.Contains(l, "abandoned") }) {
+		t.Errorf("no check was abandoned:\n%s", strings.Join(rest, "\n"))
+	}
+	if rs := storeResults(t, e.db, "elsewhere.test"); len(rs["elsewhere.test"]) != 0 {
+		t.Errorf("an abandoned check was stored: %+v", rs)
+	}
+}
+
+// sigterm stops the daemon with SIGTERM and requires exit status 0 within
+// limit, and the stop logged; it returns the lines logged meanwhile.
+func sigterm(t *testing.T, cmd *exec.Cmd, lines <-chan string, limit time.Duration) []string {
+	t.Helper()
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var rest []string
+	timeout := time.After(limit)
+	for done := false; !done; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				done = true
+				break
+			}
+			rest = append(rest, l)
+		case <-timeout:
+			t.Fatalf("the daemon did not stop within %v of SIGTERM:\n%s", limit, strings.Join(rest, "\n"))
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the daemon exited with %v after SIGTERM:\n%s", err, strings.Join(rest, "\n"))
+	}
+	if !slices.ContainsFunc(rest, func(l string) bool { return strings.Contains(l, "watch: stopped") }) {
+		t.Errorf("the stop was not logged:\n%s", strings.Join(rest, "\n"))
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	return rest
+}
+
+// storeResults opens db and returns every domain's stored results.
+func storeResults(t *testing.T, db string, domains ...string) map[string][]store.Result {
+	t.Helper()
+	s, err := store.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := map[string][]store.Result{}
+	for _, d := range domains {
+		rs, err := s.Results(t.Context(), d, time.Time{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[d] = rs
+	}
+	return out
+}
+
+// TestReadmeWatch runs the commands of README.md's watch section, as
+// written but on a database of the test's own, and requires status 0 and
+// output from each.
+func TestReadmeWatch(t *testing.T) {
+	text, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(text), "\n## Watching domains")
+	if !ok {
+		t.Fatal("README.md has no watch section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	db := filepath.Join(t.TempDir(), "demo.db")
+	var commands [][]string
+	for line := range strings.Lines(section) {
+		if line, ok := strings.CutPrefix(strings.TrimSpace(line), "go run ./cmd/mxtrace "); ok {
+			commands = append(commands, strings.Fields(strings.ReplaceAll(line, "/tmp/demo.db", db)))
+		}
+	}
+	if len(commands) < 3 {
+		t.Fatalf("the watch section shows %d commands", len(commands))
+	}
+	t.Chdir("../..")
+	for _, args := range commands {
+		if code, out, errOut := mxtrace(t, args...); code != exitOK || out == "" {
+			t.Errorf("mxtrace %s: exit %d, want 0\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+}
