@@ -311,7 +311,7 @@ func watchRunCommand(g *globals, db *string) *cobra.Command {
 		once, all   bool
 		concurrency int
 		grace       time.Duration
-		jitter      float64
+		lease       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -348,22 +348,23 @@ their alerts), and 3 when the database failed.`,
 				return usageError("--concurrency %d: want at least 1", concurrency)
 			case grace <= 0:
 				return usageError("--grace %v: want a positive duration", grace)
+			case lease != 0 && lease <= g.timeout:
+				return usageError("--lease %v: want longer than --timeout %v (a check must end within its lease)", lease, g.timeout)
 			}
-			return g.watchRun(cmd, *db, once, all, concurrency, grace)
+			return g.watchRun(cmd, *db, once, all, concurrency, grace, lease)
 		},
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "check what is due, deliver the due alerts, and exit")
 	cmd.Flags().BoolVar(&all, "all", false, "with --once: check every watched domain, due or not")
 	cmd.Flags().IntVar(&concurrency, "concurrency", watch.DefaultConcurrency, "domains checked at once")
 	cmd.Flags().DurationVar(&grace, "grace", watch.DefaultGrace, "on SIGTERM, time the checks in flight have to finish")
-	cmd.Flags().Float64Var(&jitter, "jitter", 0.1, "spread each next check by up to this `FRACTION` of its period, either way")
-	_ = cmd.Flags().MarkHidden("jitter")
+	cmd.Flags().DurationVar(&lease, "lease", 0, "how long a worker holds a domain it checks; past it, another worker takes the domain over (default twice --timeout plus a minute)")
 	return cmd
 }
 
 // watchRun wires the runner exactly as check wires its audit (the same
 // flags give the same audit), and runs it.
-func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, concurrency int, grace time.Duration) error {
+func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, concurrency int, grace, lease time.Duration) error {
 	core, roots, err := g.smtpCore()
 	if err != nil {
 		return err
@@ -397,6 +398,7 @@ func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, concur
 		Concurrency: concurrency,
 		Timeout:     g.timeout,
 		Grace:       grace,
+		Lease:       lease,
 		Jitter:      0.1,
 	}
 	if !once {

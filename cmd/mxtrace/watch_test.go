@@ -3,16 +3,21 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mxtrace/mxtrace/internal/dnstest"
+	"github.com/mxtrace/mxtrace/internal/peers"
 	"github.com/mxtrace/mxtrace/store"
 )
 
@@ -333,7 +338,7 @@ func startWatchRun(t *testing.T, args ...string) (*exec.Cmd, <-chan string) {
 			_ = cmd.Wait()
 		}
 	})
-	lines := make(chan string, 1000)
+	lines := make(chan string, 100000)
 	go func() {
 		defer close(lines)
 		sc := bufio.NewScanner(stderr)
@@ -496,4 +501,118 @@ func TestReadmeWatch(t *testing.T) {
 			t.Errorf("mxtrace %s: exit %d, want 0\n%s%s", strings.Join(args, " "), code, out, errOut)
 		}
 	}
+}
+
+// TestWatchRunPostgresKill: three watch run daemons share one PostgreSQL;
+// one is killed with SIGKILL while it checks. No domain is checked twice
+// within its period, none is skipped (the dead worker's domains are taken
+// over once its leases end), and the two others stop on SIGTERM with
+// status 0.
+func TestWatchRunPostgresKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and kills child processes")
+	}
+	const domains = 24
+	pg := peers.StartPostgres(t)
+	dsn := pg.NewDatabase(t)
+	// Every answer is delayed, so that a check lasts a while and the kill
+	// finds checks in flight; every exchange is on loopback, where no
+	// SMTP server listens on the closed --smtp-port.
+	var zone strings.Builder
+	zone.WriteString("$ORIGIN example.\n@ 3600 IN SOA ns hostmaster 1 3600 600 86400 300\n@ 3600 IN NS ns\nns 3600 IN A 127.0.0.1\n")
+	var names []string
+	for i := range domains {
+		fmt.Fprintf(&zone, "d%02d 3600 IN MX 10 mx.d%02d\nmx.d%02d 3600 IN A 127.0.0.1\n", i, i, i)
+		names = append(names, fmt.Sprintf("d%02d.example", i))
+	}
+	srv := dnstest.NewZone(t, zone.String(), dnstest.WithDelay(100*time.Millisecond))
+	if code, _, errOut := mxtrace(t, append([]string{"watch", "add", "--db", dsn, "--every", "1m"}, names...)...); code != exitOK {
+		t.Fatalf("watch add: %d %s", code, errOut)
+	}
+	smtpPort := strconv.Itoa(closedTCPPort(t))
+	var workers []*exec.Cmd
+	var logs []<-chan string
+	for range 3 {
+		cmd, lines := startWatchRun(t, "--resolver", srv.Addr, "--timeout", "3s", "--smtp-port", smtpPort, "-v",
+			"watch", "run", "--db", dsn, "--concurrency", "2", "--lease", "4s", "--grace", "5s")
+		workers, logs = append(workers, cmd), append(logs, lines)
+	}
+	// Kill the first as soon as it is checking.
+	seen := waitLines(t, logs[0], 30*time.Second, "watch: checking")
+	if err := workers[0].Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = workers[0].Wait()
+	go func() {
+		for range logs[0] {
+		}
+	}()
+	var dead string
+	for _, l := range seen {
+		if m := regexp.MustCompile(`"watch: running" worker=(\S+)`).FindStringSubmatch(l); m != nil {
+			dead = m[1]
+		}
+	}
+	s, err := store.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ws, err := s.Watches(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The domains the dead worker held, and until when.
+	held := map[string]time.Time{}
+	for _, w := range ws {
+		if w.Worker == dead && w.LeaseUntil.After(time.Now()) {
+			held[w.Domain] = w.LeaseUntil
+		}
+	}
+	if dead == "" || len(held) == 0 {
+		t.Fatalf("the killed worker %q held no lease", dead)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ws, err := s.Watches(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(ws, func(w store.WatchStatus) bool { return w.LastRun.IsZero() }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("domains still not checked 60s after the kill: %+v", ws)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var rest []string
+	for i := 1; i < 3; i++ {
+		rest = append(rest, sigterm(t, workers[i], logs[i], 15*time.Second)...)
+	}
+	for _, d := range names {
+		rs, err := s.Results(t.Context(), d, time.Time{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) != 1 {
+			t.Errorf("%s: %d results within its period of 1m, want 1", d, len(rs))
+			continue
+		}
+		if until, ok := held[d]; ok && rs[0].At.Before(until) {
+			t.Errorf("%s was leased to the dead worker until %v, and checked at %v", d, until, rs[0].At)
+		}
+	}
+	t.Logf("the killed worker held %d domains; they were checked by the others after its leases ended", len(held))
+}
+
+// closedTCPPort is a loopback TCP port where nothing listens.
+func closedTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
