@@ -32,6 +32,7 @@ func TestContract(t *testing.T) {
 		fn   func(t *testing.T, b backend)
 	}{
 		{"OpenMigratesEmptyDatabase", testOpenMigratesEmptyDatabase},
+		{"OpenConcurrently", testOpenConcurrently},
 		{"Watches", testWatches},
 		{"ClaimAndRecord", testClaimAndRecord},
 		{"LeaseExpires", testLeaseExpires},
@@ -122,6 +123,29 @@ func testOpenMigratesEmptyDatabase(t *testing.T, b backend) {
 	ws, err := open(t, dsn).Watches(t.Context())
 	if err != nil || len(ws) != 2 {
 		t.Fatalf("after reopening: %v, %v; want both watches", ws, err)
+	}
+}
+
+// testOpenConcurrently: several processes (here connection pools) opening a
+// new database at the same moment all succeed; one of them migrates it.
+func testOpenConcurrently(t *testing.T, b backend) {
+	for range 3 {
+		dsn := b.newDSN(t)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				s, err := store.Open(t.Context(), dsn)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.Watches(t.Context()); err != nil {
+					t.Error(err)
+				}
+				s.Close()
+			})
+		}
+		wg.Wait()
 	}
 }
 

@@ -54,7 +54,8 @@ func Open(ctx context.Context, dsn string) (*sql.DB, error) {
 // goose's session advisory lock (pg_advisory_lock) meanwhile: the second of
 // two workers started together waits, then finds nothing to do.
 func migrate(ctx context.Context, db *sql.DB) error {
-	locker, err := lock.NewPostgresSessionLocker()
+	// Retried every second (goose's default is every 5) for up to 5 minutes.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}

@@ -72,11 +72,29 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
-	if err := migrate(ctx, db); err != nil {
+	if err := setUp(ctx, db, abs+".lock"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", abs, err)
 	}
 	return db, nil
+}
+
+// setUp makes the first connection (which turns a new file to WAL mode) and
+// applies the migrations holding an exclusive lock on the file lockPath:
+// two processes opening a new database at once (a cron job and `watch
+// add`) would otherwise both see an empty schema and one fail to create
+// it, or find the database locked while the other changes its journal mode,
+// which does not wait on the busy timeout.
+func setUp(ctx context.Context, db *sql.DB, lockPath string) error {
+	unlock, err := lockFile(lockPath)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := db.PingContext(ctx); err != nil {
+		return err
+	}
+	return migrate(ctx, db)
 }
 
 // migrate applies the embedded migrations that db has not seen yet.
