@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -159,7 +160,7 @@ func (s *sqlStore) AddWatch(ctx context.Context, w Watch) error {
 	if w.Every < time.Millisecond {
 		return fmt.Errorf("store: watch %s: period %v is under a millisecond", w.Domain, w.Every)
 	}
-	alerts, err := json.Marshal(cmpNil(w.Alerts))
+	alerts, err := json.Marshal(orEmpty(w.Alerts))
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -181,9 +182,9 @@ func (s *sqlStore) AddWatch(ctx context.Context, w Watch) error {
 	return nil
 }
 
-// cmpNil is ss, or an empty list for nil, so a watch without targets is
+// orEmpty is ss, or an empty list for nil, so a watch without targets is
 // stored as [] rather than null.
-func cmpNil(ss []string) []string {
+func orEmpty(ss []string) []string {
 	if ss == nil {
 		return []string{}
 	}
@@ -517,7 +518,7 @@ func (s *sqlStore) DueAlerts(ctx context.Context, now time.Time, limit int, leas
 		if c := a.Created.Compare(b.Created); c != 0 {
 			return c
 		}
-		return int(a.ID - b.ID)
+		return cmp.Compare(a.ID, b.ID)
 	})
 	return out, nil
 }

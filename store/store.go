@@ -26,7 +26,7 @@
 // sending it and marking it sent. The alert's ID travels with it so the
 // receiver can drop that duplicate.
 //
-// Every time is stored and returned in UTC. A domain is the canonical
+// Every time is stored and returned in UTC, to the microsecond. A domain is the canonical
 // A-label name without the trailing dot, as mxtrace prints it.
 package store
 
@@ -200,7 +200,9 @@ type Store interface {
 	AlertSent(ctx context.Context, id int64, at time.Time) error
 	// AlertFailed records a failed delivery of alert id: one more attempt,
 	// errText, and the next attempt at next; a zero next gives the alert up
-	// (never due again, kept with its error).
+	// (never due again, kept with its error). An alert already marked sent
+	// (by a deliverer that took it after this one's lease ran out) stays
+	// sent.
 	AlertFailed(ctx context.Context, id int64, next time.Time, errText string) error
 
 	Close() error

@@ -378,6 +378,11 @@ func testAlertOutbox(t *testing.T, b backend) {
 	if err := s.AlertFailed(ctx, due[1].ID, t0.Add(5*time.Minute), "connection refused"); err != nil {
 		t.Fatal(err)
 	}
+	// A deliverer whose lease ran out fails an alert another one sent
+	// meanwhile: it stays sent.
+	if err := s.AlertFailed(ctx, due[0].ID, t0.Add(5*time.Minute), "late failure"); err != nil {
+		t.Errorf("failure of a sent alert: %v", err)
+	}
 	if again, _ := s.DueAlerts(ctx, t0.Add(4*time.Minute), 0, time.Minute); len(again) != 0 {
 		t.Errorf("due before the retry time: %+v", again)
 	}
@@ -401,7 +406,7 @@ func testAlertOutbox(t *testing.T, b backend) {
 		t.Fatalf("alerts: %+v", as)
 	}
 	byID := map[int64]store.Alert{as[0].ID: as[0], as[1].ID: as[1]}
-	if a := byID[due[0].ID]; !a.Sent.Equal(t0.Add(time.Second).Truncate(time.Microsecond)) || !a.NextAttempt.IsZero() {
+	if a := byID[due[0].ID]; !a.Sent.Equal(t0.Add(time.Second).Truncate(time.Microsecond)) || !a.NextAttempt.IsZero() || a.Attempts != 0 {
 		t.Errorf("sent alert: %+v", a)
 	}
 	if a := byID[due[1].ID]; !a.Sent.IsZero() || !a.NextAttempt.IsZero() || a.Attempts != 2 || a.LastError != "550 no such user" {
@@ -409,6 +414,9 @@ func testAlertOutbox(t *testing.T, b backend) {
 	}
 	if err := s.AlertSent(ctx, 1<<40, t0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("sent of an unknown alert: %v; want ErrNotFound", err)
+	}
+	if err := s.AlertFailed(ctx, 1<<40, t0, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("failure of an unknown alert: %v; want ErrNotFound", err)
 	}
 }
 
