@@ -54,7 +54,7 @@ func TestParseTarget(t *testing.T) {
 
 func TestNoticeSummaryAndID(t *testing.T) {
 	n := Notice{Schema: NoticeSchema, Kind: AlertChange, Domain: "example.org", Status: "problems",
-		At: time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC),
+		At:      time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC),
 		Changes: []NoticeChange{{Kind: "mx-added", Message: "exchange mx2.example.org added"}, {Message: "x"}}}
 	if got, want := n.Summary(), "example.org: exchange mx2.example.org added (and 1 more)"; got != want {
 		t.Errorf("Summary = %q, want %q", got, want)
