@@ -26,8 +26,14 @@
 // sending it and marking it sent. The alert's ID travels with it so the
 // receiver can drop that duplicate.
 //
-// Every time is stored and returned in UTC, to the microsecond. A domain is the canonical
-// A-label name without the trailing dot, as mxtrace prints it.
+// Every time is stored and returned in UTC, to the microsecond. A domain is
+// the canonical A-label name without the trailing dot, as mxtrace prints it.
+//
+// Open picks the engine by the DSN. Packages store/sqlite and
+// store/postgres hold each engine's connection settings and its embedded
+// migrations; the Store itself is one implementation over database/sql
+// here, the few differences between the engines named in one dialect
+// value.
 package store
 
 import (
