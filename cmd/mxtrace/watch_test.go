@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -615,4 +616,63 @@ func closedTCPPort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// BenchmarkHistoryDiff measures history and diff of one domain with 1,000
+// stored results on SQLite (two real results of a check, alternating every
+// ten, with their changes), as a person runs them: the whole command, from
+// its arguments to the printed text, opening the database too.
+func BenchmarkHistoryDiff(b *testing.B) {
+	dir := b.TempDir()
+	e := &watchEnv{db: filepath.Join(dir, "watch.db"), zone: filepath.Join(dir, "shop.zone")}
+	ctx := b.Context()
+	// Two real results: before and after the zone change.
+	for i, z := range []string{shopZone, shopZoneLater} {
+		if err := os.WriteFile(e.zone, []byte(z), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		args := [][]string{{"watch", "add", "shop.example"}, {"--zone", e.zone, "watch", "run", "--once", "--all"}}[i:]
+		for _, a := range args {
+			if code := run(ctx, append(a, "--db", e.db), strings.NewReader(""), io.Discard, io.Discard); code != exitOK {
+				b.Fatalf("%s: exit %d", a, code)
+			}
+		}
+	}
+	s, err := store.Open(ctx, e.db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	results, err := s.Results(ctx, "shop.example", time.Time{}, 0)
+	if err != nil || len(results) != 2 {
+		b.Fatal(len(results), err)
+	}
+	changes, err := s.Changes(ctx, "shop.example", time.Time{}, 0)
+	if err != nil || len(changes) == 0 {
+		b.Fatal(len(changes), err)
+	}
+	// 998 more before them, an hour apart, the two alternating every ten.
+	start := results[1].At.Add(-1000 * time.Hour)
+	for i := range 998 {
+		r := results[1-(i/10)%2]
+		r.At = start.Add(time.Duration(i) * time.Hour)
+		var cs []store.Change
+		if i%10 == 0 && i > 0 {
+			cs = changes
+		}
+		if _, err := s.Record(ctx, "", r, cs, nil, time.Time{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("1,000 results; a report of %d octets, its facts %d", len(results[0].Report), len(results[0].Facts))
+	s.Close()
+	for _, args := range [][]string{{"history", "shop.example"}, {"diff", "shop.example", "--fail-on", "never"}, {"diff", "shop.example", "--since", "500h", "--fail-on", "never"}} {
+		b.Run(strings.Join(args, " "), func(b *testing.B) {
+			for b.Loop() {
+				var out, errOut strings.Builder
+				if code := run(ctx, append(args, "--db", e.db), strings.NewReader(""), &out, &errOut); code != exitOK {
+					b.Fatalf("exit %d: %s", code, errOut.String())
+				}
+			}
+		})
+	}
 }
