@@ -88,13 +88,21 @@ See also mxtrace history and mxtrace diff, which read the same database.`,
 }
 
 func watchAddCommand(g *globals, db *string) *cobra.Command {
-	var every time.Duration
+	var (
+		every  time.Duration
+		alerts []string
+	)
 	cmd := &cobra.Command{
 		Use:   "add DOMAIN|ADDRESS...",
-		Short: "Watch domains: check each every --every",
+		Short: "Watch domains: check each every --every, alerting --alert on change",
 		Long: `add starts watching each domain, or changes the period and alert targets of
 a domain already watched (its history stays). A new watch is due at once:
-the next watch run checks it.`,
+the next watch run checks it.
+
+--alert takes a webhook URL (https://..., the JSON body signed with
+HMAC-SHA256), mailto:ADDRESS (an e-mail through the submission server watch
+run is given), or log (a line in watch run's log); repeat it for several.
+Changing a watch replaces its targets with those given.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names, err := parseNames(args)
@@ -104,16 +112,37 @@ the next watch run checks it.`,
 			if every < minEvery {
 				return usageError("--every %v: want at least %v", every, minEvery)
 			}
+			targets, err := alertTargets(alerts)
+			if err != nil {
+				return err
+			}
 			s, err := openDB(cmd.Context(), *db)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			return g.watchAdd(cmd.Context(), s, names, every, nil)
+			return g.watchAdd(cmd.Context(), s, names, every, targets)
 		},
 	}
 	cmd.Flags().DurationVar(&every, "every", time.Hour, "check each domain this often (at least 1m)")
+	cmd.Flags().StringArrayVar(&alerts, "alert", nil, "send alerts to this `TARGET`: https://URL, mailto:ADDRESS or log (repeatable)")
 	return cmd
+}
+
+// alertTargets validates --alert values, and returns them as the store
+// keeps them, each once.
+func alertTargets(values []string) ([]string, error) {
+	var out []string
+	for _, v := range values {
+		t, err := watch.ParseTarget(v)
+		if err != nil {
+			return nil, usageError("--alert: %w", err)
+		}
+		if s := t.String(); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 func (g *globals) watchAdd(ctx context.Context, s store.Store, names []dnsname.Name, every time.Duration, targets []string) error {

@@ -104,7 +104,7 @@ func jsonLines(t *testing.T, out string) []map[string]any {
 // and diff show the typed changes, in text and in JSON.
 func TestWatchScenario(t *testing.T) {
 	e := newWatchEnv(t)
-	out := e.run(t, exitOK, "watch", "add", "Shop.Example.", "postmaster@blog.example", "--every", "30m")
+	out := e.run(t, exitOK, "watch", "add", "Shop.Example.", "postmaster@blog.example", "--every", "30m", "--alert", "log", "--alert", "log")
 	if !strings.Contains(out, "watching shop.example every 30m") || !strings.Contains(out, "watching blog.example every 30m") {
 		t.Errorf("watch add:\n%s", out)
 	}
@@ -125,7 +125,7 @@ func TestWatchScenario(t *testing.T) {
 	}
 	objs := jsonLines(t, e.run(t, exitOK, "watch", "list", "--json"))
 	if len(objs) != 2 || objs[1]["domain"] != "shop.example" || objs[1]["last_status"] != "ok" || objs[1]["every"] != "30m" ||
-		objs[1]["every_seconds"] != 1800.0 || len(anyStrings(objs[1]["alerts"])) != 0 {
+		objs[1]["every_seconds"] != 1800.0 || !slices.Equal(anyStrings(objs[1]["alerts"]), []string{"log"}) {
 		t.Errorf("watch list --json: %v", objs)
 	}
 
@@ -255,6 +255,9 @@ func TestWatchUsage(t *testing.T) {
 		{[]string{"watch", "add", "192.0.2.1"}, "is an IP address"},
 		{[]string{"watch", "add", "a.example", "--every", "30s"}, "--every 30s: want at least 1m"},
 		{[]string{"watch", "add", "a.example", "--every", "1"}, "--every \"1\": want a duration"},
+		{[]string{"watch", "add", "a.example", "--alert", "ftp://x.example/"}, "--alert"},
+		{[]string{"watch", "add", "a.example", "--alert", "mailto:a@b.example?cc=c@d.example"}, "--alert"},
+		{[]string{"watch", "add", "a.example", "--alert", "https://user:pw@hooks.example/"}, "--alert"},
 		{[]string{"watch", "run", "--all"}, "--all needs --once"},
 		{[]string{"watch", "run", "--once", "--concurrency", "0"}, "--concurrency 0"},
 		{[]string{"history", "a.example", "--since", "yesterday"}, "--since \"yesterday\""},
