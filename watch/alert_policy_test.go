@@ -22,8 +22,10 @@ var (
 	noCheck = NoticeChange{Kind: "could-not-check", Subject: "example.org", Severity: "error", Message: "Could not be checked."}
 )
 
-func okAt(h int) *Check   { return &Check{At: hours(h), Status: store.StatusOK} }
-func failAt(h int) *Check { return &Check{At: hours(h), Status: store.StatusProblems, Errors: []NoticeChange{errMX}} }
+func okAt(h int) *Check { return &Check{At: hours(h), Status: store.StatusOK} }
+func failAt(h int) *Check {
+	return &Check{At: hours(h), Status: store.StatusProblems, Errors: []NoticeChange{errMX}}
+}
 func tempAt(h int) *Check {
 	return &Check{At: hours(h), Status: store.StatusError, Temporary: true, Errors: []NoticeChange{noCheck}}
 }
