@@ -43,7 +43,8 @@ type Backoff struct {
 }
 
 // DefaultBackoff retries after about 30 s, 1 min, 2 min... up to 6 h
-// apart, for 20 attempts: about three days before an alert is given up.
+// apart, for 20 attempts: about two and a half days (62 h without the
+// jitter) before an alert is given up.
 var DefaultBackoff = Backoff{Base: 30 * time.Second, Max: 6 * time.Hour, Jitter: 0.2, MaxAttempts: 20}
 
 // Delay is B(n) with the jitter drawn from rnd (a uniform number in
