@@ -79,3 +79,25 @@ func TestNoticeSummaryAndID(t *testing.T) {
 		t.Error("withID accepted a broken body")
 	}
 }
+
+// FuzzParseTarget: whatever parses prints as a target that parses to the
+// same, and a mail target never carries a line break or a second address.
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{"log", "https://hooks.example.org/a?b=c", "http://127.0.0.1:8080/", "mailto:ops@example.org",
+		"mailto:a%40b@example.org", "https://[::1]:443/", "mailto:\"a b\"@example.org"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tg, err := ParseTarget(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseTarget(tg.String())
+		if err != nil || again.String() != tg.String() || again.Kind != tg.Kind {
+			t.Fatalf("%q → %q → %v, %v", s, tg, again, err)
+		}
+		if tg.Kind == TargetMail && strings.ContainsAny(tg.Addr, "\r\n,") {
+			t.Fatalf("%q: mail address %q", s, tg.Addr)
+		}
+	})
+}
