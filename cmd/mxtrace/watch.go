@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os/signal"
 	"slices"
 	"strconv"
@@ -341,6 +344,7 @@ func watchRunCommand(g *globals, db *string) *cobra.Command {
 		concurrency int
 		grace       time.Duration
 		lease       time.Duration
+		ao          alertOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -361,11 +365,17 @@ SIGINT or SIGTERM stops it: it claims nothing more, lets the checks in flight
 finish within --grace, and exits 0; a check cut by the grace is not stored
 (its lease runs out and another run takes it).
 
+Alerts (docs/watch.md#alerts) go to each watch's targets: webhooks signed
+with the secret of --webhook-secret-file (or $MXTRACE_WEBHOOK_SECRET), e-mail
+through --mail-server with STARTTLS (--mail-user, and the password in
+--mail-password-file or $MXTRACE_MAIL_PASSWORD), and log lines on standard
+error. An alert that cannot be sent is retried with backoff, and kept.
+
 With --once it checks what is due (everything with --all), delivers the
 alerts that are due, and exits: for cron. The exit status is 0 when every
 result was stored, whatever was found (the findings are in the results and
 their alerts), and 3 when the database failed.`,
-		Example: `  mxtrace watch run
+		Example: `  MXTRACE_WEBHOOK_SECRET=... mxtrace watch run --mail-server smtp.example.org:587 --mail-from mxtrace@example.org
   mxtrace watch run --once
   mxtrace --zone examples/example.zone watch run --once --all`,
 		Args: cobra.NoArgs,
@@ -380,7 +390,7 @@ their alerts), and 3 when the database failed.`,
 			case lease != 0 && lease <= g.timeout:
 				return usageError("--lease %v: want longer than --timeout %v (a check must end within its lease)", lease, g.timeout)
 			}
-			return g.watchRun(cmd, *db, once, all, concurrency, grace, lease)
+			return g.watchRun(cmd, *db, once, all, concurrency, grace, lease, &ao)
 		},
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "check what is due, deliver the due alerts, and exit")
@@ -388,13 +398,23 @@ their alerts), and 3 when the database failed.`,
 	cmd.Flags().IntVar(&concurrency, "concurrency", watch.DefaultConcurrency, "domains checked at once")
 	cmd.Flags().DurationVar(&grace, "grace", watch.DefaultGrace, "on SIGTERM, time the checks in flight have to finish")
 	cmd.Flags().DurationVar(&lease, "lease", 0, "how long a worker holds a domain it checks; past it, another worker takes the domain over (default twice --timeout plus a minute)")
+	ao.flags(cmd.Flags())
 	return cmd
 }
 
 // watchRun wires the runner exactly as check wires its audit (the same
 // flags give the same audit), and runs it.
-func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, concurrency int, grace, lease time.Duration) error {
-	core, roots, err := g.smtpCore()
+func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, concurrency int, grace, lease time.Duration, ao *alertOptions) error {
+	// Every flag is checked before the DNS core or the database is set up.
+	roots, err := g.rootCAs()
+	if err != nil {
+		return err
+	}
+	deliverer, err := g.deliverer(ao, roots)
+	if err != nil {
+		return err
+	}
+	core, err := g.dns()
 	if err != nil {
 		return err
 	}
@@ -420,9 +440,12 @@ func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, concur
 		return err
 	}
 	defer s.Close()
+	deliverer.Store, deliverer.Log = s, g.logger
 	r := &watch.Runner{
 		Store:       s,
 		Auditor:     a,
+		Policy:      (&watch.AlertPolicy{Store: s, Remind: ao.remind, BaseURL: ao.baseURL}).Alerts,
+		Deliverer:   deliverer,
 		Logger:      g.logger,
 		Concurrency: concurrency,
 		Timeout:     g.timeout,
@@ -445,12 +468,97 @@ func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, concur
 	if err != nil {
 		return storeFailed(err)
 	}
+	// The alerts due now, these checks' among them: a batch at a time,
+	// until a batch is not full.
+	for ctx.Err() == nil {
+		n, err := deliverer.Drain(ctx)
+		if err != nil {
+			return storeFailed(err)
+		}
+		if n < watch.DefaultDeliverBatch {
+			break
+		}
+	}
 	for _, c := range checked {
 		if c.Err != nil && !errors.Is(c.Err, store.ErrLeaseLost) && !errors.Is(c.Err, watch.ErrAbandoned) {
 			return storeFailed(c.Err)
 		}
 	}
 	return nil
+}
+
+// alertOptions are watch run's flags for sending alerts.
+type alertOptions struct {
+	webhookSecretFile string
+	mailServer        string
+	mailFrom          string
+	mailUser          string
+	mailPasswordFile  string
+	mailPlaintext     bool
+	remind            time.Duration
+	baseURL           string
+}
+
+// Environment variables holding the alert secrets when no file is given:
+// a secret on the command line would show in every process list.
+const (
+	envWebhookSecret = "MXTRACE_WEBHOOK_SECRET"
+	envMailPassword  = "MXTRACE_MAIL_PASSWORD"
+)
+
+func (o *alertOptions) flags(f *pflag.FlagSet) {
+	f.StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "sign webhook alerts with the secret in `FILE` (default: $"+envWebhookSecret+"; without a secret, webhook alerts fail)")
+	f.StringVar(&o.mailServer, "mail-server", "", "send e-mail alerts through the submission server `HOST:PORT` (STARTTLS required; usually port 587)")
+	f.StringVar(&o.mailFrom, "mail-from", "", "the sender `ADDRESS` of e-mail alerts")
+	f.StringVar(&o.mailUser, "mail-user", "", "log in to the submission server as `USER` (AUTH PLAIN, inside TLS)")
+	f.StringVar(&o.mailPasswordFile, "mail-password-file", "", "the submission password is in `FILE` (default: $"+envMailPassword+")")
+	f.BoolVar(&o.mailPlaintext, "mail-plaintext", false, "no STARTTLS: only for a submission server on loopback, without --mail-user (a test sink)")
+	f.DurationVar(&o.remind, "remind", watch.DefaultRemind, "alert again about an error that lasts this long")
+	f.StringVar(&o.baseURL, "base-url", "", "link each alert to the domain's page on the mxtrace serve site at `URL`")
+}
+
+// deliverer is the alert Deliverer the flags ask for: a webhook sender
+// when a secret is given, an e-mail sender when a server is; alerts to a
+// target with no sender fail and are kept with that error.
+func (g *globals) deliverer(o *alertOptions, roots *x509.CertPool) (*watch.Deliverer, error) {
+	d := &watch.Deliverer{Grace: watch.DefaultDeliverGrace}
+	secret, err := watch.LoadSecret(envWebhookSecret, o.webhookSecretFile)
+	if err != nil {
+		return nil, usageError("--webhook-secret-file: %w", err)
+	}
+	if secret != "" {
+		d.Webhook = &watch.Webhook{Secret: []byte(secret), Dialer: g.dialer(), RootCAs: roots}
+	}
+	if o.remind == 0 {
+		return nil, usageError("--remind 0: want a period (a negative one: never remind)")
+	}
+	if o.baseURL != "" {
+		if u, err := url.Parse(o.baseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, usageError("--base-url %q: want an http:// or https:// URL", o.baseURL)
+		}
+	}
+	if o.mailServer == "" {
+		if o.mailFrom != "" || o.mailUser != "" || o.mailPasswordFile != "" || o.mailPlaintext {
+			return nil, usageError("--mail-from, --mail-user, --mail-password-file and --mail-plaintext need --mail-server")
+		}
+		return d, nil
+	}
+	if _, _, err := net.SplitHostPort(o.mailServer); err != nil {
+		return nil, usageError("--mail-server %q: want HOST:PORT, such as smtp.example.org:587", o.mailServer)
+	}
+	if _, err := watch.ParseTarget("mailto:" + o.mailFrom); err != nil {
+		return nil, usageError("--mail-from %q: want one e-mail address", o.mailFrom)
+	}
+	password, err := watch.LoadSecret(envMailPassword, o.mailPasswordFile)
+	if err != nil {
+		return nil, usageError("--mail-password-file: %w", err)
+	}
+	if o.mailPlaintext && o.mailUser != "" {
+		return nil, usageError("--mail-plaintext with --mail-user would send the password in clear")
+	}
+	d.Mailer = &watch.Mailer{Server: o.mailServer, From: o.mailFrom, Username: o.mailUser, Password: password,
+		RootCAs: roots, Plaintext: o.mailPlaintext, Dialer: g.dialer()}
+	return d, nil
 }
 
 // checkedJSON is one checked watch in watch run --once --json.

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,13 +16,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/internal/peers"
+	"github.com/mxtrace/mxtrace/internal/smtptest"
+	"github.com/mxtrace/mxtrace/internal/testpki"
 	"github.com/mxtrace/mxtrace/store"
+	"github.com/mxtrace/mxtrace/watch"
 )
 
 // shopZone is shop.example as it starts: two exchanges, SPF, and a DMARC
@@ -135,7 +142,8 @@ func TestWatchScenario(t *testing.T) {
 		t.Fatalf("second run --json: %v", objs)
 	}
 	shop := objs[1]
-	if shop["domain"] != "shop.example" || shop["temporary"] != false || shop["result_id"] == nil {
+	// Two changes, each alerted to the watch's one target.
+	if shop["domain"] != "shop.example" || shop["temporary"] != false || shop["result_id"] == nil || shop["alerts"] != 2.0 {
 		t.Errorf("second run, shop.example: %v", shop)
 	}
 	kinds := changeKinds(shop["changes"])
@@ -259,6 +267,14 @@ func TestWatchUsage(t *testing.T) {
 		{[]string{"watch", "add", "a.example", "--alert", "mailto:a@b.example?cc=c@d.example"}, "--alert"},
 		{[]string{"watch", "add", "a.example", "--alert", "https://user:pw@hooks.example/"}, "--alert"},
 		{[]string{"watch", "run", "--all"}, "--all needs --once"},
+		{[]string{"watch", "run", "--once", "--lease", "10s"}, "--lease 10s: want longer than --timeout 20s"},
+		{[]string{"watch", "run", "--once", "--mail-from", "a@b.example"}, "need --mail-server"},
+		{[]string{"watch", "run", "--once", "--mail-server", "smtp.example"}, "want HOST:PORT"},
+		{[]string{"watch", "run", "--once", "--mail-server", "127.0.0.1:25", "--mail-from", "nobody"}, "--mail-from \"nobody\""},
+		{[]string{"watch", "run", "--once", "--mail-server", "127.0.0.1:25", "--mail-from", "a@b.example", "--mail-user", "u", "--mail-plaintext"}, "in clear"},
+		{[]string{"watch", "run", "--once", "--remind", "0s"}, "--remind 0"},
+		{[]string{"watch", "run", "--once", "--base-url", "ftp://x"}, "--base-url"},
+		{[]string{"watch", "run", "--once", "--webhook-secret-file", "/nonexistent/secret"}, "--webhook-secret-file"},
 		{[]string{"watch", "run", "--once", "--concurrency", "0"}, "--concurrency 0"},
 		{[]string{"history", "a.example", "--since", "yesterday"}, "--since \"yesterday\""},
 		{[]string{"diff"}, "accepts 1 arg"},
@@ -677,5 +693,79 @@ func BenchmarkHistoryDiff(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestWatchAlerts: watch run sends the alerts of a change to a webhook
+// (signed) and through a submission server (STARTTLS), one per change
+// and target, each once; an unchanged domain and a run without change
+// send nothing.
+func TestWatchAlerts(t *testing.T) {
+	e := newWatchEnv(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var hooks []map[string]any
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := watch.Verify([]byte("s3cret"), r.Header, body, time.Now(), 0); err != nil {
+			t.Errorf("webhook: %v", err)
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var n map[string]any
+		if err := json.Unmarshal(body, &n); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		mu.Lock()
+		hooks = append(hooks, n)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	received := func() []map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(hooks)
+	}
+	ca := testpki.NewCA(t, "mxtrace test CA")
+	leaf := ca.Leaf(t, testpki.LeafOptions{Names: []string{"127.0.0.1"}})
+	sink := smtptest.Start(t, smtptest.Options{TLS: &tls.Config{Certificates: []tls.Certificate{leaf}}})
+
+	e.run(t, exitOK, "watch", "add", "shop.example", "blog.example", "--alert", hook.URL+"/hook", "--alert", "mailto:ops@shop.example")
+	runArgs := []string{"watch", "run", "--once", "--all", "--webhook-secret-file", secret, "--ca", ca.WriteCertFile(t),
+		"--mail-server", sink.Addr().String(), "--mail-from", "mxtrace@shop.example"}
+	e.run(t, exitOK, runArgs...)
+	if len(received()) != 0 || len(sink.Messages()) != 0 {
+		t.Fatalf("the first checks, with no error, alerted: %v, %d messages", received(), len(sink.Messages()))
+	}
+	e.setZone(t, shopZoneLater)
+	e.run(t, exitOK, runArgs...)
+	var kinds []string
+	for _, n := range received() {
+		if n["domain"] != "shop.example" || n["kind"] != "change" {
+			t.Errorf("webhook got %v", n)
+			continue
+		}
+		kinds = append(kinds, changeKinds(n["changes"])...)
+	}
+	slices.Sort(kinds)
+	if !slices.Equal(kinds, []string{"dmarc-weakened", "exchange-removed"}) {
+		t.Errorf("webhook got the changes %v, want dmarc-weakened and exchange-removed, one each", kinds)
+	}
+	msgs := sink.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("the sink got %d messages, want 2", len(msgs))
+	}
+	for _, m := range msgs {
+		if !m.TLS || m.From != "mxtrace@shop.example" || !slices.Equal(m.To, []string{"ops@shop.example"}) || !strings.Contains(string(m.Data), "shop.example") {
+			t.Errorf("message: TLS %v, from %q to %q:\n%s", m.TLS, m.From, m.To, m.Data)
+		}
+	}
+	// Nothing changed: nothing more is sent.
+	e.run(t, exitOK, runArgs...)
+	if len(received()) != 2 || len(sink.Messages()) != 2 {
+		t.Errorf("a run without change sent more: %d webhooks, %d messages", len(received()), len(sink.Messages()))
 	}
 }
