@@ -99,6 +99,8 @@ type ScanWriter struct {
 	in   chan ScanResult
 	done chan struct{}
 
+	full *sql.Stmt // the INSERT of a full batch, prepared at the first
+
 	mu     sync.Mutex
 	err    error // the first failure; nothing more is stored after it
 	closed bool
@@ -195,6 +197,9 @@ func (w *ScanWriter) run() {
 		case r, ok := <-w.in:
 			if !ok {
 				commit()
+				if w.full != nil {
+					w.full.Close()
+				}
 				return
 			}
 			batch = append(batch, r)
@@ -212,20 +217,33 @@ func (w *ScanWriter) run() {
 
 const scanResultColumns = 5
 
-// commit stores batch and adds it to the scan's counts, in one
-// transaction: one multi-row INSERT (on both engines far cheaper than a
-// statement per row).
-func (w *ScanWriter) commit(batch []ScanResult) error {
+// insertText is the multi-row INSERT of n results. SQLite gets anonymous
+// parameters (?): it looks each numbered one ($N) up by name in a list, so
+// a statement of thousands of them spends most of its time there.
+func (w *ScanWriter) insertText(n int) string {
 	var q strings.Builder
 	q.WriteString(`INSERT INTO scan_results (scan_id, domain, status, line, facts) VALUES `)
-	args := make([]any, 0, len(batch)*scanResultColumns)
-	var errs int64
-	for i, r := range batch {
+	for i := range n {
 		if i > 0 {
 			q.WriteByte(',')
 		}
-		n := i * scanResultColumns
-		fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5)
+		if w.s.d.name == sqliteDialect.name {
+			q.WriteString("(?,?,?,?,?)")
+			continue
+		}
+		k := i * scanResultColumns
+		fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d)", k+1, k+2, k+3, k+4, k+5)
+	}
+	return q.String()
+}
+
+// commit stores batch and adds it to the scan's counts, in one
+// transaction: one multi-row INSERT (on both engines far cheaper than a
+// statement per row), prepared once for the full batches.
+func (w *ScanWriter) commit(batch []ScanResult) error {
+	args := make([]any, 0, len(batch)*scanResultColumns)
+	var errs int64
+	for _, r := range batch {
 		var facts any
 		if len(r.Facts) > 0 {
 			facts = r.Facts
@@ -235,11 +253,24 @@ func (w *ScanWriter) commit(batch []ScanResult) error {
 			errs++
 		}
 	}
+	if len(batch) == ScanBatchSize && w.full == nil {
+		stmt, err := w.s.db.PrepareContext(w.ctx, w.insertText(ScanBatchSize))
+		if err != nil {
+			return fmt.Errorf("store: scan %d: %w", w.info.ID, err)
+		}
+		w.full = stmt
+	}
 	err := w.s.inTx(w.ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(w.ctx, q.String(), args...); err != nil {
+		var err error
+		if len(batch) == ScanBatchSize {
+			_, err = tx.StmtContext(w.ctx, w.full).ExecContext(w.ctx, args...)
+		} else {
+			_, err = tx.ExecContext(w.ctx, w.insertText(len(batch)), args...)
+		}
+		if err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(w.ctx, `UPDATE scans SET results = results + $1, errors = errors + $2 WHERE id = $3`,
+		_, err = tx.ExecContext(w.ctx, `UPDATE scans SET results = results + $1, errors = errors + $2 WHERE id = $3`,
 			int64(len(batch)), errs, w.info.ID)
 		return err
 	})
