@@ -108,6 +108,14 @@ type Config struct {
 	// terminal); Total, when set, counts the entries for it.
 	Progress io.Writer
 	Total    func(context.Context) (int64, error)
+	// Written, when set, is called by the one writer after each line it
+	// wrote: the entry, the value the line encodes (a *route.Plan, a
+	// *check.Report or an *ErrorRecord) and the line itself (JSON, or CSV
+	// with FormatCSV). scan --db stores the lines with it. It holds the
+	// writer up while it runs, so a slow Written slows the scan rather
+	// than letting lines pile up; an error from it stops the run like an
+	// output error.
+	Written func(it Item, value any, line []byte) error
 
 	Logger *slog.Logger // nil: silent
 }
@@ -387,6 +395,13 @@ func (r *runner) write(w *writer, results <-chan *outcome, window <-chan struct{
 			werr = fmt.Errorf("scan: writing the output: %w", err)
 			r.cancel(werr)
 			return
+		}
+		if r.cfg.Written != nil {
+			if err := r.cfg.Written(o.item, o.value, o.line); err != nil {
+				werr = fmt.Errorf("scan: %w", err)
+				r.cancel(werr)
+				return
+			}
 		}
 		r.sum.add(o)
 		if r.prog != nil {
