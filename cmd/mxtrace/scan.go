@@ -44,6 +44,7 @@ type scanOptions struct {
 	selectors, lists              []string
 	noDNSBL                       bool
 	batch                         bool
+	db                            string
 }
 
 func scanCommand(g *globals) *cobra.Command {
@@ -120,6 +121,7 @@ answer). See docs/scan.md.`,
 	f.StringSliceVar(&o.selectors, "dkim-selector", nil, "with --mode check: also probe this DKIM `SELECTOR` (repeatable)")
 	f.StringSliceVar(&o.lists, "dnsbl", nil, "with --mode check: query this DNS blacklist `ZONE` instead of the defaults (repeatable)")
 	f.BoolVar(&o.noDNSBL, "no-dnsbl", false, "with --mode check: do not query DNS blacklists")
+	addScanDB(g, cmd, o)
 	f.BoolVar(&o.batch, "sched-batch", true, "run as a batch job (Linux SCHED_BATCH): yield the CPU to a resolver or server on the same machine rather than preempt it")
 	return cmd
 }
@@ -155,6 +157,9 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		return usageError("--resume needs --output FILE: it continues that file")
 	case o.smtp && o.mode != "check":
 		return usageError("--smtp goes with --mode check")
+	case o.resume && o.db != "":
+		// The stored scan would lack the lines of the run it continues.
+		return usageError("--db does not go with --resume: store a whole scan")
 	}
 	input, err := o.input(args, cfg.Shard, g.stdin)
 	if err != nil {
@@ -213,7 +218,14 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		}
 		defer restore()
 	}
+	endDB, err := g.scanDB(ctx, o, &cfg, input.describe(cfg.Shard))
+	if err != nil {
+		return err
+	}
 	sum, err := scan.Run(ctx, input.source(r), out, cfg)
+	if dberr := endDB(err); dberr != nil && err == nil {
+		err = dberr
+	}
 	if sum != nil {
 		sum.DNS = dnsCounts()
 		sum.WriteText(g.stderr)
@@ -335,6 +347,14 @@ func (o *scanOptions) input(args []string, shard scan.Shard, stdin io.Reader) (*
 		}
 	}
 	return in, nil
+}
+
+// describe names the input for a stored scan.
+func (in *scanInput) describe(shard scan.Shard) string {
+	if shard != (scan.Shard{}) {
+		return fmt.Sprintf("%s (shard %d/%d)", in.path, shard.Index, shard.Count)
+	}
+	return in.path
 }
 
 // open opens the input.

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mxtrace/mxtrace/internal/peers"
+)
+
+// TestScanDB: scan --db stores a scan of a zone while printing what scan
+// prints without it; after the zone changed a second scan is stored, and
+// scan diff shows exactly the typed changes, on SQLite and PostgreSQL.
+func TestScanDB(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testScanDB(t, filepath.Join(t.TempDir(), "scans.db")) })
+	t.Run("postgres", func(t *testing.T) { testScanDB(t, peers.StartPostgres(t).NewDatabase(t)) })
+}
+
+var elapsedMS = regexp.MustCompile(`"elapsed_ms":\d+`)
+
+func testScanDB(t *testing.T, db string) {
+	e := newWatchEnv(t)
+	e.db = db
+	dir := t.TempDir()
+	list := filepath.Join(dir, "list.txt")
+	if err := os.WriteFile(list, []byte("shop.example\nblog.example\ngone.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plain := e.runNoDB(t, exitOK, "scan", list)
+	stored := e.run(t, exitOK, "scan", list)
+	if elapsedMS.ReplaceAllString(stored, "") != elapsedMS.ReplaceAllString(plain, "") {
+		t.Errorf("scan --db printed\n%s\nscan without it\n%s", stored, plain)
+	}
+	e.run(t, exitOK, "scan", "--mode", "check", list)
+
+	e.setZone(t, shopZoneLater)
+	if err := os.WriteFile(list, []byte("shop.example\nblog.example\nnew.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, exitOK, "scan", list)
+	e.run(t, exitOK, "scan", "--mode", "check", list)
+
+	out := e.run(t, exitOK, "scan", "list", "--json")
+	scans := jsonArray(t, out)
+	if len(scans) != 4 {
+		t.Fatalf("scan list: %s", out)
+	}
+	for i, s := range scans {
+		if s["results"] != 3.0 || s["finished"] == nil || s["mode"] != []string{"route", "check"}[i%2] {
+			t.Errorf("scan %d: %v", i+1, s)
+		}
+	}
+
+	type kinds struct{ domain, kinds string }
+	diff := func(want int, a, b string) []kinds {
+		lines := jsonLines(t, e.run(t, want, "scan", "diff", "--json", a, b))
+		var got []kinds
+		for _, l := range lines[:len(lines)-1] {
+			var ks []string
+			for _, c := range asSlice(l["changes"]) {
+				c := c.(map[string]any)
+				ks = append(ks, c["kind"].(string)+" "+c["subject"].(string))
+			}
+			if o, ok := l["only"].(string); ok {
+				ks = append(ks, "only "+o)
+			}
+			got = append(got, kinds{l["domain"].(string), strings.Join(ks, ", ")})
+		}
+		if _, ok := lines[len(lines)-1]["summary"]; !ok {
+			t.Errorf("scan diff %s %s: the last line is not the summary: %v", a, b, lines[len(lines)-1])
+		}
+		return got
+	}
+	if got, want := diff(exitOK, "1", "3"), []kinds{
+		{"gone.example", "only old"},
+		{"new.example", "only new"},
+		{"shop.example", "exchange-removed mx2.shop.example"},
+	}; !slices.Equal(got, want) {
+		t.Errorf("route scans: %v\nwant %v", got, want)
+	}
+	if got, want := diff(exitFindings, "2", "4") /* dmarc-weakened is an error */, []kinds{
+		{"gone.example", "only old"},
+		{"new.example", "only new"},
+		{"shop.example", "exchange-removed mx2.shop.example, dmarc-weakened _dmarc.shop.example"},
+	}; !slices.Equal(got, want) {
+		t.Errorf("check scans: %v\nwant %v", got, want)
+	}
+
+	out = e.run(t, exitOK, "scan", "diff", "1", "3")
+	for _, want := range []string{
+		"shop.example  1 change (ok to ok)\n  warning  exchange-removed  mx2.shop.example",
+		"gone.example  only in scan 1",
+		"scan 1: 3 domains, scan 3: 3 domains; 2 in both: 1 changed, 0 not compared; 1 only in scan 1, 1 only in scan 3\n  exchange-removed         1 domain\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scan diff 1 3 lacks %q:\n%s", want, out)
+		}
+	}
+	if _, _, errOut := mxtrace(t, "scan", "diff", "--db", e.db, "1", "9"); !strings.Contains(errOut, "scan 9") {
+		t.Errorf("scan diff of an unknown scan: %s", errOut)
+	}
+}
+
+// runNoDB runs a command line with --zone only.
+func (e *watchEnv) runNoDB(t *testing.T, want int, args ...string) string {
+	t.Helper()
+	code, out, errOut := mxtrace(t, append([]string{"--zone", e.zone}, args...)...)
+	if code != want {
+		t.Fatalf("mxtrace %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+	}
+	return out
+}
+
+func jsonArray(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var v []map[string]any
+	if err := jsonUnmarshal(out, &v); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return v
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
