@@ -420,7 +420,7 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // minSleep keeps the daemon from spinning on a watch that is due but
-// leased to another worker.
+// leased to another worker (unless Poll is shorter).
 const minSleep = time.Second
 
 // sleep is how long the daemon waits before it claims again: until the
@@ -439,7 +439,7 @@ func (r *Runner) sleep(ctx context.Context) time.Duration {
 	for _, w := range ws {
 		d = min(d, w.NextRun.Sub(now))
 	}
-	return max(d, minSleep)
+	return max(d, min(minSleep, poll))
 }
 
 func (r *Runner) now() time.Time {

@@ -320,3 +320,51 @@ func TestRunPolicy(t *testing.T) {
 		t.Errorf("queued alerts: %+v, %v", alerts, err)
 	}
 }
+
+// fakeDeliverer counts its runs and returns when its context ends.
+type fakeDeliverer struct{ started, stopped atomic.Int32 }
+
+func (d *fakeDeliverer) Run(ctx context.Context) error {
+	d.started.Add(1)
+	<-ctx.Done()
+	d.stopped.Add(1)
+	return nil
+}
+
+// TestRun: the daemon checks a watch again each time it is due, runs the
+// deliverer beside the checks, and returns nil with both stopped when its
+// context ends.
+func TestRun(t *testing.T) {
+	res := newTestResolver(t, shopZone)
+	s := openStore(t)
+	addWatches(t, s, 1500*time.Millisecond, "shop.example")
+	d := &fakeDeliverer{}
+	r := &Runner{Store: s, Auditor: auditor(res), Worker: "w", Poll: 100 * time.Millisecond, Deliverer: d}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for res.mxCount("shop.example") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("checked %d times in 20s, want 3 (every 1.5s)", res.mxCount("shop.example"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if d.started.Load() != 1 || d.stopped.Load() != 1 {
+		t.Errorf("the deliverer started %d and stopped %d times, want 1", d.started.Load(), d.stopped.Load())
+	}
+	rs, err := s.Results(t.Context(), "shop.example", time.Time{}, 0)
+	if err != nil || len(rs) < 3 {
+		t.Fatalf("%d results, %v", len(rs), err)
+	}
+	// Never before it was due: a period apart, to the jitter's zero.
+	for i := 0; i+1 < len(rs); i++ {
+		if gap := rs[i].At.Sub(rs[i+1].At); gap < 1500*time.Millisecond {
+			t.Errorf("checked %v after the check before, within its period", gap)
+		}
+	}
+}
