@@ -100,6 +100,9 @@ func Decide(in PolicyInput) []Notice {
 		since = inc.Since
 	}
 	notice := func(kind AlertKind, changes []NoticeChange) Notice {
+		if changes == nil {
+			changes = []NoticeChange{} // "changes":[] for receivers, never null
+		}
 		return Notice{Schema: NoticeSchema, Kind: kind, Domain: in.Domain, At: cur.At, Status: cur.Status, Changes: changes}
 	}
 	var out []Notice

@@ -116,8 +116,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 }
 
 // Drain takes the alerts due now, once, sends them Concurrency at a time,
-// and returns how many it took (for `watch run --once`). After ctx ends it
-// takes nothing more and gives the sends in flight Grace to finish.
+// and returns how many it took (for `watch run --once`). When ctx ends it
+// gives the alerts it has taken Grace to be sent and marked; any still
+// waiting then are due again when their lease ends.
 func (d *Deliverer) Drain(ctx context.Context) (int, error) {
 	alerts, err := d.Store.DueAlerts(ctx, d.now(), d.batch(), d.lease())
 	if err != nil {
@@ -135,9 +136,11 @@ func (d *Deliverer) Drain(ctx context.Context) (int, error) {
 	sem := make(chan struct{}, d.concurrency())
 	var wg sync.WaitGroup
 	for _, a := range alerts {
+		// Alerts already taken are still sent after a stop, within Grace:
+		// left alone they would wait for their lease to end.
 		select {
 		case sem <- struct{}{}:
-		case <-ctx.Done():
+		case <-sctx.Done():
 			// Not sent: due again when its lease ends.
 			continue
 		}
