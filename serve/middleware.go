@@ -70,6 +70,8 @@ func (s *Server) policyOf(pattern string) policy {
 	case "/api/v1/check/{domain}", "/api/v1/check/{domain}/events", "/api/v1/probe/{domain}",
 		"/d/{domain}", "/d/{domain}/events":
 		p.expensive = true
+	case "/api/v1/watches", "/watches", "/watches/remove":
+		p.body = maxWatchBody
 	case "/api/v1/scan":
 		p.expensive = true
 		p.body = cmp.Or(s.cfg.MaxScanBytes, DefaultMaxScanBytes)

@@ -84,11 +84,16 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 type pageData struct {
 	Title, SkipTo string
 	HeaderSearch  bool
+	// WatchLink: the header links to /watches (the server has a store).
+	WatchLink bool
 	// The report page's domain, for its heading and links.
 	Domain, Unicode, JSON, Events, Timeout string
 	// The error page's heading, the input and what is wrong with it;
 	// Retry says when to come back (a status page: 429, 503).
 	Heading, Query, Error, Retry string
+	// History is the report page's timeline section: nil when the
+	// server has no store or the domain no stored result.
+	History *timelineView
 }
 
 // statusMark is the symbol beside a status, so colour is never the only
@@ -159,7 +164,7 @@ func writeHTML(w http.ResponseWriter, status int, page []byte) {
 
 // pageHome is the search page.
 func (s *Server) pageHome(w http.ResponseWriter, r *http.Request) {
-	s.render(w, http.StatusOK, pageData{Title: "mxtrace: where does a domain's mail go?", SkipTo: "the search"}, "home")
+	s.render(w, http.StatusOK, pageData{Title: "mxtrace: where does a domain's mail go?", SkipTo: "the search", WatchLink: s.cfg.Store != nil}, "home")
 }
 
 // pageSearch is where the search form goes (GET /d?domain=): a valid
@@ -196,7 +201,7 @@ func (s *Server) pageNotFound(w http.ResponseWriter, r *http.Request) {
 // pageInvalid answers 400 with the error page for input.
 func (s *Server) pageInvalid(w http.ResponseWriter, input string, err error) {
 	s.render(w, http.StatusBadRequest, pageData{
-		Title: "Not a domain name · mxtrace", SkipTo: "the search",
+		Title: "Not a domain name · mxtrace", SkipTo: "the search", WatchLink: s.cfg.Store != nil,
 		Heading: "That is not a domain name", Query: input, Error: err.Error(),
 	}, "error-page")
 }
@@ -218,6 +223,7 @@ func (s *Server) pageDomain(w http.ResponseWriter, r *http.Request) {
 	data := pageData{
 		Title: name.Unicode() + " · mxtrace", SkipTo: "the report", HeaderSearch: true,
 		Domain: name.String(), JSON: "/api/v1/check/" + name.String(), Events: reportURL(name) + "/events",
+		WatchLink: s.cfg.Store != nil, History: s.timeline(r.Context(), name.String()),
 	}
 	if u := name.Unicode(); u != name.String() {
 		data.Unicode = u
@@ -275,6 +281,11 @@ func (s *Server) writeReport(w io.Writer, name dnsname.Name, rep *check.Report, 
 	}
 	if err := pages.ExecuteTemplate(w, "report", newReportView(name, rep, checkErr)); err != nil {
 		return err
+	}
+	if h := data.History.withReport(rep); h != nil {
+		if err := pages.ExecuteTemplate(w, "history", h); err != nil {
+			return err
+		}
 	}
 	return pages.ExecuteTemplate(w, "bottom", data)
 }

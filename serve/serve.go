@@ -27,6 +27,7 @@ import (
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/spf"
+	"github.com/mxtrace/mxtrace/store"
 )
 
 // Config is what a Server is built from: the engine, wired by the caller
@@ -65,6 +66,16 @@ type Config struct {
 	// HeaderTimeout bounds the reading of a request's headers, against
 	// clients that send them a byte at a time (slowloris). Zero: 5 seconds.
 	HeaderTimeout time.Duration
+
+	// Store is the database of mxtrace watch; with it the server shows
+	// each domain's history (GET /api/v1/history/{domain}, the timeline
+	// on the report page) and the watched domains (/watches). nil: no
+	// watch features, and their routes answer 404.
+	Store store.Store
+	// AdminToken is the bearer token that adding and removing watches
+	// needs (RFC 6750 §2.1); "" turns both off (403). Reading never needs
+	// it.
+	AdminToken string
 
 	Logger *slog.Logger // nil: silent
 }
@@ -140,11 +151,18 @@ func (s *Server) endpoints() []endpoint {
 		{"GET", "/api/v1/probe/{domain}", true, http.HandlerFunc(s.apiProbe)},
 		{"GET", "/api/v1/spf/{domain}", true, http.HandlerFunc(s.apiSPF)},
 		{"POST", "/api/v1/scan", true, http.HandlerFunc(s.apiScan)},
+		{"GET", "/api/v1/history/{domain}", true, http.HandlerFunc(s.apiHistory)},
+		{"GET", "/api/v1/watches", true, http.HandlerFunc(s.apiWatches)},
+		{"POST", "/api/v1/watches", true, http.HandlerFunc(s.apiAddWatch)},
+		{"DELETE", "/api/v1/watches/{domain}", true, http.HandlerFunc(s.apiRemoveWatch)},
 		{"GET", "/api/v1/openapi.json", true, http.HandlerFunc(s.apiOpenAPI)},
 		{"GET", "/{$}", false, http.HandlerFunc(s.pageHome)},
 		{"GET", "/d", false, http.HandlerFunc(s.pageSearch)},
 		{"GET", "/d/{domain}", false, http.HandlerFunc(s.pageDomain)},
 		{"GET", "/d/{domain}/events", false, http.HandlerFunc(s.pageEvents)},
+		{"GET", "/watches", false, http.HandlerFunc(s.pageWatches)},
+		{"POST", "/watches", false, http.HandlerFunc(s.formAddWatch)},
+		{"POST", "/watches/remove", false, http.HandlerFunc(s.formRemoveWatch)},
 		{"GET", "/static/", false, http.HandlerFunc(s.pageStatic)},
 		{"GET", "/healthz", false, http.HandlerFunc(s.healthz)},
 		{"GET", "/metrics", false, s.metrics.handler()},

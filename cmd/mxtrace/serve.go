@@ -19,6 +19,8 @@ import (
 	"github.com/mxtrace/mxtrace/resolve/stub"
 	"github.com/mxtrace/mxtrace/serve"
 	"github.com/mxtrace/mxtrace/spf"
+	"github.com/mxtrace/mxtrace/store"
+	"github.com/mxtrace/mxtrace/watch"
 )
 
 // serveCacheEntries bounds the DNS cache a server shares between all its
@@ -45,7 +47,19 @@ type serveOptions struct {
 	trustProxy     []string
 	maxScanDomains int
 	maxScanBytes   int64
+	db             string
+	adminToken     string
+	adminTokenFile string
 }
+
+// adminTokenEnv is the environment variable serve reads the admin token
+// from when neither --admin-token-file nor --admin-token is given.
+const adminTokenEnv = "MXTRACE_ADMIN_TOKEN"
+
+// minAdminToken is the shortest admin token serve takes: the token is the
+// one credential of a server open to strangers (who may guess at it within
+// the rate limit).
+const minAdminToken = 16
 
 func serveCommand(g *globals) *cobra.Command {
 	o := &serveOptions{}
@@ -71,10 +85,21 @@ request. With --zone and no --resolver it runs offline on the zone files.
 SIGINT or SIGTERM stops it: it stops accepting connections and lets the
 requests in flight finish (for up to 10s).
 
-Exit status: 0 stopped by a signal; 2 bad usage; 3 it could not listen.`,
+With --db (the database of mxtrace watch, the same DSN: a SQLite file, ""
+for the default one, or postgres://...) it also serves each watched domain's
+history: GET /api/v1/history/{domain}, a timeline on the report page, and
+/watches, the watched domains. Reading needs nothing; adding and removing a
+watch (POST /api/v1/watches, DELETE /api/v1/watches/{domain}, the forms on
+/watches) needs the admin token: --admin-token-file FILE, else the
+environment variable MXTRACE_ADMIN_TOKEN, else --admin-token (which shows in
+the process list). Without one, the list cannot be changed over HTTP.
+
+Exit status: 0 stopped by a signal; 2 bad usage; 3 it could not listen or
+open the database.`,
 		Example: `  mxtrace serve --zone examples/example.zone --zone examples/reverse.zone
   mxtrace serve --listen [::]:8025 --trust-proxy 127.0.0.1/32
-  mxtrace serve --resolver 127.0.0.1 --max-checks 8 --rate 0.5 --burst 5`,
+  mxtrace serve --resolver 127.0.0.1 --max-checks 8 --rate 0.5 --burst 5
+  mxtrace serve --db "" --admin-token-file /etc/mxtrace/admin-token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.serve(cmd, o)
@@ -90,6 +115,9 @@ Exit status: 0 stopped by a signal; 2 bad usage; 3 it could not listen.`,
 	f.StringSliceVar(&o.trustProxy, "trust-proxy", nil, "believe X-Forwarded-For from a reverse proxy in `CIDR` (repeatable)")
 	f.IntVar(&o.maxScanDomains, "max-scan-domains", 1000, "domains in one POST /api/v1/scan body, at most")
 	f.Int64Var(&o.maxScanBytes, "max-scan-bytes", 256<<10, "octets in one POST /api/v1/scan body, at most")
+	f.StringVar(&o.db, "db", "", "serve the history of mxtrace watch from this database: a SQLite `FILE` (\"\": "+store.DefaultPath()+"), or postgres://…")
+	f.StringVar(&o.adminTokenFile, "admin-token-file", "", "read the token that adding and removing watches needs from `FILE` (else $"+adminTokenEnv+")")
+	f.StringVar(&o.adminToken, "admin-token", "", "the `TOKEN` that adding and removing watches needs (shows in the process list: prefer --admin-token-file)")
 	return cmd
 }
 
@@ -108,6 +136,11 @@ func (g *globals) serve(cmd *cobra.Command, o *serveOptions) error {
 		return usageError("--max-scan-domains %d: want at least 1", o.maxScanDomains)
 	case o.maxScanBytes < 1:
 		return usageError("--max-scan-bytes %d: want at least 1", o.maxScanBytes)
+	}
+	useDB := cmd.Flags().Changed("db")
+	token, err := adminToken(o, useDB)
+	if err != nil {
+		return err
 	}
 	proxies, err := parsePrefixes(o.trustProxy)
 	if err != nil {
@@ -147,6 +180,13 @@ func (g *globals) serve(cmd *cobra.Command, o *serveOptions) error {
 		a.Probe = g.checkProber(roots, helo, "")
 	}
 	prober := g.checkProber(roots, helo, "")
+	var db store.Store
+	if useDB {
+		if db, err = openDB(cmd.Context(), o.db); err != nil {
+			return err
+		}
+		defer db.Close()
+	}
 	srv, err := serve.New(serve.Config{
 		Resolver: core.resolver,
 		Planner:  planner,
@@ -167,6 +207,8 @@ func (g *globals) serve(cmd *cobra.Command, o *serveOptions) error {
 		TrustProxy:     proxies,
 		MaxScanDomains: o.maxScanDomains,
 		MaxScanBytes:   o.maxScanBytes,
+		Store:          db,
+		AdminToken:     token,
 		Logger:         g.logger,
 	})
 	if err != nil {
@@ -180,7 +222,8 @@ func (g *globals) serve(cmd *cobra.Command, o *serveOptions) error {
 	// Kubernetes) stops a server with SIGTERM.
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 	defer stop()
-	g.logger.Info("serve: listening", "addr", "http://"+ln.Addr().String()+"/", "offline", core.offline, "allow_private", o.allowPrivate)
+	g.logger.Info("serve: listening", "addr", "http://"+ln.Addr().String()+"/", "offline", core.offline, "allow_private", o.allowPrivate,
+		"history", useDB, "admin", token != "")
 	if err := srv.Serve(ctx, ln, serveGrace); err != nil {
 		return &exitError{exitFailed, err}
 	}
@@ -207,4 +250,33 @@ func parsePrefixes(values []string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// adminToken is the token --admin-token-file, $MXTRACE_ADMIN_TOKEN or
+// --admin-token gives (in that order; a file and the flag at once is bad
+// usage), "" when none does. It needs --db, and is at least minAdminToken
+// characters long.
+func adminToken(o *serveOptions, useDB bool) (string, error) {
+	if o.adminTokenFile != "" && o.adminToken != "" {
+		return "", usageError("--admin-token-file and --admin-token: give one")
+	}
+	token := o.adminToken
+	if token == "" {
+		t, err := watch.LoadSecret(adminTokenEnv, o.adminTokenFile)
+		if err != nil {
+			return "", usageError("--admin-token-file: %v", err)
+		}
+		token = strings.TrimSpace(t)
+	}
+	switch {
+	case token == "":
+		return "", nil
+	case !useDB && o.adminToken == "" && o.adminTokenFile == "":
+		return "", nil // the environment's token, for a server without watches
+	case !useDB:
+		return "", usageError("an admin token without --db: there are no watches to change")
+	case len(token) < minAdminToken:
+		return "", usageError("the admin token has %d characters: want at least %d (such as: openssl rand -hex 16)", len(token), minAdminToken)
+	}
+	return token, nil
 }
