@@ -40,7 +40,8 @@ type timelineView struct {
 	Domain, JSON string
 	Checks       int
 	Cut          bool // older results were not read
-	Last         string
+	Last         string // as people read it
+	LastISO      string // RFC 3339, for <time>
 	LastStatus   string
 	Axis         template.HTML
 	Events       []eventView
@@ -85,7 +86,7 @@ func (s *Server) timeline(ctx context.Context, domain string) *timelineView {
 		return nil
 	}
 	v := &timelineView{Domain: domain, JSON: "/api/v1/history/" + domain, Checks: h.Checks, Cut: h.cut,
-		Last: timeText(h.latest.At), LastStatus: h.latest.Status}
+		Last: timeText(h.latest.At), LastISO: h.latest.At.UTC().Format(time.RFC3339), LastStatus: h.latest.Status}
 	oldest := h.latest.At
 	if n := len(h.Events); n > 0 {
 		oldest = h.Events[n-1].At
