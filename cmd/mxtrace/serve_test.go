@@ -235,3 +235,69 @@ func TestServeProbePolicy(t *testing.T) {
 		<-exit
 	}
 }
+
+// TestServeWatch: serve --db answers GET /api/v1/history with the object
+// mxtrace history --json prints from the same database, and adds a watch
+// with the token from --admin-token-file, which watch list then shows.
+func TestServeWatch(t *testing.T) {
+	e := newWatchEnv(t)
+	e.run(t, exitOK, "watch", "add", "shop.example")
+	e.run(t, exitOK, "watch", "run", "--once", "--all")
+	e.setZone(t, shopZoneLater)
+	e.run(t, exitOK, "watch", "run", "--once", "--all")
+	cli := e.run(t, exitOK, "history", "--json", "shop.example")
+
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	base, exit, stderr := startServe(t, ctx, "--zone", e.zone, "--db", e.db, "--admin-token-file", token)
+	status, got := getJSON(t, base+"api/v1/history/shop.example")
+	if diff := cmp.Diff(comparable(t, []byte(cli)), got); status != http.StatusOK || diff != "" {
+		t.Errorf("history: %d, the API differs from history --json (-cli +api):\n%s", status, diff)
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"api/v1/watches", strings.NewReader(`{"domain": "blog.example", "every": "2h"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer 0123456789abcdef0123")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("POST /api/v1/watches with the token: %d, want 201", resp.StatusCode)
+	}
+	if out := e.run(t, exitOK, "watch", "list"); !strings.Contains(out, "blog.example  2h") {
+		t.Errorf("watch list does not show the watch added over HTTP:\n%s", out)
+	}
+	cancel()
+	if code := <-exit; code != exitOK {
+		t.Errorf("serve exited with %d:\n%s", code, stderr)
+	}
+}
+
+// TestServeAdminTokenUsage: the admin token needs --db, one source, and
+// 16 characters.
+func TestServeAdminTokenUsage(t *testing.T) {
+	short := filepath.Join(t.TempDir(), "short")
+	os.WriteFile(short, []byte("short\n"), 0o600)
+	db := filepath.Join(t.TempDir(), "w.db")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--admin-token", "0123456789abcdef"}, "without --db"},
+		{[]string{"--db", db, "--admin-token", "0123456789abcdef", "--admin-token-file", short}, "give one"},
+		{[]string{"--db", db, "--admin-token-file", short}, "at least 16"},
+		{[]string{"--db", db, "--admin-token-file", filepath.Join(t.TempDir(), "missing")}, "--admin-token-file"},
+	} {
+		code, _, errOut := mxtrace(t, append([]string{"serve", "--zone", exampleZone}, tt.args...)...)
+		if code != exitUsage || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d %q, want 2 mentioning %q", tt.args, code, errOut, tt.want)
+		}
+	}
+}
