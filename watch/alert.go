@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -190,14 +191,8 @@ func parseWebhook(s string) (Target, error) {
 }
 
 func parsePort(p string) (int, error) {
-	n := 0
-	for _, c := range p {
-		if c < '0' || c > '9' || n > 65535 {
-			return 0, fmt.Errorf("port %q is not a number up to 65535", p)
-		}
-		n = n*10 + int(c-'0')
-	}
-	if n == 0 || n > 65535 {
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 {
 		return 0, fmt.Errorf("port %q is not a number from 1 to 65535", p)
 	}
 	return n, nil

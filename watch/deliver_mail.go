@@ -149,6 +149,8 @@ func (m *Mailer) submit(conn net.Conn, to string, msg []byte) error {
 		// is refused (ErrNoTLS) rather than sent the password in clear.
 		c, err = smtp.NewClientStartTLS(conn, cfg)
 		if err != nil {
+			// go-smtp says so with an unexported errors.New, its text
+			// the only way to tell it from a failed handshake.
 			if strings.Contains(err.Error(), "doesn't support STARTTLS") {
 				return permanent(fmt.Errorf("%w (%s)", ErrNoTLS, m.Server))
 			}
