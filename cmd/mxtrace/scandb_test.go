@@ -2,14 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mxtrace/mxtrace/internal/peers"
+	"github.com/mxtrace/mxtrace/store"
 )
 
 // TestScanDB: scan --db stores a scan of a zone while printing what scan
@@ -130,3 +134,68 @@ func asSlice(v any) []any {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// TestScanDBKilled: a scan --db killed with SIGKILL part way keeps every
+// committed batch, in input order the first lines of the list, and stays
+// unfinished, its count matching the stored lines.
+func TestScanDBKilled(t *testing.T) {
+	e := newWatchEnv(t)
+	list := filepath.Join(t.TempDir(), "list.txt")
+	var b strings.Builder
+	const n = 500_000
+	for i := range n {
+		fmt.Fprintf(&b, "d%07d.example\n", i)
+	}
+	if err := os.WriteFile(list, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, _ := startWatchRun(t, "--zone", e.zone, "scan", "--db", e.db, "-o", filepath.Join(t.TempDir(), "out.jsonl"), list)
+
+	s, err := store.Open(t.Context(), e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ss := s.(store.ScanStore)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		scans, err := ss.Scans(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(scans) == 1 && scans[0].Results >= 2*store.ScanBatchSize {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no batch committed in 30s: %v", scans)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	scans, err := ss.Scans(t.Context())
+	if err != nil || len(scans) != 1 {
+		t.Fatalf("scans %v, %v", scans, err)
+	}
+	sc := scans[0]
+	if !sc.Finished.IsZero() || sc.Results >= n {
+		t.Fatalf("scan %+v: want it unfinished, killed part way", sc)
+	}
+	i := int64(0)
+	for r, err := range ss.ScanResults(t.Context(), sc.ID) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("d%07d.example", i); r.Domain != want || r.Status != "nxdomain" {
+			t.Fatalf("stored line %d is %s (%s); want %s, nxdomain", i, r.Domain, r.Status, want)
+		}
+		i++
+	}
+	if i != sc.Results {
+		t.Errorf("%d lines stored; the scan counts %d", i, sc.Results)
+	}
+	t.Logf("killed after %d of %d lines committed", i, n)
+}
