@@ -24,6 +24,10 @@ import (
 const (
 	ScanBatchSize  = 500
 	ScanBatchDelay = 200 * time.Millisecond
+	// ScanBuffer results wait at most for their batch: four batches, so
+	// the scan fills the next ones while one is committed (an fsync on
+	// SQLite) instead of waiting for it.
+	ScanBuffer = 4 * ScanBatchSize
 )
 
 // ScanInfo describes one stored scan.
@@ -84,7 +88,7 @@ func (s *sqlStore) BeginScan(ctx context.Context, info ScanInfo) (*ScanWriter, e
 	// not cancelled with ctx: an interrupted scan (Ctrl-C cancels ctx)
 	// still commits what it wrote when it is closed.
 	w := &ScanWriter{s: s, ctx: context.WithoutCancel(ctx), info: info,
-		in: make(chan ScanResult, ScanBatchSize), done: make(chan struct{})}
+		in: make(chan ScanResult, ScanBuffer), done: make(chan struct{})}
 	go w.run()
 	return w, nil
 }
@@ -110,25 +114,16 @@ type ScanWriter struct {
 func (w *ScanWriter) ID() int64 { return w.info.ID }
 
 // Add queues r for the next batch. It blocks while the batches are behind
-// (the database is slower than the scan), so memory stays bounded. It
-// returns the error of an earlier batch, after which nothing more is
-// stored.
+// (the database is slower than the scan: ScanBuffer results wait), so
+// memory stays bounded. It returns the error of an earlier batch (the
+// database's, or a line or facts that are not JSON), after which nothing
+// more is stored.
 func (w *ScanWriter) Add(r ScanResult) error {
 	if err := w.failed(); err != nil {
 		return err
 	}
 	if r.Domain == "" || r.Status == "" {
 		return errors.New("store: a scan result without a domain or a status")
-	}
-	line, err := jsonArg("a scan's line", r.Line)
-	if err != nil {
-		return err
-	}
-	r.Line = line
-	if len(r.Facts) > 0 {
-		if r.Facts, err = jsonArg("a scan result's facts", r.Facts); err != nil {
-			return err
-		}
 	}
 	w.in <- r
 	return nil
@@ -244,11 +239,20 @@ func (w *ScanWriter) commit(batch []ScanResult) error {
 	args := make([]any, 0, len(batch)*scanResultColumns)
 	var errs int64
 	for _, r := range batch {
+		// Checked here, beside the scan rather than in its way: the
+		// scan's one writer calls Add.
+		line, err := jsonArg("the line of "+r.Domain, r.Line)
+		if err != nil {
+			return fmt.Errorf("store: scan %d: %w", w.info.ID, err)
+		}
 		var facts any
 		if len(r.Facts) > 0 {
+			if _, err := jsonArg("the facts of "+r.Domain, r.Facts); err != nil {
+				return fmt.Errorf("store: scan %d: %w", w.info.ID, err)
+			}
 			facts = r.Facts
 		}
-		args = append(args, w.info.ID, r.Domain, r.Status, r.Line, facts)
+		args = append(args, w.info.ID, r.Domain, r.Status, line, facts)
 		if r.Status == StatusError {
 			errs++
 		}

@@ -29,6 +29,7 @@ func TestScans(t *testing.T) {
 		{"InterruptedScanKeepsCommittedBatches", testScanInterrupted},
 		{"ResultsInDomainOrder", testScanResultsInDomainOrder},
 		{"BatchCommittedAfterDelay", testScanBatchDelay},
+		{"InvalidJSONRefused", testScanInvalidJSON},
 	}
 	run := func(t *testing.T, newDSN func(t *testing.T) string) {
 		for _, tt := range tests {
@@ -248,4 +249,27 @@ func postgresSize(tb testing.TB, dsn string) int64 {
 		tb.Fatal(err)
 	}
 	return n
+}
+
+// testScanInvalidJSON: a line that is not JSON is refused on both engines
+// alike (SQLite would store it): its batch is not stored, and Finish says
+// why.
+func testScanInvalidJSON(t *testing.T, s store.ScanStore) {
+	w, err := s.BeginScan(t.Context(), store.ScanInfo{Mode: "route", Input: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(scanResult(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(store.ScanResult{Domain: "bad.example", Status: "ok", Line: []byte(`{"domain":`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Finish(); err == nil || !strings.Contains(err.Error(), "bad.example is not valid JSON") {
+		t.Errorf("Finish = %v; want the line refused", err)
+	}
+	si, err := s.Scan(t.Context(), w.ID())
+	if err != nil || si.Results != 0 || !si.Finished.IsZero() {
+		t.Errorf("scan %+v, %v; want nothing stored, unfinished", si, err)
+	}
 }
