@@ -327,6 +327,15 @@ func TestBrowser(t *testing.T) {
 	// A check slower than pageWait: the page streams, and live.js fills
 	// it in from the event stream until the report arrives.
 	slow := startSite(t, newPageServer(t, slowResolver{exampleResolver(t), 150 * time.Millisecond}, 0))
+	// A server with a store: tiers.example has a history.
+	st := openStore(t)
+	histServer := historyServer(t, st, testToken)
+	now := time.Now().UTC()
+	old := snapshotOf(t, histServer, "tiers.example", now.Add(9*24*time.Hour+time.Hour))
+	record(t, st, now.Add(-48*time.Hour), old, nil, false)
+	record(t, st, now.Add(-24*time.Hour), without(old), old, false)
+	record(t, st, now.Add(-time.Hour), without(old), nil, true)
+	hist := startSite(t, histServer)
 	b := browser(t)
 
 	t.Run("canary", func(t *testing.T) {
@@ -419,6 +428,33 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("dark background %s", bg)
 		}
 		screenshot(t, ctx, "dark")
+		clean(t, seen)
+	})
+
+	t.Run("history", func(t *testing.T) {
+		// The timeline is drawn and listed, and the countdown shown,
+		// within the CSP; /watches is linked from the header.
+		ctx, seen := tab(t, b)
+		do(t, ctx, "report", chromedp.Navigate(hist.url+"/d/tiers.example"))
+		seesReport(t, ctx, "tiers.example", true)
+		do(t, ctx, "history", chromedp.WaitVisible(chromedp.CSS("#history svg.axis circle")))
+		if n := eval[int](t, ctx, "document.querySelectorAll('#history svg.axis circle').length"); n != 3 {
+			t.Errorf("%d marks on the axis, want 3", n)
+		}
+		if w := eval[int](t, ctx, "document.querySelector('#history svg.axis').getBoundingClientRect().width"); w < 300 {
+			t.Errorf("the axis is %d pixels wide", w)
+		}
+		if text := eval[string](t, ctx, "document.querySelector('#history').innerText"); !strings.Contains(text, "9 days left") || !strings.Contains(text, "exchange-removed") {
+			t.Errorf("the history section says:\n%s", text)
+		}
+		if c := eval[string](t, ctx, "getComputedStyle(document.querySelector('#history svg.axis circle.ax-warning')).fill"); c == "rgb(0, 0, 0)" || c == "" {
+			t.Errorf("a warning mark is filled %q: the style sheet does not reach the SVG", c)
+		}
+		screenshot(t, ctx, "history")
+		do(t, ctx, "watches", chromedp.Click(chromedp.CSS(`header a[href="/watches"]`)), chromedp.WaitVisible(chromedp.CSS("form.watch-form")))
+		if n := eval[int](t, ctx, "document.querySelectorAll('.watches tbody tr').length"); n != 0 {
+			t.Errorf("%d watches listed, want none", n)
+		}
 		clean(t, seen)
 	})
 

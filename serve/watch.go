@@ -87,8 +87,9 @@ type historyJSON struct {
 	Checks int            `json:"checks"`
 	Events []historyEvent `json:"events"`
 	More   bool           `json:"more,omitempty"`
-	// latest is the newest result read; hidden is the events left out.
-	latest *store.Result
+	// latest is the newest result read, good the newest that is not a
+	// temporary failure (nil: none); hidden is the events left out.
+	latest, good *store.Result
 	hidden int
 	cut    bool
 }
@@ -109,6 +110,9 @@ func (s *Server) readHistory(ctx context.Context, domain string, since time.Time
 		return h, nil
 	}
 	h.Checks, h.latest = len(results), &results[0]
+	if i := slices.IndexFunc(results, func(r store.Result) bool { return !r.Temporary }); i >= 0 {
+		h.good = &results[i]
+	}
 	from := since
 	if h.cut {
 		from = results[len(results)-1].At

@@ -359,6 +359,8 @@ func TestTimeline(t *testing.T) {
 	b := without(a)
 	record(t, st, now.Add(-48*time.Hour), a, nil, false)
 	record(t, st, now.Add(-24*time.Hour), b, a, false)
+	// The latest check failed: the countdown is from the one before.
+	record(t, st, now.Add(-time.Hour), b, nil, true)
 
 	res, body := get(t, s, "/d/tiers.example")
 	if res.StatusCode != 200 {
@@ -367,7 +369,7 @@ func TestTimeline(t *testing.T) {
 	cspSafe(t, "/d/tiers.example", body)
 	sec := body[strings.Index(body, `<section class="history"`):]
 	for _, want := range []string{
-		`<svg class="axis"`, `aria-label="2 events from`,
+		`<svg class="axis"`, `aria-label="3 events from`, "could not be checked",
 		`<ol class="timeline"`, "first check", "exchange-removed",
 		"mx1.tiers.example</strong> (192.0.2.10 and 2001:db8::10): 10 days left, ends " + now.Add(10*24*time.Hour+time.Hour).Format(time.DateOnly),
 		`class="cd-warning"`, `href="/api/v1/history/tiers.example"`,
@@ -376,8 +378,8 @@ func TestTimeline(t *testing.T) {
 			t.Errorf("the history section lacks %q", want)
 		}
 	}
-	if n := strings.Count(sec, "<circle "); n != 2 {
-		t.Errorf("%d marks on the axis, want 2", n)
+	if n := strings.Count(sec, "<circle "); n != 3 {
+		t.Errorf("%d marks on the axis, want 3", n)
 	}
 	if !strings.Contains(body, `href="/watches"`) {
 		t.Error("the header does not link to /watches")

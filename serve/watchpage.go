@@ -102,9 +102,9 @@ func (s *Server) timeline(ctx context.Context, domain string) *timelineView {
 		ev.MoreChanges = len(e.Changes) - len(ev.Changes)
 		v.Events = append(v.Events, ev)
 	}
-	// The certificates of the newest result, when it could be checked.
-	if !h.latest.Temporary {
-		v.certsFrom(h.latest.Facts, "the stored check of "+timeText(h.latest.At))
+	// The certificates of the newest result that could be checked.
+	if h.good != nil {
+		v.certsFrom(h.good.Facts, "the stored check of "+timeText(h.good.At))
 	}
 	return v
 }
