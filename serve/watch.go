@@ -90,8 +90,8 @@ type historyJSON struct {
 	// latest is the newest result read, good the newest that is not a
 	// temporary failure (nil: none); hidden is the events left out.
 	latest, good *store.Result
-	hidden int
-	cut    bool
+	hidden       int
+	cut          bool
 }
 
 // readHistory builds domain's timeline from at most maxHistoryResults

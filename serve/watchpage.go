@@ -39,7 +39,7 @@ const (
 type timelineView struct {
 	Domain, JSON string
 	Checks       int
-	Cut          bool // older results were not read
+	Cut          bool   // older results were not read
 	Last         string // as people read it
 	LastISO      string // RFC 3339, for <time>
 	LastStatus   string
