@@ -284,7 +284,7 @@ func (r *Runner) check(ctx context.Context, w store.Watch) Checked {
 		return c
 	}
 	c.ResultID, c.Status, c.Temporary, c.Changes, c.Alerts = id, res.Status, res.Temporary, changes, len(alerts)
-	log.Info("watch: checked", "status", res.Status, "changes", len(changes), "alerts", len(alerts))
+	log.Info("watch: checked", "result", id, "status", res.Status, "changes", len(changes), "alerts", len(alerts))
 	return c
 }
 

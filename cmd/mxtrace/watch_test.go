@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -768,4 +769,162 @@ func TestWatchAlerts(t *testing.T) {
 	if len(received()) != 2 || len(sink.Messages()) != 2 {
 		t.Errorf("a run without change sent more: %d webhooks, %d messages", len(received()), len(sink.Messages()))
 	}
+}
+
+// TestWatchRunKill9 kills watch run with SIGKILL at random moments, in a
+// loop, each run after a zone change, then lets one run end, and checks
+// the store: every result a killed run logged as stored is there whole
+// (its report and its facts read back), every change and alert belongs to
+// a stored result, every alert was delivered or waits for its next
+// attempt (a killed deliverer's lease), the webhook got every alert marked
+// sent, and nothing the store does not hold.
+func TestWatchRunKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills child processes")
+	}
+	const domains = 12
+	zoneOf := func(round int) string {
+		var b strings.Builder
+		b.WriteString("$ORIGIN example.\n@ 3600 IN SOA ns hostmaster 1 3600 600 86400 300\n@ 3600 IN NS ns\nns 3600 IN A 192.0.2.53\n")
+		for i := range domains {
+			// Each round moves the second exchange's preference: one
+			// change a domain a round.
+			fmt.Fprintf(&b, "d%02d 3600 IN MX 10 mx1.d%02d\nd%02d 3600 IN MX %d mx2.d%02d\nmx1.d%02d 3600 IN A 192.0.2.1\nmx2.d%02d 3600 IN A 192.0.2.2\n",
+				i, i, i, 20+round, i, i, i)
+		}
+		return b.String()
+	}
+	e := newWatchEnv(t)
+	var names []string
+	for i := range domains {
+		names = append(names, fmt.Sprintf("d%02d.example", i))
+	}
+	var mu sync.Mutex
+	got := map[int64]int{}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var n struct{ ID int64 }
+		if err := json.Unmarshal(body, &n); err != nil || watch.Verify([]byte("k"), r.Header, body, time.Now(), 0) != nil {
+			t.Errorf("webhook: %v %s", err, body)
+		}
+		mu.Lock()
+		got[n.ID]++
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("k"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, exitOK, append([]string{"watch", "add", "--alert", hook.URL}, names...)...)
+	runArgs := []string{"--zone", e.zone, "--timeout", "500ms", "-v", "watch", "run", "--db", e.db, "--once", "--all",
+		"--concurrency", "12", "--lease", "600ms", "--webhook-secret-file", secret}
+	s, err := store.Open(t.Context(), e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// leasesPassed waits until no dead run holds a watch: --all claims
+	// every watch no one holds.
+	leasesPassed := func() {
+		for {
+			ws, err := s.Watches(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(ws, func(w store.WatchStatus) bool { return w.LeaseUntil.After(time.Now()) })
+			if i < 0 {
+				return
+			}
+			time.Sleep(time.Until(ws[i].LeaseUntil))
+		}
+	}
+	logged := map[int64]bool{}
+	checkedLine := regexp.MustCompile(`"watch: checked" domain=\S+ result=(\d+)`)
+	for round := range 6 {
+		leasesPassed()
+		e.setZone(t, zoneOf(round))
+		cmd, lines := startWatchRun(t, runArgs...)
+		// Killed at a random moment once it has begun to check.
+		seen := waitLines(t, lines, 20*time.Second, "watch: checking")
+		time.Sleep(time.Duration(rand.N(60000)) * time.Microsecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		for l := range lines {
+			seen = append(seen, l)
+		}
+		for _, l := range seen {
+			if m := checkedLine.FindStringSubmatch(l); m != nil {
+				id, _ := strconv.ParseInt(m[1], 10, 64)
+				logged[id] = true
+			}
+		}
+	}
+	// Once the dead runs' leases have passed, a run that is not killed
+	// checks every domain and delivers what is due.
+	leasesPassed()
+	if code, _, errOut := mxtrace(t, runArgs...); code != exitOK {
+		t.Fatalf("the last run: exit %d\n%s", code, errOut)
+	}
+
+	stored := map[int64]bool{}
+	var alerts []store.Alert
+	for _, d := range names {
+		rs, err := s.Results(t.Context(), d, time.Time{}, 0)
+		if err != nil || len(rs) == 0 {
+			t.Fatalf("%s: %d results, %v", d, len(rs), err)
+		}
+		for _, r := range rs {
+			stored[r.ID] = true
+			var rep struct{ Domain string }
+			if err := json.Unmarshal(r.Report, &rep); err != nil || rep.Domain != d {
+				t.Errorf("%s: result %d: report %v", d, r.ID, err)
+			}
+			if _, err := watch.ParseSnapshot(r.Facts); err != nil {
+				t.Errorf("%s: result %d: facts %v", d, r.ID, err)
+			}
+		}
+		cs, err := s.Changes(t.Context(), d, time.Time{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if !stored[c.ResultID] {
+				t.Errorf("%s: a change of result %d, which is not stored", d, c.ResultID)
+			}
+		}
+		as, err := s.Alerts(t.Context(), d, time.Time{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if !stored[a.ResultID] {
+				t.Errorf("%s: alert %d of result %d, which is not stored", d, a.ID, a.ResultID)
+			}
+			if a.Sent.IsZero() && !a.NextAttempt.After(time.Now()) {
+				t.Errorf("%s: alert %d neither sent nor waiting: %+v", d, a.ID, a)
+			}
+		}
+		alerts = append(alerts, as...)
+	}
+	for id := range logged {
+		if !stored[id] {
+			t.Errorf("result %d was logged as stored and is not in the store", id)
+		}
+	}
+	ids := map[int64]bool{}
+	for _, a := range alerts {
+		ids[a.ID] = true
+		if !a.Sent.IsZero() && got[a.ID] == 0 {
+			t.Errorf("alert %d is marked sent and the webhook never got it", a.ID)
+		}
+	}
+	sent := 0
+	for id, n := range got {
+		sent += n
+		if !ids[id] {
+			t.Errorf("the webhook got alert %d, which is not in the store", id)
+		}
+	}
+	t.Logf("%d results (%d logged by killed runs), %d alerts, %d webhook deliveries", len(stored), len(logged), len(alerts), sent)
 }
