@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"iter"
@@ -156,6 +157,11 @@ func diffLines(a, b store.ScanResult) (*ScanDomain, error) {
 		}
 		d.Uncompared = "a line without facts: the entry could not be scanned"
 		return d, nil
+	}
+	if bytes.Equal(a.Facts, b.Facts) {
+		// The same facts (a route that did not move, snapshots being
+		// sorted): nothing to decode, the common case of a large scan.
+		return nil, nil
 	}
 	o, err := ParseSnapshot(a.Facts)
 	if err != nil {
