@@ -68,6 +68,11 @@ Temporary failures (time-outs, SERVFAIL) are retried with backoff (--retries).
 A summary goes to standard error at the end (--summary FILE writes it as JSON);
 a progress line too, when standard error is a terminal.
 
+With --db DSN (a SQLite file or a postgres:// URL) the scan is also stored,
+line by line as it is printed, with the typed facts of each domain: "mxtrace
+scan list" shows the stored scans and "mxtrace scan diff OLD NEW" what changed
+between two of them, domain by domain.
+
 Ctrl-C (or SIGTERM) stops cleanly: every finished line is written and the file
 is valid. Run the same command with --resume to continue it. --shard I/N takes
 a fixed 1/N of the input, so N machines split one list without coordination.
@@ -83,6 +88,7 @@ answer). See docs/scan.md.`,
   mxtrace scan -o out.jsonl --resume top-1m.csv --column 2
   mxtrace scan --from-zone com.zone --shard 3/16 -o com-3.jsonl --summary com-3.summary.json
   mxtrace scan --mode check --format csv -o audit.csv customers.txt
+  mxtrace scan --db scans.db --from-zone com.zone && mxtrace scan diff --db scans.db 1 2
   zcat list.gz | mxtrace scan | jq -r 'select(.result == "error") | .domain'
   mxtrace scan --fail-on error < customers.txt > audit.jsonl || echo "some domain has an error"`,
 		Args: cobra.MaximumNArgs(1),

@@ -104,8 +104,20 @@ func testScanDB(t *testing.T, db string) {
 			t.Errorf("scan diff 1 3 lacks %q:\n%s", want, out)
 		}
 	}
-	if _, _, errOut := mxtrace(t, "scan", "diff", "--db", e.db, "1", "9"); !strings.Contains(errOut, "scan 9") {
-		t.Errorf("scan diff of an unknown scan: %s", errOut)
+	if code, _, errOut := mxtrace(t, "scan", "diff", "--db", e.db, "1", "9"); code != exitUsage || !strings.Contains(errOut, "scan 9") {
+		t.Errorf("scan diff of an unknown scan: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := mxtrace(t, "scan", "--db", e.db, "--resume", "-o", filepath.Join(dir, "out"), list); code != exitUsage {
+		t.Errorf("scan --db --resume: exit %d, %s", code, errOut)
+	}
+
+	// --format csv prints CSV and stores the JSON lines: the same diff.
+	e.setZone(t, shopZone)
+	if out := e.run(t, exitOK, "scan", "--format", "csv", list); !strings.HasPrefix(out, "line,domain,") {
+		t.Errorf("scan --format csv --db printed:\n%s", out)
+	}
+	if got, want := diff(exitOK, "5", "3"), []kinds{{"shop.example", "exchange-removed mx2.shop.example"}}; !slices.Equal(got, want) {
+		t.Errorf("a csv scan against a json one: %v\nwant %v", got, want)
 	}
 }
 
