@@ -68,7 +68,7 @@ func (s *Server) policyOf(pattern string) policy {
 	case "/static/", "/healthz", "/metrics", notFoundPattern:
 		p.limited = false
 	case "/api/v1/check/{domain}", "/api/v1/check/{domain}/events", "/api/v1/probe/{domain}",
-		"/d/{domain}", "/d/{domain}/events":
+		"/d/{domain}", "/d/{domain}/events", "/api/v1/history/{domain}":
 		p.expensive = true
 	case "/api/v1/watches", "/watches", "/watches/remove":
 		p.body = maxWatchBody

@@ -94,17 +94,18 @@ type historyJSON struct {
 	cut          bool
 }
 
-// readHistory builds domain's timeline from at most maxHistoryResults
-// results at or after since, newest first, with at most limit events, as
-// mxtrace history does.
-func (s *Server) readHistory(ctx context.Context, domain string, since time.Time, limit int) (*historyJSON, error) {
-	results, err := s.cfg.Store.Results(ctx, domain, since, maxHistoryResults+1)
+// readHistory builds domain's timeline from at most maxResults results
+// at or after since, newest first, with at most limit events, as mxtrace
+// history does. Each result is read whole, its check's report with it
+// (the Store has no lighter read), hence the bound.
+func (s *Server) readHistory(ctx context.Context, domain string, since time.Time, limit, maxResults int) (*historyJSON, error) {
+	results, err := s.cfg.Store.Results(ctx, domain, since, maxResults+1)
 	if err != nil {
 		return nil, err
 	}
 	h := &historyJSON{Domain: domain, Events: []historyEvent{}}
-	if h.cut = len(results) > maxHistoryResults; h.cut {
-		results = results[:maxHistoryResults]
+	if h.cut = len(results) > maxResults; h.cut {
+		results = results[:maxResults]
 	}
 	if len(results) == 0 {
 		return h, nil
@@ -182,7 +183,7 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	h, err := s.readHistory(r.Context(), name.String(), since, limit)
+	h, err := s.readHistory(r.Context(), name.String(), since, limit, maxHistoryResults)
 	if err != nil {
 		s.storeFailed(w, r, err)
 		return

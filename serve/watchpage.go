@@ -26,10 +26,13 @@ import (
 
 // Bounds of what a page shows; the rest is counted and linked (the JSON).
 const (
-	pageEvents      = 20  // events listed
-	pageChanges     = 3   // changes listed per event
-	axisMarks       = 120 // events drawn on the axis
-	pageCertificate = 16  // certificates counted down
+	pageEvents  = 20  // events listed
+	pageChanges = 3   // changes listed per event
+	axisMarks   = 120 // events drawn on the axis
+	// pageResults bounds the stored results a report page reads: each is
+	// read whole (some 10 KB), and a report page is for anyone to ask.
+	pageResults     = 200
+	pageCertificate = 16 // certificates counted down
 	// certSoon is when a certificate's end is near: the days within which
 	// watch reports it expiring.
 	certSoon = 14
@@ -77,7 +80,7 @@ func (s *Server) timeline(ctx context.Context, domain string) *timelineView {
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	h, err := s.readHistory(ctx, domain, time.Time{}, maxHistoryResults)
+	h, err := s.readHistory(ctx, domain, time.Time{}, pageResults, pageResults)
 	if err != nil {
 		s.log.Error("serve: reading history", "domain", domain, "error", err)
 		return nil
