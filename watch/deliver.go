@@ -228,9 +228,15 @@ func (d *Deliverer) send(ctx context.Context, a store.Alert) error {
 	for _, c := range n.Changes {
 		changes = append(changes, printable.String(c.Message))
 	}
-	d.logger().Warn("watch alert: "+printable.String(n.Summary()),
-		"alert", a.ID, "domain", n.Domain, "kind", n.Kind, "status", n.Status, "at", n.At,
-		"changes", strings.Join(changes, " | "), "link", n.Link)
+	attrs := []any{"alert", a.ID, "domain", n.Domain, "kind", n.Kind, "status", n.Status, "at", n.At,
+		"changes", strings.Join(changes, " | ")}
+	if !n.Since.IsZero() {
+		attrs = append(attrs, "since", n.Since)
+	}
+	if n.Link != "" {
+		attrs = append(attrs, "link", printable.String(n.Link))
+	}
+	d.logger().Warn("watch alert: "+printable.String(n.Summary()), attrs...)
 	return nil
 }
 
