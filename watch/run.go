@@ -230,11 +230,25 @@ func (r *Runner) RunOnce(ctx context.Context, all bool) ([]Checked, error) {
 func (r *Runner) check(ctx context.Context, w store.Watch) Checked {
 	c := Checked{Domain: w.Domain}
 	log := r.logger().With("domain", w.Domain)
+	// fail ends the check with nothing recorded: abandoned when the stop's
+	// grace ran out (whatever the store said then), else err.
+	fail := func(err error, msg string) Checked {
+		switch {
+		case ctx.Err() != nil:
+			c.Err = ErrAbandoned
+			log.Warn("watch: check abandoned at stop; its lease will run out")
+		case errors.Is(err, store.ErrLeaseLost):
+			c.Err = err
+			log.Warn("watch: lease lost: another worker checked it; result dropped", "err", err)
+		default:
+			c.Err = err
+			log.Error(msg, "err", err)
+		}
+		return c
+	}
 	name, err := dnsname.Parse(w.Domain)
 	if err != nil {
-		c.Err = fmt.Errorf("watch %s: %w", w.Domain, err)
-		log.Error("watch: not a domain name; remove the watch", "err", err)
-		return c
+		return fail(fmt.Errorf("watch %s: %w", w.Domain, err), "watch: not a domain name; remove the watch")
 	}
 	at := r.now().UTC()
 	log.Debug("watch: checking")
@@ -244,44 +258,30 @@ func (r *Runner) check(ctx context.Context, w store.Watch) Checked {
 	if ctx.Err() != nil {
 		// Stopped in the middle: the report is not what the domain
 		// serves but what was asked before the stop.
-		c.Err = ErrAbandoned
-		log.Warn("watch: check abandoned at stop; its lease will run out")
-		return c
+		return fail(ctx.Err(), "")
 	}
 	prev, err := r.Store.Last(ctx, w.Domain)
-	var (
-		res     *store.Result
-		changes []Change
-	)
-	if err == nil {
-		res, changes, err = r.result(ctx, w, name, at, rep, prev)
-	}
 	if err != nil {
-		c.Err = err
-		log.Error("watch: could not record", "err", err)
-		return c
+		return fail(err, "watch: could not read the last result")
+	}
+	res, changes, err := r.result(ctx, w, name, at, rep, prev)
+	if err != nil {
+		return fail(err, "watch: could not compare with the last result")
 	}
 	var alerts []store.Alert
 	if r.Policy != nil {
 		if alerts, err = r.Policy(ctx, w, prev, res, changes); err != nil {
-			c.Err = err
-			log.Error("watch: could not decide the alerts", "err", err)
-			return c
+			return fail(err, "watch: could not decide the alerts")
 		}
 	}
 	stored := make([]store.Change, len(changes))
 	for i, ch := range changes {
 		stored[i] = StoreChange(ch)
 	}
+	// One transaction; when the grace runs out in it, it rolls back.
 	id, err := r.Store.Record(ctx, r.worker(), *res, stored, alerts, r.nextRun(w, at))
 	if err != nil {
-		c.Err = err
-		if errors.Is(err, store.ErrLeaseLost) {
-			log.Warn("watch: lease lost: another worker checked it; result dropped", "err", err)
-		} else {
-			log.Error("watch: could not record", "err", err)
-		}
-		return c
+		return fail(err, "watch: could not record")
 	}
 	c.ResultID, c.Status, c.Temporary, c.Changes, c.Alerts = id, res.Status, res.Temporary, changes, len(alerts)
 	log.Info("watch: checked", "result", id, "status", res.Status, "changes", len(changes), "alerts", len(alerts))
