@@ -153,7 +153,8 @@ func (g *globals) watchAdd(ctx context.Context, s store.Store, names []dnsname.N
 	if err != nil {
 		return storeFailed(err)
 	}
-	now := time.Now().UTC()
+	// As the store keeps times: UTC, to the microsecond.
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	var added []store.WatchStatus
 	for _, n := range names {
 		w := store.Watch{Domain: n.String(), Every: every, Alerts: targets, NextRun: now, Added: now}
@@ -759,6 +760,8 @@ func (g *globals) history(ctx context.Context, s store.Store, domain string, sin
 			what = "could not be checked"
 		case e.First && len(e.changes) == 0:
 			what = "first check"
+		case len(e.changes) == 0 && e.ResultID == results[len(results)-1].ID:
+			what = "the earliest check since " + timeText(since)
 		case len(e.changes) == 0:
 			what = "status changed"
 		}

@@ -138,6 +138,7 @@ func TestWatchScenario(t *testing.T) {
 	}
 
 	e.setZone(t, shopZoneLater)
+	between := time.Now().UTC()
 	objs = jsonLines(t, e.run(t, exitOK, "watch", "run", "--once", "--all", "--json"))
 	if len(objs) != 2 || objs[0]["domain"] != "blog.example" || len(objs[0]["changes"].([]any)) != 0 {
 		t.Fatalf("second run --json: %v", objs)
@@ -161,6 +162,11 @@ func TestWatchScenario(t *testing.T) {
 	}
 	if i, j := strings.Index(out, "change"), strings.Index(out, "first check"); i < 0 || i > j {
 		t.Errorf("history is not newest first:\n%s", out)
+	}
+	// --since: the second check only, with its changes.
+	out = e.run(t, exitOK, "history", "shop.example", "--since", between.Format(time.RFC3339Nano))
+	if !strings.HasPrefix(out, "shop.example  1 check, last ") || !strings.Contains(out, "problems  2 changes") || strings.Contains(out, "first check") {
+		t.Errorf("history --since:\n%s", out)
 	}
 	var hist struct {
 		Domain string
