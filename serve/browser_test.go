@@ -455,6 +455,7 @@ func TestBrowser(t *testing.T) {
 		if n := eval[int](t, ctx, "document.querySelectorAll('.watches tbody tr').length"); n != 0 {
 			t.Errorf("%d watches listed, want none", n)
 		}
+		screenshot(t, ctx, "watches")
 		clean(t, seen)
 	})
 
