@@ -406,10 +406,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer wg.Wait()
 	for ctx.Err() == nil {
-		if _, err := r.RunOnce(ctx, false); err != nil && ctx.Err() == nil {
+		checked, err := r.RunOnce(ctx, false)
+		if err != nil && ctx.Err() == nil {
 			r.logger().Error("watch: could not claim due watches", "err", err)
 		}
-		t := time.NewTimer(r.sleep(ctx))
+		t := time.NewTimer(r.sleep(ctx, len(checked) > 0))
 		select {
 		case <-ctx.Done():
 		case <-t.C:
@@ -424,11 +425,16 @@ func (r *Runner) Run(ctx context.Context) error {
 const minSleep = time.Second
 
 // sleep is how long the daemon waits before it claims again: until the
-// next watch is due, between minSleep and Poll.
-func (r *Runner) sleep(ctx context.Context) time.Duration {
+// next watch is due, between minSleep and Poll. After a pass that checked
+// something, more is likely due within the second: the shortest sleep,
+// without reading every watch (a long list, on a busy daemon).
+func (r *Runner) sleep(ctx context.Context, busy bool) time.Duration {
 	poll := r.Poll
 	if poll <= 0 {
 		poll = DefaultPoll
+	}
+	if busy {
+		return min(minSleep, poll)
 	}
 	ws, err := r.Store.Watches(ctx)
 	if err != nil {
