@@ -832,13 +832,28 @@ type resultRef struct {
 	Status string    `json:"status"`
 }
 
+// diffWindow is how many results diff reads at a time, newest first, to
+// find the latest two good ones: each result is read whole.
+const diffWindow = 8
+
 func (g *globals) diff(ctx context.Context, s store.Store, domain string, at time.Time) error {
-	all, err := s.Results(ctx, domain, time.Time{}, 0)
-	if err != nil {
-		return storeFailed(err)
-	}
 	// Only results of checks that were done are states of the domain.
-	good := slices.DeleteFunc(all, func(r store.Result) bool { return r.Temporary })
+	var good []store.Result
+	for limit := diffWindow; ; limit *= 4 {
+		// Without --since, the two newest good results are enough; the
+		// result at or before TIME can be anywhere, so then all of them.
+		if !at.IsZero() {
+			limit = 0
+		}
+		rs, err := s.Results(ctx, domain, time.Time{}, limit)
+		if err != nil {
+			return storeFailed(err)
+		}
+		good = slices.DeleteFunc(rs, func(r store.Result) bool { return r.Temporary })
+		if limit == 0 || len(good) >= 2 || len(rs) < limit {
+			break
+		}
+	}
 	if len(good) == 0 {
 		return noResults(domain, time.Time{})
 	}
