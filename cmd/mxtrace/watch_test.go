@@ -934,3 +934,38 @@ func TestWatchRunKill9(t *testing.T) {
 	}
 	t.Logf("%d results (%d logged by killed runs), %d alerts, %d webhook deliveries", len(stored), len(logged), len(alerts), sent)
 }
+
+// TestDiffPassesOverFailures: diff compares the two newest results of
+// checks that were done, however many failed checks lie between them.
+func TestDiffPassesOverFailures(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "w.db")
+	s, err := store.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-time.Hour).UTC()
+	var ids []int64
+	for i := range 30 {
+		r := store.Result{Domain: "a.example", At: start.Add(time.Duration(i) * time.Minute), Status: store.StatusOK,
+			Report: []byte(`{"domain":"a.example"}`), Facts: []byte(`{"version":1,"domain":"a.example"}`)}
+		// Only the first and the last check were done.
+		if i > 0 && i < 29 {
+			r.Status, r.Temporary = store.StatusError, true
+		}
+		id, err := s.Record(t.Context(), "", r, nil, nil, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	s.Close()
+	code, out, errOut := mxtrace(t, "diff", "a.example", "--json", "--db", db)
+	var d struct {
+		From, To struct {
+			ResultID int64 `json:"result_id"`
+		}
+	}
+	if code != exitOK || json.Unmarshal([]byte(out), &d) != nil || d.From.ResultID != ids[0] || d.To.ResultID != ids[29] {
+		t.Errorf("diff: exit %d, %s%s; want results %d and %d compared", code, out, errOut, ids[0], ids[29])
+	}
+}
