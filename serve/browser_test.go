@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/dnsname"
@@ -65,9 +66,10 @@ type pageSite struct {
 	release chan struct{}
 }
 
-func startSite(t *testing.T, s *Server) *pageSite {
+func startSite(t *testing.T, s *Server, opened chan<- struct{}) *pageSite {
 	t.Helper()
 	site := &pageSite{release: make(chan struct{})}
+	var openedOnce sync.Once
 	inner := s.handler
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", browserCSP)
@@ -84,6 +86,9 @@ func startSite(t *testing.T, s *Server) *pageSite {
 		}
 		if strings.HasSuffix(r.URL.Path, "/events") {
 			site.events.Add(1)
+			if opened != nil {
+				openedOnce.Do(func() { close(opened) })
+			}
 		}
 		inner.ServeHTTP(w, r)
 	})
@@ -148,13 +153,24 @@ func liveTest(t *testing.T, s *Server, release <-chan struct{}, w http.ResponseW
 }
 
 // slowResolver delays every answer, so a check outlasts pageWait and the
-// report page streams.
+// report page streams; the answers about names under held wait, besides,
+// until opened is closed (the page's event stream was asked for), so that
+// live.js is seen at work however slowly the browser runs.
 type slowResolver struct {
 	resolve.Resolver
-	delay time.Duration
+	delay  time.Duration
+	held   string
+	opened <-chan struct{}
 }
 
 func (r slowResolver) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	if r.held != "" && dns.IsSubDomain(r.held, q.Name) {
+		select {
+		case <-r.opened:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	select {
 	case <-time.After(r.delay):
 	case <-ctx.Done():
@@ -323,10 +339,12 @@ func seesReport(t *testing.T, ctx context.Context, domain string, findings bool)
 func TestBrowser(t *testing.T) {
 	// The servers stop after the browser (cleanups run last first), so
 	// no connection of the browser's is left open at their shutdown.
-	site := startSite(t, newPageServer(t, nil, 0))
+	site := startSite(t, newPageServer(t, nil, 0), nil)
 	// A check slower than pageWait: the page streams, and live.js fills
-	// it in from the event stream until the report arrives.
-	slow := startSite(t, newPageServer(t, slowResolver{exampleResolver(t), 150 * time.Millisecond}, 0))
+	// it in from the event stream until the report arrives. The check of
+	// tiers.example waits for live.js to ask for the stream.
+	liveOpened := make(chan struct{})
+	slow := startSite(t, newPageServer(t, slowResolver{exampleResolver(t), 150 * time.Millisecond, "tiers.example.", liveOpened}, 0), liveOpened)
 	// A server with a store: tiers.example has a history.
 	st := openStore(t)
 	histServer := historyServer(t, st, testToken)
@@ -335,7 +353,7 @@ func TestBrowser(t *testing.T) {
 	record(t, st, now.Add(-48*time.Hour), old, nil, false)
 	record(t, st, now.Add(-24*time.Hour), without(old), old, false)
 	record(t, st, now.Add(-time.Hour), without(old), nil, true)
-	hist := startSite(t, histServer)
+	hist := startSite(t, histServer, nil)
 	b := browser(t)
 
 	t.Run("canary", func(t *testing.T) {
