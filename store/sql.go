@@ -250,6 +250,14 @@ func (s *sqlStore) Watches(ctx context.Context) ([]WatchStatus, error) {
 	return out, nil
 }
 
+func (s *sqlStore) NextDue(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(next_run) FROM watches`).Scan(scanTime{&t}); err != nil {
+		return time.Time{}, fmt.Errorf("store: next due watch: %w", err)
+	}
+	return t, nil
+}
+
 func (s *sqlStore) Claim(ctx context.Context, worker string, now time.Time, limit int, lease time.Duration, all bool) ([]Watch, error) {
 	if worker == "" {
 		return nil, errors.New("store: claim without a worker name")
@@ -422,6 +430,42 @@ func (s *sqlStore) Results(ctx context.Context, domain string, since time.Time, 
 		return nil, fmt.Errorf("store: results of %s: %w", domain, err)
 	}
 	return out, nil
+}
+
+// summaryColumns are resultColumns without the report and the facts.
+const summaryColumns = `id, domain, at, status, temporary`
+
+func (s *sqlStore) Summaries(ctx context.Context, domain string, since time.Time, limit int) ([]Result, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT `+summaryColumns+` FROM results WHERE domain = $1 AND at >= $2
+		ORDER BY at DESC, id DESC LIMIT $3`, domain, s.at(since), limitArg(limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: results of %s: %w", domain, err)
+	}
+	defer rows.Close()
+	var out []Result
+	for rows.Next() {
+		var r Result
+		if err := rows.Scan(&r.ID, &r.Domain, scanTime{&r.At}, &r.Status, &r.Temporary); err != nil {
+			return nil, fmt.Errorf("store: results of %s: %w", domain, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: results of %s: %w", domain, err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) Result(ctx context.Context, id int64) (*Result, error) {
+	r, err := scanResult(s.db.QueryRowContext(ctx, `SELECT `+resultColumns+` FROM results WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: result %d: %w", id, err)
+	}
+	return &r, nil
 }
 
 func (s *sqlStore) Changes(ctx context.Context, domain string, since time.Time, limit int) ([]Change, error) {

@@ -167,6 +167,10 @@ type Store interface {
 	RemoveWatch(ctx context.Context, domain string) (bool, error)
 	// Watches lists every watch by domain, with its last status and lease.
 	Watches(ctx context.Context) ([]WatchStatus, error)
+	// NextDue returns the earliest next run of any watch, leased or not
+	// (the zero time when nothing is watched): when a daemon has work
+	// again, without listing every watch.
+	NextDue(ctx context.Context) (time.Time, error)
 
 	// Claim leases to worker, until now+lease, up to limit watches whose
 	// next run is at or before now (every watch when all is true), earliest
@@ -189,6 +193,13 @@ type Store interface {
 	// Results returns domain's results at or after since, newest first, at
 	// most limit (limit <= 0: all).
 	Results(ctx context.Context, domain string, since time.Time, limit int) ([]Result, error)
+	// Summaries returns what Results returns without each result's Report
+	// and Facts (both nil): some 50 octets a result instead of the 5 to 16
+	// KB of a report, for a timeline, or to pick the results to read
+	// whole with Result.
+	Summaries(ctx context.Context, domain string, since time.Time, limit int) ([]Result, error)
+	// Result returns the result id whole, or nil, nil when there is none.
+	Result(ctx context.Context, id int64) (*Result, error)
 	// Changes returns domain's changes at or after since, newest first, at
 	// most limit (limit <= 0: all).
 	Changes(ctx context.Context, domain string, since time.Time, limit int) ([]Change, error)

@@ -38,6 +38,7 @@ func TestContract(t *testing.T) {
 		{"LeaseExpires", testLeaseExpires},
 		{"RecordIsOneTransaction", testRecordIsOneTransaction},
 		{"ResultsAndChangesNewestFirst", testResultsAndChangesNewestFirst},
+		{"LightReads", testLightReads},
 		{"AlertOutbox", testAlertOutbox},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ConcurrentDelivery", testConcurrentDelivery},
@@ -351,6 +352,53 @@ func testResultsAndChangesNewestFirst(t *testing.T, b backend) {
 	}
 	if _, err := s.Record(ctx, "", store.Result{Domain: "x.example", At: t0, Status: "ok", Report: []byte("{")}, nil, nil, time.Time{}); err == nil {
 		t.Error("a report that is not JSON was stored")
+	}
+}
+
+// testLightReads: Summaries are Results without report and facts, Result
+// reads one whole by ID, NextDue is the earliest next run of any watch.
+func testLightReads(t *testing.T, b backend) {
+	s := open(t, b.newDSN(t))
+	ctx := t.Context()
+	if next, err := s.NextDue(ctx); err != nil || !next.IsZero() {
+		t.Errorf("next due with nothing watched: %v, %v; want the zero time", next, err)
+	}
+	addWatch(t, s, "b.example", t0.Add(time.Hour))
+	addWatch(t, s, "a.example", t0.Add(time.Minute))
+	if next, err := s.NextDue(ctx); err != nil || !next.Equal(t0.Add(time.Minute).Truncate(time.Microsecond)) {
+		t.Errorf("next due: %v, %v; want %v", next, err, t0.Add(time.Minute))
+	}
+	for i := range 3 {
+		r := result("example.org", t0.Add(time.Duration(i)*time.Hour))
+		r.Temporary = i == 1
+		if _, err := s.Record(ctx, "", r, nil, nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whole, err := s.Results(ctx, "example.org", t0.Add(time.Hour), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	light, err := s.Summaries(ctx, "example.org", t0.Add(time.Hour), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range whole {
+		whole[i].Report, whole[i].Facts = nil, nil
+	}
+	if diff := cmp.Diff(whole, light); diff != "" || len(light) != 2 || !light[1].Temporary {
+		t.Errorf("summaries are not the results without report and facts (-results +summaries):\n%s", diff)
+	}
+	if one, _ := s.Summaries(ctx, "example.org", time.Time{}, 1); len(one) != 1 || one[0].ID != light[0].ID {
+		t.Errorf("the newest summary: %+v; want result %d", one, light[0].ID)
+	}
+	r, err := s.Result(ctx, light[1].ID)
+	want := result("example.org", t0.Add(time.Hour))
+	if err != nil || r == nil || r.ID != light[1].ID || !r.At.Equal(want.At.Truncate(time.Microsecond)) || string(r.Report) != string(want.Report) || string(r.Facts) != string(want.Facts) || !r.Temporary {
+		t.Errorf("result %d: %+v, %v; want it whole", light[1].ID, r, err)
+	}
+	if r, err := s.Result(ctx, 1<<40); r != nil || err != nil {
+		t.Errorf("a result that does not exist: %v, %v; want nil, nil", r, err)
 	}
 }
 
