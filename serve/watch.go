@@ -96,10 +96,10 @@ type historyJSON struct {
 
 // readHistory builds domain's timeline from at most maxResults results
 // at or after since, newest first, with at most limit events, as mxtrace
-// history does. Each result is read whole, its check's report with it
-// (the Store has no lighter read), hence the bound.
+// history does. The results are read light (no report), and the newest
+// good one whole, for its certificates.
 func (s *Server) readHistory(ctx context.Context, domain string, since time.Time, limit, maxResults int) (*historyJSON, error) {
-	results, err := s.cfg.Store.Results(ctx, domain, since, maxResults+1)
+	results, err := s.cfg.Store.Summaries(ctx, domain, since, maxResults+1)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,9 @@ func (s *Server) readHistory(ctx context.Context, domain string, since time.Time
 	}
 	h.Checks, h.latest = len(results), &results[0]
 	if i := slices.IndexFunc(results, func(r store.Result) bool { return !r.Temporary }); i >= 0 {
-		h.good = &results[i]
+		if h.good, err = s.cfg.Store.Result(ctx, results[i].ID); err != nil {
+			return nil, err
+		}
 	}
 	from := since
 	if h.cut {
@@ -122,22 +124,15 @@ func (s *Server) readHistory(ctx context.Context, domain string, since time.Time
 	if err != nil {
 		return nil, err
 	}
-	// One result's changes in the order Diff gave them: the store numbers
-	// them in that order and returns them newest first.
-	byResult := map[int64][]changeJSON{}
-	for _, c := range slices.Backward(changes) {
-		byResult[c.ResultID] = append(byResult[c.ResultID], changeJSON{At: c.At.UTC(), ResultID: c.ResultID,
-			Kind: c.Kind, Subject: c.Subject, Severity: c.Severity, Message: c.Message, Old: c.Old, New: c.New})
-	}
-	for i, r := range results {
-		older := i + 1
-		first := older == len(results) && since.IsZero() && !h.cut
-		cs := byResult[r.ID]
-		if len(cs) == 0 && !first && older < len(results) && results[older].Status == r.Status {
-			continue
+	for _, e := range watch.Timeline(results, changes, since.IsZero() && !h.cut) {
+		r := e.Result
+		cs := make([]changeJSON, len(e.Changes))
+		for i, c := range e.Changes {
+			cs[i] = changeJSON{At: c.At.UTC(), ResultID: c.ResultID, Kind: c.Kind, Subject: c.Subject,
+				Severity: c.Severity, Message: c.Message, Old: c.Old, New: c.New}
 		}
 		h.Events = append(h.Events, historyEvent{At: r.At.UTC(), ResultID: r.ID, Status: r.Status,
-			Temporary: r.Temporary, First: first, Changes: cmpOrEmpty(cs)})
+			Temporary: r.Temporary, First: e.First, Changes: cs})
 	}
 	if len(h.Events) > limit {
 		h.hidden = len(h.Events) - limit
@@ -145,14 +140,6 @@ func (s *Server) readHistory(ctx context.Context, domain string, since time.Time
 	}
 	h.More = h.hidden > 0 || h.cut
 	return h, nil
-}
-
-// cmpOrEmpty is cs, or an empty list for none (the JSON has [], not null).
-func cmpOrEmpty(cs []changeJSON) []changeJSON {
-	if cs == nil {
-		return []changeJSON{}
-	}
-	return cs
 }
 
 // apiHistory answers a domain's timeline, newest first: ?since= (a time,
@@ -375,8 +362,7 @@ func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 // addWatch checks req as mxtrace watch add checks its arguments and
-// stores the watch. A watch that exists keeps its schedule, but never
-// waits longer than the new period, and its Added time.
+// stores the watch as watch add does (watch.Upsert).
 func (s *Server) addWatch(ctx context.Context, req watchRequest) (store.WatchStatus, bool, error) {
 	name, err := parseDomain(req.Domain)
 	if err != nil {
@@ -408,21 +394,12 @@ func (s *Server) addWatch(ctx context.Context, req watchRequest) (store.WatchSta
 	if err != nil {
 		return store.WatchStatus{}, false, err
 	}
-	now := time.Now().UTC()
-	ws := store.WatchStatus{Watch: store.Watch{Domain: name.String(), Every: every, Alerts: targets, NextRun: now, Added: now}}
-	i := slices.IndexFunc(existing, func(e store.WatchStatus) bool { return e.Domain == ws.Domain })
-	if i >= 0 {
-		if ws.NextRun = existing[i].NextRun; ws.NextRun.After(now.Add(every)) {
-			ws.NextRun = now.Add(every)
-		}
-		ws.Added = existing[i].Added
-		ws.LastRun, ws.LastStatus = existing[i].LastRun, existing[i].LastStatus
-	}
+	ws, isNew := watch.Upsert(existing, store.Watch{Domain: name.String(), Every: every, Alerts: targets}, time.Now().UTC())
 	if err := s.cfg.Store.AddWatch(ctx, ws.Watch); err != nil {
 		return store.WatchStatus{}, false, err
 	}
-	s.log.Info("serve: watch added", "domain", ws.Domain, "every", every, "alerts", len(targets), "new", i < 0)
-	return ws, i < 0, nil
+	s.log.Info("serve: watch added", "domain", ws.Domain, "every", every, "alerts", len(targets), "new", isNew)
+	return ws, isNew, nil
 }
 
 // removeWatch stops watching the domain raw names.

@@ -29,8 +29,8 @@ const (
 	pageEvents  = 20  // events listed
 	pageChanges = 3   // changes listed per event
 	axisMarks   = 120 // events drawn on the axis
-	// pageResults bounds the stored results a report page reads: each is
-	// read whole (some 10 KB), and a report page is for anyone to ask.
+	// pageResults bounds the stored results a report page reads (light,
+	// without their reports), as a report page is for anyone to ask.
 	pageResults     = 200
 	pageCertificate = 16 // certificates counted down
 	// certSoon is when a certificate's end is near: the days within which

@@ -343,16 +343,16 @@ func (r *Runner) lastGood(ctx context.Context, last *store.Result) (*store.Resul
 	if last == nil || !last.Temporary {
 		return last, nil
 	}
-	// A run of failures: look back, a window at a time, to the last good
-	// result.
+	// A run of failures: look back, a window at a time and light, to the
+	// last good result, and read that one whole.
 	for seen := 0; ; {
-		rs, err := r.Store.Results(ctx, last.Domain, time.Time{}, seen+lastGoodWindow)
+		rs, err := r.Store.Summaries(ctx, last.Domain, time.Time{}, seen+lastGoodWindow)
 		if err != nil {
 			return nil, err
 		}
 		for i := seen; i < len(rs); i++ {
 			if !rs[i].Temporary {
-				return &rs[i], nil
+				return r.Store.Result(ctx, rs[i].ID)
 			}
 		}
 		if len(rs) < seen+lastGoodWindow {
@@ -427,7 +427,7 @@ const minSleep = time.Second
 // sleep is how long the daemon waits before it claims again: until the
 // next watch is due, between minSleep and Poll. After a pass that checked
 // something, more is likely due within the second: the shortest sleep,
-// without reading every watch (a long list, on a busy daemon).
+// without asking the store.
 func (r *Runner) sleep(ctx context.Context, busy bool) time.Duration {
 	poll := r.Poll
 	if poll <= 0 {
@@ -436,14 +436,13 @@ func (r *Runner) sleep(ctx context.Context, busy bool) time.Duration {
 	if busy {
 		return min(minSleep, poll)
 	}
-	ws, err := r.Store.Watches(ctx)
+	next, err := r.Store.NextDue(ctx)
 	if err != nil {
 		return poll
 	}
 	d := poll
-	now := r.now()
-	for _, w := range ws {
-		d = min(d, w.NextRun.Sub(now))
+	if !next.IsZero() {
+		d = min(d, next.Sub(r.now()))
 	}
 	return max(d, min(minSleep, poll))
 }

@@ -157,22 +157,9 @@ func (g *globals) watchAdd(ctx context.Context, s store.Store, names []dnsname.N
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	var added []store.WatchStatus
 	for _, n := range names {
-		w := store.Watch{Domain: n.String(), Every: every, Alerts: targets, NextRun: now, Added: now}
-		i := slices.IndexFunc(existing, func(e store.WatchStatus) bool { return e.Domain == w.Domain })
-		if i >= 0 {
-			// Changing a watch keeps its schedule, but never lets it
-			// wait longer than the new period.
-			if w.NextRun = existing[i].NextRun; w.NextRun.After(now.Add(every)) {
-				w.NextRun = now.Add(every)
-			}
-			w.Added = existing[i].Added
-		}
-		if err := s.AddWatch(ctx, w); err != nil {
+		ws, _ := watch.Upsert(existing, store.Watch{Domain: n.String(), Every: every, Alerts: targets}, now)
+		if err := s.AddWatch(ctx, ws.Watch); err != nil {
 			return storeFailed(err)
-		}
-		ws := store.WatchStatus{Watch: w}
-		if i >= 0 {
-			ws.LastRun, ws.LastStatus = existing[i].LastRun, existing[i].LastStatus
 		}
 		added = append(added, ws)
 	}
@@ -715,7 +702,7 @@ type event struct {
 }
 
 func (g *globals) history(ctx context.Context, s store.Store, domain string, since time.Time, limit int) error {
-	results, err := s.Results(ctx, domain, since, 0)
+	results, err := s.Summaries(ctx, domain, since, 0)
 	if err != nil {
 		return storeFailed(err)
 	}
@@ -726,21 +713,10 @@ func (g *globals) history(ctx context.Context, s store.Store, domain string, sin
 	if err != nil {
 		return storeFailed(err)
 	}
-	// Newest first, and one result's changes in the order Diff gives
-	// them (route first): the store numbers them in that order.
-	byResult := map[int64][]store.Change{}
-	for _, c := range slices.Backward(changes) {
-		byResult[c.ResultID] = append(byResult[c.ResultID], c)
-	}
 	var events []event
-	for i, r := range results {
-		older := i + 1
-		first := older == len(results) && since.IsZero()
-		cs := byResult[r.ID]
-		if len(cs) == 0 && !first && older < len(results) && results[older].Status == r.Status {
-			continue
-		}
-		events = append(events, event{At: r.At.UTC(), ResultID: r.ID, Status: r.Status, Temporary: r.Temporary, First: first, Changes: changesJSON(cs), changes: cs})
+	for _, e := range watch.Timeline(results, changes, since.IsZero()) {
+		r := e.Result
+		events = append(events, event{At: r.At.UTC(), ResultID: r.ID, Status: r.Status, Temporary: r.Temporary, First: e.First, Changes: changesJSON(e.Changes), changes: e.Changes})
 	}
 	events = events[:min(len(events), limit)]
 	if g.json {
@@ -833,11 +809,12 @@ type resultRef struct {
 }
 
 // diffWindow is how many results diff reads at a time, newest first, to
-// find the latest two good ones: each result is read whole.
+// find the latest two good ones.
 const diffWindow = 8
 
 func (g *globals) diff(ctx context.Context, s store.Store, domain string, at time.Time) error {
-	// Only results of checks that were done are states of the domain.
+	// Only results of checks that were done are states of the domain;
+	// which they are is read light, then the two compared whole.
 	var good []store.Result
 	for limit := diffWindow; ; limit *= 4 {
 		// Without --since, the two newest good results are enough; the
@@ -845,7 +822,7 @@ func (g *globals) diff(ctx context.Context, s store.Store, domain string, at tim
 		if !at.IsZero() {
 			limit = 0
 		}
-		rs, err := s.Results(ctx, domain, time.Time{}, limit)
+		rs, err := s.Summaries(ctx, domain, time.Time{}, limit)
 		if err != nil {
 			return storeFailed(err)
 		}
@@ -858,10 +835,10 @@ func (g *globals) diff(ctx context.Context, s store.Store, domain string, at tim
 		return noResults(domain, time.Time{})
 	}
 	latest := good[0]
-	var base *store.Result
+	var base store.Result
 	switch {
 	case at.IsZero() && len(good) > 1:
-		base = &good[1]
+		base = good[1]
 	case at.IsZero():
 		return usageError("%s has one stored result (%s): nothing to compare it with yet", domain, timeText(latest.At))
 	default:
@@ -869,7 +846,17 @@ func (g *globals) diff(ctx context.Context, s store.Store, domain string, at tim
 		if i < 0 {
 			return usageError("no result stored for %s at or before %s; the first is from %s", domain, timeText(at), timeText(good[len(good)-1].At))
 		}
-		base = &good[i]
+		base = good[i]
+	}
+	for _, r := range []*store.Result{&base, &latest} {
+		whole, err := s.Result(ctx, r.ID)
+		if err == nil && whole == nil {
+			err = fmt.Errorf("%s: result %d is gone", domain, r.ID)
+		}
+		if err != nil {
+			return storeFailed(err)
+		}
+		*r = *whole
 	}
 	changes, err := watch.DiffFacts(base.Facts, latest.Facts)
 	if err != nil {
