@@ -23,4 +23,8 @@
 // skipped, and under CI=true they fail. Run them alone with
 //
 //	go test ./integration/ -v
+//
+// TestWatchKnot runs itself again in a network namespace of its own
+// (unshare -n, as root), where the watched exchanges have their
+// documentation addresses on the loopback interface.
 package integration

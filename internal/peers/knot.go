@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,7 +52,8 @@ type Knot struct {
 	anchors   map[string][]string // origin → DS records in presentation format
 	proc      *process
 	host      netip.Addr
-	fixedPort int // 0: a free port per attempt
+	fixedPort int        // 0: a free port per attempt
+	tb        testing.TB // the test knotd lives as long as, restarts included
 }
 
 // StartKnot writes a knotd configuration serving zones into a temporary
@@ -88,7 +91,7 @@ func StartKnotAt(tb testing.TB, addr netip.AddrPort, zones ...Zone) *Knot {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	k := &Knot{Dir: dir, zones: zones, host: addr.Addr(), fixedPort: int(addr.Port())}
+	k := &Knot{Dir: dir, zones: zones, host: addr.Addr(), fixedPort: int(addr.Port()), tb: tb}
 	for attempt := 1; ; attempt++ {
 		err = k.start(tb, bin, attempt)
 		if err == nil {
@@ -317,4 +320,76 @@ func (k *Knot) UnboundConfig() UnboundConfig {
 		cfg.Stubs = append(cfg.Stubs, Stub{Zone: ".", Addrs: []string{k.Addr}})
 	}
 	return cfg
+}
+
+// SetZone replaces the text of the zone origin (one of the zones k was
+// started with) and makes knotd load it (knotc zone-reload), then waits
+// until knotd serves the new SOA serial: a test changes a zone between two
+// runs the way its operator would. The new text must raise the serial
+// (RFC 1982), or the wait cannot tell the new zone from the old one.
+func (k *Knot) SetZone(tb testing.TB, origin, text string) {
+	tb.Helper()
+	origin = dns.CanonicalName(origin)
+	i := slices.IndexFunc(k.zones, func(z Zone) bool { return z.Origin == origin })
+	if i < 0 {
+		tb.Fatalf("peers: knotd does not serve %s", origin)
+	}
+	zp := dns.NewZoneParser(strings.NewReader(text), origin, "")
+	rr, _ := zp.Next()
+	soa, ok := rr.(*dns.SOA)
+	if !ok {
+		tb.Fatalf("peers: the new text of %s does not start with its SOA (%v)", origin, zp.Err())
+	}
+	k.zones[i].Text = text
+	file := filepath.Join(k.Dir, fmt.Sprintf("zone%d.zone", i))
+	if err := os.WriteFile(file, []byte("$ORIGIN "+origin+"\n"+text), 0o644); err != nil {
+		tb.Fatalf("peers: %v", err)
+	}
+	ctl := Binary(tb, "knotc", "knot")
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, ctl, "-s", filepath.Join(k.Dir, "knot.sock"), "zone-reload", origin).CombinedOutput(); err != nil {
+		tb.Fatalf("peers: knotc zone-reload %s: %v\n%s", origin, err, out)
+	}
+	err := waitReady(k.proc, func(ctx context.Context) error {
+		r, err := exchange(ctx, "udp", k.Addr, origin, dns.TypeSOA, false)
+		if err != nil {
+			return err
+		}
+		if len(r.Answer) == 0 {
+			return fmt.Errorf("%s SOA: rcode %s, no answer", origin, dns.RcodeToString[r.Rcode])
+		}
+		if got, ok := r.Answer[0].(*dns.SOA); !ok || got.Serial != soa.Serial {
+			return fmt.Errorf("%s still serves %v, not serial %d", origin, r.Answer[0], soa.Serial)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("peers: knotd: %v", err)
+	}
+}
+
+// Stop stops knotd by its PID and waits for it: its address stops
+// answering, as a nameserver that went down. Start brings it back.
+func (k *Knot) Stop(tb testing.TB) {
+	tb.Helper()
+	if err := k.proc.stop(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Start starts a stopped knotd again on the same address and port, with
+// its zones as they were last set, and waits until it answers. It is
+// stopped when the test that started it first ends, not tb.
+func (k *Knot) Start(tb testing.TB) {
+	tb.Helper()
+	if !k.proc.exited() {
+		tb.Fatal("peers: knotd is running")
+	}
+	fixed := k.fixedPort
+	k.fixedPort = k.Port
+	defer func() { k.fixedPort = fixed }()
+	if err := k.start(k.tb, Binary(tb, "knotd", "knot"), 1); err != nil {
+		tb.Fatalf("peers: knotd: %v", err)
+	}
 }
