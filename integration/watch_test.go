@@ -59,9 +59,9 @@ _dmarc.blog TXT "v=DMARC1; p=reject"
 `, serial, mx2, policy)
 }
 
-// reverseZone gives the exchanges' addresses their names back (RFC 1912
+// watchReverseZone gives the exchanges' addresses their names back (RFC 1912
 // §2.1), so reverse DNS is no finding.
-const reverseZone = `$TTL 300
+const watchReverseZone = `$TTL 300
 @   SOA ns.watch.test. hostmaster.watch.test. 1 3600 600 86400 300
 @   NS  ns.watch.test.
 25  PTR mx1.shop.watch.test.
@@ -105,7 +105,7 @@ func TestWatchKnot(t *testing.T) {
 	for i, host := range []string{"mx1.shop.watch.test", "mx2.shop.watch.test"} {
 		startSMTP(t, fmt.Sprintf("192.0.2.%d:25", 25+i), host, ca.Leaf(t, testpki.LeafOptions{Names: []string{host}}), false)
 	}
-	zones := []peers.Zone{{Origin: "watch.test.", Text: watchZone(1, false)}, {Origin: "2.0.192.in-addr.arpa.", Text: reverseZone}}
+	zones := []peers.Zone{{Origin: "watch.test.", Text: watchZone(1, false)}, {Origin: "2.0.192.in-addr.arpa.", Text: watchReverseZone}}
 	for _, list := range dnsbl.DefaultLists {
 		zones = append(zones, peers.Zone{Origin: list, Text: blacklistZone})
 	}
