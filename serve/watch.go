@@ -156,9 +156,9 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	since, err := parseSince(q.Get("since"), time.Now())
+	since, err := watch.ParseSince(q.Get("since"), time.Now())
 	if err != nil {
-		writeProblem(w, r, http.StatusBadRequest, err.Error(), 0)
+		writeProblem(w, r, http.StatusBadRequest, "since "+err.Error(), 0)
 		return
 	}
 	limit := defaultHistoryLimit
@@ -186,29 +186,6 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, h)
 }
 
-// parseSince reads ?since= as mxtrace history reads --since: an RFC 3339
-// time, a date (midnight UTC), a date and time without a zone (UTC), or a
-// while ago (36h, 90m, or days: 7d). "" is the zero time.
-func parseSince(v string, now time.Time) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", time.DateOnly} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n < 100_000 {
-			return now.Add(-time.Duration(n) * 24 * time.Hour).UTC(), nil
-		}
-	}
-	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
-		return now.Add(-d).UTC(), nil
-	}
-	return time.Time{}, fmt.Errorf("since %q: want a time (2026-01-31, 2026-01-31T12:00:00Z) or a while ago (36h, 7d)", v)
-}
-
 // watchJSON is a watch as GET /api/v1/watches lists it: what mxtrace
 // watch list --json prints, except the alert targets, which are only
 // counted, since reading needs no token and a webhook URL or an e-mail
@@ -229,7 +206,7 @@ type watchJSON struct {
 
 func newWatchJSON(x store.WatchStatus, now time.Time) watchJSON {
 	return watchJSON{
-		Domain: x.Domain, Every: shortEvery(x.Every), EverySec: int64(x.Every / time.Second), AlertCount: len(x.Alerts),
+		Domain: x.Domain, Every: watch.ShortEvery(x.Every), EverySec: int64(x.Every / time.Second), AlertCount: len(x.Alerts),
 		Added: x.Added.UTC(), NextRun: x.NextRun.UTC(), LastRun: x.LastRun.UTC(), LastStatus: x.LastStatus,
 		Checking: x.Worker != "" && x.LeaseUntil.After(now),
 	}
@@ -456,19 +433,6 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request, token string) boo
 func tokenEqual(given, want string) bool {
 	a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(want))
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
-}
-
-// shortEvery writes a period without its zero units (1h, 30m, 1h30m), as
-// mxtrace watch list does.
-func shortEvery(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // domainOf is raw as a canonical name, or "" when it is not one.

@@ -309,10 +309,10 @@ func (s *Server) pageWatches(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	p := watchesPage{
 		pageData: pageData{Title: "Watched domains · mxtrace", SkipTo: "the list", HeaderSearch: true, WatchLink: true},
-		Admin:    s.cfg.AdminToken != "", Every: shortEvery(defaultEvery),
+		Admin:    s.cfg.AdminToken != "", Every: watch.ShortEvery(defaultEvery),
 	}
 	for _, x := range ws {
-		row := watchRow{Domain: x.Domain, URL: "/d/" + url.PathEscape(x.Domain), Every: shortEvery(x.Every), Alerts: len(x.Alerts),
+		row := watchRow{Domain: x.Domain, URL: "/d/" + url.PathEscape(x.Domain), Every: watch.ShortEvery(x.Every), Alerts: len(x.Alerts),
 			Last: "never", LastStatus: "not checked yet", Next: "now", Class: "info"}
 		if !x.LastRun.IsZero() {
 			row.Last, row.LastStatus = timeText(x.LastRun), x.LastStatus

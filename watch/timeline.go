@@ -1,7 +1,10 @@
 package watch
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mxtrace/mxtrace/store"
@@ -62,4 +65,42 @@ func Timeline(results []store.Result, changes []store.Change, complete bool) []E
 		events = append(events, Event{Result: r, First: first, Changes: cs})
 	}
 	return events
+}
+
+// ParseSince reads the start of a window of history, as history and diff
+// take --since and serve ?since=: an RFC 3339 time, a date (midnight UTC),
+// a date and time without a zone (UTC), or a while before now (36h, 90m,
+// or days: 7d). "" is the zero time: no start.
+func ParseSince(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", time.DateOnly} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		// Bounded so that the duration does not overflow.
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n < 100_000 {
+			return now.Add(-time.Duration(n) * 24 * time.Hour).UTC(), nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want a time (2026-01-31, 2026-01-31T12:00:00Z) or a while ago (36h, 7d)", v)
+}
+
+// ShortEvery is a watch's period without its zero units (1h, 30m, 1h30m),
+// as watch list and serve show it.
+func ShortEvery(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -176,7 +175,7 @@ func (g *globals) watchAdd(ctx context.Context, s store.Store, names []dnsname.N
 		if !w.LastRun.IsZero() {
 			verb = "still watching"
 		}
-		fmt.Fprintf(&b, "%s %s every %s, alerts to %s; next check %s\n", verb, w.Domain, shortEvery(w.Every), alerts, whenText(w.NextRun, now))
+		fmt.Fprintf(&b, "%s %s every %s, alerts to %s; next check %s\n", verb, w.Domain, watch.ShortEvery(w.Every), alerts, whenText(w.NextRun, now))
 	}
 	_, err = io.WriteString(g.stdout, b.String())
 	return err
@@ -279,7 +278,7 @@ func writeWatchesJSON(w io.Writer, ws []store.WatchStatus) error {
 		}
 		var err error
 		b, err = report.AppendJSON(b, watchJSON{
-			Domain: x.Domain, Every: shortEvery(x.Every), EverySec: int64(x.Every / time.Second), Alerts: alerts,
+			Domain: x.Domain, Every: watch.ShortEvery(x.Every), EverySec: int64(x.Every / time.Second), Alerts: alerts,
 			Added: x.Added.UTC(), NextRun: x.NextRun.UTC(), LastRun: x.LastRun.UTC(), LastStatus: x.LastStatus,
 			Worker: x.Worker, LeaseUntil: x.LeaseUntil.UTC(),
 		})
@@ -313,7 +312,7 @@ func writeWatches(w io.Writer, ws []store.WatchStatus, now time.Time, st report.
 		if len(x.Alerts) > 0 {
 			alerts = strings.Join(x.Alerts, " ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Domain, shortEvery(x.Every), last, status, next, alerts)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Domain, watch.ShortEvery(x.Every), last, status, next, alerts)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -892,27 +891,14 @@ func (g *globals) diff(ctx context.Context, s store.Store, domain string, at tim
 	return g.verdict(nil, worst)
 }
 
-// parseSince reads a --since TIME: an RFC 3339 time, a date (midnight
-// UTC), a date and time without a zone (UTC), or a duration ago (36h,
-// 90m, or days: 7d). "" is the zero time.
+// parseSince reads a --since TIME (watch.ParseSince); a bad one is bad
+// usage.
 func parseSince(v string, now time.Time) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
+	t, err := watch.ParseSince(v, now)
+	if err != nil {
+		return time.Time{}, usageError("--since %w", err)
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", time.DateOnly} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
-			return now.Add(-time.Duration(n) * 24 * time.Hour).UTC(), nil
-		}
-	}
-	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
-		return now.Add(-d).UTC(), nil
-	}
-	return time.Time{}, usageError("--since %q: want a time (2026-01-31, 2026-01-31T12:00:00Z) or a while ago (36h, 7d)", v)
+	return t, nil
 }
 
 // timeText is a stored time as the commands print it: UTC, to the second.
@@ -926,18 +912,6 @@ func whenText(t, now time.Time) string {
 		return "now"
 	}
 	return timeText(t)
-}
-
-// shortEvery writes a period without its zero units: 1h, 30m, 1h30m.
-func shortEvery(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // paint colours text when st says so.
