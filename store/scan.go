@@ -286,27 +286,15 @@ func (w *ScanWriter) commit(batch []ScanResult) error {
 
 const scanColumns = `id, started, finished, mode, input, results, errors`
 
-func scanScanInfo(row interface{ Scan(...any) error }) (ScanInfo, error) {
+func scanScanInfo(row rowScanner) (ScanInfo, error) {
 	var si ScanInfo
 	err := row.Scan(&si.ID, scanTime{&si.Started}, scanTime{&si.Finished}, &si.Mode, &si.Input, &si.Results, &si.Errors)
 	return si, err
 }
 
 func (s *sqlStore) Scans(ctx context.Context) ([]ScanInfo, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+scanColumns+` FROM scans ORDER BY id`)
+	out, err := queryAll(ctx, s.db, scanScanInfo, `SELECT `+scanColumns+` FROM scans ORDER BY id`)
 	if err != nil {
-		return nil, fmt.Errorf("store: scans: %w", err)
-	}
-	defer rows.Close()
-	var out []ScanInfo
-	for rows.Next() {
-		si, err := scanScanInfo(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: scans: %w", err)
-		}
-		out = append(out, si)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: scans: %w", err)
 	}
 	return out, nil

@@ -136,6 +136,32 @@ func jsonArg(what string, b []byte) ([]byte, error) {
 	return b, nil
 }
 
+// rowScanner is a row to read: *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
+
+// queryer is a *sql.DB or a *sql.Tx.
+type queryer interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
+// queryAll runs query and reads every row it returns with scan.
+func queryAll[T any](ctx context.Context, q queryer, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // inTx runs fn in one transaction and commits it, or rolls it back when fn
 // or the commit fails.
 func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -206,7 +232,7 @@ func (s *sqlStore) RemoveWatch(ctx context.Context, domain string) (bool, error)
 const watchColumns = `domain, every_ms, alerts, next_run, added`
 
 // scanWatch reads the watchColumns, then extra.
-func scanWatch(row interface{ Scan(...any) error }, extra ...any) (Watch, error) {
+func scanWatch(row rowScanner, extra ...any) (Watch, error) {
 	var (
 		w       Watch
 		everyMS int64
@@ -227,24 +253,15 @@ func scanWatch(row interface{ Scan(...any) error }, extra ...any) (Watch, error)
 }
 
 func (s *sqlStore) Watches(ctx context.Context) ([]WatchStatus, error) {
-	rows, err := s.db.QueryContext(ctx, `
+	out, err := queryAll(ctx, s.db, func(row rowScanner) (WatchStatus, error) {
+		var ws WatchStatus
+		w, err := scanWatch(row, scanTime{&ws.LastRun}, scanString{&ws.LastStatus}, scanString{&ws.Worker}, scanTime{&ws.LeaseUntil})
+		ws.Watch = w
+		return ws, err
+	}, `
 		SELECT `+watchColumns+`, last_run, last_status, worker, lease_until
 		FROM watches ORDER BY domain`)
 	if err != nil {
-		return nil, fmt.Errorf("store: watches: %w", err)
-	}
-	defer rows.Close()
-	var out []WatchStatus
-	for rows.Next() {
-		var ws WatchStatus
-		w, err := scanWatch(rows, scanTime{&ws.LastRun}, scanString{&ws.LastStatus}, scanString{&ws.Worker}, scanTime{&ws.LeaseUntil})
-		if err != nil {
-			return nil, err
-		}
-		ws.Watch = w
-		out = append(out, ws)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: watches: %w", err)
 	}
 	return out, nil
@@ -269,7 +286,8 @@ func (s *sqlStore) Claim(ctx context.Context, worker string, now time.Time, limi
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// One statement: pick the due rows no live lease holds, lease them,
 		// return them. $5 (all) takes every free watch, due or not.
-		rows, err := tx.QueryContext(ctx, `
+		var err error
+		out, err = queryAll(ctx, tx, func(row rowScanner) (Watch, error) { return scanWatch(row) }, `
 			UPDATE watches SET worker = $1, lease_until = $2
 			WHERE domain IN (
 				SELECT domain FROM watches
@@ -279,17 +297,6 @@ func (s *sqlStore) Claim(ctx context.Context, worker string, now time.Time, limi
 			RETURNING `+watchColumns,
 			worker, s.at(now.Add(lease)), s.at(now), limitArg(limit), all)
 		if err != nil {
-			return fmt.Errorf("store: claim: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			w, err := scanWatch(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, w)
-		}
-		if err := rows.Err(); err != nil {
 			return fmt.Errorf("store: claim: %w", err)
 		}
 		return nil
@@ -391,7 +398,7 @@ func (s *sqlStore) Record(ctx context.Context, worker string, r Result, changes 
 
 const resultColumns = `id, domain, at, status, temporary, report, facts`
 
-func scanResult(row interface{ Scan(...any) error }) (Result, error) {
+func scanResult(row rowScanner) (Result, error) {
 	var r Result
 	err := row.Scan(&r.ID, &r.Domain, scanTime{&r.At}, &r.Status, &r.Temporary, scanBytes{&r.Report}, scanBytes{&r.Facts})
 	return r, err
@@ -411,47 +418,29 @@ func (s *sqlStore) Last(ctx context.Context, domain string) (*Result, error) {
 }
 
 func (s *sqlStore) Results(ctx context.Context, domain string, since time.Time, limit int) ([]Result, error) {
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT `+resultColumns+` FROM results WHERE domain = $1 AND at >= $2
-		ORDER BY at DESC, id DESC LIMIT $3`, domain, s.at(since), limitArg(limit))
-	if err != nil {
-		return nil, fmt.Errorf("store: results of %s: %w", domain, err)
-	}
-	defer rows.Close()
-	var out []Result
-	for rows.Next() {
-		r, err := scanResult(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: results of %s: %w", domain, err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: results of %s: %w", domain, err)
-	}
-	return out, nil
+	return s.results(ctx, resultColumns, scanResult, domain, since, limit)
 }
 
 // summaryColumns are resultColumns without the report and the facts.
 const summaryColumns = `id, domain, at, status, temporary`
 
+func scanSummary(row rowScanner) (Result, error) {
+	var r Result
+	err := row.Scan(&r.ID, &r.Domain, scanTime{&r.At}, &r.Status, &r.Temporary)
+	return r, err
+}
+
 func (s *sqlStore) Summaries(ctx context.Context, domain string, since time.Time, limit int) ([]Result, error) {
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT `+summaryColumns+` FROM results WHERE domain = $1 AND at >= $2
+	return s.results(ctx, summaryColumns, scanSummary, domain, since, limit)
+}
+
+// results reads columns of domain's results at or after since, newest
+// first, at most limit.
+func (s *sqlStore) results(ctx context.Context, columns string, scan func(rowScanner) (Result, error), domain string, since time.Time, limit int) ([]Result, error) {
+	out, err := queryAll(ctx, s.db, scan, `
+		SELECT `+columns+` FROM results WHERE domain = $1 AND at >= $2
 		ORDER BY at DESC, id DESC LIMIT $3`, domain, s.at(since), limitArg(limit))
 	if err != nil {
-		return nil, fmt.Errorf("store: results of %s: %w", domain, err)
-	}
-	defer rows.Close()
-	var out []Result
-	for rows.Next() {
-		var r Result
-		if err := rows.Scan(&r.ID, &r.Domain, scanTime{&r.At}, &r.Status, &r.Temporary); err != nil {
-			return nil, fmt.Errorf("store: results of %s: %w", domain, err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: results of %s: %w", domain, err)
 	}
 	return out, nil
@@ -469,23 +458,15 @@ func (s *sqlStore) Result(ctx context.Context, id int64) (*Result, error) {
 }
 
 func (s *sqlStore) Changes(ctx context.Context, domain string, since time.Time, limit int) ([]Change, error) {
-	rows, err := s.db.QueryContext(ctx, `
+	out, err := queryAll(ctx, s.db, func(row rowScanner) (Change, error) {
+		var c Change
+		err := row.Scan(&c.ResultID, &c.Domain, scanTime{&c.At}, &c.Kind, &c.Subject, &c.Severity, &c.Message, &c.Old, &c.New)
+		return c, err
+	}, `
 		SELECT result_id, domain, at, kind, subject, severity, message, old_value, new_value
 		FROM changes WHERE domain = $1 AND at >= $2
 		ORDER BY at DESC, id DESC LIMIT $3`, domain, s.at(since), limitArg(limit))
 	if err != nil {
-		return nil, fmt.Errorf("store: changes of %s: %w", domain, err)
-	}
-	defer rows.Close()
-	var out []Change
-	for rows.Next() {
-		var c Change
-		if err := rows.Scan(&c.ResultID, &c.Domain, scanTime{&c.At}, &c.Kind, &c.Subject, &c.Severity, &c.Message, &c.Old, &c.New); err != nil {
-			return nil, fmt.Errorf("store: changes of %s: %w", domain, err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: changes of %s: %w", domain, err)
 	}
 	return out, nil
@@ -493,7 +474,7 @@ func (s *sqlStore) Changes(ctx context.Context, domain string, since time.Time, 
 
 const alertColumns = `id, result_id, domain, target, kind, body, attempts, next_attempt, sent, last_error, created`
 
-func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
+func scanAlert(row rowScanner) (Alert, error) {
 	var (
 		a        Alert
 		resultID sql.NullInt64
@@ -504,28 +485,8 @@ func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
 	return a, err
 }
 
-// queryAlerts runs a query returning alertColumns.
-func queryAlerts(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, query string, args ...any) ([]Alert, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Alert
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
 func (s *sqlStore) Alerts(ctx context.Context, domain string, since time.Time, limit int) ([]Alert, error) {
-	out, err := queryAlerts(ctx, s.db, `
+	out, err := queryAll(ctx, s.db, scanAlert, `
 		SELECT `+alertColumns+` FROM alerts WHERE domain = $1 AND created >= $2
 		ORDER BY created DESC, id DESC LIMIT $3`, domain, s.at(since), limitArg(limit))
 	if err != nil {
@@ -541,7 +502,7 @@ func (s *sqlStore) DueAlerts(ctx context.Context, now time.Time, limit int, leas
 	var out []Alert
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, err = queryAlerts(ctx, tx, `
+		out, err = queryAll(ctx, tx, scanAlert, `
 			UPDATE alerts SET next_attempt = $1
 			WHERE id IN (
 				SELECT id FROM alerts
