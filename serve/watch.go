@@ -55,38 +55,14 @@ func noStore(w http.ResponseWriter, r *http.Request) {
 	writeProblem(w, r, http.StatusNotFound, "this server keeps no history: mxtrace serve shows watched domains only when started with --db", 0)
 }
 
-// changeJSON is a change as mxtrace history --json prints it.
-type changeJSON struct {
-	At       time.Time `json:"at"`
-	ResultID int64     `json:"result_id"`
-	Kind     string    `json:"kind"`
-	Subject  string    `json:"subject"`
-	Severity string    `json:"severity"`
-	Message  string    `json:"message"`
-	Old      string    `json:"old"`
-	New      string    `json:"new"`
-}
-
-// historyEvent is one entry of a domain's timeline: a stored result that
-// showed changes, whose status differs from the one before it, or the
-// first one; as mxtrace history --json prints it.
-type historyEvent struct {
-	At        time.Time    `json:"at"`
-	ResultID  int64        `json:"result_id"`
-	Status    string       `json:"status"`
-	Temporary bool         `json:"temporary"`
-	First     bool         `json:"first,omitempty"`
-	Changes   []changeJSON `json:"changes"`
-}
-
 // historyJSON is the body of GET /api/v1/history/{domain}: the object
 // mxtrace history --json prints, and More when events or older results
 // were left out (by ?limit= or by the bound on the results read).
 type historyJSON struct {
-	Domain string         `json:"domain"`
-	Checks int            `json:"checks"`
-	Events []historyEvent `json:"events"`
-	More   bool           `json:"more,omitempty"`
+	Domain string            `json:"domain"`
+	Checks int               `json:"checks"`
+	Events []watch.EventJSON `json:"events"`
+	More   bool              `json:"more,omitempty"`
 	// latest is the newest result read, good the newest that is not a
 	// temporary failure (nil: none); hidden is the events left out.
 	latest, good *store.Result
@@ -103,7 +79,7 @@ func (s *Server) readHistory(ctx context.Context, domain string, since time.Time
 	if err != nil {
 		return nil, err
 	}
-	h := &historyJSON{Domain: domain, Events: []historyEvent{}}
+	h := &historyJSON{Domain: domain, Events: []watch.EventJSON{}}
 	if h.cut = len(results) > maxResults; h.cut {
 		results = results[:maxResults]
 	}
@@ -125,14 +101,7 @@ func (s *Server) readHistory(ctx context.Context, domain string, since time.Time
 		return nil, err
 	}
 	for _, e := range watch.Timeline(results, changes, since.IsZero() && !h.cut) {
-		r := e.Result
-		cs := make([]changeJSON, len(e.Changes))
-		for i, c := range e.Changes {
-			cs[i] = changeJSON{At: c.At.UTC(), ResultID: c.ResultID, Kind: c.Kind, Subject: c.Subject,
-				Severity: c.Severity, Message: c.Message, Old: c.Old, New: c.New}
-		}
-		h.Events = append(h.Events, historyEvent{At: r.At.UTC(), ResultID: r.ID, Status: r.Status,
-			Temporary: r.Temporary, First: e.First, Changes: cs})
+		h.Events = append(h.Events, e.JSON())
 	}
 	if len(h.Events) > limit {
 		h.hidden = len(h.Events) - limit

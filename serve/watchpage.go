@@ -61,7 +61,7 @@ type eventView struct {
 	Status      string
 	Class       string // ok, warning, error, info: its worst change or status
 	What        string
-	Changes     []changeJSON
+	Changes     []watch.ChangeJSON
 	MoreChanges int
 }
 
@@ -203,7 +203,7 @@ func agoText(days int) string {
 
 // eventClass is the colour class of an event: its worst change, or its
 // status.
-func eventClass(e historyEvent) string {
+func eventClass(e watch.EventJSON) string {
 	var worst finding.Severity // 0: no change
 	for _, c := range e.Changes {
 		if s, err := finding.ParseSeverity(c.Severity); err == nil {
@@ -222,7 +222,7 @@ func eventClass(e historyEvent) string {
 }
 
 // eventWhat says what an event is, as mxtrace history does.
-func eventWhat(e historyEvent) string {
+func eventWhat(e watch.EventJSON) string {
 	switch {
 	case e.Temporary:
 		return "could not be checked"
@@ -247,7 +247,7 @@ const (
 // newest: one mark per event, coloured by its class, its time and what it
 // was as its tooltip, the two ends labelled. The list under it says the
 // same in text, so the picture is a summary (role img with a label).
-func axisSVG(domain string, events []historyEvent, oldest, newest time.Time) template.HTML {
+func axisSVG(domain string, events []watch.EventJSON, oldest, newest time.Time) template.HTML {
 	span := newest.Sub(oldest)
 	x := func(t time.Time) float64 {
 		if span <= 0 {

@@ -104,3 +104,43 @@ func ShortEvery(d time.Duration) string {
 	}
 	return s
 }
+
+// ChangeJSON is a stored change as history --json, diff --json, watch run
+// --once --json and serve's history API print it. A change diff computes
+// has no time or result yet: they are left out.
+type ChangeJSON struct {
+	At       time.Time `json:"at,omitzero"`
+	ResultID int64     `json:"result_id,omitempty"`
+	Kind     string    `json:"kind"`
+	Subject  string    `json:"subject"`
+	Severity string    `json:"severity"`
+	Message  string    `json:"message"`
+	Old      string    `json:"old"`
+	New      string    `json:"new"`
+}
+
+// ChangesJSON is cs as printed: [] for none, never null.
+func ChangesJSON(cs []store.Change) []ChangeJSON {
+	out := make([]ChangeJSON, len(cs))
+	for i, c := range cs {
+		out[i] = ChangeJSON{At: c.At.UTC(), ResultID: c.ResultID, Kind: c.Kind, Subject: c.Subject, Severity: c.Severity, Message: c.Message, Old: c.Old, New: c.New}
+	}
+	return out
+}
+
+// EventJSON is an Event as history --json and serve's history API print
+// it.
+type EventJSON struct {
+	At        time.Time    `json:"at"`
+	ResultID  int64        `json:"result_id"`
+	Status    string       `json:"status"`
+	Temporary bool         `json:"temporary"`
+	First     bool         `json:"first,omitempty"`
+	Changes   []ChangeJSON `json:"changes"`
+}
+
+// JSON is e as printed.
+func (e Event) JSON() EventJSON {
+	r := e.Result
+	return EventJSON{At: r.At.UTC(), ResultID: r.ID, Status: r.Status, Temporary: r.Temporary, First: e.First, Changes: ChangesJSON(e.Changes)}
+}

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -66,6 +67,11 @@ func TestTimeline(t *testing.T) {
 	// (the earliest in the window), not the first.
 	if got, want := ids(Timeline(results[:4], changes, false)), []int64{6, 5, 3}; !slices.Equal(got, want) {
 		t.Errorf("a window of the timeline: %v; want %v", got, want)
+	}
+	// As history --json prints an event: no change is [], not null.
+	b, err := json.Marshal(es[1].JSON())
+	if want := `{"at":"2026-03-01T16:00:00Z","result_id":5,"status":"ok","temporary":false,"changes":[]}`; err != nil || string(b) != want {
+		t.Errorf("event as JSON: %s, %v; want %s", b, err, want)
 	}
 	if es := Timeline(nil, nil, true); es != nil {
 		t.Errorf("no results: %v", es)

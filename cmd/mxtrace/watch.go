@@ -550,13 +550,13 @@ func (g *globals) deliverer(o *alertOptions, roots *x509.CertPool) (*watch.Deliv
 
 // checkedJSON is one checked watch in watch run --once --json.
 type checkedJSON struct {
-	Domain    string       `json:"domain"`
-	ResultID  int64        `json:"result_id,omitempty"`
-	Status    string       `json:"status,omitempty"`
-	Temporary bool         `json:"temporary"`
-	Changes   []changeJSON `json:"changes"`
-	Alerts    int          `json:"alerts"`
-	Error     string       `json:"error,omitempty"`
+	Domain    string             `json:"domain"`
+	ResultID  int64              `json:"result_id,omitempty"`
+	Status    string             `json:"status,omitempty"`
+	Temporary bool               `json:"temporary"`
+	Changes   []watch.ChangeJSON `json:"changes"`
+	Alerts    int                `json:"alerts"`
+	Error     string             `json:"error,omitempty"`
 }
 
 // writeChecked writes what watch run --once did, by domain.
@@ -575,7 +575,7 @@ func writeChecked(g *globals, checked []watch.Checked) error {
 			changes[i] = watch.StoreChange(ch)
 		}
 		if g.json {
-			o := checkedJSON{Domain: c.Domain, ResultID: c.ResultID, Status: c.Status, Temporary: c.Temporary, Changes: changesJSON(changes), Alerts: c.Alerts}
+			o := checkedJSON{Domain: c.Domain, ResultID: c.ResultID, Status: c.Status, Temporary: c.Temporary, Changes: watch.ChangesJSON(changes), Alerts: c.Alerts}
 			if c.Err != nil {
 				o.Error = c.Err.Error()
 			}
@@ -604,26 +604,6 @@ func writeChecked(g *globals, checked []watch.Checked) error {
 	}
 	_, err := io.WriteString(g.stdout, b.String())
 	return err
-}
-
-// changeJSON is a change in --json output.
-type changeJSON struct {
-	At       time.Time `json:"at,omitzero"`
-	ResultID int64     `json:"result_id,omitempty"`
-	Kind     string    `json:"kind"`
-	Subject  string    `json:"subject"`
-	Severity string    `json:"severity"`
-	Message  string    `json:"message"`
-	Old      string    `json:"old"`
-	New      string    `json:"new"`
-}
-
-func changesJSON(cs []store.Change) []changeJSON {
-	out := make([]changeJSON, len(cs))
-	for i, c := range cs {
-		out[i] = changeJSON{At: c.At.UTC(), ResultID: c.ResultID, Kind: c.Kind, Subject: c.Subject, Severity: c.Severity, Message: c.Message, Old: c.Old, New: c.New}
-	}
-	return out
 }
 
 // writeChanges writes changes one a line, aligned, the severity coloured
@@ -687,19 +667,6 @@ could not be checked), and the first check.`,
 	return cmd
 }
 
-// event is one line of a domain's timeline: a result with the changes it
-// showed.
-type event struct {
-	At        time.Time    `json:"at"`
-	ResultID  int64        `json:"result_id"`
-	Status    string       `json:"status"`
-	Temporary bool         `json:"temporary"`
-	First     bool         `json:"first,omitempty"`
-	Changes   []changeJSON `json:"changes"`
-
-	changes []store.Change
-}
-
 func (g *globals) history(ctx context.Context, s store.Store, domain string, since time.Time, limit int) error {
 	results, err := s.Summaries(ctx, domain, since, 0)
 	if err != nil {
@@ -712,36 +679,36 @@ func (g *globals) history(ctx context.Context, s store.Store, domain string, sin
 	if err != nil {
 		return storeFailed(err)
 	}
-	var events []event
-	for _, e := range watch.Timeline(results, changes, since.IsZero()) {
-		r := e.Result
-		events = append(events, event{At: r.At.UTC(), ResultID: r.ID, Status: r.Status, Temporary: r.Temporary, First: e.First, Changes: changesJSON(e.Changes), changes: e.Changes})
-	}
+	events := watch.Timeline(results, changes, since.IsZero())
 	events = events[:min(len(events), limit)]
 	if g.json {
+		out := make([]watch.EventJSON, len(events))
+		for i, e := range events {
+			out[i] = e.JSON()
+		}
 		return report.WriteJSON(g.stdout, struct {
-			Domain string  `json:"domain"`
-			Checks int     `json:"checks"`
-			Events []event `json:"events"`
-		}{domain, len(results), events})
+			Domain string            `json:"domain"`
+			Checks int               `json:"checks"`
+			Events []watch.EventJSON `json:"events"`
+		}{domain, len(results), out})
 	}
 	st := report.Style{Color: g.color()}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s, last %s (%s)\n", paint(st, color.Bold)(domain), prose.Count(len(results), "check"), timeText(results[0].At), results[0].Status)
 	for _, e := range events {
-		what := prose.Count(len(e.changes), "change")
+		what := prose.Count(len(e.Changes), "change")
 		switch {
-		case e.Temporary:
+		case e.Result.Temporary:
 			what = "could not be checked"
-		case e.First && len(e.changes) == 0:
+		case e.First && len(e.Changes) == 0:
 			what = "first check"
-		case len(e.changes) == 0 && e.ResultID == results[len(results)-1].ID:
+		case len(e.Changes) == 0 && e.Result.ID == results[len(results)-1].ID:
 			what = "the earliest check since " + timeText(since)
-		case len(e.changes) == 0:
+		case len(e.Changes) == 0:
 			what = "status changed"
 		}
-		fmt.Fprintf(&b, "%s  %-8s  %s\n", timeText(e.At), e.Status, what)
-		writeChanges(&b, "    ", e.changes, st)
+		fmt.Fprintf(&b, "%s  %-8s  %s\n", timeText(e.Result.At), e.Result.Status, what)
+		writeChanges(&b, "    ", e.Changes, st)
 	}
 	_, err = io.WriteString(g.stdout, b.String())
 	return err
@@ -869,11 +836,11 @@ func (g *globals) diff(ctx context.Context, s store.Store, domain string, at tim
 	}
 	if g.json {
 		err = report.WriteJSON(g.stdout, struct {
-			Domain  string       `json:"domain"`
-			From    resultRef    `json:"from"`
-			To      resultRef    `json:"to"`
-			Changes []changeJSON `json:"changes"`
-		}{domain, resultRef{base.ID, base.At.UTC(), base.Status}, resultRef{latest.ID, latest.At.UTC(), latest.Status}, changesJSON(stored)})
+			Domain  string             `json:"domain"`
+			From    resultRef          `json:"from"`
+			To      resultRef          `json:"to"`
+			Changes []watch.ChangeJSON `json:"changes"`
+		}{domain, resultRef{base.ID, base.At.UTC(), base.Status}, resultRef{latest.ID, latest.At.UTC(), latest.Status}, watch.ChangesJSON(stored)})
 	} else {
 		st := report.Style{Color: g.color()}
 		var b strings.Builder
