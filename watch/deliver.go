@@ -254,33 +254,13 @@ func (d *Deliverer) now() time.Time {
 	return time.Now()
 }
 
-func (d *Deliverer) concurrency() int {
-	if d.Concurrency > 0 {
-		return d.Concurrency
-	}
-	return DefaultDeliverConcurrency
-}
+func (d *Deliverer) concurrency() int { return positiveOr(d.Concurrency, DefaultDeliverConcurrency) }
 
-func (d *Deliverer) batch() int {
-	if d.Batch > 0 {
-		return d.Batch
-	}
-	return DefaultDeliverBatch
-}
+func (d *Deliverer) batch() int { return positiveOr(d.Batch, DefaultDeliverBatch) }
 
-func (d *Deliverer) poll() time.Duration {
-	if d.Poll > 0 {
-		return d.Poll
-	}
-	return DefaultDeliverPoll
-}
+func (d *Deliverer) poll() time.Duration { return positiveOr(d.Poll, DefaultDeliverPoll) }
 
-func (d *Deliverer) grace() time.Duration {
-	if d.Grace > 0 {
-		return d.Grace
-	}
-	return DefaultDeliverGrace
-}
+func (d *Deliverer) grace() time.Duration { return positiveOr(d.Grace, DefaultDeliverGrace) }
 
 func (d *Deliverer) lease() time.Duration {
 	if d.Lease > 0 {

@@ -80,12 +80,7 @@ func LoadSecret(env, file string) (string, error) {
 	return os.Getenv(env), nil
 }
 
-func (m *Mailer) timeout() time.Duration {
-	if m.Timeout > 0 {
-		return m.Timeout
-	}
-	return DefaultMailTimeout
-}
+func (m *Mailer) timeout() time.Duration { return positiveOr(m.Timeout, DefaultMailTimeout) }
 
 // Send submits the notice to the target's address. A 5xx reply is a
 // permanent *Error, a 4xx reply or a network failure a temporary one

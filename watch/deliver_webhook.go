@@ -161,12 +161,7 @@ func (w *Webhook) newClient() {
 	}
 }
 
-func (w *Webhook) timeout() time.Duration {
-	if w.Timeout > 0 {
-		return w.Timeout
-	}
-	return DefaultWebhookTimeout
-}
+func (w *Webhook) timeout() time.Duration { return positiveOr(w.Timeout, DefaultWebhookTimeout) }
 
 // Send posts body (a Notice with its ID) to the target. It returns nil
 // only for a 2xx; the error is an *Error saying whether to retry.

@@ -454,6 +454,15 @@ func (r *Runner) now() time.Time {
 	return time.Now()
 }
 
+// positiveOr is v, or def when v is not positive: a setting left at zero
+// takes its default.
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
 func (r *Runner) logger() *slog.Logger {
 	if r.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -461,19 +470,9 @@ func (r *Runner) logger() *slog.Logger {
 	return r.Logger
 }
 
-func (r *Runner) concurrency() int {
-	if r.Concurrency > 0 {
-		return r.Concurrency
-	}
-	return DefaultConcurrency
-}
+func (r *Runner) concurrency() int { return positiveOr(r.Concurrency, DefaultConcurrency) }
 
-func (r *Runner) timeout() time.Duration {
-	if r.Timeout > 0 {
-		return r.Timeout
-	}
-	return DefaultTimeout
-}
+func (r *Runner) timeout() time.Duration { return positiveOr(r.Timeout, DefaultTimeout) }
 
 func (r *Runner) lease() time.Duration {
 	if r.Lease > 0 {
@@ -482,12 +481,7 @@ func (r *Runner) lease() time.Duration {
 	return 2*r.timeout() + time.Minute
 }
 
-func (r *Runner) grace() time.Duration {
-	if r.Grace > 0 {
-		return r.Grace
-	}
-	return DefaultGrace
-}
+func (r *Runner) grace() time.Duration { return positiveOr(r.Grace, DefaultGrace) }
 
 // WorkerName is the name of this worker in the leases.
 func (r *Runner) WorkerName() string { return r.worker() }
