@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -542,4 +544,44 @@ func exampleResolverTB(t testing.TB) resolve.Resolver {
 		t.Fatal(err)
 	}
 	return resolve.NewCache(z, 0)
+}
+
+// wholeReads is a store that counts the results read whole.
+type wholeReads struct {
+	store.Store
+	n *atomic.Int64
+}
+
+func (s wholeReads) Results(ctx context.Context, domain string, since time.Time, limit int) ([]store.Result, error) {
+	rs, err := s.Store.Results(ctx, domain, since, limit)
+	s.n.Add(int64(len(rs)))
+	return rs, err
+}
+
+func (s wholeReads) Result(ctx context.Context, id int64) (*store.Result, error) {
+	s.n.Add(1)
+	return s.Store.Result(ctx, id)
+}
+
+// TestHistoryReadsLight: the history API and a report page's timeline read
+// the stored results without their reports, and only the newest good one
+// whole (for its certificates), however many are stored.
+func TestHistoryReadsLight(t *testing.T) {
+	st := openStore(t)
+	var n atomic.Int64
+	s := historyServer(t, wholeReads{st, &n}, "")
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	a := snapshotOf(t, s, "tiers.example", t0.Add(90*24*time.Hour))
+	for i := range 30 {
+		record(t, st, t0.Add(time.Duration(i)*time.Hour), a, nil, i == 29)
+	}
+	if res, body := get(t, s, "/api/v1/history/tiers.example"); res.StatusCode != 200 || historyOf(t, body).Checks != 30 {
+		t.Fatalf("%d\n%s", res.StatusCode, body)
+	}
+	if v := s.timeline(t.Context(), "tiers.example"); v == nil || v.Checks != 30 || len(v.Certs) == 0 {
+		t.Fatalf("timeline: %+v", v)
+	}
+	if got := n.Load(); got != 2 {
+		t.Errorf("%d results read whole for two timelines of 30; want 2 (the newest good one, each time)", got)
+	}
 }
