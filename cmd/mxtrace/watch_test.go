@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -967,5 +969,52 @@ func TestDiffPassesOverFailures(t *testing.T) {
 	}
 	if code != exitOK || json.Unmarshal([]byte(out), &d) != nil || d.From.ResultID != ids[0] || d.To.ResultID != ids[29] {
 		t.Errorf("diff: exit %d, %s%s; want results %d and %d compared", code, out, errOut, ids[0], ids[29])
+	}
+}
+
+// wholeReads is a store that counts the results read whole.
+type wholeReads struct {
+	store.Store
+	n *atomic.Int64
+}
+
+func (s wholeReads) Results(ctx context.Context, domain string, since time.Time, limit int) ([]store.Result, error) {
+	rs, err := s.Store.Results(ctx, domain, since, limit)
+	s.n.Add(int64(len(rs)))
+	return rs, err
+}
+
+func (s wholeReads) Result(ctx context.Context, id int64) (*store.Result, error) {
+	s.n.Add(1)
+	return s.Store.Result(ctx, id)
+}
+
+// TestHistoryDiffReadLight: history reads no result whole, diff and
+// diff --since only the two they compare, however many are stored.
+func TestHistoryDiffReadLight(t *testing.T) {
+	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	start := time.Now().Add(-time.Hour).UTC()
+	for i := range 40 {
+		r := store.Result{Domain: "a.example", At: start.Add(time.Duration(i) * time.Minute), Status: store.StatusOK,
+			Report: []byte(`{"domain":"a.example"}`), Facts: []byte(`{"version":1,"domain":"a.example"}`), Temporary: i%3 == 1}
+		if _, err := st.Record(t.Context(), "", r, nil, nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n atomic.Int64
+	s := wholeReads{st, &n}
+	g := &globals{stdout: io.Discard, stderr: io.Discard, failOn: "never"}
+	if err := g.history(t.Context(), s, "a.example", time.Time{}, 100); err != nil || n.Load() != 0 {
+		t.Errorf("history: %v; %d results read whole, want none", err, n.Load())
+	}
+	for _, since := range []time.Time{{}, start.Add(10 * time.Minute)} {
+		n.Store(0)
+		if err := g.diff(t.Context(), s, "a.example", since); err != nil || n.Load() != 2 {
+			t.Errorf("diff since %v: %v; %d results read whole, want 2", since, err, n.Load())
+		}
 	}
 }
