@@ -73,7 +73,7 @@ need() {
 }
 KNOTD=$(command -v knotd || echo /usr/sbin/knotd)
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-need go "$KNOTD" sqlite3 xargs runuser
+need go "$KNOTD" sqlite3 xargs runuser setpriv
 if [ "$PG" = 1 ]; then need "$PGBIN/initdb" "$PGBIN/postgres" psql; fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mxtrace-watchbench.XXXXXX")
@@ -163,7 +163,9 @@ start_postgres() {
 	chown nobody "$pd"
 	runuser -u nobody -- "$PGBIN/initdb" -D "$pd/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >/dev/null
 	PG_PORT=$("$TOOL" freeport)
-	runuser -u nobody -- "$PGBIN/postgres" -D "$pd/data" -p "$PG_PORT" -k "$pd" \
+	# setpriv execs postgres itself (runuser would stay its parent and not
+	# pass the stop signal on), so the PID kept is postgres's.
+	setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$PGBIN/postgres" -D "$pd/data" -p "$PG_PORT" -k "$pd" \
 		-c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_connections=200 \
 		-c log_min_messages=warning >"$pd/postgres.log" 2>&1 &
 	PIDS+=($!)
