@@ -78,8 +78,13 @@ func (s *sqlStore) BeginScan(ctx context.Context, info ScanInfo) (*ScanWriter, e
 		info.Started = time.Now()
 	}
 	info.Finished, info.Results, info.Errors = time.Time{}, 0, 0
-	err := s.db.QueryRowContext(ctx, `INSERT INTO scans (started, mode, input) VALUES ($1, $2, $3) RETURNING id`,
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.QueryRowContext(ctx, `INSERT INTO scans (started, mode, input) VALUES ($1, $2, $3) RETURNING id`,
 		s.at(info.Started), info.Mode, info.Input).Scan(&info.ID)
+	unlock()
 	if err != nil {
 		return nil, fmt.Errorf("store: begin scan: %w", err)
 	}
@@ -159,7 +164,7 @@ func (w *ScanWriter) end(finish bool) error {
 	if !finish {
 		return nil
 	}
-	_, err := w.s.db.ExecContext(w.ctx, `UPDATE scans SET finished = $1 WHERE id = $2`, w.s.at(time.Now()), w.info.ID)
+	_, err := w.s.exec(w.ctx, `UPDATE scans SET finished = $1 WHERE id = $2`, w.s.at(time.Now()), w.info.ID)
 	if err != nil {
 		return fmt.Errorf("store: finish scan %d: %w", w.info.ID, err)
 	}

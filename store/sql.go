@@ -47,6 +47,47 @@ var (
 type sqlStore struct {
 	db *sql.DB
 	d  dialect
+	// write, on SQLite only, is this process's turn to write: a buffered
+	// channel of one, held for every write transaction and single write
+	// statement. SQLite has one writer per database at a time anyway
+	// (https://www.sqlite.org/lockingv3.html, section 5), and its busy
+	// handler is no queue: 64 goroutines each in BEGIN IMMEDIATE poll and
+	// sleep until some of them outwait the busy timeout and fail with
+	// SQLITE_BUSY. Taking turns here first means a writer of this process
+	// never waits on the busy timeout for another; only other processes
+	// on the same file do. Readers take no turn (WAL: they never wait for
+	// the writer). nil on PostgreSQL, whose writers lock rows, not the
+	// database.
+	write chan struct{}
+}
+
+// newSQLite is the Store on the SQLite database db.
+func newSQLite(db *sql.DB) *sqlStore {
+	return &sqlStore{db: db, d: sqliteDialect, write: make(chan struct{}, 1)}
+}
+
+// lockWrite waits for this process's turn to write (see sqlStore.write), or
+// for ctx to end; unlock gives the turn back.
+func (s *sqlStore) lockWrite(ctx context.Context) (unlock func(), err error) {
+	if s.write == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.write <- struct{}{}:
+		return func() { <-s.write }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("store: waiting to write: %w", context.Cause(ctx))
+	}
+}
+
+// exec runs one write statement in its turn.
+func (s *sqlStore) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return s.db.ExecContext(ctx, query, args...)
 }
 
 // utc is t as stored: UTC, to the microsecond (both engines keep no more).
@@ -165,6 +206,11 @@ func queryAll[T any](ctx context.Context, q queryer, scan func(rowScanner) (T, e
 // inTx runs fn in one transaction and commits it, or rolls it back when fn
 // or the commit fails.
 func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -196,7 +242,7 @@ func (s *sqlStore) AddWatch(ctx context.Context, w Watch) error {
 	if w.NextRun.IsZero() {
 		w.NextRun = w.Added
 	}
-	_, err = s.db.ExecContext(ctx, `
+	_, err = s.exec(ctx, `
 		INSERT INTO watches (domain, every_ms, alerts, next_run, added)
 		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (domain) DO UPDATE
@@ -218,7 +264,7 @@ func orEmpty(ss []string) []string {
 }
 
 func (s *sqlStore) RemoveWatch(ctx context.Context, domain string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM watches WHERE domain = $1`, domain)
+	res, err := s.exec(ctx, `DELETE FROM watches WHERE domain = $1`, domain)
 	if err != nil {
 		return false, fmt.Errorf("store: remove watch %s: %w", domain, err)
 	}
@@ -531,7 +577,7 @@ func (s *sqlStore) DueAlerts(ctx context.Context, now time.Time, limit int, leas
 func (s *sqlStore) AlertSent(ctx context.Context, id int64, at time.Time) error {
 	// An alert already marked sent keeps its first time: a late duplicate
 	// confirmation changes nothing.
-	res, err := s.db.ExecContext(ctx, `
+	res, err := s.exec(ctx, `
 		UPDATE alerts SET sent = COALESCE(sent, $1), next_attempt = NULL WHERE id = $2`,
 		s.at(at), id)
 	return s.oneAlert(res, err, "sent", id)
@@ -540,7 +586,7 @@ func (s *sqlStore) AlertSent(ctx context.Context, id int64, at time.Time) error 
 func (s *sqlStore) AlertFailed(ctx context.Context, id int64, next time.Time, errText string) error {
 	// Only an alert not yet sent: a deliverer whose lease ran out must not
 	// put back an alert another one has delivered meanwhile.
-	res, err := s.db.ExecContext(ctx, `
+	res, err := s.exec(ctx, `
 		UPDATE alerts SET attempts = attempts + 1, last_error = $1, next_attempt = $2
 		WHERE id = $3 AND sent IS NULL`,
 		errText, s.nullAt(next), id)

@@ -244,7 +244,7 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	return &sqlStore{db: db, d: sqliteDialect}, nil
+	return newSQLite(db), nil
 }
 
 // DefaultPath is the SQLite database used when no --db is given:

@@ -49,7 +49,9 @@ func Migrations() fs.FS {
 // committed result survives a crash of the process and of the machine.
 // Transactions start with BEGIN IMMEDIATE: every transaction of the store
 // writes, and taking the write lock first means two of them never both
-// read and then fail to upgrade; they queue on the busy timeout instead.
+// read and then fail to upgrade; they queue on the busy timeout instead
+// (across processes: package store makes one process's writers take turns
+// before they reach SQLite).
 func Open(ctx context.Context, path string) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: no database path")
