@@ -226,32 +226,46 @@ func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 func (s *sqlStore) AddWatch(ctx context.Context, w Watch) error {
-	if w.Domain == "" {
-		return errors.New("store: watch without a domain")
+	return s.AddWatches(ctx, []Watch{w})
+}
+
+func (s *sqlStore) AddWatches(ctx context.Context, ws []Watch) error {
+	// Every watch is checked before the transaction begins.
+	args := make([][]any, len(ws))
+	now := time.Now()
+	for i, w := range ws {
+		if w.Domain == "" {
+			return errors.New("store: watch without a domain")
+		}
+		if w.Every < time.Millisecond {
+			return fmt.Errorf("store: watch %s: period %v is under a millisecond", w.Domain, w.Every)
+		}
+		alerts, err := json.Marshal(orEmpty(w.Alerts))
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		if w.Added.IsZero() {
+			w.Added = now
+		}
+		if w.NextRun.IsZero() {
+			w.NextRun = w.Added
+		}
+		args[i] = []any{w.Domain, w.Every.Milliseconds(), string(alerts), s.at(w.NextRun), s.at(w.Added)}
 	}
-	if w.Every < time.Millisecond {
-		return fmt.Errorf("store: watch %s: period %v is under a millisecond", w.Domain, w.Every)
-	}
-	alerts, err := json.Marshal(orEmpty(w.Alerts))
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	if w.Added.IsZero() {
-		w.Added = time.Now()
-	}
-	if w.NextRun.IsZero() {
-		w.NextRun = w.Added
-	}
-	_, err = s.exec(ctx, `
-		INSERT INTO watches (domain, every_ms, alerts, next_run, added)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (domain) DO UPDATE
-		SET every_ms = excluded.every_ms, alerts = excluded.alerts, next_run = excluded.next_run`,
-		w.Domain, w.Every.Milliseconds(), string(alerts), s.at(w.NextRun), s.at(w.Added))
-	if err != nil {
-		return fmt.Errorf("store: add watch %s: %w", w.Domain, err)
-	}
-	return nil
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, a := range args {
+			_, err := tx.ExecContext(ctx, `
+				INSERT INTO watches (domain, every_ms, alerts, next_run, added)
+				VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (domain) DO UPDATE
+				SET every_ms = excluded.every_ms, alerts = excluded.alerts, next_run = excluded.next_run`,
+				a...)
+			if err != nil {
+				return fmt.Errorf("store: add watch %s: %w", a[0], err)
+			}
+		}
+		return nil
+	})
 }
 
 // orEmpty is ss, or an empty list for nil, so a watch without targets is

@@ -162,6 +162,10 @@ type Store interface {
 	// targets and next run), keeping its Added time, its results and its
 	// lease.
 	AddWatch(ctx context.Context, w Watch) error
+	// AddWatches is AddWatch for each of ws, in one transaction: all of
+	// them or none, and one commit (one sync to disk) for a list of
+	// thousands.
+	AddWatches(ctx context.Context, ws []Watch) error
 	// RemoveWatch removes the watch of domain, reporting whether there was
 	// one. Its results, changes and alerts stay: history still shows them.
 	RemoveWatch(ctx context.Context, domain string) (bool, error)

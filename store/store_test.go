@@ -34,6 +34,7 @@ func TestContract(t *testing.T) {
 		{"OpenMigratesEmptyDatabase", testOpenMigratesEmptyDatabase},
 		{"OpenConcurrently", testOpenConcurrently},
 		{"Watches", testWatches},
+		{"AddWatches", testAddWatches},
 		{"ClaimAndRecord", testClaimAndRecord},
 		{"LeaseExpires", testLeaseExpires},
 		{"RecordIsOneTransaction", testRecordIsOneTransaction},
@@ -184,6 +185,31 @@ func testWatches(t *testing.T, b backend) {
 	}
 	if err := s.AddWatch(ctx, store.Watch{Domain: "x.example"}); err == nil {
 		t.Error("a watch with no period was added")
+	}
+}
+
+// testAddWatches: a list is added whole, or (one watch invalid) not at
+// all.
+func testAddWatches(t *testing.T, b backend) {
+	s := open(t, b.newDSN(t))
+	ctx := t.Context()
+	var ws []store.Watch
+	for i := range 500 {
+		ws = append(ws, store.Watch{Domain: fmt.Sprintf("d%03d.example", i), Every: time.Hour, NextRun: t0, Added: t0})
+	}
+	bad := append(slices.Clone(ws[:2]), store.Watch{Domain: "x.example"})
+	if err := s.AddWatches(ctx, bad); err == nil {
+		t.Error("a list with a watch without a period was added")
+	}
+	if got, err := s.Watches(ctx); len(got) != 0 || err != nil {
+		t.Fatalf("after a refused list: %d watches, %v; want none", len(got), err)
+	}
+	if err := s.AddWatches(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Watches(ctx)
+	if err != nil || len(got) != len(ws) || got[0].Domain != "d000.example" || !got[499].NextRun.Equal(t0) {
+		t.Errorf("%d watches, %v; want %d", len(got), err, len(ws))
 	}
 }
 

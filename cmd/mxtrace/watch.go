@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"os/signal"
 	"slices"
 	"strings"
@@ -93,9 +95,10 @@ func watchAddCommand(g *globals, db *string) *cobra.Command {
 	var (
 		every  time.Duration
 		alerts []string
+		from   string
 	)
 	cmd := &cobra.Command{
-		Use:   "add DOMAIN|ADDRESS...",
+		Use:   "add [--from FILE] DOMAIN|ADDRESS...",
 		Short: "Watch domains: check each every --every, alerting --alert on change",
 		Long: `add starts watching each domain, or changes the period and alert targets of
 a domain already watched (its history stays). A new watch is due at once:
@@ -104,12 +107,25 @@ the next watch run checks it.
 --alert takes a webhook URL (https://..., the JSON body signed with
 HMAC-SHA256), mailto:ADDRESS (an e-mail through the submission server watch
 run is given), or log (a line in watch run's log); repeat it for several.
-Changing a watch replaces its targets with those given.`,
-		Args: cobra.MinimumNArgs(1),
+Changing a watch replaces its targets with those given.
+
+--from FILE adds the domains listed in FILE (- for standard input) too: one
+a line, blank lines and # comments skipped. Every name is checked before the
+database is touched, and all of them are added in one transaction.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names, err := parseNames(args)
 			if err != nil {
 				return err
+			}
+			if from != "" {
+				listed, err := readNameList(from, g.stdin)
+				if err != nil {
+					return err
+				}
+				names = append(names, listed...)
+			}
+			if len(names) == 0 {
+				return usageError("watch add needs a domain, or --from FILE with one")
 			}
 			if every < minEvery {
 				return usageError("--every %v: want at least %v", every, minEvery)
@@ -128,7 +144,41 @@ Changing a watch replaces its targets with those given.`,
 	}
 	cmd.Flags().DurationVar(&every, "every", time.Hour, "check each domain this often (at least 1m)")
 	cmd.Flags().StringArrayVar(&alerts, "alert", nil, "send alerts to this `TARGET`: https://URL, mailto:ADDRESS or log (repeatable)")
+	cmd.Flags().StringVar(&from, "from", "", "also add the domains listed in `FILE`, one a line (- for standard input)")
 	return cmd
+}
+
+// readNameList reads a list of domains from the file path ("-" is stdin):
+// one a line, blank lines and # comments skipped. A bad name is a usage
+// error naming its line.
+func readNameList(path string, stdin io.Reader) ([]dnsname.Name, error) {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, usageError("--from: %v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	var names []dnsname.Name
+	sc := bufio.NewScanner(r)
+	for line := 1; sc.Scan(); line++ {
+		text, _, _ := strings.Cut(sc.Text(), "#")
+		text = strings.TrimSpace(text)
+		if text == "" {
+			continue
+		}
+		n, err := parseName(text)
+		if err != nil {
+			return nil, usageError("--from %s, line %d: %w", path, line, err)
+		}
+		names = append(names, n)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usageError("--from %s: %v", path, err)
+	}
+	return names, nil
 }
 
 // alertTargets validates --alert values, and returns them as the store
@@ -154,13 +204,29 @@ func (g *globals) watchAdd(ctx context.Context, s store.Store, names []dnsname.N
 	}
 	// As the store keeps times: UTC, to the microsecond.
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	var added []store.WatchStatus
+	// By domain: a list of thousands is not matched against thousands of
+	// watches one by one.
+	byDomain := make(map[string][]store.WatchStatus, len(existing))
+	for _, e := range existing {
+		byDomain[e.Domain] = []store.WatchStatus{e}
+	}
+	var (
+		added   []store.WatchStatus
+		watches []store.Watch
+		seen    = make(map[string]bool, len(names))
+	)
 	for _, n := range names {
-		ws, _ := watch.Upsert(existing, store.Watch{Domain: n.String(), Every: every, Alerts: targets}, now)
-		if err := s.AddWatch(ctx, ws.Watch); err != nil {
-			return storeFailed(err)
+		d := n.String()
+		if seen[d] {
+			continue
 		}
+		seen[d] = true
+		ws, _ := watch.Upsert(byDomain[d], store.Watch{Domain: d, Every: every, Alerts: targets}, now)
 		added = append(added, ws)
+		watches = append(watches, ws.Watch)
+	}
+	if err := s.AddWatches(ctx, watches); err != nil {
+		return storeFailed(err)
 	}
 	if g.json {
 		return writeWatchesJSON(g.stdout, added)

@@ -255,19 +255,55 @@ func changeKinds(v any) []string {
 	return out
 }
 
+// TestWatchAddFrom: watch add --from reads a list (a file, or - for
+// standard input) with comments, blank lines and duplicates, and adds it
+// with the names given as arguments.
+func TestWatchAddFrom(t *testing.T) {
+	e := newWatchEnv(t)
+	list := filepath.Join(t.TempDir(), "list.txt")
+	if err := os.WriteFile(list, []byte("# our domains\nshop.example\n\n  blog.example  # the blog\nShop.Example.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := e.run(t, exitOK, "watch", "add", "--from", list, "a.example", "--every", "2h")
+	if n := strings.Count(out, "watching "); n != 3 || !strings.Contains(out, "watching blog.example every 2h") {
+		t.Errorf("watch add --from FILE:\n%s", out)
+	}
+	code, out, errOut := mxtraceInput(t, strings.NewReader("c.example\n# done\nshop.example\n"),
+		"watch", "add", "--from", "-", "--every", "30m", "--db", e.db)
+	if code != exitOK || strings.Count(out, "watching ") != 2 || !strings.Contains(out, "watching shop.example every 30m") {
+		t.Errorf("watch add --from -: exit %d\n%s%s", code, out, errOut)
+	}
+	out = e.run(t, exitOK, "watch", "list")
+	for _, d := range []string{"a.example", "blog.example", "c.example", "shop.example"} {
+		if !strings.Contains(out, d) {
+			t.Errorf("watch list lacks %s:\n%s", d, out)
+		}
+	}
+	if n := strings.Count(out, "\n"); n != 5 {
+		t.Errorf("watch list: %d lines, want a header and 4 watches:\n%s", n, out)
+	}
+}
+
 // wantShopKinds are the changes shopZoneLater makes.
 var wantShopKinds = []string{"exchange-removed", "dmarc-weakened"}
 
 // TestWatchUsage: bad input is exit status 2, before the database is
 // touched.
 func TestWatchUsage(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "sub", "w.db")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sub", "w.db")
+	badList := filepath.Join(dir, "bad.txt")
+	if err := os.WriteFile(badList, []byte("# domains\na.example\n\nbad..example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"watch"}, "watch needs a command"},
-		{[]string{"watch", "add"}, "requires at least 1 arg"},
+		{[]string{"watch", "add"}, "watch add needs a domain"},
+		{[]string{"watch", "add", "--from", badList}, "line 4: invalid domain name \"bad..example\""},
+		{[]string{"watch", "add", "--from", filepath.Join(dir, "missing.txt")}, "--from: open"},
 		{[]string{"watch", "add", "bad..example"}, "empty label"},
 		{[]string{"watch", "add", "192.0.2.1"}, "is an IP address"},
 		{[]string{"watch", "add", "a.example", "--every", "30s"}, "--every 30s: want at least 1m"},
