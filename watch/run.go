@@ -16,6 +16,7 @@ import (
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/report"
+	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/store"
 )
 
@@ -40,6 +41,12 @@ type Runner struct {
 	Store store.Store
 	// Auditor is the audit of every watch, the same as check's.
 	Auditor *check.Auditor
+	// Planner, when set, replaces the Auditor: each watch is only routed
+	// (as scan --mode route), its result is the plan and its facts
+	// SnapshotOfPlan's, so Diff compares the routing facts alone. A
+	// route costs a few queries where a check costs many and connects to
+	// every exchange: the mode for watching a great many domains.
+	Planner *route.Planner
 	// Policy turns a new result into the alerts to queue with it; nil
 	// queues none.
 	Policy Policy
@@ -253,7 +260,7 @@ func (r *Runner) check(ctx context.Context, w store.Watch) Checked {
 	at := r.now().UTC()
 	log.Debug("watch: checking")
 	cctx, cancel := context.WithTimeout(ctx, r.timeout())
-	rep := r.Auditor.Audit(cctx, name)
+	snap, value, worst := r.audit(cctx, name)
 	cancel()
 	if ctx.Err() != nil {
 		// Stopped in the middle: the report is not what the domain
@@ -264,7 +271,7 @@ func (r *Runner) check(ctx context.Context, w store.Watch) Checked {
 	if err != nil {
 		return fail(err, "watch: could not read the last result")
 	}
-	res, changes, err := r.result(ctx, w, name, at, rep, prev)
+	res, changes, err := r.result(ctx, w, name, at, snap, value, worst, prev)
 	if err != nil {
 		return fail(err, "watch: could not compare with the last result")
 	}
@@ -288,25 +295,39 @@ func (r *Runner) check(ctx context.Context, w store.Watch) Checked {
 	return c
 }
 
-// result builds the stored result of one audit and its changes since the
-// last result the domain could be checked at. A temporary failure is not
+// audit examines one domain: its route alone when the Runner has a
+// Planner, else the whole audit. It returns the facts, the value stored
+// as the result's report (what --json prints) and the worst finding.
+func (r *Runner) audit(ctx context.Context, name dnsname.Name) (*Snapshot, any, finding.Severity) {
+	if r.Planner != nil {
+		// Plan always returns a plan; its error is the plan's result
+		// (error), which SnapshotOfPlan marks temporary.
+		p, _ := r.Planner.Plan(ctx, name)
+		return SnapshotOfPlan(p), p, finding.Worst(p.Findings)
+	}
+	rep := r.Auditor.Audit(ctx, name)
+	return SnapshotOf(rep), rep, finding.Worst(rep.Findings)
+}
+
+// result builds the stored result of one audit (snap its facts, value
+// its report, worst its worst finding) and its changes since the last
+// result the domain could be checked at. A temporary failure is not
 // a new state of the domain: it is stored, but diffed against nothing, so
 // a DNS time-out never shows as every record removed; the next good result
 // is diffed against the last good one.
-func (r *Runner) result(ctx context.Context, w store.Watch, name dnsname.Name, at time.Time, rep *check.Report, prev *store.Result) (*store.Result, []Change, error) {
-	snap := SnapshotOf(rep)
+func (r *Runner) result(ctx context.Context, w store.Watch, name dnsname.Name, at time.Time, snap *Snapshot, value any, worst finding.Severity, prev *store.Result) (*store.Result, []Change, error) {
 	// Certificate expiry is judged against the time the check started.
 	snap.At = at
 	facts, err := json.Marshal(snap)
 	if err != nil {
 		return nil, nil, fmt.Errorf("watch %s: facts: %w", name, err)
 	}
-	body, err := report.AppendJSON(nil, rep)
+	body, err := report.AppendJSON(nil, value)
 	if err != nil {
 		return nil, nil, fmt.Errorf("watch %s: report: %w", name, err)
 	}
 	res := &store.Result{Domain: w.Domain, At: at, Report: body, Facts: facts, Temporary: snap.Temporary()}
-	res.Status = status(rep, res.Temporary)
+	res.Status = status(worst, res.Temporary)
 	if res.Temporary {
 		return res, nil, nil
 	}
@@ -367,11 +388,11 @@ func (r *Runner) lastGood(ctx context.Context, last *store.Result) (*store.Resul
 // addresses could not be looked up, check's exit status 3),
 // store.StatusProblems with a finding at warning or above, else
 // store.StatusOK.
-func status(rep *check.Report, temporary bool) string {
+func status(worst finding.Severity, temporary bool) string {
 	switch {
 	case temporary:
 		return store.StatusError
-	case finding.Worst(rep.Findings) >= finding.Warning:
+	case worst >= finding.Warning:
 		return store.StatusProblems
 	}
 	return store.StatusOK

@@ -22,11 +22,13 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/printable"
 	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/report"
+	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/store"
 	"github.com/mxtrace/mxtrace/watch"
 )
@@ -394,6 +396,7 @@ func writeWatches(w io.Writer, ws []store.WatchStatus, now time.Time, st report.
 func watchRunCommand(g *globals, db *string) *cobra.Command {
 	var (
 		once, all   bool
+		mode        string
 		concurrency int
 		grace       time.Duration
 		lease       time.Duration
@@ -413,6 +416,11 @@ leases run out.
 
 A domain that could not be checked (a DNS time-out) is stored as such and not
 compared, so a hiccup is never reported as every record removed.
+
+--mode route only routes each domain, as scan --mode route: the stored result
+is the plan of route --json, and only routing changes (MX records, exchanges,
+their addresses) are found. It asks a few queries per domain where a check
+asks many and connects to every exchange: for watching a great many domains.
 
 SIGINT or SIGTERM stops it: it claims nothing more, lets the checks in flight
 finish within --grace, and exits 0; a check cut by the grace is not stored
@@ -436,6 +444,8 @@ their alerts), and 3 when the database failed.`,
 			switch {
 			case all && !once:
 				return usageError("--all needs --once (the daemon checks each domain when it is due)")
+			case mode != "check" && mode != "route":
+				return usageError("--mode %q: want check or route", mode)
 			case concurrency < 1:
 				return usageError("--concurrency %d: want at least 1", concurrency)
 			case grace <= 0:
@@ -443,11 +453,12 @@ their alerts), and 3 when the database failed.`,
 			case lease != 0 && lease <= g.timeout:
 				return usageError("--lease %v: want longer than --timeout %v (a check must end within its lease)", lease, g.timeout)
 			}
-			return g.watchRun(cmd, *db, once, all, concurrency, grace, lease, &ao)
+			return g.watchRun(cmd, *db, once, all, mode, concurrency, grace, lease, &ao)
 		},
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "check what is due, deliver the due alerts, and exit")
 	cmd.Flags().BoolVar(&all, "all", false, "with --once: check every watched domain, due or not")
+	cmd.Flags().StringVar(&mode, "mode", "check", "`MODE`: check (the whole audit, as check) or route (the delivery plan alone, as scan --mode route: routing changes only)")
 	cmd.Flags().IntVar(&concurrency, "concurrency", watch.DefaultConcurrency, "domains checked at once")
 	cmd.Flags().DurationVar(&grace, "grace", watch.DefaultGrace, "on SIGTERM, time the checks in flight have to finish")
 	cmd.Flags().DurationVar(&lease, "lease", 0, "how long a worker holds a domain it checks; past it, another worker takes the domain over (default twice --timeout plus a minute)")
@@ -457,7 +468,7 @@ their alerts), and 3 when the database failed.`,
 
 // watchRun wires the runner exactly as check wires its audit (the same
 // flags give the same audit), and runs it.
-func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, concurrency int, grace, lease time.Duration, ao *alertOptions) error {
+func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, mode string, concurrency int, grace, lease time.Duration, ao *alertOptions) error {
 	// Every flag is checked before the DNS core or the database is set up.
 	roots, err := g.rootCAs()
 	if err != nil {
@@ -471,9 +482,19 @@ func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, concur
 	if err != nil {
 		return err
 	}
-	a := g.auditor(core, g.planner(cmd, core.resolver, 0), nil, nil, false)
-	if !core.offline {
-		a.Probe = g.checkProber(roots, "", "")
+	// --mode route routes each domain alone, as scan --mode route: no
+	// auditor, so no other area is asked.
+	var (
+		a         *check.Auditor
+		routeOnly *route.Planner
+	)
+	if p := g.planner(cmd, core.resolver, 0); mode == "route" {
+		routeOnly = p
+	} else {
+		a = g.auditor(core, p, nil, nil, false)
+		if !core.offline {
+			a.Probe = g.checkProber(roots, "", "")
+		}
 	}
 	if !once {
 		// The daemon's log says what it does, as serve's does.
@@ -482,7 +503,11 @@ func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, concur
 			level = slog.LevelDebug
 		}
 		g.logger = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
-		a.Logger = g.logger
+		if a != nil {
+			a.Logger = g.logger
+		} else {
+			routeOnly.Logger = g.logger
+		}
 	}
 	// SIGINT comes through main's context; a service manager stops a
 	// daemon with SIGTERM.
@@ -497,6 +522,7 @@ func (g *globals) watchRun(cmd *cobra.Command, db string, once, all bool, concur
 	r := &watch.Runner{
 		Store:       s,
 		Auditor:     a,
+		Planner:     routeOnly,
 		Policy:      (&watch.AlertPolicy{Store: s, Remind: ao.remind, BaseURL: ao.baseURL}).Alerts,
 		Deliverer:   deliverer,
 		Logger:      g.logger,

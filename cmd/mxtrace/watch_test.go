@@ -231,6 +231,44 @@ func TestWatchScenario(t *testing.T) {
 	e.run(t, exitOK, "history", "shop.example")
 }
 
+// TestWatchRunRoute: with --mode route each watch is only routed: the
+// stored result is the plan, and a zone change that removes an exchange
+// and weakens DMARC gives the routing change alone.
+func TestWatchRunRoute(t *testing.T) {
+	e := newWatchEnv(t)
+	e.run(t, exitOK, "watch", "add", "shop.example", "blog.example")
+	out := e.run(t, exitOK, "watch", "run", "--once", "--all", "--mode", "route")
+	if !strings.Contains(out, "shop.example  ok        0 changes, 0 alerts") {
+		t.Errorf("first run:\n%s", out)
+	}
+	e.setZone(t, shopZoneLater)
+	objs := jsonLines(t, e.run(t, exitOK, "watch", "run", "--once", "--all", "--mode", "route", "--json"))
+	if len(objs) != 2 || objs[0]["domain"] != "blog.example" || len(objs[0]["changes"].([]any)) != 0 {
+		t.Fatalf("second run --json: %v", objs)
+	}
+	if kinds := changeKinds(objs[1]["changes"]); objs[1]["domain"] != "shop.example" || objs[1]["temporary"] != false ||
+		!slices.Equal(kinds, []string{"exchange-removed"}) {
+		t.Errorf("second run, shop.example: %v, want exchange-removed alone", objs[1])
+	}
+
+	s, err := store.Open(t.Context(), e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	last, err := s.Last(t.Context(), "shop.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan map[string]any
+	if err := json.Unmarshal(last.Report, &plan); err != nil {
+		t.Fatal(err)
+	}
+	if plan["domain"] != "shop.example" || plan["result"] != "ok" || plan["tiers"] == nil || plan["areas"] != nil {
+		t.Errorf("stored report is not the plan: %s", last.Report)
+	}
+}
+
 func anyStrings(v any) []string {
 	var out []string
 	for _, x := range v.([]any) {
@@ -321,6 +359,7 @@ func TestWatchUsage(t *testing.T) {
 		{[]string{"watch", "run", "--once", "--base-url", "ftp://x"}, "--base-url"},
 		{[]string{"watch", "run", "--once", "--webhook-secret-file", "/nonexistent/secret"}, "--webhook-secret-file"},
 		{[]string{"watch", "run", "--once", "--concurrency", "0"}, "--concurrency 0"},
+		{[]string{"watch", "run", "--once", "--mode", "scan"}, `--mode "scan": want check or route`},
 		{[]string{"history", "a.example", "--since", "yesterday"}, "--since \"yesterday\""},
 		{[]string{"diff"}, "accepts 1 arg"},
 	} {
