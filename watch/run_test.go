@@ -183,10 +183,22 @@ mx2.shop 3600 IN A 192.0.2.26
 // with no changes (not every record removed); the next good check is
 // compared with the last good one.
 func TestRunTemporary(t *testing.T) {
+	for _, mode := range []string{"check", "route"} {
+		t.Run(mode, func(t *testing.T) { testRunTemporary(t, mode) })
+	}
+}
+
+// testRunTemporary is TestRunTemporary in one mode: with route, the
+// Runner has a Planner alone, and a plan whose result is error is the
+// temporary failure.
+func testRunTemporary(t *testing.T, mode string) {
 	res := newTestResolver(t, shopZone)
 	s := openStore(t)
 	addWatches(t, s, time.Hour, "shop.example")
 	r := &Runner{Store: s, Auditor: auditor(res), Worker: "w"}
+	if mode == "route" {
+		r.Auditor, r.Planner = nil, &route.Planner{Resolver: res}
+	}
 	once := func() Checked {
 		t.Helper()
 		c, err := r.RunOnce(t.Context(), true)
