@@ -5,6 +5,7 @@
 #
 #   bench/watch.sh                       # N = 100000, every domain checked
 #   bench/watch.sh 100000 10000          # watch N, check the first 10000
+#   MODE=route bench/watch.sh 100000 10000  # watch run --mode route
 #   KEEP=1 bench/watch.sh                # keep the work directory (printed)
 #
 # Needs Go, root (for unshare -n, and to run PostgreSQL as nobody) and, on
@@ -20,9 +21,10 @@
 #      ONE_BY_ONE more added one command each, timed (the cost of one
 #      command with N watched);
 #   3. `mxtrace watch run --once --all` of RUN_N of them (a database of its
-#      own with the first RUN_N) straight at knot: checks per second. watch
-#      has no --mode: every check is the whole audit (route, the
-#      nameservers, SPF, DMARC, MTA-STS, TLS-RPT, DKIM, the SMTP probe). The
+#      own with the first RUN_N) straight at knot: checks per second. With
+#      MODE=check (the default) every check is the whole audit (route, the
+#      nameservers, SPF, DMARC, MTA-STS, TLS-RPT, DKIM, the SMTP probe);
+#      with MODE=route, the route alone (watch run --mode route). The
 #      world's nameservers and exchanges have documentation addresses
 #      (RFC 5737); in the namespace they are unreachable at once, so a
 #      check costs its work and its loopback DNS, never a connect time-out
@@ -34,9 +36,9 @@
 #   5. history and diff of one domain with 1,000 stored results
 #      (BenchmarkHistoryDiff in cmd/mxtrace, on SQLite: the whole command).
 #
-# Knobs (environment): CONCURRENCY (8, watch run's default), TIMEOUT (20s),
-# ONE_BY_ONE (20 commands of one domain each), SEED (1), KEEP=1, PG=0 to
-# skip PostgreSQL.
+# Knobs (environment): MODE (check or route), CONCURRENCY (8, watch run's
+# default), TIMEOUT (20s), ONE_BY_ONE (20 commands of one domain each),
+# SEED (1), KEEP=1, PG=0 to skip PostgreSQL.
 #
 # A watch run that fails (the database) is reported with how many results
 # reported, and the script goes on.
@@ -46,6 +48,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${1:-100000}
 RUN_N=${2:-$N}
 CONCURRENCY=${CONCURRENCY:-8}
+MODE=${MODE:-check}
 ONE_BY_ONE=${ONE_BY_ONE:-20}
 TIMEOUT=${TIMEOUT:-20s}
 SEED=${SEED:-1}
@@ -191,19 +194,19 @@ bench() {
 	printf '%-10s watch add, one command each:     %8s ms per domain (%d commands, %d watched)\n' "$engine" \
 		"$(awk -v s="$secs" -v n="$ONE_BY_ONE" 'BEGIN {printf "%.1f", s * 1000 / n}')" "$ONE_BY_ONE" "$N"
 
-	log "$engine: watch run --once --all of $RUN_N domains"
+	log "$engine: watch run --once --all --mode $MODE of $RUN_N domains"
 	xargs "$MX" watch add --db "$dsn" <"$WORK/run.txt" >/dev/null
 	t0=$(now)
 	"$MX" --resolver "127.0.0.1:$KNOT_PORT" --timeout "$TIMEOUT" watch run --once --all \
-		--concurrency "$CONCURRENCY" --db "$dsn" >"$WORK/$engine.run.out" 2>"$WORK/$engine.run.err" || {
+		--mode "$MODE" --concurrency "$CONCURRENCY" --db "$dsn" >"$WORK/$engine.run.out" 2>"$WORK/$engine.run.err" || {
 		secs=$(since "$t0")
 		printf '%-10s watch run FAILED after %s s, %s domains reported: %s\n' "$engine" "$secs" \
 			"$(grep -c . "$WORK/$engine.run.out" || true)" "$(grep -v level= "$WORK/$engine.run.err" | tail -1)"
 		return
 	}
 	secs=$(since "$t0")
-	printf '%-10s watch run --once --all, %d checks: %8s s  %6s checks/s (--concurrency %s, load %s)\n' \
-		"$engine" "$RUN_N" "$secs" "$(ratio "$RUN_N" "$secs")" "$CONCURRENCY" "$(cut -d' ' -f1 /proc/loadavg)"
+	printf '%-10s watch run --once --all --mode %s, %d checks: %8s s  %6s checks/s (--concurrency %s, load %s)\n' \
+		"$engine" "$MODE" "$RUN_N" "$secs" "$(ratio "$RUN_N" "$secs")" "$CONCURRENCY" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 DB=$WORK/sqlite
