@@ -17,7 +17,7 @@
 #   1. generates the bench world of N domains (bench/scanworld, the world of
 #      bench/scan.sh) and serves it from knotd on 127.0.0.1;
 #   2. on SQLite and then on PostgreSQL: `mxtrace watch add` of the N
-#      domains (through xargs: a few thousand per command line), timed, and
+#      domains (one `watch add --from`: one transaction), timed, and
 #      ONE_BY_ONE more added one command each, timed (the cost of one
 #      command with N watched);
 #   3. `mxtrace watch run --once --all` of RUN_N of them (a database of its
@@ -76,7 +76,7 @@ need() {
 }
 KNOTD=$(command -v knotd || echo /usr/sbin/knotd)
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-need go "$KNOTD" sqlite3 xargs runuser setpriv
+need go "$KNOTD" sqlite3 runuser setpriv
 if [ "$PG" = 1 ]; then need "$PGBIN/initdb" "$PGBIN/postgres" psql; fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mxtrace-watchbench.XXXXXX")
@@ -185,9 +185,9 @@ bench() {
 	local engine=$1 add=$2 dsn=$3 t0 secs
 	log "$engine: watch add of $N domains"
 	t0=$(now)
-	xargs "$MX" watch add --db "$add" <"$WORLD/input.txt" >/dev/null
+	"$MX" watch add --db "$add" --from "$WORLD/input.txt" >/dev/null
 	secs=$(since "$t0")
-	printf '%-10s watch add, %d domains (xargs):  %8s s  %6s domains/s\n' "$engine" "$N" "$secs" "$(ratio "$N" "$secs")"
+	printf '%-10s watch add, %d domains (--from): %8s s  %6s domains/s\n' "$engine" "$N" "$secs" "$(ratio "$N" "$secs")"
 	t0=$(now)
 	for i in $(seq "$ONE_BY_ONE"); do "$MX" watch add --db "$add" "one$i.bench.test" >/dev/null; done
 	secs=$(since "$t0")
@@ -195,7 +195,7 @@ bench() {
 		"$(awk -v s="$secs" -v n="$ONE_BY_ONE" 'BEGIN {printf "%.1f", s * 1000 / n}')" "$ONE_BY_ONE" "$N"
 
 	log "$engine: watch run --once --all --mode $MODE of $RUN_N domains"
-	xargs "$MX" watch add --db "$dsn" <"$WORK/run.txt" >/dev/null
+	"$MX" watch add --db "$dsn" --from "$WORK/run.txt" >/dev/null
 	t0=$(now)
 	"$MX" --resolver "127.0.0.1:$KNOT_PORT" --timeout "$TIMEOUT" watch run --once --all \
 		--mode "$MODE" --concurrency "$CONCURRENCY" --db "$dsn" >"$WORK/$engine.run.out" 2>"$WORK/$engine.run.err" || {
