@@ -11,23 +11,30 @@ import (
 )
 
 // Upsert is w (its domain, period and alert targets) as watch add and
-// serve's POST /api/v1/watches store it, given the watches that exist: a
-// new watch is due at now and added now; a watch that exists keeps its
-// schedule, but never waits longer than the new period (a shorter period
-// takes effect at once), and keeps its Added time, last run and status.
-// isNew says there was no watch of w.Domain.
+// serve's POST /api/v1/watches store it, given the watches that exist (see
+// Update). isNew says there was no watch of w.Domain.
 func Upsert(existing []store.WatchStatus, w store.Watch, now time.Time) (ws store.WatchStatus, isNew bool) {
-	w.NextRun, w.Added = now, now
 	i := slices.IndexFunc(existing, func(e store.WatchStatus) bool { return e.Domain == w.Domain })
 	if i < 0 {
-		return store.WatchStatus{Watch: w}, true
+		return Update(nil, w, now), true
 	}
-	old := existing[i]
+	return Update(&existing[i], w, now), false
+}
+
+// Update is w stored over old, the watch of its domain (nil: none): a new
+// watch is due at now and added now; a watch that exists keeps its
+// schedule, but never waits longer than the new period (a shorter period
+// takes effect at once), and keeps its Added time, last run and status.
+func Update(old *store.WatchStatus, w store.Watch, now time.Time) store.WatchStatus {
+	w.NextRun, w.Added = now, now
+	if old == nil {
+		return store.WatchStatus{Watch: w}
+	}
 	w.NextRun, w.Added = old.NextRun, old.Added
 	if latest := now.Add(w.Every); w.NextRun.After(latest) {
 		w.NextRun = latest
 	}
-	return store.WatchStatus{Watch: w, LastRun: old.LastRun, LastStatus: old.LastStatus}, false
+	return store.WatchStatus{Watch: w, LastRun: old.LastRun, LastStatus: old.LastStatus}
 }
 
 // Event is one entry of a domain's timeline: a stored result with the

@@ -208,9 +208,9 @@ func (g *globals) watchAdd(ctx context.Context, s store.Store, names []dnsname.N
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	// By domain: a list of thousands is not matched against thousands of
 	// watches one by one.
-	byDomain := make(map[string][]store.WatchStatus, len(existing))
-	for _, e := range existing {
-		byDomain[e.Domain] = []store.WatchStatus{e}
+	byDomain := make(map[string]*store.WatchStatus, len(existing))
+	for i := range existing {
+		byDomain[existing[i].Domain] = &existing[i]
 	}
 	var (
 		added   []store.WatchStatus
@@ -223,7 +223,7 @@ func (g *globals) watchAdd(ctx context.Context, s store.Store, names []dnsname.N
 			continue
 		}
 		seen[d] = true
-		ws, _ := watch.Upsert(byDomain[d], store.Watch{Domain: d, Every: every, Alerts: targets}, now)
+		ws := watch.Update(byDomain[d], store.Watch{Domain: d, Every: every, Alerts: targets}, now)
 		added = append(added, ws)
 		watches = append(watches, ws.Watch)
 	}
