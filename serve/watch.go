@@ -50,6 +50,21 @@ const (
 	storeTimeout = 2 * time.Second
 )
 
+// watches reads the watched domains for the API and the page, or answers
+// the problem (no store, or the store failed) and returns false.
+func (s *Server) watches(w http.ResponseWriter, r *http.Request) ([]store.WatchStatus, bool) {
+	if s.cfg.Store == nil {
+		noStore(w, r)
+		return nil, false
+	}
+	ws, err := s.cfg.Store.Watches(r.Context())
+	if err != nil {
+		s.storeFailed(w, r, err)
+		return nil, false
+	}
+	return ws, true
+}
+
 // noStore answers a watch route on a server without a store.
 func noStore(w http.ResponseWriter, r *http.Request) {
 	writeProblem(w, r, http.StatusNotFound, "this server keeps no history: mxtrace serve shows watched domains only when started with --db", 0)
@@ -183,13 +198,8 @@ func newWatchJSON(x store.WatchStatus, now time.Time) watchJSON {
 
 // apiWatches lists the watched domains, by domain.
 func (s *Server) apiWatches(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Store == nil {
-		noStore(w, r)
-		return
-	}
-	ws, err := s.cfg.Store.Watches(r.Context())
-	if err != nil {
-		s.storeFailed(w, r, err)
+	ws, ok := s.watches(w, r)
+	if !ok {
 		return
 	}
 	now := time.Now()

@@ -297,13 +297,8 @@ type watchRow struct {
 // pageWatches lists the watched domains with their last status and next
 // check.
 func (s *Server) pageWatches(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Store == nil {
-		noStore(w, r)
-		return
-	}
-	ws, err := s.cfg.Store.Watches(r.Context())
-	if err != nil {
-		s.storeFailed(w, r, err)
+	ws, ok := s.watches(w, r)
+	if !ok {
 		return
 	}
 	now := time.Now()
