@@ -13,6 +13,7 @@ import (
 	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
@@ -103,7 +104,7 @@ ns2  3600 AAAA 2001:db8::54
 	}
 	a := auditor(z)
 	// Only IPv4 is asked; ns1.half.test answers from the zone files.
-	a.Nameservers = &nameserver.Options{IPv4: true, Direct: authoritative{netip.MustParseAddr("192.0.2.53"): z}}
+	a.Nameservers = &nameserver.Options{IPv4: true, Direct: dnstest.Servers{netip.MustParseAddr("192.0.2.53"): z}}
 	for _, tt := range []struct{ domain, want string }{
 		{"nons.test", "zone nons.test has no NS records: there is no server to ask"},
 		{"six.test", "none of the 2 servers of zone six.test could be asked"},

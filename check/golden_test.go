@@ -15,24 +15,13 @@ import (
 	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/dnsbl"
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/internal/golden"
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/report"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 )
-
-// authoritative stands in for the zones' authoritative servers: each
-// address answers from its own copy; any other address times out.
-type authoritative map[netip.Addr]resolve.Resolver
-
-func (s authoritative) Ask(ctx context.Context, server netip.AddrPort, q resolve.Question) (*resolve.Answer, error) {
-	r, ok := s[server.Addr()]
-	if !ok {
-		return nil, &resolve.Error{Question: q, Server: server.String(), Rcode: -1, Err: resolve.ErrTimeout}
-	}
-	return r.Lookup(ctx, q)
-}
 
 // servfail answers SERVFAIL for the questions in fail and passes the rest
 // to next: a temporary failure, which an area reports as "could not check".
@@ -87,7 +76,7 @@ func TestAuditGolden(t *testing.T) {
 	a := &check.Auditor{
 		Resolver: r,
 		Planner:  &route.Planner{Resolver: r, Seed: 1, HasSeed: true},
-		Nameservers: &nameserver.Options{Direct: authoritative{
+		Nameservers: &nameserver.Options{Direct: dnstest.Servers{
 			netip.MustParseAddr("192.0.2.53"):  zones,
 			netip.MustParseAddr("192.0.2.251"): zones,
 			netip.MustParseAddr("192.0.2.252"): stale,

@@ -2,7 +2,6 @@ package watch_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/netip"
 	"os"
@@ -15,24 +14,13 @@ import (
 	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/dnsbl"
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/internal/golden"
 	"github.com/mxtrace/mxtrace/nameserver"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/watch"
 )
-
-// authoritative stands in for the zone's authoritative servers: each
-// address answers from its own copy; any other address times out.
-type authoritative map[netip.Addr]resolve.Resolver
-
-func (s authoritative) Ask(ctx context.Context, server netip.AddrPort, q resolve.Question) (*resolve.Answer, error) {
-	r, ok := s[server.Addr()]
-	if !ok {
-		return nil, &resolve.Error{Question: q, Server: server.String(), Rcode: -1, Err: resolve.ErrTimeout}
-	}
-	return r.Lookup(ctx, q)
-}
 
 func zones(t *testing.T, file string) *resolve.Zones {
 	t.Helper()
@@ -55,7 +43,7 @@ func audit(t *testing.T, zones, ns2 *resolve.Zones) *check.Report {
 	a := &check.Auditor{
 		Resolver: r,
 		Planner:  &route.Planner{Resolver: r, Seed: 1, HasSeed: true},
-		Nameservers: &nameserver.Options{Direct: authoritative{
+		Nameservers: &nameserver.Options{Direct: dnstest.Servers{
 			netip.MustParseAddr("192.0.2.53"): zones,
 			netip.MustParseAddr("192.0.2.54"): ns2,
 		}},

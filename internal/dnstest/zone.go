@@ -1,8 +1,10 @@
 package dnstest
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -103,4 +105,19 @@ func Reply(req *dns.Msg) *dns.Msg {
 		m.SetEdns0(max(opt.UDPSize(), dns.MinMsgSize), opt.Do())
 	}
 	return m
+}
+
+// Servers stands in for a zone's authoritative servers where the
+// nameserver audit asks them directly (nameserver.Options.Direct), in
+// memory: each address answers from its own copy of the zone; any other
+// address times out, as an unreachable server does.
+type Servers map[netip.Addr]resolve.Resolver
+
+// Ask answers q from server's copy.
+func (s Servers) Ask(ctx context.Context, server netip.AddrPort, q resolve.Question) (*resolve.Answer, error) {
+	r, ok := s[server.Addr()]
+	if !ok {
+		return nil, &resolve.Error{Question: q, Server: server.String(), Rcode: -1, Err: resolve.ErrTimeout}
+	}
+	return r.Lookup(ctx, q)
 }
