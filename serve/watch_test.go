@@ -508,6 +508,12 @@ func TestWatchesPage(t *testing.T) {
 	}
 	if _, body := get(t, s, "/watches?added=good.example"); !strings.Contains(body, "Now watching good.example.") {
 		t.Error("the list does not say the watch was added")
+	} else if !strings.Contains(body, "<td>2 targets</td>") || !strings.Contains(body, "<td>1 target</td>") {
+		t.Error("the list does not count each watch's alert targets")
+	}
+	// A watch without a target alerts by a log line, as watch list says.
+	if got := alertTargets(0); got != "a log line" {
+		t.Errorf("no alert target: %q", got)
 	}
 	if _, body := get(t, s, "/watches?added=nosuch.example"); strings.Contains(body, "Now watching") {
 		t.Error("the list says a domain it does not have was added")

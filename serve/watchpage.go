@@ -288,10 +288,21 @@ type watchesPage struct {
 	Every string
 }
 
+// alertTargets says a watch's alert targets for the list.
+func alertTargets(n int) string {
+	if n == 0 {
+		return "a log line"
+	}
+	return prose.Count(n, "target")
+}
+
 // watchRow is one watched domain in the list.
 type watchRow struct {
 	Domain, URL, Every, Last, LastStatus, Next, Class string
-	Alerts                                            int
+	// Alerts counts the alert targets without naming them (a webhook
+	// address or a mailbox is not for strangers); a watch with none alerts
+	// by a log line, as watch list says.
+	Alerts string
 }
 
 // pageWatches lists the watched domains with their last status and next
@@ -307,7 +318,7 @@ func (s *Server) pageWatches(w http.ResponseWriter, r *http.Request) {
 		Admin:    s.cfg.AdminToken != "", Every: watch.ShortEvery(defaultEvery),
 	}
 	for _, x := range ws {
-		row := watchRow{Domain: x.Domain, URL: "/d/" + url.PathEscape(x.Domain), Every: watch.ShortEvery(x.Every), Alerts: len(x.Alerts),
+		row := watchRow{Domain: x.Domain, URL: "/d/" + url.PathEscape(x.Domain), Every: watch.ShortEvery(x.Every), Alerts: alertTargets(len(x.Alerts)),
 			Last: "never", LastStatus: "not checked yet", Next: "now", Class: "info"}
 		if !x.LastRun.IsZero() {
 			row.Last, row.LastStatus = timeText(x.LastRun), x.LastStatus
