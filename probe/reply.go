@@ -139,6 +139,11 @@ func readLine(br *bufio.Reader) (string, error) {
 		return string(b[:min(len(b), 80)]), ErrLineTooLong
 	}
 	if err != nil {
+		// The end of input before a line ending: what came may still be
+		// longer than a line may be (the buffer holds MaxLineLength+2).
+		if len(b) > MaxLineLength {
+			return string(b[:80]), ErrLineTooLong
+		}
 		return string(b), err
 	}
 	b = bytes.TrimSuffix(b[:len(b)-1], []byte("\r"))

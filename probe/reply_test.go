@@ -24,18 +24,19 @@ func TestReadReply(t *testing.T) {
 		{"bare LF", "220 a\n", 220, []string{"a"}, nil},
 		{"empty continuation", "250-\r\n250 ok\r\n", 250, []string{"", "ok"}, nil},
 		{"stops after the last line", "220 a\r\n250 b\r\n", 220, []string{"a"}, nil},
-		{"code mismatch", "250-a\r\n251 b\r\n", 0, nil, ErrMalformed},        // RFC 5321 §4.2.1
-		{"first digit", "199 a\r\n", 0, nil, ErrMalformed},                   // RFC 5321 §4.2: %x32-35
-		{"second digit", "260 a\r\n", 0, nil, ErrMalformed},                  // %x30-35
-		{"not digits", "HTTP/1.1 400 Bad Request\r\n", 0, nil, ErrMalformed}, // a web server on port 25
-		{"bad separator", "220_mx\r\n", 0, nil, ErrMalformed},                // neither SP nor "-"
-		{"short", "22\r\n", 0, nil, ErrMalformed},                            //
-		{"empty line", "\r\n", 0, nil, ErrMalformed},                         //
-		{"too long", "220 " + long + "\r\n", 0, nil, ErrLineTooLong},         // over MaxLineLength
-		{"too long without end", "220 " + long, 0, nil, ErrLineTooLong},      // never ends
-		{"eof", "", 0, nil, io.EOF},                                          // nothing at all
-		{"eof inside a line", "220 mx", 0, nil, io.ErrUnexpectedEOF},         // cut
-		{"eof inside a reply", "250-a\r\n", 0, nil, io.ErrUnexpectedEOF},     // cut
+		{"code mismatch", "250-a\r\n251 b\r\n", 0, nil, ErrMalformed},                       // RFC 5321 §4.2.1
+		{"first digit", "199 a\r\n", 0, nil, ErrMalformed},                                  // RFC 5321 §4.2: %x32-35
+		{"second digit", "260 a\r\n", 0, nil, ErrMalformed},                                 // %x30-35
+		{"not digits", "HTTP/1.1 400 Bad Request\r\n", 0, nil, ErrMalformed},                // a web server on port 25
+		{"bad separator", "220_mx\r\n", 0, nil, ErrMalformed},                               // neither SP nor "-"
+		{"short", "22\r\n", 0, nil, ErrMalformed},                                           //
+		{"empty line", "\r\n", 0, nil, ErrMalformed},                                        //
+		{"too long", "220 " + long + "\r\n", 0, nil, ErrLineTooLong},                        // over MaxLineLength
+		{"too long without end", "220 " + long, 0, nil, ErrLineTooLong},                     // never ends
+		{"one over, then the end", "220 " + long[:MaxLineLength-3], 0, nil, ErrLineTooLong}, // fits the buffer, not a line
+		{"eof", "", 0, nil, io.EOF},                                                         // nothing at all
+		{"eof inside a line", "220 mx", 0, nil, io.ErrUnexpectedEOF},                        // cut
+		{"eof inside a reply", "250-a\r\n", 0, nil, io.ErrUnexpectedEOF},                    // cut
 		{"endless", strings.Repeat("250-x\r\n", MaxReplyLines+5), 0, nil, ErrTooManyLines},
 		{"at the line cap", strings.Repeat("250-x\r\n", MaxReplyLines-1) + "250 x\r\n", 250, slices.Repeat([]string{"x"}, MaxReplyLines), nil},
 	} {
