@@ -83,3 +83,34 @@ func ExampleQueueID() {
 	// 4Xyz12AbCd
 	// 1tAbCd-000Xyz-9Q
 }
+
+// Deliver forwards raw message bytes to several recipients of one domain,
+// as a relay does, and says what became of each. A relay that is itself
+// the domain's only exchange (Planner.Self) has nowhere to send: the
+// recipients stay deferred with the mail loop named, never bounced.
+func ExampleSender_Deliver() {
+	zones, err := resolve.ParseZones(strings.NewReader(`
+$ORIGIN example.test.
+@ 3600 IN SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 300
+@ 3600 IN MX 10 relay
+relay 3600 IN A 192.0.2.20
+`), "example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	s := &send.Sender{Planner: &route.Planner{Resolver: zones, Self: "relay.example.test"}, HelloName: "relay.example.test"}
+	res, err := s.Deliver(context.Background(), send.Envelope{
+		From: "alice@example.net",
+		To:   []string{"bob@example.test", "carol@example.test"},
+		Data: []byte("Subject: hi\r\n\r\nHello.\r\n"),
+	})
+	for _, r := range res.Recipients {
+		fmt.Println(r.Recipient, r.Status)
+	}
+	fmt.Println("mail loop:", errors.Is(err, route.ErrMailLoop))
+	// Output:
+	// bob@example.test deferred
+	// carol@example.test deferred
+	// mail loop: true
+}

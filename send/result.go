@@ -79,8 +79,11 @@ type Result struct {
 	// record or MTA-STS is not consulted.
 	MTASTS *MTASTSState `json:"mta_sts,omitempty"`
 
+	// Accepted is set when an exchange accepted the message (for Deliver:
+	// for at least one recipient, Recipients say which).
 	Accepted bool `json:"accepted"`
-	// Host, Address and Preference name the exchange that accepted.
+	// Host, Address and Preference name the exchange that accepted (the
+	// last one, when Deliver's recipients went to several).
 	Host       string `json:"host,omitempty"`
 	Address    string `json:"address,omitempty"`
 	Preference uint16 `json:"preference,omitempty"`
@@ -90,6 +93,10 @@ type Result struct {
 	// Reply is the text of the final reply to the message data.
 	Reply string    `json:"reply,omitempty"`
 	TLS   *TLSState `json:"tls,omitempty"`
+
+	// Recipients are the outcome of each recipient of Deliver, in the
+	// envelope's order; Send leaves it empty (To is its one recipient).
+	Recipients []RecipientResult `json:"recipients,omitempty"`
 
 	// Attempts are every attempt of every round, in order.
 	Attempts []Attempt `json:"attempts"`

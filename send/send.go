@@ -15,6 +15,10 @@
 // greylisting: after a round in which every exchange deferred, the sender
 // waits with exponential backoff and tries the whole route again.
 //
+// Deliver is the relay's entry point: raw message bytes from any reverse
+// path (the null sender too) to several recipients of one domain in one
+// transaction, each with its own outcome (RFC 5321 §3.3).
+//
 // The SMTP dialogue runs on github.com/emersion/go-smtp's client over a
 // connection the sender dials itself, with a deadline on every step and a
 // cap on what the server may send.
@@ -39,7 +43,6 @@ import (
 	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
-	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/mtasts"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
@@ -152,18 +155,7 @@ type Event struct {
 func (s *Sender) Send(ctx context.Context, m *Message) (res *Result, err error) {
 	start := s.now()
 	res = &Result{Schema: SchemaVersion, From: m.From, To: m.To, Attempts: []Attempt{}}
-	defer func() {
-		res.ElapsedMS = ms(s.now().Sub(start))
-		if err != nil {
-			res.Kind = KindOf(err)
-			res.Error = err.Error()
-			res.Permanent = errors.Is(err, ErrPermanent)
-		}
-		if s.Logger != nil {
-			s.Logger.Debug("send", "to", m.To, "accepted", res.Accepted, "host", res.Host, "queue_id", res.QueueID,
-				"attempts", len(res.Attempts), "rounds", res.Rounds, "duration", s.now().Sub(start), "err", err)
-		}
-	}()
+	defer func() { s.finish(res, start, err) }()
 
 	domain, err := dnsname.Parse(m.To)
 	if err != nil {
@@ -182,35 +174,7 @@ func (s *Sender) Send(ctx context.Context, m *Message) (res *Result, err error) 
 	if err != nil {
 		return res, err
 	}
-
-	// RFC 8461 §5: the policy is found before delivery and applies to
-	// every round.
-	sts := s.mtaSTS(ctx, domain)
-	if sts != nil {
-		res.MTASTS = sts.state
-		s.emit(Event{Kind: EventMTASTS, MTASTS: sts.state})
-	}
-
-	for round := 1; ; round++ {
-		res.Rounds = round
-		err = s.round(ctx, round, domain, sts, res, &msg, data)
-		if err == nil || s.Retry == nil || !retryable(err) || round >= maxRounds {
-			return res, err
-		}
-		// RFC 5321 §4.5.4.1: retry after a delay, giving up after a
-		// bounded time.
-		n := round - 1
-		wait := s.Retry.Backoff(n)
-		wait += Jitter(wait, s.Rand)
-		if s.now().Sub(start)+wait > s.Retry.Budget() {
-			return res, fmt.Errorf("%w; gave up after %s: the next wait (%v) would pass the retry time limit of %v",
-				err, prose.Count(round, "round"), wait.Round(time.Second), s.Retry.Budget())
-		}
-		s.emit(Event{Kind: EventWait, Round: round, Wait: wait, Schedule: s.Retry.remaining(n, s.now().Sub(start))})
-		if err := s.sleep(ctx, wait); err != nil {
-			return res, fmt.Errorf("waiting to retry: %w", err)
-		}
-	}
+	return res, s.run(ctx, start, domain, newEnvelope(msg.From, []string{msg.To}), data, res)
 }
 
 // retryable reports the errors after which a queueing sender tries again.
@@ -219,7 +183,7 @@ func retryable(err error) bool {
 }
 
 // round tries the whole route once.
-func (s *Sender) round(ctx context.Context, round int, domain dnsname.Name, sts *stsPolicy, res *Result, msg *Message, data []byte) error {
+func (s *Sender) round(ctx context.Context, round int, domain dnsname.Name, sts *stsPolicy, res *Result, env *envelope, data []byte) error {
 	plan, err := s.Planner.Plan(ctx, domain)
 	res.Route = plan
 	s.emit(Event{Kind: EventPlan, Round: round, Plan: plan})
@@ -310,26 +274,27 @@ route:
 			}
 			addresses++
 			tried = true
-			a := s.attempt(ctx, e, addr, hp, msg, data, false)
+			a := s.attempt(ctx, e, addr, hp, env, data, false)
 			record(a)
+			env.settle(a)
 			if a.Outcome == OutcomeDeferred && a.Stage == StageTLS && !hp.rule.Required() {
 				// RFC 7435 §1.3: opportunistic TLS falls back to clear text
 				// when the handshake fails; Postfix's "may" level reconnects.
-				a = s.attempt(ctx, e, addr, hp, msg, data, true)
+				a = s.attempt(ctx, e, addr, hp, env, data, true)
 				record(a)
+				env.settle(a)
 			}
-			switch a.Outcome {
-			case OutcomeAccepted:
+			if a.Outcome == OutcomeAccepted {
 				res.Accepted = true
 				res.Host, res.Address, res.Preference = name, addr, e.pref
 				res.Reply = a.Reply
 				res.QueueID = cmp.Or(QueueID(a.Reply), a.Reply)
 				res.TLS = a.TLS
-				return nil
-			case OutcomeRejected:
-				// RFC 5321 §4.2.1, §4.5.4.1: a 5xx reply to the transaction
-				// is permanent; other exchanges are not tried.
-				return fmt.Errorf("%w: %s [%s] answered %d to %s: %s", ErrPermanent, name, addr, a.Code, stageCommand(a.Stage), a.Reply)
+			}
+			// RFC 5321 §4.2.1, §4.5.4.1: a recipient refused with a 5xx
+			// reply is not tried at other exchanges; one deferred is.
+			if len(env.pending()) == 0 {
+				return env.err()
 			}
 		}
 		if err := ctx.Err(); err != nil {

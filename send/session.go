@@ -66,6 +66,7 @@ type session struct {
 	s    *Sender
 	a    *Attempt
 	hp   hostPolicy
+	env  *envelope
 	t    dial.SMTPTimeouts
 	raw  net.Conn
 	lc   *limitConn
@@ -86,12 +87,12 @@ type session struct {
 // offered (unless plaintext), MAIL, RCPT, DATA (RFC 5321 §3.3, §4.1.1).
 // The whole session up to the end of the message data ends by
 // Timeouts.Session, each stage by its own time-out inside it.
-func (s *Sender) attempt(ctx context.Context, e hostEntry, addr string, hp hostPolicy, msg *Message, data []byte, plaintext bool) *Attempt {
+func (s *Sender) attempt(ctx context.Context, e hostEntry, addr string, hp hostPolicy, env *envelope, data []byte, plaintext bool) *Attempt {
 	start := time.Now()
 	a := &Attempt{Host: e.host.Name, Preference: e.pref, Address: addr, Rule: hp.rule, Plaintext: plaintext, PolicyNote: hp.note}
 	defer func() { a.ElapsedMS = ms(time.Since(start)) }()
 	s.emit(Event{Kind: EventConnect, Host: a.Host, Address: addr})
-	ss := &session{s: s, a: a, hp: hp, t: s.Timeouts.Or(DefaultTimeouts())}
+	ss := &session{s: s, a: a, hp: hp, env: env, t: s.Timeouts.Or(DefaultTimeouts())}
 	ss.outer, _ = ctx.Deadline()
 	sctx := ctx
 	if ss.t.Session > 0 {
@@ -175,15 +176,17 @@ func (s *Sender) attempt(ctx context.Context, e hostEntry, addr string, hp hostP
 	// RFC 5321 §3.3: the mail transaction.
 	ss.begin(StageMail, ss.t.Command, sctx)
 	opts := &smtp.MailOptions{Size: int64(len(data))} // RFC 1870 SIZE, sent when offered
-	if !isASCII(msg.From) || !isASCII(msg.To) {
+	if env.utf8() {
 		opts.UTF8 = true // RFC 6531 §3.4
 	}
-	if err := ss.check(ss.c.Mail(msg.From, opts)); err != nil {
+	if err := ss.check(ss.c.Mail(env.from, opts)); err != nil {
 		return ss.fail(err)
 	}
+	// RFC 5321 §3.3: one RCPT per recipient; DATA only when at least one
+	// was accepted.
 	ss.begin(StageRcpt, ss.t.Command, sctx)
-	if err := ss.check(ss.c.Rcpt(msg.To, nil)); err != nil {
-		return ss.fail(err)
+	if n, err := ss.rcptAll(); n == 0 {
+		return ss.fail(ss.check(err))
 	}
 	// RFC 5321 §4.5.3.2.4: the 354 to DATA has its own time-out.
 	ss.begin(StageData, ss.t.DataInit, sctx)
