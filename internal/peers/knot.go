@@ -54,6 +54,7 @@ type Knot struct {
 	host      netip.Addr
 	fixedPort int        // 0: a free port per attempt
 	tb        testing.TB // the test knotd lives as long as, restarts included
+	ns        *Netns     // nil: the machine's own network
 }
 
 // StartKnot writes a knotd configuration serving zones into a temporary
@@ -74,8 +75,17 @@ func StartKnot(tb testing.TB, zones ...Zone) *Knot {
 // 53, so a resolver or an audit can be pointed at both with one port.
 func StartKnotAt(tb testing.TB, addr netip.AddrPort, zones ...Zone) *Knot {
 	tb.Helper()
-	if !addr.Addr().IsLoopback() {
-		tb.Fatalf("peers: knotd must listen on loopback, not %s", addr.Addr())
+	return StartKnotIn(tb, nil, addr, zones...)
+}
+
+// StartKnotIn is StartKnotAt in the network namespace ns (nil: the
+// machine's own network), listening on addr, one of ns's addresses; port
+// 53 makes it the namespace's resolver (Netns.SetResolver) for programs
+// that ask the C library.
+func StartKnotIn(tb testing.TB, ns *Netns, addr netip.AddrPort, zones ...Zone) *Knot {
+	tb.Helper()
+	if !addr.Addr().IsLoopback() && !ns.Holds(addr.Addr()) {
+		tb.Fatalf("peers: knotd must listen on loopback or in its namespace, not %s", addr.Addr())
 	}
 	bin := Binary(tb, "knotd", "knot")
 	if len(zones) == 0 {
@@ -91,7 +101,7 @@ func StartKnotAt(tb testing.TB, addr netip.AddrPort, zones ...Zone) *Knot {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	k := &Knot{Dir: dir, zones: zones, host: addr.Addr(), fixedPort: int(addr.Port()), tb: tb}
+	k := &Knot{Dir: dir, zones: zones, host: addr.Addr(), fixedPort: int(addr.Port()), tb: tb, ns: ns}
 	for attempt := 1; ; attempt++ {
 		err = k.start(tb, bin, attempt)
 		if err == nil {
@@ -125,7 +135,7 @@ func (k *Knot) start(tb testing.TB, bin string, attempt int) error {
 		return fmt.Errorf("peers: %w", err)
 	}
 	logPath := filepath.Join(k.Dir, fmt.Sprintf("knotd.%d.log", attempt))
-	p, err := startProcess("knotd", logPath, bin, "-c", conf)
+	p, err := startCmd("knotd", logPath, k.ns.command(bin, "-c", conf), nil)
 	if err != nil {
 		return err
 	}
@@ -202,7 +212,7 @@ zone:
 // secure entry point (RFC 4034 §2.1.1).
 func (k *Knot) ready(ctx context.Context) error {
 	for _, z := range k.zones {
-		r, err := exchange(ctx, "udp", k.Addr, z.Origin, dns.TypeSOA, false)
+		r, err := k.exchange(ctx, "udp", z.Origin, dns.TypeSOA)
 		if err != nil {
 			return err
 		}
@@ -223,10 +233,22 @@ func (k *Knot) ready(ctx context.Context) error {
 	return nil
 }
 
+// exchange asks knotd one non-recursive question, from inside its
+// namespace.
+func (k *Knot) exchange(ctx context.Context, network, name string, qtype uint16) (*dns.Msg, error) {
+	var r *dns.Msg
+	err := k.ns.Do(func() error {
+		var err error
+		r, err = exchange(ctx, network, k.Addr, name, qtype, false)
+		return err
+	})
+	return r, err
+}
+
 // dnskeys fetches the zone's key-signing keys (SEP flag) over TCP, and
 // counts the signatures over the DNSKEY set.
 func (k *Knot) dnskeys(ctx context.Context, origin string) (ksks []*dns.DNSKEY, sigs int, err error) {
-	r, err := exchange(ctx, "tcp", k.Addr, origin, dns.TypeDNSKEY, false)
+	r, err := k.exchange(ctx, "tcp", origin, dns.TypeDNSKEY)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -352,7 +374,7 @@ func (k *Knot) SetZone(tb testing.TB, origin, text string) {
 		tb.Fatalf("peers: knotc zone-reload %s: %v\n%s", origin, err, out)
 	}
 	err := waitReady(k.proc, func(ctx context.Context) error {
-		r, err := exchange(ctx, "udp", k.Addr, origin, dns.TypeSOA, false)
+		r, err := k.exchange(ctx, "udp", origin, dns.TypeSOA)
 		if err != nil {
 			return err
 		}

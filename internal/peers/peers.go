@@ -6,7 +6,9 @@
 // watch workers share.
 //
 // Every server runs in the foreground from a configuration written into the
-// test's temporary directory, listens on 127.0.0.1 at a free port, is
+// test's temporary directory, listens on 127.0.0.1 at a free port (or in a
+// network namespace the test created, NewNetns, on the namespace's own
+// addresses and the real ports, 25 and 53), is
 // polled until it answers (bounded in time), and is killed by its PID when
 // the test ends. Its log is a file in the temporary directory and is printed
 // with the test's log when the test fails.

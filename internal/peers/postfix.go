@@ -70,6 +70,18 @@ type PostfixConfig struct {
 	// Postfix takes at RCPT TO, e.g. "450 4.2.0 try again later" or
 	// "550 5.1.1 no such user" (check_recipient_access).
 	Reject map[string]string
+	// Netns, when set, runs the instance in that network namespace,
+	// where its listeners may have the namespace's addresses.
+	Netns *Netns
+	// Sender makes the instance a sending MTA (needs Netns): it relays
+	// mail from the namespace's addresses (mynetworks) to any domain
+	// not in Domains, through its smtp client, which looks up MX
+	// records (smtp_host_lookup = dns) through the namespace's resolver
+	// (Netns.SetResolver) and falls back to the next exchange in
+	// preference order when one does not answer (RFC 5321 §5.1). Its
+	// retry timers are a second or two, so deferred mail is tried again
+	// quickly. The smtp client binds the first listener's address.
+	Sender bool
 }
 
 // Postfix is a running Postfix instance.
@@ -81,6 +93,8 @@ type Postfix struct {
 	Listeners []PostfixListener
 
 	proc     *process
+	ns       *Netns
+	restart  func(tb testing.TB) error // starts the stopped instance again
 	maillog  string
 	stopOnce sync.Once
 	stopErr  error
@@ -166,7 +180,7 @@ func startPostfix(tb testing.TB, cfg PostfixConfig, postconf string) *Postfix {
 		return nil
 	}
 	tb.Cleanup(func() { os.RemoveAll(dir) })
-	p := &Postfix{Dir: dir, maillog: filepath.Join(dir, "maillog")}
+	p := &Postfix{Dir: dir, maillog: filepath.Join(dir, "maillog"), ns: cfg.Netns}
 	tb.Cleanup(func() {
 		if p.proc == nil {
 			return
@@ -181,6 +195,12 @@ func startPostfix(tb testing.TB, cfg PostfixConfig, postconf string) *Postfix {
 	for attempt := 1; ; attempt++ {
 		err = p.start(tb, master, bin, owner, cfg, attempt)
 		if err == nil {
+			again := cfg
+			again.Listeners = p.Listeners // the ports it has now
+			p.restart = func(tb testing.TB) error {
+				attempt++
+				return p.start(tb, master, bin, owner, again, attempt)
+			}
 			return p
 		}
 		fixed := !slices.ContainsFunc(cfg.Listeners, func(l PostfixListener) bool { return l.Addr.Port() == 0 })
@@ -260,8 +280,8 @@ func (cfg PostfixConfig) validate() error {
 			return fmt.Errorf("%w: listener name %q (want [a-z0-9-], unique)", ErrPostfixConfig, l.Name)
 		}
 		seen[l.Name] = true
-		if !l.Addr.Addr().IsLoopback() {
-			return fmt.Errorf("%w: listener %s: %s is not a loopback address", ErrPostfixConfig, l.Name, l.Addr.Addr())
+		if !l.Addr.Addr().IsLoopback() && !cfg.Netns.Holds(l.Addr.Addr()) {
+			return fmt.Errorf("%w: listener %s: %s is not a loopback address or one of the namespace's", ErrPostfixConfig, l.Name, l.Addr.Addr())
 		}
 		if l.Hostname != "" && !hostName.MatchString(l.Hostname) {
 			return fmt.Errorf("%w: listener %s: hostname %q", ErrPostfixConfig, l.Name, l.Hostname)
@@ -269,6 +289,9 @@ func (cfg PostfixConfig) validate() error {
 		if l.TLS != nil && len(l.TLS.Certificate) == 0 {
 			return fmt.Errorf("%w: listener %s: TLS certificate without a chain", ErrPostfixConfig, l.Name)
 		}
+	}
+	if cfg.Sender && cfg.Netns == nil {
+		return fmt.Errorf("%w: a sending instance asks DNS and connects anywhere: it runs in a network namespace only", ErrPostfixConfig)
 	}
 	for k, v := range cfg.Reject {
 		if !accessKey.MatchString(k) || strings.ContainsAny(v, "\r\n") || strings.TrimSpace(v) == "" {
@@ -287,7 +310,12 @@ func (p *Postfix) start(tb testing.TB, master, postconf string, o owner, cfg Pos
 		if l.Addr.Port() != 0 {
 			continue
 		}
-		port, err := FreePortOn(l.Addr.Addr())
+		var port int
+		err := p.ns.Do(func() error {
+			var err error
+			port, err = FreePortOn(l.Addr.Addr())
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -303,7 +331,7 @@ func (p *Postfix) start(tb testing.TB, master, postconf string, o owner, cfg Pos
 	// -s: stdout is not redirected to /dev/null; -c: this instance's
 	// configuration, for the master and every daemon it starts.
 	out := filepath.Join(p.Dir, fmt.Sprintf("master.%d.out", attempt))
-	proc, err := startProcess("postfix master", out, master, "-c", conf, "-s")
+	proc, err := startCmd("postfix master", out, p.ns.command(master, "-c", conf, "-s"), nil)
 	if err != nil {
 		return err
 	}
@@ -379,7 +407,18 @@ func (p *Postfix) writeConfig(conf string, cfg PostfixConfig) error {
 	if _, parent, ok := strings.Cut(host, "."); ok && parent != "" {
 		domain = parent
 	}
-	protocols := "ipv4"
+	protocols, interfaces := "ipv4", "loopback-only"
+	if cfg.Netns != nil {
+		// The listeners' own addresses only: Postfix's smtp client
+		// takes every inet_interfaces address for itself, and would
+		// refuse to send to an exchange that has one ("mail loops back
+		// to myself").
+		var addrs []string
+		for _, l := range p.Listeners {
+			addrs = append(addrs, l.Addr.Addr().String())
+		}
+		interfaces = strings.Join(addrs, ", ")
+	}
 	for _, l := range p.Listeners {
 		if l.Addr.Addr().Is6() && !l.Addr.Addr().Is4In6() {
 			protocols = "all"
@@ -395,7 +434,7 @@ setgid_group = postdrop
 myhostname = %[2]s
 mydomain = %[3]s
 myorigin = $myhostname
-inet_interfaces = loopback-only
+inet_interfaces = %[6]s
 inet_protocols = %[5]s
 mynetworks =
 biff = no
@@ -441,7 +480,30 @@ smtpd_tls_security_level = none
 smtpd_tls_loglevel = 1
 smtpd_tls_session_cache_database =
 smtp_tls_session_cache_database =
-`, p.Dir, host, domain, strings.Join(cfg.Domains, ", "), protocols)
+`, p.Dir, host, domain, strings.Join(cfg.Domains, ", "), protocols, interfaces)
+	if cfg.Sender {
+		// A sending MTA (postconf(5)): relay for the namespace, follow
+		// MX records through the namespace's resolver, try again within
+		// seconds. These replace the lines above that keep a receiving
+		// instance from ever sending.
+		text := setParams(mc.String(), [][2]string{
+			{"mynetworks", "127.0.0.0/8, " + cfg.Netns.Prefix.String()},
+			{"smtpd_relay_restrictions", "permit_mynetworks, reject_unauth_destination"},
+			{"default_transport", "smtp"},
+			{"relay_transport", "smtp"},
+			{"smtp_dns_support_level", "enabled"},
+			{"smtp_host_lookup", "dns"},
+			{"smtp_bind_address", p.Listeners[0].Addr.Addr().String()},
+			{"smtp_connect_timeout", "2s"},
+			{"smtp_tls_security_level", "none"},
+			{"minimal_backoff_time", "1s"},
+			{"maximal_backoff_time", "2s"},
+			{"queue_run_delay", "1s"},
+		})
+		mc.Reset()
+		mc.WriteString(text)
+	}
+
 	if len(cfg.Reject) > 0 {
 		var access strings.Builder
 		for _, k := range slices.Sorted(maps.Keys(cfg.Reject)) {
@@ -477,6 +539,9 @@ smtp_tls_session_cache_database =
 			fmt.Fprintf(&ms, "  -o smtpd_tls_security_level=may\n  -o smtpd_tls_chain_files=%s\n", file)
 		}
 	}
+	if cfg.Sender {
+		ms.WriteString("smtp      unix  - - n -    - smtp\n")
+	}
 	ms.WriteString(`pickup    unix  n - n 60   1 pickup
 cleanup   unix  n - n -    0 cleanup
 qmgr      unix  n - n 300  1 qmgr
@@ -501,6 +566,26 @@ postlog   unix-dgram n - n - 1 postlogd
 		}
 	}
 	return settle(conf)
+}
+
+// setParams sets each parameter in the main.cf text: its line is
+// replaced where there is one (Postfix would warn about a second
+// definition), appended otherwise.
+func setParams(text string, params [][2]string) string {
+	lines := strings.Split(text, "\n")
+	for _, kv := range params {
+		line := kv[0] + " = " + kv[1]
+		i := slices.IndexFunc(lines, func(l string) bool {
+			k, _, ok := strings.Cut(l, "=")
+			return ok && strings.TrimSpace(k) == kv[0]
+		})
+		if i >= 0 {
+			lines[i] = line
+			continue
+		}
+		lines = append(lines[:len(lines)-1], line, "")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // settle dates every file of the configuration a minute back: Postfix
@@ -543,7 +628,7 @@ func writeChainFile(file string, c *tls.Certificate) error {
 // every listener and says QUIT.
 func (p *Postfix) ready(ctx context.Context) error {
 	for _, l := range p.Listeners {
-		if err := banner(ctx, l.Addr.String()); err != nil {
+		if err := p.ns.Do(func() error { return banner(ctx, l.Addr.String()) }); err != nil {
 			return fmt.Errorf("listener %s (%s): %w", l.Name, l.Addr, err)
 		}
 	}
@@ -577,6 +662,20 @@ func banner(ctx context.Context, addr string) error {
 		}
 	}
 	return errors.New("banner: too many lines")
+}
+
+// Start starts a stopped instance again, with the same configuration,
+// listeners, ports and queue (mail it had queued is still there), and
+// waits until every listener answers: an exchange coming back up. It is
+// stopped when the test that started it first ends.
+func (p *Postfix) Start(tb testing.TB) {
+	tb.Helper()
+	if !p.proc.exited() {
+		tb.Fatal("peers: postfix is running")
+	}
+	if err := p.restart(tb); err != nil {
+		tb.Fatalf("peers: postfix: %v", err)
+	}
 }
 
 // PID returns the process ID of the master daemon.
@@ -620,7 +719,9 @@ func (p *Postfix) stop() error {
 		}
 	}
 	for _, l := range p.Listeners {
-		c, err := net.DialTimeout("tcp", l.Addr.String(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c, err := p.ns.Dial(ctx, "tcp", l.Addr.String())
+		cancel()
 		if err == nil {
 			c.Close()
 			errs = append(errs, fmt.Errorf("%w: listener %s (%s) still accepts connections", ErrPostfixStillRunning, l.Name, l.Addr))

@@ -287,6 +287,7 @@ func TestPostfixConfigValidate(t *testing.T) {
 		{"hostname injects", PostfixConfig{Hostname: "mx.test, x", Listeners: []PostfixListener{ok}}, false},
 		{"reject value injects", PostfixConfig{Listeners: []PostfixListener{ok}, Reject: map[string]string{"a@dom.test": "OK\nb OK"}}, false},
 		{"reject key with space", PostfixConfig{Listeners: []PostfixListener{ok}, Reject: map[string]string{"a b": "REJECT"}}, false},
+		{"sender outside a namespace", PostfixConfig{Listeners: []PostfixListener{ok}, Sender: true}, false},
 		{"empty TLS", PostfixConfig{Listeners: []PostfixListener{{Addr: ok.Addr, Name: "mx", TLS: &tls.Certificate{}}}}, false},
 	}
 	for _, tc := range tests {
