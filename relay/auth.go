@@ -259,10 +259,12 @@ func (a *Authenticator) evaluate(ctx context.Context, from dnsname.Name, sc *Sen
 		// RFC 7489 §6.6.3: the policy could not be found for now. Whether
 		// the message fails matters only if the policy is reject, which
 		// is unknown: defer unless it passes anyway.
-		if a.aligned(from, sc, sigs, dmarc.Relaxed, dmarc.Relaxed) {
-			return dmarcOutcome{value: authres.ResultPass, reason: "aligned, policy unknown"}
-		}
 		tempfail.reason = cleanText(err.Error())
+		if a.aligned(from, sc, sigs, dmarc.Relaxed, dmarc.Relaxed) {
+			// Aligned in the loosest mode, and only a strict mode could
+			// make it fail: recorded, and accepted.
+			tempfail.verdict = Verdict{}
+		}
 		return tempfail
 	}
 	// A failed report-consent query (RFC 7489 §7.1) leaves the policy
@@ -286,7 +288,7 @@ func (a *Authenticator) evaluate(ctx context.Context, from dnsname.Name, sc *Sen
 	if policy != dmarc.Reject {
 		return fail
 	}
-	if a.tempErrors(sc, sigs) {
+	if a.tempErrors(from, sc, sigs, rec.SPFAlignment, rec.DKIMAlignment) {
 		tempfail.reason = "SPF or DKIM temporary error"
 		return tempfail
 	}
@@ -317,13 +319,16 @@ func (a *Authenticator) aligned(from dnsname.Name, sc *SenderCheck, sigs []dkimS
 	return false
 }
 
-// tempErrors reports a temporary error in SPF or in a DKIM signature whose
-// domain could have aligned: the failure may not be final.
-func (a *Authenticator) tempErrors(sc *SenderCheck, sigs []dkimSig) bool {
-	if sc != nil && sc.Result != nil && sc.Result.Status == spf.TempError {
+// tempErrors reports a temporary error in SPF for an aligned domain, or
+// in a DKIM signature with an aligned d=: had it worked, the result might
+// have been a pass, so the failure is not final.
+func (a *Authenticator) tempErrors(from dnsname.Name, sc *SenderCheck, sigs []dkimSig, aspf, adkim dmarc.Alignment) bool {
+	if d, ok := sc.Domain(); ok && sc.Result.Status == spf.TempError && alignedNames(from, d, aspf) {
 		return true
 	}
-	return slices.ContainsFunc(sigs, func(s dkimSig) bool { return s.value == authres.ResultTempError })
+	return slices.ContainsFunc(sigs, func(s dkimSig) bool {
+		return s.value == authres.ResultTempError && alignedNames(from, dnsname.Name(s.domain), adkim)
+	})
 }
 
 // alignedNames is identifier alignment (RFC 7489 §3.1): strict, the same
