@@ -1,0 +1,514 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/relay/queue"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxSize is the SIZE (RFC 1870) the server offers when
+	// Config.MaxSize is 0: 25 MiB.
+	DefaultMaxSize = 25 << 20
+	// DefaultMaxRecipients is Config.MaxRecipients when 0: RFC 5321
+	// §4.5.3.1.8 asks a server to take at least 100 recipients.
+	DefaultMaxRecipients = 100
+	// DefaultLifetime is how long a message may wait in the queue
+	// (Config.Lifetime when 0): RFC 5321 §4.5.4.1 gives up after 4-5
+	// days.
+	DefaultLifetime = 5 * 24 * time.Hour
+	// maxRefusedRcpt is how many recipients one session may have
+	// refused before the server ends it: a client trying addresses
+	// (a dictionary attack, an open-relay scan) gets a few answers, not
+	// an oracle.
+	maxRefusedRcpt = 20
+	// headerRoom is what the data buffer keeps free in front of the
+	// message for the fields the relay adds, so that adding them does
+	// not copy the message.
+	headerRoom = 8 << 10
+	// maxLineLength is the longest command or text line taken, twice
+	// RFC 5321 §4.5.3.1.6's 1000 octets as go-smtp does; a longer one
+	// ends the session.
+	maxLineLength = 2000
+)
+
+// Timeouts bound a client's session on the server side. Every read and
+// every write has a deadline.
+type Timeouts struct {
+	// Command is the wait for the client's next command: RFC 5321
+	// §4.5.3.2.7 asks for at least 5 minutes. It also bounds each
+	// check made for a command (recipient verification, SPF, the
+	// queue's write).
+	Command time.Duration
+	// Data is the wait for each read of the message data (§4.5.3.2.5:
+	// 3 minutes per data block).
+	Data time.Duration
+	// Write bounds each reply.
+	Write time.Duration
+	// Session bounds the whole connection; it ends at the first read
+	// after it, with 421 4.4.2.
+	Session time.Duration
+}
+
+// DefaultTimeouts are RFC 5321 §4.5.3.2's server-side figures, a minute
+// per reply and an hour per session.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{Command: 5 * time.Minute, Data: 3 * time.Minute, Write: time.Minute, Session: time.Hour}
+}
+
+// or fills the zero fields of t from d.
+func (t Timeouts) or(d Timeouts) Timeouts {
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&t.Command, &d.Command}, {&t.Data, &d.Data}, {&t.Write, &d.Write}, {&t.Session, &d.Session},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	return t
+}
+
+// Config is the relay server's configuration. Domains, Hostname and Queue
+// are required; every other zero value has a default.
+type Config struct {
+	// Domains are the only recipient domains accepted (compared in
+	// canonical form, so case never matters; a subdomain is another
+	// domain).
+	Domains []dnsname.Name
+	// Hostname is the server's name in its banner, its EHLO reply and
+	// the "by" of its Received field.
+	Hostname string
+	// Queue stores each accepted message before the 250 reply.
+	Queue Enqueuer
+	// Recipients decides on each recipient of a configured domain. Nil
+	// accepts every local part, which makes the relay accept mail the
+	// primary will refuse and bounce it later (backscatter): set it.
+	Recipients RecipientVerifier
+	// MaxSize is the largest message taken, in octets (SIZE, RFC 1870);
+	// 0: DefaultMaxSize.
+	MaxSize int64
+	// MaxRecipients is the most recipients per message; 0:
+	// DefaultMaxRecipients.
+	MaxRecipients int
+	// TLS, when set, is offered with STARTTLS (RFC 3207).
+	TLS *tls.Config
+	// MaxConns bounds the open connections; MaxConnsPerClient those
+	// from one IPv4 address or IPv6 /64. 0: no bound.
+	MaxConns, MaxConnsPerClient int
+	// Rate is the messages per second one client (IPv4 address or IPv6
+	// /64) may send, with bursts of Burst; 0: no limit.
+	Rate  float64
+	Burst int
+	// Timeouts bound each session; zero fields take DefaultTimeouts.
+	Timeouts Timeouts
+	// Lifetime is how long an accepted message may wait for delivery
+	// (queue.Message.Expires); 0: DefaultLifetime.
+	Lifetime time.Duration
+	// Metrics counts what the server accepts and refuses; nil: nothing.
+	Metrics *Metrics
+	// Logger logs sessions and refusals; nil: slog.Default().
+	Logger *slog.Logger
+	// Accepted, when set, is called with each message's queue ID once
+	// it is queued (it wakes the deliverer).
+	Accepted func(queue.ID)
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// Server is the relay's SMTP server: it takes mail for Config.Domains
+// only, checks each recipient, and queues each message before it answers
+// 250. It is a go-smtp backend.
+type Server struct {
+	cfg     Config
+	domains map[dnsname.Name]bool
+	smtp    *smtp.Server
+	conns   *connLimits
+	rates   *rateLimits // nil: no rate limit
+	metrics *Metrics    // nil-safe
+	log     *slog.Logger
+	now     func() time.Time
+
+	ctx    context.Context // canceled when the server is closed for good
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	open    map[*clientConn]struct{}
+	closing bool
+}
+
+// NewServer checks cfg and makes a server; Serve starts it.
+func NewServer(cfg Config) (*Server, error) {
+	if len(cfg.Domains) == 0 {
+		return nil, errors.New("relay: no domains to accept mail for")
+	}
+	if cfg.Queue == nil {
+		return nil, errors.New("relay: no queue")
+	}
+	if _, err := parseDomain(cfg.Hostname); err != nil {
+		return nil, fmt.Errorf("relay: hostname %q: %w", cfg.Hostname, err)
+	}
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = DefaultMaxSize
+	}
+	if cfg.MaxRecipients <= 0 {
+		cfg.MaxRecipients = DefaultMaxRecipients
+	}
+	if cfg.Lifetime <= 0 {
+		cfg.Lifetime = DefaultLifetime
+	}
+	cfg.Timeouts = cfg.Timeouts.or(DefaultTimeouts())
+	s := &Server{
+		cfg:     cfg,
+		domains: make(map[dnsname.Name]bool, len(cfg.Domains)),
+		conns:   &connLimits{max: cfg.MaxConns, perClient: cfg.MaxConnsPerClient, byClient: make(map[netip.Prefix]int)},
+		metrics: cfg.Metrics,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		open:    make(map[*clientConn]struct{}),
+	}
+	for _, d := range cfg.Domains {
+		// The same canonical form ParseAddress gives recipients.
+		name, err := parseDomain(d.String())
+		if err != nil {
+			return nil, fmt.Errorf("relay: domain %q: %w", d, err)
+		}
+		s.domains[name] = true
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if cfg.Rate > 0 {
+		s.rates = newRateLimits(cfg.Rate, cfg.Burst, maxBuckets)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	srv := smtp.NewServer(s)
+	srv.Domain = cfg.Hostname
+	srv.MaxMessageBytes = cfg.MaxSize
+	srv.MaxRecipients = cfg.MaxRecipients
+	srv.MaxLineLength = maxLineLength
+	srv.ReadTimeout = cfg.Timeouts.Command
+	srv.WriteTimeout = cfg.Timeouts.Write
+	srv.TLSConfig = cfg.TLS
+	srv.ErrorLog = slogPrinter{s.log}
+	s.smtp = srv
+	return s, nil
+}
+
+// Serve answers SMTP on ln until Shutdown; it returns nil then, or the
+// listener's error.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.smtp.Serve(&limitListener{Listener: ln, s: s}); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		return fmt.Errorf("relay: serve: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops taking connections and ends the open sessions as each
+// finishes its transaction: a session waiting for a command gets 421 4.4.2
+// (RFC 5321 §3.8) now, one inside a transaction when its message is
+// queued or refused. When ctx ends first, the remaining connections are
+// closed and Shutdown returns ctx's error; a message they were sending was
+// not acknowledged, so the client keeps it.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.open {
+		c.end()
+	}
+	s.mu.Unlock()
+	err := s.smtp.Shutdown(ctx)
+	if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		_ = s.smtp.Close()
+		s.cancel()
+		return fmt.Errorf("relay: shutdown: %w", err)
+	}
+	s.cancel()
+	return nil
+}
+
+// track adds or removes an open connection; one added while the server is
+// closing is asked to end at once.
+func (s *Server) track(c *clientConn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.open, c)
+		return
+	}
+	s.open[c] = struct{}{}
+	if s.closing {
+		c.end()
+	}
+}
+
+// slogPrinter is go-smtp's error log on slog.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, v ...any) {
+	p.log.Warn("relay: smtp: " + fmt.Sprintf(format, v...))
+}
+func (p slogPrinter) Println(v ...any) { p.log.Warn("relay: smtp: " + fmt.Sprint(v...)) }
+
+// NewSession starts the session of a client that said EHLO or HELO (again
+// after STARTTLS). It is go-smtp's Backend.
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	nc := c.Conn()
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	cc, _ := nc.(*clientConn)
+	_, isTLS := c.TLSConnectionState()
+	return &session{s: s, conn: cc, client: remoteAddr(nc), helo: c.Hostname(), tls: isTLS}, nil
+}
+
+// session is one client's SMTP session: the transaction in progress.
+type session struct {
+	s      *Server
+	conn   *clientConn // nil when not accepted through Serve's listener
+	client netip.Addr
+	helo   string
+	tls    bool
+
+	id      string // the transaction's ID: Received field and log
+	from    string // envelope sender, "" for <>
+	rcpts   []Address
+	refused int // recipients refused in this session
+}
+
+// reply is an SMTP reply as a go-smtp error.
+func reply(code int, enhanced smtp.EnhancedCode, msg string) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: code, EnhancedCode: enhanced, Message: msg}
+}
+
+func (ss *session) setInTransaction(in bool) {
+	if ss.conn != nil {
+		ss.conn.inTransaction.Store(in)
+	}
+}
+
+// Mail starts a transaction (RFC 5321 §4.1.1.2): the client's message rate
+// is checked, then the sender's syntax.
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	s := ss.s
+	ss.reset()
+	if s.rates != nil && !s.rates.allow(clientKey(ss.client), s.now()) {
+		s.metrics.ConnRefused("rate")
+		s.log.Info("relay: message rate exceeded", "client", ss.client)
+		// RFC 3463 §3.8: X.7.1 delivery not authorized; 4xx: try later.
+		return reply(451, smtp.EnhancedCode{4, 7, 1}, "Too many messages from your network, try again later")
+	}
+	if opts != nil && opts.Size > s.cfg.MaxSize {
+		// RFC 1870 §6.2.
+		return reply(552, smtp.EnhancedCode{5, 3, 4}, fmt.Sprintf("Message size exceeds the limit of %d octets", s.cfg.MaxSize))
+	}
+	if from != "" {
+		if _, err := mailboxOf(from); err != nil {
+			// RFC 3463 §3.2: X.1.7 bad sender's mailbox address syntax.
+			return reply(553, smtp.EnhancedCode{5, 1, 7}, "Sender address refused: "+addressText(err))
+		}
+	}
+	ss.from = from
+	ss.id = newID()
+	ss.setInTransaction(true)
+	return nil
+}
+
+// Rcpt takes one recipient (RFC 5321 §4.1.1.3) when its address passes
+// ParseAddress, its domain is one of Config.Domains, and
+// Config.Recipients accepts it. Every other address gets 550 5.7.1.
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s := ss.s
+	v := ss.judgeRcpt(to)
+	if v.Accepted() {
+		return nil
+	}
+	ss.refused++
+	s.metrics.RcptRefused(v.Reason)
+	s.log.Info("relay: recipient refused", "client", ss.client, "rcpt", to, "reason", v.Reason, "reply", v.Error())
+	if ss.refused >= maxRefusedRcpt && ss.conn != nil {
+		ss.conn.end()
+		ss.setInTransaction(false)
+		return reply(421, smtp.EnhancedCode{4, 7, 0}, "Too many refused recipients, closing the connection")
+	}
+	return reply(v.Code, enhancedOf(v.Enhanced), v.Message)
+}
+
+func (ss *session) judgeRcpt(to string) Verdict {
+	s := ss.s
+	addr, err := mailboxOf(to)
+	if err != nil {
+		return Verdict{Code: 550, Enhanced: "5.7.1", Message: "Relaying denied: " + addressText(err), Reason: AddressReason(err)}
+	}
+	if !s.domains[addr.Domain] {
+		return Verdict{Code: 550, Enhanced: "5.7.1", Message: "Relaying denied: " + addr.Domain.String() + " is not a domain of this server", Reason: "not-our-domain"}
+	}
+	for _, r := range ss.rcpts {
+		if r == addr {
+			return Verdict{} // the same recipient again: taken once
+		}
+	}
+	if s.cfg.Recipients != nil {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Command)
+		v := s.cfg.Recipients.VerifyRecipient(ctx, addr)
+		cancel()
+		if !v.Accepted() {
+			if v.Code == 0 || v.Enhanced == "" || v.Message == "" || v.Reason == "" {
+				// A verifier's refusal missing a part: fail safe, for now.
+				v = Verdict{Code: 451, Enhanced: "4.3.0", Message: "Recipient verification failed, try again later", Reason: "verify-error"}
+			}
+			return v
+		}
+	}
+	ss.rcpts = append(ss.rcpts, addr)
+	return Verdict{}
+}
+
+// Data reads the message (at most Config.MaxSize octets), adds the
+// relay's Received field, queues it and answers 250 with its queue ID
+// only once the queue has it on stable storage (RFC 5321 §6.1).
+func (ss *session) Data(r io.Reader) error {
+	s := ss.s
+	defer ss.setInTransaction(false)
+	body, err := ss.readData(r)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	head := received(receivedInfo{
+		Helo: ss.helo, Client: ss.client, Hostname: s.cfg.Hostname, TLS: ss.tls,
+		ID: ss.id, Rcpt: ss.rcpts, Date: now,
+	})
+	data := prepend(body, head)
+	rcpts := make([]string, len(ss.rcpts))
+	for i, a := range ss.rcpts {
+		rcpts[i] = a.String()
+	}
+	msg := &queue.Message{
+		Sender: ss.from, Recipients: rcpts, Data: data, Client: ss.client, Helo: ss.helo,
+		Received: now, Expires: now.Add(s.cfg.Lifetime),
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Command)
+	id, err := s.cfg.Queue.Enqueue(ctx, msg)
+	cancel()
+	if err != nil {
+		s.log.Error("relay: enqueue failed", "client", ss.client, "session", ss.id, "err", err)
+		// RFC 3463 §3.4: X.3.0 mail system status; 4xx, the client keeps it.
+		return reply(451, smtp.EnhancedCode{4, 3, 0}, "Could not queue the message, try again later")
+	}
+	s.metrics.Accepted(len(data))
+	s.log.Info("relay: message queued", "client", ss.client, "session", ss.id, "queue_id", id,
+		"from", ss.from, "rcpts", len(rcpts), "size", len(data))
+	if s.cfg.Accepted != nil {
+		s.cfg.Accepted(id)
+	}
+	return reply(250, smtp.EnhancedCode{2, 0, 0}, fmt.Sprintf("OK queued as %d", id))
+}
+
+// readData reads the message into a buffer with headerRoom free in front,
+// never holding more than MaxSize+1 octets of it, each read bounded by
+// Timeouts.Data.
+func (ss *session) readData(r io.Reader) ([]byte, error) {
+	s := ss.s
+	tooBig := reply(552, smtp.EnhancedCode{5, 3, 4}, fmt.Sprintf("Message size exceeds the limit of %d octets", s.cfg.MaxSize))
+	limit := int(s.cfg.MaxSize) + 1 // one octet more tells "too big" from "exactly the limit"
+	buf := make([]byte, headerRoom, headerRoom+min(limit, 64<<10))
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf)-headerRoom >= limit {
+				s.metrics.ConnRefused("size")
+				return nil, tooBig
+			}
+			grown := make([]byte, len(buf), headerRoom+min(limit, 2*(cap(buf)-headerRoom)))
+			copy(grown, buf)
+			buf = grown
+		}
+		if ss.conn != nil {
+			_ = ss.conn.SetReadDeadline(time.Now().Add(s.cfg.Timeouts.Data))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case errors.Is(err, io.EOF):
+			return buf, nil
+		case errors.Is(err, smtp.ErrDataTooLarge):
+			s.metrics.ConnRefused("size")
+			return nil, tooBig
+		case err != nil:
+			return nil, fmt.Errorf("relay: reading the message: %w", err)
+		}
+	}
+}
+
+// prepend puts head in front of the message in buf (which starts with
+// headerRoom free octets), without copying the message when head fits.
+func prepend(buf []byte, head string) []byte {
+	if len(head) <= headerRoom {
+		start := headerRoom - len(head)
+		copy(buf[start:], head)
+		return buf[start:]
+	}
+	return append([]byte(head), buf[headerRoom:]...)
+}
+
+// Reset ends the transaction (RSET, a new MAIL, or after DATA).
+func (ss *session) Reset() { ss.reset() }
+
+func (ss *session) reset() {
+	ss.from, ss.rcpts, ss.id = "", nil, ""
+	ss.setInTransaction(false)
+}
+
+// Logout ends the session.
+func (ss *session) Logout() error {
+	ss.reset()
+	return nil
+}
+
+// newID is a transaction ID: 12 random hexadecimal digits.
+func newID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// enhancedOf parses an RFC 3463 status code such as "5.1.1"; a malformed
+// one gives EnhancedCodeNotSet (go-smtp then sends X.0.0).
+func enhancedOf(s string) smtp.EnhancedCode {
+	var c smtp.EnhancedCode
+	if n, err := fmt.Sscanf(s, "%d.%d.%d", &c[0], &c[1], &c[2]); err != nil || n != 3 {
+		return smtp.EnhancedCodeNotSet
+	}
+	return c
+}
+
+// addressText is the part of a ParseAddress error a reply shows: the kind
+// and detail, printable ASCII only (the detail quotes the client's text
+// with Go escapes already).
+func addressText(err error) string {
+	var b []byte
+	for _, c := range []byte(err.Error()) {
+		if c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
