@@ -99,6 +99,9 @@ type Config struct {
 	// accepts every local part, which makes the relay accept mail the
 	// primary will refuse and bounce it later (backscatter): set it.
 	Recipients RecipientVerifier
+	// Auth is the sender policy: SPF at MAIL FROM, recorded in
+	// Received-SPF, and DMARC at the end of the data. Nil: none.
+	Auth *Authenticator
 	// MaxSize is the largest message taken, in octets (SIZE, RFC 1870);
 	// 0: DefaultMaxSize.
 	MaxSize int64
@@ -288,8 +291,9 @@ type session struct {
 	helo   string
 	tls    bool
 
-	id      string // the transaction's ID: Received field and log
-	from    string // envelope sender, "" for <>
+	id      string       // the transaction's ID: Received field and log
+	from    string       // envelope sender, "" for <>
+	sender  *SenderCheck // SPF's verdict on it, with Config.Auth
 	rcpts   []Address
 	refused int // recipients refused in this session
 }
@@ -326,9 +330,14 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 			return reply(553, smtp.EnhancedCode{5, 1, 7}, "Sender address refused: "+addressText(err))
 		}
 	}
+	ss.setInTransaction(true)
+	if s.cfg.Auth != nil {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Command)
+		ss.sender = s.cfg.Auth.CheckSender(ctx, ss.client, ss.helo, from)
+		cancel()
+	}
 	ss.from = from
 	ss.id = newID()
-	ss.setInTransaction(true)
 	return nil
 }
 
@@ -382,9 +391,14 @@ func (ss *session) judgeRcpt(to string) Verdict {
 	return Verdict{}
 }
 
-// Data reads the message (at most Config.MaxSize octets), adds the
-// relay's Received field, queues it and answers 250 with its queue ID
-// only once the queue has it on stable storage (RFC 5321 §6.1).
+// Data reads the message (at most Config.MaxSize octets), judges it with
+// Config.Auth (DMARC), adds the relay's header fields, queues it and
+// answers 250 with its queue ID only once the queue has it on stable
+// storage (RFC 5321 §6.1).
+//
+// The fields go on top, newest first: Authentication-Results (RFC 8601
+// §5: at the top), Received-SPF (RFC 7208 §9.1: above the Received field
+// of the receiver), Received (RFC 5321 §4.4).
 func (ss *session) Data(r io.Reader) error {
 	s := ss.s
 	defer ss.setInTransaction(false)
@@ -392,8 +406,24 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	var auth string
+	if s.cfg.Auth != nil {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeouts.Command)
+		v, fields := s.cfg.Auth.CheckMessage(ctx, ss.sender, body[headerRoom:])
+		cancel()
+		if !v.Accepted() {
+			s.metrics.ConnRefused(v.Reason)
+			s.log.Info("relay: message refused", "client", ss.client, "session", ss.id, "from", ss.from,
+				"reason", v.Reason, "reply", v.Error())
+			return reply(v.Code, enhancedOf(v.Enhanced), v.Message)
+		}
+		if ss.sender != nil {
+			fields = append(fields, ss.sender.Header())
+		}
+		auth = headerBlock(fields)
+	}
 	now := s.now()
-	head := received(receivedInfo{
+	head := auth + received(receivedInfo{
 		Helo: ss.helo, Client: ss.client, Hostname: s.cfg.Hostname, TLS: ss.tls,
 		ID: ss.id, Rcpt: ss.rcpts, Date: now,
 	})
@@ -473,7 +503,7 @@ func prepend(buf []byte, head string) []byte {
 func (ss *session) Reset() { ss.reset() }
 
 func (ss *session) reset() {
-	ss.from, ss.rcpts, ss.id = "", nil, ""
+	ss.from, ss.rcpts, ss.id, ss.sender = "", nil, "", nil
 	ss.setInTransaction(false)
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/internal/testpki"
 	"github.com/mxtrace/mxtrace/relay/queue"
+	"github.com/mxtrace/mxtrace/spf"
 )
 
 // fakeQueue keeps what it is given; err, when set, fails every Enqueue.
@@ -709,6 +710,67 @@ func TestNewServerChecks(t *testing.T) {
 		mod(&cfg)
 		if _, err := NewServer(cfg); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// The sender-policy world of TestAuth: the test client (127.0.0.1) may
+// send for sender.example, not for forged.example; both publish p=reject.
+const authZone = `
+$ORIGIN example.
+@              300 SOA ns hostmaster 1 7200 900 1209600 300
+sender         TXT "v=spf1 ip4:127.0.0.1 -all"
+_dmarc.sender  TXT "v=DMARC1; p=reject"
+forged         TXT "v=spf1 ip4:192.0.2.1 -all"
+_dmarc.forged  TXT "v=DMARC1; p=reject"
+`
+
+// TestAuth: with Config.Auth, a message whose DMARC policy says reject is
+// refused at the end of its data and not queued; an authenticated one is
+// queued with Authentication-Results, Received-SPF and Received on top, in
+// that order.
+func TestAuth(t *testing.T) {
+	q := &fakeQueue{}
+	cfg := testConfig(q)
+	r := zones(t, authZone)
+	cfg.Auth = &Authenticator{SPF: &spf.Checker{Resolver: r, Receiver: "relay.example"}, Resolver: r, Hostname: "relay.example"}
+	s, addr := startServer(t, cfg)
+	c := dial(t, addr)
+	c.want("EHLO client.example", 250)
+
+	code, msg := c.send("a@forged.example", []string{"user@d.example"}, "From: a@forged.example\r\nSubject: x\r\n\r\nx\r\n")
+	if code != 550 || !strings.HasPrefix(msg, "5.7.1 ") {
+		t.Errorf("forged: %d %s, want 550 5.7.1", code, msg)
+	}
+	if n := counterValue(s.cfg.Metrics.connRefused.WithLabelValues("dmarc-reject")); n != 1 {
+		t.Errorf("connections_refused_total{dmarc-reject} = %v", n)
+	}
+	if n := len(q.messages()); n != 0 {
+		t.Fatalf("%d messages queued", n)
+	}
+
+	body := "From: a@sender.example\r\nSubject: x\r\n\r\nx\r\n"
+	if code, msg := c.send("a@sender.example", []string{"user@d.example"}, body); code != 250 {
+		t.Fatalf("sender: %d %s", code, msg)
+	}
+	msgs := q.messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages queued", len(msgs))
+	}
+	data := string(msgs[0].Data)
+	var names []string
+	for _, line := range strings.Split(data[:strings.Index(data, "\r\n\r\n")], "\r\n") {
+		if line[0] != ' ' && line[0] != '\t' {
+			names = append(names, line[:strings.IndexByte(line, ':')])
+		}
+	}
+	if want := "[Authentication-Results Received-SPF Received From Subject]"; fmt.Sprint(names) != want {
+		t.Errorf("header fields %v, want %s\n%s", names, want, data)
+	}
+	unfolded := strings.NewReplacer("\r\n ", " ", "\r\n\t", " ").Replace(data)
+	for _, want := range []string{"spf=pass", "dmarc=pass", "Received-SPF: pass (relay.example: domain of a@sender.example designates 127.0.0.1"} {
+		if !strings.Contains(unfolded, want) {
+			t.Errorf("no %q in\n%s", want, data)
 		}
 	}
 }
