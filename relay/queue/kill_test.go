@@ -76,6 +76,10 @@ func testKill9(t *testing.T, dsn string) {
 			}
 			switch f[0] {
 			case "ack":
+				if prev, ok := acked[queue.ID(id)]; ok {
+					// An acknowledged message was lost and its ID reused.
+					t.Errorf("ID %d acknowledged for %s and again for %s", id, prev, f[2])
+				}
 				acked[queue.ID(id)] = f[2]
 				n++
 			case "finished":
