@@ -206,7 +206,7 @@ func (q *Queue) commitGroup(ctx context.Context) {
 // recipients in tx.
 func (q *Queue) insert(ctx context.Context, tx *sql.Tx, p *prepared) (ID, error) {
 	var id ID
-	err := tx.QueryRowContext(ctx, `
+	err := q.queryRow(ctx, tx, `
 		INSERT INTO relay_messages (sender, client, helo, received, expires, size, data)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 		p.sender, p.client, p.helo, q.at(p.received), q.at(p.expires), len(p.data), p.data).Scan(&id)
@@ -215,7 +215,7 @@ func (q *Queue) insert(ctx context.Context, tx *sql.Tx, p *prepared) (ID, error)
 	}
 	deliveries := make([]int64, len(p.domains))
 	for i, d := range p.domains {
-		err := tx.QueryRowContext(ctx, `
+		err := q.queryRow(ctx, tx, `
 			INSERT INTO relay_deliveries (message_id, domain, next_attempt)
 			VALUES ($1, $2, $3) RETURNING id`, id, d, q.at(p.received)).Scan(&deliveries[i])
 		if err != nil {
@@ -231,10 +231,36 @@ func (q *Queue) insert(ctx context.Context, tx *sql.Tx, p *prepared) (ID, error)
 		fmt.Fprintf(&values, "(%s, 'queued')", placeholders(len(args)+1, 4))
 		args = append(args, id, i, deliveries[p.domain[i]], r)
 	}
-	if _, err := tx.ExecContext(ctx, `
+	if err := q.queryRow(ctx, tx, `
 		INSERT INTO relay_recipients (message_id, position, delivery_id, address, state)
-		VALUES `+values.String(), args...); err != nil {
+		VALUES `+values.String()+` RETURNING 0`, args...).Scan(new(int)); err != nil {
 		return 0, fmt.Errorf("queue: enqueue: %w", err)
 	}
 	return id, nil
+}
+
+// maxStatements bounds the cache of prepared statements (one per distinct
+// recipient count, beyond the two fixed inserts).
+const maxStatements = 32
+
+// queryRow runs query in tx as a statement prepared once per connection
+// (Enqueue's inserts run thousands of times a second: parsing them each
+// time would cost more than executing them).
+func (q *Queue) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	q.stmtMu.Lock()
+	st, ok := q.stmts[query]
+	if !ok && len(q.stmts) < maxStatements {
+		var err error
+		if st, err = q.db.PrepareContext(ctx, query); err == nil {
+			if q.stmts == nil {
+				q.stmts = map[string]*sql.Stmt{}
+			}
+			q.stmts[query] = st
+		}
+	}
+	q.stmtMu.Unlock()
+	if st == nil {
+		return tx.QueryRowContext(ctx, query, args...)
+	}
+	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 }

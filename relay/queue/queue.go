@@ -206,6 +206,10 @@ type Queue struct {
 	// commit.
 	mu      sync.Mutex
 	pending []*request
+
+	// stmts are Enqueue's prepared statements by their text.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
 
 // Open opens the queue in the database named by dsn, applying store's
@@ -245,12 +249,20 @@ func New(db *sql.DB, postgres bool) *Queue {
 	return q
 }
 
-// Close closes the database if Open opened it.
+// Close releases the queue's prepared statements and closes the database
+// if Open opened it.
 func (q *Queue) Close() error {
-	if !q.owned {
-		return nil
+	q.stmtMu.Lock()
+	var errs []error
+	for _, st := range q.stmts {
+		errs = append(errs, st.Close())
 	}
-	return q.db.Close()
+	q.stmts = nil
+	q.stmtMu.Unlock()
+	if q.owned {
+		errs = append(errs, q.db.Close())
+	}
+	return errors.Join(errs...)
 }
 
 func (q *Queue) now() time.Time {
