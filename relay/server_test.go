@@ -774,3 +774,49 @@ func TestAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestBDAT: go-smtp offers CHUNKING (RFC 3030); chunks reach the same
+// Data, with the same size limit and the same Received field.
+func TestBDAT(t *testing.T) {
+	q := &fakeQueue{}
+	cfg := testConfig(q)
+	cfg.MaxSize = 1000
+	_, addr := startServer(t, cfg)
+	c := dial(t, addr)
+	if msg := c.want("EHLO client.example", 250); !strings.Contains(msg, "\nCHUNKING") {
+		t.Fatalf("CHUNKING not offered:\n%s", msg)
+	}
+	bdat := func(chunk string, last bool) (int, string) {
+		t.Helper()
+		cmd := fmt.Sprintf("BDAT %d", len(chunk))
+		if last {
+			cmd += " LAST"
+		}
+		if _, err := io.WriteString(c.conn, cmd+"\r\n"+chunk); err != nil {
+			t.Fatal(err)
+		}
+		return c.read()
+	}
+	c.want("MAIL FROM:<>", 250)
+	c.want("RCPT TO:<user@d.example>", 250)
+	if code, msg := bdat("Subject: x\r\n\r\nHello", false); code != 250 {
+		t.Fatalf("first chunk: %d %s", code, msg)
+	}
+	if code, msg := bdat(" world\r\n", true); code != 250 || !strings.Contains(msg, "queued as 1") {
+		t.Fatalf("last chunk: %d %s", code, msg)
+	}
+	msgs := q.messages()
+	if len(msgs) != 1 || !strings.HasPrefix(string(msgs[0].Data), "Received: from client.example") ||
+		!strings.HasSuffix(string(msgs[0].Data), "\r\n\tfor <user@d.example>; Mon, 07 Dec 2026 03:04:05 +0000\r\nSubject: x\r\n\r\nHello world\r\n") {
+		t.Fatalf("queued %d: %+v", len(msgs), msgs)
+	}
+	c.want("MAIL FROM:<>", 250)
+	c.want("RCPT TO:<user@d.example>", 250)
+	if code, msg := bdat(strings.Repeat("x", 1001), true); code != 552 {
+		t.Errorf("1,001 octets: %d %s, want 552", code, msg)
+	}
+	if n := len(q.messages()); n != 1 {
+		t.Errorf("%d messages queued, want 1", n)
+	}
+	c.want("NOOP", 250)
+}
