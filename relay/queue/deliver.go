@@ -12,7 +12,8 @@ import (
 // pendingStates is the SQL list of a pending recipient's states.
 const pendingStates = `('queued', 'deferred')`
 
-// Claim leases up to max due deliveries (max <= 0: every one) to owner
+// Claim leases up to max due deliveries (max <= 0 or over MaxBatch:
+// MaxBatch) to owner
 // until now+lease and returns them, earliest due first: a delivery is due
 // when its next attempt is at or before now, its message is not held, and
 // no lease holds it or its lease has ended (its owner died or overran it).
@@ -34,7 +35,7 @@ func (q *Queue) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		SELECT d.id FROM relay_deliveries d JOIN relay_messages m ON m.id = d.message_id
 		WHERE d.next_attempt IS NOT NULL AND d.next_attempt <= $1
 			AND (d.lease_until IS NULL OR d.lease_until <= $1) AND m.held = FALSE`
-	args := []any{q.at(now), limitArg(max)}
+	args := []any{q.at(now), batchArg(max)}
 	if domain != "" {
 		query += ` AND d.domain = $3`
 		args = append(args, domain)
@@ -66,7 +67,8 @@ func (q *Queue) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	return out, nil
 }
 
-// Expired returns up to max (max <= 0: every one) deliveries with pending
+// Expired returns up to max (max <= 0 or over MaxBatch: MaxBatch)
+// deliveries with pending
 // recipients whose message expired at or before now, oldest first, for the
 // delivery status notification (RFC 3464) that returns them to their
 // sender (RFC 5321 §4.5.4.1). It leases nothing; it passes over held
@@ -77,7 +79,7 @@ func (q *Queue) Expired(ctx context.Context, now time.Time, max int) ([]Delivery
 		SELECT d.id FROM relay_deliveries d JOIN relay_messages m ON m.id = d.message_id
 		WHERE d.next_attempt IS NOT NULL AND m.expires <= $1
 			AND (d.lease_until IS NULL OR d.lease_until <= $1) AND m.held = FALSE
-		ORDER BY m.expires, d.id LIMIT $2`, q.at(now), limitArg(max))
+		ORDER BY m.expires, d.id LIMIT $2`, q.at(now), batchArg(max))
 	if err != nil {
 		return nil, fmt.Errorf("queue: expired: %w", err)
 	}

@@ -16,6 +16,10 @@ const (
 	maxGroupBytes = 16 << 20
 )
 
+// MaxRecipients is the most recipients a message may have: ten times the
+// 100 an SMTP server must accept (RFC 5321 §4.5.3.1.8).
+const MaxRecipients = 1000
+
 // CommitTimeout bounds one group commit. A commit runs for every message in
 // its group, so it does not end with the context of the caller that
 // happens to run it.
@@ -49,6 +53,9 @@ func prepare(m *Message, now time.Time) (*prepared, error) {
 	}
 	if len(m.Recipients) == 0 {
 		return nil, errors.New("queue: a message without recipients")
+	}
+	if len(m.Recipients) > MaxRecipients {
+		return nil, fmt.Errorf("queue: %d recipients; at most %d", len(m.Recipients), MaxRecipients)
 	}
 	p := &prepared{sender: m.Sender, helo: m.Helo, received: m.Received, expires: m.Expires, data: m.Data}
 	if m.Client.IsValid() {
@@ -222,22 +229,29 @@ func (q *Queue) insert(ctx context.Context, tx *sql.Tx, p *prepared) (ID, error)
 			return 0, fmt.Errorf("queue: enqueue: %w", err)
 		}
 	}
-	var values strings.Builder
-	args := make([]any, 0, 4*len(p.rcpts))
-	for i, r := range p.rcpts {
-		if i > 0 {
-			values.WriteString(", ")
+	// The recipients, recipientRows to a statement.
+	for start := 0; start < len(p.rcpts); start += recipientRows {
+		end := min(start+recipientRows, len(p.rcpts))
+		var values strings.Builder
+		args := make([]any, 0, 4*(end-start))
+		for i := start; i < end; i++ {
+			if i > start {
+				values.WriteString(", ")
+			}
+			fmt.Fprintf(&values, "(%s, 'queued')", placeholders(len(args)+1, 4))
+			args = append(args, id, i, deliveries[p.domain[i]], p.rcpts[i])
 		}
-		fmt.Fprintf(&values, "(%s, 'queued')", placeholders(len(args)+1, 4))
-		args = append(args, id, i, deliveries[p.domain[i]], r)
-	}
-	if err := q.queryRow(ctx, tx, `
-		INSERT INTO relay_recipients (message_id, position, delivery_id, address, state)
-		VALUES `+values.String()+` RETURNING 0`, args...).Scan(new(int)); err != nil {
-		return 0, fmt.Errorf("queue: enqueue: %w", err)
+		if err := q.exec(ctx, tx, `
+			INSERT INTO relay_recipients (message_id, position, delivery_id, address, state)
+			VALUES `+values.String(), args...); err != nil {
+			return 0, fmt.Errorf("queue: enqueue: %w", err)
+		}
 	}
 	return id, nil
 }
+
+// recipientRows is the most recipients one INSERT writes.
+const recipientRows = 16
 
 // maxStatements bounds the cache of prepared statements (one per distinct
 // recipient count, beyond the two fixed inserts).
@@ -247,20 +261,42 @@ const maxStatements = 32
 // (Enqueue's inserts run thousands of times a second: parsing them each
 // time would cost more than executing them).
 func (q *Queue) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := q.stmt(ctx, tx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// exec is queryRow for a statement that returns no row.
+func (q *Queue) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	var err error
+	if st := q.stmt(ctx, tx, query); st != nil {
+		_, err = st.ExecContext(ctx, args...)
+	} else {
+		_, err = tx.ExecContext(ctx, query, args...)
+	}
+	return err
+}
+
+// stmt is query prepared (once per connection) for tx; nil when the cache
+// is full or the statement could not be prepared (tx then runs the text,
+// and reports the error if there is one).
+func (q *Queue) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 	q.stmtMu.Lock()
+	defer q.stmtMu.Unlock()
 	st, ok := q.stmts[query]
-	if !ok && len(q.stmts) < maxStatements {
-		var err error
-		if st, err = q.db.PrepareContext(ctx, query); err == nil {
-			if q.stmts == nil {
-				q.stmts = map[string]*sql.Stmt{}
-			}
-			q.stmts[query] = st
+	if !ok {
+		if len(q.stmts) >= maxStatements {
+			return nil
 		}
+		var err error
+		if st, err = q.db.PrepareContext(ctx, query); err != nil {
+			return nil
+		}
+		if q.stmts == nil {
+			q.stmts = map[string]*sql.Stmt{}
+		}
+		q.stmts[query] = st
 	}
-	q.stmtMu.Unlock()
-	if st == nil {
-		return tx.QueryRowContext(ctx, query, args...)
-	}
-	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	return tx.StmtContext(ctx, st)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -76,13 +77,25 @@ func (q *Queue) entries(ctx context.Context, query string, args ...any) ([]Entry
 	for i, e := range out {
 		index[e.ID] = i
 	}
-	rows, err = q.db.QueryContext(ctx, `
+	// The recipients, a chunk of messages at a time: a statement takes a
+	// bounded number of parameters (SQLite 32,766, PostgreSQL 65,535).
+	for chunk := range slices.Chunk(ids, 500) {
+		if err := q.recipientStates(ctx, chunk, out, index); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// recipientStates adds the recipients of the messages ids to out[index[id]].
+func (q *Queue) recipientStates(ctx context.Context, ids []any, out []Entry, index map[ID]int) error {
+	rows, err := q.db.QueryContext(ctx, `
 		SELECT r.message_id, r.address, d.domain, r.state, r.attempts, r.last_error, d.next_attempt
 		FROM relay_recipients r JOIN relay_deliveries d ON d.id = r.delivery_id
 		WHERE r.message_id IN (`+placeholders(1, len(ids))+`)
 		ORDER BY r.message_id, r.position`, ids...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -90,7 +103,7 @@ func (q *Queue) entries(ctx context.Context, query string, args ...any) ([]Entry
 		var r RecipientState
 		var state string
 		if err := rows.Scan(&id, &r.Address, &r.Domain, &state, &r.Attempts, &r.LastError, scanTime{&r.Next}); err != nil {
-			return nil, err
+			return err
 		}
 		r.State = State(state)
 		if r.State == StateDelivered || r.State == StateFailed {
@@ -103,7 +116,7 @@ func (q *Queue) entries(ctx context.Context, query string, args ...any) ([]Entry
 		out[i].Recipients = append(out[i].Recipients, r)
 		out[i].Message.Recipients = append(out[i].Message.Recipients, r.Address)
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // Flush makes message id's pending deliveries due now (postqueue -i).

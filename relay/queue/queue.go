@@ -353,6 +353,18 @@ func (s scanString) Scan(src any) error {
 	return nil
 }
 
+// MaxBatch is the most deliveries one Claim or Expired returns.
+const MaxBatch = 1000
+
+// batchArg is max as the LIMIT of a Claim or Expired: MaxBatch when it is
+// not positive or larger.
+func batchArg(max int) int64 {
+	if max <= 0 || max > MaxBatch {
+		return MaxBatch
+	}
+	return int64(max)
+}
+
 // limitArg is limit as a LIMIT value; <= 0 means no limit.
 func limitArg(limit int) int64 {
 	if limit <= 0 {

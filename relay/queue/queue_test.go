@@ -241,13 +241,31 @@ func testEnqueueChecks(t *testing.T, b backend) {
 	if ds := claim(t, q, "w", t0, 0, ""); len(ds) != 1 || len(ds[0].Recipients) != 2 {
 		t.Errorf("claimed %+v; want one delivery of both recipients", ds)
 	}
+
+	// Many recipients (more than one INSERT writes) keep their order;
+	// more than MaxRecipients are refused.
+	var many []string
+	for i := range 100 {
+		many = append(many, fmt.Sprintf("r%03d@d%d.example", i, i%3))
+	}
+	e, err = q.Show(t.Context(), enqueue(t, q, message("s@x.example", many...)))
+	if err != nil || !slices.Equal(e.Message.Recipients, many) {
+		t.Errorf("100 recipients read back as %v, %v", e, err)
+	}
+	tooMany := make([]string, queue.MaxRecipients+1)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf("r%d@x.example", i)
+	}
+	if _, err := q.Enqueue(t.Context(), message("s@x.example", tooMany...)); err == nil {
+		t.Errorf("a message of %d recipients was queued", len(tooMany))
+	}
 	ctx, cancel := contextCanceled(t)
 	defer cancel()
 	if _, err := q.Enqueue(ctx, message("late@x.example", "a@b.example")); err == nil {
 		t.Error("Enqueue with an ended context succeeded")
 	}
-	if st, _ := q.Stats(t.Context()); st.Messages != 1 {
-		t.Errorf("%d messages; the canceled Enqueue stored one", st.Messages)
+	if st, _ := q.Stats(t.Context()); st.Messages != 2 {
+		t.Errorf("%d messages; want 2 (the canceled Enqueue stores none)", st.Messages)
 	}
 }
 
@@ -255,7 +273,7 @@ func testEnqueueChecks(t *testing.T, b backend) {
 // their own ID, and each message is stored whole under it.
 func testConcurrentEnqueue(t *testing.T, b backend) {
 	q := open(t, b.newDSN(t))
-	const n = 200
+	const n = 600 // more than List reads in one statement
 	ids := make([]queue.ID, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -273,6 +291,15 @@ func testConcurrentEnqueue(t *testing.T, b backend) {
 	for err := range errs {
 		if err != nil {
 			t.Fatal(err)
+		}
+	}
+	es, err := q.List(t.Context(), queue.Filter{})
+	if err != nil || len(es) != n {
+		t.Fatalf("List: %d entries, %v; want %d", len(es), err, n)
+	}
+	for _, e := range es {
+		if len(e.Recipients) != 1 || e.Recipients[0].State != queue.StateQueued {
+			t.Errorf("message %d: recipients %+v", e.ID, e.Recipients)
 		}
 	}
 	seen := map[queue.ID]bool{}
