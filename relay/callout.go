@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/mxtrace/mxtrace/dial"
+	mxdial "github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/internal/printable"
 	"github.com/mxtrace/mxtrace/route"
@@ -72,8 +72,8 @@ const (
 // DefaultCalloutTimeouts bound one callout session. A sender waits five
 // minutes for the reply to RCPT (RFC 5321 §4.5.3.2.3); the callout answers
 // well inside that.
-func DefaultCalloutTimeouts() dial.SMTPTimeouts {
-	return dial.SMTPTimeouts{Session: time.Minute, Connect: 10 * time.Second, Greeting: 30 * time.Second, Command: 30 * time.Second}
+func DefaultCalloutTimeouts() mxdial.SMTPTimeouts {
+	return mxdial.SMTPTimeouts{Session: time.Minute, Connect: 10 * time.Second, Greeting: 30 * time.Second, Command: 30 * time.Second}
 }
 
 // Callout is the RecipientVerifier of --callout: it asks the primary tier
@@ -111,7 +111,7 @@ type Callout struct {
 	Planner *route.Planner
 	// Dialer connects to the primary; nil: a dial.Net with the connect
 	// time-out.
-	Dialer dial.Dialer
+	Dialer mxdial.Dialer
 	// Port is the primary's SMTP port; 0: 25.
 	Port int
 	// HelloName is the name sent in EHLO (the relay's hostname).
@@ -130,7 +130,7 @@ type Callout struct {
 	Down DownPolicy
 	// Timeouts bound each callout session; zero fields take
 	// DefaultCalloutTimeouts.
-	Timeouts dial.SMTPTimeouts
+	Timeouts mxdial.SMTPTimeouts
 	// Now is the clock of the caches; nil: time.Now.
 	Now func() time.Time
 	// Logger gets one debug line per callout; nil: silent.
@@ -262,7 +262,7 @@ func (c *Callout) downVerdict(key string, now time.Time, why string) Verdict {
 }
 
 // ask runs the callout for rcpt and records its answer in the caches.
-func (c *Callout) ask(ctx context.Context, rcpt Address, t dial.SMTPTimeouts) calloutAnswer {
+func (c *Callout) ask(ctx context.Context, rcpt Address, t mxdial.SMTPTimeouts) calloutAnswer {
 	ans := c.primary(ctx, rcpt, t)
 	now := c.now()
 	key := rcpt.String()
@@ -291,7 +291,7 @@ func (c *Callout) ask(ctx context.Context, rcpt Address, t dial.SMTPTimeouts) ca
 
 // primary asks the addresses of the primary tier in turn until one gives
 // a definite answer (2xx or 5xx to RCPT).
-func (c *Callout) primary(ctx context.Context, rcpt Address, t dial.SMTPTimeouts) calloutAnswer {
+func (c *Callout) primary(ctx context.Context, rcpt Address, t mxdial.SMTPTimeouts) calloutAnswer {
 	if c.Planner == nil || c.Planner.Self == "" {
 		// Without Self the plan would include the relay itself.
 		return calloutAnswer{text: "callout misconfigured: the planner has no Self"}
@@ -409,7 +409,7 @@ func replyLine(l string) (code int, cont bool, text string, ok bool) {
 // session is one callout to one address: connect, greeting, EHLO (HELO
 // when EHLO is not recognised, RFC 5321 §4.1.1.1), MAIL FROM, RCPT TO,
 // RSET, QUIT.
-func (c *Callout) session(ctx context.Context, addr string, rcpt Address, t dial.SMTPTimeouts) calloutAnswer {
+func (c *Callout) session(ctx context.Context, addr string, rcpt Address, t mxdial.SMTPTimeouts) calloutAnswer {
 	c.callouts.Add(1)
 	ip, err := netip.ParseAddr(addr)
 	if err != nil {
@@ -417,11 +417,11 @@ func (c *Callout) session(ctx context.Context, addr string, rcpt Address, t dial
 	}
 	port := c.Port
 	if port == 0 {
-		port = dial.SMTPPort
+		port = mxdial.SMTPPort
 	}
 	d := c.Dialer
 	if d == nil {
-		d = &dial.Net{Timeout: t.Connect}
+		d = &mxdial.Net{Timeout: t.Connect}
 	}
 	dctx, cancel := context.WithTimeout(ctx, t.Connect)
 	conn, err := d.DialContext(dctx, "tcp", netip.AddrPortFrom(ip, uint16(port)).String())
@@ -476,7 +476,7 @@ func (c *Callout) session(ctx context.Context, addr string, rcpt Address, t dial
 	// RFC 5321 §4.1.1.5: RSET ends the transaction; §4.1.1.10: QUIT the
 	// session. Their replies change nothing.
 	if _, _, err := cc.cmd(t.Command, "RSET"); err == nil {
-		cc.cmd(min(t.Command, dial.QuitTimeout), "QUIT")
+		cc.cmd(min(t.Command, mxdial.QuitTimeout), "QUIT")
 	}
 	return ans
 }
