@@ -388,7 +388,9 @@ func bearer(r *http.Request) string {
 
 // admin reports whether token is the admin token, or answers: 403 when
 // the server has none (changes are off), 401 with a challenge when no
-// token was given (RFC 6750 §3), 403 for a wrong one.
+// token was given, and 401 with error="invalid_token" for a wrong one
+// (RFC 6750 §3, §3.1: a token that is not valid asks for another, it does
+// not forbid).
 func (s *Server) admin(w http.ResponseWriter, r *http.Request, token string) bool {
 	switch {
 	case s.cfg.AdminToken == "":
@@ -400,7 +402,8 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request, token string) boo
 		return false
 	case !tokenEqual(token, s.cfg.AdminToken):
 		s.log.Warn("serve: wrong admin token", "path", r.URL.Path, "client", clientAddr(r, s.cfg.TrustProxy).String())
-		writeProblem(w, r, http.StatusForbidden, "that is not the admin token", 0)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mxtrace", error="invalid_token", error_description="not the admin token"`)
+		writeProblem(w, r, http.StatusUnauthorized, "that is not the admin token", 0)
 		return false
 	}
 	return true

@@ -230,7 +230,7 @@ func TestNoStore(t *testing.T) {
 
 // TestWatchToken: adding and removing need the admin token: none is 401
 // with a Bearer challenge, a wrong one (a prefix, longer, another scheme)
-// 403 or 401, the right one works; a server without a token takes no
+// 401 with error="invalid_token" (RFC 6750 §3.1), the right one works; a server without a token takes no
 // changes (403 saying so). Reading needs none.
 func TestWatchToken(t *testing.T) {
 	st := openStore(t)
@@ -243,16 +243,23 @@ func TestWatchToken(t *testing.T) {
 		{"", 401},
 		{"Bearer", 401},
 		{"Basic " + testToken, 401},
-		{"Bearer wrong", 403},
-		{"Bearer " + testToken[:len(testToken)-1], 403},
-		{"Bearer " + testToken + "x", 403},
-		{"Bearer " + strings.ToUpper(testToken), 403},
+		{"Bearer wrong", 401},
+		{"Bearer " + testToken[:len(testToken)-1], 401},
+		{"Bearer " + testToken + "x", 401},
+		{"Bearer " + strings.ToUpper(testToken), 401},
 	} {
 		res, body := send(t, s, "POST", "/api/v1/watches", c.auth, "application/json", add)
 		if res.StatusCode != c.want || res.Header.Get("Content-Type") != "application/problem+json" {
 			t.Errorf("POST with %q: %d, want %d problem\n%s", c.auth, res.StatusCode, c.want, body)
 		}
-		if got := res.Header.Get("WWW-Authenticate"); (c.want == 401) != (got != "") {
+		got := res.Header.Get("WWW-Authenticate")
+		if (c.want == 401) != (got != "") {
+			t.Errorf("POST with %q: WWW-Authenticate %q", c.auth, got)
+		}
+		// A token was given but is not the one: invalid_token (RFC 6750 §3.1);
+		// none given: the bare challenge (§3).
+		wrong := strings.HasPrefix(c.auth, "Bearer ") && len(c.auth) > len("Bearer ")
+		if wrong != strings.Contains(got, `error="invalid_token"`) {
 			t.Errorf("POST with %q: WWW-Authenticate %q", c.auth, got)
 		}
 		res, _ = send(t, s, "DELETE", "/api/v1/watches/tiers.example", c.auth, "", "")
