@@ -51,6 +51,10 @@ type Recipient struct {
 	// Diagnostic is the exchange's SMTP reply, "550 5.1.1 no such user"
 	// (written "smtp; ..."); empty when none was received.
 	Diagnostic string
+	// Reason says in words why, when there is no reply to quote ("no
+	// exchange answered", "the message expired"); it goes in the text
+	// part only.
+	Reason string
 	// LastAttempt is when the relay last tried; zero: not written.
 	LastAttempt time.Time
 	// WillRetryUntil is when the relay gives up, for delayed; zero: not
@@ -246,6 +250,9 @@ func (r Report) text(failed bool) string {
 			b.WriteString("    " + rc.RemoteMTA + " said: " + clean(rc.Diagnostic) + "\r\n")
 		case rc.Diagnostic != "":
 			b.WriteString("    " + clean(rc.Diagnostic) + "\r\n")
+		}
+		if rc.Reason != "" {
+			b.WriteString("    " + clean(rc.Reason) + "\r\n")
 		}
 	}
 	return b.String()

@@ -55,7 +55,7 @@ func delayedReport() Report {
 		MessageID:    "dsn2@relay.example.test",
 		Boundary:     "dsn-boundary-2",
 		Recipients: []Recipient{
-			{FinalRecipient: "bob@example.test", Action: ActionDelayed, Status: "4.4.1",
+			{FinalRecipient: "bob@example.test", Action: ActionDelayed, Status: "4.4.1", Reason: "connect: connection refused",
 				LastAttempt: arrival.Add(4 * time.Hour), WillRetryUntil: arrival.Add(120 * time.Hour)},
 		},
 		Original: []byte(strings.ReplaceAll(original, "\r\n", "\n")),
@@ -188,7 +188,7 @@ func TestDelayed(t *testing.T) {
 	}
 	s := string(b)
 	for _, want := range []string{"Subject: Delayed Mail (still being retried)\r\n", "Action: delayed\r\n", "Status: 4.4.1\r\n",
-		"Will-Retry-Until: " + arrival.Add(120*time.Hour).Format(time.RFC1123Z) + "\r\n", "\r\nSubject: lunch\r\n"} {
+		"\r\n    connect: connection refused\r\n", "Will-Retry-Until: " + arrival.Add(120*time.Hour).Format(time.RFC1123Z) + "\r\n", "\r\nSubject: lunch\r\n"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("no %q in\n%s", want, s)
 		}
