@@ -255,7 +255,7 @@ func (q *Queue) Finish(ctx context.Context, d Delivery, o Outcome) error {
 				UPDATE relay_recipients SET state = $1, attempts = attempts + 1,
 					last_error = CASE WHEN $2 = '' AND $1 = 'deferred' THEN last_error ELSE $2 END
 				WHERE delivery_id = $3 AND address = $4 AND state IN `+pendingStates,
-				string(state), text, d.ID, r)
+				string(state), clean(text), d.ID, r)
 			if err != nil {
 				return 0, fmt.Errorf("queue: finish %d: %w", d.ID, err)
 			}
@@ -295,7 +295,7 @@ func (q *Queue) Finish(ctx context.Context, d Delivery, o Outcome) error {
 			_, err = tx.ExecContext(ctx, `
 				UPDATE relay_deliveries SET attempts = attempts + 1, next_attempt = $1, owner = NULL, lease_until = NULL,
 					last_error = CASE WHEN $2 = '' THEN last_error ELSE $2 END
-				WHERE id = $3`, nextArg, reason, d.ID)
+				WHERE id = $3`, nextArg, clean(reason), d.ID)
 		case pending == 0:
 			_, err = tx.ExecContext(ctx, `UPDATE relay_deliveries SET next_attempt = NULL, owner = NULL, lease_until = NULL WHERE id = $1`, d.ID)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Group commit bounds: one transaction writes at most this many messages
@@ -57,7 +58,11 @@ func prepare(m *Message, now time.Time) (*prepared, error) {
 	if len(m.Recipients) > MaxRecipients {
 		return nil, fmt.Errorf("queue: %d recipients; at most %d", len(m.Recipients), MaxRecipients)
 	}
-	p := &prepared{sender: m.Sender, helo: m.Helo, received: m.Received, expires: m.Expires, data: m.Data}
+	if !text(m.Sender) {
+		return nil, fmt.Errorf("queue: sender %q is not valid UTF-8 text", m.Sender)
+	}
+	// The HELO name is only recorded: made valid rather than refused.
+	p := &prepared{sender: m.Sender, helo: clean(m.Helo), received: m.Received, expires: m.Expires, data: m.Data}
 	if m.Client.IsValid() {
 		p.client = m.Client.String()
 	}
@@ -74,7 +79,7 @@ func prepare(m *Message, now time.Time) (*prepared, error) {
 	index := map[string]int{}
 	for _, r := range m.Recipients {
 		at := strings.LastIndexByte(r, '@')
-		if at <= 0 || at == len(r)-1 {
+		if at <= 0 || at == len(r)-1 || !text(r) {
 			return nil, fmt.Errorf("queue: recipient %q is not local@domain", r)
 		}
 		if seen[r] {
@@ -92,6 +97,21 @@ func prepare(m *Message, now time.Time) (*prepared, error) {
 		p.domain = append(p.domain, i)
 	}
 	return p, nil
+}
+
+// text reports whether s can be stored in a text column of both engines:
+// valid UTF-8 (PostgreSQL refuses anything else) without NUL.
+func text(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// clean is s made storable as text: each invalid byte sequence and NUL
+// replaced by U+FFFD. Text that is only recorded (a HELO name, a remote
+// server's reply) is cleaned rather than refused: a server's reply of
+// invalid UTF-8 must not keep its outcome from being recorded.
+func clean(s string) string {
+	if text(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // Enqueue stores m and returns its ID once it is committed: on SQLite,
@@ -192,6 +212,9 @@ func (q *Queue) commitGroup(ctx context.Context) {
 		}
 		return nil
 	})
+	if err == nil {
+		q.groups.Add(1)
+	}
 	if err == nil || n == 1 {
 		for i, r := range group {
 			r.id, r.err = ids[i], err

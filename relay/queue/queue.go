@@ -28,6 +28,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mxtrace/mxtrace/store/postgres"
@@ -206,6 +207,8 @@ type Queue struct {
 	// commit.
 	mu      sync.Mutex
 	pending []*request
+	// groups counts the group transactions committed, for the tests.
+	groups atomic.Int64
 
 	// stmts are Enqueue's prepared statements by their text.
 	stmtMu sync.Mutex

@@ -162,13 +162,14 @@ func testEnqueueClaimFinish(t *testing.T, b backend) {
 	// A partial outcome: one delivered, one refused for good, one deferred.
 	finish(t, q, one, queue.Outcome{
 		Delivered: []string{"a@one.example"},
-		Failed:    map[string]string{"b@one.example": "550 5.1.1 no such user"},
-		Deferred:  map[string]string{"d@one.example": "451 4.3.0 try later"},
-		Next:      t0.Add(time.Hour),
+		// A reply of invalid UTF-8 and NUL is recorded, cleaned.
+		Failed:   map[string]string{"b@one.example": "550 5.1.1 no such user \xff\x00"},
+		Deferred: map[string]string{"d@one.example": "451 4.3.0 try later"},
+		Next:     t0.Add(time.Hour),
 	})
 	want := map[string]string{
 		"a@one.example": `delivered 1 ""`,
-		"b@one.example": `failed 1 "550 5.1.1 no such user"`,
+		"b@one.example": "failed 1 \"550 5.1.1 no such user \ufffd\ufffd\"",
 		"c@two.example": `queued 0 ""`,
 		"d@one.example": `deferred 1 "451 4.3.0 try later"`,
 	}
@@ -216,6 +217,10 @@ func testEnqueueChecks(t *testing.T, b backend) {
 		{Recipients: []string{"nodomain"}},
 		{Recipients: []string{"@b.example"}},
 		{Recipients: []string{"a@"}},
+		{Recipients: []string{"a\xff@b.example"}},
+		{Recipients: []string{"a\x00b@b.example"}},
+		{Sender: "\xff@x.example", Recipients: []string{"a@b.example"}},
+		{Sender: "a\x00@x.example", Recipients: []string{"a@b.example"}},
 	} {
 		if id, err := q.Enqueue(t.Context(), m); err == nil {
 			t.Errorf("Enqueue(%+v) = %d; want an error", m, id)
@@ -223,13 +228,13 @@ func testEnqueueChecks(t *testing.T, b backend) {
 	}
 	// A recipient twice is stored once; domains compare without case; the
 	// null sender, no data, no client and no times are fine.
-	id := enqueue(t, q, &queue.Message{Recipients: []string{"u@One.Example", "v@one.example", "u@One.Example"}})
+	id := enqueue(t, q, &queue.Message{Recipients: []string{"u@One.Example", "v@one.example", "u@One.Example"}, Helo: "h\xff\x00"})
 	e, err := q.Show(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(e.Message.Recipients, []string{"u@One.Example", "v@one.example"}) || e.Sender != "" ||
-		e.Client.IsValid() || len(e.Data) != 0 || !e.Received.Equal(t0.Truncate(time.Microsecond)) ||
+		e.Client.IsValid() || len(e.Data) != 0 || e.Helo != "h\uFFFD\uFFFD" || !e.Received.Equal(t0.Truncate(time.Microsecond)) ||
 		!e.Expires.Equal(t0.Add(queue.DefaultLifetime).Truncate(time.Microsecond)) {
 		t.Errorf("entry %+v", e)
 	}
