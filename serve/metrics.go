@@ -26,6 +26,8 @@ import (
 // route patterns, status codes, finding IDs, probe outcome kinds.
 type metrics struct {
 	reg *prometheus.Registry
+	// more are the caller's metrics (Config.Metrics), nil for none.
+	more prometheus.Gatherer
 
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
@@ -42,9 +44,10 @@ type metrics struct {
 // itself.
 type cacheStats interface{ Stats() resolve.CacheStats }
 
-func newMetrics(r resolve.Resolver) *metrics {
+func newMetrics(r resolve.Resolver, more prometheus.Gatherer) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg:  prometheus.NewRegistry(),
+		more: more,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mxtrace_http_requests_total",
 			Help: "HTTP requests answered, by route pattern (none: no route matched) and status code.",
@@ -92,9 +95,13 @@ func newMetrics(r resolve.Resolver) *metrics {
 	return m
 }
 
-// handler serves the registry in the exposition format.
+// handler serves the registry, and the caller's metrics after it, in the
+// exposition format.
 func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	if m.more == nil {
+		return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	}
+	return promhttp.HandlerFor(prometheus.Gatherers{m.reg, m.more}, promhttp.HandlerOpts{})
 }
 
 // request counts one answered request.

@@ -98,7 +98,7 @@ func TestMetrics(t *testing.T) {
 // TestObserveCheck: findings by ID, the refused targets among them, and
 // SMTP probe outcomes, from one check report.
 func TestObserveCheck(t *testing.T) {
-	m := newMetrics(nil)
+	m := newMetrics(nil, nil)
 	m.observeCheck(&check.Report{
 		Findings: []finding.Finding{{ID: "smtp-target-refused"}, {ID: "smtp-target-refused"}, {ID: "mta-sts-fetch-refused"}, {ID: "spf-missing"}},
 		Details: &check.Facts{SMTP: []*probe.Result{

@@ -84,8 +84,9 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 type pageData struct {
 	Title, SkipTo string
 	HeaderSearch  bool
-	// WatchLink: the header links to /watches (the server has a store).
-	WatchLink bool
+	// WatchLink: the header links to /watches (the server has a store);
+	// QueueLink: to /queue (it has a relay's queue).
+	WatchLink, QueueLink bool
 	// The report page's domain, for its heading and links.
 	Domain, Unicode, JSON, Events, Timeout string
 	// The error page's heading, the input and what is wrong with it;
@@ -164,7 +165,7 @@ func writeHTML(w http.ResponseWriter, status int, page []byte) {
 
 // pageHome is the search page.
 func (s *Server) pageHome(w http.ResponseWriter, r *http.Request) {
-	s.render(w, http.StatusOK, pageData{Title: "mxtrace: where does a domain's mail go?", SkipTo: "the search", WatchLink: s.cfg.Store != nil}, "home")
+	s.render(w, http.StatusOK, s.nav(pageData{Title: "mxtrace: where does a domain's mail go?", SkipTo: "the search"}), "home")
 }
 
 // pageSearch is where the search form goes (GET /d?domain=): a valid
@@ -200,10 +201,10 @@ func (s *Server) pageNotFound(w http.ResponseWriter, r *http.Request) {
 
 // pageInvalid answers 400 with the error page for input.
 func (s *Server) pageInvalid(w http.ResponseWriter, input string, err error) {
-	s.render(w, http.StatusBadRequest, pageData{
-		Title: "Not a domain name · mxtrace", SkipTo: "the search", WatchLink: s.cfg.Store != nil,
+	s.render(w, http.StatusBadRequest, s.nav(pageData{
+		Title: "Not a domain name · mxtrace", SkipTo: "the search",
 		Heading: "That is not a domain name", Query: input, Error: err.Error(),
-	}, "error-page")
+	}), "error-page")
 }
 
 // pageDomain is the report of one domain (GET /d/{domain}).
@@ -220,11 +221,11 @@ func (s *Server) pageDomain(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, reportURL(name), http.StatusMovedPermanently)
 		return
 	}
-	data := pageData{
+	data := s.nav(pageData{
 		Title: name.Unicode() + " · mxtrace", SkipTo: "the report", HeaderSearch: true,
 		Domain: name.String(), JSON: "/api/v1/check/" + name.String(), Events: reportURL(name) + "/events",
-		WatchLink: s.cfg.Store != nil, History: s.timeline(r.Context(), name.String()),
-	}
+		History: s.timeline(r.Context(), name.String()),
+	})
 	if u := name.Unicode(); u != name.String() {
 		data.Unicode = u
 	}

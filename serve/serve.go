@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/resolve"
@@ -77,6 +79,15 @@ type Config struct {
 	// it.
 	AdminToken string
 
+	// Queue is a relay's mail queue (mxtrace relay --http): with it the
+	// server shows it, read-only (GET /queue, GET /api/v1/queue). nil:
+	// both routes answer 404.
+	Queue Queue
+	// Metrics are more metrics served on /metrics beside the server's
+	// own, such as the relay's (relay.NewMetrics on a registry of its
+	// own). nil: none.
+	Metrics prometheus.Gatherer
+
 	Logger *slog.Logger // nil: silent
 }
 
@@ -101,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Resolver == nil || cfg.Planner == nil || cfg.Auditor == nil {
 		return nil, errors.New("serve: Resolver, Planner and Auditor are required")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Resolver)}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Resolver, cfg.Metrics)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -155,6 +166,7 @@ func (s *Server) endpoints() []endpoint {
 		{"GET", "/api/v1/watches", true, http.HandlerFunc(s.apiWatches)},
 		{"POST", "/api/v1/watches", true, http.HandlerFunc(s.apiAddWatch)},
 		{"DELETE", "/api/v1/watches/{domain}", true, http.HandlerFunc(s.apiRemoveWatch)},
+		{"GET", "/api/v1/queue", true, http.HandlerFunc(s.apiQueue)},
 		{"GET", "/api/v1/openapi.json", true, http.HandlerFunc(s.apiOpenAPI)},
 		{"GET", "/{$}", false, http.HandlerFunc(s.pageHome)},
 		{"GET", "/d", false, http.HandlerFunc(s.pageSearch)},
@@ -163,6 +175,7 @@ func (s *Server) endpoints() []endpoint {
 		{"GET", "/watches", false, http.HandlerFunc(s.pageWatches)},
 		{"POST", "/watches", false, http.HandlerFunc(s.formAddWatch)},
 		{"POST", "/watches/remove", false, http.HandlerFunc(s.formRemoveWatch)},
+		{"GET", "/queue", false, http.HandlerFunc(s.pageQueue)},
 		{"GET", "/static/", false, http.HandlerFunc(s.pageStatic)},
 		{"GET", "/healthz", false, http.HandlerFunc(s.healthz)},
 		{"GET", "/metrics", false, s.metrics.handler()},

@@ -314,7 +314,7 @@ func (s *Server) pageWatches(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	p := watchesPage{
-		pageData: pageData{Title: "Watched domains · mxtrace", SkipTo: "the list", HeaderSearch: true, WatchLink: true},
+		pageData: s.nav(pageData{Title: "Watched domains · mxtrace", SkipTo: "the list", HeaderSearch: true}),
 		Admin:    s.cfg.AdminToken != "", Every: watch.ShortEvery(defaultEvery),
 	}
 	for _, x := range ws {
