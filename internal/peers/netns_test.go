@@ -172,6 +172,23 @@ func TestNetnsPostfixFailover(t *testing.T) {
 		send("third@netns.test")
 		check(waitMessage(t, mx1, "third@netns.test"), "mx1")
 
+		// The sender's log says where each message went.
+		sent, err := out.WaitReceived(ctxTimeout(t, sendTimeout), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var relays []string
+		for _, d := range sent {
+			relays = append(relays, d.MessageID+" "+d.Relay)
+		}
+		want := []string{
+			fmt.Sprintf("first@netns.test mx1.relay.test[%s]:25", mx1A),
+			fmt.Sprintf("second@netns.test mx2.relay.test[%s]:25", mx2A),
+			fmt.Sprintf("third@netns.test mx1.relay.test[%s]:25", mx1A),
+		}
+		if !slices.Equal(relays, want) {
+			t.Errorf("the sender's deliveries: %q, want %q", relays, want)
+		}
 		for p, want := range map[*Postfix]int{mx1: 2, mx2: 1} {
 			if n := len(p.Received()); n != want {
 				t.Errorf("%s received %d messages, want %d: %+v", p.Listeners[0].Name, n, want, p.Received())

@@ -111,6 +111,10 @@ type PostfixDelivery struct {
 	From      string     // the envelope sender (MAIL FROM), without angle brackets
 	Size      int        // bytes, as Postfix queued it
 	To        []string   // recipients delivered (status=sent), in log order
+	// Relay is where a sending instance's smtp client delivered the
+	// message ("mx1.relay.test[10.250.7.10]:25"); empty for mail
+	// delivered locally.
+	Relay string
 }
 
 // TLSVersion returns the protocol of the TLS session ("TLSv1.3"), or ""
@@ -826,6 +830,7 @@ var (
 	logMsgID   = regexp.MustCompile(`^([0-9A-Za-z]+): message-id=<?([^>]*)>?$`)
 	logFrom    = regexp.MustCompile(`^([0-9A-Za-z]+): from=<([^>]*)>, size=(\d+)`)
 	logTo      = regexp.MustCompile(`^([0-9A-Za-z]+): to=<([^>]*)>,.* status=(\w+)`)
+	logRelay   = regexp.MustCompile(`, relay=([^,\s]+),`)
 	logRemoved = regexp.MustCompile(`^([0-9A-Za-z]+): removed$`)
 )
 
@@ -893,6 +898,9 @@ func parsePostfixLog(log string) []PostfixDelivery {
 			m := logTo.FindStringSubmatch(text)
 			if d := byID[m[1]]; d != nil && m[3] == "sent" {
 				d.To = append(d.To, m[2])
+				if r := logRelay.FindStringSubmatch(text); r != nil && r[1] != "none" {
+					d.Relay = r[1]
+				}
 			}
 		case logRemoved.MatchString(text):
 			done[logRemoved.FindStringSubmatch(text)[1]] = true
