@@ -318,7 +318,7 @@ func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 // addWatch checks req as mxtrace watch add checks its arguments and
-// stores the watch as watch add does (watch.Upsert).
+// stores the watch as watch add does (watch.Update).
 func (s *Server) addWatch(ctx context.Context, req watchRequest) (store.WatchStatus, bool, error) {
 	name, err := parseDomain(req.Domain)
 	if err != nil {
@@ -346,11 +346,11 @@ func (s *Server) addWatch(ctx context.Context, req watchRequest) (store.WatchSta
 			targets = append(targets, ts)
 		}
 	}
-	existing, err := s.cfg.Store.Watches(ctx)
+	old, err := s.cfg.Store.Watch(ctx, name.String())
 	if err != nil {
 		return store.WatchStatus{}, false, err
 	}
-	ws, isNew := watch.Upsert(existing, store.Watch{Domain: name.String(), Every: every, Alerts: targets}, time.Now().UTC())
+	ws, isNew := watch.Update(old, store.Watch{Domain: name.String(), Every: every, Alerts: targets}, time.Now().UTC()), old == nil
 	if err := s.cfg.Store.AddWatch(ctx, ws.Watch); err != nil {
 		return store.WatchStatus{}, false, err
 	}

@@ -598,3 +598,45 @@ func TestHistoryReadsLight(t *testing.T) {
 		t.Errorf("%d results read whole for two timelines of 30; want 2 (the newest good one, each time)", got)
 	}
 }
+
+// listless fails the test when every watch is listed.
+type listless struct {
+	store.Store
+	t *testing.T
+}
+
+func (s listless) Watches(ctx context.Context) ([]store.WatchStatus, error) {
+	s.t.Error("every watch was listed")
+	return s.Store.Watches(ctx)
+}
+
+// TestWatchAddReadsOne: adding or changing one watch over the API reads
+// that domain's watch, not the whole list (with 100,000 watched, listing
+// them took a second per POST), and still keeps an existing watch's Added
+// time and answers 201 only for a new one.
+func TestWatchAddReadsOne(t *testing.T) {
+	st := openStore(t)
+	s := historyServer(t, listless{st, t}, testToken)
+	add := func(every string) *http.Response {
+		res, body := send(t, s, "POST", "/api/v1/watches", "Bearer "+testToken, "application/json",
+			`{"domain": "tiers.example", "every": "`+every+`"}`)
+		if res.StatusCode >= 300 {
+			t.Fatalf("POST: %d\n%s", res.StatusCode, body)
+		}
+		return res
+	}
+	if res := add("2h"); res.StatusCode != 201 {
+		t.Errorf("a new watch: %d, want 201", res.StatusCode)
+	}
+	first, err := st.Watch(t.Context(), "tiers.example")
+	if err != nil || first == nil {
+		t.Fatalf("after the POST: %v, %v", first, err)
+	}
+	if res := add("30m"); res.StatusCode != 200 {
+		t.Errorf("a changed watch: %d, want 200", res.StatusCode)
+	}
+	again, err := st.Watch(t.Context(), "tiers.example")
+	if err != nil || again == nil || again.Every != 30*time.Minute || !again.Added.Equal(first.Added) {
+		t.Errorf("after the change: %+v, %v; want every 30m, added %v", again, err, first.Added)
+	}
+}

@@ -312,19 +312,33 @@ func scanWatch(row rowScanner, extra ...any) (Watch, error) {
 	return w, nil
 }
 
+// watchStatusColumns are what scanWatchStatus reads.
+const watchStatusColumns = watchColumns + `, last_run, last_status, worker, lease_until`
+
+func scanWatchStatus(row rowScanner) (WatchStatus, error) {
+	var ws WatchStatus
+	w, err := scanWatch(row, scanTime{&ws.LastRun}, scanString{&ws.LastStatus}, scanString{&ws.Worker}, scanTime{&ws.LeaseUntil})
+	ws.Watch = w
+	return ws, err
+}
+
 func (s *sqlStore) Watches(ctx context.Context) ([]WatchStatus, error) {
-	out, err := queryAll(ctx, s.db, func(row rowScanner) (WatchStatus, error) {
-		var ws WatchStatus
-		w, err := scanWatch(row, scanTime{&ws.LastRun}, scanString{&ws.LastStatus}, scanString{&ws.Worker}, scanTime{&ws.LeaseUntil})
-		ws.Watch = w
-		return ws, err
-	}, `
-		SELECT `+watchColumns+`, last_run, last_status, worker, lease_until
-		FROM watches ORDER BY domain`)
+	out, err := queryAll(ctx, s.db, scanWatchStatus, `SELECT `+watchStatusColumns+` FROM watches ORDER BY domain`)
 	if err != nil {
 		return nil, fmt.Errorf("store: watches: %w", err)
 	}
 	return out, nil
+}
+
+func (s *sqlStore) Watch(ctx context.Context, domain string) (*WatchStatus, error) {
+	ws, err := scanWatchStatus(s.db.QueryRowContext(ctx, `SELECT `+watchStatusColumns+` FROM watches WHERE domain = $1`, domain))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: watch %s: %w", domain, err)
+	}
+	return &ws, nil
 }
 
 func (s *sqlStore) NextDue(ctx context.Context) (time.Time, error) {

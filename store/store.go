@@ -171,6 +171,10 @@ type Store interface {
 	RemoveWatch(ctx context.Context, domain string) (bool, error)
 	// Watches lists every watch by domain, with its last status and lease.
 	Watches(ctx context.Context) ([]WatchStatus, error)
+	// Watch returns the watch of domain with its last status and lease, or
+	// nil, nil when domain is not watched: adding one watch reads one row,
+	// not every watch.
+	Watch(ctx context.Context, domain string) (*WatchStatus, error)
 	// NextDue returns the earliest next run of any watch, leased or not
 	// (the zero time when nothing is watched): when a daemon has work
 	// again, without listing every watch.

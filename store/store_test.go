@@ -177,8 +177,19 @@ func testWatches(t *testing.T, b backend) {
 	if d := cmp.Diff(want, ws); d != "" {
 		t.Errorf("watches (-want +got):\n%s", d)
 	}
+	// One watch by its domain: the same row as the list, nil for none.
+	one, err := s.Watch(ctx, "example.org")
+	if err != nil || one == nil {
+		t.Fatalf("watch example.org: %v, %v", one, err)
+	}
+	if d := cmp.Diff(want[1], *one); d != "" {
+		t.Errorf("watch example.org (-want +got):\n%s", d)
+	}
 	if ok, err := s.RemoveWatch(ctx, "example.org"); !ok || err != nil {
 		t.Errorf("remove: %v, %v; want true", ok, err)
+	}
+	if none, err := s.Watch(ctx, "example.org"); none != nil || err != nil {
+		t.Errorf("watch of a removed domain: %+v, %v; want nil, nil", none, err)
 	}
 	if ok, err := s.RemoveWatch(ctx, "example.org"); ok || err != nil {
 		t.Errorf("remove again: %v, %v; want false", ok, err)

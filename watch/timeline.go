@@ -10,18 +10,8 @@ import (
 	"github.com/mxtrace/mxtrace/store"
 )
 
-// Upsert is w (its domain, period and alert targets) as watch add and
-// serve's POST /api/v1/watches store it, given the watches that exist (see
-// Update). isNew says there was no watch of w.Domain.
-func Upsert(existing []store.WatchStatus, w store.Watch, now time.Time) (ws store.WatchStatus, isNew bool) {
-	i := slices.IndexFunc(existing, func(e store.WatchStatus) bool { return e.Domain == w.Domain })
-	if i < 0 {
-		return Update(nil, w, now), true
-	}
-	return Update(&existing[i], w, now), false
-}
-
-// Update is w stored over old, the watch of its domain (nil: none): a new
+// Update is w stored over old, the watch of its domain (nil: none), as
+// watch add and serve's POST /api/v1/watches store it: a new
 // watch is due at now and added now; a watch that exists keeps its
 // schedule, but never waits longer than the new period (a shorter period
 // takes effect at once), and keeps its Added time, last run and status.

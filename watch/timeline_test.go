@@ -9,7 +9,7 @@ import (
 	"github.com/mxtrace/mxtrace/store"
 )
 
-func TestUpsert(t *testing.T) {
+func TestUpdate(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	added := now.Add(-48 * time.Hour)
 	existing := []store.WatchStatus{
@@ -29,12 +29,17 @@ func TestUpsert(t *testing.T) {
 		{"late.example", time.Hour, now.Add(time.Hour), added, false},
 	}
 	for _, tt := range tests {
-		ws, isNew := Upsert(existing, store.Watch{Domain: tt.domain, Every: tt.every, Alerts: []string{"log"}}, now)
+		i := slices.IndexFunc(existing, func(e store.WatchStatus) bool { return e.Domain == tt.domain })
+		var old *store.WatchStatus
+		if i >= 0 {
+			old = &existing[i]
+		}
+		ws, isNew := Update(old, store.Watch{Domain: tt.domain, Every: tt.every, Alerts: []string{"log"}}, now), old == nil
 		if isNew != tt.isNew || !ws.NextRun.Equal(tt.next) || !ws.Added.Equal(tt.wantAdd) || ws.Every != tt.every || len(ws.Alerts) != 1 {
 			t.Errorf("%s every %v: %+v, new %v; want next run %v, added %v, new %v", tt.domain, tt.every, ws, isNew, tt.next, tt.wantAdd, tt.isNew)
 		}
 	}
-	if ws, _ := Upsert(existing, store.Watch{Domain: "soon.example", Every: time.Hour}, now); ws.LastStatus != store.StatusOK || !ws.LastRun.Equal(existing[0].LastRun) {
+	if ws := Update(&existing[0], store.Watch{Domain: "soon.example", Every: time.Hour}, now); ws.LastStatus != store.StatusOK || !ws.LastRun.Equal(existing[0].LastRun) {
 		t.Errorf("a changed watch lost its last run: %+v", ws)
 	}
 }

@@ -200,18 +200,12 @@ func alertTargets(values []string) ([]string, error) {
 }
 
 func (g *globals) watchAdd(ctx context.Context, s store.Store, names []dnsname.Name, every time.Duration, targets []string) error {
-	existing, err := s.Watches(ctx)
+	existing, err := existingWatches(ctx, s, names)
 	if err != nil {
 		return storeFailed(err)
 	}
 	// As the store keeps times: UTC, to the microsecond.
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	// By domain: a list of thousands is not matched against thousands of
-	// watches one by one.
-	byDomain := make(map[string]*store.WatchStatus, len(existing))
-	for i := range existing {
-		byDomain[existing[i].Domain] = &existing[i]
-	}
 	var (
 		added   []store.WatchStatus
 		watches []store.Watch
@@ -223,7 +217,7 @@ func (g *globals) watchAdd(ctx context.Context, s store.Store, names []dnsname.N
 			continue
 		}
 		seen[d] = true
-		ws := watch.Update(byDomain[d], store.Watch{Domain: d, Every: every, Alerts: targets}, now)
+		ws := watch.Update(existing[d], store.Watch{Domain: d, Every: every, Alerts: targets}, now)
 		added = append(added, ws)
 		watches = append(watches, ws.Watch)
 	}
@@ -993,4 +987,36 @@ func severityColor(severity string) color.Attribute {
 		return color.FgYellow
 	}
 	return color.FgCyan
+}
+
+// manyWatches is the length of a list past which existingWatches lists
+// every watch once rather than looking each name up.
+const manyWatches = 64
+
+// existingWatches returns the watches of names that exist, by domain: a
+// lookup per name for a few names (one watch add, among 100,000 watched,
+// reads a row and not the table), one listing for a long list (--from
+// with thousands of names is not thousands of queries).
+func existingWatches(ctx context.Context, s store.Store, names []dnsname.Name) (map[string]*store.WatchStatus, error) {
+	out := make(map[string]*store.WatchStatus, len(names))
+	if len(names) > manyWatches {
+		all, err := s.Watches(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i := range all {
+			out[all[i].Domain] = &all[i]
+		}
+		return out, nil
+	}
+	for _, n := range names {
+		w, err := s.Watch(ctx, n.String())
+		if err != nil {
+			return nil, err
+		}
+		if w != nil {
+			out[w.Domain] = w
+		}
+	}
+	return out, nil
 }
