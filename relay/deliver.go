@@ -90,8 +90,10 @@ type Deliverer struct {
 	// Reporting-MTA of its notifications, and the probe's EHLO name when
 	// Sender.HelloName is empty.
 	Hostname string
-	// Domains are the relay's configured domains: primary_up is recorded
-	// for these only (notifications go to any domain).
+	// Domains are the relay's configured domains. When set, only their
+	// primary tiers are probed out of band and recorded in primary_up:
+	// notifications to other domains wait for their retry times, and
+	// third parties' exchanges are not probed every few seconds.
 	Domains []dnsname.Name
 	// Owner names this process in the queue's leases; "": host name and
 	// process ID. Lease is how long a claimed delivery stays this
@@ -294,7 +296,12 @@ func (d *Deliverer) deliver(ctx context.Context, dl queue.Delivery) {
 		d.dests.succeeded(dl.Domain)
 	}
 	log := d.logger().With("message", dl.Message, "domain", dl.Domain, "attempt", dl.Attempts+1)
-	if len(o.Deferred) > 0 {
+	switch {
+	case len(o.Deferred) > 0 && ctx.Err() != nil:
+		// Shutting down: the attempt was cut short, not refused; the
+		// next process tries again at once.
+		log.Info("relay: attempt interrupted", "recipients", len(o.Deferred))
+	case len(o.Deferred) > 0:
 		o.Next = d.dests.deferred(dl.Domain, now, res.Error, connectionFailure(res))
 		if errors.Is(err, route.ErrMailLoop) {
 			// RFC 5321 §5.1: the relay is the most preferred exchange

@@ -333,6 +333,7 @@ func newDeliverer(t *testing.T, q DeliveryQueue, port int, self string) *Deliver
 		},
 		Retry:    send.Retry{Base: time.Minute, Factor: 2, Max: 5 * time.Minute},
 		Hostname: "relay.example.test",
+		Domains:  []dnsname.Name{"example.test"},
 		Owner:    "test",
 		Logger:   slog.New(slog.DiscardHandler),
 		Rand:     rand.New(rand.NewPCG(1, 2)),
@@ -764,4 +765,61 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("never: %s", what)
+}
+
+// TestProbeConfigured: only the configured domains' primaries are probed;
+// a notification waiting for a sender's domain does not make the relay
+// connect to that domain's exchange every few seconds.
+func TestProbeConfigured(t *testing.T) {
+	port := smtptest.Port(t)
+	senders := smtptest.Start(t, smtptest.Options{Addr: at(5, port)})
+	q := newMemQueue(time.Now)
+	d := newDeliverer(t, q, port, "relay.example.test")
+	d.init()
+	enqueue(t, q, "", "alice@example.net")
+	d.probeAll(t.Context())
+	if n := senders.Connections(); n != 0 {
+		t.Errorf("example.net probed with Domains set: %d connections", n)
+	}
+	d.Domains = nil
+	d.probeAll(t.Context())
+	if n := senders.Connections(); n != 1 {
+		t.Errorf("example.net probed %d times without Domains, want 1", n)
+	}
+	if senders.Transactions() != 0 {
+		t.Errorf("the probe started a mail transaction")
+	}
+}
+
+// TestDeliverShutdown: an attempt cut short by the end of Run is recorded as
+// deferred and due at once (not as a failure of the destination), and Run
+// returns once it is recorded.
+func TestDeliverShutdown(t *testing.T) {
+	port := smtptest.Port(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	smtptest.Start(t, smtptest.Options{Addr: at(2, port), Data: func(string, []string, []byte) error {
+		close(entered)
+		<-release
+		return nil
+	}})
+	q := newMemQueue(time.Now)
+	d := newDeliverer(t, q, port, "relay.example.test")
+	d.Poll = time.Hour
+	enqueue(t, q, "alice@example.net", "bob@example.test")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	<-entered
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	o := q.Outcomes()
+	if len(o) != 1 || len(o[0].Deferred) != 1 || !o[0].Next.IsZero() {
+		t.Fatalf("outcomes %+v: want one deferral due at once", o)
+	}
+	if n := d.dests.acquire("example.test", time.Now(), 1, 1); n != 1 {
+		t.Errorf("the destination backs off after an interrupted attempt")
+	}
 }

@@ -33,7 +33,7 @@ const (
 )
 
 // watch probes, every ProbeEvery until ctx ends, the primary tier of each
-// destination that holds mail. The primary is what the relay forwards to,
+// destination that holds mail (of the configured Domains, when set). The primary is what the relay forwards to,
 // and senders only learn it is back when their own retry timer fires: the
 // relay learns within ProbeEvery, then makes the destination's mail due
 // at once (Queue.FlushDomain) and wakes the delivery loop.
@@ -59,6 +59,9 @@ func (d *Deliverer) probeAll(ctx context.Context) {
 		}
 		return
 	}
+	if len(d.Domains) > 0 {
+		domains = slices.DeleteFunc(domains, func(s string) bool { return !slices.Contains(d.Domains, dnsname.Name(s)) })
+	}
 	sem := make(chan struct{}, probeParallel)
 	var wg sync.WaitGroup
 	for _, domain := range domains {
@@ -79,7 +82,7 @@ func (d *Deliverer) probeDomain(ctx context.Context, domain string) {
 		return
 	}
 	up := err == nil
-	if slices.Contains(d.Domains, dnsname.Name(domain)) {
+	if len(d.Domains) > 0 {
 		d.Metrics.PrimaryUp(domain, up)
 	}
 	if !d.dests.probed(domain, up) {
