@@ -173,7 +173,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
-		cc := &clientConn{Conn: c, s: l.s, addr: addr, key: key, start: l.s.now()}
+		cc := &clientConn{Conn: c, s: l.s, addr: addr, key: key, start: time.Now()}
 		l.s.track(cc, true)
 		return cc, nil
 	}
@@ -212,7 +212,7 @@ func (c *clientConn) Read(b []byte) (int, error) {
 	if c.hangUp.Load() && !c.inTransaction.Load() {
 		return 0, errHangUp
 	}
-	if d := c.s.cfg.Timeouts.Session; d > 0 && c.s.now().Sub(c.start) > d {
+	if d := c.s.cfg.Timeouts.Session; d > 0 && time.Since(c.start) > d {
 		return 0, errHangUp
 	}
 	return c.Conn.Read(b)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -482,8 +483,22 @@ func (ss *session) readData(r io.Reader) ([]byte, error) {
 		case errors.Is(err, smtp.ErrDataTooLarge):
 			s.metrics.ConnRefused("size")
 			return nil, tooBig
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// §4.5.3.2.5: the client stalled; end the session.
+			s.log.Info("relay: timeout reading the message", "client", ss.client, "session", ss.id)
+			if ss.conn != nil {
+				ss.conn.end()
+			}
+			return nil, reply(421, smtp.EnhancedCode{4, 4, 2}, "Timeout reading the message, closing the connection")
 		case err != nil:
-			return nil, fmt.Errorf("relay: reading the message: %w", err)
+			// smtp.ErrDataReset (RSET or QUIT between BDAT chunks), a
+			// broken connection: no message, and go-smtp's own
+			// answer, never the error's text.
+			s.log.Info("relay: reading the message failed", "client", ss.client, "session", ss.id, "err", err)
+			if errors.Is(err, smtp.ErrDataReset) {
+				return nil, err
+			}
+			return nil, reply(451, smtp.EnhancedCode{4, 3, 0}, "Error reading the message, try again later")
 		}
 	}
 }

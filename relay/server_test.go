@@ -640,7 +640,10 @@ func TestHostileClients(t *testing.T) {
 		if err := c.tp.PrintfLine("Subject: half a message"); err != nil {
 			t.Fatal(err)
 		}
-		if last := readToEnd(t, c); !strings.HasPrefix(last, "421 ") {
+		if code, msg := c.read(); code != 421 || !strings.HasPrefix(msg, "4.4.2 Timeout reading the message") {
+			t.Errorf("reply %d %s", code, msg)
+		}
+		if last := readToEnd(t, c); last != "" && !strings.HasPrefix(last, "421 ") {
 			t.Errorf("last reply %q", last)
 		}
 	})
