@@ -43,7 +43,8 @@ const (
 // and DMARC (RFC 7489) for the message's author domain, with DKIM (RFC 6376)
 // verified through the same resolver. It is safe for concurrent use.
 type Authenticator struct {
-	// SPF evaluates check_host(); its Resolver should be Resolver.
+	// SPF evaluates check_host(); nil: a Checker on Resolver with
+	// Hostname as the receiver (%{r}, RFC 7208 §7.2).
 	SPF *spf.Checker
 	// Resolver answers the DKIM key and DMARC policy lookups.
 	Resolver resolve.Resolver
@@ -95,7 +96,11 @@ func (a *Authenticator) CheckSender(ctx context.Context, client netip.Addr, helo
 	if mailFrom == "" {
 		sc.Identity = IdentityHELO
 	}
-	sc.Result = a.SPF.CheckHost(ctx, spf.Query{IP: client.Unmap(), Sender: mailFrom, HELO: helo})
+	checker := a.SPF
+	if checker == nil {
+		checker = &spf.Checker{Resolver: a.Resolver, Receiver: a.Hostname, Logger: a.Logger}
+	}
+	sc.Result = checker.CheckHost(ctx, spf.Query{IP: client.Unmap(), Sender: mailFrom, HELO: helo})
 	return sc
 }
 

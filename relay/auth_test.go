@@ -33,6 +33,8 @@ func newAuth(r resolve.Resolver) *Authenticator {
 
 func TestCheckSender(t *testing.T) {
 	a := newAuth(zones(t, spfZone))
+	// The same without an SPF Checker: one on Resolver is used.
+	bare := &Authenticator{Resolver: a.Resolver, Hostname: "relay.example"}
 	ctx := context.Background()
 	for _, tc := range []struct {
 		client, helo, from string
@@ -52,6 +54,9 @@ func TestCheckSender(t *testing.T) {
 		{"192.0.2.1", "h", "x@nowhere.example", spf.TempError, IdentityMailFrom, "nowhere.example", []string{"temperror", "problem="}},
 	} {
 		sc := a.CheckSender(ctx, netip.MustParseAddr(tc.client), tc.helo, tc.from)
+		if h := bare.CheckSender(ctx, netip.MustParseAddr(tc.client), tc.helo, tc.from).Header(); h != sc.Header() {
+			t.Errorf("without a Checker:\n%s\nwith one:\n%s", h, sc.Header())
+		}
 		if sc.Result.Status != tc.status || sc.Identity != tc.identity || sc.Result.Domain != tc.domain {
 			t.Errorf("%s %s %q: %s %s %s, want %s %s %s", tc.client, tc.helo, tc.from, sc.Result.Status, sc.Identity, sc.Result.Domain, tc.status, tc.identity, tc.domain)
 		}

@@ -1,7 +1,10 @@
 package relay
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -318,3 +321,28 @@ func TestParseDownPolicy(t *testing.T) {
 		t.Error("accept: no error")
 	}
 }
+
+// FuzzCalloutReply: whatever a primary sends, reading one reply ends
+// (bounded in lines and octets) and never panics; a code read is 2xx–5xx.
+func FuzzCalloutReply(f *testing.F) {
+	f.Add([]byte("250-mx.d.test\r\n250-SIZE 1000\r\n250 8BITMIME\r\n"))
+	f.Add([]byte("550 5.1.1 no such user\r\n"))
+	f.Add([]byte("250-a\r\n251 b\r\n"))
+	f.Add([]byte("220\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cc := &calloutConn{conn: &fakeConn{r: strings.NewReader(string(data))}, left: MaxCalloutBytes}
+		cc.br = bufio.NewReaderSize(cc, maxCalloutLine+2)
+		code, text, err := cc.reply()
+		if err == nil && (code < 200 || code > 599 || len(text) > 1024) {
+			t.Fatalf("code %d, text %d octets", code, len(text))
+		}
+	})
+}
+
+// fakeConn is a net.Conn reading from r.
+type fakeConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (f *fakeConn) Read(p []byte) (int, error) { return f.r.Read(p) }
