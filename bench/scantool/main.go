@@ -10,11 +10,15 @@
 //	    wait until a resolver answers localhost. A, which it answers from
 //	    its built-in local zone (RFC 6761 §6.3), so its cache stays cold
 //	scantool get FILE KEY
-//	    print one top-level member of a JSON file
+//	    print one member of a JSON file (KEY may be a dotted path)
 //	scantool verify -truth truth.jsonl -out scan.jsonl [-json FILE]
 //	    compare scan's output with the ground truth of bench/scanworld:
 //	    result, MX records, exchanges and the address set of each
 //	    (sets, since the order inside a tier is random)
+//	scantool audit -truth findings.jsonl -out scan.jsonl [-unscored ID,ID] [-json FILE]
+//	    score "scan --mode check" against the audit world's ground truth
+//	    (bench/scanworld -audit): per finding ID, precision and recall over
+//	    the domains; exit status 0 whatever the score (the rig reports it)
 //	scantool dnsperf FILE...
 //	    read dnsperf reports and print the best "Queries per second"
 //
@@ -56,6 +60,8 @@ func main() {
 		err = verify(os.Args[2:])
 	case "dnsperf":
 		err = dnsperfBest(os.Args[2:])
+	case "audit":
+		err = auditScore(os.Args[2:])
 	case "get":
 		err = get(os.Args[2:])
 	default:
@@ -68,7 +74,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: scantool freeport | ready | verify | dnsperf (see the package doc)")
+	fmt.Fprintln(os.Stderr, "usage: scantool freeport | ready | verify | audit | dnsperf | get (see the package doc)")
 	os.Exit(2)
 }
 
@@ -312,7 +318,8 @@ func eachLine(path string, fn func([]byte) error) error {
 	}
 }
 
-// get prints member key of the JSON object in file.
+// get prints member key of the JSON object in file; a dotted key
+// ("dns.queries.sent") names a member of a member.
 func get(args []string) error {
 	if len(args) != 2 {
 		return errors.New("usage: get FILE KEY")
@@ -321,16 +328,30 @@ func get(args []string) error {
 	if err != nil {
 		return err
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
+	v, err := member(b, args[1])
+	if err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}
-	v, ok := m[args[1]]
-	if !ok {
-		return fmt.Errorf("%s: no member %q", args[0], args[1])
-	}
-	fmt.Println(strings.Trim(string(v), `"`))
+	fmt.Println(v)
 	return nil
+}
+
+// member returns the member at the dotted path key of the JSON object b,
+// a string without its quotes.
+func member(b []byte, key string) (string, error) {
+	v := json.RawMessage(b)
+	for _, k := range strings.Split(key, ".") {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(v, &m); err != nil {
+			return "", err
+		}
+		next, ok := m[k]
+		if !ok {
+			return "", fmt.Errorf("no member %q", key)
+		}
+		v = next
+	}
+	return strings.Trim(string(v), `"`), nil
 }
 
 var qpsLine = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
@@ -364,4 +385,78 @@ func bestQPS(files []string) (float64, error) {
 		best = max(best, v)
 	}
 	return best, nil
+}
+
+// scoreAudit reads the truth and the scan's lines and scores them.
+func scoreAudit(truthPath, outPath string, unscored []string) (*truth.AuditScore, error) {
+	var want []truth.AuditDomain
+	if err := eachLine(truthPath, func(b []byte) error {
+		var d truth.AuditDomain
+		if err := json.Unmarshal(b, &d); err != nil {
+			return err
+		}
+		want = append(want, d)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("%s: %w", truthPath, err)
+	}
+	s := truth.NewScorer(want, unscored)
+	if err := eachLine(outPath, func(b []byte) error {
+		var r truth.Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("not JSON: %w", err)
+		}
+		s.Add(&r)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("%s: %w", outPath, err)
+	}
+	return s.Score(), nil
+}
+
+func auditScore(args []string) error {
+	fl := flag.NewFlagSet("audit", flag.ExitOnError)
+	truthPath := fl.String("truth", "", "findings.jsonl")
+	outPath := fl.String("out", "", "scan --mode check output (JSON Lines)")
+	unscored := fl.String("unscored", "", "comma-separated finding `IDs` left out of the score")
+	jsonPath := fl.String("json", "", "also write the score as JSON to `FILE`")
+	fl.Parse(args)
+	var skip []string
+	if *unscored != "" {
+		skip = strings.Split(*unscored, ",")
+	}
+	sc, err := scoreAudit(*truthPath, *outPath, skip)
+	if err != nil {
+		return err
+	}
+	verdict := "every finding ID at 100% precision and recall"
+	if !sc.Exact {
+		verdict = "NOT exact"
+	}
+	fmt.Printf("findings: %s; domains %d, lines %d, missing %d, duplicates %d, unknown %d\n",
+		verdict, sc.Domains, sc.Lines, sc.Missing, sc.Duplicates, sc.Unknown)
+	ids := make([]string, 0, len(sc.IDs))
+	for id := range sc.IDs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		c := sc.IDs[id]
+		fmt.Printf("  %-28s precision %7.3f%%  recall %7.3f%%  (TP %d, FP %d, FN %d)\n", id, 100*c.Precision, 100*c.Recall,
+			c.TruePositives, c.FalsePositives, c.FalseNegatives)
+	}
+	for id, n := range sc.Unscored {
+		fmt.Printf("  %-28s not scored: %d\n", id, n)
+	}
+	for _, e := range sc.Examples[:min(10, len(sc.Examples))] {
+		fmt.Printf("  e.g. %s\n", e)
+	}
+	if *jsonPath != "" {
+		b, err := json.MarshalIndent(sc, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(*jsonPath, append(b, '\n'), 0o644)
+	}
+	return nil
 }

@@ -72,3 +72,17 @@ func TestLoopbackOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestMember(t *testing.T) {
+	b := []byte(`{"a": 1, "dns": {"queries": {"sent": 42}}, "s": "x"}`)
+	for key, want := range map[string]string{"a": "1", "dns.queries.sent": "42", "s": "x"} {
+		if got, err := member(b, key); err != nil || got != want {
+			t.Errorf("%s: %q, %v; want %q", key, got, err, want)
+		}
+	}
+	for _, key := range []string{"b", "dns.queries.lost", "a.b"} {
+		if got, err := member(b, key); err == nil {
+			t.Errorf("%s: %q, want an error", key, got)
+		}
+	}
+}

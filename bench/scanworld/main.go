@@ -2,7 +2,7 @@
 // serves from knot: N mail domains under a few TLD-like zones, the zone
 // files, the input list, the dnsperf query file and the ground truth.
 //
-//	go run ./bench/scanworld -n 100000 -out DIR [-seed 1] [-zones 8]
+//	go run ./bench/scanworld -n 100000 -out DIR [-seed 1] [-zones 8] [-audit]
 //
 // Everything is fake and reserved: domains under *.test (RFC 6761 §6.2),
 // providers under *.example (RFC 2606 §2), addresses from the documentation
@@ -34,6 +34,16 @@
 //	truth.jsonl   per domain: kind, expected result, MX records, and the
 //	              address set of every exchange
 //	world.json    the counts, and the queries a perfect cache needs per domain
+//
+// With -audit (audit.go) the zones also carry what "scan --mode check"
+// audits (SPF, DMARC, DKIM, MTA-STS, TLS-RPT, TLSA, PTR, nameservers at
+// 127.0.0.1), the routing files stay the same, and it also writes:
+//
+//	findings.jsonl     per domain: the finding IDs the audit must report
+//	audit-queries.txt  the audit's recursive questions, each once, in input
+//	                   order (what a perfect cache asks the resolver)
+//	audit-direct.txt   the nameserver audit's direct questions to the
+//	                   zone's servers, each once per server address
 //
 // The same -n and -seed always give the same files.
 package main
@@ -144,11 +154,14 @@ type counts struct {
 	AddressQueries   int     `json:"address_queries"`
 	PerfectQueries   int     `json:"perfect_cache_queries"`
 	QueriesPerDomain float64 `json:"queries_per_domain"`
+	// Audit counts the audit world's perfect-cache questions (-audit).
+	Audit *auditCounts `json:"audit,omitempty"`
 }
 
 // world holds what is needed to derive every domain on demand.
 type world struct {
 	seed  uint64
+	audit bool     // -audit: the audit world (audit.go)
 	zones []string // TLD-like zone origins
 	kinds []kind   // per domain index
 }
@@ -168,19 +181,20 @@ func main() {
 	out := flag.String("out", "", "output `DIR` (created)")
 	seed := flag.Uint64("seed", 1, "seed for the world and the input order")
 	nz := flag.Int("zones", 8, "number of TLD-like zones (at most 16)")
+	audit := flag.Bool("audit", false, "also publish what --mode check audits, and its ground truth (audit.go)")
 	flag.Parse()
 	if *out == "" || *n < 1 || *nz < 1 || *nz > len(tlds) || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: scanworld -n N -out DIR [-seed S] [-zones 1..16]")
 		os.Exit(2)
 	}
-	if err := generate(*n, *nz, *seed, *out); err != nil {
+	if err := generate(*n, *nz, *seed, *out, *audit); err != nil {
 		fmt.Fprintln(os.Stderr, "scanworld:", err)
 		os.Exit(1)
 	}
 }
 
-func generate(n, nz int, seed uint64, dir string) error {
-	w := &world{seed: seed}
+func generate(n, nz int, seed uint64, dir string, audit bool) error {
+	w := &world{seed: seed, audit: audit}
 	for _, t := range tlds[:nz] {
 		w.zones = append(w.zones, t+".test.")
 	}
@@ -230,7 +244,7 @@ func generate(n, nz int, seed uint64, dir string) error {
 		if err != nil {
 			return nil, err
 		}
-		writeApex(zw, origin)
+		w.writeApex(zw, origin)
 		return zw, nil
 	}
 	for i, z := range w.zones {
@@ -238,11 +252,13 @@ func generate(n, nz int, seed uint64, dir string) error {
 			return err
 		}
 	}
+	provZones := map[string]*bufio.Writer{}
 	for _, p := range providers {
 		zw, err := addZone(p.zone)
 		if err != nil {
 			return err
 		}
+		provZones[p.zone] = zw
 		for _, h := range p.hosts {
 			for _, a := range h.addrs {
 				fmt.Fprintf(zw, "%s.%s %d IN %s %s\n", h.label, p.zone, ttl, addrType(a), a)
@@ -251,6 +267,18 @@ func generate(n, nz int, seed uint64, dir string) error {
 	}
 	if _, err := addZone("."); err != nil {
 		return err
+	}
+	var shared map[string]*bufio.Writer
+	var fw *json.Encoder
+	if audit {
+		if shared, err = sharedAuditZones(addZone, provZones); err != nil {
+			return err
+		}
+		ff, err := files.create(filepath.Join(dir, "findings.jsonl"))
+		if err != nil {
+			return err
+		}
+		fw = json.NewEncoder(ff)
 	}
 
 	// Pass 1, in index order: zone records and truth.
@@ -270,6 +298,20 @@ func generate(n, nz int, seed uint64, dir string) error {
 		if err := enc.Encode(d.truth); err != nil {
 			return err
 		}
+		if audit {
+			a := w.auditOf(i, &d)
+			for _, rr := range a.rrs {
+				zoneOut[d.zone].WriteString(rr)
+				zoneOut[d.zone].WriteByte('\n')
+			}
+			for _, r := range a.other {
+				shared[r.zone].WriteString(r.rr)
+				shared[r.zone].WriteString("\n")
+			}
+			if err := fw.Encode(truth.AuditDomain{Domain: d.truth.Domain, Findings: a.findings}); err != nil {
+				return err
+			}
+		}
 	}
 
 	// Pass 2, in input order: the input list and the questions a perfect
@@ -287,6 +329,12 @@ func generate(n, nz int, seed uint64, dir string) error {
 	if err != nil {
 		return err
 	}
+	var as *auditStream
+	if audit {
+		if as, err = newAuditStream(files, dir); err != nil {
+			return err
+		}
+	}
 	seen := map[string]struct{}{}
 	for _, i := range order {
 		d := w.domain(int(i))
@@ -300,12 +348,18 @@ func generate(n, nz int, seed uint64, dir string) error {
 			seen[x] = struct{}{}
 			fmt.Fprintf(qf, "%s A\n%s AAAA\n", x, x)
 		}
+		if audit {
+			as.add(&d, w.auditOf(int(i), &d), w.zones[d.zone])
+		}
 	}
 
 	cnt := counts{Domains: n, Seed: seed, Kinds: kindCount, Zones: len(w.zones) + len(providers) + 1,
 		MXQueries: n, Exchanges: len(seen), AddressQueries: 2 * len(seen)}
 	cnt.PerfectQueries = cnt.MXQueries + cnt.AddressQueries
 	cnt.QueriesPerDomain = float64(cnt.PerfectQueries) / float64(n)
+	if audit {
+		cnt.Audit = as.counts(n)
+	}
 	cf, err := files.create(filepath.Join(dir, "world.json"))
 	if err != nil {
 		return err
@@ -318,8 +372,10 @@ func generate(n, nz int, seed uint64, dir string) error {
 	return files.closeAll()
 }
 
-// writeApex writes the SOA and NS records every zone needs.
-func writeApex(w *bufio.Writer, origin string) {
+// writeApex writes the SOA and NS records every zone needs. In the audit
+// world every zone has two nameservers, both at nsAddress (the rig's
+// knot), so that the nameserver audit asks them.
+func (wd *world) writeApex(w *bufio.Writer, origin string) {
 	ns := "ns1." + origin
 	if origin == "." {
 		ns = "ns1.root.test."
@@ -327,9 +383,20 @@ func writeApex(w *bufio.Writer, origin string) {
 	fmt.Fprintf(w, "$ORIGIN %s\n$TTL %d\n", origin, ttl)
 	// RFC 2308 §4: the SOA minimum is the negative-caching TTL.
 	fmt.Fprintf(w, "%s %d IN SOA %s hostmaster.%s 1 3600 900 604800 %d\n", origin, ttl, ns, strings.TrimPrefix(origin, "."), ttl)
-	fmt.Fprintf(w, "%s %d IN NS %s\n", origin, ttl, ns)
-	if origin != "." {
-		fmt.Fprintf(w, "%s %d IN A 192.0.2.53\n", ns, ttl)
+	if !wd.audit {
+		fmt.Fprintf(w, "%s %d IN NS %s\n", origin, ttl, ns)
+		if origin != "." {
+			fmt.Fprintf(w, "%s %d IN A 192.0.2.53\n", ns, ttl)
+		}
+		return
+	}
+	for _, label := range []string{"ns1.", "ns2."} {
+		name := label + origin
+		if origin == "." {
+			name = label + "root.test."
+		}
+		fmt.Fprintf(w, "%s %d IN NS %s\n", origin, ttl, name)
+		fmt.Fprintf(w, "%s %d IN A %s\n", name, ttl, nsAddress)
 	}
 }
 

@@ -20,7 +20,7 @@ const testN = 3000
 func gen(t *testing.T, seed uint64) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := generate(testN, 3, seed, dir); err != nil {
+	if err := generate(testN, 3, seed, dir, false); err != nil {
 		t.Fatal(err)
 	}
 	return dir

@@ -126,7 +126,8 @@ func (g *globals) auditor(core *dnsCore, p *route.Planner, selectors, lists []st
 	}
 	// The nameservers' addresses and the MTA-STS policy host come from the
 	// domain's owner: both go through the command's address policy.
-	a.Nameservers = &nameserver.Options{CDResolver: core.checkingDisabled, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6, Policy: g.policy}
+	a.Nameservers = &nameserver.Options{CDResolver: core.checkingDisabled, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6, Policy: g.policy,
+		Port: uint16(g.nsPort)}
 	a.MTASTS = &mtasts.Options{Fetcher: &mtasts.Fetcher{Resolver: core.resolver, Dialer: g.dialer(), Logger: g.logger}, Logger: g.logger}
 	if noDNSBL {
 		a.SkipReason = "--no-dnsbl"

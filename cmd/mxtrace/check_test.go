@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"encoding/json"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -261,5 +262,54 @@ func TestCheckRouteFailedOnce(t *testing.T) {
 	}
 	if n := strings.Count(block, "lookup d.example. MX"); n != 1 || !strings.Contains(block, "mx-lookup-failed") {
 		t.Errorf("routing block says the lookup error %d times, want once:\n%s", n, block)
+	}
+}
+
+// TestCheckNSPort: with --ns-port the nameserver audit asks the zone's
+// servers on that port, so a server on a loopback test port is audited
+// (bench/audit.sh relies on it): both direct questions reach it and are
+// answered, and no server is unreachable.
+func TestCheckNSPort(t *testing.T) {
+	srv := dnstest.NewZone(t, `$ORIGIN nsport.test.
+@ 3600 IN SOA ns1 hostmaster 1 3600 900 604800 300
+@ 3600 IN NS ns1
+ns1 3600 IN A 127.0.0.1
+@ 3600 IN MX 0 .
+`)
+	_, port, err := net.SplitHostPort(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := mxtrace(t, "check", "--resolver", srv.Addr, "--ns-port", port, "--no-smtp", "--no-dnsbl",
+		"--json", "--fail-on", "never", "nsport.test")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		Findings []struct{ ID string }
+		Details  struct {
+			Nameservers struct {
+				Servers []struct {
+					Addresses []struct {
+						MX, SOA struct{ Status string }
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	ns := r.Details.Nameservers.Servers
+	if len(ns) != 1 || len(ns[0].Addresses) != 1 || ns[0].Addresses[0].MX.Status != "ok" || ns[0].Addresses[0].SOA.Status != "ok" {
+		t.Errorf("servers %+v: want ns1's one address answering both questions", ns)
+	}
+	for _, f := range r.Findings {
+		if strings.HasPrefix(f.ID, "ns-") {
+			t.Errorf("finding %s: the server on --ns-port answers", f.ID)
+		}
+	}
+	if code, _, errOut := mxtrace(t, "check", "--ns-port", "0", "nsport.test"); code != exitUsage || !strings.Contains(errOut, "--ns-port") {
+		t.Errorf("--ns-port 0: exit %d (%s), want a usage error", code, errOut)
 	}
 }

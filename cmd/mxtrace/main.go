@@ -48,7 +48,11 @@ type globals struct {
 	failOn    string
 	verbose   bool
 	smtpPort  int
-	caFiles   []string
+	// nsPort is where the nameserver audit asks the zone's servers
+	// (hidden --ns-port, for tests and benchmarks: bench/audit.sh's
+	// servers answer on one loopback port, not on 53).
+	nsPort  int
+	caFiles []string
 	// policy is the address policy of every outbound connection
 	// (dialer) and of the nameserver audit's direct questions: nil for
 	// the commands, set by serve.
@@ -85,6 +89,9 @@ or for check an area that could not be checked).`,
 			}
 			if g.smtpPort < 1 || g.smtpPort > 65535 {
 				return usageError("--smtp-port %d: not a TCP port", g.smtpPort)
+			}
+			if g.nsPort < 1 || g.nsPort > 65535 {
+				return usageError("--ns-port %d: not a port", g.nsPort)
 			}
 			if _, err := g.failSeverity(); err != nil {
 				return usageError("--fail-on %q: want error, warning, info or never", g.failOn)
@@ -130,6 +137,8 @@ or for check an area that could not be checked).`,
 	pf.StringVar(&g.failOn, "fail-on", "error", "exit 1 when a finding has at least this `severity` (error, warning, info or never)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log every DNS lookup to stderr")
 	pf.IntVar(&g.smtpPort, "smtp-port", 25, "TCP `PORT` of the exchanges' SMTP service (for tests; TLSA records are still looked up at _25._tcp)")
+	pf.IntVar(&g.nsPort, "ns-port", 53, "UDP and TCP `PORT` the nameserver audit asks the zone's servers on (for tests and benchmarks)")
+	_ = pf.MarkHidden("ns-port")
 	pf.StringSliceVar(&g.caFiles, "ca", nil, "also trust the CA certificates in PEM `FILE` when verifying SMTP servers (repeatable)")
 
 	root.AddCommand(routeCommand(g))

@@ -120,3 +120,162 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// AuditDomain is one line of findings.jsonl: the finding IDs "scan --mode
+// check" must report for the domain, each once, sorted.
+type AuditDomain struct {
+	Domain   string   `json:"domain"`
+	Findings []string `json:"findings"`
+}
+
+// Report is the part of a "scan --mode check" line that is scored: the
+// domain and the IDs of its findings.
+type Report struct {
+	Domain   string `json:"domain"`
+	Findings []struct {
+		ID string `json:"id"`
+	} `json:"findings"`
+}
+
+// IDScore counts one finding ID over every domain: a domain is a true
+// positive when both the truth and the scan have the ID, a false positive
+// when only the scan has it, a false negative when only the truth has it.
+type IDScore struct {
+	TruePositives  int     `json:"true_positives"`
+	FalsePositives int     `json:"false_positives"`
+	FalseNegatives int     `json:"false_negatives"`
+	Precision      float64 `json:"precision"` // TP / (TP + FP); 1 with neither
+	Recall         float64 `json:"recall"`    // TP / (TP + FN); 1 with neither
+}
+
+// Scorer scores scan lines against the truth, one line at a time, so a
+// million lines are never held at once.
+type Scorer struct {
+	want     map[string][]string // domain: sorted IDs
+	unscored map[string]bool
+	seen     map[string]bool
+	ids      map[string]*IDScore
+
+	Lines, Duplicates, Unknown int
+	// Unscored counts the findings of IDs left out of the score.
+	Unscored map[string]int
+	// Examples are the first differences, "domain: +id" for a finding
+	// the truth does not have and "domain: -id" for one the scan missed.
+	Examples []string
+}
+
+// NewScorer scores against truth, leaving the IDs in unscored out.
+func NewScorer(truth []AuditDomain, unscored []string) *Scorer {
+	s := &Scorer{want: make(map[string][]string, len(truth)), unscored: map[string]bool{}, seen: map[string]bool{},
+		ids: map[string]*IDScore{}, Unscored: map[string]int{}}
+	for _, id := range unscored {
+		s.unscored[id] = true
+	}
+	for _, d := range truth {
+		s.want[d.Domain] = d.Findings
+	}
+	return s
+}
+
+func (s *Scorer) id(id string) *IDScore {
+	c := s.ids[id]
+	if c == nil {
+		c = &IDScore{}
+		s.ids[id] = c
+	}
+	return c
+}
+
+func (s *Scorer) example(e string) {
+	if len(s.Examples) < 20 {
+		s.Examples = append(s.Examples, e)
+	}
+}
+
+// Add scores one line. A domain's second line, or a line for a domain
+// not in the truth, is counted and otherwise ignored.
+func (s *Scorer) Add(r *Report) {
+	s.Lines++
+	want, ok := s.want[r.Domain]
+	switch {
+	case !ok:
+		s.Unknown++
+		return
+	case s.seen[r.Domain]:
+		s.Duplicates++
+		return
+	}
+	s.seen[r.Domain] = true
+	got := map[string]bool{}
+	for _, f := range r.Findings {
+		if s.unscored[f.ID] {
+			s.Unscored[f.ID]++
+			continue
+		}
+		got[f.ID] = true
+	}
+	for _, id := range want {
+		if got[id] {
+			s.id(id).TruePositives++
+			delete(got, id)
+		} else {
+			s.id(id).FalseNegatives++
+			s.example(r.Domain + ": -" + id)
+		}
+	}
+	extra := make([]string, 0, len(got))
+	for id := range got {
+		extra = append(extra, id)
+	}
+	slices.Sort(extra)
+	for _, id := range extra {
+		s.id(id).FalsePositives++
+		s.example(r.Domain + ": +" + id)
+	}
+}
+
+// AuditScore is the outcome of a Scorer.
+type AuditScore struct {
+	Domains    int `json:"domains"`
+	Lines      int `json:"lines"`
+	Missing    int `json:"missing"`
+	Duplicates int `json:"duplicates"`
+	Unknown    int `json:"unknown"`
+	// Exact is true when every ID has precision and recall 1 and every
+	// domain has exactly one line.
+	Exact    bool                `json:"exact"`
+	IDs      map[string]*IDScore `json:"ids"`
+	Unscored map[string]int      `json:"unscored"`
+	Examples []string            `json:"examples"`
+}
+
+// Score finishes: a domain of the truth without a line counts as a false
+// negative for each of its IDs.
+func (s *Scorer) Score() *AuditScore {
+	out := &AuditScore{Domains: len(s.want), Lines: s.Lines, Duplicates: s.Duplicates, Unknown: s.Unknown,
+		IDs: s.ids, Unscored: s.Unscored, Examples: s.Examples}
+	for d, want := range s.want {
+		if !s.seen[d] {
+			out.Missing++
+			for _, id := range want {
+				s.id(id).FalseNegatives++
+			}
+		}
+	}
+	out.Exact = out.Missing == 0 && out.Duplicates == 0 && out.Unknown == 0
+	for _, c := range s.ids {
+		c.Precision, c.Recall = ratio(c.TruePositives, c.FalsePositives), ratio(c.TruePositives, c.FalseNegatives)
+		if c.Precision < 1 || c.Recall < 1 {
+			out.Exact = false
+		}
+	}
+	return out
+}
+
+// ratio is tp / (tp + miss), or 1 when both are 0.
+func ratio(tp, miss int) float64 {
+	if tp+miss == 0 {
+		return 1
+	}
+	return float64(tp) / float64(tp+miss)
+}

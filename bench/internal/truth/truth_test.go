@@ -40,3 +40,50 @@ func TestCompare(t *testing.T) {
 		t.Error("nxdomain against no-mail: Compare matched")
 	}
 }
+
+func TestScorer(t *testing.T) {
+	want := []AuditDomain{
+		{Domain: "a.test", Findings: []string{"x", "y"}},
+		{Domain: "b.test", Findings: []string{"x"}},
+		{Domain: "c.test", Findings: []string{}},
+	}
+	line := func(domain string, ids ...string) *Report {
+		r := &Report{Domain: domain}
+		for _, id := range ids {
+			r.Findings = append(r.Findings, struct {
+				ID string `json:"id"`
+			}{id})
+		}
+		return r
+	}
+	s := NewScorer(want, []string{"u"})
+	s.Add(line("a.test", "x", "z", "u"))
+	s.Add(line("a.test", "x", "y")) // a second line does not count
+	s.Add(line("c.test"))
+	s.Add(line("zz.test", "x"))
+	got := s.Score()
+	if got.Domains != 3 || got.Lines != 4 || got.Missing != 1 || got.Duplicates != 1 || got.Unknown != 1 || got.Exact {
+		t.Errorf("score %+v: want 3 domains, 4 lines, 1 missing (b), 1 duplicate, 1 unknown, not exact", got)
+	}
+	for id, w := range map[string]IDScore{
+		// a has x; b has no line, so its x is missed.
+		"x": {TruePositives: 1, FalseNegatives: 1, Precision: 1, Recall: 0.5},
+		"y": {FalseNegatives: 1, Precision: 1, Recall: 0},
+		"z": {FalsePositives: 1, Precision: 0, Recall: 1},
+	} {
+		if c := got.IDs[id]; c == nil || *c != w {
+			t.Errorf("%s: %+v, want %+v", id, c, w)
+		}
+	}
+	if got.IDs["u"] != nil || got.Unscored["u"] != 1 {
+		t.Errorf("unscored u: scored %v, counted %d; want not scored, counted once", got.IDs["u"], got.Unscored["u"])
+	}
+
+	exact := NewScorer(want, nil)
+	exact.Add(line("c.test"))
+	exact.Add(line("b.test", "x"))
+	exact.Add(line("a.test", "y", "x"))
+	if sc := exact.Score(); !sc.Exact || sc.IDs["x"].TruePositives != 2 || sc.IDs["x"].Precision != 1 || sc.IDs["x"].Recall != 1 {
+		t.Errorf("every line right: %+v, x %+v; want exact", sc, sc.IDs["x"])
+	}
+}
