@@ -326,7 +326,57 @@ type audit struct {
 	resolver resolve.Resolver
 	rep      *Result
 
-	mu sync.Mutex // guards rep.Notes
+	mu    sync.Mutex // guards rep.Notes and asked
+	asked map[directQuestion]*directCall
+}
+
+// directQuestion is one question to one server address.
+type directQuestion struct {
+	server netip.AddrPort
+	q      resolve.Question
+}
+
+// directCall is a direct question asked, or being asked.
+type directCall struct {
+	done chan struct{}
+	a    *resolve.Answer
+	err  error
+}
+
+// askOnce is the audit's Direct: each question goes to each server
+// address once, however many NS names share the address (vanity names
+// for one anycast service, or ns1 and ns2 on one host); the NS names that
+// share it get the same reply, which is what the server would have said.
+type askOnce struct{ au *audit }
+
+func (o askOnce) Ask(ctx context.Context, server netip.AddrPort, q resolve.Question) (*resolve.Answer, error) {
+	au := o.au
+	k := directQuestion{server, q}
+	au.mu.Lock()
+	c, ok := au.asked[k]
+	if !ok {
+		if au.asked == nil {
+			au.asked = map[directQuestion]*directCall{}
+		}
+		c = &directCall{done: make(chan struct{})}
+		au.asked[k] = c
+	}
+	au.mu.Unlock()
+	if ok {
+		select {
+		case <-c.done:
+			return c.a, c.err
+		case <-ctx.Done():
+			return nil, &resolve.Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: %w", resolve.ErrTimeout, ctx.Err())}
+		}
+	}
+	direct := au.Direct
+	if direct == nil {
+		direct = StubDirect{}
+	}
+	c.a, c.err = direct.Ask(ctx, server, q)
+	close(c.done)
+	return c.a, c.err
 }
 
 // note adds a line to the report's notes (bounded).
@@ -480,10 +530,7 @@ func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, 
 		au.note("%s: %s.", s.Name, s.Problem)
 	}
 
-	direct := au.Direct
-	if direct == nil {
-		direct = StubDirect{}
-	}
+	direct := Direct(askOnce{au})
 	port := cmp.Or(au.Port, DefaultPort)
 	s.Addresses = make([]Address, len(addrs))
 	var asks sync.WaitGroup

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -549,5 +550,37 @@ func TestReference(t *testing.T) {
 				t.Errorf("findings %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSharedAddressAskedOnce: NS names that share an address (ns2 and ns3
+// both at 127.0.0.3) cost one MX and one SOA question to it, and both
+// servers are reported with its reply; the other address is asked as
+// usual.
+func TestSharedAddressAskedOnce(t *testing.T) {
+	t.Parallel()
+	shared := strings.Replace(world, "ns3  A   127.0.0.4", "ns3  A   127.0.0.3", 1)
+	d := &askLog{next: sameZone(t, served)}
+	rep, err := Lookup(t.Context(), zones(t, shared), dnsname.MustParse("example.test"), Options{Direct: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[netip.Addr]int{}
+	for _, a := range d.asked {
+		count[a]++
+	}
+	if want := map[netip.Addr]int{netip.MustParseAddr("127.0.0.2"): 2, netip.MustParseAddr("127.0.0.3"): 2}; !maps.Equal(count, want) {
+		t.Errorf("asked %v, want MX and SOA once per address", count)
+	}
+	if len(rep.Servers) != 3 {
+		t.Fatalf("%d servers, want 3", len(rep.Servers))
+	}
+	for _, s := range rep.Servers {
+		if len(s.Addresses) != 1 || s.Addresses[0].MX.Status != StatusOK || s.Addresses[0].SOA.Status != StatusOK || s.Addresses[0].SOA.Serial == nil {
+			t.Errorf("%s: %+v, want both questions answered", s.Name, s.Addresses)
+		}
+	}
+	if got := findingKeys(rep, "ns-"); len(got) != 0 {
+		t.Errorf("findings %q, want none", got)
 	}
 }

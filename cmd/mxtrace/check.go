@@ -128,6 +128,9 @@ func (g *globals) auditor(core *dnsCore, p *route.Planner, selectors, lists []st
 	// domain's owner: both go through the command's address policy.
 	a.Nameservers = &nameserver.Options{CDResolver: core.checkingDisabled, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6, Policy: g.policy,
 		Port: uint16(g.nsPort)}
+	if core.direct != nil {
+		a.Nameservers.Direct = core.direct
+	}
 	a.MTASTS = &mtasts.Options{Fetcher: &mtasts.Fetcher{Resolver: core.resolver, Dialer: g.dialer(), Logger: g.logger}, Logger: g.logger}
 	if noDNSBL {
 		a.SkipReason = "--no-dnsbl"

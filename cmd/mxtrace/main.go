@@ -231,6 +231,9 @@ type dnsCore struct {
 	checkingDisabled resolve.Resolver
 	// offline: only --zone files, no network at all.
 	offline bool
+	// direct asks the nameserver audit's direct questions (scan --mode
+	// check); nil: nameserver.StubDirect, a socket per question.
+	direct *muxDirect
 }
 
 // resolver returns the shared cache the flags ask for.

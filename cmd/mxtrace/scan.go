@@ -438,6 +438,10 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 		return nil, nil, err
 	}
 	a := g.auditor(core, p, o.selectors, o.lists, o.noDNSBL)
+	if async, ok := resolve.AsyncOf(core.resolver); ok {
+		// The gatherers' lookups leave in the Mux's batches (waitAsync).
+		a.Resolver = waitAsync{async}
+	}
 	if o.smtp {
 		// As check --smtp, without the relay test: a scan never tests
 		// millions of servers for an open relay.
@@ -482,6 +486,14 @@ func (g *globals) scanCore(qps float64, check bool) (core *dnsCore, counts func(
 	if err != nil {
 		release()
 		return nil, nil, nil, err
+	}
+	if check && !core.offline {
+		core.direct = newMuxDirect(stub.Config{Timeout: min(2*time.Second, g.timeout/4)})
+		closeMuxes := release
+		release = func() {
+			closeMuxes()
+			core.direct.Close()
+		}
 	}
 	counts = func() *scan.DNSCounts {
 		if len(muxes) == 0 {

@@ -447,3 +447,43 @@ func TestScanInterruptedOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestScanCheckNetwork: --mode check through the network (the scan's
+// lookups through waitAsync, the nameserver audit's through muxDirect)
+// writes what check --json prints through a stub, and the nameserver
+// audit asks the two NS names' one address each question once.
+func TestScanCheckNetwork(t *testing.T) {
+	srv := dnstest.NewZone(t, `$ORIGIN net.test.
+@ 3600 IN SOA ns1 hostmaster 7 3600 900 604800 300
+@ 3600 IN NS ns1
+@ 3600 IN NS ns2
+ns1 3600 IN A 127.0.0.1
+ns2 3600 IN A 127.0.0.1
+a 3600 IN MX 10 mx.a
+mx.a 3600 IN A 192.0.2.1
+a 3600 IN TXT "v=spf1 mx -all"
+_dmarc.a 3600 IN TXT "v=DMARC1; p=none"
+b 3600 IN MX 0 .
+`)
+	_, port, err := net.SplitHostPort(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	domains := []string{"a.net.test", "b.net.test", "c.net.test"}
+	list := writeList(t, domains...)
+	common := []string{"--resolver", srv.Addr, "--ns-port", port, "--seed", "1", "--no-dnsbl", "--fail-on", "never"}
+	code, out, errOut := mxtrace(t, append(append([]string{"scan", "--mode", "check"}, common...), list)...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if got := srv.QueriesFor("a.net.test.", dns.TypeMX); got != 2 {
+		t.Errorf("a.net.test MX asked %d times, want 2 (the resolver's, and once directly of 127.0.0.1 for both NS names)", got)
+	}
+	_, want, _ := mxtrace(t, append(append([]string{"check", "--json", "--no-smtp"}, common...), domains...)...)
+	if stable(out) != stable(want) {
+		t.Errorf("scan --mode check wrote\n%s\ncheck --json prints\n%s", out, want)
+	}
+	if !strings.Contains(out, `"id":"dmarc-policy-none"`) || strings.Contains(out, `"id":"ns-`) {
+		t.Errorf("the audit did not judge the zone's records, or a server looks broken:\n%s", out)
+	}
+}
