@@ -92,10 +92,11 @@ func DefaultCalloutTimeouts() mxdial.SMTPTimeouts {
 //     remembered for NegativeTTL.
 //   - 4xx to RCPT, any failure before it (no connection, a refused
 //     greeting, MAIL FROM or EHLO, a time-out, garbage) or no usable plan:
-//     the primary cannot say now, and Down decides. After a failed callout
-//     the domain is taken as down for DownTTL: the recipients asked
-//     meanwhile get the down policy at once instead of each waiting for a
-//     connection time-out.
+//     the primary cannot say now, and Down decides. After a callout that
+//     got no RCPT reply at all, the domain is taken as down for DownTTL:
+//     the recipients asked meanwhile get the down policy at once instead
+//     of each waiting for a connection time-out. (A 4xx to RCPT is about
+//     that recipient only, and is not cached.)
 //
 // The positive and negative caches are separate LRU lists of at most
 // MaxEntries each, so a dictionary attack filling the negative cache
@@ -277,6 +278,9 @@ func (c *Callout) ask(ctx context.Context, rcpt Address, t mxdial.SMTPTimeouts) 
 		c.invalid.put(key, &entry{until: now.Add(or(c.NegativeTTL, DefaultNegativeTTL)), text: ans.text})
 		c.valid.remove(key)
 		delete(c.down, rcpt.Domain)
+	case 4:
+		// A temporary refusal of this recipient says nothing of the
+		// others: the domain is not marked down.
 	default:
 		if len(c.down) >= c.valid.max {
 			clear(c.down)
