@@ -152,7 +152,8 @@ func (sc *SenderCheck) Header() string {
 	}
 	pairs := []string{
 		"receiver=" + kvValue(receiver),
-		"client-ip=" + ip,
+		// An IPv6 address is no dot-atom: quoted (RFC 7208 §9.1).
+		"client-ip=" + kvValue(ip),
 		"envelope-from=" + kvValue(sc.MailFrom),
 		"helo=" + kvValue(sc.HELO),
 		"identity=" + sc.Identity,

@@ -47,6 +47,7 @@ func TestCheckSender(t *testing.T) {
 		{"192.0.2.7", "mx.sender.example", "a@sender.example", spf.Fail, IdentityMailFrom, "sender.example",
 			[]string{"Received-SPF: fail (relay.example: domain of a@sender.example does not designate 192.0.2.7 as permitted sender)"}},
 		{"::ffff:192.0.2.1", "x", "<a@sender.example>", spf.Pass, IdentityMailFrom, "sender.example", []string{"client-ip=192.0.2.1;"}},
+		{"2001:db8::1", "x", "a@sender.example", spf.Fail, IdentityMailFrom, "sender.example", []string{`client-ip="2001:db8::1";`, "does not designate 2001:db8::1 as"}},
 		// RFC 7208 §2.3: the null sender is checked with the HELO identity.
 		{"192.0.2.9", "mx.sender.example", "", spf.Pass, IdentityHELO, "mx.sender.example",
 			[]string{"domain of postmaster@mx.sender.example designates", `envelope-from="";`, "identity=helo"}},
