@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
@@ -29,7 +30,7 @@ import (
 // scanOptions are scan's own flags.
 type scanOptions struct {
 	mode, format, output, summary string
-	cpuProfile                    string
+	cpuProfile, memProfile        string
 	column, comma                 string
 	header                        bool
 	fromZone, origin              string
@@ -108,6 +109,7 @@ answer). See docs/scan.md.`,
 	f.StringVar(&o.format, "format", "json", "json (JSON Lines) or csv (documented columns, for spreadsheets)")
 	f.StringVar(&o.summary, "summary", "", "also write the summary as JSON to `FILE`")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `FILE` (for go tool pprof)")
+	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to `FILE` at the end of the run, before anything is released (for go tool pprof: -sample_index=inuse_space or alloc_space)")
 	f.StringVar(&o.column, "column", "", "read CSV: the domains are in column `N` (from 1), or the column with this header name")
 	f.BoolVar(&o.header, "header", false, "with --column N: the first CSV record is a header, skip it")
 	f.StringVar(&o.comma, "comma", ",", "CSV field delimiter (one character, or \"tab\")")
@@ -229,6 +231,13 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		return err
 	}
 	sum, err := scan.Run(ctx, input.source(r), out, cfg)
+	if o.memProfile != "" {
+		// Now, while the cache and the DNS core still hold what they
+		// held during the run.
+		if perr := writeHeapProfile(o.memProfile); perr != nil && err == nil {
+			err = perr
+		}
+	}
 	if dberr := endDB(err); dberr != nil && err == nil {
 		err = dberr
 	}
@@ -532,6 +541,25 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// writeHeapProfile writes the heap profile (runtime/pprof "heap": the
+// memory in use at the last collection, and every allocation since the
+// start) to path. It collects first, so "in use" is what is live now.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return &exitError{exitFailed, fmt.Errorf("--memprofile: %w", err)}
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return &exitError{exitFailed, fmt.Errorf("--memprofile: %w", err)}
+	}
+	if err := f.Close(); err != nil {
+		return &exitError{exitFailed, fmt.Errorf("--memprofile: %w", err)}
+	}
+	return nil
 }
 
 // interrupted says how far an interrupted scan got and how to go on.

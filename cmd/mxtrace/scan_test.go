@@ -290,8 +290,8 @@ func TestScanStdin(t *testing.T) {
 
 // TestScanNetwork: through resolvers on the network (the Mux, with the
 // prefetch), a scan writes what it writes offline from the same zone, and
-// its summary says what went on the wire; --cpuprofile writes a profile
-// (gzip-compressed protocol buffers); --qps paces the queries to each
+// its summary says what went on the wire; --cpuprofile and --memprofile
+// write profiles (gzip-compressed protocol buffers); --qps paces the queries to each
 // server.
 func TestScanNetwork(t *testing.T) {
 	zone, err := os.ReadFile(exampleZone)
@@ -302,7 +302,8 @@ func TestScanNetwork(t *testing.T) {
 	list := writeList(t, scanDomains...)
 	_, want, _ := mxtrace(t, "scan", "--zone", exampleZone, "--seed", "1", list)
 	profile := filepath.Join(t.TempDir(), "scan.cpu")
-	code, out, errOut := mxtrace(t, "scan", "--resolver", srv.Addr, "--seed", "1", "--cpuprofile", profile, list)
+	heap := filepath.Join(t.TempDir(), "scan.heap")
+	code, out, errOut := mxtrace(t, "scan", "--resolver", srv.Addr, "--seed", "1", "--cpuprofile", profile, "--memprofile", heap, list)
 	if code != exitOK || stable(out) != stable(want) {
 		t.Errorf("exit %d (%s); through the network:\n%s\noffline:\n%s", code, errOut, out, want)
 	}
@@ -311,6 +312,9 @@ func TestScanNetwork(t *testing.T) {
 	}
 	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
 		t.Errorf("--cpuprofile wrote %d bytes (%v), not a gzip-compressed profile", len(b), err)
+	}
+	if b, err := os.ReadFile(heap); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("--memprofile wrote %d bytes (%v), not a gzip-compressed profile", len(b), err)
 	}
 
 	// At 100 queries a second (bursts of 5) the run cannot be faster
