@@ -6,12 +6,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
-// DefaultCacheEntries bounds a Cache built with maxEntries 0. At a few
-// hundred bytes an entry this is some tens of megabytes at most, so a scan
-// of millions of domains keeps a flat memory profile.
-const DefaultCacheEntries = 200_000
+// Default bounds of a Cache (CacheLimits' zero fields).
+const (
+	// DefaultCacheEntries bounds the answers held.
+	DefaultCacheEntries = 200_000
+	// DefaultCacheBytes bounds their estimated size (answerSize): at
+	// some hundreds of bytes an answer, the two bounds meet.
+	DefaultCacheBytes = 64 << 20
+)
 
 // Cache bounds on how long an answer is kept, whatever its TTL says.
 const (
@@ -30,13 +36,20 @@ const (
 // de-duplication), so a thousand domains hosted by one provider resolve the
 // provider's exchanges once.
 //
+// It holds at most a number of answers and at most a number of bytes
+// (CacheLimits), and when either is reached it drops the answer used least
+// recently (LRU): what a run asks again and again (a provider's exchanges)
+// stays, what it asked once (a domain's own MX set, in a scan of distinct
+// domains) goes first.
+//
 // Errors (SERVFAIL, time-outs) are shared with the lookups waiting for the
 // same query but never cached: the next lookup asks again.
 //
 // Answers are shared between callers and must not be modified.
 type Cache struct {
-	next Resolver
-	max  int
+	next     Resolver
+	max      int
+	maxBytes int64
 
 	// epoch starts the cache's clock: expiry times are durations since
 	// it, read with time.Since, one monotonic clock read (time.Now also
@@ -48,20 +61,28 @@ type Cache struct {
 	// entries holds one entry per question, in flight or answered: one
 	// map, so a miss costs one probe to find out, one to insert the
 	// query in flight and one to put its answer in its place (a scan asks
-	// two or three questions per domain that miss). An answer's expiry is
-	// in the map itself, so eviction reads no other memory.
-	entries map[Question]cacheEntry
-	answers int // entries that hold an answer (bounded by max)
+	// two or three questions per domain that miss).
+	entries map[Question]*cacheEntry
+	// lru links the answered entries in a ring through this sentinel,
+	// the most recently used first (lru.next), the next to drop last
+	// (lru.prev). Queries in flight are not in it: they are never dropped.
+	lru     cacheEntry
+	answers int   // entries that hold an answer (at most max)
+	bytes   int64 // their estimated size (at most maxBytes)
 
 	hits, misses, joined atomic.Int64
 }
 
 // cacheEntry is a question's entry: a query in flight (call), or an answer
-// kept until it expires (on the cache's clock, Cache.now).
+// kept until it expires (on the cache's clock, Cache.now), linked in the
+// Cache's lru ring.
 type cacheEntry struct {
-	answer  *Answer
-	expires time.Duration
-	call    *call
+	q          Question
+	call       *call
+	answer     *Answer
+	expires    time.Duration
+	size       int64 // answerSize(answer)
+	prev, next *cacheEntry
 }
 
 // call is one query in flight. done, answer and err are set by complete,
@@ -79,13 +100,34 @@ type call struct {
 	waiters []func(*Answer, error)
 }
 
+// CacheLimits bounds a Cache; a zero field takes its default.
+type CacheLimits struct {
+	// Entries is the number of answers held at most
+	// (DefaultCacheEntries).
+	Entries int
+	// Bytes is their estimated size at most (DefaultCacheBytes): what
+	// the answers, their records and the cache's own bookkeeping take on
+	// the heap, within some tens of percent.
+	Bytes int64
+}
+
 // NewCache returns a cache in front of next holding at most maxEntries
-// answers (0 means DefaultCacheEntries).
+// answers (0 means DefaultCacheEntries) of DefaultCacheBytes at most.
 func NewCache(next Resolver, maxEntries int) *Cache {
-	if maxEntries <= 0 {
-		maxEntries = DefaultCacheEntries
+	return NewCacheLimits(next, CacheLimits{Entries: maxEntries})
+}
+
+// NewCacheLimits returns a cache in front of next within limits.
+func NewCacheLimits(next Resolver, limits CacheLimits) *Cache {
+	if limits.Entries <= 0 {
+		limits.Entries = DefaultCacheEntries
 	}
-	return &Cache{next: next, max: maxEntries, epoch: time.Now(), entries: map[Question]cacheEntry{}}
+	if limits.Bytes <= 0 {
+		limits.Bytes = DefaultCacheBytes
+	}
+	c := &Cache{next: next, max: limits.Entries, maxBytes: limits.Bytes, epoch: time.Now(), entries: map[Question]*cacheEntry{}}
+	c.lru.next, c.lru.prev = &c.lru, &c.lru
+	return c
 }
 
 // now is the time on the cache's clock.
@@ -135,13 +177,13 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 			}
 			return a, err
 		}
-		cl := &call{}
-		c.entries[q] = cacheEntry{call: cl}
+		e = &cacheEntry{q: q, call: &call{}}
+		c.entries[q] = e
 		c.mu.Unlock()
 		c.misses.Add(1)
 
 		a, err := c.next.Lookup(ctx, q)
-		c.complete(q, cl, a, err)
+		c.complete(e, a, err)
 		return a, err
 	}
 }
@@ -160,36 +202,46 @@ func (c *Cache) Cached(q Question) (*Answer, bool) {
 }
 
 // get returns the entry of q, in flight or answered, dropping an expired
-// answer; c.mu is held.
-func (c *Cache) get(q Question) (cacheEntry, bool) {
+// answer; an answer found becomes the most recently used. c.mu is held.
+func (c *Cache) get(q Question) (*cacheEntry, bool) {
 	e, ok := c.entries[q]
-	if ok && e.call == nil && c.now() >= e.expires {
-		delete(c.entries, q)
-		c.answers--
-		return cacheEntry{}, false
+	switch {
+	case !ok || e.call != nil:
+		return e, ok
+	case c.now() >= e.expires:
+		c.drop(e)
+		return nil, false
 	}
-	return e, ok
+	if c.lru.next != e {
+		c.unlink(e)
+		c.pushFront(e)
+	}
+	return e, true
 }
 
-// complete ends the query cl for q: it keeps a successful answer for its
-// TTL in cl's place (or drops the entry) and passes the outcome to the
-// lookups waiting for it.
-func (c *Cache) complete(q Question, cl *call, a *Answer, err error) {
+// complete ends the query in flight of e: it keeps a successful answer
+// for its TTL in e, the most recently used (or drops e), and passes the
+// outcome to the lookups waiting for it.
+func (c *Cache) complete(e *cacheEntry, a *Answer, err error) {
 	c.mu.Lock()
+	cl := e.call
 	cl.answer, cl.err = a, err
-	ttl := time.Duration(0)
+	ttl, size := time.Duration(0), int64(0)
 	if err == nil {
-		ttl = keepFor(a)
+		ttl, size = keepFor(a), answerSize(a)
 	}
-	if ttl > 0 {
-		if c.answers >= c.max {
-			c.evict()
-		}
-		c.entries[q] = cacheEntry{answer: a, expires: c.now() + ttl}
+	if ttl > 0 && size <= c.maxBytes {
+		e.call, e.answer, e.expires, e.size = nil, a, c.now()+ttl, size
+		c.pushFront(e)
 		c.answers++
+		c.bytes += size
+		for c.answers > c.max || c.bytes > c.maxBytes {
+			c.drop(c.lru.prev)
+		}
 	} else {
-		// Errors are shared with the waiters but never cached.
-		delete(c.entries, q)
+		// Errors are shared with the waiters but never cached, and
+		// neither is an answer larger than the whole cache.
+		delete(c.entries, e.q)
 	}
 	done, waiter, waiters := cl.done, cl.waiter, cl.waiters
 	cl.waiter, cl.waiters = nil, nil
@@ -215,28 +267,55 @@ func keepFor(a *Answer) time.Duration {
 	return min(ttl, maxPositiveTTL)
 }
 
-// evict drops expired answers and, if that is not enough, an arbitrary
-// eighth of them (Go's map order is randomised), so eviction costs are
-// amortised over many stores. Queries in flight stay. c.mu is held.
-func (c *Cache) evict() {
-	now := c.now()
-	for q, e := range c.entries {
-		if e.call == nil && now >= e.expires {
-			delete(c.entries, q)
-			c.answers--
-		}
+// Estimates of what an answer takes on the heap (answerSize), from the
+// sizes of the Go values on amd64 (unsafe.Sizeof, rounded up to the
+// allocator's size classes).
+const (
+	// entryOverhead: the map's slot (question and pointer, 32 octets,
+	// with the map's own share), the cacheEntry (72), the Answer (112).
+	entryOverhead = 48 + 80 + 112
+	// recordOverhead: a record's place in the section's []dns.RR (an
+	// interface) and its struct without the strings and slices it
+	// points to: 56 octets for dns.A, AAAA and MX, a scan's usual ones.
+	recordOverhead = 16 + 56
+)
+
+// answerSize estimates what a takes on the heap: the overheads above, the
+// question's name, and each record's uncompressed wire length (RFC 1035
+// §4.1.3), which counts its names and data about as their Go strings and
+// slices hold them. It errs high where names are shared between records
+// (a reply's names are decoded once), so the cache holds a bit less than
+// its bound rather than more.
+func answerSize(a *Answer) int64 {
+	n := entryOverhead + len(a.Question.Name)
+	for _, rr := range a.Answer {
+		n += recordOverhead + dns.Len(rr)
 	}
-	drop := c.answers - c.max + c.max/8 + 1
-	for q, e := range c.entries {
-		if drop <= 0 {
-			break
-		}
-		if e.call == nil {
-			delete(c.entries, q)
-			c.answers--
-			drop--
-		}
+	for _, rr := range a.Authority {
+		n += recordOverhead + dns.Len(rr)
 	}
+	return int64(n)
+}
+
+// pushFront links e as the most recently used answer. c.mu is held.
+func (c *Cache) pushFront(e *cacheEntry) {
+	e.prev, e.next = &c.lru, c.lru.next
+	e.next.prev = e
+	c.lru.next = e
+}
+
+// unlink takes e out of the lru ring. c.mu is held.
+func (c *Cache) unlink(e *cacheEntry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+// drop removes the answered entry e. c.mu is held.
+func (c *Cache) drop(e *cacheEntry) {
+	c.unlink(e)
+	delete(c.entries, e.q)
+	c.answers--
+	c.bytes -= e.size
 }
 
 // Len returns the number of cached answers.
@@ -244,6 +323,14 @@ func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.answers
+}
+
+// Bytes returns the estimated size of the cached answers (see
+// CacheLimits.Bytes).
+func (c *Cache) Bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
 }
 
 func isContextError(err error) bool {

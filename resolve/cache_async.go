@@ -21,11 +21,11 @@ func (c *Cache) LookupAsync(q Question, done func(*Answer, error)) {
 		c.joined.Add(1)
 		return
 	}
-	cl := &call{waiter: done}
-	c.entries[q] = cacheEntry{call: cl}
+	e = &cacheEntry{q: q, call: &call{waiter: done}}
+	c.entries[q] = e
 	c.mu.Unlock()
 	c.misses.Add(1)
-	end := func(a *Answer, err error) { c.complete(q, cl, a, err) }
+	end := func(a *Answer, err error) { c.complete(e, a, err) }
 	if next, ok := AsyncOf(c.next); ok {
 		next.LookupAsync(q, end)
 		return

@@ -248,15 +248,16 @@ func (g *globals) resolver() (resolve.Resolver, error) {
 // dns builds the DNS core of the interactive commands, asking the network
 // through stub resolvers.
 func (g *globals) dns() (*dnsCore, error) {
-	return g.dnsWith(func(cfg stub.Config) (resolve.Resolver, error) { return stub.New(cfg) }, true, 0)
+	return g.dnsWith(func(cfg stub.Config) (resolve.Resolver, error) { return stub.New(cfg) }, true, resolve.CacheLimits{})
 }
 
 // dnsWith builds the DNS core: zone files, resolvers made by transport
 // for the --resolver servers (or the system's), or both (names outside
-// the files go to the network), behind one cache of at most cacheEntries
-// answers (0: resolve.DefaultCacheEntries). withCD adds the same servers
-// asked with the CD bit, for telling DNSSEC-bogus zones apart.
-func (g *globals) dnsWith(transport func(stub.Config) (resolve.Resolver, error), withCD bool, cacheEntries int) (*dnsCore, error) {
+// the files go to the network), behind one cache within limits (zero
+// fields: resolve's defaults). withCD adds the same servers asked with the
+// CD bit, for telling DNSSEC-bogus zones apart, behind a cache of its own
+// within the same limits.
+func (g *globals) dnsWith(transport func(stub.Config) (resolve.Resolver, error), withCD bool, limits resolve.CacheLimits) (*dnsCore, error) {
 	var zones resolve.Resolver
 	if len(g.zones) > 0 {
 		z, err := resolve.LoadZones(g.zones...)
@@ -266,7 +267,7 @@ func (g *globals) dnsWith(transport func(stub.Config) (resolve.Resolver, error),
 		zones = z
 	}
 	if zones != nil && len(g.resolvers) == 0 {
-		return &dnsCore{resolver: resolve.NewCache(zones, cacheEntries), offline: true}, nil
+		return &dnsCore{resolver: resolve.NewCacheLimits(zones, limits), offline: true}, nil
 	}
 	servers := g.resolvers
 	if len(servers) == 0 {
@@ -294,13 +295,13 @@ func (g *globals) dnsWith(transport func(stub.Config) (resolve.Resolver, error),
 	if err != nil {
 		return nil, err
 	}
-	core := &dnsCore{resolver: resolve.NewCache(r, cacheEntries)}
+	core := &dnsCore{resolver: resolve.NewCacheLimits(r, limits)}
 	if withCD {
 		cd, err := network(true)
 		if err != nil {
 			return nil, err
 		}
-		core.checkingDisabled = resolve.NewCache(cd, cacheEntries)
+		core.checkingDisabled = resolve.NewCacheLimits(cd, limits)
 	}
 	return core, nil
 }

@@ -174,7 +174,8 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		return err
 	}
 
-	core, dnsCounts, closeCore, err := g.scanCore(o.qps, o.mode == "check")
+	cacheLimits := scanCacheLimits(o.concurrency, o.mode == "check")
+	core, dnsCounts, closeCore, err := g.scanCore(o.qps, cacheLimits, o.mode == "check")
 	if err != nil {
 		return err
 	}
@@ -215,7 +216,7 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		}
 		defer stopProfile()
 	}
-	defer proctune.GC(os.Getenv)()
+	defer proctune.GC(os.Getenv, scanMemoryLimit(cacheLimits, o.mode == "check"))()
 	defer proctune.Procs(os.Getenv, time.Second)()
 	if o.batch {
 		restore, err := proctune.Batch()
@@ -463,12 +464,51 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 	return scan.Check(a), p.Prefetch, nil
 }
 
-// scanCacheEntries bounds a scan's cache. A scan asks each domain's MX set
-// once, so what the cache earns its keep on is the shared providers'
-// exchanges, a few thousand names; each entry holds a parsed answer, so
-// the default bound (for interactive use) would let a long scan's memory
-// grow by some 200 MB of answers nobody asks for again.
-const scanCacheEntries = 30_000
+// A scan's cache bounds (scanCacheLimits). A scan asks each domain's MX
+// set once, so what the cache earns its keep on is the answers shared
+// between domains (the providers' exchanges, a few thousand names on a
+// real list, asked again and again, so the least-recently-used order
+// keeps them), and the answers of the domains in progress, between the
+// prefetch that asks them and the job that reads them. Everything else is
+// an answer no one asks for again: before the bound was in bytes, 30,000
+// of them held some 20 MB of a scan's heap (docs/performance.md).
+const (
+	scanCacheShared = 2 << 20 // bytes of shared answers
+	// scanCachePerDomain: bytes per domain in progress (--concurrency),
+	// for its answers while it is worked on; a route plan asks about a
+	// dozen questions, an audit some fifty.
+	scanCachePerDomainRoute = 8 << 10
+	scanCachePerDomainCheck = 32 << 10
+)
+
+// scanCacheLimits bounds a scan's cache by its concurrency, not its input.
+func scanCacheLimits(concurrency int, check bool) resolve.CacheLimits {
+	per := scanCachePerDomainRoute
+	if check {
+		per = scanCachePerDomainCheck
+	}
+	return resolve.CacheLimits{Bytes: scanCacheShared + int64(concurrency)*int64(per)}
+}
+
+// scanMemoryBase is the part of a scan's memory budget that does not grow
+// with its cache: the runtime and the program (some 13 MiB of the Go
+// runtime's own accounting), the sockets' ID tables and buffers (9 MB),
+// the window of entries, and the garbage between two collections.
+const scanMemoryBase = 36 << 20
+
+// scanMemoryLimit is the soft memory limit of a scan (proctune.GC): the
+// base, and twice the byte bound of each cache (the estimate of an answer
+// can be low; the check mode has a second cache, for the CD bit). At the
+// defaults, 44 MiB for a route scan: its peak RSS stays under 64 MB, and
+// the collector still runs about once per 2,500 domains
+// (docs/performance.md).
+func scanMemoryLimit(cache resolve.CacheLimits, check bool) int64 {
+	caches := int64(1)
+	if check {
+		caches = 2
+	}
+	return scanMemoryBase + 2*caches*cache.Bytes
+}
 
 // scanCore is the DNS core of g.dns, built for bulk work: on the network
 // the resolvers are asked through a mux.Mux (a few UDP sockets per
@@ -477,7 +517,7 @@ const scanCacheEntries = 30_000
 // tells DNSSEC-bogus zones apart with it) is only built for --mode check.
 // counts sums what the caches and the sockets did so far (nil offline,
 // where nothing goes on the wire); release closes the sockets.
-func (g *globals) scanCore(qps float64, check bool) (core *dnsCore, counts func() *scan.DNSCounts, release func(), err error) {
+func (g *globals) scanCore(qps float64, cacheLimits resolve.CacheLimits, check bool) (core *dnsCore, counts func() *scan.DNSCounts, release func(), err error) {
 	var muxes []*mux.Mux
 	release = func() {
 		for _, m := range muxes {
@@ -491,7 +531,7 @@ func (g *globals) scanCore(qps float64, check bool) (core *dnsCore, counts func(
 		}
 		muxes = append(muxes, m)
 		return m, nil
-	}, check, scanCacheEntries)
+	}, check, cacheLimits)
 	if err != nil {
 		release()
 		return nil, nil, nil, err

@@ -28,8 +28,8 @@ import (
 // fifty questions, so this keeps the answers of the last few thousand
 // domains asked about, each for its TTL; at a few hundred bytes an answer
 // that is some tens of megabytes at most, however long the server runs
-// and whatever strangers ask (resolve.Cache evicts the expired answers
-// first, then an arbitrary eighth).
+// and whatever strangers ask (resolve.Cache drops the least recently used
+// answers, and holds at most resolve.DefaultCacheBytes).
 const serveCacheEntries = 100_000
 
 // serveGrace is how long a stopping server lets requests in flight (a
@@ -162,7 +162,7 @@ func (g *globals) serve(cmd *cobra.Command, o *serveOptions) error {
 	}
 	g.logger = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
 
-	core, err := g.dnsWith(func(cfg stub.Config) (resolve.Resolver, error) { return stub.New(cfg) }, true, serveCacheEntries)
+	core, err := g.dnsWith(func(cfg stub.Config) (resolve.Resolver, error) { return stub.New(cfg) }, true, resolve.CacheLimits{Entries: serveCacheEntries})
 	if err != nil {
 		return err
 	}

@@ -13,30 +13,37 @@ import (
 	"time"
 )
 
-// The garbage collector's settings for a scan (see GC).
-const (
-	scanGCPercent   = 400
-	scanMemoryLimit = 160 << 20
-)
+// scanGCPercent is GOGC during a scan (see GC).
+const scanGCPercent = 400
 
-// GC trades memory for CPU for the length of a scan, and returns the
-// function that restores the settings. A scan's live heap is small and
-// flat (the bounded cache, a window of entries: 25-40 MB from 100k to 1M
-// domains) while it allocates for every reply and every line, so at the
-// default GOGC=100 the collector runs every few megabytes. With GOGC=400
-// it runs a quarter as often (docs/performance.md); the soft
-// memory limit (runtime/debug.SetMemoryLimit) keeps the heap under 160
-// MiB whatever the live heap does, so the process stays under 200 MB.
+// GC trades memory for CPU for the length of a scan, within a budget, and
+// returns the function that restores the settings. A scan's live heap is
+// small and flat (its bounded cache, the sockets' tables and buffers, a
+// window of entries: some 14 MB at the defaults, from 100k to 1M domains)
+// while it allocates for every reply and every line, some 4 KB a domain,
+// so at the default GOGC=100 the collector runs every few megabytes. With
+// GOGC=400 it runs a quarter as often (docs/performance.md), and the soft
+// memory limit (runtime/debug.SetMemoryLimit) makes it run sooner when
+// the heap would otherwise pass limit: the garbage between collections is
+// what the budget leaves beside the live heap.
+//
+// The limit is not what keeps a scan small; what it holds is (its cache is
+// bounded by bytes, its window by its concurrency). A limit near the live
+// heap makes the collector run back to back: before the cache was bounded
+// by bytes, a 40 MiB limit over a live heap of 26 MB doubled the CPU a
+// scan used. So the caller works limit out from the bounds of what the
+// scan holds, with room for garbage.
+//
 // The environment's GOGC or GOMEMLIMIT, when set, win: nothing changes.
-func GC(getenv func(string) string) (restore func()) {
+func GC(getenv func(string) string, limit int64) (restore func()) {
 	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
 		return func() {}
 	}
 	percent := debug.SetGCPercent(scanGCPercent)
-	limit := debug.SetMemoryLimit(scanMemoryLimit)
+	old := debug.SetMemoryLimit(limit)
 	return func() {
 		debug.SetGCPercent(percent)
-		debug.SetMemoryLimit(limit)
+		debug.SetMemoryLimit(old)
 	}
 }
 

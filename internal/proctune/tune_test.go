@@ -125,7 +125,8 @@ func TestGC(t *testing.T) {
 	limit := debug.SetMemoryLimit(math.MaxInt64)
 	defer debug.SetMemoryLimit(limit)
 
-	restore := GC(func(string) string { return "" })
+	const scanMemoryLimit = 48 << 20
+	restore := GC(func(string) string { return "" }, scanMemoryLimit)
 	if got := debug.SetGCPercent(scanGCPercent); got != scanGCPercent {
 		t.Errorf("GOGC during a scan %d, want %d", got, scanGCPercent)
 	}
@@ -146,7 +147,7 @@ func TestGC(t *testing.T) {
 				return "200"
 			}
 			return ""
-		})
+		}, 48<<20)
 		if got := debug.SetGCPercent(100); got != 100 {
 			t.Errorf("with %s set: GOGC changed to %d", env, got)
 		}
