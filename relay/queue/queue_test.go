@@ -180,7 +180,8 @@ func testEnqueueClaimFinish(t *testing.T, b backend) {
 	if ds := claim(t, q, "w2", t0.Add(time.Minute-time.Microsecond), 10, ""); len(ds) != 0 {
 		t.Errorf("claimed %+v before it was due", ds)
 	}
-	finish(t, q, two, queue.Outcome{Delivered: []string{"c@two.example"}})
+	// An outcome naming another delivery's recipient does not touch it.
+	finish(t, q, two, queue.Outcome{Delivered: []string{"c@two.example", "d@one.example"}})
 
 	ds = claim(t, q, "w2", t0.Add(time.Hour), 10, "")
 	if len(ds) != 1 || ds[0].Domain != "one.example" || !slices.Equal(ds[0].Recipients, []string{"d@one.example"}) ||
@@ -263,6 +264,12 @@ func testEnqueueChecks(t *testing.T, b backend) {
 	}
 	if _, err := q.Enqueue(t.Context(), message("s@x.example", tooMany...)); err == nil {
 		t.Errorf("a message of %d recipients was queued", len(tooMany))
+	}
+	if _, err := q.Claim(t.Context(), "", t0, time.Minute, 1, ""); err == nil {
+		t.Error("Claim without an owner succeeded")
+	}
+	if _, err := q.Claim(t.Context(), "w", t0, 0, 1, ""); err == nil {
+		t.Error("Claim without a lease succeeded")
 	}
 	ctx, cancel := contextCanceled(t)
 	defer cancel()
