@@ -369,9 +369,11 @@ func (d *Deliverer) notice(dl queue.Delivery, rcpts []dsn.Recipient, now time.Ti
 		log.Info("relay: no notification: the null sender gets none (RFC 5321 §4.5.5)")
 		return nil
 	}
-	local, domain, ok := strings.Cut(dl.Sender, "@")
+	// The domain follows the last "@": a quoted local part may hold one.
+	i := strings.LastIndexByte(dl.Sender, '@')
+	local, domain := dl.Sender[:max(i, 0)], dl.Sender[i+1:]
 	name, err := dnsname.Parse(domain)
-	if !ok || err != nil {
+	if i <= 0 || err != nil {
 		log.Warn("relay: no notification: the sender has no domain to send it to", "err", err)
 		return nil
 	}

@@ -24,6 +24,7 @@ import (
 
 	mxdial "github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
+	"github.com/mxtrace/mxtrace/dsn"
 	"github.com/mxtrace/mxtrace/internal/smtptest"
 	"github.com/mxtrace/mxtrace/relay/queue"
 	"github.com/mxtrace/mxtrace/resolve"
@@ -821,5 +822,29 @@ func TestDeliverShutdown(t *testing.T) {
 	}
 	if n := d.dests.acquire("example.test", time.Now(), 1, 1); n != 1 {
 		t.Errorf("the destination backs off after an interrupted attempt")
+	}
+}
+
+// TestNoticeAddress: the notification goes to the sender's mailbox with
+// its domain in canonical form, the local part as it was (a quoted one
+// with an "@" included); a sender without a usable domain gets none.
+func TestNoticeAddress(t *testing.T) {
+	d := newDeliverer(t, newMemQueue(time.Now), 25, "relay.example.test")
+	rc := []dsn.Recipient{{FinalRecipient: "bob@example.test", Action: dsn.ActionFailed, Status: "5.1.1"}}
+	for sender, want := range map[string]string{
+		"Alice@EXAMPLE.net":    "Alice@example.net",
+		`"a@b"@example.net`:    `"a@b"@example.net`,
+		"alice@bücher.example": "alice@xn--bcher-kva.example",
+		"alice":                "",
+		"@example.net":         "",
+		"alice@[192.0.2.1]":    "",
+	} {
+		m := d.notice(queue.Delivery{Sender: sender, Recipients: []string{"bob@example.test"}}, rc, time.Now(), []byte(message))
+		switch {
+		case want == "" && m != nil:
+			t.Errorf("%s: a notice to %v", sender, m.Recipients)
+		case want != "" && (m == nil || !slices.Equal(m.Recipients, []string{want}) || m.Sender != ""):
+			t.Errorf("%s: notice %+v, want one from <> to %s", sender, m, want)
+		}
 	}
 }
