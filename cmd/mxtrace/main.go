@@ -151,6 +151,7 @@ or for check an area that could not be checked).`,
 	root.AddCommand(watchCommand(g))
 	root.AddCommand(historyCommand(g))
 	root.AddCommand(diffCommand(g))
+	root.AddCommand(relayCommand(g))
 	root.AddCommand(versionCommand(g))
 
 	err := root.Execute()
