@@ -13,12 +13,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxtrace/mxtrace/internal/smtptest"
+	"github.com/mxtrace/mxtrace/internal/testpki"
 	"github.com/mxtrace/mxtrace/relay"
 	"github.com/mxtrace/mxtrace/relay/queue"
 )
@@ -576,5 +578,94 @@ func TestReadmeRelay(t *testing.T) {
 	cancel()
 	if code := <-exit; code != exitOK {
 		t.Errorf("relay exited with %d:\n%s", code, stderr)
+	}
+}
+
+// TestRelaySignals: SIGHUP reloads --recipients (a file that does not
+// load keeps the list in use), STARTTLS is offered with --tls-cert and
+// --tls-key, and SIGTERM stops the relay with status 0.
+func TestRelaySignals(t *testing.T) {
+	dir := t.TempDir()
+	zone, recipients := filepath.Join(dir, "test.zone"), filepath.Join(dir, "recipients")
+	if err := os.WriteFile(zone, []byte(relayZone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(recipients, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("bob@relay.test\n")
+	ca := testpki.NewCA(t, "relay test root")
+	certFile, keyFile := testpki.WriteKeyPair(t, ca.Leaf(t, testpki.LeafOptions{Names: []string{"mx2.relay.test"}}))
+	port := smtptest.Port(t)
+	addr, _, exit, stderr := startRelay(t, t.Context(), "--zone", zone, "--domain", "relay.test", "--hostname", "mx2.relay.test",
+		"--listen", fmt.Sprintf("127.0.0.33:%d", port), "--smtp-port", strconv.Itoa(port), "--allow-private",
+		"--queue", filepath.Join(dir, "relay.db"), "--recipients", recipients, "--tls-cert", certFile, "--tls-key", keyFile,
+		"--http", "127.0.0.1:0")
+
+	// rcpt opens a session and answers the RCPT reply's code for to.
+	rcpt := func(to string) int {
+		t.Helper()
+		c, err := smtp.Dial(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Hello("client.sender.test"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			t.Error("STARTTLS is not offered")
+		}
+		if err := c.Mail("alice@sender.test", nil); err != nil {
+			t.Fatal(err)
+		}
+		err = c.Rcpt(to, nil)
+		if e, ok := err.(*smtp.SMTPError); ok {
+			return e.Code
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 250
+	}
+	hup := func(logged string) {
+		t.Helper()
+		before := strings.Count(stderr.String(), logged)
+		if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); strings.Count(stderr.String(), logged) == before; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q after SIGHUP:\n%s", logged, stderr)
+			}
+		}
+	}
+
+	if code := rcpt("carol@relay.test"); code != 550 {
+		t.Errorf("carol before she is listed: %d, want 550", code)
+	}
+	write("bob@relay.test\ncarol@relay.test\n")
+	hup("--recipients reloaded")
+	if code := rcpt("carol@relay.test"); code != 250 {
+		t.Errorf("carol after the reload: %d, want 250", code)
+	}
+	write("bob@relay.test\nthis line is not an address\n")
+	hup("reloading --recipients failed")
+	if code := rcpt("carol@relay.test"); code != 250 {
+		t.Errorf("carol after a reload that failed: %d, want 250 (the list in use stays)", code)
+	}
+
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exit:
+		if code != exitOK || !strings.Contains(stderr.String(), "relay: stopped") {
+			t.Errorf("exit %d, want 0 after logging the stop:\n%s", code, stderr)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("relay did not stop on SIGTERM")
 	}
 }
