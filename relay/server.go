@@ -545,12 +545,16 @@ func enhancedOf(s string) smtp.EnhancedCode {
 	return c
 }
 
-// addressText is the part of a ParseAddress error a reply shows: the kind
+// addressText is what a reply says about a ParseAddress error: its kind
 // and detail, printable ASCII only (the detail quotes the client's text
 // with Go escapes already).
 func addressText(err error) string {
+	text := err.Error()
+	if ae, ok := errors.AsType[*addressError](err); ok {
+		text = ae.kind.Error() + ": " + ae.detail
+	}
 	var b []byte
-	for _, c := range []byte(err.Error()) {
+	for _, c := range []byte(text) {
 		if c >= 0x20 && c < 0x7f {
 			b = append(b, c)
 		}
