@@ -97,8 +97,9 @@ type Deliverer struct {
 	Domains []dnsname.Name
 	// Owner names this process in the queue's leases; "": host name and
 	// process ID. Lease is how long a claimed delivery stays this
-	// process's; 0: DefaultLease (longer than any SMTP session, RFC 5321
-	// §4.5.3.2).
+	// process's; 0: DefaultLease. An attempt is cut at three quarters of
+	// it, so the lease outlasts it whatever the server does (the time-outs
+	// of RFC 5321 §4.5.3.2 add up to more, over several addresses).
 	Owner string
 	Lease time.Duration
 	// Metrics counts deliveries, deferrals, bounces and the primary's
@@ -268,7 +269,12 @@ func (d *Deliverer) deliver(ctx context.Context, dl queue.Delivery) {
 		d.logger().Warn("relay: queue: message data", "message", dl.Message, "err", err)
 		return
 	}
-	res, err := d.Sender.Deliver(ctx, send.Envelope{From: dl.Sender, To: dl.Recipients, Data: data})
+	// The attempt ends well inside the lease: past it, another owner may
+	// claim the delivery and send it a second time.
+	lease := cmp.Or(d.Lease, DefaultLease)
+	actx, cancel := context.WithTimeout(ctx, lease-lease/4)
+	res, err := d.Sender.Deliver(actx, send.Envelope{From: dl.Sender, To: dl.Recipients, Data: data})
+	cancel()
 	now = d.now()
 	o := queue.Outcome{Failed: map[string]string{}, Deferred: map[string]string{}}
 	var failed, delayed []dsn.Recipient

@@ -848,3 +848,39 @@ func TestNoticeAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestAttemptInsideLease: an attempt ends before its lease does, even
+// against a server that never answers the final dot, so no other owner
+// claims a delivery still being sent.
+func TestAttemptInsideLease(t *testing.T) {
+	port := smtptest.Port(t)
+	release := make(chan struct{})
+	defer close(release)
+	smtptest.Start(t, smtptest.Options{Addr: at(2, port), Data: func(string, []string, []byte) error {
+		<-release
+		return nil
+	}})
+	q := newMemQueue(time.Now)
+	d := newDeliverer(t, q, port, "relay.example.test")
+	d.Sender.Timeouts.DataTerm = time.Hour
+	d.Lease = 400 * time.Millisecond
+	enqueue(t, q, "alice@example.net", "bob@example.test")
+	q.waitFor(t, "the attempt ends", func() bool {
+		d.pass(t.Context())
+		return len(q.Outcomes()) > 0
+	})
+	d.workers.Wait()
+	o := q.Outcomes()
+	if len(o) != 1 || len(o[0].Deferred) != 1 {
+		t.Fatalf("outcomes %+v: want the attempt cut and deferred", o)
+	}
+	claims := 0
+	for _, e := range q.Events() {
+		if strings.HasPrefix(e, "claim ") {
+			claims++
+		}
+	}
+	if claims != 1 {
+		t.Errorf("%d claims: the delivery was claimed again while being sent", claims)
+	}
+}
