@@ -293,9 +293,20 @@ func startRelay(t *testing.T, ctx context.Context, args ...string) (string, stri
 	t.Helper()
 	stderr := &lockedBuffer{}
 	exit := make(chan int, 1)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		exit <- run(ctx, append([]string{"relay"}, args...), strings.NewReader(""), io.Discard, stderr)
 	}()
+	// A relay on the test's context stops when the test ends; it is
+	// waited for, so no relay outlives its test.
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		case <-time.After(40 * time.Second):
+			t.Errorf("the relay did not stop:\n%s", stderr)
+		}
+	})
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := relayListening.FindStringSubmatch(stderr.String()); m != nil {
@@ -667,5 +678,64 @@ func TestRelaySignals(t *testing.T) {
 		}
 	case <-time.After(40 * time.Second):
 		t.Fatal("relay did not stop on SIGTERM")
+	}
+}
+
+// TestRelayCallout: with --callout the relay asks the primary (MX 10)
+// about each recipient and answers as it does; with --down-policy known,
+// while the primary is down, a recipient it accepted before is still
+// accepted and an unknown one gets 451.
+func TestRelayCallout(t *testing.T) {
+	dir := t.TempDir()
+	zone := filepath.Join(dir, "test.zone")
+	if err := os.WriteFile(zone, []byte(strings.NewReplacer("127.0.0.31", "127.0.0.34", "127.0.0.32", "127.0.0.35").Replace(relayZone)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := smtptest.Port(t)
+	primary := smtptest.Start(t, smtptest.Options{Addr: fmt.Sprintf("127.0.0.34:%d", port), Hostname: "mx1.relay.test",
+		Rcpt: func(to string) error {
+			if to == "bob@relay.test" {
+				return nil
+			}
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}})
+	addr, _, _, stderr := startRelay(t, t.Context(), "--zone", zone, "--domain", "relay.test", "--hostname", "mx2.relay.test",
+		"--listen", fmt.Sprintf("127.0.0.35:%d", port), "--smtp-port", strconv.Itoa(port), "--allow-private",
+		"--queue", filepath.Join(dir, "relay.db"), "--callout", "--down-policy", "known", "--http", "127.0.0.1:0")
+	rcpt := func(to string) int {
+		t.Helper()
+		c, err := smtp.Dial(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Mail("alice@sender.test", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rcpt(to, nil); err != nil {
+			if e, ok := err.(*smtp.SMTPError); ok {
+				return e.Code
+			}
+			t.Fatal(err)
+		}
+		return 250
+	}
+	if got := rcpt("bob@relay.test"); got != 250 {
+		t.Errorf("bob, known to the primary: %d, want 250", got)
+	}
+	if got := rcpt("nobody@relay.test"); got != 550 {
+		t.Errorf("nobody, refused by the primary: %d, want 550", got)
+	}
+	if primary.Transactions() == 0 {
+		t.Error("the primary was never asked")
+	}
+	primary.Close()
+	// bob, accepted before, still is (the positive cache, or the known
+	// policy past it); carol is refused for now, never for good.
+	if got := rcpt("bob@relay.test"); got != 250 {
+		t.Errorf("bob while the primary is down (known): %d, want 250\n%s", got, stderr)
+	}
+	if got := rcpt("carol@relay.test"); got != 451 {
+		t.Errorf("carol, never seen, while the primary is down: %d, want 451\n%s", got, stderr)
 	}
 }
