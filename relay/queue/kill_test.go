@@ -64,7 +64,7 @@ func testKill9(t *testing.T, dsn string) {
 	setup := open(t, dsn) // migrates before the first child
 	acked := map[queue.ID]string{}
 	finished := map[queue.ID]bool{} // message IDs whose deliver.example delivery finished
-	finishedBy := map[int64]int{} // delivery ID -> children that reported it finished
+	finishedBy := map[int64]int{}   // delivery ID -> children that reported it finished
 	for round := range rounds {
 		// Two processes on one queue, killed at different moments.
 		a, b := startChild(t, dsn), startChild(t, dsn)
