@@ -287,13 +287,13 @@ func (d *Deliverer) deliver(ctx context.Context, dl queue.Delivery) {
 			d.Metrics.Delivered()
 		case send.RecipientRejected:
 			o.Failed[r.Recipient] = diagnostic(r)
-			failed = append(failed, dsn.Recipient{FinalRecipient: r.Recipient, Action: dsn.ActionFailed, Status: status(r, '5'),
+			failed = append(failed, dsn.Recipient{FinalRecipient: r.Recipient, Action: dsn.ActionFailed, Status: status(r, '5', res.Route),
 				RemoteMTA: r.Host, Diagnostic: replyText(r), Reason: reasonText(r), LastAttempt: now})
 			answered = answered || r.Code != 0
 			d.Metrics.Failed()
 		default:
 			o.Deferred[r.Recipient] = diagnostic(r)
-			delayed = append(delayed, dsn.Recipient{FinalRecipient: r.Recipient, Action: dsn.ActionDelayed, Status: status(r, '4'),
+			delayed = append(delayed, dsn.Recipient{FinalRecipient: r.Recipient, Action: dsn.ActionDelayed, Status: status(r, '4', res.Route),
 				RemoteMTA: r.Host, Diagnostic: replyText(r), Reason: reasonText(r), LastAttempt: now, WillRetryUntil: dl.Expires})
 			d.Metrics.Deferred()
 		}
@@ -411,12 +411,15 @@ func connectionFailure(res *send.Result) bool {
 
 // status is a recipient's RFC 3463 status for its notification: the
 // server's enhanced code when it agrees with the class, else one derived
-// from what happened.
-func status(r send.RecipientResult, class byte) string {
+// from what happened on plan (the route of the attempt; nil when none was
+// computed).
+func status(r send.RecipientResult, class byte, plan *route.Plan) string {
 	if r.Enhanced != "" && r.Enhanced[0] == class {
 		return r.Enhanced
 	}
 	switch {
+	case class == '5' && r.Code == 0 && plan != nil && plan.Result == route.ResultNullMX:
+		return "5.1.10" // RFC 7505 §4.2 (RFC 7504): the domain accepts no mail
 	case class == '5' && r.Code == 0:
 		return "5.4.4" // RFC 3463: unable to route
 	case class == '4' && r.Code == 0:
