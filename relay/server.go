@@ -241,8 +241,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	err := s.smtp.Shutdown(ctx)
 	if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-		_ = s.smtp.Close()
+		// go-smtp's Close does nothing after its Shutdown: close the
+		// connections left here. Their sessions then end on the read
+		// error, and a check or queue write in progress is canceled.
 		s.cancel()
+		s.mu.Lock()
+		for c := range s.open {
+			_ = c.Conn.Close()
+		}
+		s.mu.Unlock()
 		return fmt.Errorf("relay: shutdown: %w", err)
 	}
 	s.cancel()

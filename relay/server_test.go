@@ -825,3 +825,36 @@ func TestBDAT(t *testing.T) {
 	}
 	c.want("NOOP", 250)
 }
+
+// TestShutdownGraceOver: a session still inside its transaction when the
+// grace period ends is closed, its message never acknowledged nor queued,
+// and Shutdown says the grace ran out.
+func TestShutdownGraceOver(t *testing.T) {
+	q := &fakeQueue{}
+	s, addr := startServer(t, testConfig(q))
+	c := dial(t, addr)
+	c.want("EHLO client.example", 250)
+	c.want("MAIL FROM:<>", 250)
+	c.want("RCPT TO:<user@d.example>", 250)
+	c.want("DATA", 354)
+	if err := c.tp.PrintfLine("Subject: never finished"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown: %v, want the context's error", err)
+	}
+	// The connection is closed now: the client sees its end (or a
+	// reset), never a 250 and not its own time-out.
+	all, err := io.ReadAll(c.tp.R)
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("the connection was not closed: %v", err)
+	}
+	if strings.Contains(string(all), "250") {
+		t.Errorf("after the grace: %q", all)
+	}
+	if n := len(q.messages()); n != 0 {
+		t.Errorf("%d messages queued", n)
+	}
+}

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mxtrace/mxtrace/internal/peers"
+	"github.com/mxtrace/mxtrace/internal/testpki"
 )
 
 // TestSwaksOpenRelay sends the open-relay tricks with swaks, a real SMTP
@@ -62,6 +64,38 @@ func TestSwaksOpenRelay(t *testing.T) {
 		t.Fatalf("exit status %d:\n%s", code, out)
 	}
 	if msgs := q.messages(); len(msgs) != 1 || msgs[0].Recipients[0] != "User@d.example" || msgs[0].Sender != "sender@sender.example" {
+		t.Errorf("queued %+v", msgs)
+	}
+}
+
+// TestSwaksSTARTTLS: swaks negotiates STARTTLS with the configured
+// certificate and its message is queued as received over TLS.
+func TestSwaksSTARTTLS(t *testing.T) {
+	bin := peers.Binary(t, "swaks", "swaks")
+	// swaks does TLS with Perl's Net::SSLeay.
+	if err := exec.Command("perl", "-MNet::SSLeay", "-MIO::Socket::SSL", "-e", "1").Run(); err != nil {
+		msg := "swaks cannot do TLS without Net::SSLeay and IO::Socket::SSL (apt-get install libnet-ssleay-perl libio-socket-ssl-perl): " + err.Error()
+		if peers.InCI() {
+			t.Fatal("CI=true and " + msg)
+		}
+		t.Skip(msg)
+	}
+	q := &fakeQueue{}
+	cfg := testConfig(q)
+	cfg.TLS = &tls.Config{Certificates: []tls.Certificate{testpki.SelfSigned(t, "relay.example")}, MinVersion: tls.VersionTLS12}
+	_, addr := startServer(t, cfg)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clientDeadline)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "--server", host, "--port", port, "--helo", "client.example", "--tls",
+		"--from", "sender@sender.example", "--to", "user@d.example", "--timeout", "15").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "=== TLS started with cipher") {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	if msgs := q.messages(); len(msgs) != 1 || !strings.Contains(string(msgs[0].Data), " with ESMTPS id ") {
 		t.Errorf("queued %+v", msgs)
 	}
 }
