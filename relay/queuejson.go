@@ -67,4 +67,6 @@ func NewStatsJSON(st queue.Stats) StatsJSON {
 
 // Pending reports whether a recipient in state is still to deliver
 // (queued or deferred), so has a next attempt.
-func Pending(state queue.State) bool { return state == queue.StateQueued || state == queue.StateDeferred }
+func Pending(state queue.State) bool {
+	return state == queue.StateQueued || state == queue.StateDeferred
+}
