@@ -366,7 +366,14 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		ss.setInTransaction(false)
 		return reply(421, smtp.EnhancedCode{4, 7, 0}, "Too many refused recipients, closing the connection")
 	}
-	return reply(v.Code, enhancedOf(v.Enhanced), v.Message)
+	return verdictReply(v)
+}
+
+// verdictReply is a refusal as the client gets it: the text printable
+// ASCII only (a callout's verdict may carry the primary's words, and a CR
+// or LF in it would break the reply).
+func verdictReply(v Verdict) *smtp.SMTPError {
+	return reply(v.Code, enhancedOf(v.Enhanced), asciiOnly(v.Message))
 }
 
 func (ss *session) judgeRcpt(to string) Verdict {
@@ -388,8 +395,9 @@ func (ss *session) judgeRcpt(to string) Verdict {
 		v := s.cfg.Recipients.VerifyRecipient(ctx, addr)
 		cancel()
 		if !v.Accepted() {
-			if v.Code == 0 || v.Enhanced == "" || v.Message == "" || v.Reason == "" {
-				// A verifier's refusal missing a part: fail safe, for now.
+			if v.Code < 400 || v.Code > 599 || v.Enhanced == "" || v.Message == "" || v.Reason == "" {
+				// A verifier's refusal that is not a 4xx or 5xx
+				// reply with all its parts: fail safe, for now.
 				v = Verdict{Code: 451, Enhanced: "4.3.0", Message: "Recipient verification failed, try again later", Reason: "verify-error"}
 			}
 			return v
@@ -423,7 +431,7 @@ func (ss *session) Data(r io.Reader) error {
 			s.metrics.ConnRefused(v.Reason)
 			s.log.Info("relay: message refused", "client", ss.client, "session", ss.id, "from", ss.from,
 				"reason", v.Reason, "reply", v.Error())
-			return reply(v.Code, enhancedOf(v.Enhanced), v.Message)
+			return verdictReply(v)
 		}
 		if ss.sender != nil {
 			fields = append(fields, ss.sender.Header())
@@ -560,8 +568,13 @@ func addressText(err error) string {
 	if ae, ok := errors.AsType[*addressError](err); ok {
 		text = ae.kind.Error() + ": " + ae.detail
 	}
-	var b []byte
-	for _, c := range []byte(text) {
+	return asciiOnly(text)
+}
+
+// asciiOnly is s with every octet that is not printable ASCII removed.
+func asciiOnly(s string) string {
+	b := make([]byte, 0, len(s))
+	for _, c := range []byte(s) {
 		if c >= 0x20 && c < 0x7f {
 			b = append(b, c)
 		}

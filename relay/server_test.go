@@ -280,6 +280,8 @@ func TestRecipientVerifier(t *testing.T) {
 		"nobody@d.example": {Code: 550, Enhanced: "5.1.1", Message: "No such user", Reason: "unknown-recipient"},
 		"later@d.example":  {Code: 451, Enhanced: "4.4.1", Message: "Primary down", Reason: "callout-tempfail"},
 		"broken@d.example": {Code: 550},
+		"odd@d.example":    {Code: 300, Enhanced: "3.0.0", Message: "What", Reason: "odd"},
+		"crlf@d.example":   {Code: 550, Enhanced: "5.1.1", Message: "No\r\n250 such user", Reason: "unknown-recipient"},
 	}}
 	cfg := testConfig(q)
 	cfg.Recipients = v
@@ -293,18 +295,24 @@ func TestRecipientVerifier(t *testing.T) {
 	if msg := c.want("RCPT TO:<later@d.example>", 451); msg != "4.4.1 Primary down" {
 		t.Errorf("later: %q", msg)
 	}
-	// A refusal missing its parts fails safe, for now.
+	// A refusal missing its parts, or not a 4xx or 5xx, fails safe,
+	// for now.
 	c.want("RCPT TO:<broken@d.example>", 451)
+	c.want("RCPT TO:<odd@d.example>", 451)
+	// The primary's words cannot break the reply.
+	if msg := c.want("RCPT TO:<crlf@d.example>", 550); msg != "5.1.1 No250 such user" {
+		t.Errorf("crlf: %q", msg)
+	}
 	c.want("RCPT TO:<user@other.example>", 550)
 	c.want("RCPT TO:<user@d.example>", 250)
-	for reason, want := range map[string]float64{"unknown-recipient": 1, "callout-tempfail": 1, "verify-error": 1, "not-our-domain": 1} {
+	for reason, want := range map[string]float64{"unknown-recipient": 2, "callout-tempfail": 1, "verify-error": 2, "not-our-domain": 1} {
 		if got := counterValue(s.cfg.Metrics.rcptRefused.WithLabelValues(reason)); got != want {
 			t.Errorf("rcpt_refused_total{reason=%q} = %v, want %v", reason, got, want)
 		}
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if want := []string{"nobody@d.example", "later@d.example", "broken@d.example", "user@d.example"}; fmt.Sprint(v.asked) != fmt.Sprint(want) {
+	if want := []string{"nobody@d.example", "later@d.example", "broken@d.example", "odd@d.example", "crlf@d.example", "user@d.example"}; fmt.Sprint(v.asked) != fmt.Sprint(want) {
 		t.Errorf("verifier asked %q, want %q", v.asked, want)
 	}
 }
