@@ -19,6 +19,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mxtrace/mxtrace/internal/peers"
 	"github.com/mxtrace/mxtrace/internal/smtptest"
 	"github.com/mxtrace/mxtrace/internal/testpki"
 	"github.com/mxtrace/mxtrace/relay"
@@ -30,7 +31,13 @@ import (
 // hour and a minute ago.
 func testQueue(t *testing.T) (string, *queue.Queue) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "relay.db")
+	return testQueueAt(t, filepath.Join(t.TempDir(), "relay.db"))
+}
+
+// testQueueAt is testQueue in the database path names (a SQLite file, or
+// postgres://...).
+func testQueueAt(t *testing.T, path string) (string, *queue.Queue) {
+	t.Helper()
 	q, err := queue.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
@@ -140,8 +147,15 @@ func TestRelayQueueShow(t *testing.T) {
 	oneLine(t, []string{"relay", "queue", "show", "--queue", path}, "accepts 1 arg")
 }
 
+// TestRelayQueueOperations: hold, release, flush and delete, on SQLite
+// and on PostgreSQL (--queue postgres://...).
 func TestRelayQueueOperations(t *testing.T) {
-	path, q := testQueue(t)
+	t.Run("sqlite", func(t *testing.T) { testQueueOperations(t, filepath.Join(t.TempDir(), "relay.db")) })
+	t.Run("postgres", func(t *testing.T) { testQueueOperations(t, peers.StartPostgres(t).NewDatabase(t)) })
+}
+
+func testQueueOperations(t *testing.T, dsn string) {
+	path, q := testQueueAt(t, dsn)
 	show := func(id queue.ID) *queue.Entry {
 		t.Helper()
 		e, err := q.Show(t.Context(), id)
@@ -326,10 +340,16 @@ func startRelay(t *testing.T, ctx context.Context, args ...string) (string, stri
 // primary (MX 10) answers is queued, delivered to the primary alone, and
 // leaves the queue; a recipient of another domain and an unknown one are
 // refused at RCPT; the queue page, the API and the metrics say so; and
-// the relay stops cleanly on its context (SIGINT).
+// the relay stops cleanly on its context (SIGINT). On a SQLite queue,
+// and on PostgreSQL.
 func TestRelayEndToEnd(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testRelayEndToEnd(t, filepath.Join(t.TempDir(), "relay.db")) })
+	t.Run("postgres", func(t *testing.T) { testRelayEndToEnd(t, peers.StartPostgres(t).NewDatabase(t)) })
+}
+
+func testRelayEndToEnd(t *testing.T, qpath string) {
 	dir := t.TempDir()
-	zone, recipients, qpath := filepath.Join(dir, "test.zone"), filepath.Join(dir, "recipients"), filepath.Join(dir, "relay.db")
+	zone, recipients := filepath.Join(dir, "test.zone"), filepath.Join(dir, "recipients")
 	if err := os.WriteFile(zone, []byte(relayZone), 0o644); err != nil {
 		t.Fatal(err)
 	}
