@@ -217,3 +217,31 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(queueBytesDesc, prometheus.GaugeValue, float64(st.Bytes))
 	ch <- prometheus.MustNewConstMetric(queueOldestDesc, prometheus.GaugeValue, age)
 }
+
+// RegisterCallout registers c's counters on reg, read at each scrape:
+// the callouts made to the primary tier, and the RCPT commands waiting
+// for one now.
+func RegisterCallout(reg prometheus.Registerer, c *Callout) {
+	reg.MustRegister(calloutCollector{c})
+}
+
+// calloutCollector reads a Callout's counters at scrape time.
+type calloutCollector struct{ c *Callout }
+
+var (
+	calloutsDesc = prometheus.NewDesc("mxtrace_relay_callouts_total",
+		"SMTP sessions opened with the primary tier to verify a recipient (one per address tried); cached answers open none.", nil, nil)
+	calloutWaitingDesc = prometheus.NewDesc("mxtrace_relay_callouts_waiting",
+		"RCPT commands waiting now for a callout's answer (their own, or one they share).", nil, nil)
+)
+
+func (cc calloutCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- calloutsDesc
+	ch <- calloutWaitingDesc
+}
+
+func (cc calloutCollector) Collect(ch chan<- prometheus.Metric) {
+	st := cc.c.Stats()
+	ch <- prometheus.MustNewConstMetric(calloutsDesc, prometheus.CounterValue, float64(st.Callouts))
+	ch <- prometheus.MustNewConstMetric(calloutWaitingDesc, prometheus.GaugeValue, float64(st.Waiting))
+}

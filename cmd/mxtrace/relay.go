@@ -293,10 +293,12 @@ func (g *globals) relay(cmd *cobra.Command, o *relayOptions) error {
 	case list != nil:
 		verifier = list
 	case o.callout:
-		verifier = &relay.Callout{
+		c := &relay.Callout{
 			Planner: planner, Dialer: g.dialer(), Port: g.smtpPort, HelloName: hostname,
 			Down: setup.down, Timeouts: dial.SMTPTimeouts{Session: g.timeout}, Logger: g.logger,
 		}
+		relay.RegisterCallout(reg, c)
+		verifier = c
 	default:
 		g.logger.Warn("relay: no --recipients and no --callout: every recipient of the domains is accepted, and mail for those the primary refuses will bounce later (backscatter)")
 	}

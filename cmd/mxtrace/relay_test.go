@@ -719,7 +719,7 @@ func TestRelayCallout(t *testing.T) {
 			}
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 		}})
-	addr, _, _, stderr := startRelay(t, t.Context(), "--zone", zone, "--domain", "relay.test", "--hostname", "mx2.relay.test",
+	addr, site, _, stderr := startRelay(t, t.Context(), "--zone", zone, "--domain", "relay.test", "--hostname", "mx2.relay.test",
 		"--listen", fmt.Sprintf("127.0.0.35:%d", port), "--smtp-port", strconv.Itoa(port), "--allow-private",
 		"--queue", filepath.Join(dir, "relay.db"), "--callout", "--down-policy", "known", "--http", "127.0.0.1:0")
 	rcpt := func(to string) int {
@@ -748,6 +748,14 @@ func TestRelayCallout(t *testing.T) {
 	}
 	if primary.Transactions() == 0 {
 		t.Error("the primary was never asked")
+	}
+	if got := rcpt("bob@relay.test"); got != 250 {
+		t.Errorf("bob again: %d, want 250", got)
+	}
+	// Two callouts, one per address asked; bob's second answer came
+	// from the cache.
+	if n := scrapeMetrics(t, site)["mxtrace_relay_callouts_total"]; n != 2 {
+		t.Errorf("mxtrace_relay_callouts_total = %v, want 2", n)
 	}
 	primary.Close()
 	// bob, accepted before, still is (the positive cache, or the known
