@@ -17,6 +17,14 @@
 //     route Knot and Unbound give it: the queue ID mxtrace prints is the one
 //     in Postfix's log on the right listener, delivery fails over when the
 //     primary is stopped, and spreads over an equal-preference tier.
+//   - mxtrace relay is relay.test's backup MX (MX 20, the primary Postfix
+//     at 10) in a network namespace the test creates (ip netns add), where
+//     Knot answers on port 53 for every program, a sending Postfix follows
+//     the MX records, and every server has its own address and port 25:
+//     fail-over to the relay, its queue delivered within 5 s of the
+//     primary's return, recipients refused at RCPT while the primary is
+//     down, the open-relay battery (swaks), and kill -9 in the middle of a
+//     burst with the acknowledged set compared to the delivered set.
 //
 // The servers are started and stopped (by PID) by the tests
 // (internal/peers). Without knotd, unbound, dig or postfix the tests are
