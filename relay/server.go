@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -109,6 +110,13 @@ type Config struct {
 	// MaxRecipients is the most recipients per message; 0:
 	// DefaultMaxRecipients.
 	MaxRecipients int
+	// MaxMemory bounds the message data all sessions hold at once
+	// (buffer capacity, in octets), since each message is read whole
+	// before it is queued; a message that would pass it gets 452 4.3.1
+	// and is tried again later by its sender. 0: room for 8 messages of
+	// MaxSize; never less than room for one while its buffer grows
+	// (twice its size).
+	MaxMemory int64
 	// TLS, when set, is offered with STARTTLS (RFC 3207).
 	TLS *tls.Config
 	// MaxConns bounds the open connections; MaxConnsPerClient those
@@ -142,8 +150,9 @@ type Server struct {
 	domains map[dnsname.Name]bool
 	smtp    *smtp.Server
 	conns   *connLimits
-	rates   *rateLimits // nil: no rate limit
-	metrics *Metrics    // nil-safe
+	rates   *rateLimits  // nil: no rate limit
+	memory  atomic.Int64 // message data held, against MaxMemory
+	metrics *Metrics     // nil-safe
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -168,6 +177,11 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxSize <= 0 {
 		cfg.MaxSize = DefaultMaxSize
+	}
+	if one := cfg.MaxSize + 1 + headerRoom; cfg.MaxMemory <= 0 {
+		cfg.MaxMemory = 8 * one
+	} else {
+		cfg.MaxMemory = max(cfg.MaxMemory, 2*one)
 	}
 	if cfg.MaxRecipients <= 0 {
 		cfg.MaxRecipients = DefaultMaxRecipients
@@ -419,6 +433,7 @@ func (ss *session) Data(r io.Reader) error {
 	s := ss.s
 	defer ss.setInTransaction(false)
 	body, err := ss.readData(r)
+	defer s.release(int64(cap(body)))
 	if err != nil {
 		return err
 	}
@@ -469,23 +484,61 @@ func (ss *session) Data(r io.Reader) error {
 	return reply(250, smtp.EnhancedCode{2, 0, 0}, fmt.Sprintf("OK queued as %d", id))
 }
 
+// reserve takes n octets of the MaxMemory budget, or reports that they
+// are not there.
+func (s *Server) reserve(n int64) bool {
+	if s.memory.Add(n) > s.cfg.MaxMemory {
+		s.memory.Add(-n)
+		return false
+	}
+	return true
+}
+
+// release gives back n octets of the budget.
+func (s *Server) release(n int64) { s.memory.Add(-n) }
+
 // readData reads the message into a buffer with headerRoom free in front,
 // never holding more than MaxSize+1 octets of it, each read bounded by
-// Timeouts.Data.
-func (ss *session) readData(r io.Reader) ([]byte, error) {
+// Timeouts.Data. The buffer's capacity is reserved in the MaxMemory
+// budget as it grows; the caller releases cap of what it returns (nil
+// with an error: everything was released).
+func (ss *session) readData(r io.Reader) (_ []byte, err error) {
 	s := ss.s
 	tooBig := reply(552, smtp.EnhancedCode{5, 3, 4}, fmt.Sprintf("Message size exceeds the limit of %d octets", s.cfg.MaxSize))
+	// RFC 5321 §4.2.2: 452 insufficient system storage; RFC 3463 §3.4:
+	// X.3.1 mail system full.
+	full := reply(452, smtp.EnhancedCode{4, 3, 1}, "Insufficient system storage, try again later")
 	limit := int(s.cfg.MaxSize) + 1 // one octet more tells "too big" from "exactly the limit"
-	buf := make([]byte, headerRoom, headerRoom+min(limit, 64<<10))
+	var buf []byte
+	defer func() {
+		if err != nil {
+			s.release(int64(cap(buf)))
+		}
+	}()
+	grow := func(capacity int) bool {
+		if !s.reserve(int64(capacity)) {
+			s.metrics.ConnRefused("memory")
+			s.log.Warn("relay: message data over the memory bound", "client", ss.client, "session", ss.id, "max_memory", s.cfg.MaxMemory)
+			return false
+		}
+		grown := make([]byte, max(len(buf), headerRoom), capacity)
+		copy(grown, buf)
+		s.release(int64(cap(buf)))
+		buf = grown
+		return true
+	}
+	if !grow(headerRoom + min(limit, 64<<10)) {
+		return nil, full
+	}
 	for {
 		if len(buf) == cap(buf) {
 			if len(buf)-headerRoom >= limit {
 				s.metrics.ConnRefused("size")
 				return nil, tooBig
 			}
-			grown := make([]byte, len(buf), headerRoom+min(limit, 2*(cap(buf)-headerRoom)))
-			copy(grown, buf)
-			buf = grown
+			if !grow(headerRoom + min(limit, 2*(cap(buf)-headerRoom))) {
+				return nil, full
+			}
 		}
 		if ss.conn != nil {
 			_ = ss.conn.SetReadDeadline(time.Now().Add(s.cfg.Timeouts.Data))

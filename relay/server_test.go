@@ -866,3 +866,51 @@ func TestShutdownGraceOver(t *testing.T) {
 		t.Errorf("%d messages queued", n)
 	}
 }
+
+// TestMaxMemory: while one session holds a large message, another that
+// would take the data held past MaxMemory gets 452 4.3.1 (and can send it
+// once the first is done); the budget comes back whole.
+func TestMaxMemory(t *testing.T) {
+	q := &fakeQueue{}
+	cfg := testConfig(q)
+	cfg.MaxSize = 100_000
+	cfg.MaxMemory = 1 // the floor: room for one message while it grows
+	s, addr := startServer(t, cfg)
+	body := strings.Repeat(strings.Repeat("x", 998)+"\r\n", 95) // 95,000 octets
+
+	a := dial(t, addr)
+	a.want("EHLO a.example", 250)
+	a.want("MAIL FROM:<>", 250)
+	a.want("RCPT TO:<user@d.example>", 250)
+	a.want("DATA", 354)
+	if _, err := io.WriteString(a.conn, body); err != nil {
+		t.Fatal(err)
+	}
+	// Wait (bounded) until the server holds a's message in full.
+	for i := 0; s.memory.Load() < headerRoom+100_001; i++ {
+		if i == 1000 {
+			t.Fatalf("the server holds %d octets", s.memory.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b := dial(t, addr)
+	b.want("EHLO b.example", 250)
+	if code, msg := b.send("", []string{"user@d.example"}, body); code != 452 || !strings.HasPrefix(msg, "4.3.1 ") {
+		t.Errorf("second message: %d %s, want 452 4.3.1", code, msg)
+	}
+	if _, err := io.WriteString(a.conn, ".\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := a.read(); code != 250 {
+		t.Fatalf("first message: %d %s", code, msg)
+	}
+	if code, msg := b.send("", []string{"user@d.example"}, body); code != 250 {
+		t.Errorf("second message again: %d %s", code, msg)
+	}
+	if n := s.memory.Load(); n != 0 {
+		t.Errorf("%d octets still reserved", n)
+	}
+	if n := counterValue(s.cfg.Metrics.connRefused.WithLabelValues("memory")); n != 1 {
+		t.Errorf("connections_refused_total{memory} = %v", n)
+	}
+}
