@@ -127,7 +127,7 @@ open the queue.`,
 	f.StringVar(&o.self, "self", "", "this relay's MX `NAME` in the domains' MX records: it never delivers to that exchange's tier or a worse one (default: --hostname)")
 	f.StringVar(&o.recipients, "recipients", "", "accept only the recipients listed in `FILE` (one address, or @domain for all of a domain, per line; reloaded on SIGHUP)")
 	f.BoolVar(&o.callout, "callout", false, "verify each recipient with the primary tier (RCPT, then RSET), caching the answers")
-	f.StringVar(&o.downPolicy, "down-policy", string(relay.DownTempfail), "with --callout, while the primary is down: tempfail (451 every recipient) or known (accept recipients seen valid before)")
+	f.StringVar(&o.downPolicy, "down-policy", string(relay.DownTempfail), "with --callout, while the primary is down: tempfail (451 for every recipient not in the callout cache) or known (also accept recipients the primary accepted within 30 days)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "offer STARTTLS with the certificate chain in PEM `FILE` (with --tls-key)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "the private key of --tls-cert, in PEM `FILE`")
 	f.Int64Var(&o.maxSize, "max-size", relay.DefaultMaxSize, "the largest message taken, in octets (SIZE, RFC 1870)")
@@ -329,7 +329,8 @@ func (g *globals) relay(cmd *cobra.Command, o *relayOptions) error {
 		Queue:      q,
 		Recipients: verifier,
 		Auth: &relay.Authenticator{
-			SPF:      &spf.Checker{Resolver: core.resolver, Logger: g.logger, Timeout: g.timeout},
+			// Receiver is %{r} (RFC 7208 §7.3): the checking host, this relay.
+			SPF:      &spf.Checker{Resolver: core.resolver, Logger: g.logger, Timeout: g.timeout, Receiver: hostname},
 			Resolver: core.resolver, Hostname: hostname, Logger: g.logger,
 		},
 		MaxSize:           o.maxSize,
