@@ -10,7 +10,7 @@
 # Needs root (Postfix's master runs as root and drops to the postfix user),
 # Go, and Debian's postfix package, which ships smtp-source and smtp-sink:
 #
-#   apt-get install postfix
+#   apt-get install postfix iproute2
 #
 # For each message size and number of parallel sessions it measures, with
 # Postfix's own load generator
@@ -60,8 +60,8 @@ RELAY_FLAGS=${RELAY_FLAGS:-}
 PATH=$PATH:/usr/sbin:/sbin
 
 [[ $(id -u) == 0 ]] || { echo "bench/relay.sh: run as root (Postfix's master needs it)" >&2; exit 2; }
-for tool in go postconf smtp-source smtp-sink postsuper postqueue; do
-	command -v "$tool" >/dev/null || { echo "bench/relay.sh: $tool is missing (apt-get install postfix)" >&2; exit 2; }
+for tool in go ss postconf smtp-source smtp-sink postsuper postqueue; do
+	command -v "$tool" >/dev/null || { echo "bench/relay.sh: $tool is missing (apt-get install postfix iproute2)" >&2; exit 2; }
 done
 daemons=$(postconf -d -h daemon_directory)
 
@@ -98,8 +98,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port() { # a TCP port free on address $1 a moment ago
-	python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1"
+port() { # a TCP port nothing listened on, on any address, a moment ago
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 40000))
+		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return 0; }
+	done
+	echo "bench/relay.sh: no free port" >&2
+	return 1
 }
 wait_banner() { # wait until an SMTP server at $1:$2 greets (10 s)
 	local line
