@@ -114,7 +114,7 @@ type Config struct {
 	// with FormatCSV). scan --db stores the lines with it. It holds the
 	// writer up while it runs, so a slow Written slows the scan rather
 	// than letting lines pile up; an error from it stops the run like an
-	// output error.
+	// output error. line is reused after it returns: keep a copy.
 	Written func(it Item, value any, line []byte) error
 
 	Logger *slog.Logger // nil: silent
@@ -142,6 +142,7 @@ type runner struct {
 	unfinished            int64 // entries cut short by an interruption (the writer's)
 	prog                  *progress
 	deadlines             *deadlines // nil without a Timeout
+	lines                 lineBuffers
 }
 
 // Run reads src, scans every entry of the shard that Done does not list,
@@ -158,7 +159,7 @@ func Run(ctx context.Context, src Source, out io.Writer, cfg Config) (*Summary, 
 	cfg.Window = min(max(cmp.Or(cfg.Window, 4*cfg.Concurrency), cfg.Concurrency), MaxWindow)
 	cfg.Backoff = cmp.Or(cfg.Backoff, DefaultBackoff)
 
-	r := &runner{cfg: cfg, sum: newSummary(cfg.Mode)}
+	r := &runner{cfg: cfg, sum: newSummary(cfg.Mode), lines: make(lineBuffers, cfg.Window)}
 	r.work, r.cancel = context.WithCancelCause(ctx)
 	defer r.cancel(nil)
 	if cfg.Timeout > 0 {
@@ -205,7 +206,7 @@ func Run(ctx context.Context, src Source, out io.Writer, cfg Config) (*Summary, 
 					}
 					o := r.do(t)
 					if !o.notDone {
-						enc.encode(o)
+						enc.encode(o, r.lines.get())
 					}
 					if t.active {
 						<-active
@@ -403,6 +404,8 @@ func (r *runner) write(w *writer, results <-chan *outcome, window <-chan struct{
 				return
 			}
 		}
+		r.lines.put(o.line)
+		o.line = nil
 		r.sum.add(o)
 		if r.prog != nil {
 			r.prog.done.Add(1)

@@ -500,7 +500,7 @@ const scanMemoryBase = 36 << 20
 // base, and twice the byte bound of each cache (the estimate of an answer
 // can be low; the check mode has a second cache, for the CD bit). At the
 // defaults, 44 MiB for a route scan: its peak RSS stays under 64 MB, and
-// the collector still runs about once per 2,500 domains
+// the collector still runs about once per 5,000 domains
 // (docs/performance.md).
 func scanMemoryLimit(cache resolve.CacheLimits, check bool) int64 {
 	caches := int64(1)

@@ -103,7 +103,8 @@ func scanRecord(it scan.Item, value any, line []byte, format scan.Format) (store
 		r.Status = store.StatusError
 	}
 	if format == scan.FormatJSON {
-		r.Line = bytes.TrimSuffix(line, []byte("\n"))
+		// A copy: the store writes it later, and scan reuses line.
+		r.Line = bytes.Clone(bytes.TrimSuffix(line, []byte("\n")))
 	} else {
 		b, err := report.AppendJSON(nil, value)
 		if err != nil {

@@ -18,9 +18,9 @@ const scanGCPercent = 400
 
 // GC trades memory for CPU for the length of a scan, within a budget, and
 // returns the function that restores the settings. A scan's live heap is
-// small and flat (its bounded cache, the sockets' tables and buffers, a
-// window of entries: some 14 MB at the defaults, from 100k to 1M domains)
-// while it allocates for every reply and every line, some 4 KB a domain,
+// small and flat (its bounded cache, the sockets' buffers, a window of
+// entries: some 7-11 MB at the defaults, from 100k to 1M domains) while
+// it allocates for every reply and every line, some 3 KB a domain,
 // so at the default GOGC=100 the collector runs every few megabytes. With
 // GOGC=400 it runs a quarter as often (docs/performance.md), and the soft
 // memory limit (runtime/debug.SetMemoryLimit) makes it run sooner when

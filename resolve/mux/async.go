@@ -636,7 +636,7 @@ func (s *socket) expired(now time.Time) []*query {
 		s.waiting.pop()
 		if !now.Before(w.deadline) {
 			s.srv.win.lost(now, w.interval)
-			s.table[w.id] = nil
+			delete(s.table, w.id)
 			s.inflight.Add(-1)
 			lost = append(lost, w.p)
 			continue

@@ -60,8 +60,6 @@ const (
 	// by net.core.rmem_max / wmem_max): a burst of replies to thousands
 	// of queries in flight must not overflow it.
 	socketBuffer = 4 << 20
-	// allIDs is the size of a socket's ID table: every 16-bit ID.
-	allIDs = 1 << 16
 )
 
 // ErrClosed is returned (wrapped in an *Error) by lookups on a closed Mux,
@@ -96,7 +94,7 @@ type Config struct {
 // for hundreds of thousands of queries a second. Instead of a socket per
 // query it keeps a few connected UDP sockets per server, each with one
 // reader goroutine that matches replies to the queries in flight by ID and
-// question (RFC 5452 §9.1) through a table of all 65536 IDs; many queries
+// question (RFC 5452 §9.1) through a table of the IDs in flight; many queries
 // share a socket. A lookup runs on its caller's goroutine with a pooled
 // record (the message, its packed form, a time.Timer reset per attempt and
 // a one-slot channel the reader signals), so it starts no goroutine and
@@ -236,7 +234,11 @@ type socket struct {
 	// inflight counts the queries in the table; written with mu held,
 	// read without it to pick the least loaded socket (pick).
 	inflight atomic.Int32
-	table    [allIDs]*query
+	// table holds the queries in flight by ID. A map, not an array of
+	// all 65536 IDs: eight sockets' arrays were 4 MB of pointers, a
+	// third of a scan's live heap, that the collector scanned at every
+	// cycle for the few hundred queries in flight (docs/performance.md).
+	table map[uint16]*query
 	// waiting lists the asynchronous queries in the order sent (and sent
 	// again), for the sweeper.
 	waiting fifo[pending]
@@ -354,7 +356,7 @@ func (m *Mux) open(addr string) (*server, error) {
 		// Best effort: the kernel caps both at its maximum.
 		_ = conn.SetReadBuffer(socketBuffer)
 		_ = conn.SetWriteBuffer(socketBuffer)
-		s := &socket{conn: conn, batch: newBatchConn(conn, raddr), m: m, srv: srv}
+		s := &socket{conn: conn, batch: newBatchConn(conn, raddr), m: m, srv: srv, table: map[uint16]*query{}}
 		s.out.segment = m.segment
 		srv.socks = append(srv.socks, s)
 	}
@@ -796,7 +798,7 @@ func (s *socket) unregister(p *query, id uint16) bool {
 	if s.table[id] != p {
 		return false
 	}
-	s.table[id] = nil
+	delete(s.table, id)
 	s.inflight.Add(-1)
 	return true
 }
@@ -922,7 +924,7 @@ func (s *socket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) bool {
 		p.err = fmt.Errorf("%w: %d replies that do not match the query (last: %w)", resolve.ErrBadResponse, upstream.MaxStrayReplies, err)
 	}
 	p.reply = r
-	s.table[id] = nil
+	delete(s.table, id)
 	s.inflight.Add(-1)
 	s.mu.Unlock()
 	if p.async != nil {
@@ -951,7 +953,7 @@ func (s *socket) failAll(err error) {
 		for id, p := range s.table {
 			if p != nil {
 				p.err = err
-				s.table[id] = nil
+				delete(s.table, id)
 				if p.async != nil {
 					async = append(async, p)
 				} else {
