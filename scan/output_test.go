@@ -430,3 +430,25 @@ func TestUnanswered(t *testing.T) {
 		t.Errorf("Unanswered() = %d, want 1016", got)
 	}
 }
+
+// TestLineBuffers: the free list hands back the buffers the writer put,
+// emptied, keeps no more than its capacity, and never keeps a long one.
+func TestLineBuffers(t *testing.T) {
+	l := make(lineBuffers, 2)
+	if b := l.get(); b != nil {
+		t.Fatalf("an empty list gave %d octets", cap(b))
+	}
+	a, b, c := make([]byte, 10, 100), make([]byte, 20, 200), make([]byte, 30, 300)
+	l.put(a)
+	l.put(b)
+	l.put(c) // full: dropped
+	l.put(make([]byte, 0, maxPooledLine+1))
+	got := []int{cap(l.get()), cap(l.get())}
+	if got[0] != 100 || got[1] != 200 || len(l) != 0 {
+		t.Errorf("got buffers of capacity %v, %d left; want 100 and 200, none left", got, len(l))
+	}
+	l.put(a)
+	if r := l.get(); len(r) != 0 || cap(r) != 100 {
+		t.Errorf("a reused buffer has %d octets (capacity %d), want empty", len(r), cap(r))
+	}
+}
