@@ -428,7 +428,9 @@ func (ss *session) judgeRcpt(to string) Verdict {
 //
 // The fields go on top, newest first: Authentication-Results (RFC 8601
 // §5: at the top), Received-SPF (RFC 7208 §9.1: above the Received field
-// of the receiver), Received (RFC 5321 §4.4).
+// of the receiver), Received (RFC 5321 §4.4). Authentication-Results
+// fields in the message that name this relay as their author are removed
+// first (RFC 8601 §5).
 func (ss *session) Data(r io.Reader) error {
 	s := ss.s
 	defer ss.setInTransaction(false)
@@ -436,6 +438,12 @@ func (ss *session) Data(r io.Reader) error {
 	defer s.release(int64(cap(body)))
 	if err != nil {
 		return err
+	}
+	// RFC 8601 §5: results that claim to be this relay's, arriving from
+	// outside, are forgeries the primary would trust.
+	if msg, n := dropOwnResults(body[headerRoom:], s.cfg.Hostname); n > 0 {
+		body = body[:headerRoom+len(msg)]
+		s.log.Info("relay: removed forged Authentication-Results", "client", ss.client, "session", ss.id, "fields", n)
 	}
 	var auth string
 	if s.cfg.Auth != nil {
