@@ -417,6 +417,7 @@ func replyIs(reply, want string) bool {
 // relayRecipients: while the primary is down the relay refuses what it
 // cannot show the primary would take, per its policy: with the static
 // list, an unlisted address gets 550 5.1.1; with the callout and
+// --down-policy tempfail every recipient gets 451 4.4.1; with
 // --down-policy known, an address the primary accepted before is taken,
 // one it refused stays refused (negative cache), and one never seen gets
 // 451 4.4.1 (try later), never a 250 the relay would have to bounce.
@@ -438,6 +439,21 @@ func relayRecipients(t *testing.T, w *relayWorld) {
 		} {
 			if got := rcptReply(w.rcpt(t, swaks, w.mx2, to)); !replyIs(got, want) {
 				t.Errorf("RCPT TO:<%s> with the primary down: %q, want %q", to, got, want)
+			}
+		}
+	})
+	t.Run("callout-tempfail", func(t *testing.T) {
+		r := w.startRelay(t, filepath.Join(w.dir, "tempfail.db"), "--callout", "--down-policy", "tempfail")
+		defer r.Stop()
+		if err := w.primary.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		defer w.primary.Start(t)
+		// Nothing is known of any recipient: every one waits for the
+		// primary.
+		for _, to := range []string{knownRcpt, unknownRcpt} {
+			if got := rcptReply(w.rcpt(t, swaks, w.mx2, to)); !replyIs(got, "451 4.4.1") {
+				t.Errorf("RCPT TO:<%s> with the primary down: %q, want 451 4.4.1", to, got)
 			}
 		}
 	})
