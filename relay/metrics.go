@@ -23,6 +23,7 @@ type Metrics struct {
 	acceptedBytes prometheus.Counter
 	rcptRefused   *prometheus.CounterVec
 	connRefused   *prometheus.CounterVec
+	msgRefused    *prometheus.CounterVec
 	deliveries    *prometheus.CounterVec
 	deferrals     prometheus.Counter
 	bounces       prometheus.Counter
@@ -56,7 +57,11 @@ func NewMetrics(reg prometheus.Registerer, stats func(context.Context) (queue.St
 		}, []string{"reason"}),
 		connRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mxtrace_relay_connections_refused_total",
-			Help: "SMTP connections or messages refused by a limit, by reason (max-conns, max-conns-per-client, rate, ...).",
+			Help: "SMTP connections refused by a limit, by reason (max-conns, max-conns-per-client).",
+		}, []string{"reason"}),
+		msgRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mxtrace_relay_messages_refused_total",
+			Help: "Messages refused at MAIL or after DATA, by reason (rate, size, memory, dmarc-reject, dmarc-temperror, from-invalid).",
 		}, []string{"reason"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mxtrace_relay_deliveries_total",
@@ -81,7 +86,7 @@ func NewMetrics(reg prometheus.Registerer, stats func(context.Context) (queue.St
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.accepted, m.acceptedBytes, m.rcptRefused, m.connRefused, m.deliveries, m.deferrals,
+	reg.MustRegister(m.accepted, m.acceptedBytes, m.rcptRefused, m.connRefused, m.msgRefused, m.deliveries, m.deferrals,
 		m.bounces, m.primaryUp)
 	if stats != nil {
 		reg.MustRegister(&queueCollector{stats: stats, now: time.Now})
@@ -106,12 +111,21 @@ func (m *Metrics) RcptRefused(reason string) {
 	m.rcptRefused.WithLabelValues(reason).Inc()
 }
 
-// ConnRefused counts one connection or message refused by a limit.
+// ConnRefused counts one connection refused by a limit.
 func (m *Metrics) ConnRefused(reason string) {
 	if m == nil {
 		return
 	}
 	m.connRefused.WithLabelValues(reason).Inc()
+}
+
+// MessageRefused counts one message refused: by the rate or size limits,
+// the memory bound, or the sender policy (the Verdict's reason).
+func (m *Metrics) MessageRefused(reason string) {
+	if m == nil {
+		return
+	}
+	m.msgRefused.WithLabelValues(reason).Inc()
 }
 
 // Delivered counts one recipient accepted by its destination.

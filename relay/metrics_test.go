@@ -58,7 +58,8 @@ func TestMetricsCount(t *testing.T) {
 	m.RcptRefused("not-our-domain")
 	m.RcptRefused("not-our-domain")
 	m.RcptRefused("unknown-recipient")
-	m.ConnRefused("rate")
+	m.ConnRefused("max-conns")
+	m.MessageRefused("rate")
 	m.Delivered()
 	m.Delivered()
 	m.Failed()
@@ -75,7 +76,8 @@ func TestMetricsCount(t *testing.T) {
 		"mxtrace_relay_accepted_bytes_total":                         1024,
 		"mxtrace_relay_rcpt_refused_total{reason=not-our-domain}":    2,
 		"mxtrace_relay_rcpt_refused_total{reason=unknown-recipient}": 1,
-		"mxtrace_relay_connections_refused_total{reason=rate}":       1,
+		"mxtrace_relay_connections_refused_total{reason=max-conns}":  1,
+		"mxtrace_relay_messages_refused_total{reason=rate}":          1,
 		"mxtrace_relay_deliveries_total{result=delivered}":           2,
 		"mxtrace_relay_deliveries_total{result=failed}":              1,
 		"mxtrace_relay_deliveries_total{result=expired}":             1,

@@ -337,7 +337,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	s := ss.s
 	ss.reset()
 	if s.rates != nil && !s.rates.allow(clientKey(ss.client), s.now()) {
-		s.metrics.ConnRefused("rate")
+		s.metrics.MessageRefused("rate")
 		s.log.Info("relay: message rate exceeded", "client", ss.client)
 		// RFC 3463 §3.8: X.7.1 delivery not authorized; 4xx: try later.
 		return reply(451, smtp.EnhancedCode{4, 7, 1}, "Too many messages from your network, try again later")
@@ -451,7 +451,7 @@ func (ss *session) Data(r io.Reader) error {
 		v, fields := s.cfg.Auth.CheckMessage(ctx, ss.sender, body[headerRoom:])
 		cancel()
 		if !v.Accepted() {
-			s.metrics.ConnRefused(v.Reason)
+			s.metrics.MessageRefused(v.Reason)
 			s.log.Info("relay: message refused", "client", ss.client, "session", ss.id, "from", ss.from,
 				"reason", v.Reason, "reply", v.Error())
 			return verdictReply(v)
@@ -525,7 +525,7 @@ func (ss *session) readData(r io.Reader) (_ []byte, err error) {
 	}()
 	grow := func(capacity int) bool {
 		if !s.reserve(int64(capacity)) {
-			s.metrics.ConnRefused("memory")
+			s.metrics.MessageRefused("memory")
 			s.log.Warn("relay: message data over the memory bound", "client", ss.client, "session", ss.id, "max_memory", s.cfg.MaxMemory)
 			return false
 		}
@@ -541,7 +541,7 @@ func (ss *session) readData(r io.Reader) (_ []byte, err error) {
 	for {
 		if len(buf) == cap(buf) {
 			if len(buf)-headerRoom >= limit {
-				s.metrics.ConnRefused("size")
+				s.metrics.MessageRefused("size")
 				return nil, tooBig
 			}
 			if !grow(headerRoom + min(limit, 2*(cap(buf)-headerRoom))) {
@@ -557,7 +557,7 @@ func (ss *session) readData(r io.Reader) (_ []byte, err error) {
 		case errors.Is(err, io.EOF):
 			return buf, nil
 		case errors.Is(err, smtp.ErrDataTooLarge):
-			s.metrics.ConnRefused("size")
+			s.metrics.MessageRefused("size")
 			return nil, tooBig
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// §4.5.3.2.5: the client stalled; end the session.

@@ -412,8 +412,8 @@ func TestSize(t *testing.T) {
 	if n := len(q.messages()); n != 1 {
 		t.Errorf("%d messages queued, want 1", n)
 	}
-	if n := counterValue(s.cfg.Metrics.connRefused.WithLabelValues("size")); n != 1 {
-		t.Errorf("connections_refused_total{size} = %v", n)
+	if n := counterValue(s.cfg.Metrics.msgRefused.WithLabelValues("size")); n != 1 {
+		t.Errorf("messages_refused_total{size} = %v", n)
 	}
 	c.want("NOOP", 250)
 }
@@ -548,8 +548,8 @@ func TestRate(t *testing.T) {
 	d := dial(t, addr)
 	d.want("EHLO client.example", 250)
 	d.want("MAIL FROM:<>", 451)
-	if n := counterValue(s.cfg.Metrics.connRefused.WithLabelValues("rate")); n != 2 {
-		t.Errorf("connections_refused_total{rate} = %v", n)
+	if n := counterValue(s.cfg.Metrics.msgRefused.WithLabelValues("rate")); n != 2 {
+		t.Errorf("messages_refused_total{rate} = %v", n)
 	}
 }
 
@@ -755,8 +755,8 @@ func TestAuth(t *testing.T) {
 	if code != 550 || !strings.HasPrefix(msg, "5.7.1 ") {
 		t.Errorf("forged: %d %s, want 550 5.7.1", code, msg)
 	}
-	if n := counterValue(s.cfg.Metrics.connRefused.WithLabelValues("dmarc-reject")); n != 1 {
-		t.Errorf("connections_refused_total{dmarc-reject} = %v", n)
+	if n := counterValue(s.cfg.Metrics.msgRefused.WithLabelValues("dmarc-reject")); n != 1 {
+		t.Errorf("messages_refused_total{dmarc-reject} = %v", n)
 	}
 	if n := len(q.messages()); n != 0 {
 		t.Fatalf("%d messages queued", n)
@@ -910,7 +910,7 @@ func TestMaxMemory(t *testing.T) {
 	if n := s.memory.Load(); n != 0 {
 		t.Errorf("%d octets still reserved", n)
 	}
-	if n := counterValue(s.cfg.Metrics.connRefused.WithLabelValues("memory")); n != 1 {
-		t.Errorf("connections_refused_total{memory} = %v", n)
+	if n := counterValue(s.cfg.Metrics.msgRefused.WithLabelValues("memory")); n != 1 {
+		t.Errorf("messages_refused_total{memory} = %v", n)
 	}
 }
