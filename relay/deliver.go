@@ -29,6 +29,8 @@ type DeliveryQueue interface {
 	Expired(ctx context.Context, now time.Time, max int) ([]queue.Delivery, error)
 	Pending(ctx context.Context) ([]string, error)
 	FlushDomain(ctx context.Context, domain string) (int, error)
+	LeaseOwners(ctx context.Context, now time.Time) ([]string, error)
+	ReleaseLeases(ctx context.Context, owner string) (int, error)
 }
 
 // Deliverer defaults.
@@ -96,7 +98,10 @@ type Deliverer struct {
 	// third parties' exchanges are not probed every few seconds.
 	Domains []dnsname.Name
 	// Owner names this process in the queue's leases; "": host name and
-	// process ID. Lease is how long a claimed delivery stays this
+	// process ID, and then Run starts by releasing the leases of this
+	// host's dead relay processes (killed mid-delivery, their claims would
+	// otherwise wait out the lease): relay nodes sharing one queue must
+	// have distinct host names. Lease is how long a claimed delivery stays this
 	// process's; 0: DefaultLease. An attempt is cut at three quarters of
 	// it, so the lease outlasts it whatever the server does (the time-outs
 	// of RFC 5321 §4.5.3.2 add up to more, over several addresses).
@@ -151,6 +156,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		return errors.New("relay: a deliverer needs the relay's Hostname (MAILER-DAEMON@Hostname)")
 	}
 	d.init()
+	if d.Owner == "" {
+		d.releaseDead(ctx)
+	}
 	var prober sync.WaitGroup
 	prober.Go(func() { d.watch(ctx) })
 	defer prober.Wait()
@@ -468,8 +476,41 @@ func (d *Deliverer) owner() string {
 	if d.Owner != "" {
 		return d.Owner
 	}
+	return fmt.Sprintf("%s:%d", hostOwner(), os.Getpid())
+}
+
+// hostOwner is the host part of the default owner, host:pid.
+func hostOwner() string {
 	h, _ := os.Hostname()
-	return fmt.Sprintf("%s:%d", cmp.Or(h, "relay"), os.Getpid())
+	return cmp.Or(h, "relay")
+}
+
+// releaseDead ends the leases held by relay processes of this host that
+// are gone: the default owner is host:pid, and a pid of this host that no
+// process has is a relay that was killed (kill -9, a crash, a power cut)
+// while it held deliveries. Without this they would wait out their lease
+// (15 minutes by default) after a restart, not seconds. A failure here is
+// logged and the leases expire as they would have.
+func (d *Deliverer) releaseDead(ctx context.Context) {
+	owners, err := d.Queue.LeaseOwners(ctx, d.now())
+	if err != nil {
+		d.logger().Warn("relay: queue: lease owners", "err", err)
+		return
+	}
+	host, self := hostOwner(), os.Getpid()
+	for _, o := range owners {
+		h, p, ok := strings.Cut(o, ":")
+		pid, err := strconv.Atoi(p)
+		if !ok || err != nil || h != host || pid == self || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		n, err := d.Queue.ReleaseLeases(ctx, o)
+		if err != nil {
+			d.logger().Warn("relay: queue: release the leases of a dead process", "owner", o, "err", err)
+			continue
+		}
+		d.logger().Info("relay: released the deliveries of a relay process that is gone", "owner", o, "deliveries", n)
+	}
 }
 
 func (d *Deliverer) now() time.Time {

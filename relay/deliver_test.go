@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"mime"
 	"mime/multipart"
 	"net/mail"
 	"net/textproto"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -133,6 +136,31 @@ func (q *memQueue) Claim(_ context.Context, owner string, now time.Time, lease t
 		q.event("claim %s %d", domain, len(out))
 	}
 	return out, nil
+}
+
+func (q *memQueue) LeaseOwners(_ context.Context, now time.Time) ([]string, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []string
+	for _, d := range q.sorted() {
+		if d.Owner != "" && now.Before(d.LeaseUntil) && !slices.Contains(out, d.Owner) {
+			out = append(out, d.Owner)
+		}
+	}
+	return out, nil
+}
+
+func (q *memQueue) ReleaseLeases(_ context.Context, owner string) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, d := range q.dels {
+		if d.Owner == owner {
+			d.Owner, d.LeaseUntil = "", time.Time{}
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (q *memQueue) Data(_ context.Context, id queue.ID) ([]byte, error) {
@@ -752,6 +780,57 @@ func TestSQLiteQueue(t *testing.T) {
 	_, rcpts := dsnFields(t, n.Data)
 	if n.From != "" || rcpts[0].Get("Final-Recipient") != "rfc822; nobody@example.test" || rcpts[0].Get("Status") != "5.1.1" {
 		t.Errorf("notice from <%s>: %v", n.From, rcpts[0])
+	}
+}
+
+// TestReleaseDead: a relay that starts with the default owner (host:pid)
+// frees the deliveries that a dead relay process of its host had claimed,
+// and delivers them at once instead of after their lease; a live
+// process's claim and another host's are left alone.
+func TestReleaseDead(t *testing.T) {
+	port := smtptest.Port(t)
+	q, err := queue.Open(t.Context(), filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	mx1 := smtptest.Start(t, smtptest.Options{Addr: at(2, port)})
+	// A pid no process has: a child that has exited and been waited for.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host := hostOwner()
+	owners := map[string]string{
+		"dead@example.test":  fmt.Sprintf("%s:%d", host, dead.Process.Pid),
+		"live@example.test":  fmt.Sprintf("%s:%d", host, os.Getppid()),
+		"other@example.test": fmt.Sprintf("elsewhere.example:%d", dead.Process.Pid),
+	}
+	for _, rcpt := range slices.Sorted(maps.Keys(owners)) {
+		if _, err := q.Enqueue(t.Context(), &queue.Message{Sender: "alice@example.net", Recipients: []string{rcpt}, Data: []byte(message)}); err != nil {
+			t.Fatal(err)
+		}
+		// Each message's one delivery, claimed by its owner for an hour.
+		if ds, err := q.Claim(t.Context(), owners[rcpt], time.Now(), time.Hour, 1, ""); err != nil || len(ds) != 1 {
+			t.Fatalf("claim for %s: %v, %v", owners[rcpt], ds, err)
+		}
+	}
+	d := newDeliverer(t, q, port, "relay.example.test")
+	d.Owner, d.Poll = "", 20*time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	eventually(t, "the dead process's delivery is delivered", func() bool { return len(mx1.Messages()) == 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if msgs := mx1.Messages(); len(msgs) != 1 || !slices.Equal(msgs[0].To, []string{"dead@example.test"}) {
+		t.Errorf("mx1 got %+v; want only the dead owner's message", msgs)
+	}
+	left, err := q.LeaseOwners(t.Context(), time.Now())
+	if err != nil || !slices.Equal(left, slices.Sorted(slices.Values([]string{owners["live@example.test"], owners["other@example.test"]}))) {
+		t.Errorf("leases left: %v, %v", left, err)
 	}
 }
 

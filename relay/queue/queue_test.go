@@ -38,6 +38,7 @@ func TestContract(t *testing.T) {
 		{"ConcurrentEnqueue", testConcurrentEnqueue},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"LeaseExpires", testLeaseExpires},
+		{"ReleaseLeases", testReleaseLeases},
 		{"Operations", testOperations},
 		{"NotFound", testNotFound},
 		{"Expired", testExpired},
@@ -416,6 +417,41 @@ func testLeaseExpires(t *testing.T, b backend) {
 	finish(t, q, second[0], queue.Outcome{Delivered: []string{"a@one.example", "b@one.example"}})
 	if _, err := q.Show(t.Context(), id); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("Show: %v; want the message gone", err)
+	}
+}
+
+// testReleaseLeases: the owners of live leases are listed once each;
+// releasing a dead owner's leases makes its deliveries claimable at once,
+// and leaves another owner's alone.
+func testReleaseLeases(t *testing.T, b backend) {
+	q := open(t, b.newDSN(t))
+	enqueue(t, q, message("s@x.example", "a@one.example"))
+	enqueue(t, q, message("s@x.example", "b@two.example"))
+	enqueue(t, q, message("s@x.example", "c@three.example"))
+	if ds := claim(t, q, "host:1", t0, 2, ""); len(ds) != 2 {
+		t.Fatalf("host:1 claimed %+v", ds)
+	}
+	if ds := claim(t, q, "host:2", t0, 10, ""); len(ds) != 1 {
+		t.Fatalf("host:2 claimed %+v", ds)
+	}
+	owners, err := q.LeaseOwners(t.Context(), t0)
+	if err != nil || !slices.Equal(owners, []string{"host:1", "host:2"}) {
+		t.Fatalf("owners %v, %v", owners, err)
+	}
+	if owners, err := q.LeaseOwners(t.Context(), t0.Add(time.Hour)); err != nil || len(owners) != 0 {
+		t.Errorf("owners after every lease ended: %v, %v", owners, err)
+	}
+	n, err := q.ReleaseLeases(t.Context(), "host:1")
+	if err != nil || n != 2 {
+		t.Fatalf("release: %d, %v; want 2", n, err)
+	}
+	// Within host:1's lease, its deliveries are free; host:2's is not.
+	ds := claim(t, q, "host:3", t0.Add(time.Second), 10, "")
+	if len(ds) != 2 || ds[0].Domain == "three.example" || ds[1].Domain == "three.example" {
+		t.Errorf("after the release host:3 claimed %+v; want the two of host:1", ds)
+	}
+	if n, err := q.ReleaseLeases(t.Context(), "nobody"); n != 0 || err != nil {
+		t.Errorf("release of no leases: %d, %v", n, err)
 	}
 }
 
