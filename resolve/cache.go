@@ -151,9 +151,10 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 		c.mu.Lock()
 		e, ok := c.get(q)
 		if ok && e.call == nil {
+			a := e.answer
 			c.mu.Unlock()
 			c.hits.Add(1)
-			return e.answer, nil
+			return a, nil
 		}
 		if ok {
 			cl := e.call
@@ -193,12 +194,17 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 func (c *Cache) Cached(q Question) (*Answer, bool) {
 	c.mu.Lock()
 	e, ok := c.get(q)
+	// e's fields change under c.mu (complete): read them before letting go.
+	var a *Answer
+	if ok && e.call == nil {
+		a = e.answer
+	}
 	c.mu.Unlock()
-	if !ok || e.call != nil {
+	if a == nil {
 		return nil, false
 	}
 	c.hits.Add(1)
-	return e.answer, true
+	return a, true
 }
 
 // get returns the entry of q, in flight or answered, dropping an expired

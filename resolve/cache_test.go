@@ -279,3 +279,32 @@ func TestCacheEvictKeepsInFlight(t *testing.T) {
 		t.Errorf("the cache holds %d answers, limit 10", c.Len())
 	}
 }
+
+// TestCacheCachedWhileAnswering: Cached asked while the same question is
+// being answered sees no answer or the whole one, and reads the entry
+// only under the cache's lock (go test -race found Cached reading an
+// entry that complete was filling in).
+func TestCacheCachedWhileAnswering(t *testing.T) {
+	z := loadTestZones(t)
+	q := resolve.Q("nope.test.", dns.TypeMX)
+	for range 200 {
+		c := resolve.NewCache(z, 0)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if _, err := c.Lookup(t.Context(), q); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			for range 10_000 {
+				if a, ok := c.Cached(q); ok {
+					if a == nil || a.Rcode != dns.RcodeNameError {
+						t.Errorf("Cached: %v", a)
+					}
+					return
+				}
+			}
+		})
+		wg.Wait()
+	}
+}
