@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"container/list"
 	"errors"
 	"net"
 	"net/netip"
@@ -10,22 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/mxtrace/mxtrace/clientlimit"
 )
-
-// clientKey is the unit the per-client limits count: an IPv4 address, or
-// an IPv6 /64, since one end site is normally given at least a /64
-// (RFC 6177 §2, RFC 7421) and so holds any number of addresses inside it.
-// The address is unmapped first (::ffff:192.0.2.1 is 192.0.2.1). The
-// zero Addr (a peer that is not TCP) is the zero Prefix.
-func clientKey(a netip.Addr) netip.Prefix {
-	a = a.Unmap().WithZone("")
-	if a.Is4() {
-		return netip.PrefixFrom(a, 32)
-	}
-	p, _ := a.Prefix(64)
-	return p
-}
 
 // remoteAddr is the client address of c, unmapped and without a zone; the
 // zero Addr when c is not a TCP connection.
@@ -38,7 +23,7 @@ func remoteAddr(c net.Conn) netip.Addr {
 }
 
 // connLimits counts the open connections, in all and per client
-// (clientKey), against Config.MaxConns and Config.MaxConnsPerClient.
+// (clientlimit.Key), against Config.MaxConns and Config.MaxConnsPerClient.
 type connLimits struct {
 	max, perClient int // 0: no limit
 
@@ -73,78 +58,6 @@ func (l *connLimits) release(key netip.Prefix) {
 	}
 }
 
-// maxBuckets bounds the token buckets kept at once (about 200 bytes
-// each, so about 13 MB however many addresses a flood comes from).
-const maxBuckets = 1 << 16
-
-// rateLimits is the per-client message rate (Config.Rate, Config.Burst),
-// a token bucket per clientKey in bounded memory, as serve's limiter: a
-// bucket idle long enough to have filled up again is the same as a new
-// one, so such buckets are dropped as new clients arrive, and at
-// maxBuckets the least recently seen one goes too, whatever its state.
-type rateLimits struct {
-	rate   rate.Limit
-	burst  int
-	refill time.Duration // an empty bucket is full again after this
-	max    int
-
-	mu    sync.Mutex
-	byKey map[netip.Prefix]*list.Element
-	lru   list.List // of *bucket, most recently seen first
-}
-
-type bucket struct {
-	key  netip.Prefix
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-// newRateLimits gives perSecond tokens up to burst (at least 1) per
-// client, keeping at most max buckets.
-func newRateLimits(perSecond float64, burst, max int) *rateLimits {
-	burst = maxInt(burst, 1)
-	return &rateLimits{
-		rate:   rate.Limit(perSecond),
-		burst:  burst,
-		refill: time.Duration(float64(burst) / perSecond * float64(time.Second)),
-		max:    maxInt(max, 1),
-		byKey:  make(map[netip.Prefix]*list.Element),
-	}
-}
-
-func maxInt(a, b int) int { return max(a, b) }
-
-// allow spends one of key's tokens at now, and reports whether there was
-// one.
-func (l *rateLimits) allow(key netip.Prefix, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	el, ok := l.byKey[key]
-	if ok {
-		l.lru.MoveToFront(el)
-	} else {
-		l.evict(now)
-		el = l.lru.PushFront(&bucket{key: key, lim: rate.NewLimiter(l.rate, l.burst)})
-		l.byKey[key] = el
-	}
-	b := el.Value.(*bucket)
-	b.seen = now
-	return b.lim.AllowN(now, 1)
-}
-
-// evict makes room for one more bucket.
-func (l *rateLimits) evict(now time.Time) {
-	for l.lru.Len() > 0 {
-		back := l.lru.Back()
-		b := back.Value.(*bucket)
-		if l.lru.Len() < l.max && now.Sub(b.seen) < l.refill {
-			return
-		}
-		l.lru.Remove(back)
-		delete(l.byKey, b.key)
-	}
-}
-
 // limitListener applies the connection limits at accept: a connection over
 // a limit gets "421 4.7.0" (RFC 5321 §3.8, §4.2.5; RFC 3463 §3.8) and is
 // closed before go-smtp sees it. Every other connection is a clientConn.
@@ -164,7 +77,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		addr := remoteAddr(c)
-		key := clientKey(addr)
+		key := clientlimit.Key(addr)
 		if why := l.s.conns.acquire(key); why != "" {
 			l.s.metrics.ConnRefused(why)
 			l.s.log.Info("relay: connection refused", "client", addr, "reason", why)

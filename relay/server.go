@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mxtrace/mxtrace/clientlimit"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/relay/queue"
 )
@@ -150,9 +151,9 @@ type Server struct {
 	domains map[dnsname.Name]bool
 	smtp    *smtp.Server
 	conns   *connLimits
-	rates   *rateLimits  // nil: no rate limit
-	memory  atomic.Int64 // message data held, against MaxMemory
-	metrics *Metrics     // nil-safe
+	rates   *clientlimit.Buckets // nil: no rate limit
+	memory  atomic.Int64         // message data held, against MaxMemory
+	metrics *Metrics             // nil-safe
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -214,7 +215,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	if cfg.Rate > 0 {
-		s.rates = newRateLimits(cfg.Rate, cfg.Burst, maxBuckets)
+		s.rates = clientlimit.New(cfg.Rate, cfg.Burst, clientlimit.MaxBuckets)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
@@ -336,7 +337,7 @@ func (ss *session) setInTransaction(in bool) {
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	s := ss.s
 	ss.reset()
-	if s.rates != nil && !s.rates.allow(clientKey(ss.client), s.now()) {
+	if s.rates != nil && s.rates.Take(clientlimit.Key(ss.client), s.now()) > 0 {
 		s.metrics.MessageRefused("rate")
 		s.log.Info("relay: message rate exceeded", "client", ss.client)
 		// RFC 3463 §3.8: X.7.1 delivery not authorized; 4xx: try later.

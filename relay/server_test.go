@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/mxtrace/mxtrace/clientlimit"
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/internal/testpki"
 	"github.com/mxtrace/mxtrace/relay/queue"
@@ -517,15 +518,15 @@ func TestConnLimitsKeys(t *testing.T) {
 		{"192.0.2.1", ""},
 		{"::ffff:192.0.2.1", "max-conns"}, // over the total first
 	} {
-		if got := l.acquire(clientKey(netip.MustParseAddr(tc.addr))); got != tc.want {
+		if got := l.acquire(clientlimit.Key(netip.MustParseAddr(tc.addr))); got != tc.want {
 			t.Errorf("acquire(%s) = %q, want %q", tc.addr, got, tc.want)
 		}
 	}
-	l.release(clientKey(netip.MustParseAddr("2001:db8::1")))
-	if got := l.acquire(clientKey(netip.MustParseAddr("::ffff:192.0.2.1"))); got != "max-conns-per-client" {
+	l.release(clientlimit.Key(netip.MustParseAddr("2001:db8::1")))
+	if got := l.acquire(clientlimit.Key(netip.MustParseAddr("::ffff:192.0.2.1"))); got != "max-conns-per-client" {
 		t.Errorf("mapped address: %q, want the IPv4 client's limit", got)
 	}
-	if got := l.acquire(clientKey(netip.MustParseAddr("2001:db8::99"))); got != "" {
+	if got := l.acquire(clientlimit.Key(netip.MustParseAddr("2001:db8::99"))); got != "" {
 		t.Errorf("after release: %q", got)
 	}
 }

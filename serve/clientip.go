@@ -61,15 +61,3 @@ func within(a netip.Addr, prefixes []netip.Prefix) bool {
 	}
 	return false
 }
-
-// clientKey is the unit a rate limit counts: an IPv4 address, or an IPv6
-// /64, since one end site is normally given at least a /64 (RFC 6177 §2,
-// RFC 7421) and so holds any number of addresses inside it. The zero Addr
-// is the zero Prefix.
-func clientKey(a netip.Addr) netip.Prefix {
-	if a.Is4() {
-		return netip.PrefixFrom(a, 32)
-	}
-	p, _ := a.Prefix(64)
-	return p
-}

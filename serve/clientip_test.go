@@ -44,20 +44,3 @@ func TestClientAddr(t *testing.T) {
 		})
 	}
 }
-
-func TestClientKey(t *testing.T) {
-	for addr, want := range map[string]string{
-		"192.0.2.1":            "192.0.2.1/32",
-		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
-		"2001:db8:1:2::ffff":   "2001:db8:1:2::/64",
-		"2001:db8:1:3::1":      "2001:db8:1:3::/64",
-		"::1":                  "::/64",
-	} {
-		if got := clientKey(netip.MustParseAddr(addr)).String(); got != want {
-			t.Errorf("clientKey(%s) = %s, want %s", addr, got, want)
-		}
-	}
-	if got := clientKey(netip.Addr{}); got.IsValid() {
-		t.Errorf("clientKey(zero) = %s, want the zero Prefix", got)
-	}
-}

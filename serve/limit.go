@@ -1,107 +1,12 @@
 package serve
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
-	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
-
-// maxClients bounds the token buckets kept at once. A bucket is about
-// 200 bytes, so the bound is about 13 MB however many addresses a flood
-// comes from.
-const maxClients = 1 << 16
-
-// limiter is the per-client token bucket (Config.Rate, Config.Burst),
-// keyed by clientKey, in bounded memory.
-//
-// A bucket idle long enough to have filled up again is the same as a new
-// one, so forgetting it changes nothing: such buckets are dropped as new
-// clients arrive, and at maxClients the least recently seen bucket goes
-// too, whatever its state. A flood from more distinct addresses than that
-// costs each address a fresh bucket, which a flood from one address would
-// not get; the concurrency bound (Config.MaxChecks) still holds.
-type limiter struct {
-	rate   rate.Limit
-	burst  int
-	refill time.Duration // an empty bucket is full again after this
-	max    int
-
-	mu    sync.Mutex
-	byKey map[netip.Prefix]*list.Element
-	lru   list.List // of *bucket, most recently seen first
-}
-
-type bucket struct {
-	key  netip.Prefix
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-// newLimiter gives per-second tokens up to burst per client, keeping at
-// most max buckets.
-func newLimiter(perSecond float64, burst, max int) *limiter {
-	burst = max1(burst)
-	return &limiter{
-		rate:   rate.Limit(perSecond),
-		burst:  burst,
-		refill: time.Duration(float64(burst) / perSecond * float64(time.Second)),
-		max:    max1(max),
-		byKey:  make(map[netip.Prefix]*list.Element),
-	}
-}
-
-func max1(n int) int { return max(n, 1) }
-
-// take spends one of key's tokens at now. When there is none it spends
-// nothing and returns how long until there is one.
-func (l *limiter) take(key netip.Prefix, now time.Time) (wait time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	el, ok := l.byKey[key]
-	if ok {
-		l.lru.MoveToFront(el)
-	} else {
-		l.evict(now)
-		el = l.lru.PushFront(&bucket{key: key, lim: rate.NewLimiter(l.rate, l.burst)})
-		l.byKey[key] = el
-	}
-	b := el.Value.(*bucket)
-	b.seen = now
-	if b.lim.AllowN(now, 1) {
-		return 0
-	}
-	missing := 1 - b.lim.TokensAt(now)
-	return time.Duration(missing / float64(l.rate) * float64(time.Second))
-}
-
-// evict makes room for one more bucket: it drops the buckets that have
-// filled up again since last seen, and the least recently seen one while
-// the bound is reached.
-func (l *limiter) evict(now time.Time) {
-	for l.lru.Len() > 0 {
-		back := l.lru.Back()
-		b := back.Value.(*bucket)
-		if l.lru.Len() < l.max && now.Sub(b.seen) < l.refill {
-			return
-		}
-		l.lru.Remove(back)
-		delete(l.byKey, b.key)
-	}
-}
-
-// len is the number of buckets kept.
-func (l *limiter) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.lru.Len()
-}
 
 // busyRetry is the Retry-After of a 503 when every MaxChecks slot is
 // taken: the wait for one to free up is unknown, and a second is short

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+
+	"github.com/mxtrace/mxtrace/clientlimit"
 )
 
 // securityHeaders are set on every response. The page lives within the
@@ -125,7 +127,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
 	if s.limiter == nil {
 		return true
 	}
-	wait := s.limiter.take(clientKey(clientAddr(r, s.cfg.TrustProxy)), time.Now())
+	wait := s.limiter.Take(clientlimit.Key(clientAddr(r, s.cfg.TrustProxy)), time.Now())
 	if wait <= 0 {
 		return true
 	}

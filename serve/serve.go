@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mxtrace/mxtrace/check"
+	"github.com/mxtrace/mxtrace/clientlimit"
 	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
@@ -100,10 +101,10 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	handler http.Handler
-	hub     hub           // the checks running and recently finished
-	index   apiIndex      // the API's paths, for 404 and 405
-	limiter *limiter      // nil: no rate limit
-	slots   chan struct{} // MaxChecks; nil: no bound
+	hub     hub                  // the checks running and recently finished
+	index   apiIndex             // the API's paths, for 404 and 405
+	limiter *clientlimit.Buckets // nil: no rate limit
+	slots   chan struct{}        // MaxChecks; nil: no bound
 	metrics *metrics
 }
 
@@ -121,7 +122,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.cfg.HeaderTimeout = cmp.Or(s.cfg.HeaderTimeout, defaultHeaderTimeout)
 	if cfg.Rate > 0 {
-		s.limiter = newLimiter(cfg.Rate, cfg.Burst, maxClients)
+		s.limiter = clientlimit.New(cfg.Rate, cfg.Burst, clientlimit.MaxBuckets)
 	}
 	if cfg.MaxChecks > 0 {
 		s.slots = make(chan struct{}, cfg.MaxChecks)
