@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,6 +61,8 @@ type relayOptions struct {
 	probeEvery         time.Duration
 	http               string
 	allowPrivate       bool
+	cpuProfile         string
+	blockProfile       string
 }
 
 func relayCommand(g *globals) *cobra.Command {
@@ -144,6 +148,12 @@ open the queue.`,
 	f.DurationVar(&o.probeEvery, "probe-every", relay.DefaultProbeEvery, "while mail waits for a domain, look at its primary tier this often (connect and EHLO)")
 	f.StringVar(&o.http, "http", "", "also serve the web site, the queue page and the metrics on `ADDR` (HOST:PORT; keep it on loopback)")
 	f.BoolVar(&o.allowPrivate, "allow-private", false, "let deliveries, callouts and probes connect to loopback, private and other non-public addresses")
+	// Profiling the relay under load (bench/relay.sh, docs/performance.md);
+	// hidden: not for running a backup MX.
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `FILE` (for go tool pprof)")
+	f.StringVar(&o.blockProfile, "blockprofile", "", "write the block and mutex profiles of the run to `FILE` and FILE.mutex (for go tool pprof)")
+	_ = f.MarkHidden("cpuprofile")
+	_ = f.MarkHidden("blockprofile")
 	cmd.AddCommand(relayQueueCommand(g))
 	return cmd
 }
@@ -273,6 +283,17 @@ func (g *globals) relay(cmd *cobra.Command, o *relayOptions) error {
 	// addresses only unless --allow-private (docs/security.md).
 	g.policy = &dial.Policy{AllowPrivate: o.allowPrivate}
 
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if o.blockProfile != "" {
+		stop := startBlockProfile(o.blockProfile, g.logger)
+		defer stop()
+	}
 	ctx := cmd.Context()
 	q, err := openQueue(ctx, o.queue)
 	if err != nil {
@@ -509,4 +530,32 @@ func recipientsMode(o *relayOptions) string {
 		return "callout, down-policy " + o.downPolicy
 	}
 	return "any (backscatter risk)"
+}
+
+// startBlockProfile records where goroutines wait (channels, locks:
+// runtime/pprof "block" and "mutex") until the returned function writes
+// them to path and path+".mutex".
+func startBlockProfile(path string, log *slog.Logger) (stop func()) {
+	runtime.SetBlockProfileRate(int(time.Millisecond / 10))
+	runtime.SetMutexProfileFraction(10)
+	return func() {
+		for name, file := range map[string]string{"block": path, "mutex": path + ".mutex"} {
+			if err := writeProfile(name, file); err != nil {
+				log.Error("relay: --blockprofile", "profile", name, "error", err)
+			}
+		}
+	}
+}
+
+// writeProfile writes the runtime/pprof profile name to path.
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

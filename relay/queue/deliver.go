@@ -77,7 +77,8 @@ func (q *Queue) Claim(ctx context.Context, owner string, now time.Time, lease ti
 func (q *Queue) Expired(ctx context.Context, now time.Time, max int) ([]Delivery, error) {
 	ids, err := queryIDs(ctx, q.db, `
 		SELECT d.id FROM relay_deliveries d JOIN relay_messages m ON m.id = d.message_id
-		WHERE d.next_attempt IS NOT NULL AND m.expires <= $1
+		WHERE d.message_id IN (SELECT id FROM relay_messages WHERE expires <= $1)
+			AND d.next_attempt IS NOT NULL AND m.expires <= $1
 			AND (d.lease_until IS NULL OR d.lease_until <= $1) AND m.held = FALSE
 		ORDER BY m.expires, d.id LIMIT $2`, q.at(now), batchArg(max))
 	if err != nil {
@@ -326,10 +327,16 @@ func (q *Queue) Finish(ctx context.Context, d Delivery, o Outcome) error {
 // Pending returns the domains the queue holds mail for (pending
 // recipients of messages not held), sorted: the destinations whose primary
 // exchanges the relay watches out of band.
+//
+// The deliverer asks on every pass: the domains come from the index on
+// (domain, next_attempt), and each domain's messages are looked at only
+// until one is not held, not every pending delivery's message.
 func (q *Queue) Pending(ctx context.Context) ([]string, error) {
 	rows, err := q.db.QueryContext(ctx, `
-		SELECT DISTINCT d.domain FROM relay_deliveries d JOIN relay_messages m ON m.id = d.message_id
-		WHERE d.next_attempt IS NOT NULL AND m.held = FALSE ORDER BY d.domain`)
+		SELECT x.domain FROM (SELECT DISTINCT domain FROM relay_deliveries WHERE next_attempt IS NOT NULL) x
+		WHERE EXISTS (SELECT 1 FROM relay_deliveries d JOIN relay_messages m ON m.id = d.message_id
+			WHERE d.domain = x.domain AND d.next_attempt IS NOT NULL AND m.held = FALSE)
+		ORDER BY x.domain`)
 	if err != nil {
 		return nil, fmt.Errorf("queue: pending: %w", err)
 	}
