@@ -496,18 +496,23 @@ func scanCacheLimits(concurrency int, check bool) resolve.CacheLimits {
 // the window of entries, and the garbage between two collections.
 const scanMemoryBase = 36 << 20
 
-// scanMemoryLimit is the soft memory limit of a scan (proctune.GC): the
-// base, and twice the byte bound of each cache (the estimate of an answer
-// can be low; the check mode has a second cache, for the CD bit). At the
-// defaults, 44 MiB for a route scan: its peak RSS stays under 64 MB, and
-// the collector still runs about once per 5,000 domains
-// (docs/performance.md).
+// scanCheckMemoryLimit is the soft memory limit of a --mode check scan,
+// as before the route scan's was worked out from its cache: an audit
+// holds more per domain than its caches (the nameserver audit's state),
+// and a limit near its live heap would make the collector run back to
+// back.
+const scanCheckMemoryLimit = 160 << 20
+
+// scanMemoryLimit is the soft memory limit of a scan (proctune.GC). For a
+// route scan: the base, and twice the byte bound of the cache (the
+// estimate of an answer can be low); 44 MiB at the defaults, so its peak
+// RSS stays under 64 MB and the collector still runs only about once per
+// 5,000 domains (docs/performance.md).
 func scanMemoryLimit(cache resolve.CacheLimits, check bool) int64 {
-	caches := int64(1)
 	if check {
-		caches = 2
+		return scanCheckMemoryLimit
 	}
-	return scanMemoryBase + 2*caches*cache.Bytes
+	return scanMemoryBase + 2*cache.Bytes
 }
 
 // scanCore is the DNS core of g.dns, built for bulk work: on the network
