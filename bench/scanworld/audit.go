@@ -335,9 +335,10 @@ func (w *world) auditOf(i int, d *domain) auditFacts {
 			find("mta-sts-txt-invalid")
 		} else {
 			rr("_mta-sts.%s %d IN TXT \"v=STSv1; id=20261201T000000\"", name, ttl)
-			ask("mta-sts."+name, "A")
-			ask("mta-sts."+name, "AAAA")
 		}
+		// The policy is fetched either way: its host's addresses.
+		ask("mta-sts."+name, "A")
+		ask("mta-sts."+name, "AAAA")
 	} else {
 		find("mta-sts-missing")
 	}
