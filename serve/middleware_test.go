@@ -56,7 +56,10 @@ func serveTest(t *testing.T, cfg Config, override map[string]http.Handler) (*Ser
 		t.Fatalf("no such patterns: %v", override)
 	}
 	s.handler = s.build(eps)
-	base, stop := startServe(t, s, time.Second)
+	// The grace bounds the shutdown at cleanup: a connection net/http is
+	// still closing (after a 431 it waits up to half a second for the
+	// client's close, RST avoidance) must fit in it on a loaded machine.
+	base, stop := startServe(t, s, 5*time.Second)
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
 			t.Errorf("Serve: %v", err)

@@ -239,8 +239,23 @@ func TestNetnsRemovesLeftovers(t *testing.T) {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
-	pids, err := ns.PIDs()
+	// ip netns exec joins the namespace, then execs sleep: until it has,
+	// the process is not in the namespace yet. Ask until it is (the
+	// bound only keeps a broken namespace from hanging the test).
+	var (
+		pids []int
+		err  error
+	)
+	for range 500 {
+		if pids, err = ns.PIDs(); err != nil || slices.Contains(pids, cmd.Process.Pid) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err != nil || !slices.Contains(pids, cmd.Process.Pid) {
+		for _, f := range slices.Backward(c.cleanups) {
+			f()
+		}
 		t.Fatalf("ip netns pids = %v, %v; want it to list sleep's pid %d", pids, err, cmd.Process.Pid)
 	}
 	for _, f := range slices.Backward(c.cleanups) {
