@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mxtrace/mxtrace/internal/sqlcol"
 )
 
 // A scan (`mxtrace scan --db`) is stored apart from the watches: one row
@@ -293,7 +295,7 @@ const scanColumns = `id, started, finished, mode, input, results, errors`
 
 func scanScanInfo(row rowScanner) (ScanInfo, error) {
 	var si ScanInfo
-	err := row.Scan(&si.ID, scanTime{&si.Started}, scanTime{&si.Finished}, &si.Mode, &si.Input, &si.Results, &si.Errors)
+	err := row.Scan(&si.ID, sqlcol.Time(&si.Started), sqlcol.Time(&si.Finished), &si.Mode, &si.Input, &si.Results, &si.Errors)
 	return si, err
 }
 

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mxtrace/mxtrace/internal/sqlcol"
 )
 
 // dialect is what differs between the two engines; every statement is
@@ -102,41 +104,6 @@ func (s *sqlStore) nullAt(t time.Time) any {
 		return nil
 	}
 	return s.at(t)
-}
-
-// scanTime reads a time column of either engine into *t; NULL is the zero
-// time.
-type scanTime struct{ t *time.Time }
-
-func (s scanTime) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*s.t = time.Time{}
-	case int64:
-		*s.t = time.UnixMicro(v).UTC()
-	case time.Time:
-		*s.t = v.UTC()
-	default:
-		return fmt.Errorf("store: a time column holds %T", src)
-	}
-	return nil
-}
-
-// scanString reads a nullable text column; NULL is "".
-type scanString struct{ s *string }
-
-func (s scanString) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*s.s = ""
-	case string:
-		*s.s = v
-	case []byte:
-		*s.s = string(v)
-	default:
-		return fmt.Errorf("store: a text column holds %T", src)
-	}
-	return nil
 }
 
 // scanBytes reads a BLOB (SQLite) or json (PostgreSQL) column into a copy.
@@ -298,7 +265,7 @@ func scanWatch(row rowScanner, extra ...any) (Watch, error) {
 		everyMS int64
 		alerts  string
 	)
-	dest := append([]any{&w.Domain, &everyMS, &alerts, scanTime{&w.NextRun}, scanTime{&w.Added}}, extra...)
+	dest := append([]any{&w.Domain, &everyMS, &alerts, sqlcol.Time(&w.NextRun), sqlcol.Time(&w.Added)}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Watch{}, fmt.Errorf("store: %w", err)
 	}
@@ -317,7 +284,7 @@ const watchStatusColumns = watchColumns + `, last_run, last_status, worker, leas
 
 func scanWatchStatus(row rowScanner) (WatchStatus, error) {
 	var ws WatchStatus
-	w, err := scanWatch(row, scanTime{&ws.LastRun}, scanString{&ws.LastStatus}, scanString{&ws.Worker}, scanTime{&ws.LeaseUntil})
+	w, err := scanWatch(row, sqlcol.Time(&ws.LastRun), sqlcol.String(&ws.LastStatus), sqlcol.String(&ws.Worker), sqlcol.Time(&ws.LeaseUntil))
 	ws.Watch = w
 	return ws, err
 }
@@ -343,7 +310,7 @@ func (s *sqlStore) Watch(ctx context.Context, domain string) (*WatchStatus, erro
 
 func (s *sqlStore) NextDue(ctx context.Context) (time.Time, error) {
 	var t time.Time
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(next_run) FROM watches`).Scan(scanTime{&t}); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(next_run) FROM watches`).Scan(sqlcol.Time(&t)); err != nil {
 		return time.Time{}, fmt.Errorf("store: next due watch: %w", err)
 	}
 	return t, nil
@@ -474,7 +441,7 @@ const resultColumns = `id, domain, at, status, temporary, report, facts`
 
 func scanResult(row rowScanner) (Result, error) {
 	var r Result
-	err := row.Scan(&r.ID, &r.Domain, scanTime{&r.At}, &r.Status, &r.Temporary, scanBytes{&r.Report}, scanBytes{&r.Facts})
+	err := row.Scan(&r.ID, &r.Domain, sqlcol.Time(&r.At), &r.Status, &r.Temporary, scanBytes{&r.Report}, scanBytes{&r.Facts})
 	return r, err
 }
 
@@ -500,7 +467,7 @@ const summaryColumns = `id, domain, at, status, temporary`
 
 func scanSummary(row rowScanner) (Result, error) {
 	var r Result
-	err := row.Scan(&r.ID, &r.Domain, scanTime{&r.At}, &r.Status, &r.Temporary)
+	err := row.Scan(&r.ID, &r.Domain, sqlcol.Time(&r.At), &r.Status, &r.Temporary)
 	return r, err
 }
 
@@ -534,7 +501,7 @@ func (s *sqlStore) Result(ctx context.Context, id int64) (*Result, error) {
 func (s *sqlStore) Changes(ctx context.Context, domain string, since time.Time, limit int) ([]Change, error) {
 	out, err := queryAll(ctx, s.db, func(row rowScanner) (Change, error) {
 		var c Change
-		err := row.Scan(&c.ResultID, &c.Domain, scanTime{&c.At}, &c.Kind, &c.Subject, &c.Severity, &c.Message, &c.Old, &c.New)
+		err := row.Scan(&c.ResultID, &c.Domain, sqlcol.Time(&c.At), &c.Kind, &c.Subject, &c.Severity, &c.Message, &c.Old, &c.New)
 		return c, err
 	}, `
 		SELECT result_id, domain, at, kind, subject, severity, message, old_value, new_value
@@ -554,7 +521,7 @@ func scanAlert(row rowScanner) (Alert, error) {
 		resultID sql.NullInt64
 	)
 	err := row.Scan(&a.ID, &resultID, &a.Domain, &a.Target, &a.Kind, scanBytes{&a.Body}, &a.Attempts,
-		scanTime{&a.NextAttempt}, scanTime{&a.Sent}, &a.LastError, scanTime{&a.Created})
+		sqlcol.Time(&a.NextAttempt), sqlcol.Time(&a.Sent), &a.LastError, sqlcol.Time(&a.Created))
 	a.ResultID = resultID.Int64
 	return a, err
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/mxtrace/mxtrace/internal/sqlcol"
 )
 
 // pendingStates is the SQL list of a pending recipient's states.
@@ -133,7 +135,7 @@ func (q *Queue) deliveries(ctx context.Context, db queryer, ids []any) ([]Delive
 	for rows.Next() {
 		d := new(Delivery)
 		if err := rows.Scan(&d.ID, &d.Message, &d.Domain, &d.Attempts, &d.LastError, &d.Sender,
-			scanTime{&d.Received}, scanTime{&d.Expires}); err != nil {
+			sqlcol.Time(&d.Received), sqlcol.Time(&d.Expires)); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("queue: deliveries: %w", err)
 		}
@@ -242,7 +244,7 @@ func (q *Queue) Finish(ctx context.Context, d Delivery, o Outcome) error {
 			err = tx.QueryRowContext(ctx, `SELECT id FROM relay_messages WHERE id = $1 `+q.d.lockRow, msg).Scan(&msg)
 		}
 		if err == nil {
-			err = tx.QueryRowContext(ctx, `SELECT owner FROM relay_deliveries WHERE id = $1 `+q.d.lockRow, d.ID).Scan(scanString{&owner})
+			err = tx.QueryRowContext(ctx, `SELECT owner FROM relay_deliveries WHERE id = $1 `+q.d.lockRow, d.ID).Scan(sqlcol.String(&owner))
 		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // the message was deleted

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/mxtrace/mxtrace/internal/sqlcol"
 )
 
 // List returns the queued messages, oldest first, without their data:
@@ -58,7 +60,7 @@ func (q *Queue) entries(ctx context.Context, query string, args ...any) ([]Entry
 	for rows.Next() {
 		var e Entry
 		var client string
-		if err := rows.Scan(&e.ID, &e.Sender, &client, &e.Helo, scanTime{&e.Received}, scanTime{&e.Expires}, &e.Held); err != nil {
+		if err := rows.Scan(&e.ID, &e.Sender, &client, &e.Helo, sqlcol.Time(&e.Received), sqlcol.Time(&e.Expires), &e.Held); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -102,7 +104,7 @@ func (q *Queue) recipientStates(ctx context.Context, ids []any, out []Entry, ind
 		var id ID
 		var r RecipientState
 		var state string
-		if err := rows.Scan(&id, &r.Address, &r.Domain, &state, &r.Attempts, &r.LastError, scanTime{&r.Next}); err != nil {
+		if err := rows.Scan(&id, &r.Address, &r.Domain, &state, &r.Attempts, &r.LastError, sqlcol.Time(&r.Next)); err != nil {
 			return err
 		}
 		r.State = State(state)
@@ -169,7 +171,7 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 	err := q.db.QueryRowContext(ctx, `
 		SELECT count(*), CAST(coalesce(sum(CASE WHEN held THEN 1 ELSE 0 END), 0) AS BIGINT), min(received),
 			CAST(coalesce(sum(size), 0) AS BIGINT)
-		FROM relay_messages`).Scan(&s.Messages, &s.Held, scanTime{&s.Oldest}, &s.Bytes)
+		FROM relay_messages`).Scan(&s.Messages, &s.Held, sqlcol.Time(&s.Oldest), &s.Bytes)
 	if err != nil {
 		return Stats{}, fmt.Errorf("queue: stats: %w", err)
 	}

@@ -321,41 +321,6 @@ func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 // at is t as a column value.
 func (q *Queue) at(t time.Time) any { return q.d.timeArg(utc(t)) }
 
-// scanTime reads a time column of either engine into *t; NULL is the zero
-// time.
-type scanTime struct{ t *time.Time }
-
-func (s scanTime) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*s.t = time.Time{}
-	case int64:
-		*s.t = time.UnixMicro(v).UTC()
-	case time.Time:
-		*s.t = v.UTC()
-	default:
-		return fmt.Errorf("queue: a time column holds %T", src)
-	}
-	return nil
-}
-
-// scanString reads a nullable text column; NULL is "".
-type scanString struct{ s *string }
-
-func (s scanString) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*s.s = ""
-	case string:
-		*s.s = v
-	case []byte:
-		*s.s = string(v)
-	default:
-		return fmt.Errorf("queue: a text column holds %T", src)
-	}
-	return nil
-}
-
 // MaxBatch is the most deliveries one Claim or Expired returns.
 const MaxBatch = 1000
 
