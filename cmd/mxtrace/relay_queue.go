@@ -263,30 +263,26 @@ func writeEntries(w io.Writer, es []queue.Entry, now time.Time) error {
 		_, err := io.WriteString(w, "the queue is empty\n")
 		return err
 	}
-	var table strings.Builder
-	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID\tRECEIVED\tSENDER\tRECIPIENT\tSTATE\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR\n")
-	for _, e := range es {
-		id, received, sender := e.ID.String(), timeText(e.Received), senderText(e.Sender)
-		if len(e.Recipients) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t\t\t\n", id, received, sender)
-		}
-		for i, r := range e.Recipients {
-			if i > 0 {
-				id, received, sender = "", "", ""
+	table, err := aligned(func(tw io.Writer) {
+		fmt.Fprintf(tw, "ID\tRECEIVED\tSENDER\tRECIPIENT\tSTATE\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR\n")
+		for _, e := range es {
+			id, received, sender := e.ID.String(), timeText(e.Received), senderText(e.Sender)
+			if len(e.Recipients) == 0 {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t\t\t\n", id, received, sender)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, received, sender, r.Address,
-				stateText(e, r), r.Attempts, nextText(e, r, now), cut(r.LastError, maxErrorColumn))
+			for i, r := range e.Recipients {
+				if i > 0 {
+					id, received, sender = "", "", ""
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, received, sender, r.Address,
+					stateText(e, r), r.Attempts, nextText(e, r, now), cut(r.LastError, maxErrorColumn))
+			}
 		}
-	}
-	if err := tw.Flush(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	var b strings.Builder
-	for l := range strings.Lines(table.String()) {
-		b.WriteString(strings.TrimRight(l, " \n") + "\n")
-	}
-	_, err := io.WriteString(w, b.String())
+	_, err = io.WriteString(w, table)
 	return err
 }
 

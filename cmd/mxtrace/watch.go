@@ -358,32 +358,28 @@ func writeWatches(w io.Writer, ws []store.WatchStatus, now time.Time, st report.
 		_, err := io.WriteString(w, "no domain is watched; start with mxtrace watch add DOMAIN\n")
 		return err
 	}
-	var table strings.Builder
-	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "DOMAIN\tEVERY\tLAST CHECK\tSTATUS\tNEXT CHECK\tALERTS\n")
-	for _, x := range ws {
-		last, status := "never", "-"
-		if !x.LastRun.IsZero() {
-			last, status = timeText(x.LastRun), x.LastStatus
+	table, err := aligned(func(tw io.Writer) {
+		fmt.Fprintf(tw, "DOMAIN\tEVERY\tLAST CHECK\tSTATUS\tNEXT CHECK\tALERTS\n")
+		for _, x := range ws {
+			last, status := "never", "-"
+			if !x.LastRun.IsZero() {
+				last, status = timeText(x.LastRun), x.LastStatus
+			}
+			next := whenText(x.NextRun, now)
+			if x.Worker != "" && x.LeaseUntil.After(now) {
+				next = "checking now"
+			}
+			alerts := "log"
+			if len(x.Alerts) > 0 {
+				alerts = strings.Join(x.Alerts, " ")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Domain, watch.ShortEvery(x.Every), last, status, next, alerts)
 		}
-		next := whenText(x.NextRun, now)
-		if x.Worker != "" && x.LeaseUntil.After(now) {
-			next = "checking now"
-		}
-		alerts := "log"
-		if len(x.Alerts) > 0 {
-			alerts = strings.Join(x.Alerts, " ")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Domain, watch.ShortEvery(x.Every), last, status, next, alerts)
-	}
-	if err := tw.Flush(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	var b strings.Builder
-	for l := range strings.Lines(table.String()) {
-		b.WriteString(strings.TrimRight(l, " \n") + "\n")
-	}
-	_, err := io.WriteString(w, b.String())
+	_, err = io.WriteString(w, table)
 	return err
 }
 
