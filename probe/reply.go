@@ -180,3 +180,14 @@ func parseLine(line string) (code int, last bool, text string, ok bool) {
 	}
 	return 0, false, "", false
 }
+
+// ReadReply reads one reply from br, a reader made by NewReplyReader: the
+// same parse and bounds as the probe's own sessions (at most
+// MaxReplyLines lines of MaxLineLength octets, every line the same code,
+// RFC 5321 §4.2.1), for the project's other code that speaks SMTP over a
+// connection of its own (relay's recipient callout).
+func ReadReply(br *bufio.Reader) (*Reply, error) { return readReply(br, nil) }
+
+// NewReplyReader returns the reader ReadReply needs over r: its buffer
+// holds one line of MaxLineLength octets and its line end.
+func NewReplyReader(r io.Reader) *bufio.Reader { return newLineReader(r) }

@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"container/list"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,7 +18,7 @@ import (
 
 	mxdial "github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/dnsname"
-	"github.com/mxtrace/mxtrace/internal/printable"
+	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -62,11 +60,6 @@ const (
 	// MaxCalloutBytes bounds what one primary session may send (RFC 5321
 	// replies are short; this is hundreds of them).
 	MaxCalloutBytes = 64 << 10
-	// maxCalloutLine is the longest reply line read (RFC 5321
-	// §4.5.3.1.5 says 512; servers exceed it, never by this much).
-	maxCalloutLine = 2048
-	// maxCalloutLines bounds one multi-line reply.
-	maxCalloutLines = 100
 )
 
 // DefaultCalloutTimeouts bound one callout session. A sender waits five
@@ -365,49 +358,14 @@ func (cc *calloutConn) cmd(d time.Duration, line string) (int, string, error) {
 	return cc.reply()
 }
 
-// reply reads one SMTP reply (RFC 5321 §4.2): its code and text (lines
-// joined, escaped by printable, cut).
+// reply reads one SMTP reply (RFC 5321 §4.2) with the probe's reader:
+// its code and text (lines joined, escaped by printable, cut).
 func (cc *calloutConn) reply() (int, string, error) {
-	var text []string
-	code := 0
-	for n := 0; n < maxCalloutLines; n++ {
-		line, err := cc.br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			return 0, "", fmt.Errorf("a reply line longer than %d octets", maxCalloutLine)
-		}
-		if err != nil {
-			return 0, "", err
-		}
-		l := strings.TrimRight(string(line), "\r\n")
-		c, cont, rest, ok := replyLine(l)
-		if !ok || (code != 0 && c != code) {
-			return 0, "", fmt.Errorf("malformed reply %q", printable.Cut(printable.String(l), 80))
-		}
-		code = c
-		text = append(text, rest)
-		if !cont {
-			return code, printable.Cut(printable.String(strings.Join(text, " ")), 200), nil
-		}
+	r, err := probe.ReadReply(cc.br)
+	if err != nil {
+		return 0, "", err
 	}
-	return 0, "", fmt.Errorf("a reply of more than %d lines", maxCalloutLines)
-}
-
-// replyLine splits a reply line (RFC 5321 §4.2: Reply-code, then SP or
-// "-", then text): the code, whether more lines follow, the text.
-func replyLine(l string) (code int, cont bool, text string, ok bool) {
-	if len(l) < 3 || l[0] < '2' || l[0] > '5' || l[1] < '0' || l[1] > '9' || l[2] < '0' || l[2] > '9' {
-		return 0, false, "", false
-	}
-	code, _ = strconv.Atoi(l[:3])
-	switch {
-	case len(l) == 3:
-		return code, false, "", true
-	case l[3] == ' ':
-		return code, false, l[4:], true
-	case l[3] == '-':
-		return code, true, l[4:], true
-	}
-	return 0, false, "", false
+	return r.Code, r.Text(200), nil
 }
 
 // session is one callout to one address: connect, greeting, EHLO (HELO
@@ -438,7 +396,7 @@ func (c *Callout) session(ctx context.Context, addr string, rcpt Address, t mxdi
 	defer stop()
 	end, _ := ctx.Deadline()
 	cc := &calloutConn{conn: conn, end: end, left: MaxCalloutBytes}
-	cc.br = bufio.NewReaderSize(cc, maxCalloutLine+2)
+	cc.br = probe.NewReplyReader(cc)
 	fail := func(step string, code int, text string, err error) calloutAnswer {
 		if err != nil {
 			return calloutAnswer{text: fmt.Sprintf("%s: %s: %v", addr, step, err)}

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/internal/smtptest"
+	"github.com/mxtrace/mxtrace/probe"
 	"github.com/mxtrace/mxtrace/route"
 )
 
@@ -327,7 +327,7 @@ func FuzzCalloutReply(f *testing.F) {
 	f.Add([]byte("220\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cc := &calloutConn{conn: &fakeConn{r: strings.NewReader(string(data))}, left: MaxCalloutBytes}
-		cc.br = bufio.NewReaderSize(cc, maxCalloutLine+2)
+		cc.br = probe.NewReplyReader(cc)
 		code, text, err := cc.reply()
 		if err == nil && (code < 200 || code > 599 || len(text) > 1024) {
 			t.Fatalf("code %d, text %d octets", code, len(text))
