@@ -304,6 +304,7 @@ func (r *Raw) serve(c net.Conn) {
 		}
 	case CloseAfterBanner:
 		rc.reply("220 " + host + " ESMTP")
+		rc.hangUp()
 	case CloseAfterEHLO:
 		rc.reply("220 " + host + " ESMTP")
 		rc.esmtp(esmtpOpts{closeAfterEHLO: true})
@@ -495,6 +496,20 @@ func (rc *rawConn) wait(hungUp <-chan struct{}) {
 }
 
 // drain records lines until the client hangs up or the deadline passes.
+// hangUp closes the server's side gracefully: FIN first, then read what
+// the client still sends until it hangs up too. Closing a socket that has
+// unread input makes the kernel answer with RST instead, and a client that
+// had already sent its next command would read "connection reset" where
+// the behaviour promises "closed".
+func (rc *rawConn) hangUp() {
+	if tc, ok := rc.c.(*net.TCPConn); ok {
+		if tc.CloseWrite() != nil {
+			return
+		}
+	}
+	rc.drain()
+}
+
 func (rc *rawConn) drain() {
 	for {
 		if _, err := rc.readLine(); err != nil {

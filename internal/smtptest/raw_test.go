@@ -315,3 +315,23 @@ func TestBehaviourString(t *testing.T) {
 		t.Errorf("Behaviours: %d, want %d", n, CustomBanner+1)
 	}
 }
+
+// TestRawCloseAfterBannerPipelined: a client that sends its EHLO before the
+// banner arrives (a pipelining client, or a fast one on a slow machine) must
+// still see the server close the connection, not reset it. Closing a socket
+// with unread input makes the kernel send RST, which a client reads as
+// "connection reset" and the tests that expect "closed" then fail at random.
+func TestRawCloseAfterBannerPipelined(t *testing.T) {
+	for range 20 {
+		r := StartRaw(t, RawOptions{Behaviour: CloseAfterBanner})
+		c := dial(t, r.Addr())
+		c.send("EHLO client.example.test")
+		c.expect(220)
+		if _, err := io.Copy(io.Discard, c.br); err != nil {
+			t.Fatalf("after the banner: %v, want the connection closed (EOF)", err)
+		}
+		waitTranscript(t, r, "EHLO client.example.test")
+		c.conn.Close()
+		r.Close()
+	}
+}
