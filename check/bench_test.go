@@ -1,6 +1,8 @@
 package check_test
 
 import (
+	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -61,4 +63,29 @@ func BenchmarkCheckLatency(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(benchDelay), "delays/op")
+}
+
+// BenchmarkJudge judges the gathered facts of the example zone's domains
+// (the judging alone, which a scan runs for every domain): allocs/op is
+// what the judging adds to an audit's garbage.
+func BenchmarkJudge(b *testing.B) {
+	text, err := os.ReadFile("../examples/example.zone")
+	if err != nil {
+		b.Fatal(err)
+	}
+	z, err := resolve.ParseZones(bytes.NewReader(text), "examples")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := resolve.NewCache(z, 0)
+	a := &check.Auditor{Resolver: r, Planner: &route.Planner{Resolver: r, Seed: 1, HasSeed: true}, SkipReason: "offline"}
+	var facts []*check.Facts
+	for _, d := range []string{"good.example", "tiers.example", "nosuch.example"} {
+		facts = append(facts, a.Gather(b.Context(), dnsname.MustParse(d)))
+	}
+	for b.Loop() {
+		for _, f := range facts {
+			check.Judge(f, nil)
+		}
+	}
 }

@@ -170,12 +170,13 @@ const (
 	factCount = 11
 )
 
-// only returns a copy of f with Domain and the fields of need, the rest
-// zero: what a judge that declared need may read. A judge reading a fact
-// it did not declare sees it missing in every audit, not only when a
-// gatherer is late, so a wrong declaration fails the tests every time.
-func (f *Facts) only(need Fact) *Facts {
-	v := &Facts{Domain: f.Domain}
+// only sets v to a copy of f with Domain and the fields of need, the rest
+// zero, and returns it: what a judge that declared need may read. A judge
+// reading a fact it did not declare sees it missing in every audit, not
+// only when a gatherer is late, so a wrong declaration fails the tests
+// every time.
+func (f *Facts) only(need Fact, v *Facts) *Facts {
+	*v = Facts{Domain: f.Domain}
 	if need&FactPlan != 0 {
 		v.Plan, v.PlanErr = f.Plan, f.PlanErr
 	}
@@ -304,12 +305,17 @@ func exchanges(p *route.Plan) (hosts []string, addrs []netip.Addr) {
 	if p == nil {
 		return nil, nil
 	}
-	seen := map[netip.Addr]bool{}
-	for _, h := range p.Hosts() {
+	n := p.HostCount()
+	if n == 0 {
+		return nil, nil
+	}
+	hosts = make([]string, 0, n)
+	for h := range p.EachHost() {
 		hosts = append(hosts, h.Name)
 		for _, s := range h.Addresses {
-			if ip, err := netip.ParseAddr(s); err == nil && !seen[ip] {
-				seen[ip] = true
+			// A plan holds at most 64 × 16 addresses (route's bounds),
+			// mostly a handful: a linear search costs less than a map.
+			if ip, err := netip.ParseAddr(s); err == nil && !slices.Contains(addrs, ip) {
 				addrs = append(addrs, ip)
 			}
 		}

@@ -42,26 +42,29 @@ type Check struct {
 
 // Checks lists every check, in report order. It is the one place to read
 // what an audit looks at.
-func Checks() []Check {
-	return []Check{
-		{Area: finding.AreaRouting, Needs: FactPlan, Judge: judgeRouting, WithoutDomain: true},
-		{Area: finding.AreaNameservers, Needs: FactNameservers, Judge: judgeNameservers, WithoutDomain: true},
-		{Area: finding.AreaPTR, Needs: FactPlan | FactPTR, Judge: judgePTR},
-		{Area: finding.AreaSPF, Needs: FactSPF, Judge: judgeSPF},
-		{Area: finding.AreaDMARC, Needs: FactDMARC, Judge: judgeDMARC},
-		{Area: finding.AreaDKIM, Needs: FactDKIM, Judge: judgeDKIM},
-		// mta-sts-mx-not-covered compares the policy with the exchanges.
-		{Area: finding.AreaMTASTS, Needs: FactMTASTS | FactPlan, Judge: judgeMTASTS},
-		{Area: finding.AreaTLSRPT, Needs: FactTLSRPT, Judge: judgeTLSRPT},
-		// RFC 7672 §3: the records are matched against what the servers
-		// present.
-		{Area: finding.AreaDANE, Needs: FactPlan | FactDANE | FactSMTP, Judge: judgeDANE},
-		{Area: finding.AreaDNSBL, Needs: FactPlan | FactDNSBL, Judge: judgeDNSBL},
-		// The banner name is compared with the address's PTR names.
-		{Area: finding.AreaSMTP, Needs: FactPlan | FactSMTP | FactPTR, Judge: judgeSMTP},
-		// A backup tier is compared on PTR and blacklist entries too.
-		{Area: finding.AreaTiers, Needs: FactPlan | FactSMTP | FactPTR | FactDNSBL, Judge: judgeTiers},
-	}
+func Checks() []Check { return slices.Clone(checkTable[:]) }
+
+// checkTable is what Checks returns, built once: an audit reads it and
+// never writes it (a fresh list per audit was 480 bytes of every domain's
+// garbage).
+var checkTable = [...]Check{
+	{Area: finding.AreaRouting, Needs: FactPlan, Judge: judgeRouting, WithoutDomain: true},
+	{Area: finding.AreaNameservers, Needs: FactNameservers, Judge: judgeNameservers, WithoutDomain: true},
+	{Area: finding.AreaPTR, Needs: FactPlan | FactPTR, Judge: judgePTR},
+	{Area: finding.AreaSPF, Needs: FactSPF, Judge: judgeSPF},
+	{Area: finding.AreaDMARC, Needs: FactDMARC, Judge: judgeDMARC},
+	{Area: finding.AreaDKIM, Needs: FactDKIM, Judge: judgeDKIM},
+	// mta-sts-mx-not-covered compares the policy with the exchanges.
+	{Area: finding.AreaMTASTS, Needs: FactMTASTS | FactPlan, Judge: judgeMTASTS},
+	{Area: finding.AreaTLSRPT, Needs: FactTLSRPT, Judge: judgeTLSRPT},
+	// RFC 7672 §3: the records are matched against what the servers
+	// present.
+	{Area: finding.AreaDANE, Needs: FactPlan | FactDANE | FactSMTP, Judge: judgeDANE},
+	{Area: finding.AreaDNSBL, Needs: FactPlan | FactDNSBL, Judge: judgeDNSBL},
+	// The banner name is compared with the address's PTR names.
+	{Area: finding.AreaSMTP, Needs: FactPlan | FactSMTP | FactPTR, Judge: judgeSMTP},
+	// A backup tier is compared on PTR and blacklist entries too.
+	{Area: finding.AreaTiers, Needs: FactPlan | FactSMTP | FactPTR | FactDNSBL, Judge: judgeTiers},
 }
 
 // Outcome says whether an area was judged.
@@ -163,23 +166,31 @@ func Judge(f *Facts, skipped []Skip) *Report {
 type judging struct {
 	f       *Facts
 	checks  []Check
-	skipped []Skip // the Auditor's own, first in the report
-	emit    func(Progress)
-	decided []bool
-	areas   []*AreaResult // per check; nil: not judged
-	skips   []*Skip       // per check; nil: not skipped, or skipped by the Auditor already
+	skipped []Skip         // the Auditor's own, first in the report
+	emit    func(Progress) // nil: no one listens, and no Progress is built
+	// view is what the check being judged may read (Facts.only). Checks
+	// are judged one at a time and no judge keeps its Facts, so one view
+	// serves them all: a copy per check was 4 KB of every audit's garbage.
+	view      Facts
+	decisions []decision // per check
+}
+
+// decision is what became of one check.
+type decision struct {
+	decided bool
+	judged  bool       // area holds its result
+	skipped bool       // skip says why it was not checked (and the Auditor did not skip it already)
+	area    AreaResult // when judged
+	skip    Skip       // when skipped
 }
 
 // newJudging starts judging f, emitting the Auditor's skips at once.
 func newJudging(f *Facts, skipped []Skip, emit func(Progress)) *judging {
-	if emit == nil {
-		emit = func(Progress) {}
-	}
-	cs := Checks()
-	j := &judging{f: f, checks: cs, skipped: skipped, emit: emit,
-		decided: make([]bool, len(cs)), areas: make([]*AreaResult, len(cs)), skips: make([]*Skip, len(cs))}
-	for _, s := range skipped {
-		emit(Progress{Area: s.Area, Skip: &s})
+	j := &judging{f: f, checks: checkTable[:], skipped: skipped, emit: emit, decisions: make([]decision, len(checkTable))}
+	if emit != nil {
+		for _, s := range skipped {
+			emit(Progress{Area: s.Area, Skip: &s})
+		}
 	}
 	return j
 }
@@ -196,44 +207,51 @@ func (c Check) waitsFor() Fact {
 // judgeReady decides every check not yet decided whose facts are all in
 // have, in Checks order, and emits each.
 func (j *judging) judgeReady(have Fact) {
-	for i, c := range j.checks {
-		if j.decided[i] || c.waitsFor()&^have != 0 {
+	for i := range j.checks {
+		c, d := &j.checks[i], &j.decisions[i]
+		if d.decided || c.waitsFor()&^have != 0 {
 			continue
 		}
-		j.decided[i] = true
-		ar, skip := j.decide(c)
+		d.decided = true
+		j.decide(c, d)
 		switch {
-		case ar != nil:
-			j.areas[i] = ar
-			p := Progress{Area: c.Area, Result: new(*ar)}
-			if c.Area == finding.AreaRouting {
-				p.Plan = j.f.Plan
+		case d.judged:
+			if j.emit != nil {
+				p := Progress{Area: c.Area, Result: new(d.area)}
+				if c.Area == finding.AreaRouting {
+					p.Plan = j.f.Plan
+				}
+				j.emit(p)
 			}
-			j.emit(p)
-		case skip != nil && !slices.ContainsFunc(j.skipped, func(s Skip) bool { return s.Area == c.Area }):
-			j.skips[i] = skip
-			j.emit(Progress{Area: c.Area, Skip: new(*skip)})
+		case d.skipped && slices.ContainsFunc(j.skipped, func(s Skip) bool { return s.Area == c.Area }):
+			d.skipped = false
+		case d.skipped && j.emit != nil:
+			j.emit(Progress{Area: c.Area, Skip: new(d.skip)})
 		}
 	}
 }
 
-// decide judges c over the facts it needs: the area's result, or why it
-// was not checked, or neither when there is nothing to check.
-func (j *judging) decide(c Check) (*AreaResult, *Skip) {
+// decide judges c over the facts it needs into d: the area's result, or
+// why it was not checked, or neither when there is nothing to check.
+func (j *judging) decide(c *Check, d *decision) {
 	// The plan is read only by a check that waits for it.
 	if !c.WithoutDomain && j.f.Plan != nil && j.f.Plan.Result == route.ResultNXDomain {
-		return nil, &Skip{c.Area, "the domain does not exist"}
+		d.skipped, d.skip = true, Skip{c.Area, "the domain does not exist"}
+		return
 	}
-	v := c.Judge(j.f.only(c.Needs))
+	v := c.Judge(j.f.only(c.Needs, &j.view))
 	switch v.Outcome {
 	case NotChecked:
-		return nil, &Skip{c.Area, v.Reason}
+		d.skipped, d.skip = true, Skip{c.Area, v.Reason}
+		return
 	case NothingToCheck:
-		return nil, nil
+		return
 	}
 	fs, err := v.Findings, v.Err
 	finding.Sort(fs)
-	ar := &AreaResult{Area: c.Area, Status: StatusPass, Summary: v.Summary, Findings: fs}
+	d.judged = true
+	ar := &d.area
+	*ar = AreaResult{Area: c.Area, Status: StatusPass, Summary: v.Summary, Findings: fs}
 	if ar.Findings == nil {
 		ar.Findings = []finding.Finding{}
 	}
@@ -243,22 +261,36 @@ func (j *judging) decide(c Check) (*AreaResult, *Skip) {
 	if err != nil {
 		ar.Status, ar.Error, ar.err = StatusError, err.Error(), err
 	}
-	return ar, nil
 }
 
-// report builds the Report from the decided checks, in Checks order.
+// report builds the Report from the decided checks, in Checks order. Its
+// slices are made at their final length (appending to empty ones grew
+// them 4 times over: 4 KB of every audit's garbage); an empty one is
+// still not nil, as the JSON has [] for it.
 func (j *judging) report() *Report {
-	r := &Report{Plan: j.f.Plan, Findings: []finding.Finding{}, Areas: []AreaResult{}, Skipped: slices.Clone(j.skipped), Details: j.f}
-	if r.Skipped == nil {
-		r.Skipped = []Skip{}
-	}
-	for i := range j.checks {
-		if s := j.skips[i]; s != nil {
-			r.Skipped = append(r.Skipped, *s)
+	nAreas, nSkips, nFindings := 0, len(j.skipped), 0
+	for i := range j.decisions {
+		d := &j.decisions[i]
+		if d.judged {
+			nAreas++
+			nFindings += len(d.area.Findings)
 		}
-		if ar := j.areas[i]; ar != nil {
-			r.Areas = append(r.Areas, *ar)
-			r.Findings = append(r.Findings, ar.Findings...)
+		if d.skipped {
+			nSkips++
+		}
+	}
+	r := &Report{Plan: j.f.Plan, Details: j.f,
+		Findings: make([]finding.Finding, 0, nFindings),
+		Areas:    make([]AreaResult, 0, nAreas),
+		Skipped:  append(make([]Skip, 0, nSkips), j.skipped...)}
+	for i := range j.decisions {
+		d := &j.decisions[i]
+		if d.skipped {
+			r.Skipped = append(r.Skipped, d.skip)
+		}
+		if d.judged {
+			r.Areas = append(r.Areas, d.area)
+			r.Findings = append(r.Findings, d.area.Findings...)
 		}
 	}
 	finding.Sort(r.Findings)
@@ -290,7 +322,7 @@ func judgeRouting(f *Facts) Verdict {
 	p := f.Plan
 	switch p.Result {
 	case route.ResultOK:
-		kind := prose.Count(len(p.Hosts()), "exchange") + " in " + prose.Count(len(p.Tiers), "tier")
+		kind := prose.Count(p.HostCount(), "exchange") + " in " + prose.Count(len(p.Tiers), "tier")
 		if p.Implicit {
 			kind = "implicit MX"
 		}
@@ -453,7 +485,13 @@ func judgeMTASTS(f *Facts) Verdict {
 	if f.MTASTSErr != nil {
 		return failed(f.MTASTSErr)
 	}
-	hosts, _ := exchanges(f.Plan)
+	var hosts []string
+	if f.Plan != nil {
+		hosts = make([]string, 0, f.Plan.HostCount())
+		for h := range f.Plan.EachHost() {
+			hosts = append(hosts, h.Name)
+		}
+	}
 	summary := "no record"
 	if m := f.MTASTS; m.Policy != nil {
 		summary = fmt.Sprintf("mode %s, %s", m.Policy.Mode, prose.Count(len(m.Policy.MX), "MX pattern"))
@@ -496,7 +534,7 @@ func judgeDANE(f *Facts) Verdict {
 		fs = append(fs, dane.Findings(r)...)
 	}
 	summary := fmt.Sprintf("TLSA records for %d of %s", with, prose.Count(len(f.DANE), "exchange"))
-	if len(f.DANE) < len(f.Plan.Hosts()) {
+	if len(f.DANE) < f.Plan.HostCount() {
 		// TLSA records are looked up only for exchanges with addresses
 		// (probe.Addressed): say what is counted, or the count disagrees
 		// with routing's.
