@@ -390,7 +390,7 @@ func (a *Auditor) AuditEach(ctx context.Context, domain dnsname.Name, emit func(
 	}
 	r := j.report()
 	r.ElapsedMS = time.Since(start).Milliseconds()
-	if a.Logger != nil {
+	if a.Logger != nil && a.Logger.Enabled(ctx, slog.LevelDebug) {
 		a.Logger.Debug("check", "domain", domain, "result", r.Result, "findings", len(r.Findings), "elapsed", time.Since(start))
 	}
 	return r

@@ -103,7 +103,7 @@ func (p *Planner) Plan(ctx context.Context, domain dnsname.Name) (*Plan, error) 
 		plan.Error = err.Error()
 		err = fmt.Errorf("route %s: %w", domain, err)
 	}
-	if p.Logger != nil {
+	if p.Logger != nil && p.Logger.Enabled(ctx, slog.LevelDebug) {
 		p.Logger.Debug("route", "domain", domain, "result", plan.Result, "records", len(plan.Records)+plan.RecordsOmitted, "elapsed", time.Since(start), "error", err)
 	}
 	return plan, err

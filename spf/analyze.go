@@ -125,7 +125,7 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts O
 	an = &Analysis{Domain: domain.String()}
 	defer func() {
 		an.ElapsedMS = time.Since(start).Milliseconds()
-		if opts.Logger != nil {
+		if opts.Logger != nil && opts.Logger.Enabled(ctx, slog.LevelDebug) {
 			opts.Logger.Debug("spf lookup", "domain", domain, "lookups", an.Lookups, "void_lookups", an.VoidLookups,
 				"error", err, "duration", time.Since(start))
 		}

@@ -57,3 +57,19 @@ func TestRunNilLogger(t *testing.T) {
 		t.Fatalf("Run = %v, %v", res, err)
 	}
 }
+
+// TestRunDebugDisabled: a logger that drops debug records is not asked
+// for the result's attributes, and logs nothing.
+func TestRunDebugDisabled(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	want := &result{n: 2}
+	res, err := Run(log, "x lookup", []any{"domain", "example.test"}, func() (*result, error) { return want, nil },
+		func(*result) []any { t.Error("result attributes asked for with debug disabled"); return nil })
+	if res != want || err != nil {
+		t.Fatalf("Run = %v, %v", res, err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("logged %q with debug disabled", buf.String())
+	}
+}
