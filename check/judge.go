@@ -163,6 +163,12 @@ func Judge(f *Facts, skipped []Skip) *Report {
 // judging is one audit's judgement, built check by check as the facts
 // come in (AuditEach), or all at once (Judge): one code path, so both
 // give the same Report.
+//
+// It is one allocation, report included: a scan judges every domain, and
+// a copy of the Facts per check, the results, and the report's slices
+// grown by appending were 11 KB of every audit's garbage (--memprofile of
+// a 20,000-domain scan). BenchmarkJudge: 27,068 B in 195 allocations
+// before, 9,993 B in 63 now, for its three domains.
 type judging struct {
 	f       *Facts
 	checks  []Check
@@ -170,23 +176,26 @@ type judging struct {
 	emit    func(Progress) // nil: no one listens, and no Progress is built
 	// view is what the check being judged may read (Facts.only). Checks
 	// are judged one at a time and no judge keeps its Facts, so one view
-	// serves them all: a copy per check was 4 KB of every audit's garbage.
+	// serves them all.
 	view      Facts
-	decisions []decision // per check
+	decisions [len(checkTable)]decision
+	// areas holds the result of each judged check; report packs them to
+	// the front, into the Report's Areas.
+	areas [len(checkTable)]AreaResult
+	rep   Report
 }
 
 // decision is what became of one check.
 type decision struct {
 	decided bool
-	judged  bool       // area holds its result
-	skipped bool       // skip says why it was not checked (and the Auditor did not skip it already)
-	area    AreaResult // when judged
-	skip    Skip       // when skipped
+	judged  bool // its area holds its result
+	skipped bool // skip says why it was not checked (and the Auditor did not skip it already)
+	skip    Skip
 }
 
 // newJudging starts judging f, emitting the Auditor's skips at once.
 func newJudging(f *Facts, skipped []Skip, emit func(Progress)) *judging {
-	j := &judging{f: f, checks: checkTable[:], skipped: skipped, emit: emit, decisions: make([]decision, len(checkTable))}
+	j := &judging{f: f, checks: checkTable[:], skipped: skipped, emit: emit}
 	if emit != nil {
 		for _, s := range skipped {
 			emit(Progress{Area: s.Area, Skip: &s})
@@ -213,11 +222,11 @@ func (j *judging) judgeReady(have Fact) {
 			continue
 		}
 		d.decided = true
-		j.decide(c, d)
+		j.decide(c, d, &j.areas[i])
 		switch {
 		case d.judged:
 			if j.emit != nil {
-				p := Progress{Area: c.Area, Result: new(d.area)}
+				p := Progress{Area: c.Area, Result: new(j.areas[i])}
 				if c.Area == finding.AreaRouting {
 					p.Plan = j.f.Plan
 				}
@@ -231,9 +240,10 @@ func (j *judging) judgeReady(have Fact) {
 	}
 }
 
-// decide judges c over the facts it needs into d: the area's result, or
-// why it was not checked, or neither when there is nothing to check.
-func (j *judging) decide(c *Check, d *decision) {
+// decide judges c over the facts it needs: the area's result into ar, or
+// why it was not checked into d, or neither when there is nothing to
+// check.
+func (j *judging) decide(c *Check, d *decision, ar *AreaResult) {
 	// The plan is read only by a check that waits for it.
 	if !c.WithoutDomain && j.f.Plan != nil && j.f.Plan.Result == route.ResultNXDomain {
 		d.skipped, d.skip = true, Skip{c.Area, "the domain does not exist"}
@@ -250,7 +260,6 @@ func (j *judging) decide(c *Check, d *decision) {
 	fs, err := v.Findings, v.Err
 	finding.Sort(fs)
 	d.judged = true
-	ar := &d.area
 	*ar = AreaResult{Area: c.Area, Status: StatusPass, Summary: v.Summary, Findings: fs}
 	if ar.Findings == nil {
 		ar.Findings = []finding.Finding{}
@@ -263,36 +272,36 @@ func (j *judging) decide(c *Check, d *decision) {
 	}
 }
 
-// report builds the Report from the decided checks, in Checks order. Its
-// slices are made at their final length (appending to empty ones grew
-// them 4 times over: 4 KB of every audit's garbage); an empty one is
-// still not nil, as the JSON has [] for it.
+// report builds the Report from the decided checks, in Checks order, and
+// ends the judging. Its slices are made at their length (appending to
+// empty ones grew them several times over); an empty one is still not
+// nil, as the JSON has [] for it.
 func (j *judging) report() *Report {
-	nAreas, nSkips, nFindings := 0, len(j.skipped), 0
-	for i := range j.decisions {
-		d := &j.decisions[i]
+	nSkips, nFindings := len(j.skipped), 0
+	for i, d := range j.decisions {
 		if d.judged {
-			nAreas++
-			nFindings += len(d.area.Findings)
+			nFindings += len(j.areas[i].Findings)
 		}
 		if d.skipped {
 			nSkips++
 		}
 	}
-	r := &Report{Plan: j.f.Plan, Details: j.f,
+	r := &j.rep
+	*r = Report{Plan: j.f.Plan, Details: j.f,
 		Findings: make([]finding.Finding, 0, nFindings),
-		Areas:    make([]AreaResult, 0, nAreas),
 		Skipped:  append(make([]Skip, 0, nSkips), j.skipped...)}
-	for i := range j.decisions {
-		d := &j.decisions[i]
+	n := 0
+	for i, d := range j.decisions {
 		if d.skipped {
 			r.Skipped = append(r.Skipped, d.skip)
 		}
 		if d.judged {
-			r.Areas = append(r.Areas, d.area)
-			r.Findings = append(r.Findings, d.area.Findings...)
+			j.areas[n] = j.areas[i] // n ≤ i: packs the judged ones in order
+			r.Findings = append(r.Findings, j.areas[n].Findings...)
+			n++
 		}
 	}
+	r.Areas = j.areas[:n:n]
 	finding.Sort(r.Findings)
 	return r
 }
