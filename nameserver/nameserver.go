@@ -238,7 +238,9 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts O
 		// Notes come from concurrent lookups: sorted so that output is
 		// deterministic.
 		slices.Sort(rep.Notes)
-		if a.Logger != nil {
+		// Findings(rep) judges the zone again: not for a record the
+		// logger drops (a scan's logs at warning level).
+		if a.Logger != nil && a.Logger.Enabled(ctx, slog.LevelDebug) {
 			a.Logger.Debug("nameserver audit", "domain", domain, "apex", rep.Apex, "servers", len(rep.Servers),
 				"dnssec", rep.DNSSEC.State, "findings", len(Findings(rep)), "elapsed", time.Since(start), "error", err)
 		}
