@@ -37,3 +37,28 @@ host       60 A 192.0.2.25
 	// [host.example.] 192.0.2.25
 	// gone.example NXDOMAIN: true
 }
+
+// Ask several questions at once and wait once: over a scan's Mux (an
+// Async resolver) no goroutine waits per question; over zone files or a
+// stub, at most the given number of goroutines ask.
+func ExampleLookupAll() {
+	zones, err := resolve.ParseZones(strings.NewReader(`
+$ORIGIN example.
+@          60 SOA ns.example. hostmaster.example. 1 7200 900 1209600 60
+s1._domainkey 60 TXT "v=DKIM1; p="
+`), "example.zone")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	qs := []resolve.Question{
+		resolve.Q("s1._domainkey.example.", dns.TypeTXT),
+		resolve.Q("s2._domainkey.example.", dns.TypeTXT),
+	}
+	for i, r := range resolve.LookupAll(context.Background(), resolve.NewCache(zones, 0), qs, 8) {
+		fmt.Println(qs[i].Name, len(r.Answer.Answer), "records, NXDOMAIN:", r.Answer.NXDomain(), r.Err)
+	}
+	// Output:
+	// s1._domainkey.example. 1 records, NXDOMAIN: false <nil>
+	// s2._domainkey.example. 0 records, NXDOMAIN: true <nil>
+}
