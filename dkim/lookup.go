@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
-	"sync"
 
 	"github.com/miekg/dns"
 
@@ -129,70 +129,82 @@ func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 	if len(selectors) > MaxSelectors {
 		return nil, fmt.Errorf("%w: %d selectors given, at most %d", ErrBadSelector, len(selectors), MaxSelectors)
 	}
-	var probed []string
-	seen := map[string]bool{}
+	probed := make([]string, 0, len(selectors)+len(DefaultSelectors))
 	for _, s := range selectors {
 		s = strings.Trim(s, ".")
 		if _, ok := dns.IsDomainName(s + "._domainkey." + domain.FQDN()); !ok || !ValidSelector(s) {
 			return nil, fmt.Errorf("%w: %q", ErrBadSelector, s)
 		}
 		s = strings.ToLower(s) // ASCII only, checked above
-		if !seen[s] {
-			seen[s] = true
+		if !slices.Contains(probed, s) {
 			probed = append(probed, s)
 		}
 	}
+	// The lists are short (MaxSelectors, DefaultSelectors): a scan of the
+	// caller's selectors costs less than a set, which was the largest
+	// allocation of a scan's DKIM gathering.
 	nCaller := len(probed)
 	for _, s := range DefaultSelectors {
-		if !seen[s] {
-			seen[s] = true
+		if !slices.Contains(probed[:nCaller], s) {
 			probed = append(probed, s)
 		}
 	}
-	type slot struct {
-		keys []Key
-		err  error
-	}
-	// probed is read by the probes and never written after this point;
-	// each probe writes only its own slot.
-	slots := make([]slot, len(probed))
-	sem := make(chan struct{}, MaxParallel)
-	var wg sync.WaitGroup
-	probeFrom := func(from, to int) {
-		for i := from; i < to; i++ {
-			wg.Go(func() {
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					slots[i] = slot{err: fmt.Errorf("dkim: selector %s: %w", probed[i], ctx.Err())}
-					return
-				}
-				defer func() { <-sem }()
-				keys, err := probe(ctx, r, domain, probed[i])
-				slots[i] = slot{keys: keys, err: err}
-			})
-		}
-	}
-	probeFrom(0, nCaller)
+	tree := "._domainkey." + domain.FQDN()
+	// The caller's selectors at once, beside the test of the key tree;
+	// the defaults after it, within what is left of MaxParallel (or once
+	// the caller's are answered, when they take it all).
+	callers := resolve.AskFollow(ctx, r, questions(probed[:nCaller], tree), MaxParallel)
 	res := &Result{Domain: domain.String(), Probed: probed, Keys: []Key{}}
 	// RFC 8020 §2: an NXDOMAIN for _domainkey.DOMAIN itself (not for the
 	// target of an alias) means no selector exists below it. A failed query
 	// proves nothing, so the defaults are then probed.
-	a, err := r.Lookup(ctx, resolve.Q("_domainkey."+domain.FQDN(), dns.TypeTXT))
+	var mine, defaults []resolve.Followed
+	waited := false
+	a, err := r.Lookup(ctx, resolve.Q(tree[1:], dns.TypeTXT))
 	if err == nil && a.NXDomain() && !hasCNAME(a.Answer) {
 		res.NoKeyTree = true
 		res.Probed = probed[:nCaller:nCaller]
 	} else {
-		probeFrom(nCaller, len(probed))
-	}
-	wg.Wait()
-	var errs []error
-	for i, s := range slots[:len(res.Probed)] {
-		if s.err != nil {
-			res.Failed = append(res.Failed, probed[i])
-			errs = append(errs, s.err)
+		room := MaxParallel - nCaller
+		if room <= 0 {
+			mine, waited, room = callers.WaitFollow(), true, MaxParallel
 		}
-		res.Keys = append(res.Keys, s.keys...)
+		defaults = resolve.FollowAll(ctx, r, questions(probed[nCaller:], tree), room)
+	}
+	if !waited {
+		mine = callers.WaitFollow()
+	}
+	return collect(res, tree, mine, defaults)
+}
+
+// questions are the TXT questions of selectors (RFC 6376 §3.6.2.1:
+// SELECTOR._domainkey.DOMAIN; tree is "._domainkey.DOMAIN.").
+func questions(selectors []string, tree string) []resolve.Question {
+	qs := make([]resolve.Question, len(selectors))
+	for i, s := range selectors {
+		qs[i] = resolve.Q(s+tree, dns.TypeTXT)
+	}
+	return qs
+}
+
+// collect fills res with the keys found at the selectors of res.Probed,
+// the caller's (mine) and the defaults, from the outcomes of their queries
+// (in the same order), and the failures.
+func collect(res *Result, tree string, mine, defaults []resolve.Followed) (*Result, error) {
+	var errs []error
+	for i := range res.Probed {
+		var f resolve.Followed
+		if i < len(mine) {
+			f = mine[i]
+		} else {
+			f = defaults[i-len(mine)]
+		}
+		keys, err := keysAt(res.Probed[i], tree, f)
+		if err != nil {
+			res.Failed = append(res.Failed, res.Probed[i])
+			errs = append(errs, err)
+		}
+		res.Keys = append(res.Keys, keys...)
 	}
 	if len(errs) == 0 {
 		return res, nil
@@ -228,15 +240,14 @@ func (e *SelectorError) Error() string {
 // Unwrap returns every failure.
 func (e *SelectorError) Unwrap() []error { return e.Errs }
 
-// probe asks for the key records at one selector (RFC 6376 §3.6.2.1).
-func probe(ctx context.Context, r resolve.Resolver, domain dnsname.Name, selector string) ([]Key, error) {
-	name := selector + "._domainkey." + domain.FQDN()
-	ans, err := resolve.Follow(ctx, r, resolve.Q(name, dns.TypeTXT))
-	if err != nil {
-		return nil, fmt.Errorf("dkim: selector %s: %w", selector, err)
+// keysAt reads the key records at one selector from the outcome of its
+// query (RFC 6376 §3.6.2.1).
+func keysAt(selector, tree string, f resolve.Followed) ([]Key, error) {
+	if f.Err != nil {
+		return nil, fmt.Errorf("dkim: selector %s: %w", selector, f.Err)
 	}
 	var keys []Key
-	for _, rr := range ans.Records {
+	for _, rr := range f.Result.Records {
 		text := resolve.TXTData(rr.(*dns.TXT))
 		if !IsKeyRecord(text) {
 			continue
@@ -244,7 +255,8 @@ func probe(ctx context.Context, r resolve.Resolver, domain dnsname.Name, selecto
 		if len(keys) == MaxKeysPerSelector {
 			break
 		}
-		k := Key{Selector: selector, Name: strings.TrimSuffix(name, "."), Text: text}
+		k := Key{Selector: selector, Name: strings.TrimSuffix(selector+tree, "."), Text: text}
+		var err error
 		k.Record, err = Parse(text)
 		if se, ok := errors.AsType[*SyntaxError](err); ok {
 			k.Problems = se.Problems
