@@ -450,7 +450,7 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 	a := g.auditor(core, p, o.selectors, o.lists, o.noDNSBL)
 	if async, ok := resolve.AsyncOf(core.resolver); ok {
 		// The gatherers' lookups leave in the Mux's batches (waitAsync).
-		a.Resolver = waitAsync{async}
+		a.Resolver = newWaitAsync(async)
 	}
 	if o.smtp {
 		// As check --smtp, without the relay test: a scan never tests

@@ -24,7 +24,19 @@ import (
 // own, on the asynchronous path it leaves with the others in the
 // readers' batches, in segmented sends (resolve/mux). A profile of the
 // audit straight at Knot had 15 % of its CPU in those writes.
-type waitAsync struct{ async resolve.Async }
+type waitAsync struct {
+	async resolve.Async
+	// waiters holds the waiters of lookups answered, for the next ones:
+	// a channel and its callback per lookup were 3 % of a scan's
+	// allocations (docs/performance.md, "The audit"). A pool, because
+	// a waiter is reused only when its reply was received: one whose
+	// caller gave up may still get its callback, and is left to the GC.
+	waiters *sync.Pool
+}
+
+func newWaitAsync(async resolve.Async) waitAsync {
+	return waitAsync{async: async, waiters: &sync.Pool{New: func() any { return newWaiter() }}}
+}
 
 // reply is one answer handed from an asynchronous callback to the waiter.
 type reply struct {
@@ -32,16 +44,28 @@ type reply struct {
 	err error
 }
 
+// waiter is a lookup's channel and the callback that sends on it.
+type waiter struct {
+	ch   chan reply
+	done func(*resolve.Answer, error)
+}
+
+func newWaiter() *waiter {
+	// Buffered: a callback after the caller gave up does not block the
+	// socket's reader.
+	ch := make(chan reply, 1)
+	return &waiter{ch: ch, done: func(a *resolve.Answer, err error) { ch <- reply{a, err} }}
+}
+
 func (w waitAsync) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
 	if a, ok := resolve.CachedAnswer(w.async, q); ok {
 		return a, nil
 	}
-	// Buffered: a callback after the caller gave up does not block the
-	// socket's reader.
-	ch := make(chan reply, 1)
-	w.async.LookupAsync(q, func(a *resolve.Answer, err error) { ch <- reply{a, err} })
+	wt := w.waiters.Get().(*waiter)
+	w.async.LookupAsync(q, wt.done)
 	select {
-	case r := <-ch:
+	case r := <-wt.ch:
+		w.waiters.Put(wt)
 		return r.a, r.err
 	case <-ctx.Done():
 		return nil, &resolve.Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: %w", resolve.ErrTimeout, ctx.Err())}
