@@ -237,6 +237,10 @@ func (a *Auditor) gather(ctx context.Context, domain dnsname.Name, done chan<- F
 			done <- fact
 		}()
 	}
+	// An area with nothing to gather (not asked for, or no exchange to
+	// ask about) is done at once, without a goroutine: a scan has most
+	// of them (--no-dnsbl, no SMTP probes), for every domain.
+	skip := func(fact Fact) { done <- fact }
 
 	// The plan first, and everything that needs its exchanges as soon as
 	// it is known; the independent areas meanwhile.
@@ -248,35 +252,41 @@ func (a *Auditor) gather(ctx context.Context, domain dnsname.Name, done chan<- F
 		if f.Plan != nil {
 			hosts = f.Plan.Hosts()
 		}
-		run(FactPTR, func() {
-			if f.Plan != nil {
-				f.PTR = probe.GatherPTR(ctx, a.Resolver, hosts, a.Logger)
-			}
-		})
-		run(FactDANE, func() {
-			f.DANE, f.DANEErrs = probe.GatherTLSA(ctx, a.Resolver, probe.Addressed(hosts), dane.Options{Logger: a.Logger})
-		})
-		run(FactDNSBL, func() {
-			if a.DNSBL != nil && len(addrs) > 0 {
+		if a.DNSBL != nil && len(addrs) > 0 {
+			run(FactDNSBL, func() {
 				opts := *a.DNSBL
 				opts.Logger = cmp.Or(opts.Logger, a.Logger)
 				f.DNSBL, f.DNSBLErr = dnsbl.Lookup(ctx, a.Resolver, addrs, opts)
-			}
-		})
-		run(FactSMTP, func() {
-			if a.Probe != nil && len(addrs) > 0 {
+			})
+		} else {
+			skip(FactDNSBL)
+		}
+		if a.Probe != nil && len(addrs) > 0 {
+			run(FactSMTP, func() {
 				f.ProbedAt = time.Now()
 				f.SMTP = a.Probe.ProbePlan(ctx, f.Plan)
-			}
+			})
+		} else {
+			skip(FactSMTP)
+		}
+		run(FactDANE, func() {
+			f.DANE, f.DANEErrs = probe.GatherTLSA(ctx, a.Resolver, probe.Addressed(hosts), dane.Options{Logger: a.Logger})
 		})
+		// The PTR records on this goroutine, which has nothing else to do.
+		if f.Plan != nil {
+			f.PTR = probe.GatherPTR(ctx, a.Resolver, hosts, a.Logger)
+		}
+		done <- FactPTR
 	}()
-	run(FactNameservers, func() {
-		if a.Nameservers != nil {
+	if a.Nameservers != nil {
+		run(FactNameservers, func() {
 			opts := *a.Nameservers
 			opts.Logger = cmp.Or(opts.Logger, a.Logger)
 			f.Nameservers, f.NameserversErr = nameserver.Lookup(ctx, a.Resolver, domain, opts)
-		}
-	})
+		})
+	} else {
+		skip(FactNameservers)
+	}
 	run(FactSPF, func() {
 		f.SPF, f.SPFErr = spf.Lookup(ctx, a.Resolver, domain, spf.Options{Logger: a.Logger})
 	})
