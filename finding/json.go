@@ -12,21 +12,29 @@ import "github.com/mxtrace/mxtrace/internal/jsonenc"
 // compare its bytes with encoding/json's, and TestFindingJSONFields fails
 // when Finding's fields or their marshalers change until this function
 // follows.
-func (f *Finding) AppendJSON(b []byte) []byte {
+func (f *Finding) AppendJSON(b []byte) []byte { return f.appendJSON(b, jsonenc.AppendString) }
+
+// AppendJSONHTML is AppendJSON with HTML escaping on, as json.Marshal
+// writes f: for the findings a MarshalJSON method built on json.Marshal
+// writes (nameserver.Result's, spf.Analysis's), whose bytes the Encoder
+// keeps as they are.
+func (f *Finding) AppendJSONHTML(b []byte) []byte { return f.appendJSON(b, jsonenc.AppendStringHTML) }
+
+func (f *Finding) appendJSON(b []byte, str func([]byte, string) []byte) []byte {
 	if f == nil {
 		return append(b, "null"...)
 	}
 	b = append(b, `{"id":`...)
-	b = jsonenc.AppendString(b, string(f.ID))
+	b = str(b, string(f.ID))
 	b = append(b, `,"severity":`...)
-	b = jsonenc.AppendString(b, f.Severity.String()) // its MarshalText
+	b = str(b, f.Severity.String()) // its MarshalText
 	b = append(b, `,"subject":`...)
-	b = jsonenc.AppendString(b, f.Subject)
+	b = str(b, f.Subject)
 	b = append(b, `,"message":`...)
-	b = jsonenc.AppendString(b, f.Message)
+	b = str(b, f.Message)
 	b = append(b, `,"reference":`...)
-	b = jsonenc.AppendString(b, f.Reference)
+	b = str(b, f.Reference)
 	b = append(b, `,"fix":`...)
-	b = jsonenc.AppendString(b, f.Fix)
+	b = str(b, f.Fix)
 	return append(b, '}')
 }

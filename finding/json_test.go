@@ -2,6 +2,7 @@ package finding
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"reflect"
 	"testing"
@@ -43,10 +44,17 @@ func TestAppendJSON(t *testing.T) {
 		if want := encodingJSON(t, &f); !bytes.Equal(got, want) {
 			t.Errorf("AppendJSON:\n%s\nencoding/json:\n%s", got, want)
 		}
+		got = f.AppendJSONHTML([]byte(nil))
+		if want, err := json.Marshal(&f); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("AppendJSONHTML:\n%s\njson.Marshal:\n%s %v", got, want, err)
+		}
 	}
 	var nilFinding *Finding
 	if got := string(nilFinding.AppendJSON([]byte("x"))); got != "xnull" {
 		t.Errorf("nil: %s", got)
+	}
+	if got := string(nilFinding.AppendJSONHTML([]byte("x"))); got != "xnull" {
+		t.Errorf("nil, HTML: %s", got)
 	}
 }
 

@@ -15,7 +15,9 @@ package jsonenc
 import (
 	"bytes"
 	"encoding"
+	"encoding/base64"
 	"encoding/json"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -33,13 +35,23 @@ const hex = "0123456789abcdef"
 //   - U+2028 and U+2029 become \u2028 and \u2029 (JavaScript reads them
 //     as line ends inside a string);
 //   - everything else, '<', '>' and '&' included, is written as it is.
-func AppendString(b []byte, s string) []byte {
+func AppendString(b []byte, s string) []byte { return appendString(b, s, false) }
+
+// AppendStringHTML appends s as a JSON string as json.Marshal writes it,
+// with HTML escaping on: as AppendString, but '<', '>' and '&' become
+// \u003c, \u003e and \u0026. A MarshalJSON method built on json.Marshal
+// writes its strings so, and the Encoder keeps its bytes as they are
+// (it compacts them without unescaping), so a hand-written encoder of
+// such a type uses AppendStringHTML where the Encoder would not escape.
+func AppendStringHTML(b []byte, s string) []byte { return appendString(b, s, true) }
+
+func appendString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
 	done := 0 // s[:done] is in b; s[done:i] is copied as it is later
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
 				i++
 				continue
 			}
@@ -89,6 +101,40 @@ func AppendString(b []byte, s string) []byte {
 // does).
 func AppendStrings[S ~string](b []byte, ss []S) []byte {
 	return AppendArray(b, ss, func(s *S, b []byte) []byte { return AppendString(b, string(*s)) })
+}
+
+// AppendStringsHTML is AppendStrings with AppendStringHTML's escaping.
+func AppendStringsHTML[S ~string](b []byte, ss []S) []byte {
+	return AppendArray(b, ss, func(s *S, b []byte) []byte { return AppendStringHTML(b, string(*s)) })
+}
+
+// AppendAddr appends a as encoding/json writes a netip.Addr: its
+// MarshalText (empty for the zero Addr) as a string. Only an IPv6 zone can
+// hold characters that need escaping.
+func AppendAddr(b []byte, a netip.Addr) []byte {
+	if a.Zone() != "" {
+		return AppendString(b, a.String())
+	}
+	b = append(b, '"')
+	return append(a.AppendTo(b), '"')
+}
+
+// AppendAddrHTML is AppendAddr with AppendStringHTML's escaping.
+func AppendAddrHTML(b []byte, a netip.Addr) []byte {
+	if a.Zone() != "" {
+		return AppendStringHTML(b, a.String())
+	}
+	return AppendAddr(b, a)
+}
+
+// AppendBytes appends p as encoding/json writes a []byte: standard base64
+// in a string, or null for nil.
+func AppendBytes(b []byte, p []byte) []byte {
+	if p == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	return append(base64.StdEncoding.AppendEncode(b, p), '"')
 }
 
 // AppendArray appends xs as a JSON array, each element by each, or null

@@ -2,6 +2,8 @@ package jsonenc
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -19,13 +21,30 @@ func stdlib(t testing.TB, v any) []byte {
 	return b
 }
 
-func checkString(t *testing.T, s string) {
+// marshal is what json.Marshal writes for v: HTML escaping on.
+func marshal(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkString compares AppendString with the Encoder and AppendStringHTML
+// with json.Marshal.
+func checkString(t testing.TB, s string) {
 	t.Helper()
 	prefix := []byte("x") // AppendString appends: what is there stays
 	got := AppendString(prefix, s)
 	want := append([]byte("x"), stdlib(t, s)...)
 	if !bytes.Equal(got, want) {
 		t.Errorf("AppendString(%+q) = %s, encoding/json writes %s", s, got, want)
+	}
+	got = AppendStringHTML(prefix[:1:1], s)
+	want = append([]byte("x"), marshal(t, s)...)
+	if !bytes.Equal(got, want) {
+		t.Errorf("AppendStringHTML(%+q) = %s, json.Marshal writes %s", s, got, want)
 	}
 }
 
@@ -42,6 +61,10 @@ func TestAppendStringBytes(t *testing.T) {
 		got, want := AppendString(nil, s), stdlib(t, s)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("AppendString(%+q) = %s, encoding/json writes %s", s, got, want)
+		}
+		got, want = AppendStringHTML(nil, s), marshal(t, s)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("AppendStringHTML(%+q) = %s, json.Marshal writes %s", s, got, want)
 		}
 	}
 }
@@ -78,6 +101,37 @@ func TestAppendStrings(t *testing.T) {
 		got, want := AppendStrings([]byte("x"), ss), append([]byte("x"), stdlib(t, ss)...)
 		if !bytes.Equal(got, want) {
 			t.Errorf("AppendStrings(%q) = %s, encoding/json writes %s", ss, got, want)
+		}
+		got, want = AppendStringsHTML([]byte("x"), ss), append([]byte("x"), marshal(t, ss)...)
+		if !bytes.Equal(got, want) {
+			t.Errorf("AppendStringsHTML(%q) = %s, json.Marshal writes %s", ss, got, want)
+		}
+	}
+}
+
+// TestAppendAddr: the zero address, both families, a mapped address and
+// zones that need escaping, with HTML escaping off and on.
+func TestAppendAddr(t *testing.T) {
+	v6 := netip.MustParseAddr("fe80::1")
+	for _, a := range []netip.Addr{{}, netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1"),
+		netip.MustParseAddr("::ffff:192.0.2.1"), v6.WithZone("eth0"), v6.WithZone("<\"\u2028\xff&>")} {
+		got, want := AppendAddr([]byte("x"), a), append([]byte("x"), stdlib(t, a)...)
+		if !bytes.Equal(got, want) {
+			t.Errorf("AppendAddr(%v) = %s, encoding/json writes %s", a, got, want)
+		}
+		got, want = AppendAddrHTML([]byte("x"), a), append([]byte("x"), marshal(t, a)...)
+		if !bytes.Equal(got, want) {
+			t.Errorf("AppendAddrHTML(%v) = %s, json.Marshal writes %s", a, got, want)
+		}
+	}
+}
+
+// TestAppendBytes: nil, empty and every padding length.
+func TestAppendBytes(t *testing.T) {
+	for _, p := range [][]byte{nil, {}, {0}, {0xff, 0xfe}, {1, 2, 3}, []byte("<&>\xff")} {
+		got, want := AppendBytes([]byte("x"), p), append([]byte("x"), stdlib(t, p)...)
+		if !bytes.Equal(got, want) {
+			t.Errorf("AppendBytes(%v) = %s, encoding/json writes %s", p, got, want)
 		}
 	}
 }
