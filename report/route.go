@@ -10,6 +10,7 @@ import (
 
 	"github.com/fatih/color"
 
+	"github.com/mxtrace/mxtrace/check"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/jsonenc"
 	"github.com/mxtrace/mxtrace/internal/prose"
@@ -46,15 +47,21 @@ func WriteJSON(w io.Writer, v any) error {
 }
 
 // AppendJSON appends v as one line of JSON, newline included, as
-// encoding/json's Encoder with HTML escaping off writes it. A plan goes
-// through route.Plan.AppendJSON, which writes the same bytes without
-// reflection (a scan writes one plan per domain); everything else through
-// encoding/json.
+// encoding/json's Encoder with HTML escaping off writes it. A plan and a
+// check report go through route.Plan.AppendJSON and check.Report.AppendJSON,
+// which write the same bytes without reflection (a scan writes one of them
+// per domain); everything else through encoding/json. On error b is
+// returned as it was.
 func AppendJSON(b []byte, v any) ([]byte, error) {
-	if p, ok := v.(*route.Plan); ok && p != nil {
-		return append(p.AppendJSON(b), '\n'), nil
+	var err error
+	switch v := v.(type) {
+	case *route.Plan:
+		return append(v.AppendJSON(b), '\n'), nil
+	case *check.Report:
+		b, err = v.AppendJSON(b)
+	default:
+		b, err = jsonenc.AppendReflect(b, v)
 	}
-	b, err := jsonenc.AppendReflect(b, v)
 	if err != nil {
 		return b, err
 	}

@@ -25,7 +25,21 @@ func (p *Plan) AppendJSON(b []byte) []byte {
 	if p == nil {
 		return append(b, "null"...)
 	}
-	b = append(b, `{"schema":`...)
+	b = p.AppendJSONMembers(append(b, '{'))
+	b = append(b, `,"findings":`...)
+	b = jsonenc.AppendArray(b, p.Findings, (*finding.Finding).AppendJSON)
+
+	b = append(b, `,"elapsed_ms":`...)
+	b = strconv.AppendInt(b, p.ElapsedMS, 10)
+	return append(b, '}')
+}
+
+// AppendJSONMembers appends the plan's members before findings (schema to
+// order), without the braces: what encoding/json writes of a non-nil *Plan
+// embedded in a struct that has Findings and ElapsedMS of its own, which
+// take the place of the plan's (check.Report).
+func (p *Plan) AppendJSONMembers(b []byte) []byte {
+	b = append(b, `"schema":`...)
 	b = strconv.AppendInt(b, int64(p.Schema), 10)
 	b = append(b, `,"domain":`...)
 	b = jsonenc.AppendString(b, p.Domain)
@@ -52,13 +66,7 @@ func (p *Plan) AppendJSON(b []byte) []byte {
 
 	b = append(b, `,"order":`...)
 	b = jsonenc.AppendStrings(b, p.Order)
-
-	b = append(b, `,"findings":`...)
-	b = jsonenc.AppendArray(b, p.Findings, (*finding.Finding).AppendJSON)
-
-	b = append(b, `,"elapsed_ms":`...)
-	b = strconv.AppendInt(b, p.ElapsedMS, 10)
-	return append(b, '}')
+	return b
 }
 
 func (r *Record) appendJSON(b []byte) []byte {
