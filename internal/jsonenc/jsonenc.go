@@ -3,11 +3,13 @@
 //
 // It exists for the scan's hot path: encoding/json's reflection was a
 // noticeable share of a scan's CPU for the one line written per domain
-// (docs/performance.md). The types that
-// use it (route.Plan, finding.Finding) write their fields by hand with
-// AppendString and strconv; differential tests and fuzz targets in those
-// packages compare every byte with encoding/json's, and their tests use
-// Fields to fail when a struct changes under a hand-written encoder.
+// (docs/performance.md). The types that use it (route.Plan,
+// finding.Finding, check.Report and every type a report holds) write
+// their fields by hand with AppendString and strconv; differential tests
+// and fuzz targets in route and check compare every byte with
+// encoding/json's, and their tests use Fields to fail when a struct
+// changes under a hand-written encoder. The HTML variants write what
+// json.Marshal writes, for types whose MarshalJSON is built on it.
 // AppendReflect is encoding/json itself, for every other value (those two
 // use reflection, the encoders do not).
 package jsonenc
