@@ -220,19 +220,21 @@ func (w *walker) node(domain, via, term string, ancestors []string, redirectChai
 		return problem(nodeSyntax, err)
 	}
 	n.Parsed = rec
-	for _, t := range rec.Terms {
-		n.Terms = append(n.Terms, t.Raw)
+	if len(rec.Terms) > 0 {
+		n.Terms = make([]string, len(rec.Terms))
+		for i, t := range rec.Terms {
+			n.Terms[i] = t.Raw
+		}
 	}
 	n.Lookups = rec.Lookups()
 
 	// Children and void checks are independent lookups: run them at once,
-	// each goroutine writing its own slot.
+	// each goroutine writing its own slot (one array for the three
+	// results: a scan walks a tree for every domain).
 	var (
-		wg       sync.WaitGroup
-		children = make([]*Node, len(rec.Terms))
-		voids    = make([]bool, len(rec.Terms))
-		whys     = make([]string, len(rec.Terms))
-		below    = append(slices.Clip(ancestors), n.Domain)
+		wg    sync.WaitGroup
+		slots = make([]termSlot, len(rec.Terms))
+		below = append(slices.Clip(ancestors), n.Domain)
 	)
 	hasAll := rec.HasAll()
 	for i, t := range rec.Terms {
@@ -245,11 +247,11 @@ func (w *walker) node(domain, via, term string, ancestors []string, redirectChai
 			target, ok := w.staticTarget(t.Domain, n.Domain)
 			if !ok {
 				w.flag(false, true)
-				whys[i] = fmt.Sprintf("%s depends on the message being checked (macros); not followed", t.Raw)
+				slots[i].why = t.Raw + " depends on the message being checked (macros); not followed"
 				continue
 			}
 			chain := redirectChain && via == ModRedirect
-			wg.Go(func() { children[i] = w.node(target, via, t.Raw, below, chain) })
+			wg.Go(func() { slots[i].child = w.node(target, via, t.Raw, below, chain) })
 		case !t.Modifier && (t.Name == MechA || t.Name == MechMX || t.Name == MechExists):
 			target := n.Domain
 			if t.Domain != "" {
@@ -261,20 +263,21 @@ func (w *walker) node(domain, via, term string, ancestors []string, redirectChai
 			if !w.take(&w.voidChecks, maxVoidChecks) {
 				continue
 			}
-			wg.Go(func() { voids[i], whys[i] = w.isVoid(t.Name, target) })
+			wg.Go(func() { slots[i].void, slots[i].why = w.isVoid(t.Name, target) })
 		}
 	}
 	wg.Wait()
-	for i := range rec.Terms {
-		if voids[i] {
+	for _, sl := range slots {
+		if sl.void {
 			n.VoidLookups++
 		}
-		if whys[i] != "" {
-			n.Errors = append(n.Errors, whys[i])
+		if sl.why != "" {
+			n.Errors = append(n.Errors, sl.why)
 		}
 	}
 	n.TotalLookups, n.TotalVoidLookups = n.Lookups, n.VoidLookups
-	for _, c := range children {
+	for _, sl := range slots {
+		c := sl.child
 		if c == nil {
 			continue
 		}
@@ -283,6 +286,15 @@ func (w *walker) node(domain, via, term string, ancestors []string, redirectChai
 		n.TotalVoidLookups += c.TotalVoidLookups
 	}
 	return n
+}
+
+// termSlot is what walking one term of a record found: the child node of
+// an include or redirect, or whether an a, mx or exists term's lookup is
+// void, and why a term was not followed.
+type termSlot struct {
+	child *Node
+	void  bool
+	why   string
 }
 
 // staticTarget expands a domain-spec that does not depend on the message:

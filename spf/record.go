@@ -236,7 +236,8 @@ func Parse(txt string) (*Record, error) {
 	if !IsRecord(txt) {
 		return nil, &SyntaxError{Pos: 0, Msg: `record does not start with "v=spf1" followed by a space`}
 	}
-	r := &Record{Text: txt}
+	// At most one term per space: the Terms are made once, not grown.
+	r := &Record{Text: txt, Terms: make([]Term, 0, strings.Count(txt[len(version):], " "))}
 	seen := map[string]int{}
 	// RFC 7208 §4.6.1: terms are separated by one or more spaces (SP only,
 	// not tabs or other white space); trailing spaces are allowed (§12).
@@ -269,6 +270,9 @@ func Parse(txt string) (*Record, error) {
 		}
 		r.Terms = append(r.Terms, t)
 		i = end
+	}
+	if len(r.Terms) == 0 {
+		r.Terms = nil // no terms: nil, whatever spaces the record ends with
 	}
 	return r, nil
 }
