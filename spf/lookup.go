@@ -65,6 +65,7 @@ func queryName(domain string) (string, bool) {
 		return "", false
 	}
 	var b strings.Builder
+	b.Grow(len(domain) + 1) // the name, unless escaped, and its dot
 	for label := range strings.SplitSeq(domain, ".") {
 		if label == "" || len(label) > 63 {
 			return "", false
