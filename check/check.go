@@ -310,7 +310,8 @@ func (a *Auditor) gather(ctx context.Context, domain dnsname.Name, done chan<- F
 	return f
 }
 
-// exchanges lists the plan's hosts and their addresses, in plan order.
+// exchanges lists the plan's hosts and their addresses, in plan order,
+// each list made once at its length.
 func exchanges(p *route.Plan) (hosts []string, addrs []netip.Addr) {
 	if p == nil {
 		return nil, nil
@@ -320,6 +321,13 @@ func exchanges(p *route.Plan) (hosts []string, addrs []netip.Addr) {
 		return nil, nil
 	}
 	hosts = make([]string, 0, n)
+	m := 0
+	for h := range p.EachHost() {
+		m += len(h.Addresses)
+	}
+	if m > 0 {
+		addrs = make([]netip.Addr, 0, m)
+	}
 	for h := range p.EachHost() {
 		hosts = append(hosts, h.Name)
 		for _, s := range h.Addresses {
