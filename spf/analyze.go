@@ -364,9 +364,12 @@ func Findings(an *Analysis) []finding.Finding {
 	if an == nil || an.Tree == nil || an.Tree.kind == nodeDNS {
 		return fs
 	}
-	seen := map[string]bool{}
+	// The key is the three fields, not one string joining them: no
+	// string is built per finding.
+	type key struct{ id, subject, message string }
+	seen := map[key]bool{}
 	add := func(f finding.Finding) {
-		k := string(f.ID) + "\x00" + f.Subject + "\x00" + f.Message
+		k := key{string(f.ID), f.Subject, f.Message}
 		if !seen[k] {
 			seen[k] = true
 			fs = append(fs, f)
@@ -377,7 +380,7 @@ func Findings(an *Analysis) []finding.Finding {
 	visit = func(n, parent *Node) {
 		from := ""
 		if parent != nil {
-			from = fmt.Sprintf(" (reached by %s from %s)", n.Term, parent.Domain)
+			from = " (reached by " + n.Term + " from " + parent.Domain + ")"
 		}
 		switch n.kind {
 		case nodeNoRecord:

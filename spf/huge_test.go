@@ -71,25 +71,45 @@ func BenchmarkHugeSPFRecord(b *testing.B) {
 	}
 }
 
-// BenchmarkLookup analyzes a domain with an include, an mx and an a term
-// over a cache that holds every answer: the walk's own work, which a
-// check scan does for every domain.
-func BenchmarkLookup(b *testing.B) {
+// benchZone has a domain with an include, an mx and an a term, two of
+// them void, for the benchmarks of what a check scan does per domain.
+func benchZone(b *testing.B) resolve.Resolver {
 	zones, err := resolve.ParseZones(strings.NewReader(`$ORIGIN example.test.
 @ 300 SOA ns hostmaster 1 2 3 4 5
-@ TXT "v=spf1 mx a:mail.example.test include:_spf.provider.example.test ~all"
+@ TXT "v=spf1 mx a:mail.example.test include:_spf.provider.example.test a:void1.example.test a:void2.example.test ?all"
 @ MX 10 mail
 mail A 192.0.2.1
-_spf.provider TXT "v=spf1 ip4:198.51.100.0/24 ip6:2001:db8::/32 -all"
+_spf.provider TXT "v=spf1 ip4:198.51.100.0/24 ip6:2001:db8::/32 ptr -all"
 `), "t")
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := resolve.NewCache(zones, 0)
+	return resolve.NewCache(zones, 0)
+}
+
+// BenchmarkLookup analyzes benchZone's domain over a cache that holds
+// every answer: the walk's own work.
+func BenchmarkLookup(b *testing.B) {
+	r := benchZone(b)
 	domain := dnsname.MustParse("example.test")
 	for b.Loop() {
 		if _, err := spf.Lookup(b.Context(), r, domain, spf.Options{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkFindings judges benchZone's analysis (spf-void-lookups,
+// spf-ptr in the include, spf-neutral-all).
+func BenchmarkFindings(b *testing.B) {
+	an, err := spf.Lookup(b.Context(), benchZone(b), dnsname.MustParse("example.test"), spf.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(spf.Findings(an)) == 0 {
+		b.Fatal("no findings")
+	}
+	for b.Loop() {
+		spf.Findings(an)
 	}
 }
