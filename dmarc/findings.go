@@ -28,15 +28,17 @@ func Findings(res *Result) []finding.Finding {
 		return nil
 	}
 	var fs []finding.Finding
+	if len(res.Records) == 0 {
+		// Most domains of a scan: the message is built in one go.
+		nor := ""
+		if res.OrgDomain != res.Domain {
+			nor = " nor at _dmarc." + res.OrgDomain + ", its organizational domain"
+		}
+		return append(fs, finding.New(finding.DMARCMissing, "_dmarc."+res.Domain,
+			"No DMARC record at _dmarc."+res.Domain+nor+"; receivers apply no DMARC policy to mail from "+res.Domain+"."))
+	}
 	subject := "_dmarc." + res.PolicyDomain
 	switch len(res.Records) {
-	case 0:
-		msg := fmt.Sprintf("No DMARC record at _dmarc.%s", res.Domain)
-		if res.OrgDomain != res.Domain {
-			msg += fmt.Sprintf(" nor at _dmarc.%s, its organizational domain", res.OrgDomain)
-		}
-		return append(fs, finding.Newf(finding.DMARCMissing, "_dmarc."+res.Domain,
-			"%s; receivers apply no DMARC policy to mail from %s.", msg, res.Domain))
 	case 1:
 	default:
 		return append(fs, finding.Newf(finding.DMARCMultiple, subject,

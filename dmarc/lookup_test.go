@@ -301,3 +301,23 @@ func TestOrganizationalDomain(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingMessage pins dmarc-missing's words, for a domain that is its
+// own organizational domain and for one below it: Findings builds them
+// without fmt, the most common finding of a scan.
+func TestMissingMessage(t *testing.T) {
+	for _, tc := range []struct {
+		res  dmarc.Result
+		want string
+	}{
+		{dmarc.Result{Domain: "d.test", OrgDomain: "d.test"},
+			"No DMARC record at _dmarc.d.test; receivers apply no DMARC policy to mail from d.test."},
+		{dmarc.Result{Domain: "mail.d.test", OrgDomain: "d.test"},
+			"No DMARC record at _dmarc.mail.d.test nor at _dmarc.d.test, its organizational domain; receivers apply no DMARC policy to mail from mail.d.test."},
+	} {
+		fs := dmarc.Findings(&tc.res)
+		if len(fs) != 1 || fs[0].ID != finding.DMARCMissing || fs[0].Subject != "_dmarc."+tc.res.Domain || fs[0].Message != tc.want {
+			t.Errorf("Findings(%s) = %+v, want one %s on _dmarc.%s: %q", tc.res.Domain, fs, finding.DMARCMissing, tc.res.Domain, tc.want)
+		}
+	}
+}
