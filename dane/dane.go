@@ -19,7 +19,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -80,36 +80,86 @@ func (r *Result) Usable() []*dns.TLSA {
 func Lookup(ctx context.Context, r resolve.Resolver, host string, opts Options) (*Result, error) {
 	host = strings.TrimSuffix(dns.CanonicalName(host), ".")
 	return lookuplog.Run(opts.Logger, "dane lookup", []any{"host", host},
-		func() (*Result, error) { return lookup(ctx, r, host, opts) },
-		func(res *Result) []any {
-			return []any{"records", len(res.Records), "secure", res.Secure, "base", res.Base}
-		})
+		func() (*Result, error) {
+			res, errs := lookupAll(ctx, r, []string{host}, opts)
+			return res[0], errs[0]
+		},
+		logged)
 }
 
-func lookup(ctx context.Context, r resolve.Resolver, host string, opts Options) (*Result, error) {
-	res := &Result{Host: host, Name: opts.tlsaName(host), Records: []Record{}}
-	var addr, direct *resolve.Result
-	var addrErr, directErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { addr, addrErr = resolve.Follow(ctx, r, resolve.Q(host+".", dns.TypeA)) })
-	wg.Go(func() { direct, directErr = resolve.Follow(ctx, r, resolve.Q(res.Name+".", dns.TypeTLSA)) })
-	wg.Wait()
-	if addrErr != nil {
-		return nil, fmt.Errorf("dane: address of %s: %w", host, addrErr)
+// LookupAll is Lookup for several exchanges at once: the address and
+// TLSA questions of every host go as one batch (resolve.FollowAll), and
+// the TLSA questions of secure alias targets, which need the first
+// answers, after it. Results and errors are in the order of hosts: a
+// result is nil where that host's lookup failed, and its error says why.
+// With a Logger, each host is logged as Lookup logs it, the duration
+// being the whole batch's.
+func LookupAll(ctx context.Context, r resolve.Resolver, hosts []string, opts Options) ([]*Result, []error) {
+	start := time.Now()
+	canonical := make([]string, len(hosts))
+	for i, h := range hosts {
+		canonical[i] = strings.TrimSuffix(dns.CanonicalName(h), ".")
 	}
-	if directErr != nil {
-		return nil, fmt.Errorf("dane: %w", directErr)
+	res, errs := lookupAll(ctx, r, canonical, opts)
+	if opts.Logger != nil {
+		d := time.Since(start)
+		for i, h := range canonical {
+			args := []any{"host", h, "duration", d}
+			if res[i] != nil {
+				args = append(args, logged(res[i])...)
+			}
+			if errs[i] != nil {
+				args = append(args, "err", errs[i])
+			}
+			opts.Logger.Debug("dane lookup", args...)
+		}
 	}
-	res.AddressSecure = addr.AD
-	found, base := direct, host
+	return res, errs
+}
+
+// logged is what a lookup's log line says about its Result.
+func logged(res *Result) []any {
+	return []any{"records", len(res.Records), "secure", res.Secure, "base", res.Base}
+}
+
+// lookupAll looks up hosts, already canonical and without the final dot.
+func lookupAll(ctx context.Context, r resolve.Resolver, hosts []string, opts Options) ([]*Result, []error) {
+	out := make([]*Result, len(hosts))
+	errs := make([]error, len(hosts))
+	// Each host's address question, then its TLSA question.
+	qs := make([]resolve.Question, 0, 2*len(hosts))
+	for i, host := range hosts {
+		out[i] = &Result{Host: host, Name: opts.tlsaName(host), Records: []Record{}}
+		qs = append(qs, resolve.Q(host+".", dns.TypeA), resolve.Q(out[i].Name+".", dns.TypeTLSA))
+	}
+	answers := resolve.FollowAll(ctx, r, qs, 0)
+	for i := range hosts {
+		errs[i] = finish(ctx, r, out[i], answers[2*i], answers[2*i+1], opts)
+		if errs[i] != nil {
+			out[i] = nil
+		}
+	}
+	return out, errs
+}
+
+// finish completes res from its host's address answer and TLSA answer.
+func finish(ctx context.Context, r resolve.Resolver, res *Result, addr, direct resolve.Followed, opts Options) error {
+	if addr.Err != nil {
+		return fmt.Errorf("dane: address of %s: %w", res.Host, addr.Err)
+	}
+	if direct.Err != nil {
+		return fmt.Errorf("dane: %w", direct.Err)
+	}
+	res.AddressSecure = addr.Result.AD
+	found, base := direct.Result, res.Host
 	// RFC 7672 §2.2.3: with a secure CNAME expansion the expanded name is
 	// the TLSA base domain, and the original name is the fallback; an
 	// insecure expansion is not trusted to pick the name.
-	if len(addr.Chain) > 0 && addr.AD {
-		target := strings.TrimSuffix(addr.Name, ".")
+	if len(addr.Result.Chain) > 0 && addr.Result.AD {
+		target := strings.TrimSuffix(addr.Result.Name, ".")
 		expanded, err := resolve.Follow(ctx, r, resolve.Q(opts.tlsaName(target)+".", dns.TypeTLSA))
 		if err != nil {
-			return nil, fmt.Errorf("dane: %w", err)
+			return fmt.Errorf("dane: %w", err)
 		}
 		if len(expanded.Records) > 0 {
 			found, base = expanded, target
@@ -117,7 +167,7 @@ func lookup(ctx context.Context, r resolve.Resolver, host string, opts Options) 
 		}
 	}
 	if len(found.Records) == 0 {
-		return res, nil
+		return nil
 	}
 	res.Base, res.Secure = base, found.AD
 	for _, rr := range found.Records {
@@ -130,7 +180,7 @@ func lookup(ctx context.Context, r resolve.Resolver, host string, opts Options) 
 		res.Records = append(res.Records, *rec)
 		res.RRs = append(res.RRs, t)
 	}
-	return res, nil
+	return nil
 }
 
 func (o Options) tlsaName(host string) string {

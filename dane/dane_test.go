@@ -3,6 +3,8 @@ package dane
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -174,5 +176,25 @@ func TestLookupFailure(t *testing.T) {
 func TestPort(t *testing.T) {
 	if got := (Options{Port: 2525}).tlsaName("mx.example.test"); got != "_2525._tcp.mx.example.test" {
 		t.Errorf("tlsaName = %q", got)
+	}
+}
+
+// TestLookupAll: LookupAll gives each exchange what Lookup gives it, in
+// order: a secure alias, a failure, no TLSA, names in any spelling.
+func TestLookupAll(t *testing.T) {
+	r := newResolver(t)
+	hosts := []string{"mxa.signed.test", "mxf.signed.test", "MX1.signed.test.", "nxdomain.signed.test", "mx2.signed.test", "mx.plain.test"}
+	res, errs := LookupAll(t.Context(), r, hosts, Options{})
+	if len(res) != len(hosts) || len(errs) != len(hosts) {
+		t.Fatalf("%d results, %d errors for %d hosts", len(res), len(errs), len(hosts))
+	}
+	for i, h := range hosts {
+		want, wantErr := Lookup(t.Context(), r, h, Options{})
+		if !reflect.DeepEqual(res[i], want) || fmt.Sprint(errs[i]) != fmt.Sprint(wantErr) {
+			t.Errorf("%s: %+v, %v; Lookup gives %+v, %v", h, res[i], errs[i], want, wantErr)
+		}
+	}
+	if res[0] == nil || res[0].Base != "real.signed.test" || errs[1] == nil {
+		t.Errorf("want the secure alias's target as base and mxf's failure: %+v, %v", res, errs)
 	}
 }

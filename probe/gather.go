@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
-	"sync"
 
 	"github.com/mxtrace/mxtrace/dane"
 	"github.com/mxtrace/mxtrace/rdns"
@@ -30,46 +29,36 @@ type HostPTR struct {
 }
 
 // GatherPTR looks up the PTR names of every address of every host and
-// confirms them forward (rdns.Lookup), all at once; the result has one
+// confirms them forward, all at once (rdns.LookupAll); the result has one
 // HostPTR per host, in order.
 func GatherPTR(ctx context.Context, r resolve.Resolver, hosts []route.Host, logger *slog.Logger) []HostPTR {
-	// One slot per address of every host, all looked up at once; sorted
-	// into the hosts afterwards.
-	type lookup struct {
-		host int
-		addr netip.Addr
-		res  *rdns.Result
-		err  error
-	}
-	var lookups []lookup
+	// Every address of every host, looked up at once; sorted into the
+	// hosts afterwards.
+	var addrs []netip.Addr
+	var of []int // the host of each address
 	for i, h := range hosts {
 		for _, s := range h.Addresses {
 			if ip, err := netip.ParseAddr(s); err == nil {
-				lookups = append(lookups, lookup{host: i, addr: ip})
+				addrs = append(addrs, ip)
+				of = append(of, i)
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	for k := range lookups {
-		wg.Go(func() {
-			lookups[k].res, lookups[k].err = rdns.Lookup(ctx, r, lookups[k].addr, rdns.Options{Logger: logger})
-		})
-	}
-	wg.Wait()
+	res, errs := rdns.LookupAll(ctx, r, addrs, rdns.Options{Logger: logger})
 
 	out := make([]HostPTR, len(hosts))
 	for i, h := range hosts {
 		out[i].Host = h.Name
 	}
-	for _, l := range lookups {
-		h := &out[l.host]
+	for k, err := range errs {
+		h := &out[of[k]]
 		switch {
-		case errors.Is(l.err, resolve.ErrNotInZone):
+		case errors.Is(err, resolve.ErrNotInZone):
 			h.Outside++
-		case l.err != nil:
-			h.Errors = append(h.Errors, l.err.Error())
+		case err != nil:
+			h.Errors = append(h.Errors, err.Error())
 		default:
-			h.Results = append(h.Results, l.res)
+			h.Results = append(h.Results, res[k])
 		}
 	}
 	return out
@@ -104,15 +93,8 @@ func Addressed(hosts []route.Host) []string {
 }
 
 // GatherTLSA looks up the TLSA records of every host at once
-// (dane.Lookup). Results and errors are in the order of hosts: a result is
-// nil where that host's lookup failed, and its error says why.
+// (dane.LookupAll). Results and errors are in the order of hosts: a result
+// is nil where that host's lookup failed, and its error says why.
 func GatherTLSA(ctx context.Context, r resolve.Resolver, hosts []string, opts dane.Options) ([]*dane.Result, []error) {
-	out := make([]*dane.Result, len(hosts))
-	errs := make([]error, len(hosts))
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Go(func() { out[i], errs[i] = dane.Lookup(ctx, r, h, opts) })
-	}
-	wg.Wait()
-	return out, errs
+	return dane.LookupAll(ctx, r, hosts, opts)
 }

@@ -12,7 +12,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -39,53 +39,102 @@ type Result struct {
 // failures of the forward lookups leave that name unconfirmed.
 func Lookup(ctx context.Context, r resolve.Resolver, addr netip.Addr, opts Options) (*Result, error) {
 	return lookuplog.Run(opts.Logger, "rdns lookup", []any{"address", addr},
-		func() (*Result, error) { return lookup(ctx, r, addr) },
-		func(res *Result) []any { return []any{"names", len(res.Names), "confirmed", res.Confirmed} })
+		func() (*Result, error) {
+			res, errs := lookupAll(ctx, r, []netip.Addr{addr})
+			return res[0], errs[0]
+		},
+		logged)
 }
+
+// LookupAll is Lookup for several addresses at once, in two batches
+// (resolve.FollowAll): the PTR questions of every address, then the
+// forward questions of every name found. Results and errors are in the
+// order of addrs: a result is nil where that address's lookup failed, and
+// its error says why. With a Logger, each address is logged as Lookup
+// logs it, the duration being the whole batch's.
+func LookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr, opts Options) ([]*Result, []error) {
+	start := time.Now()
+	res, errs := lookupAll(ctx, r, addrs)
+	if opts.Logger != nil {
+		d := time.Since(start)
+		for i, a := range addrs {
+			args := []any{"address", a, "duration", d}
+			if res[i] != nil {
+				args = append(args, logged(res[i])...)
+			}
+			if errs[i] != nil {
+				args = append(args, "err", errs[i])
+			}
+			opts.Logger.Debug("rdns lookup", args...)
+		}
+	}
+	return res, errs
+}
+
+// logged is what a lookup's log line says about its Result.
+func logged(res *Result) []any { return []any{"names", len(res.Names), "confirmed", res.Confirmed} }
 
 // Options configure Lookup; the zero value is ready to use.
 type Options struct {
 	Logger *slog.Logger // nil: silent; otherwise each lookup is logged once, at debug
 }
 
-func lookup(ctx context.Context, r resolve.Resolver, addr netip.Addr) (*Result, error) {
-	addr = addr.Unmap()
-	res := &Result{Address: addr, Names: []string{}}
-	rev, err := dns.ReverseAddr(addr.String())
-	if err != nil {
-		return nil, fmt.Errorf("rdns: %w", err)
+func lookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr) ([]*Result, []error) {
+	res := make([]*Result, len(addrs))
+	errs := make([]error, len(addrs))
+	// The PTR questions of every address, and whose each one is.
+	qs := make([]resolve.Question, 0, len(addrs))
+	of := make([]int, 0, len(addrs))
+	for i, addr := range addrs {
+		addr = addr.Unmap()
+		rev, err := dns.ReverseAddr(addr.String())
+		if err != nil {
+			errs[i] = fmt.Errorf("rdns: %w", err)
+			continue
+		}
+		res[i] = &Result{Address: addr, Names: []string{}}
+		qs = append(qs, resolve.Q(rev, dns.TypePTR))
+		of = append(of, i)
 	}
-	ptr, err := resolve.Follow(ctx, r, resolve.Q(rev, dns.TypePTR))
-	if err != nil {
-		return nil, err
+	ptrs := resolve.FollowAll(ctx, r, qs, 0)
+	// The forward questions of every name (at most MaxNames an
+	// address), in the order of the addresses and of their names.
+	type forward struct {
+		addr int // the index in addrs
+		name string
 	}
-	for _, rr := range ptr.Records {
-		res.Names = append(res.Names, strings.TrimSuffix(dns.CanonicalName(rr.(*dns.PTR).Ptr), "."))
+	var fwd []forward
+	qs = qs[:0] // FollowAll is done with them
+	for k, p := range ptrs {
+		i := of[k]
+		if p.Err != nil {
+			res[i], errs[i] = nil, p.Err
+			continue
+		}
+		for _, rr := range p.Result.Records {
+			res[i].Names = append(res[i].Names, strings.TrimSuffix(dns.CanonicalName(rr.(*dns.PTR).Ptr), "."))
+		}
+		qtype := dns.TypeA
+		if res[i].Address.Is6() {
+			qtype = dns.TypeAAAA
+		}
+		for _, n := range res[i].Names[:min(len(res[i].Names), MaxNames)] {
+			qs = append(qs, resolve.Q(n+".", qtype))
+			fwd = append(fwd, forward{i, n})
+		}
 	}
-	qtype := dns.TypeA
-	if addr.Is6() {
-		qtype = dns.TypeAAAA
+	// The first name, in the order served, whose records hold the
+	// address confirms it (RFC 8601 §3).
+	for k, f := range resolve.FollowAll(ctx, r, qs, 0) {
+		res := res[fwd[k].addr]
+		if res.Confirmed == "" && f.Err == nil && slices.ContainsFunc(f.Result.Records, func(rr dns.RR) bool {
+			a, ok := resolve.AddrOf(rr)
+			return ok && a == res.Address
+		}) {
+			res.Confirmed = fwd[k].name
+		}
 	}
-	names := res.Names[:min(len(res.Names), MaxNames)]
-	match := make([]bool, len(names))
-	var wg sync.WaitGroup
-	for i, n := range names {
-		wg.Go(func() {
-			fwd, err := resolve.Follow(ctx, r, resolve.Q(n+".", qtype))
-			if err != nil {
-				return
-			}
-			match[i] = slices.ContainsFunc(fwd.Records, func(rr dns.RR) bool {
-				a, ok := resolve.AddrOf(rr)
-				return ok && a == addr
-			})
-		})
-	}
-	wg.Wait()
-	if i := slices.Index(match, true); i >= 0 {
-		res.Confirmed = names[i]
-	}
-	return res, nil
+	return res, errs
 }
 
 // Findings reports ptr-missing or ptr-mismatch for one address of the

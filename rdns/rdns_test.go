@@ -1,7 +1,11 @@
 package rdns_test
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -77,5 +81,36 @@ func TestLookupTemporary(t *testing.T) {
 	// 198.51.100.0/24 is outside the loaded reverse zones.
 	if r, err := rdns.Lookup(t.Context(), z, netip.MustParseAddr("198.51.100.1"), rdns.Options{}); err == nil {
 		t.Errorf("lookup outside the zones = %+v, want an error", r)
+	}
+}
+
+// TestLookupAll: LookupAll gives each address what Lookup gives it, in
+// order, a failure included, and logs each address once.
+func TestLookupAll(t *testing.T) {
+	z, err := resolve.ParseZones(strings.NewReader(zones), "rdns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []netip.Addr
+	for _, a := range []string{"192.0.2.4", "198.51.100.1", "2001:db8::1", "192.0.2.2", "192.0.2.5", "::ffff:192.0.2.1"} {
+		addrs = append(addrs, netip.MustParseAddr(a))
+	}
+	var log bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	res, errs := rdns.LookupAll(t.Context(), z, addrs, rdns.Options{Logger: logger})
+	if len(res) != len(addrs) || len(errs) != len(addrs) {
+		t.Fatalf("%d results, %d errors for %d addresses", len(res), len(errs), len(addrs))
+	}
+	for i, a := range addrs {
+		want, wantErr := rdns.Lookup(t.Context(), z, a, rdns.Options{})
+		if !reflect.DeepEqual(res[i], want) || fmt.Sprint(errs[i]) != fmt.Sprint(wantErr) {
+			t.Errorf("%s: %+v, %v; Lookup gives %+v, %v", a, res[i], errs[i], want, wantErr)
+		}
+	}
+	if errs[1] == nil || res[0].Confirmed != "mx4.d.test" {
+		t.Errorf("want an error outside the zones and the second name of 192.0.2.4 confirmed: %+v, %v", res, errs)
+	}
+	if n := strings.Count(log.String(), `msg="rdns lookup"`); n != len(addrs) {
+		t.Errorf("%d log lines for %d addresses:\n%s", n, len(addrs), log.String())
 	}
 }
