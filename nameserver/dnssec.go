@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/miekg/dns"
 
@@ -58,7 +57,8 @@ type check struct {
 	err    error
 }
 
-// dnssec decides the zone's DNSSEC state. It asks, at once, the apex's SOA
+// dnssecQuestions and dnssecFrom decide the zone's DNSSEC state. It asks,
+// at once, the apex's SOA
 // and DNSKEY and the name's MX set (the zone's own data, which a
 // validating resolver refuses to return when it is bogus), and the DS set
 // of the apex (which lives in the parent zone, RFC 4034 §5). The order of
@@ -72,23 +72,30 @@ type check struct {
 //     validate, or the parent is unsigned);
 //  5. no DS (NODATA or NXDOMAIN): unsigned;
 //  6. the DS lookup failed: unknown.
-func (au *audit) dnssec(ctx context.Context, apex, name string) DNSSEC {
-	checks := []*check{
-		{q: resolve.Q(apex, dns.TypeSOA)},
-		{q: resolve.Q(name, dns.TypeMX)},
-		{q: resolve.Q(apex, dns.TypeDNSKEY)},
-		{q: resolve.Q(apex, dns.TypeDS)},
+//
+// dnssecQuestions are the questions; dnssecFrom decides from the recursive
+// resolver's replies to them (asking again with CD after a SERVFAIL).
+func dnssecQuestions(apex, name string) []resolve.Question {
+	qs := []resolve.Question{
+		resolve.Q(apex, dns.TypeSOA),
+		resolve.Q(name, dns.TypeMX),
+		resolve.Q(apex, dns.TypeDNSKEY),
+		resolve.Q(apex, dns.TypeDS),
 	}
 	if apex == "." {
 		// The root has no parent and no DS; only AD can tell.
-		checks = checks[:3]
+		qs = qs[:3]
 	}
-	var wg sync.WaitGroup
-	for _, c := range checks {
-		wg.Go(func() { c.a, c.cdOnly, c.err = au.lookup(ctx, c.q) })
+	return qs
+}
+
+func (au *audit) dnssecFrom(ctx context.Context, apex string, qs []resolve.Question, replies []resolve.Reply) DNSSEC {
+	checks := make([]check, len(qs))
+	for i, q := range qs {
+		checks[i].q = q
+		checks[i].a, checks[i].cdOnly, checks[i].err = au.fallback(ctx, q, replies[i].Answer, replies[i].Err)
 	}
-	wg.Wait()
-	soa, mx, key := checks[0], checks[1], checks[2]
+	soa, mx, key := &checks[0], &checks[1], &checks[2]
 
 	var d DNSSEC
 	d.DNSKEY = key.err == nil && hasOwned(key.a, apex, dns.TypeDNSKEY)
@@ -122,7 +129,7 @@ func (au *audit) dnssec(ctx context.Context, apex, name string) DNSSEC {
 		d.Note = "the resolver did not set AD for the root zone: it does not validate"
 		return d
 	}
-	ds := checks[3]
+	ds := &checks[3]
 	if ds.err != nil {
 		d.State = DNSSECUnknown
 		d.Note = fmt.Sprintf("the DS lookup at the parent failed: %v", ds.err)

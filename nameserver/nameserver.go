@@ -248,13 +248,15 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts O
 
 	// The NS set of the name asked is fetched while the zone cut is
 	// searched: most mail domains are zone apexes, which saves a round
-	// trip. The goroutine always ends before Lookup returns.
-	spec := make(chan nsSet, 1)
-	go func() { spec <- au.nsSet(ctx, domain.FQDN()) }()
+	// trip. Its lookup (and the one with CD after a SERVFAIL, noted)
+	// always ends before Lookup returns.
+	specQ := resolve.Q(domain.FQDN(), dns.TypeNS)
+	spec := resolve.Ask(ctx, au.resolver, []resolve.Question{specQ}, 0)
 	specUsed := false
 	defer func() {
 		if !specUsed {
-			<-spec
+			r := spec.Wait()[0]
+			au.recursiveFrom(ctx, specQ, r.Answer, r.Err)
 		}
 	}()
 
@@ -269,15 +271,18 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts O
 	}
 	rep.Apex = display(c.apex)
 
-	// The DNSSEC state needs only the apex and the name: it is decided
-	// while the servers are asked.
-	var wg sync.WaitGroup
-	wg.Go(func() { rep.DNSSEC = au.dnssec(ctx, c.apex, c.name) })
-	defer wg.Wait()
+	// The DNSSEC state needs only the apex and the name: its questions
+	// are asked while the servers are, and it is decided after them, or
+	// on the way out when the servers cannot be asked.
+	dnssecQs := dnssecQuestions(c.apex, c.name)
+	dnssec := resolve.Ask(ctx, au.resolver, dnssecQs, 0)
+	defer func() { rep.DNSSEC = au.dnssecFrom(ctx, c.apex, dnssecQs, dnssec.Wait()) }()
 
 	var ns nsSet
 	if c.apex == dns.CanonicalName(domain.FQDN()) {
-		ns, specUsed = <-spec, true
+		r := spec.Wait()[0]
+		specUsed = true
+		ns = au.nsSetFrom(specQ, au.recursiveFrom(ctx, specQ, r.Answer, r.Err))
 	} else {
 		ns = au.nsSet(ctx, c.apex)
 	}
@@ -294,16 +299,10 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts O
 		names = names[:maxN]
 	}
 
-	// Every server at once: each resolves its addresses, then asks each
-	// address both questions at once, and writes its own slot.
+	// Every server at once: the addresses of all in one batch, then each
+	// address both questions, all at once.
 	rep.Servers = make([]Server, len(names))
-	failed := make([]error, len(names))
-	var servers sync.WaitGroup
-	for i, n := range names {
-		servers.Go(func() { rep.Servers[i], failed[i] = au.server(ctx, n, c.apex, c.name) })
-	}
-	servers.Wait()
-	wg.Wait()
+	failed := au.servers(ctx, names, c.apex, c.name, rep.Servers)
 	if err := expired(ctx); err != nil {
 		// Silence after the caller gave up says nothing about the servers.
 		return rep, fmt.Errorf("nameserver: audit of %s cut short: %w", domain, err)
@@ -328,57 +327,7 @@ type audit struct {
 	resolver resolve.Resolver
 	rep      *Result
 
-	mu    sync.Mutex // guards rep.Notes and asked
-	asked map[directQuestion]*directCall
-}
-
-// directQuestion is one question to one server address.
-type directQuestion struct {
-	server netip.AddrPort
-	q      resolve.Question
-}
-
-// directCall is a direct question asked, or being asked.
-type directCall struct {
-	done chan struct{}
-	a    *resolve.Answer
-	err  error
-}
-
-// askOnce is the audit's Direct: each question goes to each server
-// address once, however many NS names share the address (vanity names
-// for one anycast service, or ns1 and ns2 on one host); the NS names that
-// share it get the same reply, which is what the server would have said.
-type askOnce struct{ au *audit }
-
-func (o askOnce) Ask(ctx context.Context, server netip.AddrPort, q resolve.Question) (*resolve.Answer, error) {
-	au := o.au
-	k := directQuestion{server, q}
-	au.mu.Lock()
-	c, ok := au.asked[k]
-	if !ok {
-		if au.asked == nil {
-			au.asked = map[directQuestion]*directCall{}
-		}
-		c = &directCall{done: make(chan struct{})}
-		au.asked[k] = c
-	}
-	au.mu.Unlock()
-	if ok {
-		select {
-		case <-c.done:
-			return c.a, c.err
-		case <-ctx.Done():
-			return nil, &resolve.Error{Question: q, Rcode: -1, Err: fmt.Errorf("%w: %w", resolve.ErrTimeout, ctx.Err())}
-		}
-	}
-	direct := au.Direct
-	if direct == nil {
-		direct = StubDirect{}
-	}
-	c.a, c.err = direct.Ask(ctx, server, q)
-	close(c.done)
-	return c.a, c.err
+	mu sync.Mutex // guards rep.Notes
 }
 
 // note adds a line to the report's notes (bounded).
@@ -396,6 +345,11 @@ func (au *audit) note(format string, args ...any) {
 // does not validate.
 func (au *audit) lookup(ctx context.Context, q resolve.Question) (a *resolve.Answer, cdOnly bool, err error) {
 	a, err = au.resolver.Lookup(ctx, q)
+	return au.fallback(ctx, q, a, err)
+}
+
+// fallback is lookup given the recursive resolver's answer to q.
+func (au *audit) fallback(ctx context.Context, q resolve.Question, a *resolve.Answer, err error) (*resolve.Answer, bool, error) {
 	if err == nil || au.CDResolver == nil || !errors.Is(err, resolve.ErrServerFailure) {
 		return a, false, err
 	}
@@ -407,16 +361,24 @@ func (au *audit) lookup(ctx context.Context, q resolve.Question) (a *resolve.Ans
 	return cd, true, nil
 }
 
+// recursiveFrom is recursive's lookup given the recursive resolver's
+// answer to q.
+func (au *audit) recursiveFrom(ctx context.Context, q resolve.Question, a *resolve.Answer, err error) looked {
+	a, cdOnly, err := au.fallback(ctx, q, a, err)
+	if cdOnly {
+		au.note("%s fails DNSSEC validation (answered only with checking disabled).", q)
+	}
+	return looked{a: a, cdOnly: cdOnly, err: err}
+}
+
 // recursive is the Resolver view of lookup, for resolve.Follow; answers
 // obtained only with CD are noted.
 type recursive struct{ au *audit }
 
 func (r recursive) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
-	a, cdOnly, err := r.au.lookup(ctx, q)
-	if cdOnly {
-		r.au.note("%s fails DNSSEC validation (answered only with checking disabled).", q)
-	}
-	return a, err
+	a, err := r.au.resolver.Lookup(ctx, q)
+	l := r.au.recursiveFrom(ctx, q, a, err)
+	return l.a, l.err
 }
 
 // nsSet is the NS set of a name, or why it could not be had.
@@ -427,13 +389,19 @@ type nsSet struct {
 
 // nsSet asks the recursive resolver for the NS records owned by name.
 func (au *audit) nsSet(ctx context.Context, name string) nsSet {
-	a, err := recursive{au}.Lookup(ctx, resolve.Q(name, dns.TypeNS))
-	if err != nil {
-		return nsSet{err: err}
+	q := resolve.Q(name, dns.TypeNS)
+	a, err := au.resolver.Lookup(ctx, q)
+	return au.nsSetFrom(q, au.recursiveFrom(ctx, q, a, err))
+}
+
+// nsSetFrom is the NS set of q.Name from recursive's answer to q.
+func (au *audit) nsSetFrom(q resolve.Question, l looked) nsSet {
+	if l.err != nil {
+		return nsSet{err: l.err}
 	}
 	var out []string
-	for _, rr := range a.Answer {
-		if ns, ok := rr.(*dns.NS); ok && resolve.EqualNames(ns.Hdr.Name, name) {
+	for _, rr := range l.a.Answer {
+		if ns, ok := rr.(*dns.NS); ok && resolve.EqualNames(ns.Hdr.Name, q.Name) {
 			out = append(out, dns.CanonicalName(ns.Ns))
 		}
 	}
@@ -458,28 +426,104 @@ func distinctAddrs(rrs []dns.RR) []netip.Addr {
 	return out
 }
 
-// server resolves one NS name and asks each of its addresses. The error is
-// set when an address lookup failed temporarily and nothing was asked.
-func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, error) {
-	s := Server{Name: display(name), Addresses: []Address{}}
+// servers resolves every NS name of names, in one batch, and asks each of
+// their addresses both questions, all at once, each question once per
+// address however many NS names share the address (vanity names for one
+// anycast service, or ns1 and ns2 on one host: the names that share it get
+// the same reply, which is what the server would have said). It fills out,
+// one Server per name, and returns per name the error of an address lookup
+// that failed temporarily when nothing was asked.
+func (au *audit) servers(ctx context.Context, names []string, apex, qname string, out []Server) []error {
+	failed := make([]error, len(names))
 	v4, v6 := au.IPv4 || !au.IPv6, au.IPv6 || !au.IPv4
-	var res [2]*resolve.Result
-	var errs [2]error
-	var wg sync.WaitGroup
-	for i, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		if (t == dns.TypeA && !v4) || (t == dns.TypeAAAA && !v6) {
+	qs := make([]resolve.Question, 0, 2*len(names))
+	for _, n := range names {
+		if v4 {
+			qs = append(qs, resolve.Q(n, dns.TypeA))
+		}
+		if v6 {
+			qs = append(qs, resolve.Q(n, dns.TypeAAAA))
+		}
+	}
+	found := au.followAll(ctx, qs)
+
+	// target is where the reply of calls[call] goes: the MX or the SOA
+	// reply of address addr of out[server].
+	type target struct {
+		server, addr, call int
+		mx                 bool
+	}
+	var targets []target
+	var calls []directCall
+	port := cmp.Or(au.Port, DefaultPort)
+	for i, n := range names {
+		var res [2]*resolve.Result
+		var errs [2]error
+		for f, on := range [2]bool{v4, v6} {
+			if on {
+				res[f], errs[f] = found[0].Result, found[0].Err
+				found = found[1:]
+			}
+		}
+		var addrs []netip.Addr
+		var ask bool
+		out[i], addrs, ask, failed[i] = au.server(n, v4, v6, res, errs)
+		if !ask {
 			continue
 		}
-		wg.Go(func() { res[i], errs[i] = resolve.Follow(ctx, recursive{au}, resolve.Q(name, t)) })
+		s := &out[i]
+		s.Addresses = make([]Address, len(addrs))
+		for j, ip := range addrs {
+			s.Addresses[j].Address = ip
+			if err := au.Policy.Check(ip); err != nil {
+				// Not asked: the policy refuses the address.
+				r := Reply{Status: StatusNotAllowed, Reason: notAllowed(err)}
+				s.Addresses[j].MX, s.Addresses[j].SOA = r, r
+				continue
+			}
+			server := netip.AddrPortFrom(ip, port)
+			var c int
+			calls, c = callFor(calls, server, resolve.Q(qname, dns.TypeMX))
+			targets = append(targets, target{server: i, addr: j, call: c, mx: true})
+			calls, c = callFor(calls, server, resolve.Q(apex, dns.TypeSOA))
+			targets = append(targets, target{server: i, addr: j, call: c})
+		}
 	}
-	wg.Wait()
+	au.askAll(ctx, calls)
+	for _, t := range targets {
+		c, a := &calls[t.call], &out[t.server].Addresses[t.addr]
+		if t.mx {
+			a.MX = classify(c.a, c.err, apex, qname, dns.TypeMX)
+		} else {
+			a.SOA = classify(c.a, c.err, apex, apex, dns.TypeSOA)
+		}
+	}
+	return failed
+}
 
+// callFor returns calls with the call of q to server, added when it is
+// not there yet, and its index.
+func callFor(calls []directCall, server netip.AddrPort, q resolve.Question) ([]directCall, int) {
+	for i, c := range calls {
+		if c.server == server && c.q == q {
+			return calls, i
+		}
+	}
+	return append(calls, directCall{server: server, q: q}), len(calls)
+}
+
+// server makes the Server of one NS name from its A and AAAA lookups
+// (res and errs, by family; those of a family not asked are zero): the
+// addresses to ask, and ask set when they are to be asked. The error is
+// set when an address lookup failed temporarily and nothing is asked.
+func (au *audit) server(name string, v4, v6 bool, res [2]*resolve.Result, errs [2]error) (s Server, addrs []netip.Addr, ask bool, err error) {
+	s = Server{Name: display(name), Addresses: []Address{}}
 	var fams [2][]netip.Addr
 	var problems []string
 	nx := false
 	for i, r := range res {
 		if errs[i] != nil {
-			problems = append(problems, fmt.Sprintf("the %s lookup failed: %v", []string{"A", "AAAA"}[i], errs[i]))
+			problems = append(problems, fmt.Sprintf("the %s lookup failed: %v", [2]string{"A", "AAAA"}[i], errs[i]))
 			continue
 		}
 		if r == nil {
@@ -489,7 +533,6 @@ func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, 
 		fams[i] = distinctAddrs(r.Records)
 	}
 	// Interleave the families so that a cut keeps both.
-	var addrs []netip.Addr
 	for j := range max(len(fams[0]), len(fams[1])) {
 		for _, f := range fams {
 			if j < len(f) {
@@ -514,48 +557,28 @@ func (au *audit) server(ctx context.Context, name, apex, qname string) (Server, 
 		default:
 			// Only one family was asked: the other may exist, so this
 			// is no finding.
-			s.Problem = fmt.Sprintf("%s has no %s address (the other family was not asked)", s.Name, map[bool]string{true: "IPv4", false: "IPv6"}[v4])
+			family := "IPv6"
+			if v4 {
+				family = "IPv4"
+			}
+			s.Problem = fmt.Sprintf("%s has no %s address (the other family was not asked)", s.Name, family)
 			au.note("%s.", s.Problem)
-			return s, nil
+			return s, nil, false, nil
 		}
 		s.Problem = s.Name + " " + s.unresolved
-		return s, nil
+		return s, nil, false, nil
 	}
 	s.Problem = strings.Join(problems, "; ")
 	if total == 0 && (errs[0] != nil || errs[1] != nil) {
 		// A temporary failure says nothing about the server: it is not
 		// asked, and not reported unreachable.
 		au.note("%s: %s; it was not asked.", s.Name, s.Problem)
-		return s, fmt.Errorf("%s: %w", s.Name, errors.Join(errs[0], errs[1]))
+		return s, nil, false, fmt.Errorf("%s: %w", s.Name, errors.Join(errs[0], errs[1]))
 	}
 	if s.Problem != "" {
 		au.note("%s: %s.", s.Name, s.Problem)
 	}
-
-	direct := Direct(askOnce{au})
-	port := cmp.Or(au.Port, DefaultPort)
-	s.Addresses = make([]Address, len(addrs))
-	var asks sync.WaitGroup
-	for i, ip := range addrs {
-		s.Addresses[i].Address = ip
-		if err := au.Policy.Check(ip); err != nil {
-			// Not asked: the policy refuses the address.
-			r := Reply{Status: StatusNotAllowed, Reason: notAllowed(err)}
-			s.Addresses[i].MX, s.Addresses[i].SOA = r, r
-			continue
-		}
-		server := netip.AddrPortFrom(ip, port)
-		asks.Go(func() {
-			mx, err := direct.Ask(ctx, server, resolve.Q(qname, dns.TypeMX))
-			s.Addresses[i].MX = classify(mx, err, apex, qname, dns.TypeMX)
-		})
-		asks.Go(func() {
-			soa, err := direct.Ask(ctx, server, resolve.Q(apex, dns.TypeSOA))
-			s.Addresses[i].SOA = classify(soa, err, apex, apex, dns.TypeSOA)
-		})
-	}
-	asks.Wait()
-	return s, nil
+	return s, addrs, true, nil
 }
 
 // notAllowed says why the policy refused an address: "127.0.0.1 is not a

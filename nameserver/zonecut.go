@@ -3,6 +3,7 @@ package nameserver
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/miekg/dns"
 
@@ -29,7 +30,7 @@ type cut struct {
 // label at a time, at most maxWalk labels.
 func (au *audit) zoneCut(ctx context.Context, start string) (*cut, error) {
 	c := &cut{name: dns.CanonicalName(start)}
-	seen := map[string]bool{c.name: true}
+	first := c.name
 	for queries := 0; ; queries++ {
 		if queries > resolve.MaxCNAMEChain {
 			return c, fmt.Errorf("nameserver: zone of %s: %w (more than %d aliases)", display(start), resolve.ErrCNAMEChain, resolve.MaxCNAMEChain)
@@ -46,13 +47,14 @@ func (au *audit) zoneCut(ctx context.Context, start string) (*cut, error) {
 			if next == "" {
 				break
 			}
-			if seen[next] {
+			// The names seen are the start and the chain so far, at
+			// most MaxCNAMEChain+1: a scan of them needs no map.
+			if next == first || slices.Contains(c.chain, next) {
 				return c, fmt.Errorf("nameserver: zone of %s: %w at %s", display(start), resolve.ErrCNAMELoop, display(next))
 			}
 			if len(c.chain) >= resolve.MaxCNAMEChain {
 				return c, fmt.Errorf("nameserver: zone of %s: %w (more than %d aliases)", display(start), resolve.ErrCNAMEChain, resolve.MaxCNAMEChain)
 			}
-			seen[next] = true
 			c.chain = append(c.chain, next)
 			c.name, advanced = next, true
 		}
