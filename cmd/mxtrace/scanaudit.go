@@ -103,7 +103,10 @@ const maxDirectServers = 256
 // asks but not a stranger's nameserver that many domains share and that
 // is down. Through the window, 200 questions to a silent server took
 // 7.8 s (eight at a time, each waiting its time-out); blocking, 0.3 s,
-// all at once, as StubDirect does (TestMuxDirectSilentServer).
+// all at once, as StubDirect does (TestMuxDirectSilentServer). Their
+// datagrams still leave together (mux.Config.BatchBlocking: sendmmsg or a
+// segmented send for the questions asked while others are in flight, not
+// a write each), without the window.
 type muxDirect struct {
 	cfg stub.Config // Servers and NoRecursion are set per server
 
@@ -140,7 +143,7 @@ func (d *muxDirect) server(server netip.AddrPort) (*mux.Mux, error) {
 	}
 	cfg := d.cfg
 	cfg.Servers, cfg.NoRecursion = []string{server.String()}, true
-	m, err := mux.New(mux.Config{Config: cfg, Sockets: 1})
+	m, err := mux.New(mux.Config{Config: cfg, Sockets: 1, BatchBlocking: true})
 	if err != nil {
 		return nil, fmt.Errorf("nameserver: %w", err)
 	}

@@ -433,10 +433,12 @@ func sameSize(ends []int, start, i int) int {
 // segmented send. Where the system cannot segment it (EIO), it sends them
 // with sendmmsg instead and does so from then on.
 func (s *socket) sendSegmented(b []byte, size int) error {
+	s.m.sendCalls.Add(1)
 	err := sendSegments(s.conn, b, size)
 	if upstream.Unreachable(err) {
 		// An ICMP error left by an earlier query (see exchange): send
 		// again.
+		s.m.sendCalls.Add(1)
 		err = sendSegments(s.conn, b, size)
 	}
 	if err == nil || !errors.Is(err, syscall.EIO) {
@@ -469,10 +471,12 @@ func (s *socket) sendBatch(buf []byte, ends []int, start, i, j int) error {
 		for i := range ms {
 			ms[i].Buffers = o.bufs[i : i+1]
 		}
+		s.m.sendCalls.Add(1)
 		n, err := s.batch.WriteBatch(ms, 0)
 		if upstream.Unreachable(err) {
 			// An ICMP error left by an earlier query (see exchange):
 			// send again.
+			s.m.sendCalls.Add(1)
 			n, err = s.batch.WriteBatch(ms, 0)
 		}
 		if err != nil {

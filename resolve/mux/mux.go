@@ -87,6 +87,18 @@ type Config struct {
 	// time-out or SERVFAIL (default DefaultBackoff; negative: none).
 	// Retry n waits Backoff·2ⁿ⁻¹, scaled by a random factor in [0.5, 1.5).
 	Backoff time.Duration
+	// BatchBlocking sends the first datagram of each blocking lookup
+	// (Lookup) as the asynchronous lookups' leave: through the socket's
+	// outbox, with the others queued meanwhile, in one sendmmsg or
+	// segmented send, instead of a write system call each. A lookup is
+	// written at once only when nothing else is in flight on its socket
+	// (no reply is coming whose batch would send it: Nagle's rule, RFC
+	// 896); otherwise it leaves when flushBatch have gathered, at the
+	// reader's next batch end, or flushDelay later. No congestion window
+	// paces these lookups: a server that stops answering gets them all,
+	// each waiting its own time-out, as a Stub's would. Retransmissions
+	// are written at once as without it.
+	BatchBlocking bool
 }
 
 // Mux is a Resolver for bulk work: the same questions, checks and outcomes
@@ -148,8 +160,9 @@ type Mux struct {
 	// flushSoon wakes the flusher: a batch's end left queries in an
 	// outbox (see flushBatches).
 	flushSoon chan struct{}
-	// deferredSent counts the queries the flusher sent (export_test.go).
-	deferredSent atomic.Int64
+	// deferredSent counts the queries the flusher sent, and sendCalls
+	// the system calls that sent queries (export_test.go).
+	deferredSent, sendCalls atomic.Int64
 	// segment is set when the kernel segments UDP sends (udpGSO): queries
 	// are padded to one size (padQuery) and an outbox leaves in a few
 	// segmented sends (sendSegments). Set by New before any lookup.
@@ -677,12 +690,14 @@ func (m *Mux) exchange(ctx context.Context, srv *server, p *query, retry bool) (
 	if retry {
 		s.retries.Add(1)
 	}
-	_, err := s.conn.Write(p.out)
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		// The socket reports an ICMP error left by an earlier query,
-		// perhaps another lookup's (RFC 1122 §4.1.3.3); send once more,
-		// so only a server refusing now fails this one.
-		_, err = s.conn.Write(p.out)
+	var err error
+	if m.cfg.BatchBlocking {
+		// A failed send leaves the query registered: the retransmission
+		// below sends it again, as if the datagram were lost.
+		s.queue(p.out)
+		m.sendSoon(s)
+	} else {
+		err = s.write(p.out)
 	}
 	if err != nil {
 		if s.unregister(p, id) {
@@ -716,7 +731,7 @@ wait:
 			if !time.Now().Before(deadline) {
 				break wait
 			}
-			if _, err := s.conn.Write(p.out); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+			if err := s.write(p.out); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
 				break wait
 			}
 			s.resent.Add(1)
@@ -740,6 +755,40 @@ wait:
 		m.silence(srv, sent)
 	}
 	return s, nil, p.result(ctx)
+}
+
+// write sends one datagram on s with a system call of its own.
+func (s *socket) write(b []byte) error {
+	s.m.sendCalls.Add(1)
+	_, err := s.conn.Write(b)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		// The socket reports an ICMP error left by an earlier query,
+		// perhaps another lookup's (RFC 1122 §4.1.3.3); send once more,
+		// so only a server refusing now fails this one.
+		s.m.sendCalls.Add(1)
+		_, err = s.conn.Write(b)
+	}
+	return err
+}
+
+// sendSoon sends a blocking lookup's datagram just queued on s
+// (Config.BatchBlocking): at once when it is alone in flight on s, else
+// with flushBatch others, or at the end of a reader's batch under way, or
+// by the flusher.
+func (m *Mux) sendSoon(s *socket) {
+	if m.batching.Load() > 0 {
+		return // the batch's end sends it (flushBatches)
+	}
+	least := flushBatch
+	if s.inflight.Load() <= 1 {
+		least = 1
+	}
+	if _, left := s.flushAtLeast(least); left {
+		select {
+		case m.flushSoon <- struct{}{}:
+		default: // already signalled
+		}
+	}
 }
 
 // result is the error of an attempt that got no reply: the context's end,

@@ -1193,3 +1193,58 @@ func TestMuxServerDown(t *testing.T) {
 		t.Errorf("marked down %d times, want once (twice at most)", st.Down)
 	}
 }
+
+// gate holds every query until n have arrived, then answers them all from
+// next: the queries are all in flight together, whatever the machine's
+// speed.
+func gate(n int64) dnstest.Option {
+	var seen atomic.Int64
+	all := make(chan struct{})
+	return dnstest.WithMiddleware(func(next dns.Handler) dns.Handler {
+		return dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+			if seen.Add(1) == n {
+				close(all)
+			}
+			select {
+			case <-all:
+				next.ServeDNS(w, r)
+			case <-dnstest.TransportOf(w).Context().Done():
+			}
+		})
+	})
+}
+
+// TestMuxBatchBlocking: with BatchBlocking, concurrent blocking lookups
+// leave together, a few system calls for many queries (one each without
+// it), and each gets its own answer. Counted, not timed: the server holds
+// the replies until every query has arrived, so all are in flight at once.
+func TestMuxBatchBlocking(t *testing.T) {
+	const n = 200
+	for _, batch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
+			srv := dnstest.NewZone(t, resolvetest.ManyZone(n), gate(n))
+			m := newMux(t, mux.Config{Config: stub.Config{Timeout: 5 * time.Second, Attempts: 1}, Sockets: 1, BatchBlocking: batch}, srv)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					a, err := m.Lookup(t.Context(), resolve.Q(fmt.Sprintf("n%d.test.", i), dns.TypeA))
+					if err != nil {
+						t.Errorf("n%d: %v", i, err)
+						return
+					}
+					want := net.IPv4(10, byte(i>>16), byte(i>>8), byte(i))
+					if len(a.Answer) != 1 || !a.Answer[0].(*dns.A).A.Equal(want) {
+						t.Errorf("n%d: answer %v, want %v", i, a.Answer, want)
+					}
+				})
+			}
+			wg.Wait()
+			// Retransmissions (a loaded machine) are written one by one.
+			calls := mux.SendCalls(m) - m.Stats().Resent
+			t.Logf("%d system calls sent %d queries", calls, n)
+			if batch && calls > n/4 || !batch && calls != n {
+				t.Errorf("%d system calls sent %d queries", calls, n)
+			}
+		})
+	}
+}
