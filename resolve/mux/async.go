@@ -556,8 +556,10 @@ func (m *Mux) flushAll() {
 }
 
 // finishAsync ends an asynchronous query that the reader, the sweeper or
-// Close took out of the table, with its reply or its error.
-func (m *Mux) finishAsync(s *socket, p *query) {
+// Close took out of the table, with its reply or its error. The reply may
+// be built in scratch (the reader's, see demux), which is reused once
+// finishAsync returns.
+func (m *Mux) finishAsync(s *socket, p *query, scratch *wireMsg) {
 	done, r, err := p.async, p.reply, p.err
 	q := resolve.Question{Name: p.qs[0].Name, Type: p.qs[0].Qtype}
 	p.async, p.reply = nil, nil
@@ -585,6 +587,7 @@ func (m *Mux) finishAsync(s *socket, p *query) {
 		return
 	}
 	// Lookup's business from here on, on a goroutine that owns p.
+	r = own(r, scratch)
 	go func() {
 		a, err := m.lookup(context.Background(), p, q, &resumed{s: s, r: r, err: err})
 		m.queries.Put(p)
@@ -609,7 +612,7 @@ func (m *Mux) sweep() {
 						s.timeouts.Add(1)
 						m.silence(srv, p.sent)
 						p.err = resolve.ErrTimeout
-						m.finishAsync(s, p)
+						m.finishAsync(s, p, nil)
 					}
 					s.flush()
 				}

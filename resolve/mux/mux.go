@@ -862,13 +862,14 @@ func (s *socket) read() {
 	r := newDatagramReader(s.conn, asyncBatch, size)
 	var probe dns.Msg
 	var qs [1]dns.Question
+	var reply wireMsg
 	batch := func(datagrams [][]byte) {
 		// The asynchronous lookups started by this batch's callbacks
 		// wait in the outboxes and leave together at its end.
 		s.m.batching.Add(1)
 		heard := false
 		for _, b := range datagrams {
-			heard = s.demux(b, &probe, &qs) || heard
+			heard = s.demux(b, &probe, &qs, &reply) || heard
 		}
 		if heard {
 			s.m.heard(s.srv)
@@ -927,10 +928,12 @@ func readPause(last, since time.Duration) time.Duration {
 // it over if it answers that query (parseReplyFast, which checks as
 // upstream.ParseReply does: QR, the question, the header counts). Anything else is
 // dropped, and counted; the query goes on waiting, so a stray datagram
-// cannot stand in for the answer. probe and qs are the reader's scratch
-// space. It reports whether the datagram was an answer from the server,
-// late or not (health).
-func (s *socket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) bool {
+// cannot stand in for the answer. probe, qs and reply are the reader's
+// scratch space: a reply to an asynchronous lookup is built in reply
+// (parseReplyInto), whose callback runs before demux returns. It reports
+// whether the datagram was an answer from the server, late or not
+// (health).
+func (s *socket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question, reply *wireMsg) bool {
 	if len(b) < 2 {
 		s.late.Add(1)
 		return false
@@ -946,13 +949,18 @@ func (s *socket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) bool {
 	}
 	gen := p.gen
 	qs[0] = p.qs[0]
+	var into *wireMsg
+	if p.async != nil {
+		into = reply
+	}
 	s.mu.Unlock()
 
 	// Parse outside the lock, against a copy of the question: the
-	// query may time out meanwhile and its record be reused.
+	// query may time out meanwhile and its record be reused (then the
+	// reply is dropped below, so into's choice does not matter).
 	*probe = dns.Msg{Question: qs[:]}
 	probe.Id = id
-	r, err := parseReplyFast(b, probe)
+	r, err := parseReplyInto(b, probe, into)
 
 	s.mu.Lock()
 	if s.table[id] != p || p.gen != gen {
@@ -977,7 +985,7 @@ func (s *socket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question) bool {
 	s.inflight.Add(-1)
 	s.mu.Unlock()
 	if p.async != nil {
-		s.m.finishAsync(s, p)
+		s.m.finishAsync(s, p, into)
 		return err == nil
 	}
 	p.done <- struct{}{} // buffered: one send per registration
@@ -1015,6 +1023,6 @@ func (s *socket) failAll(err error) {
 	s.mu.Unlock()
 	// Outside the lock: the callbacks may start lookups.
 	for _, p := range async {
-		s.m.finishAsync(s, p)
+		s.m.finishAsync(s, p, nil)
 	}
 }

@@ -3,6 +3,7 @@ package mux
 import (
 	"encoding/binary"
 	"net"
+	"slices"
 
 	"github.com/miekg/dns"
 
@@ -57,8 +58,21 @@ const (
 // it is not sure of. FuzzParseReplyFast compares it with upstream.ParseReply, and
 // so with miekg/dns, on arbitrary input.
 func parseReplyFast(b []byte, m *dns.Msg) (*dns.Msg, error) {
+	return parseReplyInto(b, m, nil)
+}
+
+// parseReplyInto is parseReplyFast building the message, its question and
+// its OPT record in into, when not nil and the fast path takes the reply,
+// instead of a new wireMsg; what into held before is overwritten. The
+// records are allocated as parseReplyFast allocates them. A socket's
+// reader parses the replies to asynchronous lookups into one wireMsg of
+// its own, since the answer made from a reply keeps only its records
+// (resolve.FromReply), and copies it (own) for the rare reply that must
+// outlive the callback. The message was a third of the bytes the Mux
+// allocated per reply (alloc_space profile of an audit, docs/performance.md).
+func parseReplyInto(b []byte, m *dns.Msg, into *wireMsg) (*dns.Msg, error) {
 	var p wireParser
-	if r := p.parse(b, m); r != nil {
+	if r := p.parse(b, m, into); r != nil {
 		return r, nil
 	}
 	return upstream.ParseReply(b, m)
@@ -111,8 +125,9 @@ type wireRR struct {
 	rd            uint16 // offset of the RDATA
 }
 
-// parse returns the reply, or nil when upstream.ParseReply must decide.
-func (p *wireParser) parse(b []byte, m *dns.Msg) *dns.Msg {
+// parse returns the reply, built in into when not nil, or nil when
+// upstream.ParseReply must decide.
+func (p *wireParser) parse(b []byte, m *dns.Msg, into *wireMsg) *dns.Msg {
 	// RFC 1035 §4.1.1: the 12-octet header.
 	if len(b) < 12 || len(b) > dns.MaxMsgSize || len(m.Question) == 0 {
 		return nil
@@ -177,7 +192,7 @@ func (p *wireParser) parse(b []byte, m *dns.Msg) *dns.Msg {
 	if qname != nameAsked && !resolve.EqualNames(got, want.Name) {
 		return nil
 	}
-	return p.build(bits, got, qtype, qclass, an, ns, ar)
+	return p.build(bits, got, qtype, qclass, an, ns, ar, into)
 }
 
 // rr reads the record at off into rr and returns the offset after it.
@@ -378,6 +393,32 @@ type wireMsg struct {
 	extra [1]dns.RR
 }
 
+// own returns r, or a copy of it when r was built in scratch
+// (parseReplyInto), for a reply that outlives scratch's next use. The
+// records are shared: only the message, its question and its OPT record
+// live in scratch.
+func own(r *dns.Msg, scratch *wireMsg) *dns.Msg {
+	if scratch == nil || r != &scratch.msg {
+		return r
+	}
+	c := new(wireMsg)
+	*c = *scratch
+	c.msg.Question = c.q[:]
+	switch {
+	case len(r.Extra) == 0:
+	case &r.Extra[0] == &scratch.extra[0]:
+		c.msg.Extra = c.extra[:]
+	default:
+		c.msg.Extra = slices.Clone(r.Extra)
+	}
+	for i, rr := range c.msg.Extra {
+		if rr == dns.RR(&scratch.opt) {
+			c.msg.Extra[i] = &c.opt
+		}
+	}
+	return &c.msg
+}
+
 // wireA and wireAAAA hold a record with its address.
 type wireA struct {
 	rr dns.A
@@ -389,10 +430,15 @@ type wireAAAA struct {
 	ip [net.IPv6len]byte
 }
 
-// build allocates the reply checked by parse.
-func (p *wireParser) build(bits uint16, qname string, qtype, qclass uint16, an, ns, ar int) *dns.Msg {
+// build allocates the reply checked by parse, in into when not nil.
+func (p *wireParser) build(bits uint16, qname string, qtype, qclass uint16, an, ns, ar int, into *wireMsg) *dns.Msg {
 	b := p.b
-	wm := new(wireMsg)
+	wm := into
+	if wm == nil {
+		wm = new(wireMsg)
+	} else {
+		*wm = wireMsg{}
+	}
 	r := &wm.msg
 	// RFC 1035 §4.1.1 header flags; AD and CD from RFC 4035 §3.2.
 	r.MsgHdr = dns.MsgHdr{

@@ -120,7 +120,7 @@ func compareParses(t *testing.T, b []byte, q *dns.Msg) (fast bool, err error) {
 	t.Helper()
 	want, wantErr := upstream.ParseReply(b, q)
 	got, gotErr := parseReplyFast(b, q)
-	fast = new(wireParser).parse(b, q) != nil
+	fast = new(wireParser).parse(b, q, nil) != nil
 	if (wantErr == nil) != (gotErr == nil) {
 		t.Fatalf("upstream.ParseReply: %v, parseReplyFast: %v\n%x", wantErr, gotErr, b)
 	}
@@ -157,6 +157,22 @@ func compareParses(t *testing.T, b []byte, q *dns.Msg) (fast bool, err error) {
 	}
 	if !reflect.DeepEqual(want, got) {
 		t.Fatalf("messages differ:\n%#v\n%#v", want, got)
+	}
+	// Built in a reader's scratch wireMsg that held something else, and
+	// copied out of it before it is used again (parseReplyInto, own).
+	var scratch wireMsg
+	junk(&scratch)
+	in, err := parseReplyInto(b, q, &scratch)
+	if err != nil {
+		t.Fatalf("parseReplyInto: %v", err)
+	}
+	if !reflect.DeepEqual(want, in) {
+		t.Fatalf("built in a used wireMsg:\n%#v\n%#v", want, in)
+	}
+	kept := own(in, &scratch)
+	junk(&scratch)
+	if !reflect.DeepEqual(want, kept) {
+		t.Fatalf("copied out of the scratch wireMsg, then that reused:\n%#v\n%#v", want, kept)
 	}
 	return fast, nil
 }
@@ -493,6 +509,15 @@ func TestParseReplyFastRaw(t *testing.T) {
 			}
 		})
 	}
+}
+
+// junk fills a wireMsg as another reply would have.
+func junk(wm *wireMsg) {
+	wm.msg = dns.Msg{MsgHdr: dns.MsgHdr{Id: 7, Rcode: dns.RcodeServerFailure, Truncated: true},
+		Answer: []dns.RR{&dns.A{}}, Ns: []dns.RR{&dns.NS{}}, Extra: []dns.RR{&dns.TXT{}}}
+	wm.q[0] = dns.Question{Name: "junk.", Qtype: dns.TypeTXT, Qclass: dns.ClassCHAOS}
+	wm.opt = dns.OPT{Hdr: dns.RR_Header{Name: "junk.", Ttl: 1 << 24}, Option: []dns.EDNS0{&dns.EDNS0_EDE{InfoCode: 9}}}
+	wm.extra[0] = &dns.A{}
 }
 
 // FuzzParseReplyFast compares parseReplyFast with upstream.ParseReply on arbitrary
