@@ -164,8 +164,9 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 func BenchmarkMux(b *testing.B) {
-	run := func(b *testing.B, addr string) {
-		m, err := mux.New(mux.Config{Config: stub.Config{Servers: []string{addr}, Timeout: time.Second, Attempts: 3, NoRecursion: true}})
+	run := func(b *testing.B, addr string, batch bool) {
+		m, err := mux.New(mux.Config{Config: stub.Config{Servers: []string{addr}, Timeout: time.Second, Attempts: 3, NoRecursion: true},
+			BatchBlocking: batch})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -175,8 +176,12 @@ func BenchmarkMux(b *testing.B) {
 			b.Logf("stats %+v", st)
 		}
 	}
-	b.Run("server=raw", func(b *testing.B) { run(b, rawServer(b)) })
-	b.Run("server=knot", func(b *testing.B) { run(b, startKnot(b)) })
+	b.Run("server=raw", func(b *testing.B) { run(b, rawServer(b), false) })
+	b.Run("server=knot", func(b *testing.B) { run(b, startKnot(b), false) })
+	// Config.BatchBlocking: the blocking lookups' datagrams leave in
+	// batches (muxDirect's setting).
+	b.Run("server=raw/batch", func(b *testing.B) { run(b, rawServer(b), true) })
+	b.Run("server=knot/batch", func(b *testing.B) { run(b, startKnot(b), true) })
 }
 
 // BenchmarkDnsperf measures the server's own limit, as issue 5 asks: b.N
