@@ -39,6 +39,39 @@ const hex = "0123456789abcdef"
 //   - everything else, '<', '>' and '&' included, is written as it is.
 func AppendString(b []byte, s string) []byte { return appendString(b, s, false) }
 
+// Byte patterns for plain8.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// word is the eight bytes of w, the first lowest: one load.
+func word(w string) uint64 {
+	_ = w[7] // one bounds check
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+}
+
+// plain8 reports whether the eight bytes of x are all written as they
+// are with HTML escaping off: ASCII, not below U+0020, not '"' or '\\'.
+// It tests the eight at once (the bit tricks of "Determine if a word has
+// a byte less than n" and "has a zero byte", Sean Eron Anderson's Bit
+// Twiddling Hacks, exact as a yes or no): a report line is mostly such
+// runs of prose, which appendString looked at one byte at a time
+// (a finding's message of 115 bytes: 450–640 ns a string before, 200–270
+// after, interleaved runs on the loaded machine; BenchmarkAppendString).
+func plain8(x uint64) bool {
+	return (x&highs | (x-0x20*ones)&^x&highs | zeroByte(x^'"'*ones) | zeroByte(x^'\\'*ones)) == 0
+}
+
+// noHTML8 reports whether none of the eight bytes of x is '<', '>' or '&'.
+func noHTML8(x uint64) bool {
+	return (zeroByte(x^'<'*ones) | zeroByte(x^'>'*ones) | zeroByte(x^'&'*ones)) == 0
+}
+
+// zeroByte is non-zero when a byte of x is zero.
+func zeroByte(x uint64) uint64 { return (x - ones) &^ x & highs }
+
 // AppendStringHTML appends s as a JSON string as json.Marshal writes it,
 // with HTML escaping on: as AppendString, but '<', '>' and '&' become
 // \u003c, \u003e and \u0026. A MarshalJSON method built on json.Marshal
@@ -51,6 +84,12 @@ func appendString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
 	done := 0 // s[:done] is in b; s[done:i] is copied as it is later
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			if x := word(s[i : i+8]); plain8(x) && (!html || noHTML8(x)) {
+				i += 8
+				continue
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {

@@ -69,6 +69,21 @@ func TestAppendStringBytes(t *testing.T) {
 	}
 }
 
+// TestAppendStringWords: every byte at every place of an eight-byte word
+// of plain text (AppendString tests eight bytes at once), and every pair
+// of bytes across the end of a word.
+func TestAppendStringWords(t *testing.T) {
+	const plain = "abcdefghijklmnopqrstuvwx"
+	for c := range 256 {
+		for pos := range 16 {
+			checkString(t, plain[:pos]+string([]byte{byte(c)})+plain[pos:])
+		}
+	}
+	for i := range 1 << 16 {
+		checkString(t, plain[:7]+string([]byte{byte(i >> 8), byte(i)})+plain[:8])
+	}
+}
+
 // TestAppendStringRunes: every valid rune, in runs of 1024 between ASCII
 // letters, and the runes of interest alone and in pairs.
 func TestAppendStringRunes(t *testing.T) {
@@ -181,4 +196,14 @@ func TestAppendReflect(t *testing.T) {
 	if err == nil || string(got) != "x" {
 		t.Errorf("AppendReflect(func) = %s, %v; want x and an error", got, err)
 	}
+}
+
+// BenchmarkAppendString: a finding's message, the most of a report line.
+func BenchmarkAppendString(b *testing.B) {
+	s := "The exchange backup.example.org has no IPv6 address: senders on IPv6-only networks cannot reach it (RFC 5321 §5.1)."
+	var buf []byte
+	for b.Loop() {
+		buf = AppendString(buf[:0], s)
+	}
+	b.SetBytes(int64(len(s)))
 }
