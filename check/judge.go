@@ -382,7 +382,7 @@ func judgeNameservers(f *Facts) Verdict {
 	if asked < len(n.Servers) {
 		count = fmt.Sprintf("%d of %s asked", asked, prose.Count(len(n.Servers), "server"))
 	}
-	return judged(nameserver.Findings(n), fmt.Sprintf("zone %s, %s; DNSSEC: %s", strings.TrimSuffix(n.Apex, "."), count, n.DNSSEC.State), nil)
+	return judged(nameserver.Findings(n), "zone "+strings.TrimSuffix(n.Apex, ".")+", "+count+"; DNSSEC: "+string(n.DNSSEC.State), nil)
 }
 
 // noServerAsked returns why not one authoritative server was asked, or
