@@ -15,17 +15,20 @@ func Count(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}
-	return strconv.Itoa(n) + " " + plural(noun)
+	// One concatenation, one string: every audit's summaries count.
+	stem, suffix := plural(noun)
+	return strconv.Itoa(n) + " " + stem + suffix
 }
 
-func plural(noun string) string {
+// plural returns noun's plural as a stem and the suffix to append to it.
+func plural(noun string) (stem, suffix string) {
 	switch {
 	case strings.HasSuffix(noun, "s"), strings.HasSuffix(noun, "x"):
-		return noun + "es"
+		return noun, "es"
 	case len(noun) > 1 && noun[len(noun)-1] == 'y' && !strings.ContainsRune("aeiou", rune(noun[len(noun)-2])):
-		return noun[:len(noun)-1] + "ies"
+		return noun[:len(noun)-1], "ies"
 	}
-	return noun + "s"
+	return noun, "s"
 }
 
 // List joins "a", "a and b", "a, b and c".
