@@ -245,8 +245,9 @@ func Findings(res *Result) []finding.Finding {
 	case res == nil:
 		return nil
 	case len(res.Records) == 0:
-		return []finding.Finding{finding.Newf(finding.TLSRPTMissing, res.Name,
-			"No TLS reporting record at %s: %s never hears of senders that cannot deliver to it over TLS.", res.Name, res.Domain)}
+		// Most domains of a scan: worded without fmt.
+		return []finding.Finding{finding.New(finding.TLSRPTMissing, res.Name,
+			"No TLS reporting record at "+res.Name+": "+res.Domain+" never hears of senders that cannot deliver to it over TLS.")}
 	case len(res.Records) > 1:
 		// RFC 8460 §3: with more than one record, senders assume the
 		// domain does not implement TLS-RPT.
