@@ -21,7 +21,7 @@ func (c *Cache) LookupAsync(q Question, done func(*Answer, error)) {
 		c.joined.Add(1)
 		return
 	}
-	e = &cacheEntry{q: q, call: &call{waiter: done}}
+	e = &cacheEntry{q: q, call: c.newCall(done)}
 	c.entries[q] = e
 	c.mu.Unlock()
 	c.misses.Add(1)

@@ -1,6 +1,7 @@
 package resolve_test
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -97,5 +98,34 @@ func TestCacheAsyncOverZones(t *testing.T) {
 	})
 	if a := <-got; a == nil || len(a.Answer) == 0 {
 		t.Errorf("answer %v", a)
+	}
+}
+
+// atOnce is an Async that answers every lookup before returning, with one
+// NXDOMAIN answer without SOA: TTL 0, so a Cache keeps nothing.
+type atOnce struct{ a *resolve.Answer }
+
+func (r atOnce) Lookup(context.Context, resolve.Question) (*resolve.Answer, error) { return r.a, nil }
+
+func (r atOnce) LookupAsync(_ resolve.Question, done func(*resolve.Answer, error)) { done(r.a, nil) }
+
+// TestCacheAsyncRecyclesCalls: a miss that no blocking Lookup joined
+// gives its call back for the next miss: two allocations a miss (the
+// entry and the callback that completes it), not three.
+func TestCacheAsyncRecyclesCalls(t *testing.T) {
+	q := resolve.Q("nx.test.", dns.TypeMX)
+	c := resolve.NewCache(atOnce{&resolve.Answer{Question: q, Rcode: dns.RcodeNameError}}, 0)
+	answered := 0
+	done := func(a *resolve.Answer, err error) {
+		if err == nil && a.NXDomain() {
+			answered++
+		}
+	}
+	allocs := testing.AllocsPerRun(1000, func() { c.LookupAsync(q, done) })
+	if allocs > 2 {
+		t.Errorf("%v allocations a miss, want 2", allocs)
+	}
+	if s := c.Stats(); answered != 1001 || s.Misses != 1001 {
+		t.Errorf("%d answered, stats %+v: want every lookup a miss, answered", answered, s)
 	}
 }
