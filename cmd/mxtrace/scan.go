@@ -500,7 +500,9 @@ const scanMemoryBase = 36 << 20
 // as before the route scan's was worked out from its cache: an audit
 // holds more per domain than its caches (the nameserver audit's state),
 // and a limit near its live heap would make the collector run back to
-// back.
+// back. With a live heap of some 33 MB it, not GOGC, sets when the
+// collector runs: 120 MiB cost half as many collections again as 160 MiB
+// for 36 MB less RSS (docs/performance.md, "The collector's settings").
 const scanCheckMemoryLimit = 160 << 20
 
 // scanMemoryLimit is the soft memory limit of a scan (proctune.GC). For a
