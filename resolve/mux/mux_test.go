@@ -1248,3 +1248,42 @@ func TestMuxBatchBlocking(t *testing.T) {
 		})
 	}
 }
+
+// TestMuxAsyncReplyOutlivesBatch: a reply to an asynchronous lookup that a
+// goroutine takes on (REFUSED here, which Lookup's fail-over decides) is
+// the reply's own, not the reader's scratch message that the next reply
+// overwrites (parseReplyInto, own): every refused lookup fails with
+// REFUSED and every other gets its own record, with the replies of both
+// kinds interleaved on one socket.
+func TestMuxAsyncReplyOutlivesBatch(t *testing.T) {
+	const n = 400
+	srv := dnstest.New(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := dnstest.Reply(req)
+		name := req.Question[0].Name
+		if strings.HasPrefix(name, "refused") {
+			m.Rcode = dns.RcodeRefused
+		} else {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1)})
+		}
+		_ = w.WriteMsg(m)
+	}))
+	m := newMux(t, mux.Config{Config: stub.Config{Timeout: 5 * time.Second, Attempts: 1}, Sockets: 1}, srv)
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := range n {
+		name := fmt.Sprintf("ok%d.test.", i)
+		if i%2 == 0 {
+			name = fmt.Sprintf("refused%d.test.", i)
+		}
+		m.LookupAsync(resolve.Q(name, dns.TypeA), func(a *resolve.Answer, err error) {
+			defer wg.Done()
+			switch {
+			case i%2 == 0 && !errors.Is(err, resolve.ErrRefused):
+				t.Errorf("%s: %v, %v; want REFUSED", name, a, err)
+			case i%2 == 1 && (err != nil || len(a.Answer) != 1 || a.Answer[0].Header().Name != name):
+				t.Errorf("%s: %v, %v; want its A record", name, a, err)
+			}
+		})
+	}
+	wg.Wait()
+}
