@@ -187,6 +187,7 @@ DNSSEC nameserver.DNSSEC json:"dnssec"
 Notes []string json:"notes"
 port uint16
 judged bool
+findings []finding.Finding
 `},
 	{reflect.TypeFor[nameserver.Server](), `Name string json:"name"
 Addresses []nameserver.Address json:"addresses"

@@ -124,6 +124,11 @@ type Result struct {
 
 	port   uint16 // the servers' port, for the findings' subjects
 	judged bool   // the audit ran to the end, so Findings may judge it
+	// findings is the judgement, made once when Lookup ends: a check
+	// judges the area and then writes the Result with its findings, and
+	// judging it twice was 8 % of a check scan's allocations (65 of 777
+	// MB per 20,000 domains, --memprofile).
+	findings []finding.Finding
 }
 
 // MarshalJSON adds the findings (Findings) after the facts.
@@ -138,12 +143,18 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 // Findings judges a Lookup result: ns-unreachable and ns-lame per server,
 // ns-inconsistent (the MX sets differ), ns-serial-mismatch, dnssec-bogus
 // and dnssec-unsigned, sorted. A Result whose Lookup failed gives none: the
-// error is what to report, not a partial picture.
+// error is what to report, not a partial picture. The judgement is of the
+// Result as Lookup returned it, and the slice the caller's own.
 func Findings(res *Result) []finding.Finding {
-	fs := []finding.Finding{}
 	if res == nil || !res.judged {
-		return fs
+		return []finding.Finding{}
 	}
+	return slices.Clone(res.findings)
+}
+
+// judge works out the findings of a Result whose audit ran to the end.
+func judge(res *Result) []finding.Finding {
+	fs := []finding.Finding{}
 	fs = append(fs, serverFindings(res)...)
 	fs = append(fs, compareMX(res)...)
 	fs = append(fs, compareSerials(res)...)
@@ -238,8 +249,10 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts O
 		// Notes come from concurrent lookups: sorted so that output is
 		// deterministic.
 		slices.Sort(rep.Notes)
-		// Findings(rep) judges the zone again: not for a record the
-		// logger drops (a scan's logs at warning level).
+		// Judged last, when the deferred DNSSEC state is in too.
+		if rep.judged {
+			rep.findings = judge(rep)
+		}
 		if a.Logger != nil && a.Logger.Enabled(ctx, slog.LevelDebug) {
 			a.Logger.Debug("nameserver audit", "domain", domain, "apex", rep.Apex, "servers", len(rep.Servers),
 				"dnssec", rep.DNSSEC.State, "findings", len(Findings(rep)), "elapsed", time.Since(start), "error", err)

@@ -584,3 +584,25 @@ func TestSharedAddressAskedOnce(t *testing.T) {
 		t.Errorf("findings %q, want none", got)
 	}
 }
+
+// TestFindingsJudgedOnce: Findings gives the judgement Lookup made when it
+// ended (the deferred DNSSEC state included), the same as judging the
+// Result again, and each call its own slice.
+func TestFindingsJudgedOnce(t *testing.T) {
+	rep, err := Lookup(t.Context(), &fake{next: zones(t, world)}, dnsname.MustParse("example.test"),
+		Options{Direct: sameZone(t, served), CDResolver: zones(t, world)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Findings(rep)
+	if want := judge(rep); len(got) == 0 || !slices.Equal(got, want) {
+		t.Fatalf("Findings = %+v, judged again %+v", got, want)
+	}
+	if !slices.ContainsFunc(got, func(f finding.Finding) bool { return f.ID == finding.DNSSECUnsigned }) {
+		t.Errorf("Findings = %+v: no %s, the DNSSEC state decided on Lookup's way out", got, finding.DNSSECUnsigned)
+	}
+	got[0].Message = "changed"
+	if again := Findings(rep); again[0].Message == "changed" {
+		t.Error("a caller's change to Findings' slice shows in the next call")
+	}
+}
