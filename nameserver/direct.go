@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,7 +120,7 @@ func classify(a *resolve.Answer, err error, apex, qname string, qtype uint16) Re
 			}
 			switch v := rr.(type) {
 			case *dns.MX:
-				r.Records = append(r.Records, fmt.Sprintf("MX %d %s", v.Preference, display(dns.CanonicalName(v.Mx))))
+				r.Records = append(r.Records, "MX "+strconv.Itoa(int(v.Preference))+" "+display(dns.CanonicalName(v.Mx)))
 			case *dns.CNAME:
 				r.Records = append(r.Records, "CNAME "+display(dns.CanonicalName(v.Target)))
 			}
@@ -193,13 +194,26 @@ func referral(a *resolve.Answer, qname string) (string, []string) {
 
 // compareRecords orders "MX pref name" records by preference, then text.
 func compareRecords(a, b string) int {
-	var pa, pb int
-	_, ea := fmt.Sscanf(a, "MX %d", &pa)
-	_, eb := fmt.Sscanf(b, "MX %d", &pb)
-	if ea == nil && eb == nil && pa != pb {
+	pa, oka := mxPreference(a)
+	pb, okb := mxPreference(b)
+	if oka && okb && pa != pb {
 		return pa - pb
 	}
 	return strings.Compare(a, b)
+}
+
+// mxPreference reads the preference of an "MX pref name" record, as
+// written above, without fmt's scanner: records are sorted on every
+// audit, and two fmt.Sscanf per comparison were 1 % of a check scan's
+// allocations.
+func mxPreference(r string) (int, bool) {
+	rest, ok := strings.CutPrefix(r, "MX ")
+	if !ok {
+		return 0, false
+	}
+	num, _, _ := strings.Cut(rest, " ")
+	p, err := strconv.Atoi(num)
+	return p, err == nil
 }
 
 func negativeWord(a *resolve.Answer) string {

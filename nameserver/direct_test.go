@@ -178,3 +178,15 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// TestCompareRecords: MX records sort by preference as a number (5 before
+// 10, which text order puts after it), then by text; other records by
+// text.
+func TestCompareRecords(t *testing.T) {
+	got := []string{"MX 10 b.test", "MX 5 z.test", "CNAME c.test", "MX 10 a.test", "MX 65535 a.test", "MX 0 y.test"}
+	slices.SortFunc(got, compareRecords)
+	want := []string{"CNAME c.test", "MX 0 y.test", "MX 5 z.test", "MX 10 a.test", "MX 10 b.test", "MX 65535 a.test"}
+	if !slices.Equal(got, want) {
+		t.Errorf("sorted %q, want %q", got, want)
+	}
+}
