@@ -61,9 +61,9 @@ type Batch struct {
 // returns the answers. At most parallel questions are in flight at once
 // (all of qs when parallel is 0 or less): over an Async r (AsyncOf) each
 // answer starts the next question and nothing waits but the caller of
-// Wait; over any other r, parallel goroutines ask. The lookups get ctx; a question
-// unanswered when ctx is done gets a time-out error from Wait, as a
-// blocking lookup over an Async resolver does.
+// Wait; over any other r, parallel goroutines ask. The lookups get ctx;
+// a question unanswered when ctx is done gets a time-out error from Wait,
+// as a blocking lookup over an Async resolver does.
 func Ask(ctx context.Context, r Resolver, qs []Question, parallel int) *Batch {
 	b := &Batch{ctx: ctx, r: r, qs: qs}
 	b.start(parallel)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -275,4 +276,48 @@ func TestBatchEmpty(t *testing.T) {
 	if r := resolve.FollowAll(t.Context(), loadTestZones(t), nil, 0); len(r) != 0 {
 		t.Errorf("%v for no questions", r)
 	}
+}
+
+// inlineAsync is an Async resolver over zones that answers before
+// LookupAsync returns.
+type inlineAsync struct{ resolve.Resolver }
+
+func (a inlineAsync) LookupAsync(q resolve.Question, done func(*resolve.Answer, error)) {
+	done(a.Lookup(context.Background(), q))
+}
+
+// BenchmarkBatch asks 27 questions (a DKIM probe's) of an Async resolver
+// that answers at once: as one batch, and as the gatherers did before, a
+// goroutine each waiting on a channel of its own.
+func BenchmarkBatch(b *testing.B) {
+	z, err := resolve.ParseZones(strings.NewReader(testZones), "test")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := inlineAsync{z}
+	qs := make([]resolve.Question, 27)
+	for i := range qs {
+		qs[i] = resolve.Q(fmt.Sprintf("s%d._domainkey.d.test.", i), dns.TypeTXT)
+	}
+	b.Run("batch", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			resolve.LookupAll(b.Context(), r, qs, 0)
+		}
+	})
+	b.Run("goroutines", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			replies := make([]resolve.Reply, len(qs))
+			var wg sync.WaitGroup
+			for i, q := range qs {
+				wg.Go(func() {
+					ch := make(chan resolve.Reply, 1)
+					r.LookupAsync(q, func(a *resolve.Answer, err error) { ch <- resolve.Reply{Answer: a, Err: err} })
+					replies[i] = <-ch
+				})
+			}
+			wg.Wait()
+		}
+	})
 }
