@@ -126,10 +126,12 @@ func logged(res *Result) []any {
 func lookupAll(ctx context.Context, r resolve.Resolver, hosts []string, opts Options) ([]*Result, []error) {
 	out := make([]*Result, len(hosts))
 	errs := make([]error, len(hosts))
+	results := make([]Result, len(hosts)) // one allocation, not one per host
 	// Each host's address question, then its TLSA question.
 	qs := make([]resolve.Question, 0, 2*len(hosts))
 	for i, host := range hosts {
-		out[i] = &Result{Host: host, Name: opts.tlsaName(host), Records: []Record{}}
+		results[i] = Result{Host: host, Name: opts.tlsaName(host), Records: []Record{}}
+		out[i] = &results[i]
 		qs = append(qs, resolve.Q(host+".", dns.TypeA), resolve.Q(out[i].Name+".", dns.TypeTLSA))
 	}
 	answers := resolve.FollowAll(ctx, r, qs, 0)

@@ -82,6 +82,7 @@ type Options struct {
 func lookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr) ([]*Result, []error) {
 	res := make([]*Result, len(addrs))
 	errs := make([]error, len(addrs))
+	results := make([]Result, len(addrs)) // one allocation, not one per address
 	// The PTR questions of every address, and whose each one is.
 	qs := make([]resolve.Question, 0, len(addrs))
 	of := make([]int, 0, len(addrs))
@@ -92,7 +93,8 @@ func lookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr) ([]*
 			errs[i] = fmt.Errorf("rdns: %w", err)
 			continue
 		}
-		res[i] = &Result{Address: addr, Names: []string{}}
+		results[i] = Result{Address: addr, Names: []string{}}
+		res[i] = &results[i]
 		qs = append(qs, resolve.Q(rev, dns.TypePTR))
 		of = append(of, i)
 	}
