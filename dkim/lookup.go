@@ -153,7 +153,10 @@ func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 	// The caller's selectors at once, beside the test of the key tree;
 	// the defaults after it, within what is left of MaxParallel (or once
 	// the caller's are answered, when they take it all).
-	callers := resolve.AskFollow(ctx, r, questions(probed[:nCaller], tree), MaxParallel)
+	var callers *resolve.Batch // nil without caller selectors, as in a scan
+	if nCaller > 0 {
+		callers = resolve.AskFollow(ctx, r, questions(probed[:nCaller], tree), MaxParallel)
+	}
 	res := &Result{Domain: domain.String(), Probed: probed, Keys: []Key{}}
 	// RFC 8020 §2: an NXDOMAIN for _domainkey.DOMAIN itself (not for the
 	// target of an alias) means no selector exists below it. A failed query
@@ -171,7 +174,7 @@ func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 		}
 		defaults = resolve.FollowAll(ctx, r, questions(probed[nCaller:], tree), room)
 	}
-	if !waited {
+	if callers != nil && !waited {
 		mine = callers.WaitFollow()
 	}
 	return collect(res, tree, mine, defaults)
