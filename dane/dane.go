@@ -95,24 +95,27 @@ func Lookup(ctx context.Context, r resolve.Resolver, host string, opts Options) 
 // With a Logger, each host is logged as Lookup logs it, the duration
 // being the whole batch's.
 func LookupAll(ctx context.Context, r resolve.Resolver, hosts []string, opts Options) ([]*Result, []error) {
-	start := time.Now()
 	canonical := make([]string, len(hosts))
 	for i, h := range hosts {
 		canonical[i] = strings.TrimSuffix(dns.CanonicalName(h), ".")
 	}
+	// As lookuplog.Run: nothing is built for a logger that drops it (a
+	// scan's, at warning level).
+	if opts.Logger == nil || !opts.Logger.Enabled(ctx, slog.LevelDebug) {
+		return lookupAll(ctx, r, canonical, opts)
+	}
+	start := time.Now()
 	res, errs := lookupAll(ctx, r, canonical, opts)
-	if opts.Logger != nil {
-		d := time.Since(start)
-		for i, h := range canonical {
-			args := []any{"host", h, "duration", d}
-			if res[i] != nil {
-				args = append(args, logged(res[i])...)
-			}
-			if errs[i] != nil {
-				args = append(args, "err", errs[i])
-			}
-			opts.Logger.Debug("dane lookup", args...)
+	d := time.Since(start)
+	for i, h := range canonical {
+		args := []any{"host", h, "duration", d}
+		if res[i] != nil {
+			args = append(args, logged(res[i])...)
 		}
+		if errs[i] != nil {
+			args = append(args, "err", errs[i])
+		}
+		opts.Logger.Debug("dane lookup", args...)
 	}
 	return res, errs
 }

@@ -53,20 +53,23 @@ func Lookup(ctx context.Context, r resolve.Resolver, addr netip.Addr, opts Optio
 // its error says why. With a Logger, each address is logged as Lookup
 // logs it, the duration being the whole batch's.
 func LookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr, opts Options) ([]*Result, []error) {
+	// As lookuplog.Run: nothing is built for a logger that drops it (a
+	// scan's, at warning level).
+	if opts.Logger == nil || !opts.Logger.Enabled(ctx, slog.LevelDebug) {
+		return lookupAll(ctx, r, addrs)
+	}
 	start := time.Now()
 	res, errs := lookupAll(ctx, r, addrs)
-	if opts.Logger != nil {
-		d := time.Since(start)
-		for i, a := range addrs {
-			args := []any{"address", a, "duration", d}
-			if res[i] != nil {
-				args = append(args, logged(res[i])...)
-			}
-			if errs[i] != nil {
-				args = append(args, "err", errs[i])
-			}
-			opts.Logger.Debug("rdns lookup", args...)
+	d := time.Since(start)
+	for i, a := range addrs {
+		args := []any{"address", a, "duration", d}
+		if res[i] != nil {
+			args = append(args, logged(res[i])...)
 		}
+		if errs[i] != nil {
+			args = append(args, "err", errs[i])
+		}
+		opts.Logger.Debug("rdns lookup", args...)
 	}
 	return res, errs
 }

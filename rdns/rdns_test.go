@@ -3,6 +3,7 @@ package rdns_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"reflect"
@@ -112,5 +113,21 @@ func TestLookupAll(t *testing.T) {
 	}
 	if n := strings.Count(log.String(), `msg="rdns lookup"`); n != len(addrs) {
 		t.Errorf("%d log lines for %d addresses:\n%s", n, len(addrs), log.String())
+	}
+}
+
+// TestLookupAllQuietLogger: a logger that drops debug records (a scan's,
+// at warning level) costs LookupAll nothing: no record is built for it.
+func TestLookupAllQuietLogger(t *testing.T) {
+	z, err := resolve.ParseZones(strings.NewReader(zones), "rdns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := []netip.Addr{netip.MustParseAddr("192.0.2.4"), netip.MustParseAddr("192.0.2.5")}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	silent := testing.AllocsPerRun(20, func() { rdns.LookupAll(t.Context(), z, addrs, rdns.Options{}) })
+	warn := testing.AllocsPerRun(20, func() { rdns.LookupAll(t.Context(), z, addrs, rdns.Options{Logger: quiet}) })
+	if warn != silent {
+		t.Errorf("%v allocations with a warning-level logger, %v without one", warn, silent)
 	}
 }
