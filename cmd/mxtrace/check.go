@@ -129,7 +129,9 @@ func (g *globals) auditor(core *dnsCore, p *route.Planner, selectors, lists []st
 	a.Nameservers = &nameserver.Options{CDResolver: core.checkingDisabled, Logger: g.logger, IPv4: g.ipv4, IPv6: g.ipv6, Policy: g.policy,
 		Port: uint16(g.nsPort)}
 	if core.direct != nil {
-		a.Nameservers.Direct = core.direct
+		// A scan's audits share each server's SOA of a zone for a while
+		// (nameserver.SOACache says why).
+		a.Nameservers.Direct = nameserver.NewSOACache(core.direct, 0)
 	}
 	a.MTASTS = &mtasts.Options{Fetcher: &mtasts.Fetcher{Resolver: core.resolver, Dialer: g.dialer(), Logger: g.logger}, Logger: g.logger}
 	if noDNSBL {
