@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"runtime"
@@ -475,10 +476,12 @@ func (m *Mux) Stats() Stats {
 // NXDOMAIN and NODATA settle the question. A server that has stopped
 // answering is asked after the others for a while (upstream/health.go).
 func (m *Mux) Lookup(ctx context.Context, q resolve.Question) (a *resolve.Answer, err error) {
-	if m.cfg.Logger != nil {
+	// A scan's logger drops debug records (it logs at warning level): the
+	// record is built only for a logger that keeps it.
+	if l := m.cfg.Logger; l != nil && l.Enabled(ctx, slog.LevelDebug) {
 		start := time.Now()
 		defer func() {
-			m.cfg.Logger.Debug("dns lookup", "question", q.String(), "rcode", upstream.RcodeOf(a), "ad", a != nil && a.AD,
+			l.Debug("dns lookup", "question", q.String(), "rcode", upstream.RcodeOf(a), "ad", a != nil && a.AD,
 				"server", upstream.ServerOf(a, err), "elapsed", time.Since(start), "error", err)
 		}()
 	}
