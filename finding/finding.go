@@ -167,7 +167,7 @@ type Entry struct {
 
 // Lookup returns the catalogue entry for id.
 func Lookup(id ID) (Entry, bool) {
-	i := slices.IndexFunc(Catalogue, func(e Entry) bool { return e.ID == id })
+	i := index(id) // index.go, generated from Catalogue
 	if i < 0 {
 		return Entry{}, false
 	}
