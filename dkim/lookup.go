@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"slices"
 	"strings"
@@ -161,7 +162,7 @@ func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 	// RFC 8020 §2: an NXDOMAIN for _domainkey.DOMAIN itself (not for the
 	// target of an alias) means no selector exists below it. A failed query
 	// proves nothing, so the defaults are then probed.
-	var mine, defaults []resolve.Followed
+	var mine, defaults iter.Seq2[int, resolve.Followed]
 	waited := false
 	a, err := r.Lookup(ctx, resolve.Q(tree[1:], dns.TypeTXT))
 	if err == nil && a.NXDomain() && !hasCNAME(a.Answer) {
@@ -170,12 +171,12 @@ func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 	} else {
 		room := MaxParallel - nCaller
 		if room <= 0 {
-			mine, waited, room = callers.WaitFollow(), true, MaxParallel
+			mine, waited, room = slices.All(callers.WaitFollow()), true, MaxParallel
 		}
-		defaults = resolve.FollowAll(ctx, r, questions(probed[nCaller:], tree), room)
+		defaults = resolve.AskFollow(ctx, r, questions(probed[nCaller:], tree), room).Followed()
 	}
 	if callers != nil && !waited {
-		mine = callers.WaitFollow()
+		mine = callers.Followed()
 	}
 	return collect(res, tree, mine, defaults)
 }
@@ -192,22 +193,25 @@ func questions(selectors []string, tree string) []resolve.Question {
 
 // collect fills res with the keys found at the selectors of res.Probed,
 // the caller's (mine) and the defaults, from the outcomes of their queries
-// (in the same order), and the failures.
-func collect(res *Result, tree string, mine, defaults []resolve.Followed) (*Result, error) {
+// (in the same order; nil when not asked), and the failures. The outcomes
+// are read once, as they come (resolve.Batch.Followed): a scan's 27
+// selectors a domain keep no Result each.
+func collect(res *Result, tree string, mine, defaults iter.Seq2[int, resolve.Followed]) (*Result, error) {
 	var errs []error
-	for i := range res.Probed {
-		var f resolve.Followed
-		if i < len(mine) {
-			f = mine[i]
-		} else {
-			f = defaults[i-len(mine)]
+	n := 0
+	for _, outcomes := range []iter.Seq2[int, resolve.Followed]{mine, defaults} {
+		if outcomes == nil {
+			continue
 		}
-		keys, err := keysAt(res.Probed[i], tree, f)
-		if err != nil {
-			res.Failed = append(res.Failed, res.Probed[i])
-			errs = append(errs, err)
+		for _, f := range outcomes {
+			keys, err := keysAt(res.Probed[n], tree, f)
+			if err != nil {
+				res.Failed = append(res.Failed, res.Probed[n])
+				errs = append(errs, err)
+			}
+			res.Keys = append(res.Keys, keys...)
+			n++
 		}
-		res.Keys = append(res.Keys, keys...)
 	}
 	if len(errs) == 0 {
 		return res, nil

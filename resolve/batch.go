@@ -3,6 +3,7 @@ package resolve
 import (
 	"context"
 	"fmt"
+	"iter"
 	"sync"
 	"sync/atomic"
 )
@@ -222,25 +223,55 @@ func (b *Batch) WaitFollow() []Followed {
 	}
 	// The Async path: each chain is walked from its first answer.
 	out := make([]Followed, len(b.qs))
-	// The Results in one allocation, not one each: a scan's DKIM batch
-	// is 27 of them per domain.
+	// The Results in one allocation, not one each.
 	results := make([]Result, len(b.qs))
 	first := &prefetched{next: b.r}
-	for i, rep := range b.replies {
-		if rep.Err != nil {
-			out[i].Err = rep.Err
-			continue
-		}
-		first.q, first.a = b.qs[i], rep.Answer
-		res := &results[i]
-		*res = Result{Question: b.qs[i], Name: b.qs[i].Name, AD: true}
-		if err := res.follow(b.ctx, first, false); err != nil {
-			out[i].Err = err
-			continue
-		}
-		out[i].Result = res
+	for i := range b.qs {
+		out[i] = b.walk(i, &results[i], first)
 	}
 	return out
+}
+
+// Followed waits for the results of a batch started by AskFollow, as
+// WaitFollow does, and yields them in the order of its questions without
+// keeping them: a Result yielded is valid until the next is (it is reused),
+// for a caller that reads each once, as DKIM's selectors are read. That
+// spares the Results of WaitFollow: 27 a domain in a scan's DKIM batch,
+// about 3.6 kB (BenchmarkFollowed).
+func (b *Batch) Followed() iter.Seq2[int, Followed] {
+	return func(yield func(int, Followed) bool) {
+		b.wait()
+		if b.followed != nil || len(b.qs) == 0 {
+			for i, f := range b.followed {
+				if !yield(i, f) {
+					return
+				}
+			}
+			return
+		}
+		var res Result
+		first := &prefetched{next: b.r}
+		for i := range b.qs {
+			if !yield(i, b.walk(i, &res, first)) {
+				return
+			}
+		}
+	}
+}
+
+// walk follows the chain of question i from its first answer (the Async
+// path) into res, which it overwrites.
+func (b *Batch) walk(i int, res *Result, first *prefetched) Followed {
+	rep := b.replies[i]
+	if rep.Err != nil {
+		return Followed{Err: rep.Err}
+	}
+	first.q, first.a = b.qs[i], rep.Answer
+	*res = Result{Question: b.qs[i], Name: b.qs[i].Name, AD: true}
+	if err := res.follow(b.ctx, first, false); err != nil {
+		return Followed{Err: err}
+	}
+	return Followed{Result: res}
 }
 
 // wait returns when every question is answered, or, on the Async path,
