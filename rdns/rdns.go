@@ -101,7 +101,6 @@ func lookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr) ([]*
 		qs = append(qs, resolve.Q(rev, dns.TypePTR))
 		of = append(of, i)
 	}
-	ptrs := resolve.FollowAll(ctx, r, qs, 0)
 	// The forward questions of every name (at most MaxNames an
 	// address), in the order of the addresses and of their names.
 	type forward struct {
@@ -109,8 +108,10 @@ func lookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr) ([]*
 		name string
 	}
 	var fwd []forward
-	qs = qs[:0] // FollowAll is done with them
-	for k, p := range ptrs {
+	var fqs []resolve.Question
+	// Each outcome is read once, as it comes (resolve.Batch.Followed
+	// keeps no Result per question).
+	for k, p := range resolve.AskFollow(ctx, r, qs, 0).Followed() {
 		i := of[k]
 		if p.Err != nil {
 			res[i], errs[i] = nil, p.Err
@@ -124,13 +125,13 @@ func lookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr) ([]*
 			qtype = dns.TypeAAAA
 		}
 		for _, n := range res[i].Names[:min(len(res[i].Names), MaxNames)] {
-			qs = append(qs, resolve.Q(n+".", qtype))
+			fqs = append(fqs, resolve.Q(n+".", qtype))
 			fwd = append(fwd, forward{i, n})
 		}
 	}
 	// The first name, in the order served, whose records hold the
 	// address confirms it (RFC 8601 §3).
-	for k, f := range resolve.FollowAll(ctx, r, qs, 0) {
+	for k, f := range resolve.AskFollow(ctx, r, fqs, 0).Followed() {
 		res := res[fwd[k].addr]
 		if res.Confirmed == "" && f.Err == nil && slices.ContainsFunc(f.Result.Records, func(rr dns.RR) bool {
 			a, ok := resolve.AddrOf(rr)
