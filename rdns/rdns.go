@@ -7,6 +7,7 @@ package rdns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -35,8 +36,13 @@ type Result struct {
 }
 
 // Lookup finds the PTR names of addr and confirms them forward, asking for
-// every name at once. A temporary failure of the PTR lookup is an error;
-// failures of the forward lookups leave that name unconfirmed.
+// every name at once. A failure of the PTR lookup is an error, and so is a
+// temporary failure of a forward lookup (time-out, SERVFAIL) when no other
+// name confirms the address: whether that name resolves back is not known,
+// and must not become ptr-mismatch (a receiver such as Postfix's
+// reject_unknown_client_hostname answers 450, try later, in that case, not
+// 550). Other failures (REFUSED, a malformed answer) leave the name
+// unconfirmed, as a name that does not resolve.
 func Lookup(ctx context.Context, r resolve.Resolver, addr netip.Addr, opts Options) (*Result, error) {
 	return lookuplog.Run(opts.Logger, "rdns lookup", []any{"address", addr},
 		func() (*Result, error) {
@@ -130,14 +136,27 @@ func lookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr) ([]*
 		}
 	}
 	// The first name, in the order served, whose records hold the
-	// address confirms it (RFC 8601 §3).
+	// address confirms it (RFC 8601 §3). failed keeps each address's
+	// first failed forward lookup.
+	failed := make([]error, len(addrs))
 	for k, f := range resolve.AskFollow(ctx, r, fqs, 0).Followed() {
-		res := res[fwd[k].addr]
-		if res.Confirmed == "" && f.Err == nil && slices.ContainsFunc(f.Result.Records, func(rr dns.RR) bool {
+		i := fwd[k].addr
+		switch {
+		case res[i].Confirmed != "":
+		case f.Err != nil:
+			if failed[i] == nil && temporary(f.Err) {
+				failed[i] = fmt.Errorf("rdns: %s: the forward lookup of its PTR name %s failed: %w", res[i].Address, fwd[k].name, f.Err)
+			}
+		case slices.ContainsFunc(f.Result.Records, func(rr dns.RR) bool {
 			a, ok := resolve.AddrOf(rr)
-			return ok && a == res.Address
-		}) {
-			res.Confirmed = fwd[k].name
+			return ok && a == res[i].Address
+		}):
+			res[i].Confirmed = fwd[k].name
+		}
+	}
+	for i, err := range failed {
+		if err != nil && res[i].Confirmed == "" {
+			res[i], errs[i] = nil, err
 		}
 	}
 	return res, errs
@@ -156,4 +175,11 @@ func Findings(res *Result, host string) []finding.Finding {
 			"%s (%s) has PTR %s, but that name does not resolve back to %s.", res.Address, host, strings.Join(res.Names, ", "), res.Address)}
 	}
 	return nil
+}
+
+// temporary reports whether err says nothing about the name: a time-out,
+// a SERVFAIL, or the caller giving up.
+func temporary(err error) bool {
+	return errors.Is(err, resolve.ErrTimeout) || errors.Is(err, resolve.ErrServerFailure) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

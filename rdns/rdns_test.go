@@ -2,6 +2,8 @@ package rdns_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/rdns"
@@ -129,5 +133,55 @@ func TestLookupAllQuietLogger(t *testing.T) {
 	warn := testing.AllocsPerRun(20, func() { rdns.LookupAll(t.Context(), z, addrs, rdns.Options{Logger: quiet}) })
 	if warn != silent {
 		t.Errorf("%v allocations with a warning-level logger, %v without one", warn, silent)
+	}
+}
+
+// failing fails the lookups of one name with SERVFAIL (or REFUSED) and
+// passes the rest on.
+type failing struct {
+	next    resolve.Resolver
+	name    string
+	refused bool
+}
+
+func (f failing) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	if q.Name == f.name && f.refused {
+		return nil, &resolve.Error{Question: q, Rcode: dns.RcodeRefused, Err: resolve.ErrRefused}
+	}
+	if q.Name == f.name {
+		return nil, &resolve.Error{Question: q, Rcode: dns.RcodeServerFailure, Err: resolve.ErrServerFailure}
+	}
+	return f.next.Lookup(ctx, q)
+}
+
+// TestForwardFailure: a PTR name whose forward lookup fails leaves the
+// address undecided, an error, not ptr-mismatch; another name that
+// confirms the address still does.
+func TestForwardFailure(t *testing.T) {
+	z, err := resolve.ParseZones(strings.NewReader(zones), "rdns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		addr, fails, confirmed string
+		refused, wantErr       bool
+	}{
+		{"192.0.2.1", "mx.d.test.", "", false, true},
+		{"192.0.2.4", "other.d.test.", "mx4.d.test", false, false}, // the second name confirms
+		{"192.0.2.4", "mx4.d.test.", "", false, true},
+		// REFUSED is not temporary: the name does not resolve back.
+		{"192.0.2.1", "mx.d.test.", "", true, false},
+	} {
+		r := failing{z, tt.fails, tt.refused}
+		res, err := rdns.Lookup(t.Context(), r, netip.MustParseAddr(tt.addr), rdns.Options{})
+		if (err != nil) != tt.wantErr || (err != nil && !errors.Is(err, resolve.ErrServerFailure)) {
+			t.Errorf("%s with %s failing: %v, want error %v (SERVFAIL)", tt.addr, tt.fails, err, tt.wantErr)
+		}
+		if err == nil && res.Confirmed != tt.confirmed {
+			t.Errorf("%s with %s failing: confirmed %q, want %q", tt.addr, tt.fails, res.Confirmed, tt.confirmed)
+		}
+		if fs := rdns.Findings(res, "mx.d.test"); tt.wantErr && len(fs) > 0 {
+			t.Errorf("%s with %s failing: findings %v, want none", tt.addr, tt.fails, fs)
+		}
 	}
 }
