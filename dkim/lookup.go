@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
 	"slices"
 	"strings"
@@ -162,7 +161,7 @@ func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 	// RFC 8020 §2: an NXDOMAIN for _domainkey.DOMAIN itself (not for the
 	// target of an alias) means no selector exists below it. A failed query
 	// proves nothing, so the defaults are then probed.
-	var mine, defaults iter.Seq2[int, resolve.Followed]
+	var mine, defaults outcomes
 	waited := false
 	a, err := r.Lookup(ctx, resolve.Q(tree[1:], dns.TypeTXT))
 	if err == nil && a.NXDomain() && !hasCNAME(a.Answer) {
@@ -171,14 +170,14 @@ func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 	} else {
 		room := MaxParallel - nCaller
 		if room <= 0 {
-			mine, waited, room = slices.All(callers.WaitFollow()), true, MaxParallel
+			mine, waited, room = outcomes{list: callers.WaitFollow()}, true, MaxParallel
 		}
-		defaults = resolve.AskFollow(ctx, r, questions(probed[nCaller:], tree), room).Followed()
+		defaults = outcomes{batch: resolve.AskFollow(ctx, r, questions(probed[nCaller:], tree), room)}
 	}
 	if callers != nil && !waited {
-		mine = callers.Followed()
+		mine = outcomes{batch: callers}
 	}
-	return collect(res, tree, mine, defaults)
+	return collect(res, tree, nCaller, mine, defaults)
 }
 
 // questions are the TXT questions of selectors (RFC 6376 §3.6.2.1:
@@ -191,27 +190,42 @@ func questions(selectors []string, tree string) []resolve.Question {
 	return qs
 }
 
+// outcomes are the outcomes of a batch of selector queries: those
+// WaitFollow returned, or the batch's, read one at a time
+// (resolve.Batch.FollowedInto: no Result kept per selector, 27 a domain in
+// a scan). The zero value is a batch not asked.
+type outcomes struct {
+	list  []resolve.Followed
+	batch *resolve.Batch
+}
+
+// at is the outcome of question i; its Result may be res, overwritten.
+func (o outcomes) at(i int, res *resolve.Result) resolve.Followed {
+	if o.batch != nil {
+		return o.batch.FollowedInto(i, res)
+	}
+	return o.list[i]
+}
+
 // collect fills res with the keys found at the selectors of res.Probed,
-// the caller's (mine) and the defaults, from the outcomes of their queries
-// (in the same order; nil when not asked), and the failures. The outcomes
-// are read once, as they come (resolve.Batch.Followed): a scan's 27
-// selectors a domain keep no Result each.
-func collect(res *Result, tree string, mine, defaults iter.Seq2[int, resolve.Followed]) (*Result, error) {
+// the caller's (mine, the first nMine) and the defaults, from the outcomes
+// of their queries (in the same order), and the failures.
+func collect(res *Result, tree string, nMine int, mine, defaults outcomes) (*Result, error) {
 	var errs []error
-	n := 0
-	for _, outcomes := range []iter.Seq2[int, resolve.Followed]{mine, defaults} {
-		if outcomes == nil {
-			continue
+	var scratch resolve.Result
+	for i := range res.Probed {
+		var f resolve.Followed
+		if i < nMine {
+			f = mine.at(i, &scratch)
+		} else {
+			f = defaults.at(i-nMine, &scratch)
 		}
-		for _, f := range outcomes {
-			keys, err := keysAt(res.Probed[n], tree, f)
-			if err != nil {
-				res.Failed = append(res.Failed, res.Probed[n])
-				errs = append(errs, err)
-			}
-			res.Keys = append(res.Keys, keys...)
-			n++
+		keys, err := keysAt(res.Probed[i], tree, f)
+		if err != nil {
+			res.Failed = append(res.Failed, res.Probed[i])
+			errs = append(errs, err)
 		}
+		res.Keys = append(res.Keys, keys...)
 	}
 	if len(errs) == 0 {
 		return res, nil

@@ -115,9 +115,12 @@ func lookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr) ([]*
 	}
 	var fwd []forward
 	var fqs []resolve.Question
-	// Each outcome is read once, as it comes (resolve.Batch.Followed
-	// keeps no Result per question).
-	for k, p := range resolve.AskFollow(ctx, r, qs, 0).Followed() {
+	// Each outcome is read once (resolve.Batch.FollowedInto keeps no
+	// Result per question).
+	var scratch resolve.Result
+	ptrs := resolve.AskFollow(ctx, r, qs, 0)
+	for k := range qs {
+		p := ptrs.FollowedInto(k, &scratch)
 		i := of[k]
 		if p.Err != nil {
 			res[i], errs[i] = nil, p.Err
@@ -139,7 +142,9 @@ func lookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr) ([]*
 	// address confirms it (RFC 8601 §3). failed keeps each address's
 	// first failed forward lookup.
 	failed := make([]error, len(addrs))
-	for k, f := range resolve.AskFollow(ctx, r, fqs, 0).Followed() {
+	fwds := resolve.AskFollow(ctx, r, fqs, 0)
+	for k := range fqs {
+		f := fwds.FollowedInto(k, &scratch)
 		i := fwd[k].addr
 		switch {
 		case res[i].Confirmed != "":

@@ -10,10 +10,10 @@ import (
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
-// TestFollowed: Followed yields, in order, what WaitFollow returns, on
+// TestFollowedInto: FollowedInto returns what WaitFollow returns, on
 // both paths (a chain that takes several lookups and one that fails
-// included), although it reuses one Result; breaking off stops it.
-func TestFollowed(t *testing.T) {
+// included), although it reuses one Result.
+func TestFollowedInto(t *testing.T) {
 	base := &held{Resolver: oneStep{loadTestZones(t)}, fail: map[string]error{"broken.test.": errBroken}}
 	qs := append(batchQuestions, resolve.Q("into-other.test.", dns.TypeA))
 	var want []string
@@ -26,24 +26,11 @@ func TestFollowed(t *testing.T) {
 	}
 	check := func(path string, b *resolve.Batch) {
 		t.Helper()
-		n := 0
-		for i, f := range b.Followed() {
-			if i != n || i >= len(want) {
-				t.Fatalf("%s: question %d yielded as %d", path, n, i)
-			}
-			if g := summary(f); g != want[i] {
+		var res resolve.Result
+		for i := range qs {
+			if g := summary(b.FollowedInto(i, &res)); g != want[i] {
 				t.Errorf("%s %d: %s; want %s", path, i, g, want[i])
 			}
-			n++
-		}
-		if n != len(want) {
-			t.Errorf("%s: %d results for %d questions", path, n, len(want))
-		}
-		for i := range b.Followed() {
-			if i != 0 {
-				t.Errorf("%s: yielded %d after a break", path, i)
-			}
-			break
 		}
 	}
 	check("blocking", resolve.AskFollow(t.Context(), struct{ resolve.Resolver }{base}, qs, 3))
@@ -52,9 +39,10 @@ func TestFollowed(t *testing.T) {
 	check("async", b)
 }
 
-// BenchmarkFollowed follows a DKIM-like batch of 27 questions answered
-// from a cache, reading the results with Followed, or with WaitFollow.
-func BenchmarkFollowed(b *testing.B) {
+// BenchmarkFollowedInto follows a DKIM-like batch of 27 questions
+// answered from a cache, reading the results with FollowedInto, or with
+// WaitFollow.
+func BenchmarkFollowedInto(b *testing.B) {
 	z, err := resolve.ParseZones(strings.NewReader(testZones), "test")
 	if err != nil {
 		b.Fatal(err)
@@ -69,10 +57,12 @@ func BenchmarkFollowed(b *testing.B) {
 	fill := resolve.AskFollow(b.Context(), c, qs, 0)
 	<-base.release()
 	fill.WaitFollow()
-	b.Run("Followed", func(b *testing.B) {
+	b.Run("FollowedInto", func(b *testing.B) {
+		var res resolve.Result
 		for b.Loop() {
-			for _, f := range resolve.AskFollow(b.Context(), c, qs, 0).Followed() {
-				if f.Err != nil {
+			batch := resolve.AskFollow(b.Context(), c, qs, 0)
+			for i := range qs {
+				if f := batch.FollowedInto(i, &res); f.Err != nil {
 					b.Fatal(f.Err)
 				}
 			}
