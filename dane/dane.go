@@ -137,9 +137,12 @@ func lookupAll(ctx context.Context, r resolve.Resolver, hosts []string, opts Opt
 		out[i] = &results[i]
 		qs = append(qs, resolve.Q(host+".", dns.TypeA), resolve.Q(out[i].Name+".", dns.TypeTLSA))
 	}
-	answers := resolve.FollowAll(ctx, r, qs, 0)
+	// Each host's two outcomes are read once, together, into two scratch
+	// Results (resolve.Batch.FollowedInto: no Result kept per question).
+	answers := resolve.AskFollow(ctx, r, qs, 0)
+	var addr, direct resolve.Result
 	for i := range hosts {
-		errs[i] = finish(ctx, r, out[i], answers[2*i], answers[2*i+1], opts)
+		errs[i] = finish(ctx, r, out[i], answers.FollowedInto(2*i, &addr), answers.FollowedInto(2*i+1, &direct), opts)
 		if errs[i] != nil {
 			out[i] = nil
 		}
