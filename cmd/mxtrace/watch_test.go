@@ -722,12 +722,17 @@ func closedTCPPort(t *testing.T) int {
 }
 
 // BenchmarkHistoryDiff measures history and diff of one domain with 1,000
-// stored results on SQLite (two real results of a check, alternating every
-// ten, with their changes), as a person runs them: the whole command, from
-// its arguments to the printed text, opening the database too.
+// stored results (two real results of a check, alternating every ten, with
+// their changes), on SQLite and on PostgreSQL (issue 18 item 9: each
+// backend), as a person runs them: the whole command, from its arguments
+// to the printed text, opening the database too.
 func BenchmarkHistoryDiff(b *testing.B) {
-	dir := b.TempDir()
-	e := &watchEnv{db: filepath.Join(dir, "watch.db"), zone: filepath.Join(dir, "shop.zone")}
+	b.Run("sqlite", func(b *testing.B) { benchHistoryDiff(b, filepath.Join(b.TempDir(), "watch.db")) })
+	b.Run("postgres", func(b *testing.B) { benchHistoryDiff(b, peers.StartPostgres(b).NewDatabase(b)) })
+}
+
+func benchHistoryDiff(b *testing.B, db string) {
+	e := &watchEnv{db: db, zone: filepath.Join(b.TempDir(), "shop.zone")}
 	ctx := b.Context()
 	// Two real results: before and after the zone change.
 	for i, z := range []string{shopZone, shopZoneLater} {
