@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -11,9 +13,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pressly/goose/v3"
 
 	"github.com/mxtrace/mxtrace/internal/peers"
 	"github.com/mxtrace/mxtrace/store"
+	"github.com/mxtrace/mxtrace/store/postgres"
+	"github.com/mxtrace/mxtrace/store/sqlite"
 )
 
 // backend makes empty databases of one engine: each call of newDSN names a
@@ -126,6 +131,49 @@ func testOpenMigratesEmptyDatabase(t *testing.T, b backend) {
 	if err != nil || len(ws) != 2 {
 		t.Fatalf("after reopening: %v, %v; want both watches", ws, err)
 	}
+	// Up to the newest migration embedded for the engine, not merely to
+	// one that has the tables used above.
+	got, newest := schemaVersion(t, b, dsn)
+	if newest < 1 || got != newest {
+		t.Errorf("goose schema version %d, want the newest embedded migration, %d", got, newest)
+	}
+}
+
+// schemaVersion returns the goose version of the database dsn of b and the
+// version of the newest migration embedded for b's engine.
+func schemaVersion(t *testing.T, b backend, dsn string) (got, newest int64) {
+	t.Helper()
+	var (
+		db      *sql.DB
+		dialect goose.Dialect
+		fsys    fs.FS
+		err     error
+	)
+	switch b.name {
+	case "sqlite":
+		db, err = sqlite.Open(t.Context(), dsn)
+		dialect, fsys = goose.DialectSQLite3, sqlite.Migrations()
+	case "postgres":
+		db, err = postgres.Open(t.Context(), dsn)
+		dialect, fsys = goose.DialectPostgres, postgres.Migrations()
+	default:
+		t.Fatalf("no engine %q", b.name)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := goose.NewProvider(dialect, db, fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = p.GetDBVersion(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range p.ListSources() {
+		newest = max(newest, src.Version)
+	}
+	return got, newest
 }
 
 // testOpenConcurrently: several processes (here connection pools) opening a
