@@ -2,15 +2,11 @@ package send
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -477,30 +473,14 @@ func TestRequireTLS(t *testing.T) {
 	}
 }
 
-// stsWorld serves an MTA-STS policy for example.test over HTTPS on
-// loopback, reached through a dialer that sends port 443 to the test
-// server.
+// stsChecker serves an MTA-STS policy for example.test over HTTPS on
+// loopback (smtptest.PolicyHost), which its fetcher reaches whatever
+// address it resolved for mta-sts.example.test.
 func stsChecker(t *testing.T, r resolve.Resolver, ca *testpki.CA, policy string) *mtasts.Options {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path != mtasts.WellKnownPath {
-			http.NotFound(w, req)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprint(w, policy)
-	}))
-	srv.TLS = tlsConfig(t, ca, "mta-sts.example.test")
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	f := &mtasts.Fetcher{Resolver: r, RootCAs: ca.Pool, Dialer: toDialer(srv.Listener.Addr().String()), Timeout: 5 * time.Second}
+	host := smtptest.StartPolicyHost(t, ca.Leaf(t, testpki.LeafOptions{Names: []string{"mta-sts.example.test"}}), policy)
+	f := &mtasts.Fetcher{Resolver: r, RootCAs: ca.Pool, Dialer: host, Timeout: 5 * time.Second}
 	return &mtasts.Options{Fetcher: f}
-}
-
-type toDialer string
-
-func (d toDialer) DialContext(ctx context.Context, network, _ string) (net.Conn, error) {
-	return (&net.Dialer{}).DialContext(ctx, network, string(d))
 }
 
 const stsZone = baseZone + `
@@ -564,12 +544,6 @@ func TestMTASTS(t *testing.T) {
 	}
 }
 
-// spkiHash is the TLSA 3 1 1 data of a certificate.
-func spkiHash(c tls.Certificate) string {
-	sum := sha256.Sum256(c.Leaf.RawSubjectPublicKeyInfo)
-	return hex.EncodeToString(sum[:])
-}
-
 // failTLSA fails the TLSA lookups of mx1 with SERVFAIL.
 type failTLSA struct{ resolve.Resolver }
 
@@ -587,7 +561,7 @@ func (f failTLSA) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answ
 func TestDANE(t *testing.T) {
 	untrusted := testpki.NewCA(t, "not a trusted CA")
 	cert := untrusted.Leaf(t, testpki.LeafOptions{Names: []string{"whatever.invalid"}})
-	good := "_25._tcp.mx1 3600 IN TLSA 3 1 1 " + spkiHash(cert) + "\n"
+	good := "_25._tcp.mx1 3600 IN TLSA 3 1 1 " + testpki.SPKIHash(cert) + "\n"
 	bad := "_25._tcp.mx1 3600 IN TLSA 3 1 1 " + strings.Repeat("ab", 32) + "\n"
 	for _, tt := range []struct {
 		name     string
@@ -600,7 +574,7 @@ func TestDANE(t *testing.T) {
 		{"mismatch", baseZone + signed + bad, false, []string{"mx1.example.test tls policy", "mx2.example.test message accepted"}, RuleDANE},
 		{"lookup fails in a signed zone", baseZone + signed + good, true, []string{"mx1.example.test dns deferred", "mx2.example.test message accepted"}, RuleDANE},
 		{"unsigned zone: ignored", baseZone + bad, false, []string{"mx1.example.test message accepted"}, RuleOpportunistic},
-		{"unusable records: TLS without authentication", baseZone + signed + "_25._tcp.mx1 3600 IN TLSA 1 1 1 " + spkiHash(cert) + "\n", false,
+		{"unusable records: TLS without authentication", baseZone + signed + "_25._tcp.mx1 3600 IN TLSA 1 1 1 " + testpki.SPKIHash(cert) + "\n", false,
 			[]string{"mx1.example.test message accepted"}, RuleEncrypt},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,9 @@
 //     at the wrong moment, a broken or refused STARTTLS, no STARTTLS at all,
 //     or a TCP reset. It records the lines clients send (Transcript).
 //
+// Beside them, StartPolicyHost serves an MTA-STS policy (RFC 8461) over
+// HTTPS, for the senders that honour it.
+//
 // mxtrace uses one SMTP port for every exchange (--smtp-port), so a test
 // that needs several exchanges runs several servers on different
 // 127.0.0.x addresses sharing one port: Port finds a port that is free on

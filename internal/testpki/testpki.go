@@ -2,7 +2,8 @@
 // a root certificate authority (NewCA), intermediates (CA.Intermediate),
 // server certificates issued by either (CA.Leaf) and self-signed ones
 // (SelfSigned), plus PEM files for programs that read them from disk
-// (CA.WriteCertFile for mxtrace's --ca, WriteKeyPair for Postfix).
+// (CA.WriteCertFile for mxtrace's --ca, WriteKeyPair for Postfix), and the
+// TLSA 3 1 1 data that pins a certificate's key for DANE (SPKIHash).
 //
 // Everything is made in memory with fresh keys; nothing touches the
 // network. Keys are ECDSA P-256 unless a test asks for RSA. Failures stop
@@ -15,9 +16,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -140,6 +143,15 @@ func SelfSigned(tb testing.TB, names ...string) tls.Certificate {
 	tmpl := leafTemplate(tb, LeafOptions{Names: names})
 	cert := create(tb, tmpl, tmpl, key.Public(), key)
 	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
+}
+
+// SPKIHash is the association data of a TLSA 3 1 1 record for c's leaf
+// (RFC 7218: DANE-EE, SPKI, SHA2-256; RFC 6698 §2.1): the hex SHA-256 of
+// its SubjectPublicKeyInfo. DANE-EE pins the key alone (RFC 7672 §3.1.1),
+// so the certificate's names and issuer do not matter.
+func SPKIHash(c tls.Certificate) string {
+	sum := sha256.Sum256(c.Leaf.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
 }
 
 // WriteCertFile writes the CA certificate as PEM to a file in tb.TempDir()
