@@ -485,10 +485,12 @@ func relayRecipients(t *testing.T, w *relayWorld) {
 
 // relayOpenRelay: the classic open-relay tricks, sent by swaks to the
 // real relay, all get 550 5.7.1 at RCPT, and nothing reaches the queue.
+// The relay verifies no recipient (--accept-any-recipient), its most
+// permissive setting: the address rules alone must refuse every trick.
 func relayOpenRelay(t *testing.T, w *relayWorld) {
 	swaks := peers.Binary(t, "swaks", "swaks")
 	db := filepath.Join(w.dir, "openrelay.db")
-	r := w.startRelay(t, db)
+	r := w.startRelay(t, db, "--accept-any-recipient")
 	defer r.Stop()
 	for _, to := range []string{
 		"victim@elsewhere.test",             // another domain

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +48,7 @@ type relayOptions struct {
 	hostname, self     string
 	recipients         string
 	callout            bool
+	acceptAny          bool
 	downPolicy         string
 	tlsCert, tlsKey    string
 	maxSize            int64
@@ -61,6 +63,7 @@ type relayOptions struct {
 	probeEvery         time.Duration
 	http               string
 	allowPrivate       bool
+	httpsPort          int
 	cpuProfile         string
 	blockProfile       string
 }
@@ -82,7 +85,10 @@ func relayCommand(g *globals) *cobra.Command {
     primary tier (RCPT, then RSET) and caches the answer. --down-policy says
     what a callout does while the primary is down: tempfail (451 for every
     recipient not known) or known (accept the recipients the primary
-    accepted before, 451 for the others).
+    accepted before, 451 for the others). One of the two is required:
+    --accept-any-recipient instead takes every local part of the domains,
+    and brings backscatter back (mail the primary refuses is bounced
+    later, usually to a forged sender).
   - It applies the primary's sender policy: SPF, recorded in Received-SPF,
     DMARC p=reject failures refused, the --max-size limit, per-client
     connection and rate limits, STARTTLS with --tls-cert and --tls-key.
@@ -131,6 +137,7 @@ open the queue.`,
 	f.StringVar(&o.self, "self", "", "this relay's MX `NAME` in the domains' MX records: it never delivers to that exchange's tier or a worse one (default: --hostname)")
 	f.StringVar(&o.recipients, "recipients", "", "accept only the recipients listed in `FILE` (one address, or @domain for all of a domain, per line; reloaded on SIGHUP)")
 	f.BoolVar(&o.callout, "callout", false, "verify each recipient with the primary tier (RCPT, then RSET), caching the answers")
+	f.BoolVar(&o.acceptAny, "accept-any-recipient", false, "verify no recipient: accept every local part of the domains, and bounce later what the primary refuses (backscatter, usually to forged senders); without it --recipients or --callout is required")
 	f.StringVar(&o.downPolicy, "down-policy", string(relay.DownTempfail), "with --callout, while the primary is down: tempfail (451 for every recipient not in the callout cache) or known (also accept recipients the primary accepted within 30 days)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "offer STARTTLS with the certificate chain in PEM `FILE` (with --tls-key)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "the private key of --tls-cert, in PEM `FILE`")
@@ -148,6 +155,10 @@ open the queue.`,
 	f.DurationVar(&o.probeEvery, "probe-every", relay.DefaultProbeEvery, "while mail waits for a domain, look at its primary tier this often (connect and EHLO)")
 	f.StringVar(&o.http, "http", "", "also serve the web site, the queue page and the metrics on `ADDR` (HOST:PORT; keep it on loopback)")
 	f.BoolVar(&o.allowPrivate, "allow-private", false, "let deliveries, callouts and probes connect to loopback, private and other non-public addresses")
+	// As send's: the deliveries' MTA-STS policy fetches on another port,
+	// so a test can serve a policy without port 443.
+	f.IntVar(&o.httpsPort, "mta-sts-port", 443, "TCP `PORT` of the MTA-STS policy hosts (for tests)")
+	_ = f.MarkHidden("mta-sts-port")
 	// Profiling the relay under load (bench/relay.sh, docs/performance.md);
 	// hidden: not for running a backup MX.
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `FILE` (for go tool pprof)")
@@ -211,6 +222,8 @@ func (o *relayOptions) check() (*relaySetup, error) {
 		return nil, usageError("--per-destination %d: want at least 1", o.perDestination)
 	case o.probeEvery <= 0:
 		return nil, usageError("--probe-every %v: want a positive duration, such as 2s", o.probeEvery)
+	case o.httpsPort < 1 || o.httpsPort > 65535:
+		return nil, usageError("--mta-sts-port %d: not a TCP port", o.httpsPort)
 	}
 	s.down = relay.DownPolicy(o.downPolicy)
 	if err := o.names(s); err != nil {
@@ -223,7 +236,22 @@ func (o *relayOptions) check() (*relaySetup, error) {
 		}
 		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	return s, nil
+	return s, o.verification()
+}
+
+// verification checks that recipients are verified, or that the operator
+// chose not to in so many words: a backup MX that takes every local part
+// bounces what the primary refuses, days later and usually to a forged
+// sender (backscatter, the weakness the relay exists to remove; issue 19
+// item 2), so accepting everything is never the default.
+func (o *relayOptions) verification() error {
+	switch {
+	case o.acceptAny && (o.recipients != "" || o.callout):
+		return usageError("--accept-any-recipient excludes --recipients and --callout: one way of verifying recipients")
+	case !o.acceptAny && o.recipients == "" && !o.callout:
+		return usageError("no recipient verification: give --recipients FILE or --callout (or --accept-any-recipient, which brings backscatter back: mail the primary refuses is bounced later)")
+	}
+	return nil
 }
 
 // names sets the relay's host name and its MX name (--self): both fully
@@ -320,11 +348,18 @@ func (g *globals) relay(cmd *cobra.Command, o *relayOptions) error {
 		}
 		relay.RegisterCallout(reg, c)
 		verifier = c
-	default:
-		g.logger.Warn("relay: no --recipients and no --callout: every recipient of the domains is accepted, and mail for those the primary refuses will bounce later (backscatter)")
+	default: // --accept-any-recipient: check() allows nothing else here
+		g.logger.Warn("relay: --accept-any-recipient: every recipient of the domains is accepted, and mail for those the primary refuses will bounce later (backscatter)")
 	}
 
+	// The destination's MTA-STS (RFC 8461) and DANE (RFC 7672) always
+	// apply to deliveries: a relay that delivered in plaintext what the
+	// destination requires over authenticated TLS would be the weak path
+	// around its policy (docs/relay.md#delivery).
 	fetcher := &mtasts.Fetcher{Resolver: core.resolver, RootCAs: roots, Timeout: g.timeout, Logger: g.logger, Dialer: g.dialer()}
+	if o.httpsPort != 443 {
+		fetcher.Dialer = portDialer{d: g.dialer(), port: strconv.Itoa(o.httpsPort)}
+	}
 	timeouts := dial.RFC5321Timeouts()
 	timeouts.Connect = min(timeouts.Connect, g.timeout)
 	deliverer := &relay.Deliverer{
@@ -529,7 +564,7 @@ func recipientsMode(o *relayOptions) string {
 	case o.callout:
 		return "callout, down-policy " + o.downPolicy
 	}
-	return "any (backscatter risk)"
+	return "any (--accept-any-recipient: backscatter risk)"
 }
 
 // startBlockProfile records where goroutines wait (channels, locks:

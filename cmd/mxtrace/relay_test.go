@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -270,10 +271,17 @@ func TestRelayBadFlags(t *testing.T) {
 		{[]string{"--domain", "example.com", "--per-destination", "0"}, "--per-destination 0"},
 		{[]string{"--domain", "example.com", "--probe-every", "0s"}, "--probe-every 0s"},
 		{[]string{"--domain", "example.com", "--probe-every", "2"}, `--probe-every "2": want a duration`},
+		{[]string{"--domain", "example.com", "--mta-sts-port", "0"}, "--mta-sts-port 0: not a TCP port"},
 		{[]string{"--domain", "example.com", "--self", "-bad-.example.com"}, "--self"},
 		{[]string{"--domain", "example.com", "--recipients", recipients}, "not an address"},
 		{[]string{"--domain", "example.com", "--recipients", filepath.Join(dir, "missing")}, "--recipients"},
-		{[]string{"--domain", "example.com", "--zone", ""}, "--zone: an empty value"},
+		{[]string{"--domain", "example.com", "--callout", "--zone", ""}, "--zone: an empty value"},
+		// Issue 19 item 2: no verifier is backscatter, so it is asked for
+		// in so many words, and then alone.
+		{[]string{"--domain", "example.com"}, "no recipient verification: give --recipients FILE or --callout"},
+		{[]string{"--domain", "example.com", "--down-policy", "known"}, "no recipient verification"},
+		{[]string{"--domain", "example.com", "--accept-any-recipient", "--callout"}, "--accept-any-recipient excludes --recipients and --callout"},
+		{[]string{"--domain", "example.com", "--accept-any-recipient", "--recipients", recipients}, "--accept-any-recipient excludes"},
 		{[]string{"--domain", "example.com", "--no-such-flag"}, "unknown flag"},
 		{[]string{"--domain", "example.com", "extra-argument"}, "unknown command"},
 	} {
@@ -765,5 +773,128 @@ func TestRelayCallout(t *testing.T) {
 	}
 	if got := rcpt("carol@relay.test"); got != 451 {
 		t.Errorf("carol, never seen, while the primary is down: %d, want 451\n%s", got, stderr)
+	}
+}
+
+// TestRelayAcceptAny: --accept-any-recipient, the explicit opt-out of
+// recipient verification, starts the relay, warns of backscatter, and
+// takes a local part nobody listed (the address rules still apply).
+func TestRelayAcceptAny(t *testing.T) {
+	dir := t.TempDir()
+	zone := filepath.Join(dir, "test.zone")
+	if err := os.WriteFile(zone, []byte(strings.NewReplacer("127.0.0.31", "127.0.0.36", "127.0.0.32", "127.0.0.37").Replace(relayZone)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := smtptest.Port(t)
+	addr, _, _, stderr := startRelay(t, t.Context(), "--zone", zone, "--domain", "relay.test", "--hostname", "mx2.relay.test",
+		"--listen", fmt.Sprintf("127.0.0.37:%d", port), "--smtp-port", strconv.Itoa(port), "--allow-private",
+		"--queue", filepath.Join(dir, "relay.db"), "--accept-any-recipient", "--http", "127.0.0.1:0")
+	for _, want := range []string{"recipients=\"any (--accept-any-recipient: backscatter risk)\"", "level=WARN msg=\"relay: --accept-any-recipient"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, stderr)
+		}
+	}
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("alice@sender.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("anyone@relay.test", nil); err != nil {
+		t.Errorf("RCPT of an unlisted local part: %v, want 250", err)
+	}
+	if err := c.Rcpt("victim%elsewhere.test@relay.test", nil); err == nil {
+		t.Error("RCPT of the percent hack: 250, want 550 5.7.1")
+	}
+}
+
+// TestRelayDeliveryPolicy: mxtrace relay delivers under the destination's
+// MTA-STS policy and DANE records, always (no flag turns them on). The
+// primary offers STARTTLS with a certificate, so a relay that ignored
+// either would deliver (opportunistic TLS); with an enforce policy that
+// does not list it, or a TLSA record its certificate does not match, the
+// message must stay in the queue, deferred, and the primary never get it.
+func TestRelayDeliveryPolicy(t *testing.T) {
+	ca := testpki.NewCA(t, "relay test root")
+	// The DANE primary's certificate is from a CA nobody trusts (the
+	// TLSA record alone would vouch for it), and the record is for
+	// another key.
+	untrusted := testpki.NewCA(t, "untrusted").Leaf(t, testpki.LeafOptions{Names: []string{"mx1.relay.test"}})
+	const signed = "@ 3600 IN DNSKEY 257 3 13 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==\n"
+	for _, tt := range []struct {
+		name, mx1, mx2 string
+		records        string
+		cert           tls.Certificate
+		reason         string
+	}{
+		{"mta-sts", "127.0.0.38", "127.0.0.39", "_mta-sts.relay 3600 IN TXT \"v=STSv1; id=1\"\nmta-sts.relay 3600 IN A 127.0.0.1\n",
+			ca.Leaf(t, testpki.LeafOptions{Names: []string{"mx1.relay.test"}}), "MTA-STS policy in enforce mode"},
+		{"dane", "127.0.0.40", "127.0.0.41", signed + "_25._tcp.mx1.relay 3600 IN TLSA 3 1 1 " + strings.Repeat("ab", 32) + "\n",
+			untrusted, "no usable TLSA record matches"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			zone, recipients, qpath := filepath.Join(dir, "test.zone"), filepath.Join(dir, "recipients"), filepath.Join(dir, "relay.db")
+			text := strings.NewReplacer("127.0.0.31", tt.mx1, "127.0.0.32", tt.mx2).Replace(relayZone) + tt.records
+			if err := os.WriteFile(zone, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(recipients, []byte("bob@relay.test\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// The policy lists an exchange that is not mx1; it is served
+			// in both cases, so the DANE case shows DANE's refusal alone.
+			policy := smtptest.StartPolicyHost(t, ca.Leaf(t, testpki.LeafOptions{Names: []string{"mta-sts.relay.test"}}),
+				"version: STSv1\nmode: enforce\nmx: mx9.relay.test\nmax_age: 86400\n")
+			port := smtptest.Port(t)
+			primary := smtptest.Start(t, smtptest.Options{Addr: fmt.Sprintf("%s:%d", tt.mx1, port), Hostname: "mx1.relay.test",
+				TLS: &tls.Config{Certificates: []tls.Certificate{tt.cert}}})
+			addr, _, _, stderr := startRelay(t, t.Context(), "--zone", zone, "--domain", "relay.test", "--hostname", "mx2.relay.test",
+				"--listen", fmt.Sprintf("%s:%d", tt.mx2, port), "--smtp-port", strconv.Itoa(port), "--allow-private",
+				"--queue", qpath, "--recipients", recipients, "--http", "127.0.0.1:0", "--timeout", "5s",
+				"--ca", ca.WriteCertFile(t), "--mta-sts-port", strconv.Itoa(policy.Port()))
+			c, err := smtp.Dial(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Mail("alice@sender.test", nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Rcpt("bob@relay.test", nil); err != nil {
+				t.Fatal(err)
+			}
+			w, err := c.Data()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprint(w, "From: alice@sender.test\r\nTo: bob@relay.test\r\nSubject: policy\r\n\r\nhello\r\n")
+			if err := w.Close(); err != nil {
+				t.Fatalf("DATA: %v", err)
+			}
+			q, err := queue.Open(t.Context(), qpath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			var es []queue.Entry
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				es, err = q.List(t.Context(), queue.Filter{})
+				if err == nil && len(es) == 1 && es[0].Recipients[0].State == queue.StateDeferred || len(primary.Messages()) > 0 {
+					break
+				}
+			}
+			if len(es) != 1 || es[0].Recipients[0].State != queue.StateDeferred {
+				t.Fatalf("queue %+v (%v), want the message deferred; the primary has %d messages:\n%s", es, err, len(primary.Messages()), stderr)
+			}
+			if why := es[0].Recipients[0].LastError; !strings.Contains(why, tt.reason) {
+				t.Errorf("deferred for %q, want %q", why, tt.reason)
+			}
+			if msgs := primary.Messages(); len(msgs) != 0 {
+				t.Errorf("the primary got the message (TLS %v) against its domain's policy", msgs[0].TLS)
+			}
+		})
 	}
 }
