@@ -202,6 +202,23 @@ func (p *Postgres) DSN(db string) string {
 	return u.String()
 }
 
+// SocketDSN is dsn (from DSN or NewDatabase) over the server's Unix
+// socket in Dir instead of TCP: for a program in another network
+// namespace (peers.Netns), where 127.0.0.1 is its own loopback but the
+// file system, and so the socket, is shared.
+func (p *Postgres) SocketDSN(tb testing.TB, dsn string) string {
+	tb.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		tb.Fatalf("peers: postgres: SocketDSN(%q): %v", dsn, err)
+	}
+	q := u.Query()
+	q.Set("host", p.Dir) // a directory: the socket .s.PGSQL.PORT in it
+	q.Set("port", strconv.Itoa(p.Port))
+	u.Host, u.RawQuery = "", q.Encode()
+	return u.String()
+}
+
 // NewDatabase creates an empty database of its own for one test and returns
 // its DSN, so tests sharing a server never see each other's rows.
 func (p *Postgres) NewDatabase(tb testing.TB) string {
