@@ -67,7 +67,76 @@ func (n *Net) DialContext(ctx context.Context, network, address string) (net.Con
 	if n.Source.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: n.Source.AsSlice(), Zone: n.Source.Zone()}
 	}
-	return d.DialContext(ctx, network, address)
+	if n.Policy == nil || n.Policy.AllowPrivate {
+		return d.DialContext(ctx, network, address)
+	}
+	return n.dialChecked(ctx, d, network, address)
+}
+
+// dialChecked dials under a restricting policy. Control alone is not
+// enough: Go connects to an IPv4-mapped address (::ffff:9.9.9.9, given
+// literally or by a name's AAAA record) over an IPv4 socket, and Control
+// then sees 9.9.9.9, a public address, never the mapped form the policy
+// refuses (ipclass.Embedded). So a literal is checked before dialing, and
+// a name is resolved here, each address checked, and the allowed ones
+// dialed as literals, in the order served, with the time shared among
+// them as net.Dialer shares it: nothing resolves the name again between
+// the check and the connection, and Control still checks each address.
+func (n *Net) dialChecked(ctx context.Context, d *net.Dialer, network, address string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, fmt.Errorf("dial: %s: %w", address, err)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if err := n.Policy.Check(ip); err != nil {
+			return nil, err
+		}
+		return d.DialContext(ctx, network, address)
+	}
+	lookup := map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[network]
+	if lookup == "" {
+		return nil, net.UnknownNetworkError(network)
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, lookup, host)
+	if err != nil {
+		return nil, err
+	}
+	var allowed []netip.Addr
+	var errs []error
+	for _, a := range addrs {
+		if err := n.Policy.Check(a); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		allowed = append(allowed, a)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.Timeout)
+	defer cancel()
+	for i, a := range allowed {
+		actx, acancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok {
+			// As net.Dialer's partialDeadline: the time left, shared
+			// among the addresses left, but at least 2 seconds each.
+			part := time.Until(dl) / time.Duration(len(allowed)-i)
+			if part < 2*time.Second {
+				part = 2 * time.Second
+			}
+			actx, acancel = context.WithTimeout(ctx, part)
+		}
+		c, err := d.DialContext(actx, network, net.JoinHostPort(a.String(), port))
+		acancel()
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("dial: %s: no address", host)
+	}
+	return nil, errors.Join(errs...)
 }
 
 // network narrows "tcp" to the selected family and refuses an address

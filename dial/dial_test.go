@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,9 +19,9 @@ func TestPolicyCheck(t *testing.T) {
 		{"8.8.8.8", ""},
 		{"2001:4860:4860::8888", ""},
 		{"2a00:1450::1", ""},
-		{"2001:3::1", ""},        // AMT, globally reachable inside 2001::/23
-		{"2001:4:112::1", ""},    // AS112-v6
-		{"64:ff9b::808:808", ""}, // NAT64 of 8.8.8.8
+		{"2001:3::1", ""},             // AMT, globally reachable inside 2001::/23
+		{"2001:4:112::1", ""},         // AS112-v6
+		{"64:ff9b::808:808", "NAT64"}, // of 8.8.8.8: refused for its form
 		{"0.1.2.3", "this network"},
 		{"10.1.2.3", "private-use"},
 		{"100.64.0.1", "shared address space"},
@@ -41,9 +43,11 @@ func TestPolicyCheck(t *testing.T) {
 		{"255.255.255.255", "limited broadcast"},
 		{"::", "unspecified"},
 		{"::1", "loopback"},
-		{"::ffff:127.0.0.1", "loopback"},
-		{"::ffff:10.0.0.1", "private-use"},
-		{"64:ff9b::7f00:1", "loopback"}, // NAT64 of 127.0.0.1,
+		{"::ffff:127.0.0.1", "IPv4-mapped"},
+		{"::ffff:8.8.8.8", "IPv4-mapped"},
+		{"::8.8.8.8", "IPv4-compatible"},
+		{"::ffff:10.0.0.1", "IPv4-mapped"},
+		{"64:ff9b::7f00:1", "NAT64"}, // of 127.0.0.1
 		{"64:ff9b:1::1", "local-use NAT64"},
 		{"4000::1", "reserved"},
 		{"100::1", "discard-only"},
@@ -56,8 +60,8 @@ func TestPolicyCheck(t *testing.T) {
 		{"2001::1", "Teredo"},
 		{"2001:20::1", "IETF protocol assignments"}, // ORCHIDv2
 		{"2001:db8::1", "documentation"},
-		{"2002:7f00:1::1", "loopback"}, // 6to4 of 127.0.0.1
-		{"2002:808:808::1", ""},        // 6to4 of 8.8.8.8,
+		{"2002:7f00:1::1", "6to4"},  // of 127.0.0.1
+		{"2002:808:808::1", "6to4"}, // of 8.8.8.8
 		{"3fff::1", "documentation"},
 	} {
 		addr := netip.MustParseAddr(tt.addr)
@@ -71,8 +75,12 @@ func TestPolicyCheck(t *testing.T) {
 				t.Errorf("%s: %v, want a ForbiddenError", tt.addr, err)
 				continue
 			}
-			if fe.Class.Name != tt.range_ {
-				t.Errorf("%s: range %q, want %q", tt.addr, fe.Class.Name, tt.range_)
+			got := fe.Class.Name
+			if fe.Embedding.Form != "" {
+				got = fe.Embedding.Form
+			}
+			if got != tt.range_ {
+				t.Errorf("%s: range %q, want %q", tt.addr, got, tt.range_)
 			}
 		}
 		if err := (&Policy{AllowPrivate: true}).Check(addr); err != nil {
@@ -132,6 +140,42 @@ func TestNetPolicy(t *testing.T) {
 				t.Errorf("err = %v", err)
 			}
 		})
+	}
+}
+
+// TestNetMapped: Go connects to an IPv4-mapped address over an IPv4
+// socket, so Control sees the plain IPv4 address and could not refuse the
+// mapped form; Net refuses it before dialing, naming the form.
+func TestNetMapped(t *testing.T) {
+	addr, peers := listen(t, "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(addr)
+	mapped := net.JoinHostPort("::ffff:127.0.0.1", port)
+
+	// What Control is given for a mapped address: the IPv4 one.
+	var seen []string
+	d := &net.Dialer{Timeout: 5 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
+		seen = append(seen, network+" "+address)
+		return nil
+	}}
+	c, err := d.DialContext(t.Context(), "tcp", mapped)
+	if err != nil {
+		t.Fatalf("plain dial of %s: %v", mapped, err)
+	}
+	c.Close()
+	<-peers
+	if want := []string{"tcp4 127.0.0.1:" + port}; !slices.Equal(seen, want) {
+		t.Errorf("Control saw %q, want %q: the pre-check may no longer be needed", seen, want)
+	}
+
+	_, err = (&Net{Policy: &Policy{}, Timeout: 5 * time.Second}).DialContext(t.Context(), "tcp", mapped)
+	fe, ok := errors.AsType[*ForbiddenError](err)
+	if !ok || fe.Embedding.Form != "IPv4-mapped" || fe.Addr != netip.MustParseAddr("::ffff:127.0.0.1") {
+		t.Errorf("policy dial of %s: %v, want a ForbiddenError for the IPv4-mapped form", mapped, err)
+	}
+	select {
+	case p := <-peers:
+		t.Errorf("the listener was reached from %s", p)
+	case <-time.After(100 * time.Millisecond):
 	}
 }
 

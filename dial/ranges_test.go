@@ -3,18 +3,19 @@ package dial
 import (
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
+
+	"github.com/mxtrace/mxtrace/ipclass"
 )
 
 // TestPolicyRefusesEveryRange: one address in every range a server that
 // dials what strangers name must refuse (docs/security.md#what-serve-refuses),
 // and every IPv6 form that embeds an IPv4 address, of a private and of a
-// public IPv4 address. The forms a packet follows to the embedded IPv4
-// address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4) are as public as that
-// address; the others are refused whatever they hold: IPv4-compatible
-// (deprecated, RFC 4291 §2.5.5.1), local-use NAT64 (its prefix length, so
-// where the IPv4 address sits, is the operator's, RFC 8215) and Teredo
-// (RFC 4380: a tunnel to whatever the client's mapped address is).
+// public IPv4 address: each form is refused whatever it holds (IPv4-mapped
+// RFC 4291 §2.5.5.2, IPv4-compatible §2.5.5.1, NAT64 RFC 6052 and RFC
+// 8215, 6to4 RFC 3056, Teredo RFC 4380), with a reason naming the form,
+// its RFC and the IPv4 address inside.
 func TestPolicyRefusesEveryRange(t *testing.T) {
 	for _, tt := range []struct {
 		what, addr string
@@ -51,20 +52,20 @@ func TestPolicyRefusesEveryRange(t *testing.T) {
 
 		{"IPv4-mapped of loopback", "::ffff:127.0.0.1", true},
 		{"IPv4-mapped of private", "::ffff:192.168.1.1", true},
-		{"IPv4-mapped of public", "::ffff:9.9.9.9", false},
+		{"IPv4-mapped of public", "::ffff:9.9.9.9", true},
 		{"IPv4-compatible of loopback", "::127.0.0.1", true},
 		{"IPv4-compatible of private", "::10.0.0.1", true},
 		{"IPv4-compatible of public", "::9.9.9.9", true},
 		{"NAT64 of loopback", "64:ff9b::127.0.0.1", true},
 		{"NAT64 of private", "64:ff9b::10.0.0.1", true},
 		{"NAT64 of CGNAT", "64:ff9b::100.64.0.1", true},
-		{"NAT64 of public", "64:ff9b::9.9.9.9", false},
+		{"NAT64 of public", "64:ff9b::9.9.9.9", true},
 		{"local-use NAT64 of private", "64:ff9b:1::a00:1", true},
 		{"local-use NAT64 of public", "64:ff9b:1::909:909", true},
 		{"6to4 of loopback", "2002:7f00:1::1", true},
 		{"6to4 of private", "2002:c0a8:101::1", true},
 		{"6to4 of link-local", "2002:a9fe:a9fe::1", true},
-		{"6to4 of public", "2002:909:909::1", false},
+		{"6to4 of public", "2002:909:909::1", true},
 		// Teredo: server 65.54.227.120, client 127.0.0.1:40000, both
 		// obfuscated (RFC 4380 §4).
 		{"Teredo with a loopback client", "2001:0:4136:e378:8000:63bf:80ff:fffe", true},
@@ -80,7 +81,18 @@ func TestPolicyRefusesEveryRange(t *testing.T) {
 			continue
 		}
 		fe, ok := errors.AsType[*ForbiddenError](err)
-		if !ok || !errors.Is(err, ErrForbidden) || fe.Addr != a || fe.Class.Name == "" || fe.Class.RFC == "" {
+		if !ok {
+			t.Errorf("%s (%s): %#v, want a ForbiddenError", tt.what, tt.addr, err)
+			continue
+		}
+		name, rfc := fe.Class.Name, fe.Class.RFC
+		if e, embeds := ipclass.Embedded(a); embeds {
+			name, rfc = fe.Embedding.Form, fe.Embedding.RFC
+			if fe.Embedding != e || !strings.Contains(err.Error(), e.String()) {
+				t.Errorf("%s (%s): %v, want the form %s named", tt.what, tt.addr, err, e)
+			}
+		}
+		if !errors.Is(err, ErrForbidden) || fe.Addr != a || name == "" || rfc == "" || !strings.Contains(err.Error(), rfc) {
 			t.Errorf("%s (%s): %#v, want a ForbiddenError naming the range and its RFC", tt.what, tt.addr, err)
 		}
 		if err := (&Policy{AllowPrivate: true}).Check(a); err != nil {

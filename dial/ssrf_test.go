@@ -128,19 +128,24 @@ func TestSSRFInNamespace(t *testing.T) {
 	}
 	t.Run("every refused range", testEveryRange)
 	t.Run("rebinding", testRebinding)
+	t.Run("IPv4-mapped by name", testMappedByName)
 }
 
-// refused has one address in every range serve refuses, and the IPv6
-// forms that embed a private IPv4 address (or any one, for the forms
-// refused whatever they hold).
+// refused has one address in every range serve refuses, and every IPv6
+// form that embeds an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64
+// well-known and local-use, 6to4, Teredo) of a private IPv4 address and of
+// publicAddr, which the namespace answers at: each form is refused
+// whatever it holds.
 var refused = []string{
 	"0.0.0.1", "10.1.2.3", "100.64.0.1", "127.0.0.1", "127.1.2.3", "169.254.169.254",
 	"172.16.0.1", "192.0.0.1", "192.0.2.1", "192.88.99.1", "192.168.1.1", "198.18.0.1",
 	"198.51.100.1", "203.0.113.1", "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255",
-	"::", "::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::127.0.0.1", "::9.9.9.9",
-	"64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::909:909",
-	"100::1", "2001::1", "2001:0:4136:e378:8000:63bf:80ff:fffe", "2001:2::1", "2001:20::1",
-	"2001:db8::1", "2002:7f00:1::1", "2002:a00:1::1", "2002:c0a8:101::1", "3fff::1", "5f00::1",
+	"::", "::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:9.9.9.9", "::127.0.0.1", "::9.9.9.9",
+	"64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::909:909",
+	"64:ff9b:1::7f00:1", "64:ff9b:1::909:909",
+	"100::1", "2001::1", "2001:0:4136:e378:8000:63bf:80ff:fffe", "2001:0:4136:e378:8000:63bf:f6f6:f6f6",
+	"2001:2::1", "2001:20::1",
+	"2001:db8::1", "2002:7f00:1::1", "2002:a00:1::1", "2002:c0a8:101::1", "2002:909:909::1", "3fff::1", "5f00::1",
 	"fc00::1", "fd00::25", "fe80::1", "fec0::1", "ff02::1", "4000::1",
 }
 
@@ -395,9 +400,11 @@ func (h *rebinder) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		} else {
 			m.Ns = append(m.Ns, soa)
 		}
+	case name == "mapped.rebind.test." && q.Qtype == dns.TypeAAAA:
+		m.Answer = append(m.Answer, rr(name+" 0 IN AAAA ::ffff:"+publicAddr))
 	case name == "ns.rebind.test." && q.Qtype == dns.TypeA:
 		m.Answer = append(m.Answer, rr("ns.rebind.test. 0 IN A 127.0.0.1"))
-	case name == "rebind.test." || name == "ns.rebind.test.":
+	case name == "rebind.test." || name == "ns.rebind.test." || name == "mapped.rebind.test.":
 		m.Ns = append(m.Ns, soa)
 	default:
 		m.Rcode = dns.RcodeNameError
@@ -426,9 +433,9 @@ func startDNS(t *testing.T, h dns.Handler) {
 
 // testRebinding: a name that resolves to a public address first and to
 // 127.0.0.1 on the next question (TTL 0). A check made before connecting
-// sees the public address; the connection, which resolves again, is
-// refused at connect time, in net.Dialer.Control, and the loopback
-// listeners count no connection. The audit itself connects to the address
+// sees the public address; the connection, which resolves again (in
+// dial.Net, which checks each address it will dial, and Control again),
+// is refused, and the loopback listeners count no connection. The audit itself connects to the address
 // its plan holds, the public one.
 func testRebinding(t *testing.T) {
 	h := &rebinder{seen: map[string]int{}}
@@ -498,5 +505,43 @@ func testRebinding(t *testing.T) {
 	}
 	if p.smtp.at("127.0.0.1") != 1 {
 		t.Errorf("without a policy the loopback listener counted %d connections, want 1", p.smtp.at("127.0.0.1"))
+	}
+}
+
+// testMappedByName: a name whose only address is an AAAA record of the
+// IPv4-mapped publicAddr. Go would connect to it over an IPv4 socket, and
+// Control would see publicAddr, a public address; dial.Net resolves the
+// name itself and refuses the mapped form, so the listener at publicAddr
+// counts nothing. Without the policy the same name does reach it.
+func testMappedByName(t *testing.T) {
+	startDNS(t, &rebinder{seen: map[string]int{}})
+	smtp := listenCounter(t, false, "554 counted\r\n")
+	ctx := t.Context()
+	target := net.JoinHostPort("mapped.rebind.test", fmt.Sprint(smtp.port))
+	d := &dial.Net{Policy: &dial.Policy{}, Timeout: 2 * time.Second}
+	for _, address := range []string{target, net.JoinHostPort("::ffff:"+publicAddr, fmt.Sprint(smtp.port))} {
+		c, err := d.DialContext(ctx, "tcp", address)
+		if c != nil {
+			c.Close()
+		}
+		fe, ok := errors.AsType[*dial.ForbiddenError](err)
+		if !ok || fe.Embedding.Form != "IPv4-mapped" || fe.Embedding.Inner != netip.MustParseAddr(publicAddr) {
+			t.Errorf("dial %s: %v, want a ForbiddenError for the IPv4-mapped form", address, err)
+		}
+	}
+	if n := smtp.total(); n != 0 {
+		t.Errorf("the listener counted %d connections, want 0", n)
+	}
+	c, err := (&dial.Net{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", target)
+	if err != nil {
+		t.Fatalf("without a policy: %v", err)
+	}
+	c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for smtp.at(publicAddr) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if smtp.at(publicAddr) != 1 {
+		t.Errorf("without a policy the listener at %s counted %d connections, want 1", publicAddr, smtp.at(publicAddr))
 	}
 }

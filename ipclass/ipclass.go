@@ -2,13 +2,16 @@
 // Special-Purpose Address Registries (RFC 6890 and its updates): whether
 // a sender on the Internet can reach it, and if not, which block it is in.
 //
-// It is the one table of these blocks: route flags an MX target with such
-// an address (mx-target-private), and dial refuses to connect to one
-// unless its policy allows private addresses (docs/security.md). An IPv6
-// address that leads to an IPv4 address (IPv4-mapped, the NAT64
-// well-known prefix, 6to4) is judged by that IPv4 address; the other
-// forms that embed one (the deprecated IPv4-compatible ::/96, the local-use
-// NAT64 prefix 64:ff9b:1::/48, Teredo) are not global whatever they hold.
+// It is the one table of these blocks, shared by two readings. Of says
+// whether an address is reachable: route flags an MX target it finds not
+// global (mx-target-private), and an IPv6 address that leads to an IPv4
+// address (IPv4-mapped, the NAT64 well-known prefix, 6to4) is judged by
+// that IPv4 address; the other forms that embed one (the deprecated
+// IPv4-compatible ::/96, the local-use NAT64 prefix 64:ff9b:1::/48,
+// Teredo) are not global whatever they hold. Embedded names every IPv6
+// form that embeds an IPv4 address, which dial's policy refuses whatever
+// the address inside, unless private addresses are allowed
+// (docs/security.md#what-serve-refuses).
 package ipclass
 
 import (
@@ -197,6 +200,80 @@ type Block struct {
 	// specific block holds: the zero Class for the globally reachable
 	// blocks inside non-global ones.
 	Class Class
+}
+
+// Embedding is an IPv6 address of a form that embeds an IPv4 address.
+type Embedding struct {
+	// Form names it: "IPv4-mapped", "IPv4-compatible", "NAT64",
+	// "local-use NAT64", "6to4" or "Teredo".
+	Form string
+	// RFC is the document that defines the form ("RFC 6052").
+	RFC string
+	// Inner is the IPv4 address inside: for Teredo the client's, the one
+	// packets are tunnelled to; the zero Addr for local-use NAT64, whose
+	// prefix length, so where the address sits, is the operator's choice
+	// (RFC 8215).
+	Inner netip.Addr
+}
+
+// String is "NAT64 of 9.9.9.9, RFC 6052", or "6to4 of 127.0.0.1
+// (loopback, RFC 1122), RFC 3056" when the IPv4 address inside is not
+// global either.
+func (e Embedding) String() string {
+	if !e.Inner.IsValid() {
+		return e.Form + ", " + e.RFC
+	}
+	s := e.Form + " of " + e.Inner.String()
+	if c := Of(e.Inner); !c.Global() {
+		s += " (" + c.String() + ")"
+	}
+	return s + ", " + e.RFC
+}
+
+// Prefixes of the IPv6 forms that embed an IPv4 address and are not in
+// blocks.
+var (
+	ipv4Compatible = pfx("::/96")
+	nat64LocalUse  = pfx("64:ff9b:1::/48")
+	teredo         = pfx("2001::/32")
+)
+
+// Embedded reports whether a is one of the IPv6 forms that embed an IPv4
+// address, and which: IPv4-mapped ::ffff:0:0/96 (RFC 4291 §2.5.5.2),
+// IPv4-compatible ::/96 but for :: and ::1 (RFC 4291 §2.5.5.1), NAT64
+// 64:ff9b::/96 (RFC 6052 §2.1) and 64:ff9b:1::/48 (RFC 8215), 6to4
+// 2002::/16 (RFC 3056 §2) and Teredo 2001::/32 (RFC 4380 §4). A packet to
+// one goes to, or through, the IPv4 host inside by a translator, relay or
+// tunnel the sender does not see: dial refuses them all, so that only an
+// address given plainly is ever connected to.
+func Embedded(a netip.Addr) (Embedding, bool) {
+	if !a.Is6() {
+		return Embedding{}, false
+	}
+	a = a.WithZone("")
+	b := a.As16()
+	last32 := netip.AddrFrom4([4]byte(b[12:16]))
+	switch {
+	case a.Is4In6():
+		return Embedding{Form: "IPv4-mapped", RFC: "RFC 4291", Inner: a.Unmap()}, true
+	case ipv4Compatible.Contains(a) && a != netip.IPv6Unspecified() && a != netip.IPv6Loopback():
+		return Embedding{Form: "IPv4-compatible", RFC: "RFC 4291", Inner: last32}, true
+	case nat64WellKnown.Contains(a):
+		return Embedding{Form: "NAT64", RFC: "RFC 6052", Inner: last32}, true
+	case nat64LocalUse.Contains(a):
+		return Embedding{Form: "local-use NAT64", RFC: "RFC 8215"}, true
+	case sixToFour.Contains(a):
+		return Embedding{Form: "6to4", RFC: "RFC 3056", Inner: netip.AddrFrom4([4]byte(b[2:6]))}, true
+	case teredo.Contains(a):
+		// RFC 4380 §4: the last 32 bits are the client's IPv4 address
+		// with every bit inverted.
+		c := [4]byte(b[12:16])
+		for i := range c {
+			c[i] ^= 0xff
+		}
+		return Embedding{Form: "Teredo", RFC: "RFC 4380", Inner: netip.AddrFrom4(c)}, true
+	}
+	return Embedding{}, false
 }
 
 // Blocks returns the table Of uses, more specific blocks first, without

@@ -186,6 +186,46 @@ func TestDoc(t *testing.T) {
 	}
 }
 
+// TestEmbedded: every IPv6 form that embeds an IPv4 address is named,
+// with its RFC and the IPv4 address inside, whether that address is
+// global or not; the addresses around the forms and the plain ones are
+// not. want is Embedding.String(), "" for no form.
+func TestEmbedded(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"::ffff:9.9.9.9", "IPv4-mapped of 9.9.9.9, RFC 4291"},
+		{"::ffff:127.0.0.1", "IPv4-mapped of 127.0.0.1 (loopback, RFC 1122), RFC 4291"},
+		{"::9.9.9.9", "IPv4-compatible of 9.9.9.9, RFC 4291"},
+		{"::10.0.0.1", "IPv4-compatible of 10.0.0.1 (private-use, RFC 1918), RFC 4291"},
+		{"::2", "IPv4-compatible of 0.0.0.2 (this network, RFC 791), RFC 4291"},
+		{"::", ""},  // unspecified, not a form
+		{"::1", ""}, // loopback, not a form
+		{"::1:0:0:0", ""},
+		{"64:ff9b::909:909", "NAT64 of 9.9.9.9, RFC 6052"},
+		{"64:ff9b::7f00:1", "NAT64 of 127.0.0.1 (loopback, RFC 1122), RFC 6052"},
+		{"64:ff9b::1:0:0", ""}, // past the /96
+		{"64:ff9b:1::909:909", "local-use NAT64, RFC 8215"},
+		{"64:ff9b:1:ffff:ffff:ffff:ffff:ffff", "local-use NAT64, RFC 8215"},
+		{"64:ff9b:2::", ""},
+		{"2002:909:909::1", "6to4 of 9.9.9.9, RFC 3056"},
+		{"2002:7f00:1::1", "6to4 of 127.0.0.1 (loopback, RFC 1122), RFC 3056"},
+		{"2002:c058:6301::1", "6to4 of 192.88.99.1 (deprecated 6to4 relay anycast, RFC 7526), RFC 3056"},
+		{"2003::1", ""},
+		// Teredo: server 65.54.227.120, client obfuscated (RFC 4380 §4).
+		{"2001:0:4136:e378:8000:63bf:f6f6:f6f6", "Teredo of 9.9.9.9, RFC 4380"},
+		{"2001:0:4136:e378:8000:63bf:80ff:fffe", "Teredo of 127.0.0.1 (loopback, RFC 1122), RFC 4380"},
+		{"2001:1::1", ""},
+		{"9.9.9.9", ""},
+		{"127.0.0.1", ""},
+		{"2620:fe::fe", ""},
+		{"fe80::1%eth0", ""},
+	} {
+		e, ok := Embedded(netip.MustParseAddr(tc.addr))
+		if ok != (tc.want != "") || ok && e.String() != tc.want {
+			t.Errorf("Embedded(%s) = %q, %v; want %q", tc.addr, e, ok, tc.want)
+		}
+	}
+}
+
 // TestFirstByte: the per-first-byte index never hides a block. Every
 // first byte of both families, and the first and last address of every
 // block and their neighbours, give what a look at every block gives.

@@ -244,7 +244,7 @@ func refusedText(err error) string {
 	var walk func(error)
 	walk = func(err error) {
 		if fe, ok := err.(*dial.ForbiddenError); ok {
-			parts = append(parts, fe.Addr.String()+" is not a public address ("+fe.Class.String()+")")
+			parts = append(parts, fe.Reason())
 			return
 		}
 		switch u := err.(type) {

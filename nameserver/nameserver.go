@@ -598,7 +598,7 @@ func (au *audit) server(name string, v4, v6 bool, res [2]*resolve.Result, errs [
 // public address (loopback, RFC 1122)".
 func notAllowed(err error) string {
 	if fe, ok := errors.AsType[*dial.ForbiddenError](err); ok {
-		return fe.Addr.String() + " is not a public address (" + fe.Class.String() + ")"
+		return fe.Reason()
 	}
 	return err.Error()
 }

@@ -2,14 +2,15 @@ package probe
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/mxtrace/mxtrace/dial"
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/prose"
-	"github.com/mxtrace/mxtrace/ipclass"
 )
 
 // CertExpiryWarning is how close to its end a certificate is reported as
@@ -54,7 +55,11 @@ func judge(r *Result, now time.Time, ptr []string) []finding.Finding {
 		// Not probed: the Dialer refuses non-public addresses
 		// (docs/security.md#what-serve-refuses), which says nothing of
 		// the server.
-		add(finding.SMTPTargetRefused, "%s was not probed: %s is not a public address (%s), and this server connects to public addresses only.", subj, r.Address, ipclass.Of(r.Address))
+		why := r.Address.String() + " is not a public address"
+		if fe, ok := errors.AsType[*dial.ForbiddenError]((&dial.Policy{}).Check(r.Address)); ok {
+			why = fe.Reason()
+		}
+		add(finding.SMTPTargetRefused, "%s was not probed: %s, and this server connects to public addresses only.", subj, why)
 		return fs
 	case failed == StepConnect:
 		// RFC 5321 §5.1: a sender skips an address it cannot connect to.

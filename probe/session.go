@@ -59,7 +59,10 @@ func (s *settings) probe(ctx context.Context, host string, addr netip.Addr) (res
 		ctx, cancel = context.WithTimeout(ctx, s.t.Session)
 		defer cancel()
 	}
-	res = &Result{Host: host, Address: addr.Unmap(), Port: s.port, Transcript: []TranscriptLine{}}
+	// addr is kept as given: an IPv4-mapped address from an AAAA record
+	// is dialed (and refused by serve's policy) as what the record says,
+	// not as the IPv4 address it maps (docs/security.md).
+	res = &Result{Host: host, Address: addr, Port: s.port, Transcript: []TranscriptLine{}}
 	ss := &session{s: s, ctx: ctx, caller: caller, res: res, start: time.Now()}
 	defer func() {
 		res.ElapsedMS = time.Since(ss.start).Milliseconds()
@@ -450,7 +453,7 @@ func (ss *session) describe(kind Kind, err error, timeout time.Duration) string 
 		return "no route to the address"
 	case KindForbidden:
 		if fe, ok := errors.AsType[*dial.ForbiddenError](err); ok {
-			return "not allowed: " + fe.Addr.String() + " is not a public address (" + fe.Class.String() + ")"
+			return "not allowed: " + fe.Reason()
 		}
 	}
 	// "dial tcp 192.0.2.1:25: connect: …" repeats what the message says.

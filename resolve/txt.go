@@ -45,15 +45,19 @@ func TXTData(t *dns.TXT) string {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// AddrOf returns the address of an A or AAAA record, IPv4-mapped IPv6
-// addresses unmapped, and false for any other record.
+// AddrOf returns the address of an A or AAAA record as the record holds
+// it, and false for any other record. An AAAA record of an IPv4-mapped
+// address (::ffff:192.0.2.1) stays mapped, so that a dial policy sees the
+// form the record publishes (serve refuses every IPv6 form that embeds an
+// IPv4 address, docs/security.md); route judges it by the IPv4 address
+// inside (package ipclass).
 func AddrOf(rr dns.RR) (netip.Addr, bool) {
 	var a netip.Addr
 	switch v := rr.(type) {
 	case *dns.A:
-		a, _ = netip.AddrFromSlice(v.A)
+		a, _ = netip.AddrFromSlice(v.A.To4())
 	case *dns.AAAA:
 		a, _ = netip.AddrFromSlice(v.AAAA)
 	}
-	return a.Unmap(), a.IsValid()
+	return a, a.IsValid()
 }

@@ -13,8 +13,13 @@ import (
 // Internet (mx-target-private) is one dial's default policy refuses, and
 // the reverse, for the first and last address of every block of the
 // table, their neighbours, and their IPv4-mapped, NAT64 and 6to4 forms.
-// The one documented difference (docs/routing.md): route accepts
-// documentation addresses under documentation domains, dial never does.
+// The two documented differences (docs/routing.md, docs/security.md):
+// route accepts documentation addresses under documentation domains, dial
+// never does; and route judges an IPv6 address that leads to an IPv4 one
+// (IPv4-mapped, NAT64, 6to4) by that address, as reachable as it is, while
+// dial refuses every IPv6 form that embeds an IPv4 address whatever it
+// holds. So an embedding of a global IPv4 address passes route and not
+// dial.
 func TestRouteAndDialAgree(t *testing.T) {
 	var addrs []netip.Addr
 	for _, b := range ipclass.Blocks() {
@@ -46,6 +51,16 @@ func TestRouteAndDialAgree(t *testing.T) {
 		}
 		if err != nil {
 			refused++
+		}
+		_, embeds := ipclass.Embedded(a)
+		if embeds && err == nil {
+			t.Errorf("%s: dial allows an IPv6 form that embeds an IPv4 address", a)
+		}
+		if embeds && ipclass.Of(a).Global() {
+			if why := specialPurpose(a, "mail.example.de"); why != "" {
+				t.Errorf("%s: route says %q, want reachable as the global IPv4 address inside", a, why)
+			}
+			continue
 		}
 		if why := specialPurpose(a, "mail.example.de"); (why != "") != (err != nil) {
 			t.Errorf("%s: route says %q, dial says %v", a, why, err)
