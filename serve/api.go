@@ -51,7 +51,7 @@ func (s *Server) apiRoute(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
 	defer cancel()
 	plan, err := s.cfg.Planner.Plan(ctx, name)
-	if err != nil && ctx.Err() != nil {
+	if err != nil && expired(ctx) {
 		s.cutShort(w, r, ErrDeadline)
 		return
 	}
@@ -135,7 +135,7 @@ func (s *Server) apiProbe(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
 	defer cancel()
 	rep, err := s.cfg.Prober.Audit(ctx, probe.Target{Domain: name})
-	if err != nil && ctx.Err() != nil {
+	if err != nil && expired(ctx) {
 		s.cutShort(w, r, ErrDeadline)
 		return
 	}
@@ -167,7 +167,7 @@ func (s *Server) apiSPF(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
 	defer cancel()
 	out := spf.Evaluate(ctx, c, query, tree, spf.Options{Logger: s.cfg.Logger})
-	if ctx.Err() != nil && (out.AnalysisErr != nil || out.Status == spf.TempError) {
+	if expired(ctx) && (out.AnalysisErr != nil || out.Status == spf.TempError) {
 		s.cutShort(w, r, ErrDeadline)
 		return
 	}
@@ -360,6 +360,16 @@ func (s *Server) cutShort(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	p := deadlineProblem(err)
 	writeProblem(w, r, p.Status, p.Detail, 0)
+}
+
+// expired reports whether ctx has ended or its deadline has passed. A
+// lookup cut at the deadline (a socket deadline set to the context's) can
+// return a moment before the context's own timer ends it, and a job it
+// failed was cut short all the same: a 504, not a DNS failure of the
+// domain answered 200.
+func expired(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(dl)
 }
 
 // deadlineProblem is the problem of a job cut short by err.

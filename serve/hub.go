@@ -134,10 +134,10 @@ func (s *Server) startCheck(key string, domain dnsname.Name, opts checkOptions) 
 		rep := auditEach(ctx, a, domain, r.add)
 		s.metrics.observeCheck(rep)
 		var err error
-		if ctx.Err() != nil && failed(rep) {
+		if expired(ctx) && failed(rep) {
 			err = ErrDeadline
-			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				err = ctx.Err()
+			if e := ctx.Err(); e != nil && !errors.Is(e, context.DeadlineExceeded) {
+				err = e
 			}
 		}
 		if err != nil || failed(rep) {

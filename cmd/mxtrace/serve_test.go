@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,7 +19,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	miekgdns "github.com/miekg/dns"
 
+	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/dnstest"
 	"github.com/mxtrace/mxtrace/internal/smtptest"
 )
 
@@ -298,6 +302,200 @@ func TestServeAdminTokenUsage(t *testing.T) {
 		code, _, errOut := mxtrace(t, append([]string{"serve", "--zone", exampleZone}, tt.args...)...)
 		if code != exitUsage || !strings.Contains(errOut, tt.want) {
 			t.Errorf("%v: exit %d %q, want 2 mentioning %q", tt.args, code, errOut, tt.want)
+		}
+	}
+}
+
+// get asks url and returns the status, the Content-Type and the body.
+func get(t *testing.T, url string) (int, string, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), b
+}
+
+// serveOnce starts mxtrace serve with args for one subtest, stopped (with
+// status 0) when the subtest ends.
+func serveOnce(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	base, exit, stderr := startServe(t, ctx, args...)
+	t.Cleanup(func() {
+		cancel()
+		if code := <-exit; code != exitOK {
+			t.Errorf("serve exited with %d:\n%s", code, stderr)
+		}
+	})
+	return base
+}
+
+// TestServeGlobalFlags: serve takes the global flags as the other commands
+// do: --resolver is the server it asks, --timeout the deadline of each
+// request (504 problem+json past it), -4 and -6 the family its probes
+// dial, --ca the roots its probes verify certificates with; and --help
+// shows the default listen address.
+func TestServeGlobalFlags(t *testing.T) {
+	t.Run("resolver", func(t *testing.T) {
+		dns := dnstest.NewZone(t, "$ORIGIN resolver.test.\n@ 300 SOA ns hostmaster 1 7200 900 1209600 300\n@ 300 MX 10 mx.resolver.test.\nmx 300 A 192.0.2.25\n")
+		base := serveOnce(t, "--resolver", dns.Addr)
+		status, _, body := get(t, base+"api/v1/route/resolver.test")
+		if status != http.StatusOK || !strings.Contains(string(body), `"mx.resolver.test"`) || !strings.Contains(string(body), `"192.0.2.25"`) {
+			t.Errorf("route through --resolver: %d %s", status, body)
+		}
+		if n := dns.QueriesFor("resolver.test.", miekgdns.TypeMX); n == 0 {
+			t.Errorf("the --resolver server was asked %d MX questions, want some", n)
+		}
+	})
+
+	t.Run("timeout", func(t *testing.T) {
+		// The stub gives each question --timeout/4 a try, two tries a
+		// server: with three servers that never answer, one question
+		// outlives the request's deadline, which the handler answers.
+		args := []string{"--timeout", "200ms"}
+		var servers []*dnstest.Server
+		for range 3 {
+			s := dnstest.New(t, dnstest.Silent())
+			servers = append(servers, s)
+			args = append(args, "--resolver", s.Addr)
+		}
+		base := serveOnce(t, args...)
+		start := time.Now()
+		status, ctype, body := get(t, base+"api/v1/route/silent.test")
+		took := time.Since(start)
+		if status != http.StatusGatewayTimeout || ctype != "application/problem+json" || !json.Valid(body) {
+			t.Errorf("resolvers that never answer: %d %q %s, want 504 problem+json", status, ctype, body)
+		}
+		if took > 5*time.Second {
+			t.Errorf("answered after %s, with --timeout 200ms", took)
+		}
+		if servers[0].Queries() == 0 {
+			t.Error("the silent server was never asked")
+		}
+	})
+
+	// The probe environment: mx1.example.test on 127.0.0.2 and ::1 with a
+	// certificate from the test CA, mx2 on 127.0.0.3 without STARTTLS.
+	e := startProbeEnv(t)
+	type result struct {
+		Host    string `json:"host"`
+		Address string `json:"address"`
+		TLS     *struct {
+			Verified bool `json:"verified"`
+		} `json:"tls"`
+	}
+	for _, tt := range []struct {
+		name     string
+		flags    []string
+		addrs    []string
+		verified bool // mx1's certificate
+	}{
+		{"-4 --ca", []string{"-4", "--ca", e.ca}, []string{"127.0.0.2", "127.0.0.3"}, true},
+		{"-6 --ca", []string{"-6", "--ca", e.ca}, []string{"::1"}, true},
+		{"-4 without --ca", []string{"-4"}, []string{"127.0.0.2", "127.0.0.3"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := serveOnce(t, append([]string{"--zone", e.zone, "--smtp-port", fmt.Sprint(e.port), "--allow-private"}, tt.flags...)...)
+			status, _, body := get(t, base+"api/v1/probe/example.test")
+			var rep struct {
+				Results []result `json:"results"`
+			}
+			if err := json.Unmarshal(body, &rep); status != http.StatusOK || err != nil {
+				t.Fatalf("%d %v %s", status, err, body)
+			}
+			var addrs []string
+			for _, r := range rep.Results {
+				addrs = append(addrs, r.Address)
+				if r.Host == "mx1.example.test" && (r.TLS == nil || r.TLS.Verified != tt.verified) {
+					t.Errorf("%s: TLS %+v, want verified %v", r.Address, r.TLS, tt.verified)
+				}
+			}
+			slices.Sort(addrs)
+			if !slices.Equal(addrs, tt.addrs) {
+				t.Errorf("probed %v, want %v\n%s", addrs, tt.addrs, body)
+			}
+		})
+	}
+
+	t.Run("help", func(t *testing.T) {
+		code, out, errOut := mxtrace(t, "serve", "--help")
+		if code != exitOK || !strings.Contains(out+errOut, `(default "127.0.0.1:8025")`) {
+			t.Errorf("serve --help: exit %d, no default listen address:\n%s%s", code, out, errOut)
+		}
+	})
+}
+
+// TestServeNeverSendsMail: with --allow-private and an exchange on
+// loopback, a check probes it (EHLO, QUIT) and never starts a mail
+// transaction: no MAIL, RCPT or DATA reaches it, so no relay test either.
+// With smtp=0 the exchange gets no connection at all, and the report lists
+// the SMTP area as skipped.
+func TestServeNeverSendsMail(t *testing.T) {
+	port := smtptest.Port(t)
+	mx := smtptest.StartRaw(t, smtptest.RawOptions{Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(port)).String(), Behaviour: smtptest.NoSTARTTLS})
+	// A resolver, not --zone: offline, check skips SMTP as it skips
+	// every network area.
+	dns := dnstest.NewZone(t, "$ORIGIN example.test.\n@ 300 SOA ns hostmaster 1 7200 900 1209600 300\n@ 300 MX 10 mx\nmx 300 A 127.0.0.2\n")
+	base := serveOnce(t, "--resolver", dns.Addr, "--smtp-port", fmt.Sprint(port), "--allow-private", "--helo", "serve.example.test")
+
+	// check and probe both reach the exchange, and say only EHLO and QUIT.
+	for _, path := range []string{"api/v1/check/example.test", "api/v1/probe/example.test"} {
+		before := mx.Connections()
+		if status, _, body := get(t, base+path); status != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, status, body)
+		}
+		if mx.Connections() == before {
+			t.Errorf("%s: the exchange was not probed", path)
+		}
+	}
+	transcript := mx.Transcript()
+	t.Logf("transcript: %q", transcript)
+	if !slices.ContainsFunc(transcript, func(l string) bool { return strings.Contains(l, "EHLO serve.example.test") }) {
+		t.Errorf("no EHLO in the transcript %q", transcript)
+	}
+	for _, l := range transcript {
+		// The transcript holds the client's lines as sent.
+		if v := strings.ToUpper(l); strings.HasPrefix(v, "MAIL") || strings.HasPrefix(v, "RCPT") || strings.HasPrefix(v, "DATA") {
+			t.Errorf("serve started a mail transaction: %q", l)
+		}
+	}
+
+	// smtp=0: no connection, and the SMTP area is skipped, not judged.
+	before := mx.Connections()
+	status, _, body := get(t, base+"api/v1/check/example.test?smtp=0")
+	var rep struct {
+		Skipped []struct {
+			Area   string `json:"area"`
+			Reason string `json:"reason"`
+		} `json:"skipped"`
+		Areas []struct {
+			Area string `json:"area"`
+		} `json:"areas"`
+	}
+	if err := json.Unmarshal(body, &rep); status != http.StatusOK || err != nil {
+		t.Fatalf("smtp=0: %d %v %s", status, err, body)
+	}
+	if n := mx.Connections() - before; n != 0 {
+		t.Errorf("smtp=0: %d connections to the exchange, want 0", n)
+	}
+	skipped := slices.ContainsFunc(rep.Skipped, func(s struct {
+		Area   string `json:"area"`
+		Reason string `json:"reason"`
+	}) bool {
+		return s.Area == string(finding.AreaSMTP) && s.Reason != ""
+	})
+	if !skipped {
+		t.Errorf("smtp=0: SMTP not among the skipped areas %+v", rep.Skipped)
+	}
+	for _, a := range rep.Areas {
+		if a.Area == string(finding.AreaSMTP) {
+			t.Errorf("smtp=0: the SMTP area was judged: %s", body)
 		}
 	}
 }
