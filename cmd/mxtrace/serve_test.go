@@ -23,6 +23,7 @@ import (
 
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/dnstest"
+	"github.com/mxtrace/mxtrace/internal/peers"
 	"github.com/mxtrace/mxtrace/internal/smtptest"
 )
 
@@ -496,6 +497,46 @@ func TestServeNeverSendsMail(t *testing.T) {
 	for _, a := range rep.Areas {
 		if a.Area == string(finding.AreaSMTP) {
 			t.Errorf("smtp=0: the SMTP area was judged: %s", body)
+		}
+	}
+}
+
+// TestServeScanPeers: POST /api/v1/scan through a real Unbound in front of
+// a real Knot answers, line for line, what mxtrace scan prints for the
+// same list through the same resolver. Route mode only: a check would make
+// the command line (which has no address policy) ask the example zone's
+// nameserver at its documentation address, off this machine. It fails
+// under CI=true when knot or unbound is missing.
+func TestServeScanPeers(t *testing.T) {
+	zone, err := os.ReadFile(exampleZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := peers.StartKnot(t, peers.Zone{Origin: "example.", Text: string(zone)})
+	u := peers.StartUnbound(t, k.UnboundConfig())
+	base := serveOnce(t, "--resolver", u.Addr)
+
+	input := "# customers\ntiers.example\nnullmx.example\nbad..name\npostmaster@implicit.example\nnosuch.example\ncname-mx.example\n"
+	code, out, errOut := mxtraceInput(t, strings.NewReader(input), "scan", "--resolver", u.Addr, "-")
+	if code != exitOK {
+		t.Fatalf("scan: exit %d\n%s", code, errOut)
+	}
+	resp, err := http.Post(base+"api/v1/scan", "text/plain", strings.NewReader(input))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /api/v1/scan: %d %v\n%s", resp.StatusCode, err, body)
+	}
+	cli, api := strings.Split(strings.TrimSpace(out), "\n"), strings.Split(strings.TrimSpace(string(body)), "\n")
+	if len(cli) != 6 || len(api) != len(cli) {
+		t.Fatalf("scan printed %d lines, the API %d, want 6 each:\n%s\n--\n%s", len(cli), len(api), out, body)
+	}
+	for i := range cli {
+		if diff := cmp.Diff(comparable(t, []byte(cli[i])), comparable(t, []byte(api[i]))); diff != "" {
+			t.Errorf("line %d: the API differs from scan (-cli +api):\n%s", i+1, diff)
 		}
 	}
 }
