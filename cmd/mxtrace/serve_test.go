@@ -77,16 +77,8 @@ func startServe(t *testing.T, ctx context.Context, args ...string) (string, <-ch
 // order, randomised in each tier).
 func getJSON(t *testing.T, url string) (int, any) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, comparable(t, b)
+	code, _, b := get(t, url)
+	return code, comparable(t, b)
 }
 
 func comparable(t *testing.T, b []byte) any {
