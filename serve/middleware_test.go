@@ -61,6 +61,12 @@ func serveTest(t *testing.T, cfg Config, override map[string]http.Handler) (*Ser
 	// client's close, RST avoidance) must fit in it on a loaded machine.
 	base, stop := startServe(t, s, 5*time.Second)
 	t.Cleanup(func() {
+		// A connection the client's Transport dialed but never used
+		// (its request took an idle one meanwhile) is, to the server,
+		// new and unread, and Shutdown waits 5 s before it counts such a
+		// connection as idle: the whole grace. Closing the client's idle
+		// connections lets the server see their end at once.
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		if err := stop(); err != nil {
 			t.Errorf("Serve: %v", err)
 		}
