@@ -148,10 +148,23 @@ const maxTargetLen = 2000
 //   - mailto:user@example.org: an e-mail, one address (RFC 6068 §2, without
 //     header fields).
 //   - log: a log line at warning level.
+//
+// The bound holds for the printed form too, which is what the store keeps:
+// printing escapes what the input had raw (one octet becomes three as
+// %XX), so a target that parsed from 2,000 characters could print as more
+// and fail to parse again.
 func ParseTarget(s string) (Target, error) {
 	if len(s) > maxTargetLen {
 		return Target{}, fmt.Errorf("%w: longer than %d characters", ErrTarget, maxTargetLen)
 	}
+	t, err := parseTarget(s)
+	if err == nil && len(t.String()) > maxTargetLen {
+		return Target{}, fmt.Errorf("%w: longer than %d characters once escaped", ErrTarget, maxTargetLen)
+	}
+	return t, err
+}
+
+func parseTarget(s string) (Target, error) {
 	if s == "log" {
 		return Target{Kind: TargetLog}, nil
 	}
