@@ -93,8 +93,15 @@ func (n *Net) dialChecked(ctx context.Context, d *net.Dialer, network, address s
 		}
 		return d.DialContext(ctx, network, address)
 	}
-	lookup := map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[network]
-	if lookup == "" {
+	var lookup string
+	switch network {
+	case "tcp":
+		lookup = "ip"
+	case "tcp4":
+		lookup = "ip4"
+	case "tcp6":
+		lookup = "ip6"
+	default:
 		return nil, net.UnknownNetworkError(network)
 	}
 	addrs, err := net.DefaultResolver.LookupNetIP(ctx, lookup, host)
