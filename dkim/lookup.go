@@ -95,6 +95,13 @@ type Result struct {
 	Failed []string `json:"failed,omitempty"`
 }
 
+// KeyTreeQuestion is the question Lookup asks before the selectors:
+// _domainkey.DOMAIN, whose NXDOMAIN proves that no selector exists below
+// it (RFC 8020 §2; RFC 6376 §3.6.2.1 puts the keys there).
+func KeyTreeQuestion(domain dnsname.Name) resolve.Question {
+	return resolve.Q("_domainkey."+domain.FQDN(), dns.TypeTXT)
+}
+
 // Lookup probes domain for DKIM keys at the caller's selectors and at
 // DefaultSelectors, at most MaxParallel queries at a time.
 //
@@ -163,7 +170,7 @@ func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, select
 	// proves nothing, so the defaults are then probed.
 	var mine, defaults outcomes
 	waited := false
-	a, err := r.Lookup(ctx, resolve.Q(tree[1:], dns.TypeTXT))
+	a, err := r.Lookup(ctx, KeyTreeQuestion(domain))
 	if err == nil && a.NXDomain() && !hasCNAME(a.Answer) {
 		res.NoKeyTree = true
 		res.Probed = probed[:nCaller:nCaller]

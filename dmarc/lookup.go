@@ -146,9 +146,16 @@ func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name) (*Resu
 	return res, consent(ctx, r, res)
 }
 
+// RecordQuestion is the question for d's own DMARC record: the TXT
+// records at _dmarc.d (RFC 7489 §6.1), which Lookup asks first; the
+// organizational domain's only when d has none (§6.6.3).
+func RecordQuestion(d dnsname.Name) resolve.Question {
+	return resolve.Q("_dmarc."+d.FQDN(), dns.TypeTXT)
+}
+
 // records returns the DMARC candidates at _dmarc.d.
 func records(ctx context.Context, r resolve.Resolver, d dnsname.Name) ([]string, error) {
-	ans, err := resolve.Follow(ctx, r, resolve.Q("_dmarc."+d.FQDN(), dns.TypeTXT))
+	ans, err := resolve.Follow(ctx, r, RecordQuestion(d))
 	if err != nil {
 		return nil, fmt.Errorf("dmarc: %w", err)
 	}

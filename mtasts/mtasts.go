@@ -107,11 +107,17 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts O
 		func(res *Result) []any { return []any{"records", len(res.TXT), "policy", res.Policy != nil} })
 }
 
+// RecordQuestion is the question for domain's MTA-STS record: the TXT
+// records at _mta-sts.DOMAIN (RFC 8461 §3.1), which Lookup asks first.
+func RecordQuestion(domain dnsname.Name) resolve.Question {
+	return resolve.Q("_mta-sts."+domain.FQDN(), dns.TypeTXT)
+}
+
 func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts Options) (*Result, error) {
 	res := &Result{Domain: string(domain), TXT: []string{}}
 	// RFC 8461 §3.1: the record is a TXT record at _mta-sts.DOMAIN; a
 	// CNAME there is followed like any other.
-	txt, err := resolve.Follow(ctx, r, resolve.Q("_mta-sts."+domain.FQDN(), dns.TypeTXT))
+	txt, err := resolve.Follow(ctx, r, RecordQuestion(domain))
 	if err != nil {
 		return nil, fmt.Errorf("mta-sts: %w", err)
 	}

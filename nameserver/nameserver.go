@@ -225,6 +225,15 @@ type Reply struct {
 	Referral string `json:"referral,omitempty"`
 }
 
+// FirstQuestions are the questions Lookup asks the recursive resolver
+// before any other, both at once: the NS set of domain (most mail domains
+// are zone apexes) and its SOA, the first step of the search for the zone
+// cut (RFC 2181 §6).
+func FirstQuestions(domain dnsname.Name) [2]resolve.Question {
+	fqdn := domain.FQDN()
+	return [2]resolve.Question{resolve.Q(fqdn, dns.TypeNS), resolve.Q(fqdn, dns.TypeSOA)}
+}
+
 // Lookup audits the nameservers of domain through r, a recursive
 // resolver: it finds the zone cut, the NS set, the servers' addresses and
 // the DS record at the parent (for the DNSSEC verdicts it should validate
@@ -263,7 +272,7 @@ func Lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name, opts O
 	// searched: most mail domains are zone apexes, which saves a round
 	// trip. Its lookup (and the one with CD after a SERVFAIL, noted)
 	// always ends before Lookup returns.
-	specQ := resolve.Q(domain.FQDN(), dns.TypeNS)
+	specQ := FirstQuestions(domain)[0]
 	spec := resolve.Ask(ctx, au.resolver, []resolve.Question{specQ}, 0)
 	specUsed := false
 	defer func() {

@@ -113,6 +113,12 @@ func (an *Analysis) MarshalJSON() ([]byte, error) {
 	}{an.Domain, an.Tree, an.Lookups, an.VoidLookups, an.Loop, an.Incomplete, Findings(an), an.ElapsedMS})
 }
 
+// RecordQuestion is the question Lookup asks first: the TXT records of
+// domain, where its SPF record is published (RFC 7208 §3, §4.4).
+func RecordQuestion(domain dnsname.Name) resolve.Question {
+	return resolve.Q(domain.FQDN(), dns.TypeTXT)
+}
+
 // Lookup fetches the SPF record of domain and walks everything it includes
 // or redirects to, for the audit: the record tree, the DNS-querying terms
 // and void lookups an evaluation would need (RFC 7208 §4.6.4). Unlike

@@ -217,13 +217,18 @@ type Options struct {
 	Logger *slog.Logger // nil: silent; otherwise each lookup is logged once, at debug
 }
 
+// RecordQuestion is the question for domain's TLS-RPT record: the TXT
+// records at _smtp._tls.DOMAIN (RFC 8460 §3), which Lookup asks first.
+func RecordQuestion(domain dnsname.Name) resolve.Question {
+	return resolve.Q("_smtp._tls."+domain.FQDN(), dns.TypeTXT)
+}
+
 func lookup(ctx context.Context, r resolve.Resolver, domain dnsname.Name) (*Result, error) {
-	name := "_smtp._tls." + domain.FQDN()
-	ans, err := resolve.Follow(ctx, r, resolve.Q(name, dns.TypeTXT))
+	ans, err := resolve.Follow(ctx, r, RecordQuestion(domain))
 	if err != nil {
 		return nil, fmt.Errorf("tlsrpt: %w", err)
 	}
-	res := &Result{Domain: domain.String(), Name: strings.TrimSuffix(name, "."), Records: []string{}}
+	res := &Result{Domain: domain.String(), Name: "_smtp._tls." + domain.String(), Records: []string{}}
 	for _, rr := range ans.Records {
 		if t := resolve.TXTData(rr.(*dns.TXT)); IsTLSRPT(t) {
 			res.Records = append(res.Records, t)

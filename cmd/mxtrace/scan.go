@@ -423,8 +423,9 @@ func writeSummary(path string, sum *scan.Summary) error {
 }
 
 // scanJob builds the job of the mode: the same planner (and auditor) the
-// route and check commands build; and the planner's Prefetch, which asks
-// a domain's routing questions ahead of the job.
+// route and check commands build; and its Prefetch, which asks a domain's
+// first questions ahead of the job (the planner's, or the auditor's,
+// which adds each area's first question).
 func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (scan.Job, func(dnsname.Name, func()), error) {
 	p := g.planner(cmd, core.resolver, o.seed)
 	if o.self != "" {
@@ -461,7 +462,7 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 		// lines are exactly what check --json --no-smtp prints.
 		a.SMTPSkipReason = "--no-smtp"
 	}
-	return scan.Check(a), p.Prefetch, nil
+	return scan.Check(a), a.Prefetch, nil
 }
 
 // A scan's cache bounds (scanCacheLimits). A scan asks each domain's MX
