@@ -43,7 +43,8 @@
 #
 # Knobs (environment): SCAN_FLAGS (extra flags for mxtrace scan),
 # SCAN_RUNS (1), DNSPERF_SECONDS (10), PROFILE (1), UNBOUND (1: 0 skips
-# step 4), SEED (1), KEEP (0), ZDNS (unset).
+# step 4), SEED (1), KEEP (0), KEEP_LINES (0: each run's JSON lines are
+# removed once scored), ZDNS (unset).
 #
 # The machine is shared: the 1-minute load average is printed beside every
 # figure. Every process it starts is killed by its PID on exit (trap), and
@@ -60,6 +61,7 @@ PROFILE=${PROFILE:-1}
 UNBOUND=${UNBOUND:-1}
 SEED=${SEED:-1}
 KEEP=${KEEP:-0}
+KEEP_LINES=${KEEP_LINES:-0}
 ZDNS=${ZDNS:-}
 CORES=$(nproc)
 KNOT_SETS=("-T $CORES -c 2 -q 50" "-T $CORES -c 4 -q 100" "-T $CORES -c 8 -q 200" "-T $CORES -c 4 -q 500")
@@ -303,6 +305,14 @@ audit() {
 	echo $(($(knot_queries) - before)) >"$RUN/$name.knotq"
 	run "$TOOL" audit -truth "$WORLD/findings.jsonl" -out "$RUN/$name.jsonl" -unscored "$UNSCORED" \
 		-json "$RUN/$name.score.json" >"$RUN/$name.score"
+	# The lines are 8.5 kB a domain, 850 MB at 100k: kept, the kernel
+	# writes them to disk 30 s later (vm.dirty_expire_centisecs), which
+	# is during the next run, and that run lost a quarter of its rate to
+	# the writeback (docs/performance.md, "Comparing builds"). Removed
+	# before then, their dirty pages are dropped unwritten.
+	if [ "$KEEP_LINES" != 1 ]; then
+		rm -f "$RUN/$name.jsonl"
+	fi
 }
 
 FMT='%-8s %-8s %3s %10s %11s %10s %6s %6s %7s %8s %9s %9s %5s\n'
