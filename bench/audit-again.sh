@@ -22,10 +22,10 @@
 # The ratio is the figure to compare builds by. This machine's speed
 # drifts by a fifth from one minute to the next (a host shared with
 # others; no steal time shows), and one build's µs per domain drifts with
-# it, 278 to 400 at 20k in one afternoon. Knot does the same work for
+# it, 278 to 404 at 20k in one afternoon. Knot does the same work for
 # every build, in the same seconds, so it is the run's own yardstick:
 # mxtrace/knot moved 2.40 to 2.78 over those runs (docs/performance.md,
-# "Comparing builds").
+# "Comparing builds on this machine").
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
