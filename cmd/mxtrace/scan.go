@@ -18,6 +18,7 @@ import (
 
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
+	"github.com/mxtrace/mxtrace/internal/dropbehind"
 	"github.com/mxtrace/mxtrace/internal/proctune"
 	"github.com/mxtrace/mxtrace/internal/prose"
 	"github.com/mxtrace/mxtrace/report"
@@ -45,6 +46,7 @@ type scanOptions struct {
 	selectors, lists              []string
 	noDNSBL                       bool
 	batch                         bool
+	dropBehind                    bool
 	db                            string
 }
 
@@ -130,6 +132,7 @@ answer). See docs/scan.md.`,
 	f.StringSliceVar(&o.lists, "dnsbl", nil, "with --mode check: query this DNS blacklist `ZONE` instead of the defaults (repeatable)")
 	f.BoolVar(&o.noDNSBL, "no-dnsbl", false, "with --mode check: do not query DNS blacklists")
 	addScanDB(g, cmd, o)
+	f.BoolVar(&o.dropBehind, "drop-behind", true, "when the lines go to a regular file, write them back to the disk as the scan goes and drop them from the page cache, so a long scan does not fill memory with its own output (Linux)")
 	f.BoolVar(&o.batch, "sched-batch", true, "run as a batch job (Linux SCHED_BATCH): yield the CPU to a resolver or server on the same machine rather than preempt it")
 	return cmd
 }
@@ -195,6 +198,9 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		if done != nil && done.Repaired > 0 {
 			fmt.Fprintf(g.stderr, "mxtrace: %s: cut a torn last line (%s)\n", o.output, prose.Count(int(done.Repaired), "byte"))
 		}
+	}
+	if f, ok := out.(*os.File); ok && o.dropBehind {
+		out = dropbehind.New(f)
 	}
 	if isTerminal(g.stderr) {
 		cfg.Progress, cfg.Total = g.stderr, input.total
