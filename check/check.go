@@ -231,83 +231,95 @@ func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 // waits for the reader.
 func (a *Auditor) gather(ctx context.Context, domain dnsname.Name, done chan<- Fact) *Facts {
 	f := &Facts{Domain: domain}
-	run := func(fact Fact, gather func()) {
-		go func() {
-			gather()
-			done <- fact
-		}()
-	}
-	// An area with nothing to gather (not asked for, or no exchange to
-	// ask about) is done at once, without a goroutine: a scan has most
-	// of them (--no-dnsbl, no SMTP probes), for every domain.
-	skip := func(fact Fact) { done <- fact }
-
 	// The plan first, and everything that needs its exchanges as soon as
-	// it is known; the independent areas meanwhile.
-	go func() {
-		f.Plan, f.PlanErr = a.Planner.Plan(ctx, domain)
-		done <- FactPlan
-		_, addrs := exchanges(f.Plan)
-		var hosts []route.Host
-		if f.Plan != nil {
-			hosts = f.Plan.Hosts()
-		}
-		if a.DNSBL != nil && len(addrs) > 0 {
-			run(FactDNSBL, func() {
-				opts := *a.DNSBL
-				opts.Logger = cmp.Or(opts.Logger, a.Logger)
-				f.DNSBL, f.DNSBLErr = dnsbl.Lookup(ctx, a.Resolver, addrs, opts)
-			})
-		} else {
-			skip(FactDNSBL)
-		}
-		if a.Probe != nil && len(addrs) > 0 {
-			run(FactSMTP, func() {
-				f.ProbedAt = time.Now()
-				f.SMTP = a.Probe.ProbePlan(ctx, f.Plan)
-			})
-		} else {
-			skip(FactSMTP)
-		}
-		run(FactDANE, func() {
-			f.DANE, f.DANEErrs = probe.GatherTLSA(ctx, a.Resolver, probe.Addressed(hosts), dane.Options{Logger: a.Logger})
-		})
-		// The PTR records on this goroutine, which has nothing else to do.
-		if f.Plan != nil {
-			f.PTR = probe.GatherPTR(ctx, a.Resolver, hosts, a.Logger)
-		}
-		done <- FactPTR
-	}()
+	// it is known; the independent areas meanwhile. Each goroutine is a
+	// method call, not a closure: a scan starts some eight a domain, and
+	// the closures were two allocations each.
+	go a.gatherPlan(ctx, f, done)
 	if a.Nameservers != nil {
-		run(FactNameservers, func() {
-			opts := *a.Nameservers
-			opts.Logger = cmp.Or(opts.Logger, a.Logger)
-			f.Nameservers, f.NameserversErr = nameserver.Lookup(ctx, a.Resolver, domain, opts)
-		})
+		go a.gatherArea(ctx, f, FactNameservers, done)
 	} else {
-		skip(FactNameservers)
+		// An area with nothing to gather (not asked for, or no
+		// exchange to ask about) is done at once, without a goroutine:
+		// a scan has most of them (--no-dnsbl, no SMTP probes), for
+		// every domain.
+		done <- FactNameservers
 	}
-	run(FactSPF, func() {
+	for _, fact := range [...]Fact{FactSPF, FactDMARC, FactDKIM, FactMTASTS, FactTLSRPT} {
+		go a.gatherArea(ctx, f, fact, done)
+	}
+	return f
+}
+
+// gatherPlan plans the route, then starts the areas about its exchanges
+// and gathers their PTR records itself, having nothing else to do.
+func (a *Auditor) gatherPlan(ctx context.Context, f *Facts, done chan<- Fact) {
+	f.Plan, f.PlanErr = a.Planner.Plan(ctx, f.Domain)
+	done <- FactPlan
+	// The addresses only matter to the blacklists and the probes, which
+	// a scan mostly does without.
+	addressed := false
+	if a.DNSBL != nil || a.Probe != nil {
+		_, addrs := exchanges(f.Plan)
+		addressed = len(addrs) > 0
+	}
+	if a.DNSBL != nil && addressed {
+		go a.gatherArea(ctx, f, FactDNSBL, done)
+	} else {
+		done <- FactDNSBL
+	}
+	if a.Probe != nil && addressed {
+		go a.gatherArea(ctx, f, FactSMTP, done)
+	} else {
+		done <- FactSMTP
+	}
+	go a.gatherArea(ctx, f, FactDANE, done)
+	if f.Plan != nil {
+		f.PTR = probe.GatherPTR(ctx, a.Resolver, f.Plan.Hosts(), a.Logger)
+	}
+	done <- FactPTR
+}
+
+// gatherArea gathers one fact into f and sends it on done. The facts
+// about the exchanges (DNSBL, SMTP, DANE) start once f.Plan is written.
+func (a *Auditor) gatherArea(ctx context.Context, f *Facts, fact Fact, done chan<- Fact) {
+	domain := f.Domain
+	switch fact {
+	case FactNameservers:
+		opts := *a.Nameservers
+		opts.Logger = cmp.Or(opts.Logger, a.Logger)
+		f.Nameservers, f.NameserversErr = nameserver.Lookup(ctx, a.Resolver, domain, opts)
+	case FactSPF:
 		f.SPF, f.SPFErr = spf.Lookup(ctx, a.Resolver, domain, spf.Options{Logger: a.Logger})
-	})
-	run(FactDMARC, func() {
+	case FactDMARC:
 		f.DMARC, f.DMARCErr = dmarc.Lookup(ctx, a.Resolver, domain, dmarc.Options{Logger: a.Logger})
-	})
-	run(FactDKIM, func() {
+	case FactDKIM:
 		f.DKIM, f.DKIMErr = dkim.Lookup(ctx, a.Resolver, domain, dkim.Options{Selectors: a.DKIMSelectors, Logger: a.Logger})
-	})
-	run(FactMTASTS, func() {
+	case FactMTASTS:
 		opts := mtasts.Options{NoFetch: true}
 		if a.MTASTS != nil {
 			opts = *a.MTASTS
 		}
 		opts.Logger = cmp.Or(opts.Logger, a.Logger)
 		f.MTASTS, f.MTASTSErr = mtasts.Lookup(ctx, a.Resolver, domain, opts)
-	})
-	run(FactTLSRPT, func() {
+	case FactTLSRPT:
 		f.TLSRPT, f.TLSRPTErr = tlsrpt.Lookup(ctx, a.Resolver, domain, tlsrpt.Options{Logger: a.Logger})
-	})
-	return f
+	case FactDANE:
+		var hosts []route.Host
+		if f.Plan != nil {
+			hosts = f.Plan.Hosts()
+		}
+		f.DANE, f.DANEErrs = probe.GatherTLSA(ctx, a.Resolver, probe.Addressed(hosts), dane.Options{Logger: a.Logger})
+	case FactDNSBL:
+		_, addrs := exchanges(f.Plan)
+		opts := *a.DNSBL
+		opts.Logger = cmp.Or(opts.Logger, a.Logger)
+		f.DNSBL, f.DNSBLErr = dnsbl.Lookup(ctx, a.Resolver, addrs, opts)
+	case FactSMTP:
+		f.ProbedAt = time.Now()
+		f.SMTP = a.Probe.ProbePlan(ctx, f.Plan)
+	}
+	done <- fact
 }
 
 // exchanges lists the plan's hosts and their addresses, in plan order,

@@ -39,12 +39,13 @@ func (a *Auditor) Prefetch(domain dnsname.Name, done func()) {
 	}
 	f := &prefetch{done: done}
 	f.pending.Store(1) // until every question is started
+	answered := f.answered // one method value for all, not one a question
 	ask := func(q resolve.Question) {
 		if resolve.IsReady(r, q) {
 			return
 		}
 		f.pending.Add(1)
-		r.LookupAsync(q, f.answered)
+		r.LookupAsync(q, answered)
 	}
 	ask(spf.RecordQuestion(domain))
 	ask(dmarc.RecordQuestion(domain))

@@ -50,7 +50,15 @@ func GatherPTR(ctx context.Context, r resolve.Resolver, hosts []route.Host, logg
 	for i, h := range hosts {
 		out[i].Host = h.Name
 	}
+	// One array for every host's Results, each host's cut from it: a
+	// host's addresses are next to each other in addrs, and the array
+	// never grows, so no cut moves.
+	all := make([]*rdns.Result, 0, len(res))
+	begin := 0
 	for k, err := range errs {
+		if k == 0 || of[k] != of[k-1] {
+			begin = len(all)
+		}
 		h := &out[of[k]]
 		switch {
 		case errors.Is(err, resolve.ErrNotInZone):
@@ -58,7 +66,8 @@ func GatherPTR(ctx context.Context, r resolve.Resolver, hosts []route.Host, logg
 		case err != nil:
 			h.Errors = append(h.Errors, err.Error())
 		default:
-			h.Results = append(h.Results, res[k])
+			all = append(all, res[k])
+			h.Results = all[begin:len(all):len(all)]
 		}
 	}
 	return out

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,14 +98,13 @@ func lookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr) ([]*
 	of := make([]int, 0, len(addrs))
 	for i, addr := range addrs {
 		addr = addr.Unmap()
-		rev, err := dns.ReverseAddr(addr.String())
-		if err != nil {
-			errs[i] = fmt.Errorf("rdns: %w", err)
+		if !addr.IsValid() {
+			errs[i] = errors.New("rdns: no address")
 			continue
 		}
 		results[i] = Result{Address: addr, Names: []string{}}
 		res[i] = &results[i]
-		qs = append(qs, resolve.Q(rev, dns.TypePTR))
+		qs = append(qs, resolve.Question{Name: ReverseName(addr), Type: dns.TypePTR})
 		of = append(of, i)
 	}
 	// The forward questions of every name (at most MaxNames an
@@ -126,16 +126,20 @@ func lookupAll(ctx context.Context, r resolve.Resolver, addrs []netip.Addr) ([]*
 			res[i], errs[i] = nil, p.Err
 			continue
 		}
-		for _, rr := range p.Result.Records {
-			res[i].Names = append(res[i].Names, strings.TrimSuffix(dns.CanonicalName(rr.(*dns.PTR).Ptr), "."))
-		}
 		qtype := dns.TypeA
 		if res[i].Address.Is6() {
 			qtype = dns.TypeAAAA
 		}
-		for _, n := range res[i].Names[:min(len(res[i].Names), MaxNames)] {
-			fqs = append(fqs, resolve.Q(n+".", qtype))
-			fwd = append(fwd, forward{i, n})
+		for k, rr := range p.Result.Records {
+			// The name without its dot is what the result shows; the
+			// question, asked only of the first MaxNames, keeps it.
+			fq := resolve.CanonicalName(rr.(*dns.PTR).Ptr)
+			n := strings.TrimSuffix(fq, ".")
+			res[i].Names = append(res[i].Names, n)
+			if k < MaxNames {
+				fqs = append(fqs, resolve.Question{Name: fq, Type: qtype})
+				fwd = append(fwd, forward{i, n})
+			}
 		}
 	}
 	// The first name, in the order served, whose records hold the
@@ -187,4 +191,33 @@ func Findings(res *Result, host string) []finding.Finding {
 func temporary(err error) bool {
 	return errors.Is(err, resolve.ErrTimeout) || errors.Is(err, resolve.ErrServerFailure) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// ReverseName is the name under which addr's PTR records are published,
+// fully qualified and in resolve's canonical form: its octets in reverse
+// order under in-addr.arpa (RFC 1035 §3.5), or its 32 nibbles in reverse
+// order, in lower-case hex, under ip6.arpa (RFC 3596 §2.5). miekg/dns's
+// ReverseAddr builds the same name from a string, so an address already
+// parsed would be printed and parsed again: three allocations an address
+// where this makes one, on a scan's path of every exchange address.
+func ReverseName(addr netip.Addr) string {
+	addr = addr.Unmap()
+	const hex = "0123456789abcdef"
+	if addr.Is4() {
+		b := make([]byte, 0, len("255.255.255.255.in-addr.arpa."))
+		a := addr.As4()
+		for i := len(a) - 1; i >= 0; i-- {
+			b = strconv.AppendUint(b, uint64(a[i]), 10)
+			b = append(b, '.')
+		}
+		return string(append(b, "in-addr.arpa."...))
+	}
+	var b [64 + len("ip6.arpa.")]byte
+	a := addr.As16()
+	for i := range a {
+		o := a[len(a)-1-i]
+		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = hex[o&0xf], '.', hex[o>>4], '.'
+	}
+	copy(b[64:], "ip6.arpa.")
+	return string(b[:])
 }

@@ -185,3 +185,42 @@ func TestForwardFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestReverseName: the PTR owner names of RFC 1035 §3.5 and RFC 3596
+// §2.5, and the same name as miekg/dns's ReverseAddr builds from the
+// address's text, for addresses of every shape.
+func TestReverseName(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"192.0.2.1", "1.2.0.192.in-addr.arpa."},
+		{"10.0.0.255", "255.0.0.10.in-addr.arpa."},
+		{"0.0.0.0", "0.0.0.0.in-addr.arpa."},
+		{"::ffff:198.51.100.7", "7.100.51.198.in-addr.arpa."}, // mapped: the IPv4 name
+		{"2001:db8::567:89ab", "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."},
+		{"::", strings.Repeat("0.", 32) + "ip6.arpa."},
+	} {
+		if got := rdns.ReverseName(netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("ReverseName(%s) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+	// Against the library, over a spread of addresses (a fixed walk, so
+	// a failure repeats).
+	x := uint64(0x9e3779b97f4a7c15)
+	for range 2000 {
+		var b [16]byte
+		for i := range b {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			b[i] = byte(x)
+		}
+		for _, a := range []netip.Addr{netip.AddrFrom16(b), netip.AddrFrom4([4]byte(b[:4]))} {
+			want, err := dns.ReverseAddr(a.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rdns.ReverseName(a); got != resolve.CanonicalName(want) {
+				t.Fatalf("ReverseName(%s) = %q, ReverseAddr says %q", a, got, want)
+			}
+		}
+	}
+}
