@@ -38,7 +38,7 @@ func (a *Auditor) Prefetch(domain dnsname.Name, done func()) {
 		return
 	}
 	f := &prefetch{done: done}
-	f.pending.Store(1) // until every question is started
+	f.pending.Store(1)     // until every question is started
 	answered := f.answered // one method value for all, not one a question
 	ask := func(q resolve.Question) {
 		if resolve.IsReady(r, q) {
