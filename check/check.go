@@ -256,32 +256,50 @@ func (a *Auditor) gather(ctx context.Context, domain dnsname.Name, done chan<- F
 func (a *Auditor) gatherPlan(ctx context.Context, f *Facts, done chan<- Fact) {
 	f.Plan, f.PlanErr = a.Planner.Plan(ctx, f.Domain)
 	done <- FactPlan
+	var hosts []route.Host
+	if f.Plan != nil {
+		hosts = f.Plan.Hosts()
+	}
 	// The addresses only matter to the blacklists and the probes, which
 	// a scan mostly does without.
-	addressed := false
+	var addrs []netip.Addr
 	if a.DNSBL != nil || a.Probe != nil {
-		_, addrs := exchanges(f.Plan)
-		addressed = len(addrs) > 0
+		_, addrs = exchanges(f.Plan)
 	}
-	if a.DNSBL != nil && addressed {
-		go a.gatherArea(ctx, f, FactDNSBL, done)
+	if a.DNSBL != nil && len(addrs) > 0 {
+		go a.gatherDNSBL(ctx, f, addrs, done)
 	} else {
 		done <- FactDNSBL
 	}
-	if a.Probe != nil && addressed {
+	if a.Probe != nil && len(addrs) > 0 {
 		go a.gatherArea(ctx, f, FactSMTP, done)
 	} else {
 		done <- FactSMTP
 	}
-	go a.gatherArea(ctx, f, FactDANE, done)
+	go a.gatherDANE(ctx, f, hosts, done)
 	if f.Plan != nil {
-		f.PTR = probe.GatherPTR(ctx, a.Resolver, f.Plan.Hosts(), a.Logger)
+		f.PTR = probe.GatherPTR(ctx, a.Resolver, hosts, a.Logger)
 	}
 	done <- FactPTR
 }
 
-// gatherArea gathers one fact into f and sends it on done. The facts
-// about the exchanges (DNSBL, SMTP, DANE) start once f.Plan is written.
+// gatherDNSBL looks the exchanges' addresses up on the blacklists.
+func (a *Auditor) gatherDNSBL(ctx context.Context, f *Facts, addrs []netip.Addr, done chan<- Fact) {
+	opts := *a.DNSBL
+	opts.Logger = cmp.Or(opts.Logger, a.Logger)
+	f.DNSBL, f.DNSBLErr = dnsbl.Lookup(ctx, a.Resolver, addrs, opts)
+	done <- FactDNSBL
+}
+
+// gatherDANE looks up the TLSA records of the exchanges with addresses.
+func (a *Auditor) gatherDANE(ctx context.Context, f *Facts, hosts []route.Host, done chan<- Fact) {
+	f.DANE, f.DANEErrs = probe.GatherTLSA(ctx, a.Resolver, probe.Addressed(hosts), dane.Options{Logger: a.Logger})
+	done <- FactDANE
+}
+
+// gatherArea gathers one fact into f and sends it on done: an area of
+// the domain's own, or the SMTP probes, which start once f.Plan is
+// written.
 func (a *Auditor) gatherArea(ctx context.Context, f *Facts, fact Fact, done chan<- Fact) {
 	domain := f.Domain
 	switch fact {
@@ -304,17 +322,6 @@ func (a *Auditor) gatherArea(ctx context.Context, f *Facts, fact Fact, done chan
 		f.MTASTS, f.MTASTSErr = mtasts.Lookup(ctx, a.Resolver, domain, opts)
 	case FactTLSRPT:
 		f.TLSRPT, f.TLSRPTErr = tlsrpt.Lookup(ctx, a.Resolver, domain, tlsrpt.Options{Logger: a.Logger})
-	case FactDANE:
-		var hosts []route.Host
-		if f.Plan != nil {
-			hosts = f.Plan.Hosts()
-		}
-		f.DANE, f.DANEErrs = probe.GatherTLSA(ctx, a.Resolver, probe.Addressed(hosts), dane.Options{Logger: a.Logger})
-	case FactDNSBL:
-		_, addrs := exchanges(f.Plan)
-		opts := *a.DNSBL
-		opts.Logger = cmp.Or(opts.Logger, a.Logger)
-		f.DNSBL, f.DNSBLErr = dnsbl.Lookup(ctx, a.Resolver, addrs, opts)
 	case FactSMTP:
 		f.ProbedAt = time.Now()
 		f.SMTP = a.Probe.ProbePlan(ctx, f.Plan)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/mxtrace/mxtrace/finding"
 	"github.com/mxtrace/mxtrace/internal/lookuplog"
+	"github.com/mxtrace/mxtrace/rdns"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -79,21 +80,7 @@ type Options struct {
 
 // QueryName is the name asked for addr on zone (RFC 5782 §2.1, §2.4).
 func QueryName(addr netip.Addr, zone string) string {
-	addr = addr.Unmap()
-	var labels []string
-	if addr.Is4() {
-		b := addr.As4()
-		for i := 3; i >= 0; i-- {
-			labels = append(labels, fmt.Sprint(b[i]))
-		}
-	} else {
-		b := addr.As16()
-		const hex = "0123456789abcdef"
-		for i := 15; i >= 0; i-- {
-			labels = append(labels, string(hex[b[i]&0xf]), string(hex[b[i]>>4]))
-		}
-	}
-	return strings.Join(labels, ".") + "." + dns.Fqdn(zone)
+	return string(append(rdns.AppendReversed(nil, addr), dns.Fqdn(zone)...))
 }
 
 // Lookup looks every listable address of addrs up on every list, all at

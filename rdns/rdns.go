@@ -202,22 +202,33 @@ func temporary(err error) bool {
 // where this makes one, on a scan's path of every exchange address.
 func ReverseName(addr netip.Addr) string {
 	addr = addr.Unmap()
-	const hex = "0123456789abcdef"
+	b := make([]byte, 0, 64+len("ip6.arpa."))
+	b = AppendReversed(b, addr)
 	if addr.Is4() {
-		b := make([]byte, 0, len("255.255.255.255.in-addr.arpa."))
+		return string(append(b, "in-addr.arpa."...))
+	}
+	return string(append(b, "ip6.arpa."...))
+}
+
+// AppendReversed appends addr's labels in reverse order, each followed by
+// a dot: the octets in decimal for IPv4, the 32 nibbles in lower-case hex
+// for IPv6. Under in-addr.arpa or ip6.arpa that is the PTR name; under a
+// blacklist's zone, its query name (RFC 5782 §2.1, §2.4). An IPv4 address
+// mapped into IPv6 is its IPv4 form.
+func AppendReversed(b []byte, addr netip.Addr) []byte {
+	addr = addr.Unmap()
+	if addr.Is4() {
 		a := addr.As4()
 		for i := len(a) - 1; i >= 0; i-- {
 			b = strconv.AppendUint(b, uint64(a[i]), 10)
 			b = append(b, '.')
 		}
-		return string(append(b, "in-addr.arpa."...))
+		return b
 	}
-	var b [64 + len("ip6.arpa.")]byte
+	const hex = "0123456789abcdef"
 	a := addr.As16()
-	for i := range a {
-		o := a[len(a)-1-i]
-		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = hex[o&0xf], '.', hex[o>>4], '.'
+	for i := len(a) - 1; i >= 0; i-- {
+		b = append(b, hex[a[i]&0xf], '.', hex[a[i]>>4], '.')
 	}
-	copy(b[64:], "ip6.arpa.")
-	return string(b[:])
+	return b
 }

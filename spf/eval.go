@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mxtrace/mxtrace/rdns"
 	"github.com/mxtrace/mxtrace/resolve"
 )
 
@@ -611,12 +612,11 @@ func (e *evaluation) ptrNames() ([]string, bool, error) {
 		return e.ptrList, e.ptrVoid, e.ptrErr
 	}
 	e.ptrDone = true
-	rev, err := dns.ReverseAddr(e.ip.String())
-	if err != nil {
-		e.ptrErr = err
-		return nil, false, err
+	if !e.ip.IsValid() {
+		e.ptrErr = errors.New("spf: no client address to look up")
+		return nil, false, e.ptrErr
 	}
-	res, err := resolve.Follow(e.ctx, e.c.Resolver, resolve.Q(rev, dns.TypePTR))
+	res, err := resolve.Follow(e.ctx, e.c.Resolver, resolve.Q(rdns.ReverseName(e.ip), dns.TypePTR))
 	if err != nil {
 		e.ptrErr = fmt.Errorf("%w: %w", ErrDNS, err)
 		return nil, false, e.ptrErr

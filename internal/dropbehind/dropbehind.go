@@ -90,7 +90,7 @@ func (w *Writer) step() error {
 	if pos, err := w.f.Seek(0, io.SeekCurrent); err == nil {
 		w.pos = pos
 	}
-	if w.pos < w.started || w.pos < w.dropped {
+	if w.pos < w.started { // and so before dropped, which never passes started
 		// Written elsewhere than the Writer thought: begin again
 		// from here.
 		w.started, w.dropped = w.pos, w.pos
