@@ -23,16 +23,26 @@ func TestLookupQuietLogger(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	plain, warn := newMux(t, mux.Config{}, srv), newMux(t, mux.Config{Config: stub.Config{Logger: quiet}}, srv)
 	q := resolve.Q("n0.test.", dns.TypeA)
+	// The fewest of three measures: the reader's and the in-process
+	// server's allocations are counted too, and a busy machine (a CI run
+	// beside other packages' tests) once added one on average to one
+	// side (31 against 30). A record costs five: more than two apart is
+	// one built.
 	allocs := func(m *mux.Mux) float64 {
-		return testing.AllocsPerRun(50, func() {
-			if _, err := m.Lookup(t.Context(), q); err != nil {
-				t.Fatal(err)
+		least := 0.0
+		for i := range 3 {
+			n := testing.AllocsPerRun(50, func() {
+				if _, err := m.Lookup(t.Context(), q); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if i == 0 || n < least {
+				least = n
 			}
-		})
+		}
+		return least
 	}
-	// The reader's allocations are counted too, and may differ by a
-	// fraction of one on average: a record costs several.
-	if a, b := allocs(plain), allocs(warn); b > a+0.5 {
+	if a, b := allocs(plain), allocs(warn); b > a+2 {
 		t.Errorf("%v allocations a lookup with a warning-level logger, %v without one", b, a)
 	}
 }
