@@ -633,7 +633,7 @@ func (s *socket) expired(now time.Time) []*query {
 		w := s.waiting.peek()
 		// The table first: a record answered may be reused on another
 		// socket, whose lock guards its gen then.
-		if s.table[w.id] != w.p || w.p.gen != w.gen {
+		if s.table.get(w.id) != w.p || w.p.gen != w.gen {
 			s.waiting.pop() // answered (and perhaps reused)
 			continue
 		}
@@ -643,7 +643,7 @@ func (s *socket) expired(now time.Time) []*query {
 		s.waiting.pop()
 		if !now.Before(w.deadline) {
 			s.srv.win.lost(now, w.interval)
-			delete(s.table, w.id)
+			s.table.remove(w.id)
 			s.inflight.Add(-1)
 			lost = append(lost, w.p)
 			continue

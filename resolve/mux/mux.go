@@ -248,11 +248,9 @@ type socket struct {
 	// inflight counts the queries in the table; written with mu held,
 	// read without it to pick the least loaded socket (pick).
 	inflight atomic.Int32
-	// table holds the queries in flight by ID. A map, not an array of
-	// all 65536 IDs: eight sockets' arrays were 4 MB of pointers, a
-	// third of a scan's live heap, that the collector scanned at every
-	// cycle for the few hundred queries in flight (docs/performance.md).
-	table map[uint16]*query
+	// table holds the queries in flight by ID (idTable says why it is
+	// neither a map nor an array of all 65536 IDs).
+	table idTable
 	// waiting lists the asynchronous queries in the order sent (and sent
 	// again), for the sweeper.
 	waiting fifo[pending]
@@ -370,7 +368,7 @@ func (m *Mux) open(addr string) (*server, error) {
 		// Best effort: the kernel caps both at its maximum.
 		_ = conn.SetReadBuffer(socketBuffer)
 		_ = conn.SetWriteBuffer(socketBuffer)
-		s := &socket{conn: conn, batch: newBatchConn(conn, raddr), m: m, srv: srv, table: map[uint16]*query{}}
+		s := &socket{conn: conn, batch: newBatchConn(conn, raddr), m: m, srv: srv}
 		s.out.segment = m.segment
 		srv.socks = append(srv.socks, s)
 	}
@@ -830,10 +828,10 @@ func (s *socket) register(p *query) (uint16, bool) {
 // claim is register with s.mu held and the socket open.
 func (s *socket) claim(p *query) uint16 {
 	id := uint16(rand.Uint32())
-	for s.table[id] != nil {
+	for s.table.get(id) != nil {
 		id++
 	}
-	s.table[id] = p
+	s.table.put(id, p)
 	s.inflight.Add(1)
 	p.gen++
 	p.reply, p.err, p.stray, p.strays = nil, nil, nil, 0
@@ -847,10 +845,10 @@ func (s *socket) claim(p *query) uint16 {
 func (s *socket) unregister(p *query, id uint16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.table[id] != p {
+	if s.table.get(id) != p {
 		return false
 	}
-	delete(s.table, id)
+	s.table.remove(id)
 	s.inflight.Add(-1)
 	return true
 }
@@ -943,7 +941,7 @@ func (s *socket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question, reply *wir
 	}
 	id := binary.BigEndian.Uint16(b)
 	s.mu.Lock()
-	p := s.table[id]
+	p := s.table.get(id)
 	if p == nil {
 		s.mu.Unlock()
 		s.late.Add(1)
@@ -966,7 +964,7 @@ func (s *socket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question, reply *wir
 	r, err := parseReplyInto(b, probe, into)
 
 	s.mu.Lock()
-	if s.table[id] != p || p.gen != gen {
+	if s.table.get(id) != p || p.gen != gen {
 		s.mu.Unlock()
 		s.late.Add(1)
 		return true // answered or timed out meanwhile: late
@@ -984,7 +982,7 @@ func (s *socket) demux(b []byte, probe *dns.Msg, qs *[1]dns.Question, reply *wir
 		p.err = fmt.Errorf("%w: %d replies that do not match the query (last: %w)", resolve.ErrBadResponse, upstream.MaxStrayReplies, err)
 	}
 	p.reply = r
-	delete(s.table, id)
+	s.table.remove(id)
 	s.inflight.Add(-1)
 	s.mu.Unlock()
 	if p.async != nil {
@@ -1010,17 +1008,14 @@ func (s *socket) failAll(err error) {
 	var async []*query
 	s.mu.Lock()
 	if s.inflight.Load() > 0 {
-		for id, p := range s.table {
-			if p != nil {
-				p.err = err
-				delete(s.table, id)
-				if p.async != nil {
-					async = append(async, p)
-				} else {
-					p.done <- struct{}{}
-				}
+		s.table.drain(func(_ uint16, p *query) {
+			p.err = err
+			if p.async != nil {
+				async = append(async, p)
+			} else {
+				p.done <- struct{}{}
 			}
-		}
+		})
 		s.inflight.Store(0)
 	}
 	s.mu.Unlock()
