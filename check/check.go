@@ -76,6 +76,23 @@ type Auditor struct {
 	// the network (--zone without --resolver)".
 	SkipReason string
 
+	// InlineAreas gathers the areas whose first question Prefetch asks
+	// (SPF, DMARC, DKIM, MTA-STS, TLS-RPT) one after another on the
+	// goroutine that audits, instead of on a goroutine each; the plan,
+	// the nameservers and what follows from the plan keep their own.
+	// It is for bulk work: a scan prefetches each domain before it
+	// audits it and audits hundreds at once, so those areas mostly find
+	// their answers in the cache, and their goroutines overlapped little
+	// waiting while costing the scan CPU to start them and to grow their
+	// stacks (docs/performance.md, "The areas on the auditing
+	// goroutine"). An area that does wait (an SPF include, the DKIM
+	// selectors) holds back the ones after it, so one domain takes
+	// longer; a scan's concurrency covers that. A single check keeps it
+	// off: there, no independent lookups wait for each other (SPEC,
+	// "check without SMTP"). With it, AuditEach emits the areas'
+	// Progress only once all five are gathered.
+	InlineAreas bool
+
 	Logger *slog.Logger // nil: silent
 }
 
@@ -213,8 +230,8 @@ func (f *Facts) only(need Fact, v *Facts) *Facts {
 	return v
 }
 
-// Gather asks every question about domain, in parallel, and returns the
-// facts. It does not fail: each area's error is in its field.
+// Gather asks every question about domain, in parallel (but see
+// InlineAreas), and returns the facts. It does not fail: each area's error is in its field.
 func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 	done := make(chan Fact, factCount)
 	f := a.gather(ctx, domain, done)
@@ -246,7 +263,11 @@ func (a *Auditor) gather(ctx context.Context, domain dnsname.Name, done chan<- F
 		done <- FactNameservers
 	}
 	for _, fact := range [...]Fact{FactSPF, FactDMARC, FactDKIM, FactMTASTS, FactTLSRPT} {
-		go a.gatherArea(ctx, f, fact, done)
+		if a.InlineAreas {
+			a.gatherArea(ctx, f, fact, done)
+		} else {
+			go a.gatherArea(ctx, f, fact, done)
+		}
 	}
 	return f
 }

@@ -3,6 +3,8 @@ package check_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"net/netip"
 	"regexp"
@@ -63,10 +65,11 @@ func (d zoneDirect) Ask(ctx context.Context, _ netip.AddrPort, q resolve.Questio
 var elapsed = regexp.MustCompile(`"elapsed_ms":[0-9]+`)
 
 // auditWith audits d.test of dnstest.AuditZone through a fresh cache over
-// a counting resolver, after Prefetch when prefetch is set, and returns
+// a counting resolver, after Prefetch when prefetch is set, with the
+// Auditor's InlineAreas set to inline, and returns
 // the report's JSON (its elapsed_ms zeroed), the questions that reached the
 // resolver by the time Prefetch called done, and all of them at the end.
-func auditWith(t *testing.T, prefetch bool) (report []byte, before, all map[resolve.Question]int) {
+func auditWith(t *testing.T, prefetch, inline bool) (report []byte, before, all map[resolve.Question]int) {
 	t.Helper()
 	z, err := resolve.ParseZones(strings.NewReader(dnstest.AuditZone), "audit")
 	if err != nil {
@@ -78,6 +81,7 @@ func auditWith(t *testing.T, prefetch bool) (report []byte, before, all map[reso
 		Resolver:    r,
 		Planner:     &route.Planner{Resolver: r, Seed: 1, HasSeed: true},
 		Nameservers: &nameserver.Options{Direct: zoneDirect{z}, IPv4: true},
+		InlineAreas: inline,
 	}
 	domain := dnsname.MustParse("d.test")
 	if prefetch {
@@ -107,8 +111,8 @@ func auditWith(t *testing.T, prefetch bool) (report []byte, before, all map[reso
 // (spf.RecordQuestion, ...), so a package that changes what it asks
 // first fails here rather than doubling a scan's queries.
 func TestPrefetchAsksOnlyWhatAuditAsks(t *testing.T) {
-	plain, _, alone := auditWith(t, false)
-	got, prefetched, all := auditWith(t, true)
+	plain, _, alone := auditWith(t, false, false)
+	got, prefetched, all := auditWith(t, true, false)
 	if !bytes.Equal(got, plain) {
 		t.Errorf("report after Prefetch differs:\n%s\nwithout:\n%s", got, plain)
 	}
@@ -148,6 +152,90 @@ func TestPrefetchAsksOnlyWhatAuditAsks(t *testing.T) {
 	}
 	if len(prefetched) != len(want) {
 		t.Errorf("Prefetch asked %d questions, want %d: %v", len(prefetched), len(want), keys(prefetched))
+	}
+}
+
+// TestInlineAreasSameAudit: a scan's Auditor (Prefetch, then the areas
+// on the auditing goroutine) gives the report of the parallel gathering
+// and asks exactly its questions, each once.
+func TestInlineAreasSameAudit(t *testing.T) {
+	plain, _, alone := auditWith(t, false, false)
+	got, _, all := auditWith(t, true, true)
+	if !bytes.Equal(got, plain) {
+		t.Errorf("report with InlineAreas differs:\n%s\nwithout:\n%s", got, plain)
+	}
+	if !maps.Equal(all, alone) {
+		t.Errorf("with InlineAreas asked %v\nwithout: %v", keys(all), keys(alone))
+	}
+}
+
+// noting tells on asked every question that reaches it.
+type noting struct {
+	next  resolve.Resolver
+	asked chan<- resolve.Question
+}
+
+func (n noting) Lookup(ctx context.Context, q resolve.Question) (*resolve.Answer, error) {
+	select {
+	case n.asked <- q:
+	default:
+		panic("noting: asked is full")
+	}
+	return n.next.Lookup(ctx, q)
+}
+
+// TestInlineAreas: with InlineAreas the SPF, DMARC, DKIM, MTA-STS and
+// TLS-RPT areas run one after another, so while SPF's record is late
+// DMARC's is not asked (in parallel it is), and the report is the
+// parallel one once the record comes.
+func TestInlineAreas(t *testing.T) {
+	domain := dnsname.MustParse("good.example")
+	spfQ, dmarcQ := resolve.Q("good.example", dns.TypeTXT), resolve.Q("_dmarc.good.example", dns.TypeTXT)
+	want := auditor(resolve.NewCache(exampleZones(t), 0)).Audit(t.Context(), domain)
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) {
+			asked := make(chan resolve.Question, 1000)
+			h := held{next: exampleZones(t), hold: func(q resolve.Question) bool { return q == spfQ }, open: make(chan struct{})}
+			a := auditor(resolve.NewCache(noting{h, asked}, 0))
+			a.InlineAreas = inline
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			reports := make(chan *check.Report, 1)
+			go func() { reports <- a.Audit(ctx, domain) }()
+			// waitFor reports whether q is asked within d (or was already).
+			seen := map[resolve.Question]bool{}
+			waitFor := func(q resolve.Question, d time.Duration) bool {
+				timeout := time.After(d)
+				for !seen[q] {
+					select {
+					case got := <-asked:
+						seen[got] = true
+					case <-timeout:
+						return false
+					}
+				}
+				return true
+			}
+			if !waitFor(spfQ, 5*time.Second) {
+				t.Fatal("SPF's record never asked")
+			}
+			if inline {
+				if waitFor(dmarcQ, 300*time.Millisecond) {
+					t.Error("DMARC's record asked while SPF's was still late: the areas ran in parallel")
+				}
+			} else if !waitFor(dmarcQ, 5*time.Second) {
+				t.Error("DMARC's record not asked while SPF's was late: the areas waited for each other")
+			}
+			close(h.open)
+			rep := <-reports
+			rep.ElapsedMS, want.ElapsedMS = 0, 0
+			if errs := rep.Errors(); len(errs) > 0 {
+				t.Error(errors.Join(errs...))
+			}
+			if fmt.Sprint(rep.Areas) != fmt.Sprint(want.Areas) {
+				t.Errorf("areas\n%v\nwant\n%v", rep.Areas, want.Areas)
+			}
+		})
 	}
 }
 

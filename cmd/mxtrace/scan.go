@@ -455,6 +455,10 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 		return nil, nil, err
 	}
 	a := g.auditor(core, p, o.selectors, o.lists, o.noDNSBL)
+	// The scan prefetches each domain (a.Prefetch, below) and audits
+	// --concurrency at once: the areas Prefetch covers run on the job's
+	// goroutine (check.Auditor.InlineAreas).
+	a.InlineAreas = true
 	if async, ok := resolve.AsyncOf(core.resolver); ok {
 		// The gatherers' lookups leave in the Mux's batches (waitAsync).
 		a.Resolver = newWaitAsync(async)
