@@ -7,23 +7,24 @@ import "context"
 // and any other question is asked of the next resolver, without waiting
 // when that resolver is Async (AsyncOf), else on a goroutine.
 func (c *Cache) LookupAsync(q Question, done func(*Answer, error)) {
-	c.mu.Lock()
-	e, ok := c.get(q)
+	sh := c.shard(q)
+	sh.mu.Lock()
+	e, ok := c.get(sh, q)
 	if ok && e.call == nil {
-		c.mu.Unlock()
+		sh.mu.Unlock()
 		c.hits.Add(1)
 		done(e.answer, nil)
 		return
 	}
 	if ok {
 		e.call.waiters = append(e.call.waiters, done)
-		c.mu.Unlock()
+		sh.mu.Unlock()
 		c.joined.Add(1)
 		return
 	}
-	e = &cacheEntry{q: q, call: c.newCall(done)}
-	c.entries[q] = e
-	c.mu.Unlock()
+	e = &cacheEntry{q: q, shard: sh, call: c.newCall(done)}
+	sh.entries[q] = e
+	sh.mu.Unlock()
 	c.misses.Add(1)
 	end := func(a *Answer, err error) { c.complete(e, a, err) }
 	if next, ok := AsyncOf(c.next); ok {
