@@ -231,7 +231,8 @@ func (f *Facts) only(need Fact, v *Facts) *Facts {
 }
 
 // Gather asks every question about domain, in parallel (but see
-// InlineAreas), and returns the facts. It does not fail: each area's error is in its field.
+// InlineAreas), and returns the facts. It does not fail: each area's
+// error is in its field.
 func (a *Auditor) Gather(ctx context.Context, domain dnsname.Name) *Facts {
 	done := make(chan Fact, factCount)
 	f := a.gather(ctx, domain, done)
