@@ -407,24 +407,22 @@ func (sh *cacheShard) drop(e *cacheEntry) {
 
 // Len returns the number of cached answers.
 func (c *Cache) Len() int {
-	n := 0
-	for i := range c.shards {
-		sh := &c.shards[i]
-		sh.mu.Lock()
-		n += sh.answers
-		sh.mu.Unlock()
-	}
-	return n
+	return int(c.sum(func(sh *cacheShard) int64 { return int64(sh.answers) }))
 }
 
 // Bytes returns the estimated size of the cached answers (see
 // CacheLimits.Bytes).
 func (c *Cache) Bytes() int64 {
+	return c.sum(func(sh *cacheShard) int64 { return sh.bytes })
+}
+
+// sum adds up f over the shards, each read under its lock.
+func (c *Cache) sum(f func(*cacheShard) int64) int64 {
 	var n int64
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		n += sh.bytes
+		n += f(sh)
 		sh.mu.Unlock()
 	}
 	return n
