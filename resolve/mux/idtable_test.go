@@ -38,10 +38,17 @@ func TestIDTableAgainstMap(t *testing.T) {
 				t.Fatalf("spread %d, step %d: %d in %d slots, more than half full", spread, step, tab.n, len(tab.slots))
 			}
 			if step%997 == 0 {
-				for id := range 1 << 16 {
-					if got, want := tab.get(uint16(id)), model[uint16(id)]; got != want {
+				// Every ID held, and as many drawn as the others are.
+				check := func(id uint16) {
+					if got, want := tab.get(id), model[id]; got != want {
 						t.Fatalf("spread %d, step %d: get(%d) = %p, want %p", spread, step, id, got, want)
 					}
+				}
+				for id := range model {
+					check(id)
+				}
+				for range 1000 {
+					check(pick())
 				}
 			}
 		}
