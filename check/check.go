@@ -286,7 +286,7 @@ func (a *Auditor) gatherPlan(ctx context.Context, f *Facts, done chan<- Fact) {
 	// a scan mostly does without.
 	var addrs []netip.Addr
 	if a.DNSBL != nil || a.Probe != nil {
-		_, addrs = exchanges(f.Plan)
+		addrs = addresses(hosts)
 	}
 	if a.DNSBL != nil && len(addrs) > 0 {
 		go a.gatherDNSBL(ctx, f, addrs, done)
@@ -351,26 +351,18 @@ func (a *Auditor) gatherArea(ctx context.Context, f *Facts, fact Fact, done chan
 	done <- fact
 }
 
-// exchanges lists the plan's hosts and their addresses, in plan order,
-// each list made once at its length.
-func exchanges(p *route.Plan) (hosts []string, addrs []netip.Addr) {
-	if p == nil {
-		return nil, nil
-	}
-	n := p.HostCount()
-	if n == 0 {
-		return nil, nil
-	}
-	hosts = make([]string, 0, n)
+// addresses lists the distinct addresses of hosts, in plan order, made
+// once at its length.
+func addresses(hosts []route.Host) []netip.Addr {
 	m := 0
-	for h := range p.EachHost() {
+	for _, h := range hosts {
 		m += len(h.Addresses)
 	}
-	if m > 0 {
-		addrs = make([]netip.Addr, 0, m)
+	if m == 0 {
+		return nil
 	}
-	for h := range p.EachHost() {
-		hosts = append(hosts, h.Name)
+	addrs := make([]netip.Addr, 0, m)
+	for _, h := range hosts {
 		for _, s := range h.Addresses {
 			// A plan holds at most 64 × 16 addresses (route's bounds),
 			// mostly a handful: a linear search costs less than a map.
@@ -379,7 +371,7 @@ func exchanges(p *route.Plan) (hosts []string, addrs []netip.Addr) {
 			}
 		}
 	}
-	return hosts, addrs
+	return addrs
 }
 
 // failures is several lookups' errors as one line: the first, and how

@@ -616,7 +616,7 @@ func (e *evaluation) ptrNames() ([]string, bool, error) {
 		e.ptrErr = errors.New("spf: no client address to look up")
 		return nil, false, e.ptrErr
 	}
-	res, err := resolve.Follow(e.ctx, e.c.Resolver, resolve.Q(rdns.ReverseName(e.ip), dns.TypePTR))
+	res, err := resolve.Follow(e.ctx, e.c.Resolver, resolve.Question{Name: rdns.ReverseName(e.ip), Type: dns.TypePTR})
 	if err != nil {
 		e.ptrErr = fmt.Errorf("%w: %w", ErrDNS, err)
 		return nil, false, e.ptrErr
