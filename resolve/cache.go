@@ -5,7 +5,6 @@ import (
 	"errors"
 	"hash/maphash"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -66,8 +65,6 @@ type Cache struct {
 	shards []cacheShard // a power of two
 	seed   maphash.Seed
 
-	hits, misses, joined atomic.Int64
-
 	// calls recycles the calls of queries that ended with no blocking
 	// Lookup joined to them (nothing else holds one then): a scan's
 	// cache starts a call for nearly every query it sends, and a call
@@ -92,6 +89,10 @@ type cacheShard struct {
 	bytes    int64 // their estimated size (at most maxBytes)
 	max      int
 	maxBytes int64
+	// hits, misses and joined count the lookups served (Cache.Stats),
+	// under mu: counters that all the shards shared were written from
+	// both cores on every probe, one cache line passed back and forth.
+	hits, misses, joined int64
 	// The shards sit side by side: padding keeps one shard's lock off
 	// the cache line of its neighbour's.
 	_ [64]byte
@@ -202,7 +203,11 @@ type CacheStats struct {
 
 // Stats returns the counters so far.
 func (c *Cache) Stats() CacheStats {
-	return CacheStats{Hits: c.hits.Load(), Joined: c.joined.Load(), Misses: c.misses.Load()}
+	return CacheStats{
+		Hits:   c.sum(func(sh *cacheShard) int64 { return sh.hits }),
+		Joined: c.sum(func(sh *cacheShard) int64 { return sh.joined }),
+		Misses: c.sum(func(sh *cacheShard) int64 { return sh.misses }),
+	}
 }
 
 // Lookup implements Resolver.
@@ -213,8 +218,8 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 		e, ok := c.get(sh, q)
 		if ok && e.call == nil {
 			a := e.answer
+			sh.hits++
 			sh.mu.Unlock()
-			c.hits.Add(1)
 			return a, nil
 		}
 		if ok {
@@ -223,8 +228,8 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 				cl.done = make(chan struct{})
 			}
 			done := cl.done
+			sh.joined++
 			sh.mu.Unlock()
-			c.joined.Add(1)
 			select {
 			case <-done:
 			case <-ctx.Done():
@@ -241,8 +246,8 @@ func (c *Cache) Lookup(ctx context.Context, q Question) (*Answer, error) {
 		}
 		e = &cacheEntry{q: q, shard: sh, call: c.newCall(nil)}
 		sh.entries[q] = e
+		sh.misses++
 		sh.mu.Unlock()
-		c.misses.Add(1)
 
 		a, err := c.next.Lookup(ctx, q)
 		c.complete(e, a, err)
@@ -260,13 +265,10 @@ func (c *Cache) Cached(q Question) (*Answer, bool) {
 	var a *Answer
 	if ok && e.call == nil {
 		a = e.answer
+		sh.hits++
 	}
 	sh.mu.Unlock()
-	if a == nil {
-		return nil, false
-	}
-	c.hits.Add(1)
-	return a, true
+	return a, a != nil
 }
 
 // get returns the entry of q, in flight or answered, dropping an expired

@@ -11,21 +11,22 @@ func (c *Cache) LookupAsync(q Question, done func(*Answer, error)) {
 	sh.mu.Lock()
 	e, ok := c.get(sh, q)
 	if ok && e.call == nil {
+		a := e.answer
+		sh.hits++
 		sh.mu.Unlock()
-		c.hits.Add(1)
-		done(e.answer, nil)
+		done(a, nil)
 		return
 	}
 	if ok {
 		e.call.waiters = append(e.call.waiters, done)
+		sh.joined++
 		sh.mu.Unlock()
-		c.joined.Add(1)
 		return
 	}
 	e = &cacheEntry{q: q, shard: sh, call: c.newCall(done)}
 	sh.entries[q] = e
+	sh.misses++
 	sh.mu.Unlock()
-	c.misses.Add(1)
 	end := func(a *Answer, err error) { c.complete(e, a, err) }
 	if next, ok := AsyncOf(c.next); ok {
 		next.LookupAsync(q, end)

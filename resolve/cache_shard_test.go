@@ -97,3 +97,46 @@ func TestCacheShardedBounds(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCacheCached: a hit among 100,000 held answers (a scan's
+// provider hosts and its domains' answers), from two goroutines, as a
+// scan's workers and readers probe the cache.
+func BenchmarkCacheCached(b *testing.B) {
+	const held = 100_000
+	c := NewCache(anyHost{}, 2*held)
+	qs := make([]Question, held)
+	for i := range qs {
+		qs[i] = Q(fmt.Sprintf("mx%d.provider%d.example.", i%7, i), dns.TypeA)
+		if _, err := c.Lookup(b.Context(), qs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i = (i + 7919) % held
+			if _, ok := c.Cached(qs[i]); !ok {
+				b.Error("not held")
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkCacheMiss: a question not held, asked and answered at once,
+// in a cache kept full (each answer drops the least recently used), as
+// a scan of distinct domains asks each domain's own questions.
+func BenchmarkCacheMiss(b *testing.B) {
+	c := NewCacheLimits(anyHost{}, CacheLimits{Entries: 16 * minShardEntries})
+	qs := make([]Question, 1<<16)
+	for i := range qs {
+		qs[i] = Q(fmt.Sprintf("domain%d.example.", i), dns.TypeMX)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := c.Lookup(b.Context(), qs[i&(len(qs)-1)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
