@@ -316,9 +316,17 @@ func (r *runner) feed(src Source, window, active chan struct{}, jobs chan<- task
 // select locks every channel it names, and done, one for the whole run,
 // was locked by every worker for every entry. In a route scan's profile
 // the channels' locks under select (runtime.sellock) were 1.8 % of the
-// CPU and selectgo 6.6 % (docs/performance.md, "The runner's channels").
-// An entry taken after done was closed is cut short by its context.
+// CPU and selectgo 6.6 % (docs/performance.md, "A faster machine, the
+// runner's channels"). done is looked at first, without its lock (a
+// receive that does not wait takes none from a channel still open), so
+// nothing more is taken once the run is stopped.
 func receive[T any](c <-chan T, done <-chan struct{}) (T, bool) {
+	var zero T
+	select {
+	case <-done:
+		return zero, false
+	default:
+	}
 	select {
 	case v, ok := <-c:
 		return v, ok
@@ -328,14 +336,18 @@ func receive[T any](c <-chan T, done <-chan struct{}) (T, bool) {
 	case v, ok := <-c:
 		return v, ok
 	case <-done:
-		var zero T
 		return zero, false
 	}
 }
 
 // take takes a place in the semaphore sem, or reports false when done is
-// closed first; a free place is taken without a select (receive).
+// closed first; as receive does, without a select while a place is free.
 func take(sem chan<- struct{}, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return false
+	default:
+	}
 	select {
 	case sem <- struct{}{}:
 		return true
