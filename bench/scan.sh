@@ -44,7 +44,8 @@
 #
 # Knobs (environment): SCAN_FLAGS (extra flags for mxtrace scan, e.g.
 # "--concurrency 128"), SCAN_RUNS (1: scans per setup, one table row each),
-# DNSPERF_SECONDS (10), PROFILE=0 to skip step 6, SEED (1), KEEP=1, and
+# DNSPERF_SECONDS (10), PROFILE=0 to skip step 6, UNBOUND=0 to skip step 5
+# (the runs straight at Knot only), SEED (1), KEEP=1, and
 # COMPARE_REV: a git revision (a commit before a change) whose mxtrace is
 # built too and scanned beside this tree's in every run, in pairs whose
 # order alternates (this tree first in odd runs), each against the same
@@ -65,6 +66,7 @@ SCAN_FLAGS=${SCAN_FLAGS:-}
 SCAN_RUNS=${SCAN_RUNS:-1}
 DNSPERF_SECONDS=${DNSPERF_SECONDS:-10}
 PROFILE=${PROFILE:-1}
+UNBOUND=${UNBOUND:-1}
 SEED=${SEED:-1}
 KEEP=${KEEP:-0}
 COMPARE_REV=${COMPARE_REV:-}
@@ -84,8 +86,11 @@ need() {
 	done
 }
 KNOTD=$(command -v knotd || echo /usr/sbin/knotd)
-UNBOUND=$(command -v unbound || echo /usr/sbin/unbound)
-need go "$KNOTD" "$UNBOUND" dnsperf /usr/bin/time awk pkill
+UNBOUND_BIN=$(command -v unbound || echo /usr/sbin/unbound)
+need go "$KNOTD" dnsperf /usr/bin/time awk pkill
+if [ "$UNBOUND" = 1 ]; then
+	need "$UNBOUND_BIN"
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mxtrace-scanbench.XXXXXX")
 PIDS=()  # servers (knotd, unbound)
@@ -255,7 +260,7 @@ EOF
 			printf 'stub-zone:\n    name: "%s"\n    stub-addr: 127.0.0.1@%s\n' "$origin" "$KNOT_PORT"
 		done <"$world/zones.txt"
 	} >"$dir/unbound.conf"
-	"$UNBOUND" -d -p -c "$dir/unbound.conf" >>"$dir/unbound.log" 2>&1 &
+	"$UNBOUND_BIN" -d -p -c "$dir/unbound.conf" >>"$dir/unbound.log" 2>&1 &
 	UNBOUND_PID=$!
 	PIDS+=("$UNBOUND_PID")
 	if ! "$TOOL" ready -server "127.0.0.1:$UNBOUND_PORT" -localhost -timeout 60s; then
@@ -381,43 +386,46 @@ for N in "${SIZES[@]}"; do
 		done
 	done
 
-	log "N=$N: unbound cold limit: dnsperf once through the queries (-n 1) on a fresh unbound, per setting"
-	reports=()
-	for i in "${!UNBOUND_SETS[@]}"; do
-		start_unbound "$RUN/unbound" "$WORLD"
-		# shellcheck disable=SC2086 # a list of flags
-		perf "unbound-cold-$i" "$UNBOUND_PORT" -d "$WORLD/queries.txt" -n 1 -t 3 ${UNBOUND_SETS[$i]}
-		echo "unbound CPU seconds: $(cpu "$UNBOUND_PID")" >>"$RUN/unbound-cold-$i.dnsperf"
-		reports+=("$RUN/unbound-cold-$i.dnsperf")
-		if [ "$i" = 0 ]; then
-			# For information: the same unbound, now warm, answers
-			# every question from its cache.
-			# shellcheck disable=SC2086 # a list of flags
-			perf unbound-warm "$UNBOUND_PORT" -d "$WORLD/queries.txt" -l "$DNSPERF_SECONDS" -t 5 ${UNBOUND_SETS[0]}
-		fi
-		stop "$UNBOUND_PID"
-	done
-	UB_QPS=$("$TOOL" dnsperf "${reports[@]}")
-	UB_WARM=$("$TOOL" dnsperf "$RUN/unbound-warm.dnsperf")
-	UB_LIMIT=$(domains_of "$UB_QPS")
-	log "N=$N: unbound cold $UB_QPS qps = $UB_LIMIT domains/s; warm $UB_WARM qps"
-
-	UB_BEST=$(best_set "$RUN"/unbound-cold-[0-9]*.dnsperf)
-	for r in $(seq "$SCAN_RUNS"); do
-		start_unbound "$RUN/unbound" "$WORLD"
-		# shellcheck disable=SC2086 # a list of flags
-		perf "unbound-before-$r" "$UNBOUND_PORT" -d "$WORLD/queries.txt" -n 1 -t 3 ${UNBOUND_SETS[$UB_BEST]}
-		stop "$UNBOUND_PID"
-		qps=$(qps_of "$RUN/unbound-before-$r.dnsperf")
-		for b in $(order "$r"); do
-			log "N=$N: mxtrace${TAGS[$b]} scan through a cold unbound, run $r (cold unbound just before: $qps qps)"
+	UB_WARM="not measured (UNBOUND=0)"
+	if [ "$UNBOUND" = 1 ]; then
+		log "N=$N: unbound cold limit: dnsperf once through the queries (-n 1) on a fresh unbound, per setting"
+		reports=()
+		for i in "${!UNBOUND_SETS[@]}"; do
 			start_unbound "$RUN/unbound" "$WORLD"
-			scan "unbound-$r${TAGS[$b]}" "$UNBOUND_PORT" "${BINS[$b]}"
-			ub_cpu=$(cpu "$UNBOUND_PID")
+			# shellcheck disable=SC2086 # a list of flags
+			perf "unbound-cold-$i" "$UNBOUND_PORT" -d "$WORLD/queries.txt" -n 1 -t 3 ${UNBOUND_SETS[$i]}
+			echo "unbound CPU seconds: $(cpu "$UNBOUND_PID")" >>"$RUN/unbound-cold-$i.dnsperf"
+			reports+=("$RUN/unbound-cold-$i.dnsperf")
+			if [ "$i" = 0 ]; then
+				# For information: the same unbound, now warm, answers
+				# every question from its cache.
+				# shellcheck disable=SC2086 # a list of flags
+				perf unbound-warm "$UNBOUND_PORT" -d "$WORLD/queries.txt" -l "$DNSPERF_SECONDS" -t 5 ${UNBOUND_SETS[0]}
+			fi
 			stop "$UNBOUND_PID"
-			row "$N" "unbound${TAGS[$b]}" "$r" "$qps" "$(domains_of "$qps")" "unbound-$r${TAGS[$b]}" "$ub_cpu" "$UB_LIMIT"
 		done
-	done
+		UB_QPS=$("$TOOL" dnsperf "${reports[@]}")
+		UB_WARM="$("$TOOL" dnsperf "$RUN/unbound-warm.dnsperf") qps"
+		UB_LIMIT=$(domains_of "$UB_QPS")
+		log "N=$N: unbound cold $UB_QPS qps = $UB_LIMIT domains/s; warm $UB_WARM"
+
+		UB_BEST=$(best_set "$RUN"/unbound-cold-[0-9]*.dnsperf)
+		for r in $(seq "$SCAN_RUNS"); do
+			start_unbound "$RUN/unbound" "$WORLD"
+			# shellcheck disable=SC2086 # a list of flags
+			perf "unbound-before-$r" "$UNBOUND_PORT" -d "$WORLD/queries.txt" -n 1 -t 3 ${UNBOUND_SETS[$UB_BEST]}
+			stop "$UNBOUND_PID"
+			qps=$(qps_of "$RUN/unbound-before-$r.dnsperf")
+			for b in $(order "$r"); do
+				log "N=$N: mxtrace${TAGS[$b]} scan through a cold unbound, run $r (cold unbound just before: $qps qps)"
+				start_unbound "$RUN/unbound" "$WORLD"
+				scan "unbound-$r${TAGS[$b]}" "$UNBOUND_PORT" "${BINS[$b]}"
+				ub_cpu=$(cpu "$UNBOUND_PID")
+				stop "$UNBOUND_PID"
+				row "$N" "unbound${TAGS[$b]}" "$r" "$qps" "$(domains_of "$qps")" "unbound-$r${TAGS[$b]}" "$ub_cpu" "$UB_LIMIT"
+			done
+		done
+	fi
 
 	if [ "$PROFILE" = 1 ]; then
 		log "N=$N: profile of a scan straight at knot"
@@ -436,12 +444,14 @@ for N in "${SIZES[@]}"; do
 	stop "$KNOT_PID"
 
 	echo
-	echo "N=$N: perfect-cache queries per domain $QPD; unbound warm (all cache hits) $UB_WARM qps"
+	echo "N=$N: perfect-cache queries per domain $QPD; unbound warm (all cache hits): $UB_WARM"
 	for f in "$RUN"/knot-*.dnsperf "$RUN"/unbound-*.dnsperf; do
+		[ -e "$f" ] || continue
 		echo "-- $(basename "$f" .dnsperf): $(grep -E '^load|Command line|Queries lost|Queries per second|CPU seconds' "$f" |
 			sed -e 's/.*Command line: dnsperf -s 127.0.0.1 -p [0-9]* -d [^ ]* //' | tr -s ' ' | tr '\n' ';')"
 	done
 	for f in "$RUN"/direct-*.verify "$RUN"/unbound-*.verify; do
+		[ -e "$f" ] || continue
 		echo "-- $(basename "$f" .verify): $(head -1 "$f")"
 		sed -n '2,6p' "$f"
 	done
