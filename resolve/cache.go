@@ -203,11 +203,7 @@ type CacheStats struct {
 
 // Stats returns the counters so far.
 func (c *Cache) Stats() CacheStats {
-	return CacheStats{
-		Hits:   c.sum(func(sh *cacheShard) int64 { return sh.hits }),
-		Joined: c.sum(func(sh *cacheShard) int64 { return sh.joined }),
-		Misses: c.sum(func(sh *cacheShard) int64 { return sh.misses }),
-	}
+	return c.totals().CacheStats
 }
 
 // Lookup implements Resolver.
@@ -409,25 +405,37 @@ func (sh *cacheShard) drop(e *cacheEntry) {
 
 // Len returns the number of cached answers.
 func (c *Cache) Len() int {
-	return int(c.sum(func(sh *cacheShard) int64 { return int64(sh.answers) }))
+	return c.totals().answers
 }
 
 // Bytes returns the estimated size of the cached answers (see
 // CacheLimits.Bytes).
 func (c *Cache) Bytes() int64 {
-	return c.sum(func(sh *cacheShard) int64 { return sh.bytes })
+	return c.totals().bytes
 }
 
-// sum adds up f over the shards, each read under its lock.
-func (c *Cache) sum(f func(*cacheShard) int64) int64 {
-	var n int64
+// cacheTotals are the shards' counters added up.
+type cacheTotals struct {
+	CacheStats
+	answers int
+	bytes   int64
+}
+
+// totals adds up the shards' counters in one pass, each shard read under
+// its lock.
+func (c *Cache) totals() cacheTotals {
+	var t cacheTotals
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		n += f(sh)
+		t.Hits += sh.hits
+		t.Joined += sh.joined
+		t.Misses += sh.misses
+		t.answers += sh.answers
+		t.bytes += sh.bytes
 		sh.mu.Unlock()
 	}
-	return n
+	return t
 }
 
 func isContextError(err error) bool {

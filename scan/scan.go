@@ -321,22 +321,30 @@ func (r *runner) feed(src Source, window, active chan struct{}, jobs chan<- task
 // receive that does not wait takes none from a channel still open), so
 // nothing more is taken once the run is stopped.
 func receive[T any](c <-chan T, done <-chan struct{}) (T, bool) {
-	var zero T
 	select {
 	case <-done:
+		var zero T
 		return zero, false
 	default:
 	}
+	v, ok, stopped := first(c, done)
+	return v, ok && !stopped
+}
+
+// first receives from c, or from other when c is empty and other is
+// ready first (other reports true); c alone is tried first, so a c that
+// has something waiting costs no lock on other (receive says why).
+func first[T, U any](c <-chan T, other <-chan U) (v T, ok, fromOther bool) {
 	select {
-	case v, ok := <-c:
-		return v, ok
+	case v, ok = <-c:
+		return v, ok, false
 	default:
 	}
 	select {
-	case v, ok := <-c:
-		return v, ok
-	case <-done:
-		return zero, false
+	case v, ok = <-c:
+		return v, ok, false
+	case <-other:
+		return v, false, true
 	}
 }
 
@@ -459,19 +467,8 @@ func (r *runner) write(w *writer, results <-chan *outcome, window <-chan struct{
 	tick := time.NewTicker(flushInterval)
 	defer tick.Stop()
 	for {
-		var o *outcome
-		var ok, flush bool
-		// results alone first, the ticker only when none is waiting
-		// (receive).
-		select {
-		case o, ok = <-results:
-		default:
-			select {
-			case o, ok = <-results:
-			case <-tick.C:
-				flush = true
-			}
-		}
+		// The ticker only when no result is waiting.
+		o, ok, flush := first(results, tick.C)
 		switch {
 		case flush:
 			if werr == nil {
