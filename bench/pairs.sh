@@ -16,7 +16,11 @@
 # MODE is route (scan --mode route) or check (scan --mode check --no-dnsbl,
 # the nameservers asked on Knot's port). SCAN_FLAGS adds flags to both.
 # Each run prints the build, domains/s, the scanner's CPU µs a domain
-# (user + system), Knot's, and their ratio. The lines are not scored: the
+# (user + system), Knot's, and their ratio; busy, the share of all the
+# cores the two used over the run (below 100 %, the pipeline stood idle:
+# a Go program's idle spinning counts as used); the datagrams sent again
+# (the summary's dns.queries.resent) and the scanner's peak RSS. The
+# lines are not scored: the
 # rigs (bench/scan.sh, bench/audit.sh) do that. Loopback only; knotd is
 # stopped by its PID on exit and the work files are removed.
 set -euo pipefail
@@ -73,23 +77,25 @@ if ! "$OUT/scantool" ready -server "127.0.0.1:$PORT" -zones "$WORLD/zones.txt" -
 fi
 
 TICKS=$(getconf CLK_TCK)
+CORES=$(nproc)
 run() {
 	local bin=$1
 	rm -f "$OUT/out.jsonl" "$OUT/summary.json"
 	local before
 	before=$(awk '{print $14 + $15}' "/proc/$KNOT_PID/stat")
-	/usr/bin/time -f "%U %S" -o "$OUT/time" "$bin" scan "${FLAGS[@]}" \
+	/usr/bin/time -f "%U %S %M" -o "$OUT/time" "$bin" scan "${FLAGS[@]}" \
 		--resolver "127.0.0.1:$PORT" --seed 1 -o "$OUT/out.jsonl" \
 		--summary "$OUT/summary.json" "$WORLD/input.txt" 2>"$OUT/stderr" || {
 		cat "$OUT/stderr" >&2
 		exit 1
 	}
-	local knot rate
+	local knot rate resent
 	knot=$(awk -v b="$before" -v t="$TICKS" '{print ($14 + $15 - b) / t}' "/proc/$KNOT_PID/stat")
 	rate=$("$OUT/scantool" get "$OUT/summary.json" domains_per_second)
-	awk -v n="$N" -v k="$knot" -v rate="$rate" -v bin="$bin" '{
-		printf "%-32s %7.0f domains/s  mxtrace %6.1f µs/domain  knot %5.1f  mxtrace/knot %.2f\n",
-			bin, rate, 1e6 * ($1 + $2) / n, 1e6 * k / n, ($1 + $2) / k
+	resent=$("$OUT/scantool" get "$OUT/summary.json" dns.queries.resent)
+	awk -v n="$N" -v k="$knot" -v rate="$rate" -v bin="$bin" -v cores="$CORES" -v resent="$resent" '{
+		printf "%-32s %7.0f domains/s  mxtrace %6.1f µs/domain  knot %5.1f  mxtrace/knot %.2f  busy %3.0f%%  resent %d  %3.0f MB\n",
+			bin, rate, 1e6 * ($1 + $2) / n, 1e6 * k / n, ($1 + $2) / k, 100 * ($1 + $2 + k) * rate / n / cores, resent, $3 / 1024
 	}' "$OUT/time"
 }
 for r in $(seq "$RUNS"); do

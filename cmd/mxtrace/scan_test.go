@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -489,5 +490,55 @@ b 3600 IN MX 0 .
 	}
 	if !strings.Contains(out, `"id":"dmarc-policy-none"`) || strings.Contains(out, `"id":"ns-`) {
 		t.Errorf("the audit did not judge the zone's records, or a server looks broken:\n%s", out)
+	}
+}
+
+// TestScanRouteWindow: in input order, a domain whose first query is lost
+// holds every line after it until the query is sent again. A route scan's
+// default window (routeWindowPerWorker per worker) lets the other workers
+// go on meanwhile for more entries than scan's default of 4 per worker
+// would; --window still sets it. The lines stay in input order.
+func TestScanRouteWindow(t *testing.T) {
+	zone, err := os.ReadFile(exampleZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost atomic.Bool
+	dropFirst := dnstest.WithMiddleware(func(next dns.Handler) dns.Handler {
+		return dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+			if req.Question[0].Name == "tiers.example." && req.Question[0].Qtype == dns.TypeMX && lost.CompareAndSwap(false, true) {
+				return
+			}
+			next.ServeDNS(w, req)
+		})
+	})
+	srv := dnstest.NewZone(t, string(zone), dropFirst)
+	lines := []string{"tiers.example"}
+	for range 40 {
+		lines = append(lines, "bigtiers.example", "nullmx.example", "implicit.example", "nomail.example")
+	}
+	list := writeList(t, lines...)
+	const concurrency = 2
+	for _, c := range []struct {
+		flags    []string
+		min, max int64
+	}{
+		{nil, 4*concurrency + 1, routeWindowPerWorker * concurrency},
+		{[]string{"--window", "5"}, 1, 5},
+	} {
+		lost.Store(false)
+		summary := filepath.Join(t.TempDir(), "summary.json")
+		args := append([]string{"scan", "--resolver", srv.Addr, "--concurrency", "2", "--summary", summary, list}, c.flags...)
+		code, out, errOut := mxtrace(t, args...)
+		if code != exitOK || !strings.HasPrefix(out, `{"schema":1,"domain":"tiers.example"`) {
+			t.Fatalf("%v: exit %d (%s), first line %.60s", c.flags, code, errOut, out)
+		}
+		var sum scan.Summary
+		if b, err := os.ReadFile(summary); err != nil || json.Unmarshal(b, &sum) != nil {
+			t.Fatalf("%v: summary %v", c.flags, err)
+		}
+		if !lost.Load() || sum.MaxReordered < c.min || sum.MaxReordered > c.max {
+			t.Errorf("%v: lost %v, %d lines held for the first, want %d..%d", c.flags, lost.Load(), sum.MaxReordered, c.min, c.max)
+		}
 	}
 }
