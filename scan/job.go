@@ -45,6 +45,58 @@ func Route(p *route.Planner) Job {
 	}
 }
 
+// CachedJob computes the outcome for one domain from the answers already
+// in memory, with no wait: ok is false when an answer it needed was not
+// there, and the domain's Job then runs on a worker, as without it. It runs
+// when the domain's prefetch ends, on the goroutine that ended it (a
+// socket's reader), so it must never block.
+type CachedJob func(domain dnsname.Name) (value any, err error, ok bool)
+
+// RouteCached is Route from the answers in memory: the plan p makes
+// through a resolver that answers only from the cache, and not ok when a
+// lookup found nothing there. After a route prefetch every answer the plan
+// needs is in memory, unless the cache dropped it since.
+func RouteCached(p *route.Planner) CachedJob {
+	return func(domain dnsname.Name) (any, error, bool) {
+		var missed atomic.Bool // set from the goroutines Plan starts for a miss
+		pp := *p
+		pp.Resolver = cachedOnly{next: p.Resolver, missed: &missed}
+		plan, err := pp.Plan(context.Background(), domain)
+		if missed.Load() {
+			return nil, nil, false
+		}
+		return plan, err, true
+	}
+}
+
+// errNotInMemory is cachedOnly's failure of a lookup it did not find in
+// the cache; the outcome it was asked for is dropped.
+var errNotInMemory = errors.New("scan: not in memory")
+
+// cachedOnly answers lookups from the cache behind it, never from the
+// network, and notes a miss. It is not a resolve.Async, so a planner over
+// it starts nothing.
+type cachedOnly struct {
+	next   resolve.Resolver
+	missed *atomic.Bool
+}
+
+func (c cachedOnly) Lookup(_ context.Context, q resolve.Question) (*resolve.Answer, error) {
+	if a, ok := resolve.CachedAnswer(c.next, q); ok {
+		return a, nil
+	}
+	c.missed.Store(true)
+	return nil, errNotInMemory
+}
+
+func (c cachedOnly) Cached(q resolve.Question) (*resolve.Answer, bool) {
+	a, ok := resolve.CachedAnswer(c.next, q)
+	if !ok {
+		c.missed.Store(true)
+	}
+	return a, ok
+}
+
 // Check is the Job of --mode check: a's report, exactly what "check --json"
 // prints. The plan's error, or a temporary failure of any lookup made
 // through a's resolvers (wrapped in ErrIncomplete), is returned beside it.

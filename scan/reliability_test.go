@@ -93,8 +93,9 @@ func lossy(drop, servfail float64) func(dns.Handler) dns.Handler {
 // exactly what a clean run writes; and the whole scan ends in bounded
 // time. With retries and fail-over almost every domain gets through;
 // without, many do not, and each of those says so. It runs over a Stub,
-// and over a Mux with Prefetch as mxtrace scan wires it (asynchronous
-// lookups, lost datagrams found by the sweeper).
+// and over a Mux with Prefetch and Cached as mxtrace scan wires it
+// (asynchronous lookups, lost datagrams found by the sweeper, plans made
+// where the prefetch ends).
 func TestReliability(t *testing.T) {
 	n := 2000
 	if testing.Short() {
@@ -156,15 +157,16 @@ func TestReliability(t *testing.T) {
 			}
 			p := &route.Planner{Resolver: resolve.NewCache(next, 0), Seed: 7, HasSeed: true}
 			var prefetch func(dnsname.Name, func())
+			var cached CachedJob
 			if tt.mux {
-				prefetch = p.Prefetch
+				prefetch, cached = p.Prefetch, RouteCached(p)
 			}
 
 			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 			defer cancel()
 			start := time.Now()
 			var out bytes.Buffer
-			sum, err := Run(ctx, Lines(strings.NewReader(in)), &out, Config{Job: Route(p), Prefetch: prefetch, Concurrency: 128, Retries: tt.retries, Backoff: 5 * time.Millisecond, Timeout: 10 * time.Second})
+			sum, err := Run(ctx, Lines(strings.NewReader(in)), &out, Config{Job: Route(p), Prefetch: prefetch, Cached: cached, Concurrency: 128, Retries: tt.retries, Backoff: 5 * time.Millisecond, Timeout: 10 * time.Second})
 			if err != nil {
 				t.Fatalf("after %v: %v", time.Since(start), err)
 			}

@@ -73,6 +73,14 @@ type Config struct {
 	// Concurrency domains are being prefetched or worked on at once, and
 	// no goroutine waits on a lookup meanwhile.
 	Prefetch func(domain dnsname.Name, done func())
+	// Cached, when set with Prefetch, computes a domain's outcome from
+	// the answers in memory as soon as its prefetch ends, on the goroutine
+	// that ended it, instead of handing the domain to a worker; the Job
+	// runs only when Cached finds an answer missing. In a route scan the
+	// handoff moved every domain, its answers just parsed on one core, to
+	// a worker that often ran on the other (docs/performance.md, "The
+	// route plan where its answers end").
+	Cached CachedJob
 	// Mode names the job in the summary ("route", "check").
 	Mode string
 	// Format is FormatJSON (the default) or FormatCSV.
@@ -143,6 +151,15 @@ type runner struct {
 	prog                  *progress
 	deadlines             *deadlines // nil without a Timeout
 	lines                 lineBuffers
+	// encoders are the encoders of the outcomes Cached computes, outside
+	// the workers (which each keep their own).
+	encoders sync.Pool
+	// finishing guards results against the close that ends the writer:
+	// a prefetch may end (and Cached send its outcome) after the workers
+	// stopped, when the run was interrupted. Senders hold it shared and
+	// look at resultsClosed first.
+	finishing     sync.RWMutex
+	resultsClosed bool
 }
 
 // Run reads src, scans every entry of the shard that Done does not list,
@@ -182,7 +199,16 @@ func Run(ctx context.Context, src Source, out io.Writer, cfg Config) (*Summary, 
 	// never blocks, not even from a prefetch's callback.
 	jobs := make(chan task, cfg.Window)
 	active := make(chan struct{}, cfg.Concurrency)
-	results := make(chan *outcome, cfg.Concurrency)
+	// Every outcome holds a place in the window until the writer has
+	// taken it, so a send to results never blocks either: Cached's
+	// outcomes are sent from a socket's reader.
+	results := make(chan *outcome, cfg.Window)
+	r.encoders.New = func() any { return newEncoder(cfg.Format) }
+	prefetched := func(t task) {
+		if !r.finishCached(t, active, results) {
+			jobs <- t
+		}
+	}
 	feedErr := make(chan error, 1)
 	go func() {
 		// Not waited for: a read that blocks (stdin) must not keep an
@@ -192,7 +218,7 @@ func Run(ctx context.Context, src Source, out io.Writer, cfg Config) (*Summary, 
 			prefetching.Wait()
 			close(jobs)
 		}()
-		feedErr <- r.feed(src, window, active, jobs, &prefetching)
+		feedErr <- r.feed(src, window, active, jobs, prefetched, &prefetching)
 	}()
 	var workers sync.WaitGroup
 	for range cfg.Concurrency {
@@ -216,7 +242,10 @@ func Run(ctx context.Context, src Source, out io.Writer, cfg Config) (*Summary, 
 	}
 	go func() {
 		workers.Wait()
+		r.finishing.Lock()
+		r.resultsClosed = true
 		close(results)
+		r.finishing.Unlock()
 	}()
 
 	err := r.write(w, results, window)
@@ -256,7 +285,7 @@ func (r *runner) end(err error) (*Summary, error) {
 // and hands every other entry to the workers, each after taking a place in
 // the window; with Prefetch, a domain also takes a place among the active
 // ones and goes to the workers when its lookups are answered.
-func (r *runner) feed(src Source, window, active chan struct{}, jobs chan<- task, prefetching *sync.WaitGroup) error {
+func (r *runner) feed(src Source, window, active chan struct{}, jobs chan<- task, prefetched func(task), prefetching *sync.WaitGroup) error {
 	var seq int64
 	for it, err := range src {
 		if err != nil {
@@ -296,7 +325,7 @@ func (r *runner) feed(src Source, window, active chan struct{}, jobs chan<- task
 			t.active = true
 			prefetching.Add(1)
 			r.cfg.Prefetch(it.Name, func() {
-				jobs <- t
+				prefetched(t)
 				prefetching.Done()
 			})
 			continue
@@ -410,6 +439,37 @@ func (r *runner) do(t task) *outcome {
 			return o
 		}
 	}
+}
+
+// finishCached runs Cached for a domain whose prefetch just ended, on the
+// goroutine that ended it, encodes its line and hands it to the writer. It
+// reports false, having done nothing, when there is no Cached, when the
+// run is stopping, or when an answer was not in memory or the outcome is a
+// temporary failure: the domain then goes to a worker, which retries.
+func (r *runner) finishCached(t task, active <-chan struct{}, results chan<- *outcome) bool {
+	if r.cfg.Cached == nil || r.work.Err() != nil {
+		return false
+	}
+	storeMax(&r.maxInflight, r.inflight.Add(1))
+	value, err, ok := r.cfg.Cached(t.item.Name)
+	r.inflight.Add(-1)
+	if !ok || err != nil && Temporary(err) {
+		return false
+	}
+	o := &outcome{seq: t.seq, item: t.item, value: value, err: err, attempts: 1}
+	o.settle()
+	enc := r.encoders.Get().(*encoder)
+	enc.encode(o, r.lines.get())
+	r.encoders.Put(enc)
+	<-active
+	r.finishing.RLock()
+	if !r.resultsClosed {
+		results <- o // never blocks: see results
+	}
+	// Closed: the interrupted run's writer is done, and the entry is
+	// left unwritten, as one still waiting for a worker.
+	r.finishing.RUnlock()
+	return true
 }
 
 // storeMax raises a to v if v is larger.

@@ -13,11 +13,14 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/finding"
@@ -275,9 +278,9 @@ func TestInterrupt(t *testing.T) {
 	in := list(n)
 	full := runToString(t, in, Config{Job: instant})
 
-	for _, tt := range []struct{ unordered, prefetch bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+	for _, tt := range []struct{ unordered, prefetch, cached bool }{{false, false, false}, {true, false, false}, {false, true, false}, {true, true, false}, {false, true, true}, {true, true, true}} {
 		unordered := tt.unordered
-		t.Run(fmt.Sprintf("unordered=%v,prefetch=%v", unordered, tt.prefetch), func(t *testing.T) {
+		t.Run(fmt.Sprintf("unordered=%v,prefetch=%v,cached=%v", unordered, tt.prefetch, tt.cached), func(t *testing.T) {
 			// With a prefetch, a domain waits for it (done called later,
 			// from another goroutine, as a socket's reader calls it)
 			// before its job runs; some prefetches end after the
@@ -309,7 +312,19 @@ func TestInterrupt(t *testing.T) {
 				}
 				return planOf(name, route.ResultOK), nil
 			}
-			sum, err := Run(ctx, Lines(strings.NewReader(in)), f, Config{Job: job, Prefetch: prefetch, Concurrency: 64, Unordered: unordered})
+			// With Cached, two domains of three end where their
+			// prefetch does, some after the interruption, while the
+			// writer is closing.
+			var cached CachedJob
+			if tt.cached {
+				cached = func(name dnsname.Name) (any, error, bool) {
+					if started.Add(1) == 700 {
+						cancel()
+					}
+					return planOf(name, route.ResultOK), nil, rand.N(3) != 0
+				}
+			}
+			sum, err := Run(ctx, Lines(strings.NewReader(in)), f, Config{Job: job, Prefetch: prefetch, Cached: cached, Concurrency: 64, Unordered: unordered})
 			f.Close()
 			if !errors.Is(err, ErrInterrupted) || !errors.Is(err, context.Canceled) || !sum.Interrupted {
 				t.Fatalf("error %v, interrupted %v; want ErrInterrupted", err, sum.Interrupted)
@@ -518,5 +533,61 @@ func TestConcurrencyBounded(t *testing.T) {
 	above := alloc(Config{Concurrency: 4 * MaxConcurrency, Window: 4 * MaxWindow})
 	if above > atBounds*3/2 {
 		t.Errorf("%d MB allocated above the bounds, %d MB at them", above>>20, atBounds>>20)
+	}
+}
+
+// TestCached: with Cached, a domain whose prefetch ended is finished on the
+// goroutine that ended it, and goes to a worker (the Job) only when Cached
+// lacks an answer or its outcome is a temporary failure, which the Job
+// then retries. Every entry is written once, in input order, with the
+// outcome of whichever ran last.
+func TestCached(t *testing.T) {
+	const n = 3000
+	in := list(n) + "not a domain\n"
+	var jobs, cachedCalls atomic.Int64
+	job := func(_ context.Context, name dnsname.Name) (any, error) {
+		jobs.Add(1)
+		return planOf(name, route.ResultNoMail), nil
+	}
+	index := func(name dnsname.Name) int {
+		i, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name.String(), "d"), ".example"))
+		return i
+	}
+	cached := func(name dnsname.Name) (any, error, bool) {
+		cachedCalls.Add(1)
+		switch index(name) % 3 {
+		case 1: // an answer was not in memory
+			return nil, nil, false
+		case 2: // a temporary failure: the Job tries again
+			return planOf(name, route.ResultError), &resolve.Error{Rcode: dns.RcodeServerFailure, Err: resolve.ErrServerFailure}, true
+		}
+		return planOf(name, route.ResultOK), nil, true
+	}
+	prefetch := func(_ dnsname.Name, done func()) {
+		time.AfterFunc(time.Duration(rand.N(500))*time.Microsecond, done)
+	}
+	var out bytes.Buffer
+	sum, err := Run(t.Context(), Lines(strings.NewReader(in)), &out, Config{Job: job, Prefetch: prefetch, Cached: cached, Concurrency: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := domains(t, out.String())
+	if want := append(names(n), "not a domain"); !slices.Equal(got, want) {
+		t.Fatalf("%d lines, not one per entry in input order: last %q", len(got), got[len(got)-1])
+	}
+	for i, l := range slices.Collect(strings.Lines(out.String()))[:n] {
+		want := `"result":"ok"`
+		if i%3 != 0 {
+			want = `"result":"no-mail"`
+		}
+		if !strings.Contains(l, want) {
+			t.Fatalf("line %d: %s, want %s", i+1, l, want)
+		}
+	}
+	if cachedCalls.Load() != n || jobs.Load() != n-(n+2)/3 {
+		t.Errorf("Cached ran %d times, the Job %d; want %d and %d", cachedCalls.Load(), jobs.Load(), n, n-(n+2)/3)
+	}
+	if sum.Written != n+1 || sum.Errors[KindInvalidInput] != 1 {
+		t.Errorf("summary: %d written, %d invalid", sum.Written, sum.Errors[KindInvalidInput])
 	}
 }

@@ -183,7 +183,7 @@ func (g *globals) scan(cmd *cobra.Command, args []string, o *scanOptions) error 
 		return err
 	}
 	defer closeCore()
-	if cfg.Job, cfg.Prefetch, err = g.scanJob(cmd, o, core); err != nil {
+	if cfg.Job, cfg.Prefetch, cfg.Cached, err = g.scanJob(cmd, o, core); err != nil {
 		return err
 	}
 
@@ -431,28 +431,30 @@ func writeSummary(path string, sum *scan.Summary) error {
 // scanJob builds the job of the mode: the same planner (and auditor) the
 // route and check commands build; and its Prefetch, which asks a domain's
 // first questions ahead of the job (the planner's, or the auditor's,
-// which adds each area's first question).
-func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (scan.Job, func(dnsname.Name, func()), error) {
+// which adds each area's first question); and, for route, the plan from
+// the answers in memory that runs where the prefetch ends
+// (scan.RouteCached).
+func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (scan.Job, func(dnsname.Name, func()), scan.CachedJob, error) {
 	p := g.planner(cmd, core.resolver, o.seed)
 	if o.self != "" {
 		var err error
 		if p.Self, err = dnsname.Parse(o.self); err != nil {
-			return nil, nil, usageError("--self: %w", err)
+			return nil, nil, nil, usageError("--self: %w", err)
 		}
 	}
 	if o.mode == "route" {
-		return scan.Route(p), p.Prefetch, nil
+		return scan.Route(p), p.Prefetch, scan.RouteCached(p), nil
 	}
 	helo, err := parseOptionalName("--helo", o.helo)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	roots, err := g.rootCAs()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := auditFlags(o.selectors, o.lists); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	a := g.auditor(core, p, o.selectors, o.lists, o.noDNSBL)
 	// The scan prefetches each domain (a.Prefetch, below) and audits
@@ -472,7 +474,7 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 		// lines are exactly what check --json --no-smtp prints.
 		a.SMTPSkipReason = "--no-smtp"
 	}
-	return scan.Check(a), a.Prefetch, nil
+	return scan.Check(a), a.Prefetch, nil, nil
 }
 
 // A scan's cache bounds (scanCacheLimits). A scan asks each domain's MX
