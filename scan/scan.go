@@ -8,8 +8,10 @@
 //
 //	Source (streamed) → bounded worker pool → reorder window → one writer
 //
-// The input is read as it is needed, never held whole. Config.Concurrency
-// workers each run the Job for one domain at a time, with bounded retries
+// The input is read as it is needed, never held whole. With a Prefetch
+// and Cached (a route scan), most domains skip the pool: each is finished
+// where its last answer arrives, and only the rest go to it.
+// Config.Concurrency workers each run the Job for one domain at a time, with bounded retries
 // (exponential backoff, full jitter) when a lookup failed temporarily. The
 // writer puts the lines back in input order through a window of
 // Config.Window entries: when the window is full, no new entry is started
@@ -284,7 +286,8 @@ func (r *runner) end(err error) (*Summary, error) {
 // feed reads the input, skips what is not in the shard or already done,
 // and hands every other entry to the workers, each after taking a place in
 // the window; with Prefetch, a domain also takes a place among the active
-// ones and goes to the workers when its lookups are answered.
+// ones and, when its lookups are answered, is finished by Cached there or
+// goes to the workers (prefetched).
 func (r *runner) feed(src Source, window, active chan struct{}, jobs chan<- task, prefetched func(task), prefetching *sync.WaitGroup) error {
 	var seq int64
 	for it, err := range src {

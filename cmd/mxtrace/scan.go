@@ -501,8 +501,8 @@ const (
 // route scan reaches against a local server, that is 2,000-3,000 lines;
 // scan's default of 4 per worker (1,024) filled in 25 ms, the feeder
 // stopped, and the cores stood idle for the rest of the interval. With 16
-// (4,096) the same 100k scans kept the cores 91-98 % busy instead of 83-93
-// % and ran 10-15 % faster; peak RSS stayed 56 MB, as a route line and
+// (4,096) the same 100k scans kept the cores 94-98 % busy instead of 74-91
+// % and ran 4-25 % faster; peak RSS stayed 56 MB, as a route line and
 // plan are small (docs/performance.md, "The route scan's window"). An
 // audit runs ten times slower, so scan's default covers its intervals.
 const routeWindowPerWorker = 16
