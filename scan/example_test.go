@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mxtrace/mxtrace/dnsname"
 	"github.com/mxtrace/mxtrace/resolve"
 	"github.com/mxtrace/mxtrace/route"
 	"github.com/mxtrace/mxtrace/scan"
@@ -51,4 +52,35 @@ null     3600 MX 0 .
 	// 4 not..valid error  invalid-input
 	// 5 gone.example nxdomain
 	// 4 map[error:1 null-mx:1 nxdomain:1 ok:1]
+}
+
+// RouteCached makes a domain's plan from the answers already in memory,
+// or says they are not all there; a scan runs it where a domain's
+// prefetch ends, and gives the domain to a worker (Route) when it is not ok.
+func ExampleRouteCached() {
+	zones, err := resolve.ParseZones(strings.NewReader(`
+$ORIGIN example.
+@        3600 SOA ns.example. hostmaster.example. 1 7200 900 1209600 300
+mail     3600 MX 10 mx1.mail.example.
+mx1.mail 3600 A 192.0.2.1
+`), "example.zone")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	planner := &route.Planner{Resolver: resolve.NewCache(zones, 0)}
+	domain, _ := dnsname.Parse("mail.example")
+	fromMemory := scan.RouteCached(planner)
+
+	_, _, ok := fromMemory(domain)
+	fmt.Println("before any lookup:", ok)
+	if _, err := scan.Route(planner)(context.Background(), domain); err != nil {
+		fmt.Println(err)
+		return
+	}
+	plan, err, ok := fromMemory(domain)
+	fmt.Println("after Route:", ok, plan.(*route.Plan).Order, err)
+	// Output:
+	// before any lookup: false
+	// after Route: true [mx1.mail.example] <nil>
 }
