@@ -329,22 +329,24 @@ rss_mb() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$1
 # scan_cpu FILE: CPU seconds (user + system) from /usr/bin/time -v.
 scan_cpu() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$1"; }
 
-FMT='%-8s %-13s %3s %10s %12s %11s %6s %8s %7s %9s %10s %5s\n'
+FMT='%-8s %-13s %3s %10s %12s %11s %6s %8s %7s %9s %10s %5s %5s\n'
 ROWS=()
 # row N SERVER RUN QPS LIMIT NAME SERVER_CPU BEST: one line of the table,
 # from the scan NAME; QPS and LIMIT are the server's measured just before
 # it, BEST the limit measured at the session's start (best of all
 # settings); SERVER_CPU is the server's CPU seconds during the scan.
 row() {
-	local n=$1 server=$2 r=$3 qps=$4 limit=$5 name=$6 server_cpu=$7 best=$8 rate rss ok us
+	local n=$1 server=$2 r=$3 qps=$4 limit=$5 name=$6 server_cpu=$7 best=$8 rate rss ok us busy
 	rate=$("$TOOL" get "$RUN/$name.summary.json" domains_per_second)
 	rss=$(rss_mb "$RUN/$name.time")
 	ok=$("$TOOL" get "$RUN/$name.verify.json" percent_correct)
 	us=$(awk -v a="$(scan_cpu "$RUN/$name.time")" -v b="$server_cpu" -v n="$n" 'BEGIN {printf "%.0f/%.0f", 1e6*a/n, 1e6*b/n}')
+	busy=$(awk -v a="$(scan_cpu "$RUN/$name.time")" -v b="$server_cpu" -v n="$n" -v rate="$rate" -v c="$(nproc)" \
+		'BEGIN {printf "%.0f%%", 100*(a+b)*rate/n/c}')
 	log "N=$n: $name: $(printf '%.0f' "$rate") domains/s, $rss MB, CPU µs/domain scan/server $us, $(head -1 "$RUN/$name.verify") (load $(load))"
 	# shellcheck disable=SC2059 # FMT is the table's format
 	ROWS+=("$(printf "$FMT" "$n" "$server" "$r" "$(printf '%.0f' "$qps")" "$limit" "$(printf '%.0f' "$rate")" \
-		"$(percent "$rate" "$limit")" "$(percent "$rate" "$best")" "$rss" "$(printf '%.2f%%' "$ok")" "$us" "$(load)")")
+		"$(percent "$rate" "$limit")" "$(percent "$rate" "$best")" "$rss" "$(printf '%.2f%%' "$ok")" "$us" "$busy" "$(load)")")
 }
 
 for N in "${SIZES[@]}"; do
@@ -461,7 +463,8 @@ echo
 echo "mxtrace scan benchmark ($(nproc) cores, $(date +%F)); targets: knot >= 50%, unbound >= 90% of the limit, 100% correct, RSS <= 64 MB and flat (issue 20)"
 echo "limit = dnsperf qps / perfect-cache queries per domain, measured just before each scan with the best setting;"
 echo "ratio = scan / that limit; of best = scan / the limit measured at the start, best of all settings; cpu = CPU µs per domain of mxtrace / of the server"
-echo "during the scan; load = 1-minute load average after the scan (other work on the same cores)"
+echo "during the scan; busy = the share of all the cores the two used over the scan (below 100%, they stood idle);"
+echo "load = 1-minute load average after the scan (other work on the same cores)"
 # shellcheck disable=SC2059 # FMT is the table's format
-printf "$FMT" N server run "limit qps" "limit dom/s" "scan dom/s" ratio "of best" "RSS MB" correct "cpu µs" load
+printf "$FMT" N server run "limit qps" "limit dom/s" "scan dom/s" ratio "of best" "RSS MB" correct "cpu µs" busy load
 for r in "${ROWS[@]}"; do echo "$r"; done
