@@ -26,7 +26,9 @@
 #   4. runs "mxtrace scan" straight at knot: domains/s, ratio to the limit
 #      (target >= 50%), peak RSS (/usr/bin/time -v; target at most 64 MB and flat
 #      from 100k to 1M), correctness against the truth (target 100%), and
-#      the CPU time per domain of the scanner and of the server;
+#      the CPU time per domain of the scanner and of the server, and how
+#      busy the two kept the cores (their CPU over the scan's seconds and
+#      the cores: a stall, such as a full reorder window, shows as less);
 #   5. starts unbound (a thread per core, a stub-zone per zone to knot) and
 #      measures its limit the same way, but COLD: dnsperf goes through the
 #      query file exactly once (-n 1) right after a restart, so every
