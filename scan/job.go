@@ -82,10 +82,9 @@ type cachedOnly struct {
 }
 
 func (c cachedOnly) Lookup(_ context.Context, q resolve.Question) (*resolve.Answer, error) {
-	if a, ok := resolve.CachedAnswer(c.next, q); ok {
+	if a, ok := c.Cached(q); ok {
 		return a, nil
 	}
-	c.missed.Store(true)
 	return nil, errNotInMemory
 }
 

@@ -8,11 +8,11 @@
 //
 //	Source (streamed) → bounded worker pool → reorder window → one writer
 //
-// The input is read as it is needed, never held whole. With a Prefetch
-// and Cached (a route scan), most domains skip the pool: each is finished
-// where its last answer arrives, and only the rest go to it.
-// Config.Concurrency workers each run the Job for one domain at a time, with bounded retries
-// (exponential backoff, full jitter) when a lookup failed temporarily. The
+// The input is read as it is needed, never held whole. Config.Concurrency
+// workers each run the Job for one domain at a time, with bounded retries
+// (exponential backoff, full jitter) when a lookup failed temporarily;
+// with a Prefetch and Cached (a route scan), most domains skip them and
+// are finished where their last answer arrives. The
 // writer puts the lines back in input order through a window of
 // Config.Window entries: when the window is full, no new entry is started
 // until the oldest one is written, so the memory held is bounded by the
@@ -158,8 +158,8 @@ type runner struct {
 	encoders sync.Pool
 	// finishing guards results against the close that ends the writer:
 	// a prefetch may end (and Cached send its outcome) after the workers
-	// stopped, when the run was interrupted. Senders hold it shared and
-	// look at resultsClosed first.
+	// stopped, when the run was interrupted. Senders (hand) hold it
+	// shared and look at resultsClosed first.
 	finishing     sync.RWMutex
 	resultsClosed bool
 }
@@ -231,14 +231,7 @@ func Run(ctx context.Context, src Source, out io.Writer, cfg Config) (*Summary, 
 				if !ok {
 					return
 				}
-				o := r.do(t)
-				if !o.notDone {
-					enc.encode(o, r.lines.get())
-				}
-				if t.active {
-					<-active
-				}
-				results <- o
+				r.hand(t, r.do(t), enc, active, results)
 			}
 		})
 	}
@@ -462,17 +455,28 @@ func (r *runner) finishCached(t task, active <-chan struct{}, results chan<- *ou
 	o := &outcome{seq: t.seq, item: t.item, value: value, err: err, attempts: 1}
 	o.settle()
 	enc := r.encoders.Get().(*encoder)
-	enc.encode(o, r.lines.get())
+	r.hand(t, o, enc, active, results)
 	r.encoders.Put(enc)
-	<-active
-	r.finishing.RLock()
-	if !r.resultsClosed {
-		results <- o // never blocks: see results
-	}
-	// Closed: the interrupted run's writer is done, and the entry is
-	// left unwritten, as one still waiting for a worker.
-	r.finishing.RUnlock()
 	return true
+}
+
+// hand encodes o's line with enc (unless o was cut short), gives back t's
+// place among the active domains and passes o to the writer; the send
+// never blocks (see results). A prefetch can end after an interrupted
+// run's workers stopped and results was closed: its entry is then left
+// unwritten, as one still waiting for a worker.
+func (r *runner) hand(t task, o *outcome, enc *encoder, active <-chan struct{}, results chan<- *outcome) {
+	if !o.notDone {
+		enc.encode(o, r.lines.get())
+	}
+	if t.active {
+		<-active
+	}
+	r.finishing.RLock()
+	defer r.finishing.RUnlock()
+	if !r.resultsClosed {
+		results <- o
+	}
 }
 
 // storeMax raises a to v if v is larger.

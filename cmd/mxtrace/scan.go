@@ -431,8 +431,8 @@ func writeSummary(path string, sum *scan.Summary) error {
 // scanJob builds the job of the mode: the same planner (and auditor) the
 // route and check commands build; and its Prefetch, which asks a domain's
 // first questions ahead of the job (the planner's, or the auditor's,
-// which adds each area's first question); and, for route, the plan from
-// the answers in memory that runs where the prefetch ends
+// which adds each area's first question); and, for route on the network,
+// the plan from the answers in memory that runs where the prefetch ends
 // (scan.RouteCached).
 func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (scan.Job, func(dnsname.Name, func()), scan.CachedJob, error) {
 	p := g.planner(cmd, core.resolver, o.seed)
@@ -443,7 +443,14 @@ func (g *globals) scanJob(cmd *cobra.Command, o *scanOptions, core *dnsCore) (sc
 		}
 	}
 	if o.mode == "route" {
-		return scan.Route(p), p.Prefetch, scan.RouteCached(p), nil
+		var cached scan.CachedJob
+		if _, ok := resolve.AsyncOf(core.resolver); ok {
+			// Over a resolver that cannot start lookups (offline,
+			// --zone) Prefetch asks nothing, so the plan from memory
+			// would miss every time.
+			cached = scan.RouteCached(p)
+		}
+		return scan.Route(p), p.Prefetch, cached, nil
 	}
 	helo, err := parseOptionalName("--helo", o.helo)
 	if err != nil {
